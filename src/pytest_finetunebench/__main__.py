@@ -1,0 +1,28 @@
+"""``python -m pytest_finetunebench <command>``: the benchmark's command-line tools."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module with a ``main(argv) -> int``, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "import-upstream": ("pytest_finetunebench.upstream", "turn a FineTuneBench clone's CSVs into case files"),
+    "generate": ("pytest_finetunebench.generate", "write seeded, reproducible case files of invented facts"),
+    "check": ("pytest_finetunebench.generate.checks", "validity checks of case files (uniqueness, balance, answerability)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a command's own ``main``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items()]
+        print("usage: python -m pytest_finetunebench <command> [options]\n\ncommands:\n" + "\n".join(lines))
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

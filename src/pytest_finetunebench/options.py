@@ -1,0 +1,92 @@
+"""Every ``--ftb-*`` flag in one table; the plugin registers them and hands their values around.
+
+Each option's value reaches providers as ``RunContext.options[name]`` (the flag without its
+``--ftb-`` prefix, dashes as underscores). Options with ``ini=True`` can also be set in the
+``[pytest]`` ini section as ``ftb_<name>``; the flag wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--ftb-<name>`` flag."""
+
+    name: str
+    help: str
+    type: Any = str
+    default: Any = None
+    multiple: bool = False  # repeatable and comma-separated
+    flag: bool = False  # a boolean switch
+    ini: bool = False
+    metavar: str | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    # what to run
+    Option("model", "model to tune and evaluate, as the provider spells it (repeatable, comma-separated); default: ini ftb_model or local:smollm2-135m", multiple=True, ini=True, metavar="NAME"),
+    Option("cases", "case file or directory to collect (repeatable); default: ini ftb_cases or cases/", multiple=True, ini=True, metavar="PATH"),
+    Option("split", "only these splits (repeatable, comma-separated), e.g. rephrased", multiple=True, metavar="SPLIT"),
+    Option("dataset", "only these datasets (repeatable, comma-separated)", multiple=True, metavar="NAME"),
+    Option("limit", "smoke run: only the first N cases of each dataset, in file order", type=int, metavar="N"),
+    Option("store", "job store directory for tuned models, ledgers and saved runs; default .ftb", ini=True, metavar="DIR"),
+    # tuning
+    Option("epochs", "training epochs; several (e.g. 1,3,10) evaluate the checkpoint after each", ini=True, metavar="N[,N...]"),
+    Option("learning-rate", "learning rate (local) or learning-rate multiplier (APIs)", type=float, ini=True, metavar="LR"),
+    Option("batch-size", "training batch size", type=int, ini=True, metavar="N"),
+    Option("seed", "seed for training and sampling", type=int, default=0, ini=True, metavar="N"),
+    Option("baseline", "also evaluate each model untuned, to show before -> after", flag=True),
+    # answering
+    Option("responses", "replay published answers: a directory of *_w_responses.csv files (no tuning)", metavar="DIR"),
+    Option("max-new-tokens", "longest answer to generate", type=int, default=32, ini=True, metavar="N"),
+    # reporting and gating
+    Option("report", "write every item and the aggregates as JSON", metavar="PATH"),
+    Option("markdown", "write the accuracy tables as Markdown", metavar="PATH"),
+    Option("fail-under", "gate: exit status from thresholds alone, e.g. memorization:0.9,generalization:0.3 (splits too)", ini=True, metavar="SPEC"),
+)
+
+
+def dest(option: Option) -> str:
+    """The attribute name on ``config.option``."""
+    return "ftb_" + option.name.replace("-", "_")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option on pytest's parser."""
+    group = parser.getgroup("finetunebench", "fine-tuning benchmark (pytest-finetunebench)")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": dest(opt), "help": opt.help}
+        if opt.flag:
+            kwargs.update(action="store_true", default=False)
+        elif opt.multiple:
+            kwargs.update(action="append", default=[], metavar=opt.metavar)
+        else:
+            kwargs.update(type=opt.type, default=None, metavar=opt.metavar)
+        group.addoption(f"--ftb-{opt.name}", **kwargs)
+        if opt.ini:
+            parser.addini(dest(opt), f"default for --ftb-{opt.name}", type="linelist" if opt.multiple else "string")
+
+
+def values(config: pytest.Config) -> dict[str, Any]:
+    """Every option's value: flag, else ini, else default; multiples split on commas."""
+    out: dict[str, Any] = {}
+    for opt in OPTIONS:
+        key = opt.name.replace("-", "_")
+        value = config.getoption(dest(opt))
+        if opt.ini and value in (None, []):
+            ini = config.getini(dest(opt))
+            value = ini if ini not in ("", []) else None
+            if value is not None and not opt.multiple and opt.type is not str:
+                value = opt.type(value)
+        if opt.multiple:
+            items = value or []
+            value = [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+        elif value is None:
+            value = opt.default
+        out[key] = value
+    return out

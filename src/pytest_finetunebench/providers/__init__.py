@@ -1,0 +1,92 @@
+"""Provider registry: maps a model name, as the user types it, to the provider that serves it.
+
+Provider modules are imported only when a model needs them, so each provider's SDK stays an
+optional extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..store import JobStore
+from .base import Provider, ProviderError
+
+
+@dataclass
+class RunContext:
+    """What a provider gets from the session: the job store, the ``--ftb-*`` options, a progress line."""
+
+    store: JobStore
+    options: Mapping[str, Any] = field(default_factory=dict)
+    progress: Callable[[str], None] = lambda line: None
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider: which names it serves, where its factory lives, which extra installs it."""
+
+    name: str
+    matches: Callable[[str, RunContext], bool]
+    factory: str  # "module:function" taking a RunContext
+    examples: tuple[str, ...]
+    extra: str = ""
+
+
+def _is_openai(name: str, ctx: RunContext) -> bool:
+    return name.startswith(("gpt-", "ft:", "openai:", "o1", "o3", "o4", "davinci-", "babbage-"))
+
+
+REGISTRY: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        "published",
+        lambda name, ctx: bool(ctx.options.get("responses")),
+        "pytest_finetunebench.providers.published:create",
+        ("<model> with --ftb-responses=DIR",),
+    ),
+    ProviderSpec(
+        "local",
+        lambda name, ctx: name.startswith("local:"),
+        "pytest_finetunebench.providers.local:create",
+        ("local:smollm2-135m", "local:<dir of a Hugging Face causal LM>"),
+        "local",
+    ),
+    ProviderSpec(
+        "openai",
+        _is_openai,
+        "pytest_finetunebench.providers.openai:create",
+        ("gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-mini-2025-04-14", "ft:..."),
+        "openai",
+    ),
+    ProviderSpec(
+        "gemini",
+        lambda name, ctx: name.startswith("gemini-"),
+        "pytest_finetunebench.providers.gemini:create",
+        ("gemini-2.5-flash", "gemini-2.0-flash-001"),
+        "gemini",
+    ),
+)
+
+
+def spec_for(model: str, ctx: RunContext) -> ProviderSpec:
+    """The provider spec that serves ``model``; a one-line :class:`ProviderError` if none does."""
+    for spec in REGISTRY:
+        if spec.matches(model, ctx):
+            return spec
+    known = "; ".join(f"{s.name}: {', '.join(s.examples)}" for s in REGISTRY)
+    raise ProviderError(f"unknown model `{model}`; known models are {known}")
+
+
+def create(model: str, ctx: RunContext) -> Provider:
+    """Instantiate the provider for ``model`` (importing its module only now)."""
+    spec = spec_for(model, ctx)
+    module_name, _, func = spec.factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("pytest_finetunebench"):
+            raise ProviderError(f"the {spec.name} provider is not part of this version") from None
+        hint = f"pip install 'pytest-finetunebench[{spec.extra}]'" if spec.extra else "reinstall the plugin"
+        raise ProviderError(f"model `{model}` needs the {spec.name} provider's dependencies ({exc.name} is missing); fix: {hint}") from None
+    return getattr(module, func)(ctx)

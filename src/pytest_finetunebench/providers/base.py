@@ -1,0 +1,113 @@
+"""The provider protocol: tune a model once on a training set, answer many prompts in one call."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+# Stages a model is evaluated at. "tuned" is the final tuned model; "base" the untuned model;
+# "epoch:N" the checkpoint after N epochs. (The in-context stage is the base endpoint asked with
+# the case's facts in the prompt: the plugin renders those prompts, providers never see it.)
+TUNED = "tuned"
+BASE = "base"
+
+
+def epoch_stage(n: int) -> str:
+    """The stage name of the checkpoint taken after ``n`` epochs."""
+    return f"epoch:{n}"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPair:
+    """One supervised example: the prompt text as sent to the model and the answer to learn."""
+
+    prompt: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """Hyperparameters; ``None`` leaves the provider's default. ``extra`` holds provider-specific ones."""
+
+    epochs: int | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    checkpoint_epochs: tuple[int, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """What to tune: a model name as the provider spells it, the pairs and the settings."""
+
+    model: str
+    pairs: tuple[TrainingPair, ...]
+    settings: TuneSettings = TuneSettings()
+
+    def key(self, salt: str = "") -> str:
+        """A stable hash of everything that determines the tuned weights (plus a provider salt)."""
+        blob = json.dumps(
+            {
+                "model": self.model,
+                "pairs": [[p.prompt, p.answer] for p in self.pairs],
+                "settings": asdict(self.settings),
+                "salt": salt,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Something that answers: a tuned model, a checkpoint or the base model.
+
+    ``handle`` is the provider's own reference (an ``ft:`` id, a directory, ...).
+    """
+
+    model: str
+    stage: str
+    handle: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A prompt to answer; ``key`` lets the caller match answers back to items."""
+
+    key: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A model's reply; or why there is none: ``error`` (the API's own message) or ``skip``."""
+
+    text: str | None
+    error: str | None = None
+    skip: str | None = None
+
+
+class ProviderError(Exception):
+    """A provider-level failure (a failed job, a missing dependency); the message is shown as is."""
+
+
+class Provider(Protocol):
+    """What every provider implements. Implementations live one per module in this package."""
+
+    name: str
+
+    def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
+        """Tune once if any stage needs it (reusing earlier work), return one endpoint per stage.
+
+        Raise :class:`ProviderError` with the API's message when tuning fails.
+        """
+        ...
+
+    def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
+        """Answer all prompts (batched or concurrent), one :class:`Answer` per prompt, in order."""
+        ...
