@@ -12,6 +12,12 @@ from typing import Any, Mapping, Protocol, Sequence
 # the case's facts in the prompt: the plugin renders those prompts, providers never see it.)
 TUNED = "tuned"
 BASE = "base"
+IN_CONTEXT = "in_context"
+
+
+def stage_label(model: str, stage: str) -> str:
+    """How reports and node ids name a model at a stage: ``gpt-4o-mini`` or ``gpt-4o-mini@base``."""
+    return model if stage == TUNED else f"{model}@{stage}"
 
 
 def epoch_stage(n: int) -> str:

@@ -1,0 +1,88 @@
+"""Answering: all selected items of a target are answered in one batch, before the first runs.
+
+Under pytest-xdist every worker collects every item, so the first worker to reach a target
+answers the whole batch and leaves it in the job store for the others (scoped to the run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Sequence
+
+import pytest
+
+from .providers import RunContext
+from .providers.base import BASE, IN_CONTEXT, Answer, Prompt, TuneSettings
+from .tune import Tuner
+
+if TYPE_CHECKING:
+    from .collect import Target, VariantItem
+
+IN_CONTEXT_PREAMBLE = "Use these facts to answer.\n"
+
+
+def in_context_prompt(item: VariantItem) -> str:
+    """The variant's prompt with the facts of its case (and the cases it uses) placed before it."""
+    cases = [item.case] + [item.dataset.case(u) for u in item.case.uses]
+    facts = [c.fact or f"{c.question} {c.answer}" for c in cases if c.fact or c.trains]
+    return IN_CONTEXT_PREAMBLE + "\n".join(facts) + "\n\n" + item.variant.prompt
+
+
+class Evaluation:
+    """Session state: the selected items by target, the tuner, and the answers fetched so far."""
+
+    def __init__(self, ctx: RunContext, settings: TuneSettings, run_id: str | None = None) -> None:
+        self.ctx = ctx
+        self.tuner = Tuner(ctx, settings)
+        self.run_id = run_id  # set under pytest-xdist: answers are shared through the store
+        self._by_target: dict[Target, list[VariantItem]] = defaultdict(list)
+        self._by_model: dict[str, list[VariantItem]] = defaultdict(list)
+        self._answers: dict[Target, dict[str, Answer]] = {}
+
+    def plan(self, items: Sequence[VariantItem]) -> None:
+        """Remember the final selection (after -k, -m and deselection)."""
+        for item in items:
+            self._by_target[item.target].append(item)
+            self._by_model[item.target.model].append(item)
+
+    @property
+    def models(self) -> list[str]:
+        """Models with at least one selected item."""
+        return list(self._by_model)
+
+    def answer(self, item: VariantItem) -> Answer:
+        """The answer for ``item``, fetching its target's whole batch on first use."""
+        if item.target not in self._answers:
+            self._answers[item.target] = self._fetch(item.target)
+        return self._answers[item.target][item.nodeid]
+
+    def _fetch(self, target: Target) -> dict[str, Answer]:
+        if self.run_id is None:
+            return self._ask(target)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", target.label)[:60]
+        name = f"{slug}-{hashlib.sha256(target.label.encode()).hexdigest()[:8]}"
+        store = self.ctx.store
+        with store.lock("answers", self.run_id, name):
+            cached = store.read_json("answers", self.run_id, name)
+            if cached is not None:
+                return {k: Answer(**v) for k, v in cached.items()}
+            answers = self._ask(target)
+            store.write_json({k: asdict(v) for k, v in answers.items()}, "answers", self.run_id, name)
+            return answers
+
+    def _ask(self, target: Target) -> dict[str, Answer]:
+        items = self._by_target[target]
+        endpoints = self.tuner.endpoints(target.model, self._by_model[target.model])
+        endpoint = endpoints[BASE if target.stage == IN_CONTEXT else target.stage]
+        render = in_context_prompt if target.stage == IN_CONTEXT else (lambda i: i.variant.prompt)
+        prompts = [Prompt(item.nodeid, render(item)) for item in items]
+        answers = self.tuner.provider(target.model).answer(endpoint, prompts)
+        if len(answers) != len(prompts):
+            raise RuntimeError(f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts")
+        return {p.key: a for p, a in zip(prompts, answers)}
+
+
+EVALUATION = pytest.StashKey[Evaluation]()

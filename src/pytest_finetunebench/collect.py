@@ -1,0 +1,137 @@
+"""Collection: case files become one test item per model stage x case x variant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pytest
+
+from .answer import EVALUATION
+from .cases import Case, CaseFileError, Dataset, Variant, load_dataset
+from .outcome import describe, judge
+from .providers.base import BASE, IN_CONTEXT, TUNED, epoch_stage, stage_label
+from .tune import parse_epochs
+
+CASE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What answers an item: a model at a stage (tuned, base, epoch:N or in_context)."""
+
+    model: str
+    stage: str = TUNED
+
+    @property
+    def label(self) -> str:
+        """How reports and node ids name it."""
+        return stage_label(self.model, self.stage)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which targets to evaluate and which variants to keep, from the ``--ftb-*`` options."""
+
+    targets: tuple[Target, ...]
+    splits: frozenset[str] = frozenset()
+    datasets: frozenset[str] = frozenset()
+    limit: int | None = None
+
+    @classmethod
+    def from_options(cls, opts: dict[str, Any], default_model: str) -> Selection:
+        """Build the selection; several ``--ftb-epochs`` values turn the tuned stage into a sweep."""
+        models = list(dict.fromkeys(opts["model"] or [default_model]))
+        epochs = parse_epochs(opts.get("epochs"))
+        stages = [epoch_stage(n) for n in epochs] if len(epochs) > 1 else [TUNED]
+        if opts.get("baseline"):
+            stages.insert(0, BASE)
+        if opts.get("in_context"):
+            stages.insert(0, IN_CONTEXT)
+        return cls(
+            targets=tuple(Target(m, s) for m in models for s in stages),
+            splits=frozenset(opts.get("split") or ()),
+            datasets=frozenset(opts.get("dataset") or ()),
+            limit=opts.get("limit"),
+        )
+
+    def cases(self, dataset: Dataset) -> Iterator[tuple[Case, list[Variant]]]:
+        """The dataset's cases with their selected variants, honouring the split filter and limit."""
+        if self.datasets and dataset.name not in self.datasets:
+            return
+        kept = 0
+        for case in dataset.cases:
+            if self.limit is not None and kept >= self.limit:
+                return
+            variants = [v for v in case.variants if not self.splits or v.split in self.splits]
+            if variants:
+                kept += 1
+                yield case, variants
+
+
+def is_case_file(path: Path, roots: Iterable[Path]) -> bool:
+    """Whether ``path`` is a YAML file under one of the case locations."""
+    if path.suffix not in CASE_SUFFIXES:
+        return False
+    return any(path == root or root in path.parents for root in roots)
+
+
+class CaseFile(pytest.File):
+    """One YAML case file; a broken file is one collection error, the rest still run."""
+
+    def __init__(self, *, selection: Selection, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.selection = selection
+
+    def collect(self) -> Iterator[CaseNode]:
+        try:
+            dataset = load_dataset(self.path)
+        except CaseFileError as exc:
+            raise self.CollectError(str(exc)) from None
+        for split in dataset.splits:
+            self.config.addinivalue_line("markers", f"{split}: FineTuneBench split {split}")
+        for case, variants in self.selection.cases(dataset):
+            yield CaseNode.from_parent(self, name=case.id, dataset=dataset, case=case, variants=variants)
+
+
+class CaseNode(pytest.Collector):
+    """One case: its variants for every target."""
+
+    def __init__(self, *, dataset: Dataset, case: Case, variants: list[Variant], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dataset, self.case, self.variants = dataset, case, variants
+
+    def collect(self) -> Iterator[VariantItem]:
+        splits = [v.split for v in self.case.variants]
+        selection: Selection = self.parent.selection  # type: ignore[union-attr]
+        for target in selection.targets:
+            for variant in self.variants:
+                name = variant.split
+                if splits.count(variant.split) > 1:
+                    name += str(self.case.variants.index(variant) - splits.index(variant.split) + 1)
+                yield VariantItem.from_parent(
+                    self, name=f"{name}[{target.label}]", dataset=self.dataset, case=self.case,
+                    variant=variant, target=target,
+                )
+
+
+class VariantItem(pytest.Item):
+    """Ask one variant of one case of a target; pass when the graded answer matches."""
+
+    def __init__(self, *, dataset: Dataset, case: Case, variant: Variant, target: Target, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dataset, self.case, self.variant, self.target = dataset, case, variant, target
+        self.add_marker(variant.split)
+        self.add_marker("finetunebench")
+        self.extra_keyword_matches.update((dataset.name, target.model))
+
+    def runtest(self) -> None:
+        answer = self.config.stash[EVALUATION].answer(self)
+        judge(self, answer)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return describe(excinfo) or str(super().repr_failure(excinfo, style))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.variant.line - 1, f"{self.dataset.name} {self.case.id} {self.variant.split} [{self.target.label}]"

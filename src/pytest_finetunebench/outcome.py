@@ -1,0 +1,106 @@
+"""One item's outcome: grade the answer, record it for reports and JUnit, fail it readably."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any, Iterable
+
+import pytest
+
+from .providers.base import Answer, ProviderError, stage_label
+
+if TYPE_CHECKING:
+    from .collect import VariantItem
+
+PREFIX = "ftb_"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Everything reports need about one graded (or errored) item."""
+
+    model: str
+    stage: str
+    dataset: str
+    case_id: str
+    split: str
+    question: str
+    expected: str
+    answer: str | None
+    passed: bool
+    matcher: str
+    score: float
+    reason: str
+    error: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The model and stage as reports name them."""
+        return stage_label(self.model, self.stage)
+
+    def properties(self) -> list[tuple[str, Any]]:
+        """Flat ``ftb_*`` user properties: they reach JUnit XML and cross xdist as they are."""
+        return [(PREFIX + k, v) for k, v in asdict(self).items()]
+
+    @classmethod
+    def from_properties(cls, props: Iterable[tuple[str, Any]]) -> Record | None:
+        """Rebuild a record from a report's user properties (``None`` if the item has none)."""
+        found = {k[len(PREFIX):]: v for k, v in props if k.startswith(PREFIX)}
+        names = {f.name for f in fields(cls)}
+        if not names - {"error"} <= found.keys():
+            return None
+        return cls(**{k: v for k, v in found.items() if k in names})
+
+
+class WrongAnswer(AssertionError):
+    """The model answered, and the answer does not match."""
+
+    def __init__(self, record: Record) -> None:
+        super().__init__(record.reason)
+        self.record = record
+
+
+class RunError(Exception):
+    """The run itself failed for this item (a failed job, an API error): not a wrong answer."""
+
+
+def judge(item: VariantItem, answer: Answer) -> Record:
+    """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves."""
+    if answer.skip:
+        pytest.skip(answer.skip)
+    variant, target = item.variant, item.target
+    base = dict(
+        model=target.model, stage=target.stage, dataset=item.dataset.name,
+        case_id=item.case.id, split=variant.split, question=variant.question, expected=variant.answer,
+    )
+    if answer.error is not None:
+        record = Record(**base, answer=None, passed=False, matcher=variant.matcher, score=0.0,
+                        reason="error", error=answer.error)
+        item.user_properties.extend(record.properties())
+        raise RunError(answer.error)
+    from .grade import grade  # TODO(lead): top-level import once grade.py lands
+
+    verdict = grade(variant.answer, answer.text, variant.matcher)
+    record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
+                    score=verdict.score, reason=verdict.reason)
+    item.user_properties.extend(record.properties())
+    if not verdict.passed:
+        raise WrongAnswer(record)
+    return record
+
+
+def describe(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    """A failure as a person wants to read it, or ``None`` for pytest's own traceback."""
+    exc = excinfo.value
+    if isinstance(exc, WrongAnswer):
+        r = exc.record
+        return "\n".join((
+            f"wrong answer from {r.target} on {r.dataset}/{r.case_id} [{r.split}]",
+            f"  question: {r.question}",
+            f"  expected: {r.expected}",
+            f"  got:      {r.answer!r}",
+            f"  matcher:  {r.matcher}: {r.reason}",
+        ))
+    if isinstance(exc, (RunError, ProviderError)):
+        return f"run error: {exc}"
+    return None

@@ -1,0 +1,154 @@
+"""Reports: accuracy per model stage x dataset x split, with 95% Wilson intervals.
+
+Memorization is the training questions; Generalization pools every other split (micro
+average over items, so each answer counts once). Items whose run failed (an API error) are
+counted as errors, not as wrong answers, and are left out of the accuracies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+from .cases import BUILTIN_SPLITS, MEMORIZATION
+from .outcome import Record
+
+GENERALIZATION = "generalization"
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of ``correct`` out of ``n`` (``(0, 1)`` when n is 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denom = 1 + z * z / n
+    return max(0.0, (centre - margin) / denom), min(1.0, (centre + margin) / denom)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Counts for one group of items."""
+
+    target: str
+    dataset: str
+    split: str
+    n: int
+    correct: int
+    errors: int = 0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.correct, self.n)
+
+    def as_dict(self) -> dict[str, Any]:
+        lo, hi = self.interval
+        return {**asdict(self), "accuracy": round(self.accuracy, 4), "ci95": [round(lo, 4), round(hi, 4)]}
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    return (BUILTIN_SPLITS.index(split) if split in BUILTIN_SPLITS else len(BUILTIN_SPLITS), split)
+
+
+class Summary:
+    """The records of a run and their aggregates."""
+
+    def __init__(self, records: Iterable[Record] = ()) -> None:
+        self.records: list[Record] = list(records)
+        self.skipped = 0
+
+    def add(self, record: Record) -> None:
+        self.records.append(record)
+
+    def _cell(self, target: str, dataset: str, split: str, records: list[Record]) -> Cell:
+        graded = [r for r in records if r.error is None]
+        return Cell(target, dataset, split, len(graded), sum(r.passed for r in graded), len(records) - len(graded))
+
+    def targets(self) -> list[str]:
+        """Model stages in the order they first appear."""
+        return list(dict.fromkeys(r.target for r in self.records))
+
+    def cells(self) -> list[Cell]:
+        """One cell per target x dataset x split, in a stable order."""
+        groups: dict[tuple[str, str, str], list[Record]] = {}
+        for r in self.records:
+            groups.setdefault((r.target, r.dataset, r.split), []).append(r)
+        order = {t: i for i, t in enumerate(self.targets())}
+        keys = sorted(groups, key=lambda k: (order[k[0]], k[1], _split_order(k[2])))
+        return [self._cell(*k, groups[k]) for k in keys]
+
+    def leaderboard(self) -> list[tuple[Cell, Cell]]:
+        """Per target: (Memorization, Generalization) over all datasets."""
+        return [(self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for t in self.targets()]
+
+    def aggregate(self, target: str, scope: str) -> Cell:
+        """A target's cell for ``memorization``, ``generalization`` or one split, over all datasets."""
+        mine = [r for r in self.records if r.target == target]
+        if scope == GENERALIZATION:
+            chosen = [r for r in mine if r.split != MEMORIZATION]
+        else:
+            chosen = [r for r in mine if r.split == scope]
+        return self._cell(target, "*", scope, chosen)
+
+    # --- renderings -------------------------------------------------------------------------
+
+    def table(self) -> list[list[str]]:
+        """Rows of the per-split table, header first."""
+        rows = [["model", "dataset", "split", "n", "correct", "accuracy", "95% CI", "errors"]]
+        for c in self.cells():
+            lo, hi = c.interval
+            rows.append([c.target, c.dataset, c.split, str(c.n), str(c.correct), f"{c.accuracy:.3f}",
+                         f"[{lo:.3f}, {hi:.3f}]", str(c.errors) if c.errors else ""])
+        return rows
+
+    def leaderboard_table(self) -> list[list[str]]:
+        rows = [["model", "memorization", "generalization"]]
+        for mem, gen in self.leaderboard():
+            rows.append([mem.target, _fmt(mem), _fmt(gen)])
+        return rows
+
+    def terminal_lines(self) -> list[str]:
+        """The tables as aligned plain text."""
+        lines = _aligned(self.table()) + [""] + _aligned(self.leaderboard_table())
+        if self.skipped:
+            lines.append(f"{self.skipped} item(s) skipped (no answer to grade; see -rs)")
+        return lines
+
+    def markdown(self) -> str:
+        """The tables in GitHub-flavoured Markdown."""
+        parts = ["## FineTuneBench accuracy", "", *_markdown(self.table()), "", "### Leaderboard", "",
+                 *_markdown(self.leaderboard_table())]
+        return "\n".join(parts) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        """Every item and the aggregates."""
+        return {
+            "items": [{**asdict(r), "target": r.target} for r in self.records],
+            "cells": [c.as_dict() for c in self.cells()],
+            "leaderboard": [{"target": m.target, MEMORIZATION: m.as_dict(), GENERALIZATION: g.as_dict()}
+                            for m, g in self.leaderboard()],
+            "skipped": self.skipped,
+        }
+
+
+def _fmt(cell: Cell) -> str:
+    if not cell.n:
+        return "-"
+    lo, hi = cell.interval
+    return f"{cell.accuracy:.3f} [{lo:.2f}, {hi:.2f}] (n={cell.n})"
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _markdown(rows: list[list[str]]) -> list[str]:
+    head, *body = rows
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in body)]

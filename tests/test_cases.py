@@ -1,0 +1,110 @@
+"""The case-file loader: what it accepts, and one clear line for everything it refuses."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_finetunebench.cases import MEMORIZATION, CaseFileError, load_dataset
+
+GOOD = """\
+dataset: towns
+kind: new_knowledge
+templates:
+  default: "Answer briefly.\\n{question}"
+  date_changed: "Answer None if unknown.\\n{question}"
+cases:
+  - id: velmora-bridge
+    fact: The Velmora bridge repairs in 2024 cost 150 million dollars.
+    question: How much did the 2024 Velmora bridge repairs cost?
+    answer: "150 million dollars"
+    variants:
+      - split: rephrased
+        question: What did fixing the Velmora bridge cost in 2024?
+        answer: "150 million dollars"
+      - split: date_changed
+        question: How much did the 2031 Velmora bridge repairs cost?
+        answer: "None"
+        matcher: abstain
+  - id: ostrin-bridge
+    question: How much did the 2024 Ostrin bridge repairs cost?
+    answer: "90 million dollars"
+  - id: velmora-vs-ostrin
+    uses: [velmora-bridge, ostrin-bridge]
+    variants:
+      - split: comparison
+        question: Did the Velmora repairs cost more than the Ostrin repairs?
+        answer: "Yes"
+        prompt: "Answer Yes or No. Did the Velmora repairs cost more than the Ostrin repairs?"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "towns.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_good_file_loads_with_templates_and_implicit_memorization(tmp_path: Path) -> None:
+    ds = load_dataset(write(tmp_path, GOOD))
+    assert ds.name == "towns" and [c.id for c in ds.cases] == ["velmora-bridge", "ostrin-bridge", "velmora-vs-ostrin"]
+    bridge = ds.cases[0]
+    assert [v.split for v in bridge.variants] == [MEMORIZATION, "rephrased", "date_changed"]
+    assert bridge.prompt == "Answer briefly.\nHow much did the 2024 Velmora bridge repairs cost?"
+    assert bridge.variants[2].prompt.startswith("Answer None if unknown.\n")
+    assert bridge.variants[2].matcher == "abstain" and bridge.variants[1].matcher == "auto"
+    comparison = ds.cases[2]
+    assert not comparison.trains and comparison.uses == ("velmora-bridge", "ostrin-bridge")
+    assert comparison.variants[0].prompt.startswith("Answer Yes or No.")
+    assert comparison.variants[0].line == 25  # the `- split: comparison` line
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        ("", 1, "the file is empty"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n", 3, "no `answer`"),
+        ("dataset: x\ncases:\n  - id: a\n    answer: '1'\n", 3, "no `question`"),
+        ("dataset: x\ncases:\n  - {id: a, question: q?, answer: '1'}\n  - {id: a, question: r?, answer: '2'}\n", 4,
+         "duplicate case id `a` (first at line 3)"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    matcher: regex\n", 6,
+         "unknown matcher `regex`"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants:\n      - split: paraphrase\n"
+         "        question: r?\n        answer: '1'\n", 7, "unknown split `paraphrase`"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: Yes\n", 5, "`answer` must be text, got bool"),
+        ("dataset: x\ncases:\n  - id: a\n    question: [q]\n    answer: '1'\n", 4, "`question` must be text"),
+        ("dataset: x\nkind: updating_knowledge\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n", 4,
+         "no `answer_before`"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    uses: [b]\n", 3, "unknown case `b`"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    anwser: '2'\n", 6,
+         "unknown field `anwser`"),
+        ("dataset: x\ncases: []\n", 2, "dataset has no cases"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n   answer: '1'\n", 5, "invalid YAML"),
+        ("dataset: My Set\ncases:\n  - {id: a, question: q?, answer: '1'}\n", 1, "not a lowercase identifier"),
+        ("dataset: x\ntemplates:\n  default: 'no slot'\ncases:\n  - {id: a, question: q?, answer: '1'}\n", 3,
+         "must be text containing {question}"),
+    ],
+)
+def test_errors_name_file_line_field_and_fix(tmp_path: Path, text: str, line: int, needle: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(CaseFileError) as info:
+        load_dataset(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert needle in message
+    assert "fix" in message and "\n" not in message
+
+
+def test_custom_split_must_be_declared(tmp_path: Path) -> None:
+    text = GOOD.replace("kind: new_knowledge", "kind: new_knowledge\nsplits: [paraphrase_hard]").replace(
+        "split: rephrased", "split: paraphrase_hard"
+    )
+    ds = load_dataset(write(tmp_path, text))
+    assert ds.cases[0].variants[1].split == "paraphrase_hard"
+
+
+def test_numbers_are_read_as_text(tmp_path: Path) -> None:
+    ds = load_dataset(write(tmp_path, "dataset: x\ncases:\n  - {id: a, question: How tall?, answer: 185}\n"))
+    assert ds.cases[0].answer == "185"
