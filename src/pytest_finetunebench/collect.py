@@ -84,15 +84,36 @@ class CaseFile(pytest.File):
         super().__init__(**kwargs)
         self.selection = selection
 
-    def collect(self) -> Iterator[CaseNode]:
+    def collect(self) -> Iterator[pytest.Item | CaseNode]:
         try:
             dataset = load_dataset(self.path)
-        except CaseFileError as exc:
-            raise self.CollectError(str(exc)) from None
+        except CaseFileError as exc:  # one error for this file; the other files still run
+            yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=exc)
+            return
         for split in dataset.splits:
             self.config.addinivalue_line("markers", f"{split}: FineTuneBench split {split}")
         for case, variants in self.selection.cases(dataset):
             yield CaseNode.from_parent(self, name=case.id, dataset=dataset, case=case, variants=variants)
+
+
+class InvalidCaseFile(pytest.Item):
+    """Stands for a case file that failed validation: errors at setup with the one-line reason."""
+
+    def __init__(self, *, error: CaseFileError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def setup(self) -> None:
+        raise self.error
+
+    def runtest(self) -> None:  # never reached: setup always raises
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return str(excinfo.value)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.error.line - 1, "invalid case file"
 
 
 class CaseNode(pytest.Collector):

