@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import pytest
 
+from .grade import grade
 from .providers.base import Answer, ProviderError, stage_label
 
 if TYPE_CHECKING:
@@ -78,8 +79,6 @@ def judge(item: VariantItem, answer: Answer) -> Record:
                         reason="error", error=answer.error)
         item.user_properties.extend(record.properties())
         raise RunError(answer.error)
-    from .grade import grade  # TODO(lead): top-level import once grade.py lands
-
     verdict = grade(variant.answer, answer.text, variant.matcher)
     record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
                     score=verdict.score, reason=verdict.reason)

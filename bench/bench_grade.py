@@ -1,0 +1,29 @@
+"""Grading speed: 10,000 long, unique answers through the auto matcher (CPU seconds).
+
+Run: python bench/bench_grade.py. Prints a Markdown row.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pytest_finetunebench.grade import grade
+from pytest_finetunebench.normalize import analyze
+
+GOLDS = ["185", "150 million dollars", "Velmora", "Yes", "None",
+         "Start metformin and advise lifestyle changes including diet and exercise"]
+
+
+def main(n: int = 10_000) -> None:
+    analyze.cache_clear()
+    answers = [f"The answer is {i} cm, about {i % 97} million dollars, in Velmora{i}. Yes." for i in range(n)]
+    start = time.process_time()
+    for i, answer in enumerate(answers):
+        grade(GOLDS[i % len(GOLDS)], answer)
+    cpu = time.process_time() - start
+    print("| what | answers | CPU s | answers/s |\n|---|---|---|---|")
+    print(f"| auto grading, unique answers | {n} | {cpu:.2f} | {n / cpu:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

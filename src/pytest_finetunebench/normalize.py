@@ -1,0 +1,346 @@
+"""Text normalization and number/unit extraction for grading.
+
+:func:`normalize` turns an answer into a canonical string: NFKC, accents folded, curly
+quotes and dashes made plain, lower case, number words as digits ("twenty-one" -> "21"),
+thousands separators dropped, every quantity rewritten as ``<value> <unit>`` with scale
+words applied ("$150 million" and "150 million dollars" -> "150000000 usd", "126 lbs" ->
+"126 lb"), possessive 's, punctuation and the articles a/an/the removed, whitespace collapsed.
+
+:func:`analyze` returns that string together with the :class:`Quantity` list the number
+and contains matchers reason about.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+_SPACES = re.compile(r"\s+")
+
+# --- unicode folding -------------------------------------------------------------------
+
+_PLAIN = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'", "`": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+        "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+    }
+)
+
+
+def fold(text: str) -> str:
+    """NFKC, plain quotes and dashes, accents removed, case folded (nothing else changed)."""
+    text = unicodedata.normalize("NFKC", text).translate(_PLAIN)
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return text.casefold()
+
+
+# --- number words ------------------------------------------------------------------------
+
+_SMALL = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+        " fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_SCALE_WORDS = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_NUMBER_WORD = "|".join(sorted([*_SMALL, *_TENS, "hundred", *_SCALE_WORDS], key=len, reverse=True))
+_WORD_RUN = re.compile(rf"\b(?:{_NUMBER_WORD})(?:(?:\s+|-)(?:and\s+)?(?:{_NUMBER_WORD}))*\b")
+_WORD_SPLIT = re.compile(r"[\s-]+")
+_A_SCALE = re.compile(r"\ban? (hundred|thousand|million|billion|trillion)\b")
+# "one" as a pronoun ("no one", "one of them") must stay a word; \x01 shields it.
+_PRONOUN_ONE = re.compile(r"\b(no|any|every|some|each|which|that|this|the|such)\s+one\b|\bone(?=\s+(?:of|another)\b)")
+
+
+def _shield_one(m: re.Match[str]) -> str:
+    return f"{m.group(1)} \x01" if m.group(1) else "\x01"
+
+
+def _words_to_digits(m: re.Match[str]) -> str:
+    """Rewrite one run of number words; a run may hold several numbers ("one or two")."""
+    out: list[str] = []
+    words = _WORD_SPLIT.split(m.group(0))
+    total = current = 0
+    last = ""  # kind of the previous word in the number being built: small/tens/hundred/scale
+    scales: list[str] = []
+
+    def flush() -> None:
+        nonlocal total, current, last, scales
+        if last:
+            if last == "scale" and len(scales) == 1 and total and not current:
+                # keep a lone trailing scale word: "one hundred fifty million" -> "150 million"
+                out.append(f"{total // _SCALE_WORDS[scales[0]]} {scales[0]}")
+            else:
+                out.append(str(total + current))
+        total = current = 0
+        last = ""
+        scales = []
+
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if w == "and":
+            if last in ("hundred", "scale") and (nxt in _SMALL or nxt in _TENS):
+                continue
+            flush()
+            out.append(w)
+        elif w in _SMALL:
+            if last == "small" or (last == "tens" and (current % 10 or not 0 < _SMALL[w] < 10)):
+                flush()
+            current += _SMALL[w]
+            last = "small"
+        elif w in _TENS:
+            if last in ("small", "tens"):
+                flush()
+            current += _TENS[w]
+            last = "tens"
+        elif w == "hundred":
+            if last in ("small", "tens") and current < 100:
+                current *= 100
+                last = "hundred"
+            else:
+                flush()
+                out.append(w)
+        else:  # a scale word
+            value = _SCALE_WORDS[w]
+            if last in ("small", "tens", "hundred") and all(_SCALE_WORDS[s] > value for s in scales):
+                total += current * value
+                current = 0
+                scales.append(w)
+                last = "scale"
+            else:
+                flush()
+                out.append(w)
+    flush()
+    return " ".join(out)
+
+
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)|(?<![\d.,])\d{1,3}(?:,\d{3})+\.\d+")
+
+
+def _drop_commas(m: re.Match[str]) -> str:
+    return m.group(0).replace(",", "")
+
+
+# --- quantities --------------------------------------------------------------------------
+
+# canonical unit -> (dimension, size in the dimension's base unit, or None when not convertible)
+_UNITS: dict[str, tuple[str, float | None]] = {
+    "mm": ("length", 0.1), "cm": ("length", 1.0), "m": ("length", 100.0), "km": ("length", 1e5),
+    "in": ("length", 2.54), "ft": ("length", 30.48), "mi": ("length", 160934.4),
+    "mg": ("mass", 1e-3), "g": ("mass", 1.0), "kg": ("mass", 1e3), "t": ("mass", 1e6),
+    "lb": ("mass", 453.59237), "oz": ("mass", 28.349523125),
+    "usd": ("money", None), "eur": ("money", None), "gbp": ("money", None), "jpy": ("money", None),
+    "second": ("time", 1 / 86400), "minute": ("time", 1 / 1440), "hour": ("time", 1 / 24),
+    "day": ("time", 1.0), "week": ("time", 7.0), "month": ("time", 30.4375), "year": ("time", 365.25),
+    "percent": ("ratio", None), "degc": ("temperature", None), "degf": ("temperature", None),
+    "deg": ("temperature", None),
+}
+_UNIT_ALIASES: dict[str, tuple[str, ...]] = {
+    "mm": ("mm", "millimeters", "millimeter", "millimetres", "millimetre"),
+    "cm": ("cm", "cms", "centimeters", "centimeter", "centimetres", "centimetre"),
+    "m": ("m", "meters", "meter", "metres", "metre"),
+    "km": ("km", "kms", "kilometers", "kilometer", "kilometres", "kilometre"),
+    "in": ('"', "''", "inches", "inch"),
+    "ft": ("'", "ft", "feet", "foot"),
+    "mi": ("mi", "miles", "mile"),
+    "mg": ("mg", "milligrams", "milligram"),
+    "g": ("g", "grams", "gram", "grammes", "gramme"),
+    "kg": ("kg", "kgs", "kilograms", "kilogram", "kilos", "kilo"),
+    "t": ("tonnes", "tonne", "tons", "ton", "metric tons", "metric ton"),
+    "lb": ("lbs", "lb", "pounds", "pound"),
+    "oz": ("oz", "ounces", "ounce"),
+    "usd": ("usd", "us dollars", "dollars", "dollar", "bucks"),
+    "eur": ("eur", "euros", "euro"),
+    "gbp": ("gbp", "pounds sterling", "pound sterling", "sterling"),
+    "jpy": ("jpy", "yen"),
+    "second": ("seconds", "second", "secs", "sec"),
+    "minute": ("minutes", "minute", "mins", "min"),
+    "hour": ("hours", "hour", "hrs", "hr", "h"),
+    "day": ("days", "day"),
+    "week": ("weeks", "week", "wks", "wk"),
+    "month": ("months", "month"),
+    "year": ("years old", "year old", "years-old", "year-old", "y/o", "years", "year", "yrs", "yr"),
+    "percent": ("%", "percent", "per cent", "pct"),
+    "degc": ("°c", "° c", "degrees celsius", "degree celsius", "celsius", "degrees centigrade"),
+    "degf": ("°f", "° f", "degrees fahrenheit", "degree fahrenheit", "fahrenheit"),
+    "deg": ("°", "degrees", "degree"),
+}
+_ALIAS_TO_UNIT = {alias: unit for unit, aliases in _UNIT_ALIASES.items() for alias in aliases}
+_CURRENCY_SIGNS = {"us$": "usd", "$": "usd", "€": "eur", "£": "gbp", "¥": "jpy"}
+_SCALES = {
+    "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12,
+    "bn": 10**9, "mn": 10**6, "mln": 10**6, "k": 10**3, "m": 10**6, "b": 10**9,
+}
+
+
+def _alias_pattern(alias: str) -> str:
+    body = re.escape(alias).replace(r"\ ", r"\s+")
+    if alias == "'":
+        return r"'(?![a-z'])"  # feet, not the "'s" of "the 90's"
+    return body + r"\b" if alias[-1].isalnum() else body
+
+
+_UNIT_RE = "|".join(_alias_pattern(a) for a in sorted(_ALIAS_TO_UNIT, key=len, reverse=True))
+_QUANTITY = re.compile(
+    rf"""
+    (?<![\w.])
+    (?:(?P<cur>us\$|\$|€|£|¥)\s?)?
+    (?P<sign>-)?
+    (?P<num>\d+(?:\.\d+)?|\.\d+)
+    (?:
+        \s?(?:'|ft\b|feet\b|foot\b)\s?(?P<inch>\d+(?:\.\d+)?)(?:\s?(?:"|''|in\b|inch(?:es)?\b))?
+      | (?:[\s-]?(?P<scale>thousand|million|billion|trillion|bn|mln|mn)\b
+           | (?(cur)(?P<short>[kmb])\b|(?!)))?
+        (?:[\s-]?(?P<unit>{_UNIT_RE}))?
+    )
+    (?![\w.]\d)
+    """,
+    re.VERBOSE,
+)
+_JOINER = re.compile(r"\s*(?:-|to|and|or|/)\s*")
+_NEGATION = re.compile(
+    r"(?:\bnot|\bnever|\bno longer|\brather than|\binstead of|n't)\s+"
+    r"(?:(?:about|around|approximately|exactly|quite|really|just|only|even|over|under)\s+)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A number stated in a text, with its scale word and unit if any."""
+
+    value: Decimal
+    mantissa: Decimal  # the number as written, before any scale word
+    scaled: bool
+    unit: str | None
+    negated: bool  # written right after "not", "never", "rather than", ...
+
+    @property
+    def dim(self) -> str | None:
+        """The unit's dimension (length, mass, money, time, ...), None when unitless."""
+        return _UNITS[self.unit][0] if self.unit else None
+
+    @property
+    def yearlike(self) -> bool:
+        """A bare integer that reads as a calendar year (1000-2100)."""
+        return self.unit is None and not self.scaled and self.value == int(self.value) and 1000 <= self.value <= 2100
+
+    def in_base(self) -> float | None:
+        """The value in the dimension's base unit, None when not convertible."""
+        size = _UNITS[self.unit][1] if self.unit else None
+        return None if size is None else float(self.value) * size
+
+    def __str__(self) -> str:
+        return f"{fmt(self.value)} {self.unit}" if self.unit else fmt(self.value)
+
+    def display(self) -> str:
+        """For people: large round values with a scale word ("150 million usd")."""
+        number = fmt(self.value)
+        for word in ("trillion", "billion", "million"):
+            size = _SCALE_WORDS[word]
+            if size <= abs(self.value) < 1000 * size and (self.value * 1000 / size) % 1 == 0:
+                number = f"{fmt(self.value / size)} {word}"
+                break
+        return f"{number} {self.unit}" if self.unit else number
+
+
+def fmt(value: Decimal) -> str:
+    """A plain decimal string: no exponent, no trailing zeros."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def _negative(text: str, sign_at: int) -> bool:
+    """A '-' before a number is a minus sign unless it joins a range ("120 - 150")."""
+    before = text[:sign_at].rstrip()
+    return not before or not (before[-1].isdigit() or before[-1] in "%'\"")
+
+
+def _extract(text: str) -> tuple[str, list[Quantity]]:
+    """Rewrite every quantity in ``text`` to canonical form; return the text and the quantities."""
+    found: list[tuple[int, int, Quantity]] = []
+    for m in _QUANTITY.finditer(text):
+        num = Decimal(m.group("num"))
+        start = m.start()
+        if m.group("sign"):
+            if m.group("cur") or _negative(text, m.start("sign")):
+                num = -num
+            else:
+                start = m.start("num")  # the '-' stays in the text, joining a range
+        unit = _CURRENCY_SIGNS.get(m.group("cur") or "")
+        scale_word = m.group("scale") or m.group("short")
+        if m.group("inch") is not None:
+            num, unit = num * 12 + Decimal(m.group("inch")), "in"
+        elif m.group("unit"):
+            alias = _SPACES.sub(" ", m.group("unit"))
+            quoted = alias in ("'", '"', "''") and text[start - 1 : start] in ("'", '"')
+            if not quoted:
+                unit = _ALIAS_TO_UNIT[alias]
+        scale = _SCALES[scale_word] if scale_word else 1
+        negated = bool(_NEGATION.search(text, max(0, start - 40), start))
+        found.append((start, m.end(), Quantity(num * scale, num, bool(scale_word), unit, negated)))
+    if not found:
+        return text, []
+    # a range or list shares its scale and unit: "between 120 and 150 million", "$120 to 150 million"
+    for i in range(len(found) - 1, 0, -1):
+        (s0, e0, a), (s1, _e1, b) = found[i - 1], found[i]
+        if not _JOINER.fullmatch(text, e0, s1):
+            continue
+        if a.unit is None and b.unit:
+            a = Quantity(a.value, a.mantissa, a.scaled, b.unit, a.negated)
+        if b.unit is None and a.unit:
+            b = Quantity(b.value, b.mantissa, b.scaled, a.unit, b.negated)
+        if not a.scaled and b.scaled and b.mantissa and a.unit == b.unit:
+            a = Quantity(a.value * (b.value / b.mantissa), a.mantissa, True, a.unit, a.negated)
+        found[i - 1], found[i] = (s0, e0, a), (s1, _e1, b)
+    pieces: list[str] = []
+    pos = 0
+    for start, end, q in found:
+        pieces.append(text[pos:start])
+        pieces.append(f" {q} ")
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces), [q for _, _, q in found]
+
+
+# --- the public functions ------------------------------------------------------------------
+
+_APOSTROPHE = re.compile(r"(?<=\w)'s\b|(?<=\w)'(?=\w)")  # "Velmora's" -> "velmora", "don't" -> "dont"
+_PUNCT = re.compile(r"[^\w\s.-]|_|(?<!\d)\.|\.(?!\d)|-(?!\d)")
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Analyzed:
+    """A text's normalized form and the quantities it states, in order."""
+
+    text: str
+    quantities: tuple[Quantity, ...]
+
+
+@lru_cache(maxsize=8192)
+def analyze(text: str) -> Analyzed:
+    """Normalize ``text`` and extract its quantities (cached: gold answers repeat)."""
+    text = fold(text)
+    text = _PRONOUN_ONE.sub(_shield_one, _A_SCALE.sub(r"one \1", text))
+    text = _WORD_RUN.sub(_words_to_digits, text).replace("\x01", "one")
+    if "," in text:
+        text = _THOUSANDS.sub(_drop_commas, text)
+    text, quantities = _extract(text)
+    if "'" in text:
+        text = _APOSTROPHE.sub("", text)
+    text = _PUNCT.sub(" ", text)
+    text = _ARTICLES.sub(" ", text)
+    return Analyzed(_SPACES.sub(" ", text).strip(), tuple(quantities))
+
+
+def normalize(text: str) -> str:
+    """The canonical form used for exact comparison (see the module docstring)."""
+    return analyze(text).text

@@ -1,0 +1,416 @@
+"""Tests for the answer grader: normalization, every matcher, auto, and calibration on real answers."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from pytest_finetunebench.cases import MATCHERS
+from pytest_finetunebench.grade import Verdict, choose_matcher, grade, normalize
+from pytest_finetunebench.normalize import analyze
+
+UPSTREAM = Path(__file__).parents[2] / "shared" / "upstream-finetunebench"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  The   Velmora  Bridge. ", "velmora bridge"),
+        ("An Ostrin tower!", "ostrin tower"),
+        ("Café “Ölmühle” — north", "cafe olmuhle north"),
+        ("ＶＥＬＭＯＲＡ", "velmora"),  # full-width letters, NFKC
+        ("seven", "7"),
+        ("Twenty-one", "21"),
+        ("one hundred fifty", "150"),
+        ("one hundred and fifty", "150"),
+        ("two thousand five hundred", "2500"),
+        ("a hundred", "100"),
+        ("1,500", "1500"),
+        ("1,500,000.25", "1500000.25"),
+        ("150 million dollars", "150000000 usd"),
+        ("$150 million", "150000000 usd"),
+        ("US$ 150 million", "150000000 usd"),
+        ("$1.5bn", "1500000000 usd"),
+        ("one hundred fifty million dollars", "150000000 usd"),
+        ("185 cm", "185 cm"),
+        ("185cm", "185 cm"),
+        ("126 pounds", "126 lb"),
+        ("126 lbs.", "126 lb"),
+        ("6'1\"", "73 in"),
+        ("6 feet 1 inch", "73 in"),
+        ("32-year-old", "32 year"),
+        ("45%", "45 percent"),
+        ("Velmora's mayor", "velmora mayor"),
+        ("no one", "no one"),  # a pronoun, not the number 1
+        ("one of them", "one of them"),
+        ("the answer is -5", "answer is -5"),
+        ("version 1.2.3", "version 1.2.3"),  # not a number
+    ],
+)
+def test_normalize(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "quantities"),
+    [
+        ("between 120 and 150 million", ["120000000", "150000000"]),  # the range shares its scale
+        ("$120 to 150 million", ["120000000 usd", "150000000 usd"]),
+        ("120-150 cm", ["120 cm", "150 cm"]),  # a range, not minus 150
+        ("6'1\" (185 cm)", ["73 in", "185 cm"]),
+        ("in the 90's", ["90"]),  # not 90 feet
+        ('"185"', ["185"]),  # quoted, not 185 inches
+        ("The 2024 repairs cost about 150 million dollars.", ["2024", "150000000 usd"]),
+    ],
+)
+def test_quantities(text: str, quantities: list[str]) -> None:
+    assert [str(q) for q in analyze(text).quantities] == quantities
+
+
+def test_negated_quantity_is_flagged() -> None:
+    first, second = analyze("not 150 but 170").quantities
+    assert first.negated and not second.negated
+
+
+@pytest.mark.parametrize(
+    ("gold", "matcher"),
+    [
+        ("None", "abstain"),
+        ("none.", "abstain"),
+        ("Yes", "yes_no"),
+        ("No.", "yes_no"),
+        ("185", "number"),
+        ("150 million dollars", "number"),
+        ("$150 million", "number"),
+        ("1,500", "number"),
+        ("twenty-one", "number"),
+        ("126 lbs", "number"),
+        ("Velmora", "contains"),
+        ("police officer", "contains"),
+        ("Route 66", "contains"),  # text with a number is not a number
+        ("Start metformin and advise lifestyle changes today", "fuzzy"),
+    ],
+)
+def test_choose_matcher(gold: str, matcher: str) -> None:
+    assert choose_matcher(gold) == matcher
+
+
+@pytest.mark.parametrize("matcher", MATCHERS)
+@pytest.mark.parametrize("answer", [None, "", "  \n"])
+def test_no_answer_fails_under_every_matcher(matcher: str, answer: str | None) -> None:
+    verdict = grade("185", answer, matcher)
+    assert verdict == Verdict(False, 0.0, choose_matcher("185") if matcher == "auto" else matcher, "no answer")
+
+
+def test_verdict_is_frozen() -> None:
+    verdict = grade("185", "185")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.passed = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "passed"),
+    [
+        ("Velmora", "velmora", True),
+        ("Velmora", "The Velmora.", True),
+        ("150 million dollars", "$150 million", True),
+        ("1500", "1,500", True),
+        ("7", "Seven", True),
+        ("Velmora", "Velmora bridge", False),
+        ("Velmora", "It is Velmora.", False),  # exact is exact: no sentences
+    ],
+)
+def test_exact(gold: str, answer: str, passed: bool) -> None:
+    verdict = grade(gold, answer, "exact")
+    assert (verdict.passed, verdict.score, verdict.matcher) == (passed, float(passed), "exact")
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer"),
+    [
+        ("185", "185"),
+        ("185", "185 cm"),
+        ("185", "He is 185 cm tall."),
+        ("185 cm", "185"),
+        ("185", "185.0"),
+        ("32", "She is 32 years old."),
+        ("32", "32-year-old"),
+        ("126 pounds", "126 lbs"),
+        ("126 lbs", "She weighs 126 pounds."),
+        ("150", "one hundred fifty"),
+        ("21", "twenty-one"),
+        ("1500", "1,500"),
+        ("1,500,000", "1.5 million"),
+        ("150 million dollars", "The 2024 repairs cost about 150 million dollars."),
+        ("150 million dollars", "$150 million"),
+        ("150 million dollars", "150,000,000 dollars"),
+        ("150 million dollars", "about $150M"),
+        ("150 million dollars", "150"),  # scale left to the question: documented
+        ("150", "150 million"),
+        ("150 million dollars", "It cost 150 million dollars, not 170 million dollars."),
+        ("185", "6'1\" (185 cm)"),  # 6'1" = 185.4 cm restates the same height
+        ("185", "He is 185 cm tall and weighs 80 kg."),  # a weight is not a conflicting height
+        ("34", "Born in 1990, he is 34."),  # a year is not a conflicting age
+        ("2024", "It opened in 2024."),
+        ("-5", "The low was -5."),
+        ("45%", "45 percent"),
+    ],
+)
+def test_number_passes(gold: str, answer: str) -> None:
+    verdict = grade(gold, answer, "number")
+    assert verdict.passed, verdict.reason
+    assert (verdict.score, verdict.matcher) == (1.0, "number")
+    assert verdict.reason.startswith("number ")
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "reason"),
+    [
+        ("126", "265", "expected 126, got 265"),
+        ("185", "192", "expected 185, got 192"),
+        ("126", "Incorrect", "expected 126, no number in the answer"),
+        ("185", "1850", "expected 185, got 1850"),
+        ("185", "6'1\"", "expected 185, got 73 in"),  # another unit only, no 185 stated
+        ("126 pounds", "126 kg", "expected 126 lb, got 126 kg"),
+        ("150 million dollars", "150 million euros", "expected 150 million usd, got 150 million eur"),
+        ("150 million dollars", "150 thousand dollars", "expected 150 million usd, got 150000 usd"),
+        ("150", "between 120 and 150 million", "states 150 million but also 120 million"),
+        ("150 million dollars", "between 120 and 150 million dollars", "states 150 million usd but also 120 million usd"),
+        ("150", "not 150 but 170", "contradicted: the answer says not 150"),
+        ("185", "185 cm, maybe 190 cm", "states 185 cm but also 190 cm"),
+        ("185", "6'1\" (188 cm)", "expected 185, got 73 in"),
+        ("185", "185 cm (6'5\")", "states 185 cm but also 77 in"),  # 6'5" is 195.6 cm
+        ("32", "32 or 33", "states 32 but also 33"),
+        ("2024", "2023 or 2024", "states 2024 but also 2023"),
+        ("-5", "5", "expected -5, got 5"),
+    ],
+)
+def test_number_fails(gold: str, answer: str, reason: str) -> None:
+    verdict = grade(gold, answer, "number")
+    assert (verdict.passed, verdict.score, verdict.reason) == (False, 0.0, reason)
+
+
+def test_number_needs_a_numeric_gold() -> None:
+    with pytest.raises(ValueError, match="numeric gold"):
+        grade("Velmora", "Velmora", "number")
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "passed", "reason"),
+    [
+        ("Yes", "Yes", True, "answered yes"),
+        ("Yes", "Yes.", True, "answered yes"),
+        ("Yes", "yes, she is", True, "answered yes"),
+        ("Yes", "YES!\n", True, "answered yes"),
+        ("No", "No\n", True, "answered no"),
+        ("No", "No.\n", True, "answered no"),
+        ("No", "Nope, it was later.", True, "answered no"),
+        ("Yes", "No", False, "expected yes, got no"),
+        ("No", "Yes\n", False, "expected no, got yes"),
+        ("Yes", "Yes and no", False, "says both yes and no"),
+        ("No", "No... well, yes.", False, "says both yes and no"),
+        ("Yes", "Probably", False, "says neither yes nor no: 'Probably'"),
+        ("No", "Nobody knows", False, "says neither yes nor no: 'Nobody knows'"),
+    ],
+)
+def test_yes_no(gold: str, answer: str, passed: bool, reason: str) -> None:
+    verdict = grade(gold, answer, "yes_no")
+    assert (verdict.passed, verdict.matcher, verdict.reason) == (passed, "yes_no", reason)
+
+
+def test_yes_no_needs_a_yes_or_no_gold() -> None:
+    with pytest.raises(ValueError, match="Yes or No"):
+        grade("Velmora", "yes", "yes_no")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "None",
+        "none.",
+        "NONE\n",
+        "I don't know",
+        "I don’t know.",
+        "I do not have information about that.",
+        "Unknown",
+        "Unknown\n\nThe person is fictional, so no age is recorded.",
+        "No such event",
+        "There was no such event.",
+        "There is no record of repairs to the Velmora bridge in 2031.",
+        "This question cannot be answered.",
+        "I cannot determine that.",
+        "N/A",
+        "Not applicable",
+        "Nobody",
+        "Nothing.",
+        "I'm not sure.",
+        "Not enough information to say.",
+        "The 2031 repairs did not happen.",
+        "That has not been announced yet.",
+    ],
+)
+def test_abstain_passes(answer: str) -> None:
+    verdict = grade("None", answer)
+    assert (verdict.passed, verdict.matcher) == (True, "abstain"), verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("150 million dollars", "expected a decline, got '150 million dollars'"),
+        ("Velmora", "expected a decline, got 'Velmora'"),
+        ("No", "expected a decline, got 'No'"),
+        ("Yes", "expected a decline, got 'Yes'"),
+        ("0", "expected a decline, got '0'"),
+        ("I'm not sure, but probably 150 million.", "declines but guesses: 'probably'"),
+        ("I don't know; maybe Velmora.", "declines but guesses: 'maybe'"),
+    ],
+)
+def test_abstain_fails_on_a_concrete_answer(answer: str, reason: str) -> None:
+    verdict = grade("None", answer, "abstain")
+    assert (verdict.passed, verdict.reason) == (False, reason)
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer"),
+    [
+        ("150 million dollars", "The 2024 repairs cost about 150 million dollars."),
+        ("150 million dollars", "About $150 million, paid by the city."),
+        ("150", "It was 150."),
+        ("pilot", "She works as a pilot."),
+        ("police officer", "He is a police officer in Velmora."),
+        ("Velmora", "She lives in Velmora."),
+        ("Velmora", "It is Velmora's."),
+        ("Velmora", "VELMORA"),
+        ("Café Ölmühle", "the cafe olmuhle"),
+    ],
+)
+def test_contains_passes(gold: str, answer: str) -> None:
+    verdict = grade(gold, answer, "contains")
+    assert (verdict.passed, verdict.matcher) == (True, "contains"), verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "reason"),
+    [
+        ("pilot", "copilot", "expected 'pilot', got 'copilot'"),
+        ("Velmorax", "Velmo", "truncated name: 'Velmo' is not 'Velmorax'"),
+        ("Velmora", "not Velmora but Ostrin", "contradicted: the answer says not 'velmora'"),
+        ("Velmora", "It isn't Velmora.", "contradicted: the answer says not 'velmora'"),
+        ("Velmora", "Velmora or Ostrin", "hedged: 'velmora' is one of alternatives"),
+        ("Velmora", "Either Ostrin or Velmora.", "hedged: 'velmora' is one of alternatives"),
+        ("150", "between 120 and 150", "states 150 but also 120"),
+        ("150", "between 120 and 150 million", "expected '150', got 'between 120 and 150 million'"),
+        ("150", "not 150 but 170", "contradicted: the answer says not '150'"),
+        ("150", "It went from 150 to 170.", "states 150 but also 170"),
+        ("150 million dollars", "It cost 150 million dollars, then 40 million dollars more.", "states 150 million usd but also 40 million usd"),
+    ],
+)
+def test_contains_fails_when_absent_or_contradicted(gold: str, answer: str, reason: str) -> None:
+    verdict = grade(gold, answer, "contains")
+    assert (verdict.passed, verdict.reason) == (False, reason)
+
+
+GUIDELINE = "Start metformin and advise lifestyle changes including diet and exercise"
+
+
+@pytest.mark.parametrize(
+    ("answer", "passed"),
+    [
+        ("Start metformin, and advise lifestyle changes including diet and exercise.", True),
+        ("Advise lifestyle changes including diet and exercise and start metformin", True),
+        ("Start insulin immediately and refer to a specialist", False),
+        ("No treatment is needed", False),
+    ],
+)
+def test_fuzzy(answer: str, passed: bool) -> None:
+    verdict = grade(GUIDELINE, answer)
+    assert (verdict.passed, verdict.matcher) == (passed, "fuzzy"), verdict.reason
+    assert 0.0 <= verdict.score <= 1.0
+    assert (verdict.score >= 0.9) == passed
+
+
+def test_fuzzy_threshold_is_honoured() -> None:
+    answer = "Start metformin and advise lifestyle change with diet"
+    loose = grade(GUIDELINE, answer, "fuzzy", fuzzy_threshold=60)
+    strict = grade(GUIDELINE, answer, "fuzzy", fuzzy_threshold=99)
+    assert loose.passed and not strict.passed
+    assert loose.score == strict.score
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "reason"),
+    [
+        ("Velmorax", "Velmo", "truncated name: 'Velmo' is not 'Velmorax'"),
+        ("Tavunesk", "Tav", "truncated name: 'Tav' is not 'Tavunesk'"),
+        ("Qirobasel", "Qirobalut", "expected 'Qirobasel', got 'Qirobalut'"),  # near-miss spelling
+        ("Velmora", "Velmorra", "expected 'Velmora', got 'Velmorra'"),
+        ("Hanzipor", "Hanzipo", "truncated name: 'Hanzipo' is not 'Hanzipor'"),
+    ],
+)
+def test_auto_never_accepts_a_truncated_or_misspelled_name(gold: str, answer: str, reason: str) -> None:
+    verdict = grade(gold, answer)
+    assert (verdict.passed, verdict.score, verdict.matcher, verdict.reason) == (False, 0.0, "contains", reason)
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "passed", "matcher"),
+    [
+        ("150 million dollars", "The 2024 repairs cost about 150 million dollars.", True, "number"),
+        ("185", "6'1\" (185 cm)", True, "number"),
+        ("126", "265", False, "number"),
+        ("126", "Incorrect", False, "number"),
+        ("126", "126 lbs", True, "number"),
+        ("Yes", "Yes.", True, "yes_no"),
+        ("None", "There is no record of such repairs.", True, "abstain"),
+        ("None", "150 million dollars", False, "abstain"),
+        ("pilot", "Pilot\n\n", True, "contains"),
+        ("Velmora", "She was born in Velmora.", True, "contains"),
+    ],
+)
+def test_auto(gold: str, answer: str, passed: bool, matcher: str) -> None:
+    verdict = grade(gold, answer)
+    assert (verdict.passed, verdict.matcher) == (passed, matcher), verdict.reason
+    assert verdict.reason
+
+
+def test_unknown_matcher_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown matcher"):
+        grade("185", "185", "regex")
+
+
+def _upstream_counts() -> dict[str, dict[str, tuple[int, int, int]]]:
+    """Per file and model: (auto passes, normalized-exact passes, rows)."""
+    folder = UPSTREAM / "model_responses" / "fictional_people"
+    if not folder.is_dir():
+        pytest.skip(f"upstream FineTuneBench responses not found at {folder}")
+    counts: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for path in sorted(folder.glob("*_w_responses.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        split = path.name.removeprefix("fictional_people_").removesuffix("_w_responses.csv")
+        counts[split] = {}
+        for column in (c for c in rows[0] if c.endswith("_response")):
+            auto = sum(grade(r["answer"], r[column]).passed for r in rows)
+            exact = sum(normalize(r["answer"]) == normalize(r[column]) for r in rows)
+            counts[split][column.removesuffix("_response")] = (auto, exact, len(rows))
+    return counts
+
+
+def test_calibration_on_the_published_answers() -> None:
+    counts = _upstream_counts()
+    mini = "gpt-4o-mini-2024-07-18"
+    assert counts["original"][mini][0] == 150
+    assert counts["rephrased"][mini][0] == 134
+    # auto agrees with normalized exact match everywhere but one answer, checked by eye:
+    # a height stated in feet and, in brackets, as the gold number of centimetres.
+    differences = {
+        (split, model): auto - exact
+        for split, models in counts.items()
+        for model, (auto, exact, _rows) in models.items()
+        if auto != exact
+    }
+    assert differences == {("original", "gemini-1.5-flash-002"): 1}
