@@ -79,7 +79,8 @@ class Evaluation:
         endpoint = endpoints[BASE if target.stage == IN_CONTEXT else target.stage]
         render = in_context_prompt if target.stage == IN_CONTEXT else (lambda i: i.variant.prompt)
         prompts = [Prompt(item.nodeid, render(item)) for item in items]
-        answers = self.tuner.provider(target.model).answer(endpoint, prompts)
+        with self.tuner.recording(target.model):
+            answers = self.tuner.provider(target.model).answer(endpoint, prompts)
         if len(answers) != len(prompts):
             raise RuntimeError(f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts")
         return {p.key: a for p, a in zip(prompts, answers)}

@@ -7,6 +7,7 @@ provider's durable key makes them share one tuning.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import pytest
@@ -67,6 +68,7 @@ class Tuner:
     def __init__(self, ctx: providers.RunContext, settings: TuneSettings) -> None:
         self.ctx, self.settings = ctx, settings
         self._providers: dict[str, Provider] = {}
+        self._requests: dict[str, TuneRequest] = {}
         self._endpoints: dict[str, Mapping[str, Endpoint] | BaseException] = {}
 
     def provider(self, model: str) -> Provider:
@@ -76,13 +78,18 @@ class Tuner:
             self._providers[spec.name] = providers.create(model, self.ctx)
         return self._providers[spec.name]
 
+    def recording(self, model: str) -> AbstractContextManager[None]:
+        """The recording context for calls into ``model``'s provider (tuning and answers)."""
+        return self.ctx.recording(providers.spec_for(model, self.ctx).name, self._requests[model])
+
     def endpoints(self, model: str, items: list[VariantItem]) -> Mapping[str, Endpoint]:
         """Endpoints for every stage the items of ``model`` need; tunes on the first call only."""
         if model not in self._endpoints:
             stages = sorted({BASE if i.target.stage == IN_CONTEXT else i.target.stage for i in items})
-            request = TuneRequest(model, training_set(items), self.settings)
+            request = self._requests[model] = TuneRequest(model, training_set(items), self.settings)
             try:
-                self._endpoints[model] = self.provider(model).endpoints(request, stages)
+                with self.recording(model):
+                    self._endpoints[model] = self.provider(model).endpoints(request, stages)
             except Exception as exc:  # remembered, so a failed job fails every item without a retry
                 self._endpoints[model] = exc
         result = self._endpoints[model]

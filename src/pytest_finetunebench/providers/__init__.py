@@ -7,20 +7,30 @@ optional extra.
 from __future__ import annotations
 
 import importlib
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..store import JobStore
-from .base import Provider, ProviderError
+from .base import Provider, ProviderError, TuneRequest
+
+
+def _no_recording(provider: str, request: TuneRequest) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 @dataclass
 class RunContext:
-    """What a provider gets from the session: the job store, the ``--ftb-*`` options, a progress line."""
+    """What a provider gets from the session: the job store, the ``--ftb-*`` options, a progress line.
+
+    ``recording(provider, request)`` wraps every call into a provider for the model ``request``
+    tunes (the tuning and each answer batch), so HTTP traffic can be recorded or replayed.
+    """
 
     store: JobStore
     options: Mapping[str, Any] = field(default_factory=dict)
     progress: Callable[[str], None] = lambda line: None
+    recording: Callable[[str, TuneRequest], AbstractContextManager[None]] = _no_recording
 
 
 @dataclass(frozen=True)
