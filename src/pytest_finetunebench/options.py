@@ -25,6 +25,7 @@ class Option:
     flag: bool = False  # a boolean switch
     ini: bool = False
     metavar: str | None = None
+    const: Any = None  # the value may be left out (``--ftb-x`` alone gives ``const``)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -41,6 +42,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("batch-size", "training batch size", type=int, ini=True, metavar="N"),
     Option("seed", "seed for training and sampling", type=int, default=0, ini=True, metavar="N"),
     Option("baseline", "also evaluate each model untuned, to show before -> after", flag=True),
+    Option("in-context", "also evaluate each model untuned with the case's facts in the prompt (the upper bound tuning is measured against)", flag=True),
     # answering
     Option("responses", "replay published answers: a directory of *_w_responses.csv files (no tuning)", metavar="DIR"),
     Option("max-new-tokens", "longest answer to generate", type=int, default=32, ini=True, metavar="N"),
@@ -48,6 +50,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("report", "write every item and the aggregates as JSON", metavar="PATH"),
     Option("markdown", "write the accuracy tables as Markdown", metavar="PATH"),
     Option("fail-under", "gate: exit status from thresholds alone, e.g. memorization:0.9,generalization:0.3 (splits too)", ini=True, metavar="SPEC"),
+    Option("no-save", "do not save this run under <store>/runs (every run with results is saved by default)", flag=True),
+    Option("compare", "print accuracy deltas against a saved run: its number N, a saved-run JSON PATH, or nothing for the previous run (write --ftb-compare=N)", metavar="N|PATH", const="previous"),
+    Option("compare-fail", "gate: fail when accuracy dropped by more than this since the compared run (default: the previous), e.g. generalization:5%,memorization:0.02 (splits too)", ini=True, metavar="SPEC"),
+    Option("plot", "write PNG plots (accuracy per split with 95% intervals; accuracy vs epochs for a sweep) into DIR; needs pytest-finetunebench[plot]", metavar="DIR"),
+    # API providers (openai)
+    Option("concurrency", "API providers: most answer requests in flight at once", type=int, default=16, ini=True, metavar="N"),
+    Option("temperature", "sampling temperature for answers", type=float, default=0.0, ini=True, metavar="T"),
+    Option("api-retries", "API providers: retries of a failed answer request (429 waits out retry-after) before the item records the API's error", type=int, default=8, ini=True, metavar="N"),
+    Option("max-cost", "API providers: refuse to launch a tuning job whose estimated training cost exceeds USD", type=float, ini=True, metavar="USD"),
+    Option("price", "training price in USD per 1M training tokens, overriding the built-in table, e.g. gpt-4o-mini-2024-07-18:3.00 (repeatable, comma-separated)", multiple=True, ini=True, metavar="MODEL:USD"),
+    Option("dry-run", "API providers: show what would be uploaded and launched and its estimated cost; launch nothing, answer nothing", flag=True),
+    Option("job-timeout", "API providers: stop waiting for a tuning job after this many seconds (the job keeps running; a rerun resumes it); default 21600", type=float, default=21600.0, ini=True, metavar="SECONDS"),
+    Option("poll-interval", "API providers: first delay between job status polls, backing off to 60; default 10", type=float, default=10.0, ini=True, metavar="SECONDS"),
 )
 
 
@@ -60,11 +75,13 @@ def add_options(parser: pytest.Parser) -> None:
     """Register every option on pytest's parser."""
     group = parser.getgroup("finetunebench", "fine-tuning benchmark (pytest-finetunebench)")
     for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": dest(opt), "help": opt.help}
+        kwargs: dict[str, Any] = {"dest": dest(opt), "help": opt.help.replace("%", "%%")}  # argparse formats help
         if opt.flag:
             kwargs.update(action="store_true", default=False)
         elif opt.multiple:
             kwargs.update(action="append", default=[], metavar=opt.metavar)
+        elif opt.const is not None:
+            kwargs.update(nargs="?", const=opt.const, type=opt.type, default=None, metavar=opt.metavar)
         else:
             kwargs.update(type=opt.type, default=None, metavar=opt.metavar)
         group.addoption(f"--ftb-{opt.name}", **kwargs)

@@ -1,0 +1,634 @@
+"""An OpenAI-compatible fine-tuning API emulator: a test double that says it is one.
+
+It speaks enough of the OpenAI HTTP API for the real ``openai`` SDK to run the whole tuning
+lifecycle against it: file upload, job create/list/retrieve/events/checkpoints/cancel and chat
+completions. It "trains" by memorizing: a tuned model (``ft:<base>:ftb-emulator:<suffix>:<id>``)
+answers a training prompt with the trained answer and anything else with
+``emulator: no trained answer`` (so do base models). No model is involved, nothing is learned.
+
+Usage::
+
+    with OpenAIEmulator(job_seconds=0.5) as emu:
+        client = openai.OpenAI(base_url=emu.url + "/v1", api_key="sk-test")
+        ...
+        assert emu.jobs_created == 1
+
+or standalone: ``python -m pytest_finetunebench.testing.openai_emulator --port 8000``, then
+``OPENAI_BASE_URL=http://127.0.0.1:8000/v1 OPENAI_API_KEY=sk-test pytest --ftb-model gpt-4o-mini-2024-07-18``.
+
+Settings are plain attributes, changeable while it runs:
+
+* ``latency``: seconds every request waits before it is answered;
+* ``job_seconds`` / ``job_polls``: a job succeeds once it is this old *and* was retrieved this
+  many times (both 0: instant, done at the first retrieve);
+* ``file_polls``: retrieves before an uploaded file is ``processed``;
+* ``fail_jobs``: an error message; jobs that finish while it is set fail with it;
+* ``drop_creates``: the next N job creates are recorded, then the socket is closed without a
+  response (the server accepted the job, the client never hears of it);
+* :meth:`fault`: the next N requests to a path get an HTTP error (429 with ``retry-after``, 500...).
+
+Counters for tests: ``jobs_created``, ``requests`` (a Counter of ``"METHOD /v1/path/{id}"``),
+``max_in_flight`` (most requests served at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import re
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+NO_ANSWER = "emulator: no trained answer"
+
+# Base models the emulator accepts for fine-tuning (others get the API's 400 message).
+TUNABLE = frozenset(
+    {
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini-2024-07-18",
+        "gpt-4o-mini",
+        "gpt-4.1-2025-04-14",
+        "gpt-4.1-mini-2025-04-14",
+        "gpt-4.1-nano-2025-04-14",
+        "gpt-3.5-turbo-0125",
+        "gpt-3.5-turbo",
+        "babbage-002",
+        "davinci-002",
+    }
+)
+
+_ID_SEGMENT = re.compile(r"^(file-|ftjob-|ftckpt_|ftevent-)")
+
+
+def _rand(n: int = 12) -> str:
+    return secrets.token_hex(n)[:n]
+
+
+def _error(message: str, type_: str = "invalid_request_error", code: str | None = None, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def auto_epochs(n_examples: int) -> int:
+    """OpenAI's documented rule for ``n_epochs="auto"``: 3, stretched so small sets see ~100 examples."""
+    n_epochs = 3
+    if n_examples * n_epochs < 100:
+        n_epochs = min(25, math.ceil(100 / max(n_examples, 1)))
+    elif n_examples * n_epochs > 25000:
+        n_epochs = max(1, 25000 // n_examples)
+    return n_epochs
+
+
+@dataclass
+class _Fault:
+    status: int
+    remaining: int
+    path: str | None
+    method: str | None
+    retry_after: float | None
+    message: str
+
+
+class OpenAIEmulator:
+    """The emulated API server (a thread of this process); a context manager."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        job_seconds: float = 0.0,
+        job_polls: int = 0,
+        file_polls: int = 0,
+        fail_jobs: str | None = None,
+        drop_creates: int = 0,
+        keep_checkpoints: int = 3,
+        tunable: frozenset[str] | set[str] = TUNABLE,
+        api_key: str | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.latency = latency
+        self.job_seconds = job_seconds
+        self.job_polls = job_polls
+        self.file_polls = file_polls
+        self.fail_jobs = fail_jobs
+        self.drop_creates = drop_creates
+        self.keep_checkpoints = keep_checkpoints
+        self.tunable = set(tunable)
+        self.api_key = api_key
+        self.requests: collections.Counter[str] = collections.Counter()
+        self.jobs_created = 0
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._faults: list[_Fault] = []
+        self._files: dict[str, dict[str, Any]] = {}
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._models: dict[str, dict[str, str]] = {}  # model id -> {prompt: answer}
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` (append ``/v1`` for the SDK's ``base_url``)."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; use it as a context manager or call start()")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        """The SDK's ``base_url``: ``<url>/v1``."""
+        return self.url + "/v1"
+
+    def start(self) -> "OpenAIEmulator":
+        server = _Server((self.host, self.port), _Handler)
+        server.emulator = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="openai-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "OpenAIEmulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def fault(self, status: int, count: int = 1, *, path: str | None = "/v1/chat/completions", method: str | None = None, retry_after: float | None = None, message: str | None = None) -> None:
+        """The next ``count`` requests whose path starts with ``path`` (``None``: any) get ``status``.
+
+        ``method`` (``"POST"``...) narrows it further.
+        ``retry_after`` (seconds, may be fractional) is sent as ``retry-after``.
+        """
+        default = {
+            429: "Rate limit reached for requests (emulated). Please try again later.",
+            500: "The server had an error while processing your request. Sorry about that! (emulated)",
+            503: "The engine is currently overloaded, please try again later. (emulated)",
+        }.get(status, f"emulated HTTP {status}")
+        with self._lock:
+            self._faults.append(_Fault(status, count, path, method, retry_after, message or default))
+
+    def add_model(self, model: str, memory: dict[str, str] | None = None) -> None:
+        """Make ``model`` (e.g. an ``ft:`` id tuned elsewhere) answerable, with these trained answers."""
+        with self._lock:
+            self._models[model] = dict(memory or {})
+
+    def finish_jobs(self) -> None:
+        """Let every running job finish at its next retrieve (sets ``job_seconds`` and ``job_polls`` to 0)."""
+        self.job_seconds = 0.0
+        self.job_polls = 0
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Copies of every job (newest first)."""
+        with self._lock:
+            return [json.loads(json.dumps(self._public_job(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["seq"])]
+
+    def count(self, key: str) -> int:
+        """Requests seen for ``"METHOD /v1/path"`` (ids written ``{id}``)."""
+        return self.requests[key]
+
+    # -- request handling (called by the handler) --------------------------------------------
+
+    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict, dict] | None:
+        """Answer one request: ``(status, json body, extra headers)``, or ``None`` to drop the connection."""
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return self._handle(method, raw_path, headers, body)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict, dict] | None:
+        parts = urlsplit(raw_path)
+        path = parts.path.rstrip("/")
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        template = "/".join("{id}" if _ID_SEGMENT.match(s) else s for s in path.split("/"))
+        with self._lock:
+            self.requests[f"{method} {template}"] += 1
+        if self.latency:
+            time.sleep(self.latency)
+        auth = headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or (self.api_key and auth != f"Bearer {self.api_key}"):
+            return 401, _error("Incorrect API key provided (emulated).", code="invalid_api_key"), {}
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0 and (fault.path is None or path.startswith(fault.path)) and fault.method in (None, method):
+                    fault.remaining -= 1
+                    extra = {}
+                    if fault.retry_after is not None:
+                        extra["retry-after"] = f"{fault.retry_after:g}"
+                    kind = {429: "requests", 500: "server_error"}.get(fault.status, "server_error")
+                    return fault.status, _error(fault.message, kind, "rate_limit_exceeded" if fault.status == 429 else None), extra
+        try:
+            payload = json.loads(body) if body and "json" in headers.get("Content-Type", "") else {}
+        except ValueError:
+            return 400, _error("We could not parse the JSON body of your request. (emulated)"), {}
+        seg = path.split("/")[1:]  # ['v1', ...]
+        if seg[:1] != ["v1"]:
+            return 404, _error(f"Invalid URL ({method} {path})"), {}
+        seg = seg[1:]
+        if method == "POST" and seg == ["chat", "completions"]:
+            return self._chat(payload)
+        if method == "POST" and seg == ["files"]:
+            return self._upload(headers.get("Content-Type", ""), body)
+        if method == "GET" and len(seg) == 2 and seg[0] == "files":
+            return self._file(seg[1])
+        if seg[:2] == ["fine_tuning", "jobs"]:
+            rest = seg[2:]
+            if method == "POST" and not rest:
+                return self._create_job(payload)
+            if method == "GET" and not rest:
+                return self._list_jobs(query)
+            if rest:
+                with self._lock:
+                    job = self._jobs.get(rest[0])
+                if job is None:
+                    return 404, _error(f"Could not find fine tune job: {rest[0]}", code="fine_tune_job_not_found"), {}
+                if method == "GET" and len(rest) == 1:
+                    return self._retrieve_job(job)
+                if method == "GET" and rest[1:] == ["events"]:
+                    return self._events(job, query)
+                if method == "GET" and rest[1:] == ["checkpoints"]:
+                    return self._checkpoints(job, query)
+                if method == "POST" and rest[1:] == ["cancel"]:
+                    return self._cancel(job)
+        return 404, _error(f"Invalid URL ({method} {path})"), {}
+
+    # files
+
+    def _upload(self, content_type: str, body: bytes):
+        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        fields: dict[str, Any] = {}
+        filename = "upload.jsonl"
+        if msg.is_multipart():
+            for part in msg.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if part.get_filename():
+                    filename = part.get_filename()
+                fields[name] = part.get_payload(decode=True)
+        if "file" not in fields or "purpose" not in fields:
+            return 400, _error("Missing required parameter: 'file' and 'purpose' (emulated).", param="file"), {}
+        purpose = fields["purpose"].decode()
+        with self._lock:
+            file_id = f"file-{_rand(22)}"
+            self._files[file_id] = {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(fields["file"]),
+                "created_at": int(time.time()),
+                "filename": filename,
+                "purpose": purpose,
+                "status": "uploaded",
+                "status_details": None,
+                "_content": fields["file"],
+                "_polls": 0,
+            }
+            return 200, self._public(self._files[file_id]), {}
+
+    def _file(self, file_id: str):
+        with self._lock:
+            f = self._files.get(file_id)
+            if f is None:
+                return 404, _error(f"No such File object: {file_id}", param="id"), {}
+            f["_polls"] += 1
+            if f["status"] == "uploaded" and f["_polls"] > self.file_polls:
+                f["status"] = "processed"
+            return 200, self._public(f), {}
+
+    # jobs
+
+    def _create_job(self, p: dict):
+        model, training_file = p.get("model"), p.get("training_file")
+        if not model or not training_file:
+            return 400, _error("Missing required parameter: 'model' or 'training_file'.", param="model"), {}
+        if model not in self.tunable:
+            return 400, _error(f"Model {model} is not available for fine-tuning or does not exist.", code="model_not_available", param="model"), {}
+        with self._lock:
+            f = self._files.get(training_file)
+        if f is None:
+            return 400, _error(f"invalid training_file: {training_file}", param="training_file"), {}
+        method = p.get("method") or {"type": "supervised", "supervised": {"hyperparameters": p.get("hyperparameters") or {}}}
+        hp = dict(((method.get(method.get("type", "supervised")) or {}).get("hyperparameters")) or {})
+        examples, problem = _parse_training(f["_content"])
+        n_epochs = hp.get("n_epochs", "auto")
+        n_epochs = auto_epochs(len(examples)) if n_epochs in (None, "auto") else int(n_epochs)
+        batch_size = hp.get("batch_size", "auto")
+        batch_size = 1 if batch_size in (None, "auto") else int(batch_size)
+        lr = hp.get("learning_rate_multiplier", "auto")
+        lr = 2.0 if lr in (None, "auto") else float(lr)
+        resolved = {"n_epochs": n_epochs, "batch_size": batch_size, "learning_rate_multiplier": lr}
+        tokens = sum(len(q) + len(a) for q, a in examples.items()) // 4 + 8 * len(examples)
+        with self._lock:
+            job_id = f"ftjob-{_rand(24)}"
+            self.jobs_created += 1
+            job = {
+                "id": job_id,
+                "object": "fine_tuning.job",
+                "created_at": int(time.time()),
+                "error": None,
+                "fine_tuned_model": None,
+                "finished_at": None,
+                "hyperparameters": resolved,
+                "model": model,
+                "organization_id": "org-ftb-emulator",
+                "result_files": [],
+                "seed": p.get("seed") if p.get("seed") is not None else 42,
+                "status": "validating_files",
+                "trained_tokens": None,
+                "training_file": training_file,
+                "validation_file": p.get("validation_file"),
+                "estimated_finish": None,
+                "integrations": None,
+                "metadata": p.get("metadata"),
+                "method": {"type": "supervised", "supervised": {"hyperparameters": resolved}},
+                "user_provided_suffix": p.get("suffix"),
+                "seq": self.jobs_created,
+                "_t0": time.monotonic(),
+                "_polls": 0,
+                "_memory": examples,
+                "_problem": problem,
+                "_tokens": tokens * n_epochs,
+                "_events": [],
+                "_checkpoints": [],
+                "_steps_per_epoch": max(1, math.ceil(len(examples) / batch_size)),
+            }
+            self._jobs[job_id] = job
+            self._event(job, f"Created fine-tuning job: {job_id}")
+            self._event(job, f"Validating training file: {training_file}")
+            if self.drop_creates > 0:
+                self.drop_creates -= 1
+                return None
+            return 200, self._public_job(job), {}
+
+    def _advance(self, job: dict, poll: bool) -> None:
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return
+        if poll:
+            job["_polls"] += 1
+        elapsed = time.monotonic() - job["_t0"]
+        duration = max(self.job_seconds, 1e-9)
+        done = elapsed >= self.job_seconds and job["_polls"] >= self.job_polls
+        if not done:
+            frac = min(elapsed / duration, 1.0)
+            if self.job_polls:
+                frac = max(frac, min(job["_polls"] / self.job_polls, 1.0)) if not self.job_seconds else frac
+            status = "validating_files" if frac < 0.1 else "queued" if frac < 0.2 else "running"
+            if status != job["status"]:
+                if status == "queued":
+                    self._event(job, "Files validated, moving job to queued state")
+                if status == "running":
+                    self._event(job, "Fine-tuning job started")
+                job["status"] = status
+            if status == "running":
+                n_steps = job["_steps_per_epoch"] * job["hyperparameters"]["n_epochs"]
+                step = max(1, int(n_steps * (frac - 0.2) / 0.8))
+                job["trained_tokens"] = None
+                job["estimated_finish"] = int(time.time() + max(self.job_seconds - elapsed, 0)) + 1
+                self._event(job, f"Step {step}/{n_steps}: training loss={1.0 / step:.3f}", "metrics")
+            return
+        now = int(time.time())
+        job["finished_at"] = now
+        job["estimated_finish"] = None
+        failure = job["_problem"] or self.fail_jobs
+        if failure:
+            job["status"] = "failed"
+            code = "invalid_training_file" if job["_problem"] else "training_failed"
+            job["error"] = {"code": code, "message": failure, "param": "training_file" if job["_problem"] else None}
+            self._event(job, failure, level="error")
+            return
+        suffix = job.get("user_provided_suffix") or ""
+        model = f"ft:{job['model']}:ftb-emulator:{suffix}:{_rand(8)}"
+        job["fine_tuned_model"] = model
+        job["trained_tokens"] = job["_tokens"]
+        job["status"] = "succeeded"
+        self._models[model] = job["_memory"]
+        spe, n_epochs = job["_steps_per_epoch"], job["hyperparameters"]["n_epochs"]
+        for epoch in range(max(1, n_epochs - self.keep_checkpoints + 1), n_epochs + 1):
+            step = epoch * spe
+            ckpt = f"{model}:ckpt-step-{step}"
+            self._models[ckpt] = job["_memory"]
+            job["_checkpoints"].append(
+                {
+                    "id": f"ftckpt_{_rand(24)}",
+                    "object": "fine_tuning.job.checkpoint",
+                    "created_at": now,
+                    "fine_tuned_model_checkpoint": ckpt,
+                    "fine_tuning_job_id": job["id"],
+                    "metrics": {"step": float(step), "train_loss": 1.0 / step, "train_mean_token_accuracy": 1.0},
+                    "step_number": step,
+                }
+            )
+        self._event(job, f"New fine-tuned model created: {model}")
+        self._event(job, "The job has successfully completed")
+
+    def _event(self, job: dict, message: str, type_: str = "message", level: str = "info") -> None:
+        job["_events"].append(
+            {"id": f"ftevent-{_rand(24)}", "object": "fine_tuning.job.event", "created_at": int(time.time()), "level": level, "message": message, "data": {}, "type": type_}
+        )
+
+    def _retrieve_job(self, job: dict):
+        with self._lock:
+            self._advance(job, poll=True)
+            return 200, self._public_job(job), {}
+
+    def _list_jobs(self, query: list[tuple[str, str]]):
+        q = dict(query)
+        wanted = {k[len("metadata["):-1]: v for k, v in query if k.startswith("metadata[") and k.endswith("]")}
+        limit = int(q.get("limit", 20))
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: -j["seq"])
+            if q.get("metadata") == "null":
+                jobs = [j for j in jobs if not j["metadata"]]
+            jobs = [j for j in jobs if all((j["metadata"] or {}).get(k) == v for k, v in wanted.items())]
+            if "after" in q:
+                ids = [j["id"] for j in jobs]
+                jobs = jobs[ids.index(q["after"]) + 1 :] if q["after"] in ids else []
+            for j in jobs[:limit]:
+                self._advance(j, poll=False)
+            page = [self._public_job(j) for j in jobs[:limit]]
+            return 200, {"object": "list", "data": page, "has_more": len(jobs) > limit}, {}
+
+    def _events(self, job: dict, query: list[tuple[str, str]]):
+        limit = int(dict(query).get("limit", 20))
+        with self._lock:
+            events = list(reversed(job["_events"]))
+            return 200, {"object": "list", "data": events[:limit], "has_more": len(events) > limit}, {}
+
+    def _checkpoints(self, job: dict, query: list[tuple[str, str]]):
+        limit = int(dict(query).get("limit", 10))
+        with self._lock:
+            ckpts = list(reversed(job["_checkpoints"]))
+            return 200, {"object": "list", "data": ckpts[:limit], "has_more": len(ckpts) > limit, "first_id": ckpts[0]["id"] if ckpts else None, "last_id": ckpts[-1]["id"] if ckpts else None}, {}
+
+    def _cancel(self, job: dict):
+        with self._lock:
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return 400, _error(f"Job {job['id']} has already completed and cannot be cancelled.", code="invalid_state"), {}
+            job["status"] = "cancelled"
+            job["finished_at"] = int(time.time())
+            self._event(job, "Fine-tuning job cancelled")
+            return 200, self._public_job(job), {}
+
+    # chat
+
+    def _chat(self, p: dict):
+        model = p.get("model")
+        messages = p.get("messages") or []
+        if not model or not messages:
+            return 400, _error("Missing required parameter: 'model' or 'messages'.", param="messages"), {}
+        with self._lock:
+            memory = self._models.get(model)
+        if memory is None and model.startswith("ft:"):
+            return 404, _error(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"), {}
+        prompt = _text(next((m for m in reversed(messages) if m.get("role") == "user"), {}).get("content"))
+        answer = (memory or {}).get(prompt)
+        if answer is None:
+            answer = (memory or {}).get(prompt.strip(), NO_ANSWER)
+        max_tokens = p.get("max_completion_tokens") or p.get("max_tokens")
+        finish = "stop"
+        if max_tokens and len(answer.split()) > int(max_tokens):
+            answer, finish = " ".join(answer.split()[: int(max_tokens)]), "length"
+        body = {
+            "id": f"chatcmpl-{_rand(24)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_ftb_emulator",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer, "refusal": None}, "logprobs": None, "finish_reason": finish}],
+            "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(answer) // 4 + 1, "total_tokens": (len(prompt) + len(answer)) // 4 + 2},
+        }
+        return 200, body, {}
+
+    # helpers
+
+    @staticmethod
+    def _public(obj: dict) -> dict:
+        return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+    def _public_job(self, job: dict) -> dict:
+        return {k: v for k, v in job.items() if not k.startswith("_") and k not in ("seq", "user_provided_suffix")}
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content or ""
+
+
+def _parse_training(content: bytes) -> tuple[dict[str, str], str | None]:
+    """``{user prompt: assistant answer}`` from chat JSONL, and the first problem found (or ``None``)."""
+    memory: dict[str, str] = {}
+    for n, line in enumerate(content.decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            messages = json.loads(line)["messages"]
+            user = _text(next(m for m in reversed(messages) if m["role"] == "user")["content"])
+            answer = _text(next(m for m in reversed(messages) if m["role"] == "assistant")["content"])
+        except (ValueError, KeyError, TypeError, StopIteration):
+            return memory, f"The job failed due to an invalid training file. Invalid file format. Line {n}: each line needs 'messages' with a user and an assistant message."
+        memory[user] = answer
+    return memory, None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    emulator: OpenAIEmulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _serve(self, method: str) -> None:
+        body = self._body()
+        result = self.server.emulator.handle(method, self.path, self.headers, body)
+        if result is None:  # accepted, then the connection "drops"
+            self.close_connection = True
+            try:
+                self.request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        status, payload, extra = result
+        data = json.dumps(payload).encode()
+        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json", f"Content-Length: {len(data)}", f"x-request-id: req_{_rand(16)}"]
+        head += [f"{k}: {v}" for k, v in extra.items()]
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve("DELETE")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pytest_finetunebench.testing.openai_emulator", description="Run the OpenAI fine-tuning API emulator (a test double: it memorizes, it does not learn).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--job-seconds", type=float, default=0.0, help="how long a job takes (0: instant)")
+    parser.add_argument("--job-polls", type=int, default=0, help="retrieves a job needs before it finishes")
+    parser.add_argument("--fail-jobs", metavar="MESSAGE", help="fail every job with this error message")
+    args = parser.parse_args(argv)
+    emu = OpenAIEmulator(host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls, fail_jobs=args.fail_jobs)
+    with emu:
+        print(f"OpenAI emulator on {emu.url}  (OPENAI_BASE_URL={emu.base_url} OPENAI_API_KEY=sk-test); Ctrl-C stops", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

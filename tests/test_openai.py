@@ -1,0 +1,408 @@
+"""The OpenAI provider against the emulator, through the real ``openai`` SDK (no network, no cost)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+openai = pytest.importorskip("openai")
+
+from pytest_finetunebench import ledger as L  # noqa: E402
+from pytest_finetunebench.options import OPTIONS  # noqa: E402
+from pytest_finetunebench.providers import RunContext  # noqa: E402
+from pytest_finetunebench.providers import create as create_provider  # noqa: E402
+from pytest_finetunebench.providers.base import Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.openai import OpenAIProvider, Unavailable, parse_prices, price_for, training_jsonl  # noqa: E402
+from pytest_finetunebench.store import JobStore  # noqa: E402
+from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
+from pytest_finetunebench.testing.openai_emulator import NO_ANSWER  # noqa: E402
+
+MODEL = "gpt-4o-mini-2024-07-18"
+PAIRS = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
+JOBS = "POST /v1/fine_tuning/jobs"
+POLL = "GET /v1/fine_tuning/jobs/{id}"
+
+# The same request, built in a child process (a pytest-xdist worker, a run killed with -9).
+CHILD = """
+import json, os, pathlib, sys
+from pytest_finetunebench.providers import RunContext
+from pytest_finetunebench.providers.base import TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.openai import OpenAIProvider
+from pytest_finetunebench.store import JobStore
+pairs = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
+provider = OpenAIProvider(RunContext(JobStore(sys.argv[1]), {"poll_interval": 0.02}), max_poll_interval=0.05)
+pathlib.Path(sys.argv[1]).mkdir(parents=True, exist_ok=True)
+pathlib.Path(sys.argv[1], f"started-{os.getpid()}").touch()  # about to ask for the endpoints
+endpoints = provider.endpoints(TuneRequest("gpt-4o-mini-2024-07-18", pairs, TuneSettings(epochs=3)), ["tuned"])
+print(json.dumps(endpoints["tuned"].handle), flush=True)
+"""
+
+
+def request(**settings) -> TuneRequest:
+    return TuneRequest(MODEL, PAIRS, TuneSettings(**{"epochs": 3, **settings}))
+
+
+@pytest.fixture
+def emu(monkeypatch):
+    with OpenAIEmulator() as emulator:
+        monkeypatch.setenv("OPENAI_BASE_URL", emulator.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        yield emulator
+
+
+@pytest.fixture
+def make(tmp_path):
+    """``make(**options) -> (provider, progress lines)``; all providers share one store."""
+
+    def factory(max_poll_interval: float = 0.05, **options):
+        lines: list[str] = []
+        ctx = RunContext(JobStore(tmp_path / "store"), {"poll_interval": 0.01, **options}, progress=lines.append)
+        return OpenAIProvider(ctx, max_poll_interval=max_poll_interval), lines
+
+    return factory
+
+
+def prompts(n: int = len(PAIRS)) -> list[Prompt]:
+    return [Prompt(str(i), PAIRS[i % len(PAIRS)].prompt) for i in range(n)]
+
+
+def child(tmp_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "store")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_registry_serves_gpt_and_ft_names(emu, tmp_path):
+    ctx = RunContext(JobStore(tmp_path))
+    assert isinstance(create_provider(MODEL, ctx), OpenAIProvider)
+    assert isinstance(create_provider("ft:gpt-4o-mini-2024-07-18:org::abc", ctx), OpenAIProvider)
+
+
+def test_training_file_is_chat_jsonl():
+    lines = training_jsonl(PAIRS[:2]).decode().splitlines()
+    assert json.loads(lines[0]) == {"messages": [{"role": "user", "content": PAIRS[0].prompt}, {"role": "assistant", "content": PAIRS[0].answer}]}
+    assert len(lines) == 2
+
+
+def test_full_lifecycle_memorizes_and_writes_the_ledger(emu, make):
+    provider, lines = make()
+    endpoints = provider.endpoints(request(), ["tuned", "base"])
+    tuned = endpoints["tuned"].handle
+    assert tuned.startswith(f"ft:{MODEL}:ftb-emulator:ftb-")
+    assert endpoints["base"].handle == MODEL
+
+    answers = provider.answer(endpoints["tuned"], prompts() + [Prompt("x", "Something never trained?")])
+    assert [a.text for a in answers[:-1]] == [p.answer for p in PAIRS]
+    assert answers[-1].text == NO_ANSWER
+    assert all(a.text == NO_ANSWER for a in provider.answer(endpoints["base"], prompts(3)))
+
+    record = provider.ledger.get(provider.key(request()))
+    assert record["state"] == L.SUCCEEDED and record["tuned_model"] == tuned
+    assert record["file_id"].startswith("file-") and record["job_id"].startswith("ftjob-")
+    assert [h["state"] for h in record["history"]][:3] == [L.UPLOADED, L.CREATING, L.RUNNING]
+    assert any("launching a fine-tuning job" in line and "$" in line for line in lines)
+    job = emu.jobs()[0]
+    assert job["metadata"] == {"ftb_key": provider.key(request())}
+    assert job["method"]["supervised"]["hyperparameters"]["n_epochs"] == 3
+
+    # A rerun (a fresh provider, same store) reuses the ledger: no upload, no create, no poll.
+    before = sum(emu.requests.values())
+    again, _ = make()
+    assert again.endpoints(request(), ["tuned"])["tuned"].handle == tuned
+    assert sum(emu.requests.values()) == before and emu.jobs_created == 1
+
+
+def test_ledger_lost_finds_the_job_by_metadata(emu, make):
+    provider, _ = make()
+    tuned = provider.endpoints(request(), ["tuned"])["tuned"].handle
+    provider.ledger.forget(provider.key(request()))
+    again, lines = make()
+    assert again.endpoints(request(), ["tuned"])["tuned"].handle == tuned
+    assert emu.jobs_created == 1 and emu.count("POST /v1/files") == 1
+    assert any("found by its ftb_key" in line for line in lines)
+
+
+def test_sdk_sends_metadata_filter_the_emulator_understands(emu):
+    client = openai.OpenAI()
+    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    for key in ("a", "b", "a"):
+        client.fine_tuning.jobs.create(model=MODEL, training_file=f.id, metadata={"ftb_key": key})
+    assert [j.metadata for j in client.fine_tuning.jobs.list(metadata={"ftb_key": "a"})] == [{"ftb_key": "a"}] * 2
+    assert len(list(client.fine_tuning.jobs.list(limit=1))) == 3  # auto-pagination walks `after`
+
+
+# -- exactly one job ---------------------------------------------------------------------------
+
+
+def test_kill_9_while_polling_then_rerun_resumes_the_same_job(emu, make, tmp_path):
+    emu.job_seconds = 120.0  # slow job: the child is still polling when it dies
+    proc = child(tmp_path)
+    wait_for(lambda: emu.count(POLL) >= 3 or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    provider, lines = make()
+    record = provider.ledger.get(provider.key(request()))
+    assert record["state"] == L.RUNNING and record["job_id"]
+    emu.finish_jobs()
+    tuned = provider.endpoints(request(), ["tuned"])["tuned"].handle
+    assert emu.jobs_created == 1 and emu.count(JOBS) == 1 and emu.count("POST /v1/files") == 1
+    assert provider.answer(Endpoint(MODEL, "tuned", tuned), prompts(1))[0].text == PAIRS[0].answer
+
+
+def test_killed_between_create_and_ledger_write_finds_the_job(emu, make):
+    """A crash after the create was sent leaves the ledger at ``creating``: the rerun looks the job up."""
+    provider, _ = make()
+    key = provider.key(request())
+    client = openai.OpenAI()
+    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    client.fine_tuning.jobs.create(model=MODEL, training_file=f.id, metadata={"ftb_key": key})  # the "crashed" run's create
+    provider.ledger.update(key, L.CREATING, file_id=f.id)
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+    assert emu.jobs_created == 1
+
+
+def test_concurrent_processes_share_one_job(emu, tmp_path):
+    emu.job_seconds = 120.0  # the job runs until every process is inside endpoints()
+    procs = [child(tmp_path) for _ in range(4)]
+    started = lambda: len(list((tmp_path / "store").glob("started-*"))) == 4  # noqa: E731
+    wait_for(lambda: (started() and emu.count(POLL) >= 1) or any(p.poll() is not None for p in procs), timeout=60)
+    assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+    time.sleep(0.1)
+    emu.finish_jobs()
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    models = {json.loads(out) for out, _ in outputs}
+    assert len(models) == 1 and next(iter(models)).startswith("ft:")
+    assert emu.jobs_created == 1 and emu.count(JOBS) == 1 and emu.count("POST /v1/files") == 1
+
+
+def test_dropped_create_response_yields_one_job(emu, make):
+    emu.drop_creates = 1  # the server records the job, then closes the socket without answering
+    provider, lines = make()
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+    assert emu.jobs_created == 1 and emu.count(JOBS) == 1
+    assert any("got no clear answer" in line for line in lines)
+    assert provider.ledger.get(provider.key(request()))["create_attempts"] == 1
+
+
+def test_why_create_retries_are_off(emu):
+    """The hazard itself: the SDK's own retry of a dropped create launches a second job."""
+    emu.drop_creates = 1
+    client = openai.OpenAI(max_retries=2)
+    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
+    assert emu.jobs_created == 2
+
+
+def test_create_5xx_then_retry_creates_one_job(emu, make):
+    emu.fault(500, 1, path="/v1/fine_tuning/jobs", method="POST")
+    provider, _ = make()
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+    assert emu.jobs_created == 1 and emu.count(JOBS) == 2
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+
+def test_failed_job_raises_the_api_message_and_stays_failed(emu, make):
+    emu.fail_jobs = "Training failed: the emulated accelerator caught fire."
+    provider, _ = make()
+    with pytest.raises(ProviderError, match="the emulated accelerator caught fire") as info:
+        provider.endpoints(request(), ["tuned"])
+    assert "failed" in str(info.value) and "training_failed" in str(info.value)
+    assert provider.ledger.get(provider.key(request()))["state"] == L.FAILED
+    emu.fail_jobs = None
+    with pytest.raises(ProviderError, match="delete it to launch a new job"):
+        make()[0].endpoints(request(), ["tuned"])
+    assert emu.jobs_created == 1
+    # Deleting the record is the way to try again: the failed job is not adopted.
+    provider.ledger.forget(provider.key(request()))
+    assert make()[0].endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+    assert emu.jobs_created == 2
+
+
+def test_cancelled_job_raises(emu, make):
+    emu.job_seconds = 60
+    provider, _ = make()
+    job_id = []
+
+    def cancel_when_seen(line: str) -> None:
+        if "ftjob-" in line and not job_id:
+            job_id.append(line.split()[2].rstrip(":"))
+            openai.OpenAI().fine_tuning.jobs.cancel(job_id[0])
+
+    provider.ctx.progress = cancel_when_seen
+    with pytest.raises(ProviderError, match="cancelled"):
+        provider.endpoints(request(), ["tuned"])
+
+
+def test_create_refused_surfaces_the_api_text_and_stays_retryable(emu, make):
+    provider, _ = make()
+    req = TuneRequest("gpt-4o-2024-05-13", PAIRS, TuneSettings(epochs=3))
+    with pytest.raises(ProviderError, match=r"HTTP 400: Model gpt-4o-2024-05-13 is not available for fine-tuning"):
+        provider.endpoints(req, ["tuned"])
+    record = provider.ledger.get(provider.key(req))
+    assert record["state"] == L.UPLOADED and "not available" in record["last_error"]
+    assert emu.jobs_created == 0
+
+
+def test_job_timeout_leaves_the_job_to_a_rerun(emu, make):
+    emu.job_seconds = 60
+    provider, _ = make(job_timeout=0.3)
+    with pytest.raises(ProviderError, match="rerun resumes"):
+        provider.endpoints(request(), ["tuned"])
+    emu.finish_jobs()
+    assert make()[0].endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+    assert emu.jobs_created == 1
+
+
+def test_progress_shows_status_and_latest_event(emu, make):
+    emu.job_polls = 6
+    provider, lines = make()
+    provider.endpoints(request(), ["tuned"])
+    assert any(": running" in line and "Step " in line and "waited" in line for line in lines), lines
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def test_429_storm_loses_no_answer_and_keeps_the_cap(emu, make):
+    provider, _ = make(concurrency=8)
+    tuned = provider.endpoints(request(), ["tuned"])["tuned"]
+    emu.fault(429, 60, retry_after=0.01)
+    answers = provider.answer(tuned, prompts(48))
+    assert [a.text for a in answers] == [PAIRS[i % len(PAIRS)].answer for i in range(48)]
+    assert emu.count("POST /v1/chat/completions") == 48 + 60
+    assert emu.max_in_flight <= 8
+
+
+def test_429_retry_after_is_honored(emu, make):
+    provider, _ = make(api_retries=1)
+    emu.add_model("ft:gpt-4o-mini-2024-07-18:org::x", {"q": "a"})
+    emu.fault(429, 1, retry_after=0.8)  # the SDK's own backoff would wait <= 0.5 s
+    t0 = time.monotonic()
+    assert provider.answer(Endpoint(MODEL, "tuned", "ft:gpt-4o-mini-2024-07-18:org::x"), [Prompt("1", "q")])[0].text == "a"
+    assert time.monotonic() - t0 >= 0.8
+
+
+def test_answers_that_still_fail_carry_the_api_message(emu, make):
+    provider, lines = make(api_retries=0)
+    missing = provider.answer(Endpoint("ft:x", "tuned", "ft:gpt-4o-mini-2024-07-18:org::gone"), prompts(2))
+    assert all(a.text is None and "HTTP 404: The model `ft:gpt-4o-mini-2024-07-18:org::gone` does not exist" in a.error for a in missing)
+    emu.fault(500, 1)
+    out = provider.answer(Endpoint(MODEL, "base", MODEL), prompts(3))
+    assert sum(a.error is not None for a in out) == 1 and sum(a.text == NO_ANSWER for a in out) == 2
+    assert any("1 failed" in line for line in lines)
+
+
+def test_answer_sends_temperature_seed_and_max_tokens(emu, make):
+    provider, _ = make(max_new_tokens=2, temperature=0.0, seed=7)
+    emu.add_model("ft:gpt-4o-mini-2024-07-18:org::x", {"q": "one two three"})
+    assert provider.answer(Endpoint(MODEL, "tuned", "ft:gpt-4o-mini-2024-07-18:org::x"), [Prompt("1", "q")]) == [Answer("one two")]
+
+
+# -- ft: ids, checkpoints, cost, dry run -------------------------------------------------------
+
+
+def test_ft_id_is_evaluated_without_training(emu, make):
+    name = "ft:gpt-4o-mini-2024-07-18:acme:paper:abc123"
+    emu.add_model(name, {PAIRS[0].prompt: PAIRS[0].answer})
+    provider, _ = make()
+    endpoints = provider.endpoints(TuneRequest(name, PAIRS), ["tuned", "base", "epoch:2"])
+    assert endpoints["tuned"].handle == name and endpoints["base"].handle == MODEL
+    assert isinstance(endpoints["epoch:2"].handle, Unavailable)
+    assert provider.answer(endpoints["tuned"], prompts(1))[0].text == PAIRS[0].answer
+    assert provider.answer(endpoints["epoch:2"], prompts(1))[0].skip
+    assert emu.count("POST /v1/files") == 0 and emu.jobs_created == 0
+
+
+def test_checkpoints_give_epoch_stages(emu, make):
+    provider, _ = make()
+    req = request(epochs=5)
+    stages = ["epoch:1", "epoch:3", "epoch:4", "epoch:5", "epoch:9", "tuned"]
+    endpoints = provider.endpoints(req, stages)
+    assert list(endpoints) == stages
+    assert endpoints["epoch:4"].handle.endswith(":ckpt-step-48")  # 12 examples, batch 1: 12 steps an epoch
+    assert endpoints["epoch:3"].handle.endswith(":ckpt-step-36")
+    assert endpoints["epoch:5"].handle.endswith(":ckpt-step-60")
+    skip1 = provider.answer(endpoints["epoch:1"], prompts(1))[0].skip
+    assert "last three epochs" in skip1 and "available epochs: 3, 4, 5" in skip1
+    assert "trained 5 epochs" in provider.answer(endpoints["epoch:9"], prompts(1))[0].skip
+    assert provider.answer(endpoints["epoch:4"], prompts(1))[0].text == PAIRS[0].answer
+    assert emu.jobs_created == 1
+
+
+def test_epochs_default_to_the_largest_checkpoint_epoch(emu, make):
+    provider, _ = make()
+    req = TuneRequest(MODEL, PAIRS, TuneSettings(checkpoint_epochs=(1, 2)))
+    endpoints = provider.endpoints(req, ["epoch:1", "epoch:2"])
+    assert emu.jobs()[0]["hyperparameters"]["n_epochs"] == 2
+    assert all(isinstance(e.handle, str) for e in endpoints.values())
+
+
+def test_max_cost_refuses_before_uploading(emu, make):
+    provider, _ = make(max_cost=1.0, price=[f"{MODEL}:100000"])
+    with pytest.raises(ProviderError, match=r"refusing to launch: estimated cost \$\d+\.\d\d exceeds --ftb-max-cost \$1\.00"):
+        provider.endpoints(request(), ["tuned"])
+    assert emu.count("POST /v1/files") == 0 and emu.jobs_created == 0
+    within, _ = make(max_cost=1.0)
+    assert within.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+
+
+def test_max_cost_needs_a_price(emu, make):
+    provider, _ = make(max_cost=5.0)
+    with pytest.raises(ProviderError, match="no training price known for davinci-003"):
+        provider.tune(TuneRequest("davinci-003", PAIRS))
+
+
+def test_dry_run_launches_and_asks_nothing(emu, make, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    provider, lines = make(dry_run=True, max_cost=0.000001)
+    endpoints = provider.endpoints(request(), ["tuned", "base", "epoch:3"])
+    skips = {a.skip for e in endpoints.values() for a in provider.answer(e, prompts(2))}
+    assert all(s.startswith("dry run (--ftb-dry-run):") for s in skips)
+    tuned_skip = provider.answer(endpoints["tuned"], prompts(1))[0].skip
+    assert f"would upload 12 examples and launch a fine-tuning job: {MODEL}" in tuned_skip
+    assert "3 epochs" in tuned_skip and "$3.00/1M" in tuned_skip and "would refuse it" in tuned_skip
+    assert sum(emu.requests.values()) == 0
+    assert lines and "launched nothing" in lines[0]
+
+
+def test_prices_parse_and_match_by_prefix():
+    assert parse_prices(["ft:gpt-4o:acme::x:2.5", "m:1"]) == {"ft:gpt-4o:acme::x": 2.5, "m": 1.0}
+    with pytest.raises(ProviderError):
+        parse_prices(["nonsense"])
+    table = {"gpt-4o": 25.0, "gpt-4o-mini": 3.0}
+    assert price_for("gpt-4o-mini-2024-07-18", table) == 3.0 and price_for("gpt-4o-2024-08-06", table) == 25.0
+    assert price_for("davinci-003", table) is None
+
+
+def test_missing_api_key_is_a_provider_error(make, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ProviderError, match="OPENAI_API_KEY"):
+        make()[0].endpoints(request(), ["tuned"])
+
+
+def test_options_are_registered():
+    names = {o.name: o for o in OPTIONS}
+    assert names["concurrency"].default == 16
+    for name in ("max-cost", "dry-run", "job-timeout", "poll-interval", "temperature", "price", "api-retries"):
+        assert name in names
