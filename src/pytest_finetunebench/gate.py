@@ -22,8 +22,8 @@ class Threshold:
     minimum: float
 
 
-def parse_thresholds(spec: str | None) -> list[Threshold]:
-    """Parse ``scope:value`` pairs (value as 0.9 or 90%); a usage error says what is wrong."""
+def parse_thresholds(spec: str | None, flag: str = "--ftb-fail-under") -> list[Threshold]:
+    """Parse ``scope:value`` pairs (value as 0.9 or 90%); a usage error (naming ``flag``) says what is wrong."""
     out = []
     for part in (spec or "").split(","):
         if not part.strip():
@@ -35,7 +35,7 @@ def parse_thresholds(spec: str | None) -> list[Threshold]:
             minimum = -1.0
         if not sep or not scope or not 0 <= minimum <= 1:
             raise pytest.UsageError(
-                f"--ftb-fail-under: `{part.strip()}` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
+                f"{flag}: `{part.strip()}` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
             )
         out.append(Threshold(scope.strip(), minimum))
     return out

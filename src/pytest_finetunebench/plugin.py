@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from . import gate, options
+from . import gate, options, runs
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
 from .collect import CaseFile, Selection, VariantItem, is_case_file
@@ -37,9 +37,28 @@ class FtbSession:
         self.config, self.opts, self.case_roots = config, opts, case_roots
         self.selection = Selection.from_options(opts, DEFAULT_MODEL)
         self.thresholds = gate.parse_thresholds(opts["fail_under"])
+        self.drop_limits = gate.parse_thresholds(opts["compare_fail"], "--ftb-compare-fail")
         self.summary = Summary()
         self.run_errors = 0
         self.gate_failures: list[str] | None = None
+        self.history: runs.History | None = None
+        self.reference: runs.SavedRun | None = None  # the run --ftb-compare(-fail) compares with
+        self.comparison: runs.Comparison | None = None
+        self.compare_failures: list[str] | None = None
+        self.saved: Path | None = None
+        self.plots: list[Path] = []
+        self.notes: list[str] = []
+
+    def prepare(self, store: JobStore) -> None:
+        """On the controller, before anything runs: find the run to compare with, check plotting works."""
+        self.history = runs.History(store)
+        spec = self.opts["compare"] or (runs.PREVIOUS if self.drop_limits else None)
+        if spec:
+            self.reference = self.history.resolve(spec, self.config.invocation_params.dir)
+        if self.opts["plot"]:
+            from . import plot
+
+            plot.require()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = Record.from_properties(report.user_properties)
@@ -55,12 +74,49 @@ class FtbSession:
         if self.opts["report"]:
             data = json.dumps(self.summary.to_json(), indent=2, ensure_ascii=False)
             atomic_write(Path(self.opts["report"]), data.encode())
-        if self.opts["markdown"]:
-            atomic_write(Path(self.opts["markdown"]), self.summary.markdown().encode())
-        if self.thresholds and self.summary.records:
+        if not self.summary.records:
+            if self.opts["markdown"]:
+                atomic_write(Path(self.opts["markdown"]), self.summary.markdown().encode())
+            return
+        if self.thresholds:
             self.gate_failures = gate.check(self.summary, self.thresholds)
+        run = runs.run_data(self.summary, self.opts, providers=self._providers(), case_roots=self.case_roots,
+                            rootdir=self.config.rootpath)
+        if self.reference is not None:
+            self.comparison = runs.Comparison(self.reference, run)
+            if self.drop_limits:
+                self.compare_failures = self.comparison.check(self.drop_limits, gate.gated_targets(self.summary))
+        if self.thresholds or self.drop_limits:
+            failed = bool(self.gate_failures) or bool(self.compare_failures)
             if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not self.run_errors:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED if self.gate_failures else pytest.ExitCode.OK
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+        run["gate"] = {"fail_under": self.opts["fail_under"], "failures": self.gate_failures,
+                       "compare_fail": self.opts["compare_fail"], "compare_failures": self.compare_failures,
+                       "compared_with": str(self.reference.path) if self.reference else None}
+        markdown = self._markdown()
+        if self.opts["markdown"]:
+            atomic_write(Path(self.opts["markdown"]), markdown.encode())
+        self.notes = runs.append_step_summary(markdown)
+        if self.history is not None and not self.opts["no_save"]:
+            self.saved = self.history.save(run)
+        if self.opts["plot"]:
+            from . import plot
+
+            self.plots = plot.write(self.summary, Path(self.opts["plot"]))
+
+    def _providers(self) -> dict[str, str]:
+        ctx = self.config.stash[EVALUATION].ctx
+        return {m: providers.spec_for(m, ctx).name for m in dict.fromkeys(r.model for r in self.summary.records)}
+
+    def _markdown(self) -> str:
+        """The tables, the deltas and the verdicts: for --ftb-markdown and $GITHUB_STEP_SUMMARY."""
+        parts = [self.summary.markdown()]
+        if self.comparison is not None:
+            parts += self.comparison.markdown_lines() + [""]
+        parts += runs.verdict_markdown(f"Gate (--ftb-fail-under={self.opts['fail_under']})", self.gate_failures, self.run_errors)
+        parts += runs.verdict_markdown(f"Regression gate (--ftb-compare-fail={self.opts['compare_fail']})",
+                                       self.compare_failures, self.run_errors)
+        return "\n".join(parts)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.summary.records:
@@ -76,6 +132,31 @@ class FtbSession:
                 tr.write_line(f"  {line}")
             if self.run_errors:
                 tr.write_line(f"  {self.run_errors} item(s) failed with run errors: the exit status stays failed")
+        self._terminal_runs(tr)
+
+    def _terminal_runs(self, tr: Any) -> None:
+        """The comparison, the regression gate, where the run was saved and plotted."""
+        if self.comparison is not None:
+            tr.write_sep("-", f"compared with {self.comparison.reference.label}: accuracy then -> now")
+            for line in self.comparison.terminal_lines():
+                tr.write_line(line)
+        elif self.opts["compare"] or self.drop_limits:
+            tr.write_line("finetunebench: no saved run to compare with yet (this run becomes the first)"
+                          + ("; --ftb-compare-fail not applied" if self.drop_limits else ""))
+        if self.compare_failures is not None:
+            verdict = "FAILED" if self.compare_failures else "passed"
+            tr.write_sep("-", f"regression gate {verdict} (--ftb-compare-fail={self.opts['compare_fail']})")
+            for line in self.compare_failures:
+                tr.write_line(f"  {line}")
+            if self.run_errors:
+                tr.write_line(f"  {self.run_errors} item(s) failed with run errors: the exit status stays failed")
+        if self.saved is not None:
+            saved = runs.relative(self.saved, self.config.invocation_params.dir)
+            tr.write_line(f"finetunebench: run saved as {saved} (--ftb-compare to compare the next run with it)")
+        for path in self.plots:
+            tr.write_line(f"finetunebench: plot written to {path}")
+        for note in self.notes:
+            tr.write_line(f"finetunebench: {note}")
 
 
 SESSION = pytest.StashKey[FtbSession]()
@@ -102,6 +183,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is None:  # under xdist the controller reports and gates, workers answer
         config.pluginmanager.register(ftb, "finetunebench-session")
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
+    if worker is None:
+        ftb.prepare(store)
     ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line))
     for target in ftb.selection.targets:
         try:

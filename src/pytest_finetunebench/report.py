@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from .cases import BUILTIN_SPLITS, MEMORIZATION
 from .outcome import Record
+from .providers.base import BASE, IN_CONTEXT, TUNED
 
 GENERALIZATION = "generalization"
 
@@ -96,6 +97,21 @@ class Summary:
             chosen = [r for r in mine if r.split == scope]
         return self._cell(target, "*", scope, chosen)
 
+    def stages(self) -> list[tuple[str, str | None, str | None, str | None]]:
+        """Per model: its (base, tuned, in-context) targets; tuned is the final stage (or the last epoch)."""
+        found: dict[str, dict[str, str]] = {}
+        last_epoch: dict[str, int] = {}
+        for r in self.records:
+            mine = found.setdefault(r.model, {})
+            if r.stage in (BASE, TUNED, IN_CONTEXT):
+                mine[r.stage] = r.target
+            elif r.stage.startswith("epoch:") and TUNED not in mine:
+                n = int(r.stage.split(":", 1)[1])
+                if n > last_epoch.get(r.model, 0):
+                    last_epoch[r.model] = n
+                    mine["epoch"] = r.target
+        return [(m, s.get(BASE), s.get(TUNED, s.get("epoch")), s.get(IN_CONTEXT)) for m, s in found.items()]
+
     # --- renderings -------------------------------------------------------------------------
 
     def table(self) -> list[list[str]]:
@@ -113,9 +129,38 @@ class Summary:
             rows.append([mem.target, _fmt(mem), _fmt(gen)])
         return rows
 
+    def before_after_table(self) -> list[list[str]] | None:
+        """Per model and split: base -> tuned, and in-context (the facts in the prompt: the upper bound).
+
+        ``None`` unless some model ran untuned (``--ftb-baseline``) or in context (``--ftb-in-context``).
+        """
+        stages = self.stages()
+        has_base = any(b for _, b, _, _ in stages)
+        has_ctx = any(c for _, _, _, c in stages)
+        if not has_base and not has_ctx:
+            return None
+        head = ["model", "split"] + (["base"] if has_base else []) + ["tuned"]
+        head += (["change"] if has_base else []) + (["in-context"] if has_ctx else [])
+        rows = [head]
+        for model, base, tuned, ctx in stages:
+            mine = [r for r in self.records if r.model == model]
+            splits = sorted({r.split for r in mine}, key=_split_order)
+            scopes = splits + ([GENERALIZATION] if len([s for s in splits if s != MEMORIZATION]) > 1 else [])
+            for scope in scopes:
+                cells = {k: self.aggregate(t, scope) if t else None for k, t in (("b", base), ("t", tuned), ("c", ctx))}
+                row = [model, scope] + ([_acc(cells["b"])] if has_base else []) + [_acc(cells["t"])]
+                if has_base:
+                    b, t = cells["b"], cells["t"]
+                    row.append(f"{(t.accuracy - b.accuracy) * 100:+.1f} pts" if b and t and b.n and t.n else "-")
+                rows.append(row + ([_acc(cells["c"])] if has_ctx else []))
+        return rows
+
     def terminal_lines(self) -> list[str]:
         """The tables as aligned plain text."""
         lines = _aligned(self.table()) + [""] + _aligned(self.leaderboard_table())
+        before_after = self.before_after_table()
+        if before_after:
+            lines += ["", BEFORE_AFTER_TITLE, *_aligned(before_after)]
         if self.skipped:
             lines.append(f"{self.skipped} item(s) skipped (no answer to grade; see -rs)")
         return lines
@@ -124,6 +169,9 @@ class Summary:
         """The tables in GitHub-flavoured Markdown."""
         parts = ["## FineTuneBench accuracy", "", *_markdown(self.table()), "", "### Leaderboard", "",
                  *_markdown(self.leaderboard_table())]
+        before_after = self.before_after_table()
+        if before_after:
+            parts += ["", "### Before -> after", "", BEFORE_AFTER_TITLE, "", *_markdown(before_after)]
         return "\n".join(parts) + "\n"
 
     def to_json(self) -> dict[str, Any]:
@@ -135,6 +183,13 @@ class Summary:
                             for m, g in self.leaderboard()],
             "skipped": self.skipped,
         }
+
+
+BEFORE_AFTER_TITLE = "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)"
+
+
+def _acc(cell: Cell | None) -> str:
+    return f"{cell.accuracy:.3f}" if cell is not None and cell.n else "-"
 
 
 def _fmt(cell: Cell) -> str:
