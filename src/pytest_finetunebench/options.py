@@ -63,6 +63,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("dry-run", "API providers: show what would be uploaded and launched and its estimated cost; launch nothing, answer nothing", flag=True),
     Option("job-timeout", "API providers: stop waiting for a tuning job after this many seconds (the job keeps running; a rerun resumes it); default 21600", type=float, default=21600.0, ini=True, metavar="SECONDS"),
     Option("poll-interval", "API providers: first delay between job status polls, backing off to 60; default 10", type=float, default=10.0, ini=True, metavar="SECONDS"),
+    # Gemini (Vertex AI)
+    Option("gcp-project", "Gemini: the Google Cloud project to tune and answer in; default GOOGLE_CLOUD_PROJECT", ini=True, metavar="PROJECT"),
+    Option("gcp-location", "Gemini: the Vertex AI region, e.g. us-central1; default GOOGLE_CLOUD_LOCATION", ini=True, metavar="REGION"),
+    Option("gcs-bucket", "Gemini: Cloud Storage bucket (and optional prefix) the training JSONL is uploaded to", ini=True, metavar="BUCKET[/PREFIX]"),
+    Option("gcs-training-uri", "Gemini: tune on this training JSONL already in Cloud Storage (no upload; it must hold the run's training set)", metavar="gs://..."),
+    Option("adapter-size", "Gemini: LoRA adapter size (1, 2, 4, 8, 16 or 32); default Vertex AI's", type=int, ini=True, metavar="N"),
+    # cassettes: record a real run once, replay it in CI without keys or network (cassettes.py)
+    Option("record-mode", "HTTP providers: none (default: replay cassettes; a missing one is an error), once (record missing cassettes), new_episodes (replay, record what is missing), all (re-record everything), off (live, no cassettes)", ini=True, metavar="MODE"),
+    Option("cassettes", "cassette directory (one cassette per tuned model: <provider>/<model>/<key>.json[.gz]); default <rootdir>/cassettes", ini=True, metavar="DIR"),
 )
 
 

@@ -1,0 +1,443 @@
+"""The Gemini (Vertex AI) provider against the emulator, through the real google-genai and
+google-cloud-storage clients (no network, no cost)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+genai = pytest.importorskip("google.genai")
+pytest.importorskip("google.cloud.storage")
+
+from google.genai import types  # noqa: E402
+
+from pytest_finetunebench import ledger as L  # noqa: E402
+from pytest_finetunebench.options import OPTIONS  # noqa: E402
+from pytest_finetunebench.providers import RunContext  # noqa: E402
+from pytest_finetunebench.providers import create as create_provider  # noqa: E402
+from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl  # noqa: E402
+from pytest_finetunebench.store import JobStore  # noqa: E402
+from pytest_finetunebench.testing.vertex_emulator import NO_ANSWER, VertexEmulator  # noqa: E402
+
+MODEL = "gemini-2.5-flash"
+BUCKET = "ftb-test"
+PAIRS = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
+CREATE = "POST tuningJobs"
+POLL = "GET tuningJobs/{id}"
+UPLOAD = "POST upload"
+
+# The same request, built in a child process (a pytest-xdist worker, a run killed with -9).
+CHILD = """
+import json, os, pathlib, sys
+from pytest_finetunebench.providers import RunContext
+from pytest_finetunebench.providers.base import TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.gemini import GeminiProvider
+from pytest_finetunebench.store import JobStore
+pairs = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
+provider = GeminiProvider(RunContext(JobStore(sys.argv[1]), {"poll_interval": 0.02, "gcs_bucket": "ftb-test/runs"}), max_poll_interval=0.05)
+pathlib.Path(sys.argv[1]).mkdir(parents=True, exist_ok=True)
+pathlib.Path(sys.argv[1], f"started-{os.getpid()}").touch()  # about to ask for the endpoints
+endpoints = provider.endpoints(TuneRequest("gemini-2.5-flash", pairs, TuneSettings(epochs=3)), ["tuned"])
+print(json.dumps(endpoints["tuned"].handle), flush=True)
+"""
+
+
+def request(**settings) -> TuneRequest:
+    return TuneRequest(MODEL, PAIRS, TuneSettings(**{"epochs": 3, **settings}))
+
+
+@pytest.fixture
+def emu(monkeypatch):
+    with VertexEmulator() as emulator:
+        for name, value in emulator.env().items():
+            monkeypatch.setenv(name, value)
+        yield emulator
+
+
+@pytest.fixture
+def make(tmp_path):
+    """``make(**options) -> (provider, progress lines)``; all providers share one store."""
+
+    def factory(max_poll_interval: float = 0.05, **options):
+        lines: list[str] = []
+        ctx = RunContext(JobStore(tmp_path / "store"), {"poll_interval": 0.01, "gcs_bucket": f"{BUCKET}/runs", **options}, progress=lines.append)
+        return GeminiProvider(ctx, max_poll_interval=max_poll_interval), lines
+
+    return factory
+
+
+def prompts(n: int = len(PAIRS)) -> list[Prompt]:
+    return [Prompt(str(i), PAIRS[i % len(PAIRS)].prompt) for i in range(n)]
+
+
+def thinking_budget(config: dict) -> int:
+    thinking = config["thinkingConfig"]  # the SDK writes this field's keys in snake_case; the API takes both
+    return thinking.get("thinkingBudget", thinking.get("thinking_budget"))
+
+
+def child(tmp_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "store")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_registry_serves_gemini_names(tmp_path):
+    assert isinstance(create_provider("gemini-2.0-flash-001", RunContext(JobStore(tmp_path))), GeminiProvider)
+
+
+def test_training_file_is_vertex_supervised_jsonl():
+    lines = training_jsonl(PAIRS[:2]).decode().splitlines()
+    assert json.loads(lines[0]) == {"contents": [{"role": "user", "parts": [{"text": PAIRS[0].prompt}]}, {"role": "model", "parts": [{"text": PAIRS[0].answer}]}]}
+    assert len(lines) == 2
+
+
+def test_full_lifecycle_uploads_tunes_polls_and_answers(emu, make):
+    provider, lines = make(adapter_size=8, learning_rate=None)
+    req = request(learning_rate=0.5)
+    endpoints = provider.endpoints(req, ["tuned", "base"])
+    tuned = endpoints["tuned"].handle
+    assert tuned.startswith(f"projects/{emu.project}/locations/{emu.location}/endpoints/")
+    assert endpoints["base"].handle == MODEL
+
+    answers = provider.answer(endpoints["tuned"], prompts() + [Prompt("x", "Something never trained?")])
+    assert [a.text for a in answers[:-1]] == [p.answer for p in PAIRS]
+    assert answers[-1].text == NO_ANSWER
+    assert all(a.text == NO_ANSWER for a in provider.answer(endpoints["base"], prompts(3)))
+
+    key = provider.key(req)
+    record = provider.ledger.get(key)
+    assert record["state"] == L.SUCCEEDED and record["tuned_endpoint"] == tuned
+    assert record["gcs_uri"] == f"gs://{BUCKET}/runs/ftb-{key}.jsonl"
+    assert emu.object(record["gcs_uri"]) == training_jsonl(PAIRS)
+    assert [h["state"] for h in record["history"]][:3] == [L.UPLOADED, L.CREATING, L.RUNNING]
+    assert any("launching a Vertex AI tuning job" in line and "$" in line for line in lines)
+    job = emu.jobs()[0]
+    assert job["name"] == record["job_name"] and job["labels"] == {"ftb_key": key}
+    assert job["baseModel"] == MODEL and job["tunedModelDisplayName"] == f"ftb-{MODEL}-{key[:8]}"
+    assert job["supervisedTuningSpec"]["hyperParameters"] == {"epochCount": "3", "learningRateMultiplier": 0.5, "adapterSize": "ADAPTER_SIZE_EIGHT"}
+    assert emu.count("POST token") >= 1  # google-auth fetched a token from the emulator
+
+    # A rerun (a fresh provider, same store) reuses the ledger: no upload, no create, no poll.
+    before = sum(emu.requests.values())
+    again, _ = make(adapter_size=8)
+    assert again.endpoints(req, ["tuned"])["tuned"].handle == tuned
+    assert sum(emu.requests.values()) == before and emu.jobs_created == 1
+
+
+def test_checkpoints_give_epoch_stages(emu, make):
+    provider, _ = make()
+    stages = ["epoch:1", "epoch:2", "epoch:4", "epoch:9", "tuned"]
+    endpoints = provider.endpoints(request(epochs=4), stages)
+    assert list(endpoints) == stages
+    assert endpoints["epoch:4"].handle == endpoints["tuned"].handle
+    assert len({endpoints[s].handle for s in ("epoch:1", "epoch:2", "epoch:4")}) == 3
+    # The emulator's checkpoint after epoch e of 4 knows the first 12 * e / 4 pairs.
+    epoch1 = provider.answer(endpoints["epoch:1"], prompts())
+    assert [a.text for a in epoch1[:3]] == [p.answer for p in PAIRS[:3]] and all(a.text == NO_ANSWER for a in epoch1[3:])
+    assert sum(a.text != NO_ANSWER for a in provider.answer(endpoints["epoch:2"], prompts())) == 6
+    assert "trained 4 epochs" in provider.answer(endpoints["epoch:9"], prompts(1))[0].skip
+    assert emu.jobs_created == 1
+
+
+def test_epochs_default_to_the_largest_checkpoint_epoch(emu, make):
+    provider, _ = make()
+    endpoints = provider.endpoints(TuneRequest(MODEL, PAIRS, TuneSettings(checkpoint_epochs=(1, 2))), ["epoch:1", "epoch:2"])
+    assert emu.jobs()[0]["supervisedTuningSpec"]["hyperParameters"]["epochCount"] == "2"
+    assert all(isinstance(e.handle, str) for e in endpoints.values())
+
+
+def test_ledger_lost_finds_the_job_by_label(emu, make):
+    provider, _ = make()
+    tuned = provider.endpoints(request(), ["tuned"])["tuned"].handle
+    provider.ledger.forget(provider.key(request()))
+    again, lines = make()
+    assert again.endpoints(request(), ["tuned"])["tuned"].handle == tuned
+    assert emu.jobs_created == 1 and emu.uploads == 1
+    assert any("found by its label ftb_key" in line for line in lines)
+    assert emu.bodies["GET tuningJobs"] == {}  # the filter travels in the query string
+
+
+def test_given_gs_uri_skips_the_upload(emu, make):
+    uri = emu.put_object("elsewhere", "data/train.jsonl", training_jsonl(PAIRS))
+    provider, _ = make(gcs_bucket=None, gcs_training_uri=uri)
+    tuned = provider.endpoints(request(), ["tuned"])["tuned"]
+    assert emu.count(UPLOAD) == 0 and emu.uploads == 0
+    assert emu.jobs()[0]["supervisedTuningSpec"]["trainingDatasetUri"] == uri
+    assert provider.answer(tuned, prompts(1))[0].text == PAIRS[0].answer
+    assert provider.ledger.get(provider.key(request()))["gcs_uri"] == uri
+
+
+# -- exactly one job ---------------------------------------------------------------------------
+
+
+def test_kill_9_while_polling_then_rerun_resumes_the_same_job(emu, make, tmp_path):
+    emu.job_seconds = 120.0  # slow job: the child is still polling when it dies
+    proc = child(tmp_path)
+    wait_for(lambda: emu.count(POLL) >= 3 or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    provider, _ = make()
+    record = provider.ledger.get(provider.key(request()))
+    assert record["state"] == L.RUNNING and record["job_name"] and record["remote_state"] == "JOB_STATE_RUNNING"
+    emu.finish_jobs()
+    tuned = provider.endpoints(request(), ["tuned"])["tuned"].handle
+    assert emu.jobs_created == 1 and emu.count(CREATE) == 1 and emu.count(UPLOAD) == 1
+    assert provider.answer(Endpoint(MODEL, "tuned", tuned), prompts(1))[0].text == PAIRS[0].answer
+
+
+def test_killed_between_create_and_ledger_write_finds_the_job(emu, make):
+    """A crash after the create was sent leaves the ledger at ``creating``: the rerun looks the job up."""
+    provider, _ = make()
+    key = provider.key(request())
+    uri = emu.put_object(BUCKET, f"runs/ftb-{key}.jsonl", training_jsonl(PAIRS))
+    client = genai.Client(vertexai=True, project=emu.project, location=emu.location)
+    client.tunings.tune(base_model=MODEL, training_dataset=types.TuningDataset(gcs_uri=uri), config=types.CreateTuningJobConfig(epoch_count=3, labels={"ftb_key": key}))
+    provider.ledger.update(key, L.CREATING, gcs_uri=uri)
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
+    assert emu.jobs_created == 1 and emu.count(UPLOAD) == 0
+
+
+def test_concurrent_processes_share_one_job(emu, tmp_path):
+    emu.job_seconds = 120.0  # the job runs until every process is inside endpoints()
+    procs = [child(tmp_path) for _ in range(3)]
+    started = lambda: len(list((tmp_path / "store").glob("started-*"))) == 3  # noqa: E731
+    wait_for(lambda: (started() and emu.count(POLL) >= 1) or any(p.poll() is not None for p in procs), timeout=60)
+    assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+    time.sleep(0.1)
+    emu.finish_jobs()
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    endpoints = {json.loads(out) for out, _ in outputs}
+    assert len(endpoints) == 1 and next(iter(endpoints)).startswith("projects/")
+    assert emu.jobs_created == 1 and emu.count(CREATE) == 1 and emu.count(UPLOAD) == 1
+
+
+def test_dropped_create_response_yields_one_job(emu, make):
+    emu.drop_creates = 1  # the server records the job, then closes the socket without answering
+    provider, lines = make()
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
+    assert emu.jobs_created == 1 and emu.count(CREATE) == 1
+    assert any("got no clear answer" in line for line in lines)
+    assert provider.ledger.get(provider.key(request()))["create_attempts"] == 1
+
+
+def test_create_503_then_retry_creates_one_job(emu, make):
+    emu.fault(503, 1, route=CREATE)
+    provider, _ = make()
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
+    assert emu.jobs_created == 1 and emu.count(CREATE) == 2
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "state, message, word",
+    [
+        ("JOB_STATE_FAILED", "Training failed: the emulated TPU caught fire.", "failed"),
+        ("JOB_STATE_CANCELLED", "CANCELED: cancelled by an operator (emulated).", "cancelled"),
+        ("JOB_STATE_EXPIRED", "The job expired in the queue (emulated).", "expired"),
+    ],
+)
+def test_terminal_failure_states_raise_the_api_message(emu, make, state, message, word):
+    emu.end_state, emu.fail_message = state, message
+    provider, _ = make()
+    with pytest.raises(ProviderError, match=f"tuning job projects/.+ for {MODEL} {word}: ") as info:
+        provider.endpoints(request(), ["tuned", "base"])
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert provider.ledger.get(provider.key(request()))["state"] == L.FAILED
+    emu.fail_jobs = None
+    with pytest.raises(ProviderError, match="delete it to launch a new job"):
+        make()[0].endpoints(request(), ["tuned"])
+    assert emu.jobs_created == 1
+    # Deleting the record is the way to try again: the failed job is not adopted.
+    provider.ledger.forget(provider.key(request()))
+    assert make()[0].endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
+    assert emu.jobs_created == 2
+
+
+def test_bad_training_file_fails_with_the_validation_message(emu, make):
+    uri = emu.put_object(BUCKET, "bad.jsonl", b'{"messages": []}\n')
+    provider, _ = make(gcs_training_uri=uri)
+    with pytest.raises(ProviderError, match="Dataset validation failed: line 1"):
+        provider.endpoints(request(), ["tuned"])
+
+
+def test_cancelled_while_running_raises(emu, make):
+    emu.job_seconds = 60
+    provider, _ = make()
+    cancelled = []
+    client = genai.Client(vertexai=True, project=emu.project, location=emu.location)
+
+    def cancel_when_seen(line: str) -> None:
+        if ": running," in line and not cancelled:
+            name = provider.ledger.get(provider.key(request()))["job_name"]
+            client.tunings.cancel(name=name)
+            cancelled.append(name)
+
+    provider.ctx.progress = cancel_when_seen
+    with pytest.raises(ProviderError, match="cancelled: CANCELED"):
+        provider.endpoints(request(), ["tuned"])
+    assert cancelled
+
+
+def test_create_refused_surfaces_the_api_text_and_stays_retryable(emu, make):
+    provider, _ = make()
+    req = TuneRequest("gemini-2.5-flash-image", PAIRS, TuneSettings(epochs=3))
+    with pytest.raises(ProviderError, match=r"HTTP 400 INVALID_ARGUMENT: Base model gemini-2.5-flash-image is not supported for supervised tuning"):
+        provider.endpoints(req, ["tuned"])
+    record = provider.ledger.get(provider.key(req))
+    assert record["state"] == L.UPLOADED and "not supported" in record["last_error"]
+    assert emu.jobs_created == 0
+
+
+def test_job_timeout_leaves_the_job_to_a_rerun(emu, make):
+    emu.job_seconds = 60
+    provider, _ = make(job_timeout=0.3)
+    with pytest.raises(ProviderError, match="rerun resumes"):
+        provider.endpoints(request(), ["tuned"])
+    emu.finish_jobs()
+    assert make()[0].endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
+    assert emu.jobs_created == 1
+
+
+def test_progress_shows_the_state(emu, make):
+    emu.job_polls = 4
+    provider, lines = make()
+    provider.endpoints(request(), ["tuned"])
+    assert any(": running, " in line and "waited" in line for line in lines), lines
+
+
+def test_retired_models_name_their_replacement(emu, make):
+    provider, _ = make()
+    for name, instead in (("gemini-1.5-flash-002", "gemini-2.5-flash"), ("gemini-1.5-pro-002", "gemini-2.5-pro")):
+        with pytest.raises(ProviderError) as info:
+            provider.endpoints(TuneRequest(name, PAIRS), ["tuned", "base"])
+        message = str(info.value)
+        assert "\n" not in message and f"{name} is retired" in message and f"use {instead} instead" in message
+    assert sum(emu.requests.values()) == 0
+
+
+def test_missing_project_location_or_bucket_is_one_line(make, monkeypatch):
+    for name in ("GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ProviderError, match=r"needs a Google Cloud project: pass --ftb-gcp-project PROJECT or set GOOGLE_CLOUD_PROJECT$"):
+        make()[0].endpoints(request(), ["base"])
+    with pytest.raises(ProviderError, match="--ftb-gcp-location"):
+        make(gcp_project="p")[0].endpoints(request(), ["base"])
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "us-central1")
+    with pytest.raises(ProviderError, match="needs a Cloud Storage bucket.*--ftb-gcs-bucket"):
+        make(gcs_bucket=None)[0].endpoints(request(), ["tuned"])
+    assert make(gcs_bucket=None)[0].endpoints(request(), ["base"])["base"].handle == MODEL
+
+
+def test_missing_credentials_is_a_provider_error(emu, make, monkeypatch, tmp_path):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    with pytest.raises(ProviderError, match="Google Cloud credentials: .*gcloud auth application-default login"):
+        make()[0].endpoints(request(), ["tuned"])
+    assert emu.jobs_created == 0
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def test_429_storm_loses_no_answer_and_keeps_the_cap(emu, make):
+    provider, _ = make(concurrency=6)
+    tuned = provider.endpoints(request(), ["tuned"])["tuned"]
+    emu.fault(429, 40)
+    answers = provider.answer(tuned, prompts(36))
+    assert [a.text for a in answers] == [PAIRS[i % len(PAIRS)].answer for i in range(36)]
+    assert emu.count("POST generateContent") == 36 + 40
+    assert emu.max_in_flight <= 6
+
+
+def test_answers_that_still_fail_carry_the_api_message(emu, make):
+    provider, lines = make(api_retries=1, concurrency=1)
+    gone = "projects/p/locations/us-central1/endpoints/404"
+    missing = provider.answer(Endpoint(MODEL, "tuned", gone), prompts(2))
+    assert all(a.text is None and a.error == f"HTTP 404 NOT_FOUND: Endpoint `{gone}` not found. (emulated)" for a in missing)
+    emu.fault(503, 2)  # one prompt fails twice (its retry too), the others answer
+    out = provider.answer(Endpoint(MODEL, "base", MODEL), prompts(3))
+    assert sum(a.error is not None and "HTTP 503 UNAVAILABLE" in a.error for a in out) == 1
+    assert sum(a.text == NO_ANSWER for a in out) == 2
+    assert any("1 failed" in line for line in lines)
+
+
+def test_answer_sends_temperature_seed_max_tokens_and_no_thinking(emu, make):
+    provider, _ = make(max_new_tokens=2, temperature=0.0, seed=7)
+    endpoint = f"projects/{emu.project}/locations/{emu.location}/endpoints/1"
+    emu.add_endpoint(endpoint, {"q": "one two three"})
+    assert provider.answer(Endpoint(MODEL, "tuned", endpoint), [Prompt("1", "q")])[0].text == "one two"
+    config = emu.bodies["POST generateContent"]["generationConfig"]
+    assert config["temperature"] == 0.0 and config["seed"] == 7 and config["maxOutputTokens"] == 2
+    assert thinking_budget(config) == 0
+    provider.answer(Endpoint("gemini-2.5-pro", "base", "gemini-2.5-pro"), [Prompt("1", "q")])
+    config = emu.bodies["POST generateContent"]["generationConfig"]
+    assert thinking_budget(config) == 128 and config["maxOutputTokens"] == 2 + 128
+    provider.answer(Endpoint("gemini-2.0-flash-001", "base", "gemini-2.0-flash-001"), [Prompt("1", "q")])
+    assert "thinkingConfig" not in emu.bodies["POST generateContent"]["generationConfig"]
+
+
+# -- cost, dry run, options, emulator ----------------------------------------------------------
+
+
+def test_max_cost_refuses_before_uploading(emu, make):
+    provider, _ = make(max_cost=0.0001, price=[f"{MODEL}:100000"])
+    with pytest.raises(ProviderError, match=r"refusing to launch: estimated cost \$\d+\.\d\d exceeds --ftb-max-cost"):
+        provider.endpoints(request(), ["tuned"])
+    assert emu.count(UPLOAD) == 0 and emu.jobs_created == 0
+
+
+def test_dry_run_launches_and_asks_nothing(emu, make):
+    provider, lines = make(dry_run=True)
+    endpoints = provider.endpoints(request(), ["tuned", "base", "epoch:3"])
+    skips = {a.skip for e in endpoints.values() for a in provider.answer(e, prompts(2))}
+    assert all(s.startswith("dry run (--ftb-dry-run):") for s in skips)
+    tuned_skip = provider.answer(endpoints["tuned"], prompts(1))[0].skip
+    assert f"would upload 12 examples to gs://{BUCKET}/runs/ftb-" in tuned_skip and "3 epochs" in tuned_skip and "$5.00/1M" in tuned_skip
+    assert sum(emu.requests.values()) == 0
+    assert lines and "launched nothing" in lines[0]
+
+
+def test_options_are_registered():
+    names = {o.name: o for o in OPTIONS}
+    for name in ("gcp-project", "gcp-location", "gcs-bucket", "gcs-training-uri", "adapter-size"):
+        assert name in names
+
+
+def test_emulator_takes_resumable_uploads(emu):
+    from google.cloud import storage
+
+    data = b"x" * (600 * 1024)
+    blob = storage.Client(project=emu.project).bucket(BUCKET).blob("big.jsonl", chunk_size=256 * 1024)
+    blob.upload_from_string(data)
+    assert emu.object(f"gs://{BUCKET}/big.jsonl") == data
+    assert storage.Client(project=emu.project).bucket(BUCKET).blob("big.jsonl").download_as_bytes() == data
+
+
+def test_emulator_requires_a_token(emu):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{emu.url}/v1beta1/projects/p/locations/l/tuningJobs")
+    assert info.value.code == 401 and json.loads(info.value.read())["error"]["status"] == "UNAUTHENTICATED"
