@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from . import gate, options, runs
+from . import cassettes, gate, options, runs
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
 from .collect import CaseFile, Selection, VariantItem, is_case_file
@@ -186,6 +186,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is None:
         ftb.prepare(store)
     ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line))
+    recorder = cassettes.Recorder.from_options(opts, config.rootpath, store, worker)  # record/replay HTTP (cassettes.py)
+    ctx.recording = recorder.recording
+    config.pluginmanager.register(recorder, "finetunebench-cassettes")
     for target in ftb.selection.targets:
         try:
             providers.spec_for(target.model, ctx)

@@ -177,7 +177,7 @@ class Summary:
     def to_json(self) -> dict[str, Any]:
         """Every item and the aggregates."""
         return {
-            "items": [{**asdict(r), "target": r.target} for r in self.records],
+            "items": [{**asdict(r), "target": r.target} for r in sorted(self.records, key=_item_order)],
             "cells": [c.as_dict() for c in self.cells()],
             "leaderboard": [{"target": m.target, MEMORIZATION: m.as_dict(), GENERALIZATION: g.as_dict()}
                             for m, g in self.leaderboard()],
@@ -190,6 +190,11 @@ BEFORE_AFTER_TITLE = "before -> after: base = untuned, tuned = after fine-tuning
 
 def _acc(cell: Cell | None) -> str:
     return f"{cell.accuracy:.3f}" if cell is not None and cell.n else "-"
+
+
+def _item_order(r: Record) -> tuple[str, str, str, tuple[int, str], str]:
+    """A stable order for items, whatever order pytest-xdist workers finished them in."""
+    return (r.target, r.dataset, r.case_id, _split_order(r.split), r.question)
 
 
 def _fmt(cell: Cell) -> str:

@@ -186,7 +186,7 @@ class OpenAIProvider:
         client: Any = None,
         poll_interval: float | None = None,
         max_poll_interval: float = MAX_POLL_INTERVAL,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         o = ctx.options
         self.ctx = ctx
@@ -203,7 +203,9 @@ class OpenAIProvider:
         self.retries = int(o["api_retries"]) if o.get("api_retries") is not None else 8
         self.prices = {**PRICES_PER_1M, **parse_prices(o.get("price"))}
         self._client = client
-        self._sleep = sleep
+        # time.sleep looked up at call time, not bound at import: a cassette replay skips these
+        # poll sleeps by swapping time.sleep (cassettes.skip_sleeps). Edit by the cassettes work.
+        self._sleep = sleep if sleep is not None else (lambda seconds: time.sleep(seconds))
 
     # -- the client --------------------------------------------------------------------------
 

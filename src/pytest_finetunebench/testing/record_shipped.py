@@ -1,0 +1,79 @@
+"""Re-make the shipped cassettes (``cassettes/openai/...``) against the in-repo OpenAI emulator.
+
+    python -m pytest_finetunebench.testing.record_shipped            # from the repository root
+
+It starts the emulator on a fixed local port (the tuning key, and so every request, includes
+the base URL), records ``cassettes/cases/emulator_towns.yaml`` for one OpenAI model (tuned, base
+and in-context stages) with ``--ftb-record-mode=all`` into ``cassettes/``, labels every cassette
+as an emulator recording, and writes ``cassettes/shipped.json``: the base URL, the pytest
+arguments, the outcomes and the JSON report that ``tests/test_cassettes.py`` expects a replay
+(no emulator, no key, no network) to reproduce exactly.
+
+These recordings are a test double's traffic: no model was tuned, nothing was learned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import cassettes
+from .openai_emulator import OpenAIEmulator
+
+NOTE = "recorded against the pytest-finetunebench OpenAI emulator — not a real model"
+MODEL = "gpt-4o-mini-2024-07-18"
+ARGS = [f"--ftb-model={MODEL}", "--ftb-baseline", "--ftb-in-context", "--ftb-epochs=2", "-p", "no:randomly", "-p", "no:xdist"]
+PORT = 47813
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_finetunebench.testing.record_shipped", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (holds cassettes/cases/emulator_towns.yaml)")
+    parser.add_argument("--port", type=int, default=PORT, help=f"emulator port (default {PORT}; replays must use the same)")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    cases = root / "cassettes" / "cases" / "emulator_towns.yaml"
+    out = root / "cassettes"
+    shutil.rmtree(out / "openai", ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="ftb-shipped-") as tmp, OpenAIEmulator(port=args.port, job_polls=2, file_polls=1) as emu:
+        project = Path(tmp)
+        (project / "pytest.ini").write_text("[pytest]\n")
+        shutil.copy(cases, project / "towns.yaml")
+        env = dict(os.environ, OPENAI_BASE_URL=emu.base_url, OPENAI_API_KEY="sk-emulator-not-a-secret")
+        cmd = [sys.executable, "-m", "pytest", "towns.yaml", "--ftb-record-mode=all", f"--ftb-cassettes={out}", "--ftb-report=report.json",
+               "--ftb-no-save", "--ftb-poll-interval=0.02", *ARGS]
+        proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
+        sys.stdout.write(proc.stdout[-3000:])
+        summary = proc.stdout.strip().splitlines()[-1]
+        outcomes = {name if name != "error" else "errors": int(n) for n, name in re.findall(r"(\d+) (passed|failed|skipped|error)", summary)}
+        if not outcomes:
+            sys.stderr.write(proc.stderr)
+            return 1
+        report = json.loads((project / "report.json").read_text())
+        base_url = emu.base_url
+    written = sorted((out / "openai").rglob("*.json*"))
+    for path in written:
+        data = cassettes.read(path.with_suffix("") if path.suffix == ".gz" else path)
+        data["recorded_against"] = NOTE
+        text = json.dumps(data, indent=1, ensure_ascii=False).encode()
+        if path.suffix == ".gz":
+            import gzip
+
+            text = gzip.compress(text, mtime=0)
+        path.write_bytes(text)
+    index = {"note": NOTE, "base_url": base_url, "cases": "cassettes/cases/emulator_towns.yaml", "args": ARGS, "outcomes": outcomes,
+             "cassettes": [str(p.relative_to(root)) for p in written], "report": report}
+    (out / "shipped.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {len(written)} cassette(s) and cassettes/shipped.json ({summary})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
