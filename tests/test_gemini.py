@@ -361,7 +361,8 @@ def test_missing_credentials_is_a_provider_error(emu, make, monkeypatch, tmp_pat
 
 
 def test_429_storm_loses_no_answer_and_keeps_the_cap(emu, make):
-    provider, _ = make(concurrency=6)
+    # retries >= faults: however the 40 429s fall across the 6 threads, no prompt can run out
+    provider, _ = make(concurrency=6, api_retries=40)
     tuned = provider.endpoints(request(), ["tuned"])["tuned"]
     emu.fault(429, 40)
     answers = provider.answer(tuned, prompts(36))

@@ -284,7 +284,8 @@ def test_progress_shows_status_and_latest_event(emu, make):
 
 
 def test_429_storm_loses_no_answer_and_keeps_the_cap(emu, make):
-    provider, _ = make(concurrency=8)
+    # retries >= faults: however the 60 429s fall across the 8 threads, no prompt can run out
+    provider, _ = make(concurrency=8, api_retries=60)
     tuned = provider.endpoints(request(), ["tuned"])["tuned"]
     emu.fault(429, 60, retry_after=0.01)
     answers = provider.answer(tuned, prompts(48))

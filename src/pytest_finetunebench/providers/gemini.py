@@ -49,6 +49,7 @@ from .. import ledger as L
 from ..ledger import Ledger
 from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
+from .cost import parse_prices, price_for
 
 import google.auth.exceptions
 from google import genai
@@ -130,28 +131,6 @@ def retired(model: str) -> str | None:
 def estimate_tokens(pairs: Sequence[TrainingPair]) -> int:
     """Training tokens per epoch, estimated without a tokenizer (~4 UTF-8 bytes a token, plus a little per turn)."""
     return sum(8 + math.ceil(len(p.prompt.encode()) / 4) + math.ceil(len(p.answer.encode()) / 4) for p in pairs)
-
-
-def parse_prices(specs: Sequence[str] | None) -> dict[str, float]:
-    """``["model:usd", ...]`` -> ``{model: usd}``."""
-    out: dict[str, float] = {}
-    for spec in specs or ():
-        model, sep, usd = str(spec).rpartition(":")
-        try:
-            if not sep or not model:
-                raise ValueError
-            out[model.strip()] = float(usd)
-        except ValueError:
-            raise ProviderError(f"--ftb-price expects MODEL:USD_PER_1M_TOKENS, got {spec!r}") from None
-    return out
-
-
-def price_for(model: str, prices: Mapping[str, float]) -> float | None:
-    """The price per 1M training tokens: exact name, else the longest matching prefix."""
-    if model in prices:
-        return prices[model]
-    matches = [name for name in prices if model.startswith(name)]
-    return prices[max(matches, key=len)] if matches else None
 
 
 def api_message(exc: BaseException) -> str:

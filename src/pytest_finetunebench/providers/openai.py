@@ -35,6 +35,7 @@ from .. import ledger as L
 from ..ledger import Ledger
 from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
+from .cost import parse_prices, price_for
 
 import openai
 
@@ -131,28 +132,6 @@ def auto_epochs(n_examples: int) -> int:
     if n_examples * 3 > 25000:
         return max(1, 25000 // n_examples)
     return 3
-
-
-def parse_prices(specs: Sequence[str] | None) -> dict[str, float]:
-    """``["model:usd", ...]`` -> ``{model: usd}`` (the model may itself contain colons)."""
-    out: dict[str, float] = {}
-    for spec in specs or ():
-        model, sep, usd = str(spec).rpartition(":")
-        try:
-            if not sep or not model:
-                raise ValueError
-            out[model.strip()] = float(usd)
-        except ValueError:
-            raise ProviderError(f"--ftb-price expects MODEL:USD_PER_1M_TOKENS, got {spec!r}") from None
-    return out
-
-
-def price_for(model: str, prices: Mapping[str, float]) -> float | None:
-    """The price per 1M training tokens of ``model``: exact name, else the longest matching prefix."""
-    if model in prices:
-        return prices[model]
-    matches = [name for name in prices if model.startswith(name)]
-    return prices[max(matches, key=len)] if matches else None
 
 
 def api_message(exc: BaseException) -> str:
