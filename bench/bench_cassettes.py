@@ -223,7 +223,7 @@ def main() -> int:
         "matchers also ignore bodies, so its replay hands the chat answers out in recorded order rather than by prompt:",
         "the 'answers as recorded' column shows how many it got right.",
         "",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}, openai {openai.__version__}, shared CPU (2 cores beside ML training).",
+        f"Machine: {platform.machine()}, Python {platform.python_version()}, openai {openai.__version__}, {os.cpu_count()} cores, 1-min load average {os.getloadavg()[0]:.1f} at the end.",
         "",
     ]
     args.out.write_text("\n".join(lines))
