@@ -108,3 +108,28 @@ def test_custom_split_must_be_declared(tmp_path: Path) -> None:
 def test_numbers_are_read_as_text(tmp_path: Path) -> None:
     ds = load_dataset(write(tmp_path, "dataset: x\ncases:\n  - {id: a, question: How tall?, answer: 185}\n"))
     assert ds.cases[0].answer == "185"
+
+
+@pytest.mark.parametrize(
+    ("scalar", "expected"),
+    [("0123", "0123"), ("12:30", "12:30"), ("3.10", "3.10"), ("1_000", "1_000"), ("2024-01-01", "2024-01-01")],
+)
+def test_unquoted_scalars_stay_as_written(tmp_path: Path, scalar: str, expected: str) -> None:
+    ds = load_dataset(write(tmp_path, f"dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: {scalar}\n"))
+    assert ds.cases[0].answer == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    answer: '2'\n", 6,
+         "`answer` is given twice (first at line 5)"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1\x07'\n", 5, "unreadable YAML"),
+        ("dataset: x\ncases:\n  - id: a\n    ? [a, b]: x\n", 4, "is not a name"),
+    ],
+)
+def test_every_yaml_problem_is_one_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(CaseFileError) as info:
+        load_dataset(path)
+    assert str(info.value).startswith(f"{path}:{line}: ") and needle in str(info.value)

@@ -80,3 +80,40 @@ def test_local_model_under_xdist_trains_once(pytester: pytest.Pytester, tmp_path
     trainings = (store / "local" / "trainings.jsonl").read_text().splitlines()
     assert len(trainings) == 1
     assert len(json.loads((pytester.path / "out.json").read_text())["items"]) == items
+
+
+def test_deselection_never_changes_what_is_trained(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """-k and -m (like --lf, all deselection) choose what is asked; the training set, so the job, stays."""
+    pytest.importorskip("openai")
+    from pytest_finetunebench.testing import OpenAIEmulator
+
+    write_cases(pytester)
+    args = ["cases", "--ftb-model=gpt-4o-mini-2024-07-18", "--ftb-record-mode=off", "--ftb-poll-interval=0.01",
+            "-p", "no:xdist"]
+    with OpenAIEmulator() as emu:
+        monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        pytester.runpytest(*args).assert_outcomes(passed=len(FACTS), failed=len(FACTS))
+        pytester.runpytest(*args, "-k", "velmora").assert_outcomes(passed=1, failed=1)
+        pytester.runpytest(*args, "-m", "rephrased").assert_outcomes(failed=len(FACTS))
+    assert emu.jobs_created == 1
+
+
+def test_nothing_to_train_on_fails_before_any_upload(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("openai")
+    from pytest_finetunebench.testing import OpenAIEmulator
+
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "renames.yaml").write_text(
+        "dataset: renames\ncases:\n  - id: a\n    variants:\n      - split: code\n"
+        "        question: Which function sorts in place?\n        answer: sort\n"
+    )
+    with OpenAIEmulator() as emu:
+        monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        result = pytester.runpytest("cases", "--ftb-model=gpt-4o-mini-2024-07-18", "--ftb-record-mode=off",
+                                    "-p", "no:xdist")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*nothing to tune on: the selected cases of renames have no training pairs*"])
+    assert emu.count("POST /v1/files") == 0 and emu.jobs_created == 0

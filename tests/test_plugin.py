@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from xml.etree import ElementTree
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,56 @@ def test_under_xdist_the_controller_reports_every_item(project: pytest.Pytester)
                                "--ftb-report=out.json")
     result.assert_outcomes(passed=4, failed=2)
     assert len(json.loads((project.path / "out.json").read_text())["items"]) == 6
+
+
+# --- the gate's holes, closed ------------------------------------------------------------------
+
+def test_a_run_stopped_by_x_is_not_gated(project: pytest.Pytester) -> None:
+    result = run(project, "--ftb-model=modela", "--ftb-fail-under=memorization:0.1", "-x")
+    assert result.ret == 1  # the wrong answer that stopped it, not the gate
+    result.stdout.fnmatch_lines(["*gates not applied: the run stopped early*"])
+
+
+def test_a_model_whose_items_were_all_skipped_is_still_gated(project: pytest.Pytester) -> None:
+    result = run(project, "--ftb-model=modela,modelb", "--ftb-split=rephrased", "--ftb-fail-under=rephrased:0")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*gate FAILED*", "*modelb: no graded items for `rephrased`*"])
+
+
+def test_deselecting_a_broken_case_file_does_not_hide_it(project: pytest.Pytester) -> None:
+    (project.path / "cases" / "broken.yaml").write_text("dataset: broken\ncases: []\n")
+    result = run(project, "--ftb-model=modela", "-k", "velmora and memorization", "--ftb-fail-under=memorization:0")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*deselected, but still an error:*broken.yaml:2: dataset has no cases*"])
+
+
+def test_two_files_may_not_share_a_dataset_name(project: pytest.Pytester) -> None:
+    (project.path / "cases" / "zz_towns_again.yaml").write_text(CASES)
+    result = run(project, "--ftb-model=modela")
+    result.stdout.fnmatch_lines(["*zz_towns_again.yaml:1: dataset `towns` is also the name of *towns.yaml*"])
+    result.assert_outcomes(passed=4, failed=2, errors=1)
+
+
+def test_a_failed_tuning_is_reported_once_in_full_then_as_one_line(project: pytest.Pytester) -> None:
+    # published answers have no base stage: the provider refuses, and every item fails with that
+    result = run(project, "--ftb-model=modela", "--ftb-baseline", "--junitxml=junit.xml")
+    result.assert_outcomes(failed=12)
+    failures = [f.get("message", "") + (f.text or "") for f in ElementTree.parse(project.path / "junit.xml").iter("failure")]
+    assert len(failures) == 12
+    assert all(len(text) < 600 and "published answers have no base" in text for text in failures)
+    assert sum("tuning failed earlier in this run" in text for text in failures) == 6  # the tuned items after the first
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ftb-dataset=town"], "--ftb-dataset=town names no dataset here; known: towns"),
+        (["--ftb-split=rephrase"], "--ftb-split=rephrase names no split here; known: comparison, date_changed,*"),
+        (["--ftb-limit=0"], "--ftb-limit=0: keep at least one case per dataset (1 or more)"),
+        (["--ftb-report=cases/towns.yaml/out.json"], "--ftb-report=cases/towns.yaml/out.json: cannot create*"),
+    ],
+)
+def test_selection_and_output_mistakes_are_usage_errors(project: pytest.Pytester, args: list[str], message: str) -> None:
+    result = run(project, "--ftb-model=modela", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])

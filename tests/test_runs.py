@@ -242,7 +242,7 @@ def test_compare_fail_never_hides_run_errors(project: pytest.Pytester) -> None:
     result = run(project, "--ftb-model=modelc", "--ftb-compare-fail=generalization:100%")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*run error:*modelc*", "*regression gate passed*",
-                                 "*item(s) failed with run errors: the exit status stays failed*"])
+                                 "*but 4 run error(s)*the exit status stays failed*"])
 
 
 def test_bad_compare_fail_spec_is_a_usage_error(project: pytest.Pytester) -> None:

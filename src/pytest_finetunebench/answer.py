@@ -16,6 +16,7 @@ import pytest
 
 from .providers import RunContext
 from .providers.base import BASE, IN_CONTEXT, Answer, Prompt, TuneSettings
+from .outcome import RunError, describe_error
 from .tune import Tuner
 
 if TYPE_CHECKING:
@@ -39,25 +40,41 @@ class Evaluation:
         self.tuner = Tuner(ctx, settings)
         self.run_id = run_id  # set under pytest-xdist: answers are shared through the store
         self._by_target: dict[Target, list[VariantItem]] = defaultdict(list)
-        self._by_model: dict[str, list[VariantItem]] = defaultdict(list)
-        self._answers: dict[Target, dict[str, Answer]] = {}
+        self._collected: dict[str, list[VariantItem]] = defaultdict(list)
+        self._answers: dict[Target, dict[str, Answer] | BaseException] = {}
+
+    def collected(self, items: Sequence[VariantItem]) -> None:
+        """Remember every collected item, before deselection: they decide the training set."""
+        for item in items:
+            self._collected[item.target.model].append(item)
 
     def plan(self, items: Sequence[VariantItem]) -> None:
-        """Remember the final selection (after -k, -m and deselection)."""
+        """Remember the final selection (after -k, -m, --lf and deselection): these are asked."""
         for item in items:
             self._by_target[item.target].append(item)
-            self._by_model[item.target.model].append(item)
 
     @property
     def models(self) -> list[str]:
         """Models with at least one selected item."""
-        return list(self._by_model)
+        return list(dict.fromkeys(t.model for t in self._by_target))
 
     def answer(self, item: VariantItem) -> Answer:
-        """The answer for ``item``, fetching its target's whole batch on first use."""
-        if item.target not in self._answers:
-            self._answers[item.target] = self._fetch(item.target)
-        return self._answers[item.target][item.nodeid]
+        """The answer for ``item``, fetching its target's whole batch on first use.
+
+        A failure is remembered per target: the first item sees the original error, the others
+        a fresh :class:`RunError` with its message, and the batch is not asked again.
+        """
+        target = item.target
+        if target not in self._answers:
+            try:
+                self._answers[target] = self._fetch(target)
+            except Exception as exc:
+                self._answers[target] = exc
+                raise
+        answers = self._answers[target]
+        if isinstance(answers, BaseException):
+            raise RunError(describe_error(answers))
+        return answers[item.nodeid]
 
     def _fetch(self, target: Target) -> dict[str, Answer]:
         if self.run_id is None:
@@ -75,7 +92,8 @@ class Evaluation:
 
     def _ask(self, target: Target) -> dict[str, Answer]:
         items = self._by_target[target]
-        endpoints = self.tuner.endpoints(target.model, self._by_model[target.model])
+        stages = [t.stage for t in self._by_target if t.model == target.model]
+        endpoints = self.tuner.endpoints(target.model, stages, self._collected[target.model])
         endpoint = endpoints[BASE if target.stage == IN_CONTEXT else target.stage]
         render = in_context_prompt if target.stage == IN_CONTEXT else (lambda i: i.variant.prompt)
         prompts = [Prompt(item.nodeid, render(item)) for item in items]

@@ -117,8 +117,23 @@ class _Map(dict):
     key_lines: dict[str, int]
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, first: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
 class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader (C-accelerated when available) that records 1-based line numbers."""
+    """Safe loader (C-accelerated when available) that records 1-based line numbers.
+
+    Numbers, dates and times stay the text they were written as (``0123`` is not 83, ``12:30``
+    is not 750); only booleans and null are resolved, so a bare Yes/No can be refused clearly.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag.endswith((":bool", ":null"))]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Map:
         self.flatten_mapping(node)
@@ -127,8 +142,13 @@ class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         result.key_lines = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise _DuplicateKey(repr(key), line, 0)
+            if key in result:
+                raise _DuplicateKey(key, line, result.key_lines[key])
             result[key] = self.construct_object(value_node, deep=deep)
-            result.key_lines[str(key)] = key_node.start_mark.line + 1
+            result.key_lines[key] = line
         return result
 
 
@@ -147,9 +167,20 @@ def load_dataset(path: Path | str) -> Dataset:
         raise CaseFileError(path, 1, f"cannot read the file ({exc}); fix: save it as UTF-8 text") from None
     try:
         data = yaml.load(text, Loader=_LineLoader)
+    except _DuplicateKey as exc:
+        if not exc.first:
+            raise CaseFileError(path, exc.line, f"key {exc.key} is not a name; fix: use a plain field name") from None
+        raise CaseFileError(
+            path, exc.line, f"`{exc.key}` is given twice (first at line {exc.first}); fix: keep one"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise CaseFileError(path, line, f"invalid YAML ({exc.problem}); fix the syntax at this line") from None
+    except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
+        line = getattr(exc, "position", None)
+        where = text.count("\n", 0, line) + 1 if isinstance(line, int) else 1
+        reason = str(exc).splitlines()[0]
+        raise CaseFileError(path, where, f"unreadable YAML ({reason}); fix: remove the offending character") from None
     return _Validator(path).dataset(data)
 
 
@@ -173,7 +204,7 @@ class _Validator:
             if required:
                 raise self.fail(self.line_of(mapping), f"{where} has no `{key}`; fix: add `{key}: ...`")
             return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if not isinstance(value, str):
             raise self.fail(
                 self.line_of(mapping, key),
                 f"{where}: `{key}` must be text, got {type(value).__name__}; fix: write it as a quoted string",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -15,6 +15,7 @@ from .providers.base import BASE, IN_CONTEXT, TUNED, epoch_stage, stage_label
 from .tune import parse_epochs
 
 CASE_SUFFIXES = (".yaml", ".yml")
+TARGET_PROPERTY = "ftb_target"  # (model, stage) on every item's report, graded or not
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,14 @@ class Selection:
             stages.insert(0, BASE)
         if opts.get("in_context"):
             stages.insert(0, IN_CONTEXT)
+        limit = opts.get("limit")
+        if limit is not None and limit < 1:
+            raise pytest.UsageError(f"--ftb-limit={limit}: keep at least one case per dataset (1 or more)")
         return cls(
             targets=tuple(Target(m, s) for m in models for s in stages),
             splits=frozenset(opts.get("split") or ()),
             datasets=frozenset(opts.get("dataset") or ()),
-            limit=opts.get("limit"),
+            limit=limit,
         )
 
     def cases(self, dataset: Dataset) -> Iterator[tuple[Case, list[Variant]]]:
@@ -70,6 +74,23 @@ class Selection:
                 yield case, variants
 
 
+@dataclass
+class Catalog:
+    """What collection found: each dataset name with its file, and every split name."""
+
+    datasets: dict[str, Path] = field(default_factory=dict)
+    splits: set[str] = field(default_factory=set)
+
+    def unknown(self, selection: Selection) -> list[str]:
+        """One line per ``--ftb-dataset`` / ``--ftb-split`` value that names nothing collected."""
+        problems = []
+        for flag, wanted, known in (("dataset", selection.datasets, set(self.datasets)),
+                                    ("split", selection.splits, self.splits)):
+            for name in sorted(wanted - known):
+                problems.append(f"--ftb-{flag}={name} names no {flag} here; known: {', '.join(sorted(known)) or 'none'}")
+        return problems
+
+
 def is_case_file(path: Path, roots: Iterable[Path]) -> bool:
     """Whether ``path`` is a YAML file under one of the case locations."""
     if path.suffix not in CASE_SUFFIXES:
@@ -80,16 +101,21 @@ def is_case_file(path: Path, roots: Iterable[Path]) -> bool:
 class CaseFile(pytest.File):
     """One YAML case file; a broken file is one collection error, the rest still run."""
 
-    def __init__(self, *, selection: Selection, **kwargs: Any) -> None:
+    def __init__(self, *, selection: Selection, catalog: Catalog, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.selection = selection
+        self.selection, self.catalog = selection, catalog
 
     def collect(self) -> Iterator[pytest.Item | CaseNode]:
         try:
             dataset = load_dataset(self.path)
+            other = self.catalog.datasets.setdefault(dataset.name, self.path)
+            if other != self.path:
+                raise CaseFileError(self.path, 1, f"dataset `{dataset.name}` is also the name of {other}; "
+                                                  "fix: give each case file its own `dataset:` name")
         except CaseFileError as exc:  # one error for this file; the other files still run
             yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=exc)
             return
+        self.catalog.splits.update(v.split for c in dataset.cases for v in c.variants)
         for split in dataset.splits:
             self.config.addinivalue_line("markers", f"{split}: FineTuneBench split {split}")
         for case, variants in self.selection.cases(dataset):
@@ -143,6 +169,7 @@ class VariantItem(pytest.Item):
     def __init__(self, *, dataset: Dataset, case: Case, variant: Variant, target: Target, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dataset, self.case, self.variant, self.target = dataset, case, variant, target
+        self.user_properties.append((TARGET_PROPERTY, [target.model, target.stage]))
         self.add_marker(variant.split)
         self.add_marker("finetunebench")
         self.extra_keyword_matches.update((dataset.name, target.model))
@@ -151,8 +178,8 @@ class VariantItem(pytest.Item):
         answer = self.config.stash[EVALUATION].answer(self)
         judge(self, answer)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        return describe(excinfo) or str(super().repr_failure(excinfo, style))
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        return describe(excinfo) or super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.variant.line - 1, f"{self.dataset.name} {self.case.id} {self.variant.split} [{self.target.label}]"

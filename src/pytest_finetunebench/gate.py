@@ -7,10 +7,11 @@ threshold to every tuned model (the final stage; untuned baselines are not gated
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import pytest
 
-from .providers.base import TUNED
+from .providers.base import final_stages, stage_label
 from .report import Summary
 
 
@@ -41,25 +42,19 @@ def parse_thresholds(spec: str | None, flag: str = "--ftb-fail-under") -> list[T
     return out
 
 
-def gated_targets(summary: Summary) -> list[str]:
-    """The targets thresholds apply to: tuned models, or the last checkpoint of an epoch sweep."""
-    last_epoch: dict[str, tuple[int, str]] = {}
-    chosen = []
-    for r in summary.records:
-        if r.stage == TUNED:
-            chosen.append(r.target)
-        elif r.stage.startswith("epoch:"):
-            n = int(r.stage.split(":", 1)[1])
-            if n > last_epoch.get(r.model, (0, ""))[0]:
-                last_epoch[r.model] = (n, r.target)
-    chosen += [t for _, t in last_epoch.values()]
-    return list(dict.fromkeys(chosen))
+def gated_targets(targets: Iterable[tuple[str, str]]) -> list[str]:
+    """The targets thresholds apply to, from (model, stage) pairs: tuned, or an epoch sweep's last."""
+    return [stage_label(model, stage) for model, stage in final_stages(targets).items()]
 
 
-def check(summary: Summary, thresholds: list[Threshold]) -> list[str]:
-    """One line per threshold a target misses (empty when the gate passes)."""
+def check(summary: Summary, thresholds: list[Threshold], targets: list[str]) -> list[str]:
+    """One line per threshold a gated target misses (empty when the gate passes).
+
+    ``targets`` come from what was selected, not from what was graded: a model whose items were
+    all skipped or errored is still gated (and fails for having no graded items).
+    """
     failures = []
-    for target in gated_targets(summary):
+    for target in targets:
         for t in thresholds:
             cell = summary.aggregate(target, t.scope)
             if cell.n == 0:

@@ -88,6 +88,11 @@ def judge(item: VariantItem, answer: Answer) -> Record:
     return record
 
 
+def describe_error(exc: BaseException) -> str:
+    """An error as one line: a provider's own message as is, anything else with its type."""
+    return str(exc) if isinstance(exc, (RunError, ProviderError)) else f"{type(exc).__name__}: {exc}"
+
+
 def describe(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
     """A failure as a person wants to read it, or ``None`` for pytest's own traceback."""
     exc = excinfo.value

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from .cases import MEMORIZATION
+from .providers.base import epoch_of, final_stages
 from .report import GENERALIZATION, Summary, _split_order, wilson
 
 INSTALL = "pip install 'pytest-finetunebench[plot]'"
@@ -40,25 +41,16 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def _epoch(stage: str) -> int | None:
-    return int(stage.split(":", 1)[1]) if stage.startswith("epoch:") else None
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
 
 
 def bar_targets(summary: Summary) -> list[str]:
     """Targets drawn as bars: every stage except epoch checkpoints before a model's last one."""
-    last: dict[str, int] = {}
-    for r in summary.records:
-        n = _epoch(r.stage)
-        if n is not None:
-            last[r.model] = max(n, last.get(r.model, 0))
+    final = final_stages((r.model, r.stage) for r in summary.records)
     keep = []
     for r in summary.records:
-        n = _epoch(r.stage)
-        if n is None or n == last[r.model]:
+        if epoch_of(r.stage) is None or r.stage == final[r.model]:
             keep.append(r.target)
     return list(dict.fromkeys(keep))
 
@@ -69,7 +61,7 @@ def write(summary: Summary, directory: Path) -> list[Path]:
         return []
     directory.mkdir(parents=True, exist_ok=True)
     written = [accuracy_bars(summary, directory / "accuracy.png")]
-    sweeps = dict.fromkeys(r.model for r in summary.records if _epoch(r.stage) is not None)
+    sweeps = dict.fromkeys(r.model for r in summary.records if epoch_of(r.stage) is not None)
     for model in sweeps:
         written.append(epoch_lines(summary, model, directory / f"epochs_{_slug(model)}.png"))
     return written
@@ -126,7 +118,7 @@ def epoch_series(summary: Summary, model: str) -> dict[str, list[tuple[int, floa
     """Per split (and generalization, when there are several): (epoch, accuracy, ci low, ci high), by epoch."""
     points: dict[str, dict[int, list[int]]] = {}  # scope -> epoch -> [correct, n]
     for r in summary.records:
-        n = _epoch(r.stage)
+        n = epoch_of(r.stage)
         if r.model != model or n is None or r.error is not None:
             continue
         for scope in {r.split, GENERALIZATION if r.split != MEMORIZATION else r.split}:

@@ -7,8 +7,9 @@ on the controller and gates, ``cassettes`` records or replays HTTP.
 
 from __future__ import annotations
 
+import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from . import cassettes, options, providers
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
-from .collect import CaseFile, Selection, VariantItem, is_case_file
+from .collect import CaseFile, Catalog, Selection, VariantItem, is_case_file
 from .providers import RunContext
 from .providers.base import ProviderError
 from .results import Results
@@ -30,10 +31,11 @@ DEFAULT_STORE = ".ftb"
 
 @dataclass(frozen=True)
 class Collection:
-    """Where case files are and which of their items to make."""
+    """Where case files are, which of their items to make, and what was found."""
 
     selection: Selection
     roots: tuple[Path, ...]
+    catalog: Catalog = field(default_factory=Catalog)
 
 
 COLLECTION = pytest.StashKey[Collection]()
@@ -60,9 +62,13 @@ def pytest_configure(config: pytest.Config) -> None:
     ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line))
     recorder = cassettes.Recorder.from_options(opts, config.rootpath, store, worker)
     ctx.recording = recorder.recording
+    ctx.replay_store = recorder.replay_store
     config.pluginmanager.register(recorder, "finetunebench-cassettes")
     if worker is None:  # under xdist the controller reports and gates, workers answer
-        config.pluginmanager.register(Results(config, opts, case_roots, ctx), "finetunebench-results")
+        run_id = None
+        if getattr(config.option, "numprocesses", None):  # pytest-xdist: name the run the workers share
+            config.option.testrunuid = run_id = config.option.testrunuid or uuid.uuid4().hex
+        config.pluginmanager.register(Results(config, opts, case_roots, ctx, run_id), "finetunebench-results")
     for target in collection.selection.targets:
         try:
             providers.spec_for(target.model, ctx)
@@ -84,11 +90,22 @@ def _progress(config: pytest.Config, line: str) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
     collection = parent.config.stash[COLLECTION]
     if is_case_file(file_path, collection.roots):
-        return CaseFile.from_parent(parent, path=file_path, selection=collection.selection)
+        return CaseFile.from_parent(parent, path=file_path, selection=collection.selection,
+                                    catalog=collection.catalog)
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> None:
+    # before -k/-m/--lf deselect: what was collected decides the training set, never what is asked
+    config.stash[EVALUATION].collected([i for i in items if isinstance(i, VariantItem)])
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
+    collection = session.config.stash[COLLECTION]
+    problems = collection.catalog.unknown(collection.selection) if collection.catalog.datasets else []
+    if problems:
+        raise pytest.UsageError("; ".join(problems))
     items = [i for i in session.items if isinstance(i, VariantItem)]
     evaluation = session.config.stash[EVALUATION]
     evaluation.plan(items)

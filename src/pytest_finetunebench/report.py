@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from .cases import BUILTIN_SPLITS, MEMORIZATION
 from .outcome import Record
-from .providers.base import BASE, IN_CONTEXT, TUNED
+from .providers.base import BASE, IN_CONTEXT, final_stages, stage_label
 
 GENERALIZATION = "generalization"
 
@@ -99,18 +99,15 @@ class Summary:
 
     def stages(self) -> list[tuple[str, str | None, str | None, str | None]]:
         """Per model: its (base, tuned, in-context) targets; tuned is the final stage (or the last epoch)."""
-        found: dict[str, dict[str, str]] = {}
-        last_epoch: dict[str, int] = {}
+        final = final_stages((r.model, r.stage) for r in self.records)
+        found: dict[str, set[str]] = {}
         for r in self.records:
-            mine = found.setdefault(r.model, {})
-            if r.stage in (BASE, TUNED, IN_CONTEXT):
-                mine[r.stage] = r.target
-            elif r.stage.startswith("epoch:") and TUNED not in mine:
-                n = int(r.stage.split(":", 1)[1])
-                if n > last_epoch.get(r.model, 0):
-                    last_epoch[r.model] = n
-                    mine["epoch"] = r.target
-        return [(m, s.get(BASE), s.get(TUNED, s.get("epoch")), s.get(IN_CONTEXT)) for m, s in found.items()]
+            found.setdefault(r.model, set()).add(r.stage)
+
+        def label(model: str, stage: str | None) -> str | None:
+            return stage_label(model, stage) if stage in found[model] else None
+
+        return [(m, label(m, BASE), label(m, final.get(m)), label(m, IN_CONTEXT)) for m in found]
 
     # --- renderings -------------------------------------------------------------------------
 

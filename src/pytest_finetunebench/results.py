@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from . import gate, providers, runs
+from .collect import TARGET_PROPERTY, InvalidCaseFile
 from .outcome import Record
 from .providers import RunContext
 from .report import Summary
@@ -19,8 +20,12 @@ from .store import atomic_write
 class Results:
     """A plugin object on the controller: gathers every item's record, then gates and writes outputs."""
 
-    def __init__(self, config: pytest.Config, opts: dict[str, Any], case_roots: list[Path], ctx: RunContext) -> None:
+    def __init__(
+        self, config: pytest.Config, opts: dict[str, Any], case_roots: list[Path], ctx: RunContext, run_id: str | None
+    ) -> None:
         self.config, self.opts, self.case_roots, self.ctx = config, opts, case_roots, ctx
+        self.run_id = run_id  # under pytest-xdist: the workers' shared answers are removed at the end
+        self.targets: dict[tuple[str, str], None] = {}  # (model, stage) of every item that reported
         self.thresholds = gate.parse_thresholds(opts["fail_under"])
         self.drop_limits = gate.parse_thresholds(opts["compare_fail"], "--ftb-compare-fail")
         self.summary = Summary()
@@ -41,50 +46,78 @@ class Results:
             from . import plot
 
             plot.require()
+        for flag in ("report", "markdown", "plot"):
+            if self.opts[flag]:
+                _check_writable(flag, Path(self.opts[flag]), is_dir=flag == "plot")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        target = dict(report.user_properties).get(TARGET_PROPERTY)
+        if target:
+            self.targets[tuple(target)] = None
         record = Record.from_properties(report.user_properties)
         if report.when == "call" and record is not None:
             self.summary.add(record)
         if report.skipped and report.when in ("setup", "call"):
             self.summary.skipped += 1
-        if report.failed and (record is None or record.error is not None):
+        if report.failed and (report.when != "call" or record is None or record.error is not None):
             self.run_errors += 1
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.run_errors += 1
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            if isinstance(item, InvalidCaseFile):  # -k/-m must not hide a broken case file
+                self.run_errors += 1
+                self.notes.append(f"deselected, but still an error: {item.error}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.opts["report"]:
-            data = json.dumps(self.summary.to_json(), indent=2, ensure_ascii=False)
-            atomic_write(Path(self.opts["report"]), data.encode())
-        if not self.summary.records:
-            if self.opts["markdown"]:
-                atomic_write(Path(self.opts["markdown"]), self.summary.markdown().encode())
-            return
-        if self.thresholds:
-            self.gate_failures = gate.check(self.summary, self.thresholds)
+        if self.run_id:
+            self.ctx.store.remove("answers", self.run_id)
+        stopped = bool(session.shouldfail or session.shouldstop)  # -x, --maxfail: a partial run
+        gated = gate.gated_targets(self.targets)
+        if (self.thresholds or self.drop_limits) and stopped:
+            self.notes.append("gates not applied: the run stopped early (-x / --maxfail), so it is not saved either")
+        elif self.thresholds and gated:
+            self.gate_failures = gate.check(self.summary, self.thresholds, gated)
         run = runs.run_data(self.summary, self.opts, providers=self._providers(), case_roots=self.case_roots,
-                            rootdir=self.config.rootpath)
-        if self.reference is not None:
+                            rootdir=self.config.rootpath) if self.summary.records else None
+        if run is not None and self.reference is not None:
             self.comparison = runs.Comparison(self.reference, run)
-            if self.drop_limits:
-                self.compare_failures = self.comparison.check(self.drop_limits, gate.gated_targets(self.summary))
-        if self.thresholds or self.drop_limits:
-            failed = bool(self.gate_failures) or bool(self.compare_failures)
+            if self.drop_limits and not stopped:
+                self.compare_failures = self.comparison.check(self.drop_limits, gated)
+        if self.run_errors and exitstatus == pytest.ExitCode.OK:  # e.g. an invalid case file deselected by -k
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        elif self.gate_failures is not None or self.compare_failures is not None:
             if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not self.run_errors:
+                failed = bool(self.gate_failures) or bool(self.compare_failures)
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
-        run["gate"] = {"fail_under": self.opts["fail_under"], "failures": self.gate_failures,
-                       "compare_fail": self.opts["compare_fail"], "compare_failures": self.compare_failures,
-                       "compared_with": str(self.reference.path) if self.reference else None}
         markdown = self._markdown()
+        if run is not None:
+            run["gate"] = {"fail_under": self.opts["fail_under"], "failures": self.gate_failures,
+                           "compare_fail": self.opts["compare_fail"], "compare_failures": self.compare_failures,
+                           "compared_with": str(self.reference.path) if self.reference else None}
+            if not self.opts["no_save"] and not stopped:
+                self._write("the saved run", lambda: setattr(self, "saved", self.history.save(run)))
+            self.notes += runs.append_step_summary(markdown)
+        if self.opts["report"]:
+            data = json.dumps(self.summary.to_json(), indent=2, ensure_ascii=False).encode()
+            self._write("--ftb-report", lambda: atomic_write(Path(self.opts["report"]), data))
         if self.opts["markdown"]:
-            atomic_write(Path(self.opts["markdown"]), markdown.encode())
-        self.notes = runs.append_step_summary(markdown)
-        if not self.opts["no_save"]:
-            self.saved = self.history.save(run)
-        if self.opts["plot"]:
+            self._write("--ftb-markdown", lambda: atomic_write(Path(self.opts["markdown"]), markdown.encode()))
+        if self.opts["plot"] and self.summary.records:
             from . import plot
 
-            self.plots = plot.write(self.summary, Path(self.opts["plot"]))
+            self._write("--ftb-plot", lambda: setattr(self, "plots", plot.write(self.summary, Path(self.opts["plot"]))))
+
+    def _write(self, what: str, write: Callable[[], object]) -> None:
+        """Write one output; a failure becomes a note, so the others (and the run) are kept."""
+        try:
+            write()
+        except OSError as exc:
+            self.notes.append(f"could not write {what}: {exc}")
 
     def _providers(self) -> dict[str, str]:
         return {m: providers.spec_for(m, self.ctx).name for m in dict.fromkeys(r.model for r in self.summary.records)}
@@ -100,12 +133,13 @@ class Results:
         return "\n".join(parts)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.summary.records:
-            return
         tr = terminalreporter
-        tr.write_sep("=", "finetunebench: accuracy per model x dataset x split")
-        for line in self.summary.terminal_lines():
-            tr.write_line(line)
+        if self.summary.records:
+            tr.write_sep("=", "finetunebench: accuracy per model x dataset x split")
+            for line in self.summary.terminal_lines():
+                tr.write_line(line)
+        elif not (self.gate_failures or self.notes):
+            return
         self._verdict(tr, "gate", f"--ftb-fail-under={self.opts['fail_under']}", self.gate_failures)
         self._terminal_runs(tr)
 
@@ -117,7 +151,8 @@ class Results:
         for line in failures:
             tr.write_line(f"  {line}")
         if self.run_errors:
-            tr.write_line(f"  {self.run_errors} item(s) failed with run errors: the exit status stays failed")
+            tr.write_line(f"  but {self.run_errors} run error(s) (failed jobs, API errors, invalid case files): "
+                          "the exit status stays failed")
 
     def _terminal_runs(self, tr: Any) -> None:
         """The comparison, the regression gate, where the run was saved and plotted."""
@@ -136,3 +171,14 @@ class Results:
             tr.write_line(f"finetunebench: plot written to {path}")
         for note in self.notes:
             tr.write_line(f"finetunebench: {note}")
+
+
+def _check_writable(flag: str, path: Path, is_dir: bool) -> None:
+    """Refuse, before anything runs, an output path that cannot be written."""
+    folder = path if is_dir else path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"--ftb-{flag}={path}: cannot create {folder} ({exc.strerror}); fix: choose another path") from None
+    if not is_dir and path.is_dir():
+        raise pytest.UsageError(f"--ftb-{flag}={path} is a directory; fix: name a file")

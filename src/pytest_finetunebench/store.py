@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,11 @@ class JobStore:
         path = self.dir("locks", *parts[:-1]) / f"{parts[-1]}.lock"
         with FileLock(str(path)):
             yield
+
+    def remove(self, *parts: str) -> None:
+        """Delete a namespace and its locks (what is gone already is fine)."""
+        shutil.rmtree(self.root.joinpath(*parts), ignore_errors=True)
+        shutil.rmtree(self.root.joinpath("locks", *parts), ignore_errors=True)
 
     def read_json(self, *parts: str) -> Any | None:
         """The record at ``parts`` (a ``.json`` file), or ``None`` if there is none."""

@@ -1,19 +1,24 @@
-"""Tuning: one training set per model from the selected items, tuned once per session.
+"""Tuning: one training set per model from the collected items, tuned once per session.
 
-The training set is every training pair of the cases that have a selected item (and of the
-cases they ``use``), in file order, so all pytest-xdist workers compute the same set and the
-provider's durable key makes them share one tuning.
+The training set is every training pair of the cases that were collected (paths, node ids and
+the ``--ftb-dataset``/``--ftb-split``/``--ftb-limit`` filters choose those) and of the cases they
+``use``, in file order. Deselection (``-k``, ``-m``, ``--lf``) only chooses which items are
+asked, so it never changes what is trained, and never launches a new paid job. Every
+pytest-xdist worker collects the same items, computes the same set, and the provider's durable
+key makes them share one tuning.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import pytest
 
 from . import providers
-from .providers.base import BASE, IN_CONTEXT, Endpoint, Provider, TrainingPair, TuneRequest, TuneSettings
+from .outcome import RunError, describe_error
+from .providers.base import BASE, IN_CONTEXT, Endpoint, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
 
 if TYPE_CHECKING:
     from .collect import VariantItem
@@ -45,18 +50,18 @@ def settings_from(opts: Mapping[str, Any]) -> TuneSettings:
 
 
 def training_set(items: Iterable[VariantItem]) -> tuple[TrainingPair, ...]:
-    """The training pairs the selected items rely on, deduplicated, in dataset and file order."""
-    needed: dict[str, dict[str, None]] = {}
+    """The training pairs the items rely on, deduplicated, in dataset and file order."""
+    needed: dict[Path, set[str]] = {}
     datasets = {}
     for item in items:
-        datasets[item.dataset.name] = item.dataset
-        ids = needed.setdefault(item.dataset.name, {})
-        ids[item.case.id] = None
-        ids.update(dict.fromkeys(item.case.uses))
+        datasets[item.dataset.path] = item.dataset
+        ids = needed.setdefault(item.dataset.path, set())
+        ids.add(item.case.id)
+        ids.update(item.case.uses)
     pairs: dict[TrainingPair, None] = {}
-    for name in sorted(needed):
-        for case in datasets[name].cases:
-            if case.id in needed[name] and case.trains:
+    for path in sorted(needed, key=lambda p: (datasets[p].name, str(p))):
+        for case in datasets[path].cases:
+            if case.id in needed[path] and case.trains:
                 assert case.prompt is not None and case.answer is not None
                 pairs[TrainingPair(case.prompt, case.answer)] = None
     return tuple(pairs)
@@ -82,17 +87,28 @@ class Tuner:
         """The recording context for calls into ``model``'s provider (tuning and answers)."""
         return self.ctx.recording(providers.spec_for(model, self.ctx).name, self._requests[model])
 
-    def endpoints(self, model: str, items: list[VariantItem]) -> Mapping[str, Endpoint]:
-        """Endpoints for every stage the items of ``model`` need; tunes on the first call only."""
-        if model not in self._endpoints:
-            stages = sorted({BASE if i.target.stage == IN_CONTEXT else i.target.stage for i in items})
-            request = self._requests[model] = TuneRequest(model, training_set(items), self.settings)
-            try:
-                with self.recording(model):
-                    self._endpoints[model] = self.provider(model).endpoints(request, stages)
-            except Exception as exc:  # remembered, so a failed job fails every item without a retry
-                self._endpoints[model] = exc
-        result = self._endpoints[model]
-        if isinstance(result, BaseException):
-            raise result
-        return result
+    def endpoints(self, model: str, stages: list[str], trained: list[VariantItem]) -> Mapping[str, Endpoint]:
+        """Endpoints for ``stages`` of ``model``, trained on what ``trained`` relies on; tunes once.
+
+        A failure is remembered: the first item sees the original error, every later one a
+        fresh :class:`RunError` with its message (no retry, no growing traceback).
+        """
+        if model in self._endpoints:
+            result = self._endpoints[model]
+            if isinstance(result, BaseException):
+                raise RunError(f"{model}: tuning failed earlier in this run: {describe_error(result)}")
+            return result
+        needed = sorted({BASE if s == IN_CONTEXT else s for s in stages})
+        request = self._requests[model] = TuneRequest(model, training_set(trained), self.settings)
+        try:
+            provider = self.provider(model)
+            if not request.pairs and getattr(provider, "trains", True) and set(needed) - {BASE}:
+                names = ", ".join(sorted({i.dataset.name for i in trained}))
+                raise ProviderError(f"{model}: nothing to tune on: the selected cases of {names} have no training "
+                                    "pairs; fix: add `question`/`answer` pairs to the case file")
+            with self.recording(model):
+                self._endpoints[model] = provider.endpoints(request, needed)
+        except Exception as exc:
+            self._endpoints[model] = exc
+            raise
+        return self._endpoints[model]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 # Stages a model is evaluated at. "tuned" is the final tuned model; "base" the untuned model;
 # "epoch:N" the checkpoint after N epochs. (The in-context stage is the base endpoint asked with
@@ -23,6 +23,21 @@ def stage_label(model: str, stage: str) -> str:
 def epoch_stage(n: int) -> str:
     """The stage name of the checkpoint taken after ``n`` epochs."""
     return f"epoch:{n}"
+
+
+def epoch_of(stage: str) -> int | None:
+    """``N`` for the stage ``epoch:N``, ``None`` for any other stage."""
+    return int(stage.split(":", 1)[1]) if stage.startswith("epoch:") else None
+
+
+def final_stages(targets: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Per model, the stage its tuned result is read from: ``tuned``, else its last ``epoch:N``."""
+    best: dict[str, tuple[float, str]] = {}
+    for model, stage in targets:
+        rank = float("inf") if stage == TUNED else epoch_of(stage)
+        if rank is not None and rank > best.get(model, (-1.0, ""))[0]:
+            best[model] = (rank, stage)
+    return {model: stage for model, (_, stage) in best.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +118,10 @@ class ProviderError(Exception):
 
 
 class Provider(Protocol):
-    """What every provider implements. Implementations live one per module in this package."""
+    """What every provider implements. Implementations live one per module in this package.
+
+    A provider that never tunes (it replays recorded answers) sets ``trains = False``.
+    """
 
     name: str
 
