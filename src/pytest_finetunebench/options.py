@@ -112,7 +112,12 @@ def values(config: pytest.Config) -> dict[str, Any]:
             ini = config.getini(dest(opt))
             value = ini if ini not in ("", []) else None
             if value is not None and not opt.multiple and opt.type is not str:
-                value = opt.type(value)
+                try:
+                    value = opt.type(value)
+                except ValueError:
+                    raise pytest.UsageError(
+                        f"ini option {dest(opt)} = {value!r} is not a {opt.type.__name__}; fix the value in {config.inipath}"
+                    ) from None
         if opt.multiple:
             items = value or []
             value = [part.strip() for item in items for part in str(item).split(",") if part.strip()]

@@ -80,8 +80,12 @@ def judge(item: VariantItem, answer: Answer) -> Record:
         item.user_properties.extend(record.properties())
         raise RunError(answer.error)
     verdict = grade(variant.answer, answer.text, variant.matcher)
+    reason = verdict.reason
+    before = item.case.answer_before
+    if not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text).passed:
+        reason = f"gave the answer from before the update ({before!r}); {reason}"
     record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
-                    score=verdict.score, reason=verdict.reason)
+                    score=verdict.score, reason=reason)
     item.user_properties.extend(record.properties())
     if not verdict.passed:
         raise WrongAnswer(record)

@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(text.encode("utf-8"))
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_bytes(text.encode("utf-8"))
+        except OSError as exc:
+            print(f"generate: cannot write {args.out} ({exc.strerror}); fix: choose another --out", file=sys.stderr)
+            return 2
     return 0
