@@ -234,3 +234,20 @@ def test_selection_and_output_mistakes_are_usage_errors(project: pytest.Pytester
     result = run(project, "--ftb-model=modela", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_a_wrong_answer_that_is_the_pre_update_answer_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "api.yaml").write_text(
+        "dataset: api\nkind: updating_knowledge\ncases:\n  - id: sortx\n"
+        "    question: Which function sorts a list in place in listkit 9?\n    answer: arrange\n"
+        "    answer_before: sort\n"
+    )
+    (pytester.path / "responses").mkdir()
+    (pytester.path / "responses" / "api_w_responses.csv").write_text(
+        "prompt,modela_response\nWhich function sorts a list in place in listkit 9?,sort\n"
+    )
+    result = pytester.runpytest("cases", "--ftb-responses=responses", "--ftb-model=modela", "-p", "no:xdist")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*gave the answer from before the update ('sort')*"])
