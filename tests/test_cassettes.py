@@ -7,12 +7,14 @@ IP connection refused by a conftest.py, so a replay that touched the network wou
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import quote, quote_plus, urlsplit
 
 import pytest
 
@@ -51,31 +53,37 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str, base_url: str, key: str | None = None,
-        report: str = "report.json", offline: bool = False) -> pytest.RunResult:
-    """One pytest subprocess over towns.yaml for MODEL; ``offline`` blocks every IP connection."""
+        report: str = "report.json", offline: bool = False, fresh_store: bool = True, conftest: str = "", model: str = MODEL) -> pytest.RunResult:
+    """One pytest subprocess over towns.yaml for ``model``; ``offline`` blocks every IP connection
+    (and, with ``fresh_store``, starts from an empty job store)."""
     monkeypatch.setenv("OPENAI_BASE_URL", base_url)
     if key:
         monkeypatch.setenv("OPENAI_API_KEY", key)
     else:
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    conftest = pytester.path / "conftest.py"
-    if offline:  # and a fresh job store, so the job's lifecycle replays from the cassette too
-        conftest.write_text(BLOCK_NETWORK)
+    path = pytester.path / "conftest.py"
+    if offline and fresh_store:
         shutil.rmtree(pytester.path / ".ftb", ignore_errors=True)
-    elif conftest.exists():
-        conftest.unlink()
+    text = (BLOCK_NETWORK if offline else "") + conftest
+    if text:
+        path.write_text(text)
+    elif path.exists():
+        path.unlink()
     return pytester.runpytest_subprocess(
-        "towns.yaml", f"--ftb-model={MODEL}", "--ftb-poll-interval=0.02", f"--ftb-report={report}", "--ftb-no-save", "-p", "no:randomly", *args
+        "towns.yaml", f"--ftb-model={model}", "--ftb-poll-interval=0.02", f"--ftb-report={report}", "--ftb-no-save", "-p", "no:randomly", *args
     )
 
 
-def cassette_files(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "cassettes" / "openai").rglob("*") if p.is_file())
+def cassette_files(root: Path, provider: str = "openai") -> list[Path]:
+    return sorted(p for p in (root / "cassettes" / provider).rglob("*") if p.is_file())
+
+
+def unzipped(raw: bytes) -> bytes:
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
 
 
 def load(path: Path) -> dict:
-    raw = path.read_bytes()
-    return json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
+    return json.loads(unzipped(path.read_bytes()))
 
 
 def dump(path: Path, data: dict) -> None:
@@ -128,12 +136,58 @@ def test_record_once_then_replay_offline_without_key_gives_the_identical_report(
     assert "cassette written" not in result.stdout.str()
 
 
+# Records every sleep that really happens in the pytest subprocess (those a replay skips never
+# reach it) into sleeps.json, and sleeps at most 50 ms, so a regression fails fast instead of hanging.
+SLEEP_SPY = """
+import json, time
+from pytest_finetunebench import cassettes
+_real = cassettes._real_sleep
+SLEPT = []
+def _spy(seconds):
+    SLEPT.append(seconds)
+    _real(min(seconds, 0.05))
+cassettes._real_sleep = time.sleep = _spy
+def pytest_unconfigure(config):
+    with open("sleeps.json", "w") as fh:
+        json.dump(SLEPT, fh)
+"""
+
+
 def test_replay_skips_poll_sleeps(recorded, project, monkeypatch):
-    """Recorded with 0.02 s polls; replayed with 30 s polls it must still finish at once."""
-    result = run(project, monkeypatch, "--ftb-poll-interval=30", "--durations=0", base_url=recorded.base_url, offline=True)
+    """Recorded with 0.02 s polls; replayed with 30 s polls, not one poll sleep happens."""
+    result = run(project, monkeypatch, "--ftb-poll-interval=30", base_url=recorded.base_url, offline=True, conftest=SLEEP_SPY)
     result.assert_outcomes(passed=3, failed=3)
-    durations = [float(m) for m in re.findall(r"^(\d+\.\d+)s ", result.stdout.str(), re.M)]
-    assert durations and max(durations) < 10
+    slept = json.loads((project.path / "sleeps.json").read_text())
+    assert not [s for s in slept if s >= 1], slept  # the 30 s polls (and any SDK backoff) were skipped
+
+
+def test_the_sleep_spy_sees_live_poll_sleeps(project, monkeypatch):
+    """The spy above is not blind: live, the same run sleeps its polls."""
+    with OpenAIEmulator(job_polls=2) as emu:
+        result = run(project, monkeypatch, "--ftb-record-mode=off", "--ftb-poll-interval=1", base_url=emu.base_url, key="sk-test", conftest=SLEEP_SPY)
+    result.assert_outcomes(passed=3, failed=3)
+    assert [s for s in json.loads((project.path / "sleeps.json").read_text()) if s >= 1]
+
+
+def test_replay_leaves_the_live_ledger_alone(recorded, project, monkeypatch):
+    """Bug F3: a replay runs the provider against a private job store, so the cassette's job is
+    neither reused from nor written into the user's live ledger (a later live run would reuse the
+    recording's ``ft:`` model under the live key)."""
+    ledger = project.path / ".ftb" / "ledger"
+    before = {p: p.read_bytes() for p in ledger.rglob("*") if p.is_file()}
+    assert before  # the recording's own (live) ledger: a succeeded job
+    total = len(load(recorded.path)["interactions"])
+
+    kept = run(project, monkeypatch, base_url=recorded.base_url, offline=True, fresh_store=False)
+    kept.assert_outcomes(passed=3, failed=3)
+    kept.stdout.fnmatch_lines([f"*cassettes (none): replayed {total} responses from 1 cassette(s)*"])  # the lifecycle too
+    assert {p: p.read_bytes() for p in ledger.rglob("*") if p.is_file()} == before
+
+    shutil.rmtree(ledger)
+    empty = run(project, monkeypatch, base_url=recorded.base_url, offline=True, fresh_store=False)
+    empty.assert_outcomes(passed=3, failed=3)
+    assert not [p for p in ledger.rglob("*") if p.is_file()]  # no new, creating, running or succeeded record
+    assert report(project) == report(project, "recorded.json")
 
 
 def test_default_mode_without_cassette_is_a_one_line_error(project, monkeypatch):
@@ -154,11 +208,31 @@ def test_off_runs_live_and_writes_no_cassette(project, monkeypatch):
 
 
 def test_published_answers_need_no_cassette(project, monkeypatch):
-    """Providers without HTTP (published answers, the local model) ignore the record mode."""
+    """Providers without HTTP (published answers, the local model) ignore the record mode: in the
+    default (replay-only) mode, with no cassette anywhere, the published answers are graded."""
     (project.path / "responses").mkdir()
-    result = run(project, monkeypatch, "--ftb-responses=responses", base_url="http://127.0.0.1:9/v1", offline=True)
-    assert result.ret != pytest.ExitCode.USAGE_ERROR
-    assert "no cassette" not in result.stdout.str() + result.stderr.str()
+    with open(project.path / "responses" / "towns_w_responses.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["prompt", f"{MODEL}_response"])
+        writer.writerow(["Answer briefly.\nHow much did the 2024 Velmora bridge repairs cost?", "It cost 150 million dollars."])
+        writer.writerow(["Answer briefly.\nWho became mayor of Ostrin in 2025?", "Nobody knows."])
+    result = run(project, monkeypatch, "--ftb-responses=responses", "-rs", base_url="http://127.0.0.1:9/v1", offline=True)
+    result.assert_outcomes(passed=1, failed=1, skipped=4)  # the other prompts have no published answer
+    assert "finetunebench: cassette" not in result.stdout.str() and "no cassette" not in result.stderr.str()
+    assert not (project.path / "cassettes").exists()
+
+
+def test_record_mode_comes_from_the_ini_file_and_the_flag_wins(project, monkeypatch):
+    project.makeini("[pytest]\nftb_record_mode = off\n")
+    with OpenAIEmulator() as emu:
+        live = run(project, monkeypatch, base_url=emu.base_url, key="sk-test")  # off from the ini: live, no cassette needed
+        live.assert_outcomes(passed=3, failed=3)
+        assert emu.jobs_created == 1 and not (project.path / "cassettes").exists()
+        flagged = run(project, monkeypatch, "--ftb-record-mode=none", base_url=emu.base_url, key="sk-test")
+    assert flagged.ret == pytest.ExitCode.USAGE_ERROR and "no cassette for" in flagged.stderr.str()
+    bad = run(project, monkeypatch, "--ftb-record-mode=sometimes", base_url="http://127.0.0.1:9/v1", offline=True)
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--ftb-record-mode=sometimes: expected one of none, once, new_episodes, all, off" in bad.stderr.str()
 
 
 def test_unmatched_request_fails_naming_the_request_and_the_cassette(recorded, project, monkeypatch):
@@ -208,6 +282,52 @@ def test_secrets_are_in_no_file_the_run_wrote(recorded, project):
     assert "authorization" not in text and "set-cookie" not in text
 
 
+def test_gemini_recording_holds_no_credential_and_replays_without_the_token_endpoint(project, monkeypatch):
+    """Secret leak A: record a Gemini run against the Vertex emulator (google-auth refreshes an
+    ``external_account_authorized_user`` credential at the emulator's ``/token``), then look for
+    the refresh token, the client secret and every bearer token the emulator issued in every file
+    the run wrote. The replay (emulator stopped, network blocked) never needs that endpoint."""
+    pytest.importorskip("google.genai")
+    pytest.importorskip("google.cloud.storage")
+    from pytest_finetunebench.testing.vertex_emulator import VertexEmulator
+
+    refresh, client_secret = "1//ftb-REFRESH-c4f7e2a9", "ftb-CLIENT-SECRET-9b31d0"
+    creds = project.path / "adc.json"
+    args = ("towns.yaml", "--ftb-model=gemini-2.5-flash", "--ftb-gcs-bucket=ftb-test/runs", "--ftb-poll-interval=0.02", "--ftb-no-save", "-p", "no:randomly")
+    with VertexEmulator(job_polls=2) as emu:
+        env = emu.env()
+        info = json.loads(Path(env["GOOGLE_APPLICATION_CREDENTIALS"]).read_text())
+        creds.write_text(json.dumps({**info, "refresh_token": refresh, "client_secret": client_secret}))
+        for name, value in {**env, "GOOGLE_APPLICATION_CREDENTIALS": str(creds)}.items():
+            monkeypatch.setenv(name, value)
+        recorded = project.runpytest_subprocess(*args, "--ftb-record-mode=once", "--ftb-report=recorded.json")
+        tokens = set(emu._tokens)
+        assert emu.count("POST token") >= 1 and emu.jobs_created == 1
+    recorded.assert_outcomes(passed=3, failed=3)
+    assert tokens
+    (path,) = cassette_files(project.path, "gemini")
+    secrets = {form for s in (refresh, client_secret, *tokens) for form in (s, quote(s, safe=""), quote_plus(s))}  # as sent in a form body too
+    for written in (p for p in project.path.rglob("*") if p.is_file() and p != creds):
+        raw = written.read_bytes()
+        assert not [s for s in secrets if s.encode() in raw or s.encode() in unzipped(raw)], written
+    assert not [s for s in secrets for line in recorded.outlines + recorded.errlines if s in line]
+    uris = [i["request"]["uri"] for i in load(path)["interactions"]]
+    assert uris and not [u for u in uris if C.is_auth(u)]
+
+    shutil.rmtree(project.path / ".ftb")
+    (project.path / "conftest.py").write_text(BLOCK_NETWORK)
+    replayed = project.runpytest_subprocess(*args, "--ftb-report=report.json")
+    replayed.assert_outcomes(passed=3, failed=3)
+    assert "request(s) not in the cassette" not in replayed.stdout.str()
+    assert report(project) == report(project, "recorded.json")
+
+    creds.unlink()  # and with no credentials at all (CI): the provider replays with static ones
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    keyless = project.runpytest_subprocess(*args, "--ftb-report=report.json")
+    keyless.assert_outcomes(passed=3, failed=3)
+    assert report(project) == report(project, "recorded.json")
+
+
 def test_replay_under_xdist_n4(recorded, project, monkeypatch):
     pytest.importorskip("xdist")
     result = run(project, monkeypatch, "-n", "4", base_url=recorded.base_url, offline=True)
@@ -242,7 +362,7 @@ def test_new_episodes_appends_and_all_rerecords(project, monkeypatch):
         missing.assert_outcomes(passed=3, failed=3)
         assert missing.stdout.str().count("cassette miss: no recorded response for POST /v1/chat/completions") >= 3
 
-        (project.path / ".ftb").rename(project.path / "old-store")  # a fresh store: the lifecycle replays
+        assert not (project.path / ".ftb" / "ledger").exists()  # the replay above left the live store alone: the lifecycle replays
         appended = run(project, monkeypatch, "--ftb-record-mode=new_episodes", base_url=emu.base_url, key="sk-test", report="appended.json")
         appended.assert_outcomes(passed=3, failed=3)
         second = load(path)
@@ -301,10 +421,8 @@ def test_fingerprint_multipart_ignores_the_boundary_only():
     assert fp(body("aaaa1111", "{}\n")) == fp(body("bbbb2222", "{}\n")) != fp(body("aaaa1111", "{1}\n"))
 
 
-def test_fingerprint_ignores_key_param_and_oauth_bodies():
+def test_fingerprint_ignores_key_param():
     assert C.fingerprint("GET", "https://x.googleapis.com/v1/models?key=AIza1&alt=json", None) == C.fingerprint("GET", "https://x.googleapis.com/v1/models?alt=json&key=AIza2", None)
-    token = "https://oauth2.googleapis.com/token"
-    assert C.fingerprint("POST", token, b"assertion=jwt1") == C.fingerprint("POST", token, b"assertion=jwt2")
 
 
 def _request(method, uri, body, headers):
@@ -313,22 +431,82 @@ def _request(method, uri, body, headers):
     return Request(method, uri, body, headers)
 
 
-def test_scrubbing_headers_key_param_oauth_tokens_and_cookies(tmp_path):
+OK = {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"]}, "body": {"string": b"{}"}}
+
+
+def _reply(payload) -> dict:
+    return {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"]},
+            "body": {"string": payload if isinstance(payload, bytes) else json.dumps(payload).encode()}}
+
+
+# Credential traffic of every shape google-auth (and others) send: none of it may be written.
+AUTH_TRAFFIC = [
+    ("POST", "https://oauth2.googleapis.com/token", b"grant_type=refresh_token&refresh_token=1//SECRET-A1&client_secret=SECRET-A2",
+     {"access_token": "ya29.SECRET-A3", "id_token": "eyJ.SECRET-A4", "refresh_token": "1//SECRET-A5", "expires_in": 3599}),
+    ("POST", "https://sts.googleapis.com/v1/token", b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=SECRET-B1",
+     {"access_token": "ya29.SECRET-B2", "issued_token_type": "x", "token_type": "Bearer"}),
+    ("POST", "https://sts.googleapis.com/v1/oauthtoken", json.dumps({"grant_type": "refresh_token", "refresh_token": "SECRET-C1", "client_secret": "SECRET-C2"}).encode(),
+     {"access_token": "ya29.SECRET-C3", "refresh_token": "SECRET-C4"}),
+    ("POST", "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken", b'{"scope": ["x"]}',
+     {"accessToken": "ya29.SECRET-D1", "expireTime": "2030-01-01T00:00:00Z"}),
+    ("GET", "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token", None,
+     {"access_token": "ya29.SECRET-E1", "expires_in": 3599, "token_type": "Bearer"}),
+    ("GET", "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/identity?audience=x", None, b"eyJhbGciOi.SECRET-F1.sig"),
+    ("POST", "http://127.0.0.1:40001/token", b"grant_type=refresh_token&refresh_token=SECRET-G1&client_id=c&client_secret=SECRET-G2",
+     {"access_token": "ftb-emulator-token-SECRET-G3", "expires_in": 3600}),  # the Vertex emulator's own token endpoint
+    ("POST", "https://idp.example.com/oauth/v2/exchange", b"assertion=SECRET-H1&grant_type=jwt-bearer", {"access_token": "SECRET-H2"}),  # by body alone
+    ("POST", "https://idp.example.com/auth", json.dumps({"grant_type": "client_credentials", "client_secret": "SECRET-I1"}).encode(), {"token": "SECRET-I2"}),
+]
+
+
+@pytest.mark.parametrize("method, uri, body, reply", AUTH_TRAFFIC, ids=[urlsplit(t[1]).netloc + urlsplit(t[1]).path[-20:] for t in AUTH_TRAFFIC])
+def test_credential_traffic_is_never_written(tmp_path, method, uri, body, reply):
+    cassette = C.Cassette(tmp_path / "c.json", "once", {"provider": "gemini"})
+    cassette.append(_request(method, uri, body, {"content-type": "application/x-www-form-urlencoded"}), _reply(reply))
+    # an API call whose response echoes what the exchange sent and returned
+    echo = json.dumps({"echo": [body.decode() if body else "", json.dumps(reply) if isinstance(reply, dict) else reply.decode()]}).encode()
+    cassette.append(_request("POST", "https://us-central1-aiplatform.googleapis.com/v1/x:generateContent", b"{}", {}), _reply(echo))
+    path = cassette.save(JobStore(tmp_path / "store"), "s", set())
+    text = path.read_text()
+    assert "SECRET" not in text, re.findall(r".{20}SECRET.{5}", text)
+    assert [i["request"]["uri"] for i in json.loads(text)["interactions"]] == ["https://us-central1-aiplatform.googleapis.com/v1/x:generateContent"]
+
+
+def test_replay_answers_credential_requests_with_a_placeholder_token(tmp_path):
+    cassette = C.Cassette(tmp_path / "c.json", "none", {}, {"interactions": []})
+    req = _request("POST", "http://127.0.0.1:40001/token", b"grant_type=refresh_token&refresh_token=r", {})
+    assert cassette.can_play_response_for(req)
+    assert json.loads(cassette.play_response(req)["body"]["string"])["access_token"] == C.REPLAY_TOKEN
+    assert cassette.replayed == 0 and not cassette.misses
+    recording = C.Cassette(tmp_path / "d.json", "once", {})
+    assert not recording.can_play_response_for(_request("POST", "https://oauth2.googleapis.com/token", b"grant_type=x", {}))  # live while recording
+
+
+def test_an_api_body_that_mentions_credentials_is_not_credential_traffic():
+    chat = json.dumps({"model": "m", "messages": [{"role": "user", "content": "what does grant_type=refresh_token&client_secret= do?"}]}).encode()
+    assert not C.is_auth("https://api.openai.com/v1/chat/completions", chat)
+    assert C.is_auth("https://api.openai.com/v1/x", b"grant_type=refresh_token&refresh_token=r")
+
+
+def test_scrubbing_headers_key_param_userinfo_and_cookies(tmp_path):
     cassette = C.Cassette(tmp_path / "c.json", "once", {"provider": "gemini"})
     req = _request("POST", "https://generativelanguage.googleapis.com/v1beta/models/x:generateContent?key=AIza-SECRET-KEY-1",
                    b"{}", {"x-goog-api-key": "AIza-SECRET-KEY-2", "Authorization": "Bearer ya29.SECRET-3", "openai-organization": "org-SECRET-4",
                            "openai-project": "proj_SECRET-5", "api-key": "azure-SECRET-6", "content-type": "application/json"})
     ok = {"status": {"code": 200, "message": "OK"}, "headers": {"set-cookie": ["sid=SECRET-7"], "content-type": ["application/json"]}, "body": {"string": b"{}"}}
     cassette.append(req, ok)
-    tok = _request("POST", "https://oauth2.googleapis.com/token", b"grant_type=refresh_token&refresh_token=1//SECRET-8&client_secret=SECRET-9", {})
-    tokens = {"access_token": "ya29.SECRET-10", "id_token": "eyJ.SECRET-11", "refresh_token": "1//SECRET-12", "expires_in": 3599}
-    cassette.append(tok, {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": json.dumps(tokens).encode()}})
+    proxied = _request("POST", "https://ftb-user:pa55-SECRET-8@proxy.example.com:8443/v1/chat/completions", b"{}", {})
+    cassette.append(proxied, _reply({"note": "called https://ftb-user:pa55-SECRET-8@proxy.example.com:8443/v1", "access_token": "SECRET-9"}))
     path = cassette.save(JobStore(tmp_path / "store"), "s", set())
     text = path.read_text()
-    assert "SECRET" not in text, re.findall(r".{20}SECRET.{5}", text)
-    saved = json.loads(text)["interactions"]
-    assert json.loads(saved[1]["response"]["body"])["expires_in"] == 3599
+    assert "SECRET" not in text and "ftb-user" not in text, re.findall(r".{20}(?:SECRET|ftb-user).{5}", text)
+    data = json.loads(text)
+    saved = data["interactions"]
     assert "key=" not in saved[0]["request"]["uri"] and saved[0]["request"]["uri"].endswith(":generateContent")
+    assert saved[1]["request"]["uri"] == "https://proxy.example.com:8443/v1/chat/completions"
+    assert data["origins"] == ["https://generativelanguage.googleapis.com", "https://proxy.example.com:8443"]
+    assert "@" not in data["recorded_against"] and "proxy.example.com:8443" in data["recorded_against"]
+    assert C.scrub_uri("http://u:p@h:1/a?key=k&x=1") == "http://h:1/a?x=1"
 
 
 def test_secret_echoed_in_a_body_is_scrubbed(tmp_path, monkeypatch):
@@ -340,14 +518,98 @@ def test_secret_echoed_in_a_body_is_scrubbed(tmp_path, monkeypatch):
     assert SECRET not in path.read_text() and C.SCRUBBED in path.read_text()
 
 
-def test_large_cassettes_are_gzipped_and_read_back(tmp_path):
-    cassette = C.Cassette(tmp_path / "c.json", "once", {})
-    for i in range(400):
-        req = _request("POST", "https://api.openai.com/v1/chat/completions", json.dumps({"i": i, "pad": "x" * 800}).encode(), {})
+def _chats(path: Path, n: int, mode: str = "all", pad: int = 800) -> C.Cassette:
+    cassette = C.Cassette(path, mode, {})
+    for i in range(n):
+        req = _request("POST", "https://api.openai.com/v1/chat/completions", json.dumps({"i": i, "pad": "x" * pad}).encode(), {})
         cassette.append(req, {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": b"{}"}})
-    path = cassette.save(JobStore(tmp_path / "store"), "s", set())
-    assert path.name == "c.json.gz" and not (tmp_path / "c.json").exists()
+    return cassette
+
+
+def test_large_cassettes_are_gzipped_under_the_same_name_and_read_back(tmp_path):
+    path = _chats(tmp_path / "c.json", 400).save(JobStore(tmp_path / "store"), "s", set())
+    assert path == tmp_path / "c.json" and path.read_bytes()[:2] == b"\x1f\x8b" and not (tmp_path / "c.json.gz").exists()
     assert len(C.read(tmp_path / "c.json")["interactions"]) == 400
+
+
+class Crash(BaseException):
+    pass
+
+
+def test_a_shrinking_cassette_is_never_read_stale(tmp_path, monkeypatch):
+    """Bug H: a cassette re-recorded below the gzip threshold, the process dying right after it
+    wrote the new version (before removing anything): the next read gets the new version."""
+    store = JobStore(tmp_path / "store")
+    _chats(tmp_path / "c.json", 400).save(store, "s1", set())
+
+    def crash(self, missing_ok=False):
+        raise Crash(f"killed before removing {self}")
+
+    small = _chats(tmp_path / "c.json", 1)
+    monkeypatch.setattr(Path, "unlink", crash)
+    try:
+        small.save(store, "s2", set())
+    except Crash:
+        pass
+    monkeypatch.undo()
+    assert len(C.read(tmp_path / "c.json")["interactions"]) == 1
+
+
+def test_a_legacy_gz_cassette_is_read_and_superseded(tmp_path):
+    legacy = tmp_path / "c.json.gz"
+    legacy.write_bytes(gzip.compress(json.dumps({"session": "old", "interactions": [{"request": {}, "response": {}}]}).encode()))
+    assert C.exists(tmp_path / "c.json") and len(C.read(tmp_path / "c.json")["interactions"]) == 1
+    path = _chats(tmp_path / "c.json", 2).save(JobStore(tmp_path / "store"), "s", set())
+    assert path == tmp_path / "c.json" and not legacy.exists() and len(C.read(path)["interactions"]) == 2
+
+
+def _saved(recorder: C.Recorder, request: TuneRequest, session: str) -> Path:
+    """A cassette for ``request`` saved by the session ``session`` (one chat)."""
+    cassette = _chats(recorder.path("openai", request), 1, mode="once", pad=1)
+    return cassette.save(recorder.store, session, set())
+
+
+def test_once_under_xdist_keeps_recording_a_cassette_this_session_saved(tmp_path):
+    """Bug G: worker A saved the cassette at its session end; worker B (same testrunuid) reaches
+    the model afterwards: B still records what it lacks instead of failing with a miss."""
+    request = TuneRequest(MODEL, (TrainingPair("q", "a"),))
+    a = C.Recorder(tmp_path / "cassettes", "once", JobStore(tmp_path / "store"), "run-1", worker=True)
+    _saved(a, request, "run-1")
+    b = C.Recorder(tmp_path / "cassettes", "once", JobStore(tmp_path / "store"), "run-1", worker=True)
+    cassette = b.cassette("openai", request)
+    assert not cassette.write_protected
+    unrecorded = _request("POST", "https://api.openai.com/v1/chat/completions", b'{"other": 1}', {})
+    assert cassette.can_play_response_for(unrecorded) is False  # goes live and is appended, no CassetteMiss
+    later = C.Recorder(tmp_path / "cassettes", "once", JobStore(tmp_path / "store"), "run-2")
+    assert later.cassette("openai", request).write_protected  # a later session: replay only
+
+
+def test_replay_store_isolates_the_ledger_while_replaying_only(tmp_path):
+    from pytest_finetunebench.providers import RunContext
+
+    store = JobStore(tmp_path / "store")
+    recorded, fresh = TuneRequest(MODEL, (TrainingPair("q", "a"),)), TuneRequest(MODEL, (TrainingPair("q2", "a2"),))
+    _saved(C.Recorder(tmp_path / "cassettes", "once", store, "old"), recorded, "old")
+
+    plain = RunContext(store)
+    assert not plain.replaying("openai", recorded) and plain.ledger_store("openai", recorded) is store
+
+    for mode, replays in (("none", True), ("once", True), ("new_episodes", False), ("all", False), ("off", False)):
+        recorder = C.Recorder(tmp_path / "cassettes", mode, store)
+        ctx = RunContext(store, recording=recorder.recording, replay_store=recorder.replay_store)
+        assert ctx.replaying("openai", recorded) is replays, mode
+        assert ctx.replaying("openai", MODEL) is replays, mode  # by model name (Endpoint.model), once the request was seen
+        assert not ctx.replaying("local", recorded) and ctx.ledger_store("local", recorded) is store
+        if replays:
+            isolated = ctx.ledger_store("openai", recorded)
+            assert isolated is ctx.ledger_store("openai", MODEL) and isolated.root.is_dir()
+            assert store.root.resolve() not in isolated.root.resolve().parents and not any(isolated.root.iterdir())
+            recorder.close()  # at session end
+            assert not isolated.root.exists()
+        else:
+            assert ctx.ledger_store("openai", recorded) is store
+    once = C.Recorder(tmp_path / "cassettes", "once", store)
+    assert not RunContext(store, replay_store=once.replay_store).replaying("openai", fresh)  # no cassette yet: it records
 
 
 def test_replay_queue_keeps_recorded_order_for_polls(tmp_path):

@@ -18,6 +18,7 @@ pytest.importorskip("google.cloud.storage")
 from google.genai import types  # noqa: E402
 
 from pytest_finetunebench import ledger as L  # noqa: E402
+from pytest_finetunebench.ledger import Ledger  # noqa: E402
 from pytest_finetunebench.options import OPTIONS  # noqa: E402
 from pytest_finetunebench.providers import RunContext  # noqa: E402
 from pytest_finetunebench.providers import create as create_provider  # noqa: E402
@@ -125,7 +126,7 @@ def test_full_lifecycle_uploads_tunes_polls_and_answers(emu, make):
     assert record["gcs_uri"] == f"gs://{BUCKET}/runs/ftb-{key}.jsonl"
     assert emu.object(record["gcs_uri"]) == training_jsonl(PAIRS)
     assert [h["state"] for h in record["history"]][:3] == [L.UPLOADED, L.CREATING, L.RUNNING]
-    assert any("launching a Vertex AI tuning job" in line and "$" in line for line in lines)
+    assert any("launching a tuning job" in line and "$" in line for line in lines)
     job = emu.jobs()[0]
     assert job["name"] == record["job_name"] and job["labels"] == {"ftb_key": key}
     assert job["baseModel"] == MODEL and job["tunedModelDisplayName"] == f"ftb-{MODEL}-{key[:8]}"
@@ -239,11 +240,87 @@ def test_dropped_create_response_yields_one_job(emu, make):
     assert provider.ledger.get(provider.key(request()))["create_attempts"] == 1
 
 
-def test_create_503_then_retry_creates_one_job(emu, make):
-    emu.fault(503, 1, route=CREATE)
+@pytest.mark.parametrize("fault", ["lost", "503"])
+def test_unclear_create_is_never_resent(emu, make, fault):
+    """A create that may or may not have launched a job, and none is listed: raise, keep ``creating``."""
+    if fault == "lost":
+        emu.lose_creates = 1  # the connection drops before the server records anything
+    else:
+        emu.fault(503, 1, route=CREATE)
+    provider, lines = make()
+    key = provider.key(request())
+    with pytest.raises(ProviderError, match="outcome unknown: its create got no clear answer .*Nothing was re-sent") as info:
+        provider.endpoints(request(), ["tuned"])
+    assert str(provider.ledger.path(key)) in str(info.value) and "\n" not in str(info.value)
+    assert emu.jobs_created == 0 and emu.count(CREATE) == 1
+    assert any("got no clear answer" in line for line in lines)
+    assert provider.ledger.get(key)["state"] == L.CREATING
+    with pytest.raises(ProviderError, match="was sent by an earlier run, which recorded no answer"):
+        make()[0].endpoints(request(), ["tuned"])
+    assert emu.jobs_created == 0 and emu.count(CREATE) == 1
+    provider.ledger.path(key).unlink()  # as the message says: allows one new create
+    assert make()[0].endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
+    assert emu.jobs_created == 1 and emu.count(CREATE) == 2
+
+
+def test_create_429_is_resent_after_a_backoff(emu, make):
+    emu.fault(429, 1, route=CREATE)
     provider, _ = make()
     assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
     assert emu.jobs_created == 1 and emu.count(CREATE) == 2
+
+
+@pytest.mark.filterwarnings("ignore:JOB_STATE_AWAITING_REVIEW is not a valid JobState")
+def test_a_job_in_an_unknown_state_is_adopted_not_duplicated(emu, make, monkeypatch):
+    provider, lines = make(job_timeout=0.2)
+    key = provider.key(request())
+    uri = emu.put_object(BUCKET, f"runs/ftb-{key}.jsonl", training_jsonl(PAIRS))
+    client = genai.Client(vertexai=True, project=emu.project, location=emu.location)
+    job = client.tunings.tune(base_model=MODEL, training_dataset=types.TuningDataset(gcs_uri=uri), config=types.CreateTuningJobConfig(epoch_count=3, labels={"ftb_key": key}))
+    monkeypatch.setattr(emu, "_advance", lambda job, poll: None)
+    emu._jobs[job.name]["state"] = "JOB_STATE_AWAITING_REVIEW"
+    with pytest.raises(ProviderError, match="still awaiting_review .*rerun resumes"):
+        provider.endpoints(request(), ["tuned"])
+    assert emu.jobs_created == 1 and provider.ledger.get(key)["job_name"] == job.name
+    assert any("found by its label ftb_key" in line for line in lines)
+
+
+def test_sleeps_look_up_time_sleep_at_call_time(emu, make, monkeypatch):
+    """A cassette replay skips sleeps by swapping time.sleep (cassettes.skip_sleeps): it must reach them."""
+    emu.job_polls = 3
+    provider, _ = make(max_poll_interval=5.0, poll_interval=5.0)
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
+    assert 5.0 in slept
+
+
+def test_replay_needs_no_google_credentials(emu, make, monkeypatch, tmp_path):
+    """While a cassette replays, the clients get static credentials: no ADC lookup, no token request."""
+    import google.auth
+
+    def no_adc(*args, **kwargs):
+        raise AssertionError("looked up Application Default Credentials while replaying")
+
+    monkeypatch.setattr(google.auth, "default", no_adc)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    emu.require_auth = False  # a cassette checks no token
+    replay_store = JobStore(tmp_path / "replay")
+    provider, _ = make()
+    provider.ctx.replay_store = lambda name, request: replay_store
+    endpoints = provider.endpoints(request(), ["tuned"])
+    assert provider.answer(endpoints["tuned"], prompts(1))[0].text == PAIRS[0].answer
+    assert emu.count("POST token") == 0 and emu.jobs_created == 1
+    assert provider.ledger.get(provider.key(request())) is None  # the live ledger is untouched
+    assert Ledger(replay_store, "gemini").get(provider.key(request()))["state"] == L.SUCCEEDED
+
+
+def test_upload_fetches_no_bucket_metadata(emu, make):
+    """google-cloud-storage would fetch the bucket's metadata in a background thread, racing the
+    upload (a recorded cassette then randomly misses a request)."""
+    make()[0].endpoints(request(), ["tuned"])
+    time.sleep(0.5)  # long enough for a background fetch to have happened
+    assert emu.count(UPLOAD) == 1 and emu.count("GET bucket") == 0
 
 
 # -- failures ----------------------------------------------------------------------------------
@@ -352,8 +429,9 @@ def test_missing_project_location_or_bucket_is_one_line(make, monkeypatch):
 
 def test_missing_credentials_is_a_provider_error(emu, make, monkeypatch, tmp_path):
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    with pytest.raises(ProviderError, match="Google Cloud credentials: .*gcloud auth application-default login"):
+    with pytest.raises(ProviderError, match="Google Cloud credentials: .*gcloud auth application-default login") as info:
         make()[0].endpoints(request(), ["tuned"])
+    assert "\n" not in str(info.value)
     assert emu.jobs_created == 0
 
 
@@ -403,8 +481,17 @@ def test_answer_sends_temperature_seed_max_tokens_and_no_thinking(emu, make):
 
 def test_max_cost_refuses_before_uploading(emu, make):
     provider, _ = make(max_cost=0.0001, price=[f"{MODEL}:100000"])
-    with pytest.raises(ProviderError, match=r"refusing to launch: estimated cost \$\d+\.\d\d exceeds --ftb-max-cost"):
+    with pytest.raises(ProviderError, match=r"refusing to launch: estimated cost \$\d+\.\d\d exceeds --ftb-max-cost \$0\.0001 "):
         provider.endpoints(request(), ["tuned"])
+    assert emu.count(UPLOAD) == 0 and emu.jobs_created == 0
+    # Small costs keep four decimals (not "$0.00"), here and in the cost line.
+    with pytest.raises(ProviderError, match=r"estimated cost \$0\.00\d\d exceeds --ftb-max-cost \$0\.0001 .*= \$0\.00\d\d \(estimate\)"):
+        make(max_cost=0.0001)[0].endpoints(request(), ["tuned"])
+
+
+def test_max_cost_without_epochs_cannot_be_checked(emu, make):
+    with pytest.raises(ProviderError, match=r"refusing to launch: the number of epochs is chosen by Vertex AI .*cannot be checked"):
+        make(max_cost=100.0)[0].endpoints(TuneRequest(MODEL, PAIRS), ["tuned"])
     assert emu.count(UPLOAD) == 0 and emu.jobs_created == 0
 
 

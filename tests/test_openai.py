@@ -14,10 +14,12 @@ import pytest
 openai = pytest.importorskip("openai")
 
 from pytest_finetunebench import ledger as L  # noqa: E402
+from pytest_finetunebench.ledger import strip_userinfo  # noqa: E402
 from pytest_finetunebench.options import OPTIONS  # noqa: E402
 from pytest_finetunebench.providers import RunContext  # noqa: E402
 from pytest_finetunebench.providers import create as create_provider  # noqa: E402
 from pytest_finetunebench.providers.base import Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.cost import usd  # noqa: E402
 from pytest_finetunebench.providers.openai import OpenAIProvider, Unavailable, parse_prices, price_for, training_jsonl  # noqa: E402
 from pytest_finetunebench.store import JobStore  # noqa: E402
 from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
@@ -211,11 +213,108 @@ def test_why_create_retries_are_off(emu):
     assert emu.jobs_created == 2
 
 
-def test_create_5xx_then_retry_creates_one_job(emu, make):
-    emu.fault(500, 1, path="/v1/fine_tuning/jobs", method="POST")
+def test_create_sends_an_idempotency_key(emu, make, monkeypatch):
+    seen = []
+    real = emu.handle
+
+    def spy(method, path, headers, body):
+        if method == "POST" and path.rstrip("/") == "/v1/fine_tuning/jobs":
+            seen.append(headers.get("Idempotency-Key"))
+        return real(method, path, headers, body)
+
+    monkeypatch.setattr(emu, "handle", spy)
     provider, _ = make()
+    provider.endpoints(request(), ["tuned"])
+    assert len(seen) == 1 and seen[0].startswith(f"ftb-{provider.key(request())}-")
+
+
+@pytest.mark.parametrize("fault", ["lost", "500"])
+def test_unclear_create_is_never_resent(emu, make, fault):
+    """A create that may or may not have launched a job, and none is listed: raise, keep ``creating``."""
+    if fault == "lost":
+        emu.lose_creates = 1  # the connection drops before the server records anything
+    else:
+        emu.fault(500, 1, path="/v1/fine_tuning/jobs", method="POST")
+    provider, lines = make()
+    key = provider.key(request())
+    with pytest.raises(ProviderError, match="outcome unknown: its create got no clear answer .*Nothing was re-sent") as info:
+        provider.endpoints(request(), ["tuned"])
+    assert str(provider.ledger.path(key)) in str(info.value) and "\n" not in str(info.value)
+    assert emu.jobs_created == 0 and emu.count(JOBS) == 1
+    assert any("got no clear answer" in line for line in lines)
+    assert provider.ledger.get(key)["state"] == L.CREATING
+    # A rerun looks again and still sends nothing.
+    with pytest.raises(ProviderError, match="was sent by an earlier run, which recorded no answer"):
+        make()[0].endpoints(request(), ["tuned"])
+    assert emu.jobs_created == 0 and emu.count(JOBS) == 1
+    # Deleting the ledger file (as the message says) allows one new create.
+    provider.ledger.path(key).unlink()
+    assert make()[0].endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+    assert emu.jobs_created == 1 and emu.count(JOBS) == 2
+
+
+def test_rerun_adopts_a_job_listed_after_an_unclear_create(emu, make):
+    """The listing lagged the create: a later run finds the job and creates nothing."""
+    emu.lose_creates = 1
+    provider, _ = make()
+    key = provider.key(request())
+    with pytest.raises(ProviderError, match="outcome unknown"):
+        provider.endpoints(request(), ["tuned"])
+    file_id = provider.ledger.get(key)["file_id"]
+    openai.OpenAI().fine_tuning.jobs.create(model=MODEL, training_file=file_id, metadata={"ftb_key": key})  # now listed
+    again, lines = make()
+    assert again.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+    assert emu.jobs_created == 1 and emu.count(JOBS) == 2 and any("found by its ftb_key" in line for line in lines)
+
+
+def test_create_429_is_resent_after_a_backoff(emu, make):
+    """A create turned away with 429 launched nothing: it is sent again."""
+    emu.fault(429, 1, path="/v1/fine_tuning/jobs", method="POST")
+    provider, lines = make()
     assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
     assert emu.jobs_created == 1 and emu.count(JOBS) == 2
+    assert any("nothing was launched, retrying" in line for line in lines)
+
+
+def test_a_job_in_an_unknown_status_is_adopted_not_duplicated(emu, make, monkeypatch):
+    """A listed job counts unless failed or cancelled, whatever its status (one the API added later)."""
+    provider, _ = make(job_timeout=0.2)
+    key = provider.key(request())
+    client = openai.OpenAI()
+    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model=MODEL, training_file=f.id, metadata={"ftb_key": key})
+    monkeypatch.setattr(emu, "_advance", lambda job, poll: None)
+    emu._jobs[job.id]["status"] = "awaiting_review"
+    with pytest.raises(ProviderError, match="still awaiting_review .*rerun resumes"):
+        provider.endpoints(request(), ["tuned"])
+    assert emu.jobs_created == 1 and provider.ledger.get(key)["job_id"] == job.id
+
+
+def test_sleeps_look_up_time_sleep_at_call_time(emu, make, monkeypatch):
+    """A cassette replay skips sleeps by swapping time.sleep (cassettes.skip_sleeps): it must reach them."""
+    emu.job_polls = 3
+    provider, _ = make(max_poll_interval=5.0, poll_interval=5.0)
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+    assert 5.0 in slept
+
+
+def test_poll_interval_zero_is_honored(emu, make):
+    provider, _ = make(poll_interval=0)
+    assert provider.poll_interval == 0.0
+    assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
+
+
+def test_ledger_and_key_leave_out_url_credentials(emu, make, monkeypatch):
+    plain = make()[0].key(request())
+    monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url.replace("http://", "http://user:secret@"))
+    provider, _ = make()
+    assert provider.key(request()) == plain
+    provider.ledger.update("k", L.NEW, base_url=provider.base_url())
+    assert provider.ledger.get("k")["base_url"] == emu.base_url.rstrip("/")
+    assert "secret" not in provider.ledger.path("k").read_text()
+    assert strip_userinfo("gs://bucket/x.jsonl") == "gs://bucket/x.jsonl"
 
 
 # -- failures ----------------------------------------------------------------------------------
@@ -393,6 +492,7 @@ def test_prices_parse_and_match_by_prefix():
     table = {"gpt-4o": 25.0, "gpt-4o-mini": 3.0}
     assert price_for("gpt-4o-mini-2024-07-18", table) == 3.0 and price_for("gpt-4o-2024-08-06", table) == 25.0
     assert price_for("davinci-003", table) is None
+    assert (usd(12.345), usd(0.0023), usd(0), usd(None)) == ("$12.35", "$0.0023", "$0.00", "unknown")
 
 
 def test_missing_api_key_is_a_provider_error(make, monkeypatch):

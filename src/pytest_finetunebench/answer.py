@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 import pytest
 
 from .providers import RunContext
-from .providers.base import BASE, IN_CONTEXT, Answer, Prompt, TuneSettings
+from .providers.base import BASE, IN_CONTEXT, Answer, Prompt, TuneRequest, TuneSettings
 from .outcome import RunError, describe_error
 from .tune import Tuner
 
@@ -57,6 +57,10 @@ class Evaluation:
     def models(self) -> list[str]:
         """Models with at least one selected item."""
         return list(dict.fromkeys(t.model for t in self._by_target))
+
+    def request(self, model: str) -> TuneRequest:
+        """The tuning request of ``model``, from what was collected."""
+        return self.tuner.request(model, self._collected[model])
 
     def answer(self, item: VariantItem) -> Answer:
         """The answer for ``item``, fetching its target's whole batch on first use.

@@ -1,7 +1,8 @@
 """Cassettes: record a real run's HTTP traffic once, replay the whole benchmark from it forever.
 
-One cassette per tuned model (``<dir>/<provider>/<model>/<key>.json``, ``.json.gz`` when large;
-``<key>`` is :meth:`TuneRequest.key`, so the model, the training pairs and the settings pick it)
+One cassette per tuned model (``<dir>/<provider>/<model>/<key>.json``, gzip-compressed under the
+same name when large; ``<key>`` is :meth:`TuneRequest.key`, so the model, the training pairs and
+the settings pick it)
 holds the fine-tuning job's lifecycle (upload, create, every status poll, checkpoints) and every
 answer. It stays open for the whole session: the tuning call and each later answer batch of the
 same model go into it, while other models' calls interleave with their own cassettes. It is
@@ -21,9 +22,17 @@ local model and the published-answers provider never touch a cassette.
 
 Matching is indexed: a request's fingerprint is (method, origin, path, query without secrets,
 canonical body hash): JSON bodies compare with key order free, multipart uploads without their
-random boundary, OAuth token exchanges without their (time-stamped) body. Each fingerprint
-holds a queue of responses replayed in recorded order, so a job's polls replay as they
-happened. Replay skips the providers' and the SDK's sleeps and never reaches the network.
+random boundary. Each fingerprint holds a queue of responses replayed in recorded order, so a
+job's polls replay as they happened. Replay skips the providers' and the SDK's sleeps and never
+reaches the network.
+
+Credential traffic (OAuth/STS token exchanges, IAM credentials, the GCE metadata server, any
+form or JSON body carrying ``grant_type``, ``refresh_token``, ``client_secret``...) is never
+written: it is sent live while recording, and answered with a placeholder token while replaying.
+
+While a model's cassette replays, :meth:`Recorder.replay_store` (``RunContext.replaying`` and
+``RunContext.ledger_store`` for providers) hands providers a throwaway job store for their
+ledger, so a replay never writes the recording's job into the user's live ledger.
 
 The HTTP interception itself is vcrpy's (>= 8.2, the first to patch httpx2, which openai>=3
 talks through); the cassette object, its index, format and persistence are ours.
@@ -37,7 +46,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -70,17 +81,37 @@ SECRET_HEADERS = frozenset(
 # credentials under a name nobody listed).
 KEPT_REQUEST_HEADERS = frozenset({"content-type", "accept", "openai-beta", "anthropic-version", "anthropic-beta"})
 SECRET_RESPONSE_HEADERS = frozenset({"set-cookie", "openai-organization", "openai-project"})
-SECRET_PARAMS = frozenset({"key", "api_key", "access_token", "refresh_token", "client_secret"})
-SECRET_TOKEN_FIELDS = ("access_token", "id_token", "refresh_token")
+SECRET_PARAMS = frozenset({"key", "api_key", "access_token", "refresh_token", "client_secret", "assertion", "subject_token"})
+# JSON fields holding credentials, wherever they appear in a recorded body.
+SECRET_FIELDS = frozenset(
+    {"access_token", "accessToken", "id_token", "idToken", "refresh_token", "refreshToken", "client_secret", "clientSecret",
+     "subject_token", "subjectToken", "assertion", "private_key", "private_key_id"}
+)
+# A form or JSON body with one of these top-level fields is a credential exchange.
+AUTH_BODY_FIELDS = frozenset({"grant_type", "subject_token", "assertion", "refresh_token", "client_secret"})
+_AUTH_BODY_BYTES = tuple(name.encode() for name in AUTH_BODY_FIELDS)
+# Hosts that only ever serve credentials (Google's OAuth, STS, IAM credentials, the GCE metadata server).
+AUTH_HOSTS = frozenset(
+    {"oauth2.googleapis.com", "accounts.google.com", "sts.googleapis.com", "iamcredentials.googleapis.com",
+     "metadata.google.internal", "metadata", "169.254.169.254", "fd00:ec2::254"}
+)
+AUTH_PATH_ENDS = ("/token", "/oauthtoken", ":generateAccessToken", ":generateIdToken", ":signJwt", ":signBlob")
+# What a replay answers a credential request with (nothing is sent; the token opens nothing).
+REPLAY_TOKEN = "ftb-cassette-replay-token"
 SCRUBBED = "<scrubbed>"
 _SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|_SECRET|_KEY)$")
 
-GZIP_OVER = 256 * 1024  # bytes of JSON above which a cassette is written gzipped
+GZIP_OVER = 256 * 1024  # bytes of JSON above which a cassette is written gzipped (under the same name)
+GZIP_MAGIC = b"\x1f\x8b"
+_CREDENTIAL_NAME = re.compile(r"token|secret|assertion|password|private_key|^key$|api_?key")
+_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
 
 # Credentials an SDK insists on before it sends anything: a placeholder while replaying, if unset
 # (a replay sends nothing anywhere, so CI needs no key).
 REPLAY_ENV: dict[str, tuple[str, ...]] = {"openai": ("OPENAI_API_KEY",), "gemini": ("GEMINI_API_KEY",)}
 REPLAY_PLACEHOLDER = "ftb-cassette-replay-no-key"
+# Set to "1" while a cassette replays (a process-wide hint; providers should ask RunContext.replaying).
+REPLAY_FLAG = "FTB_REPLAY"
 
 # Sleeps whose caller lives in these modules are skipped while a cassette replays.
 SLEEPY_MODULES = ("openai", "anthropic", "google", "httpx", "httpx2", "pytest_finetunebench.providers")
@@ -101,11 +132,95 @@ class CassetteMiss(Exception):
 # -- fingerprints ------------------------------------------------------------------------------
 
 
-def is_oauth_token(uri: str) -> bool:
-    """An OAuth token exchange (its body carries credentials and changing timestamps)."""
+def is_auth(uri: str, body: bytes | None = None) -> bool:
+    """Credential traffic, never written to a cassette: a token exchange, IAM credentials, the
+    metadata server, or any request whose form/JSON body carries ``grant_type``, ``refresh_token``..."""
     parts = urlsplit(uri)
     host = (parts.hostname or "").lower()
-    return host == "oauth2.googleapis.com" or (parts.path.endswith("/token") and "oauth2" in (host + parts.path))
+    if host in AUTH_HOSTS or host.endswith(".metadata.google.internal"):
+        return True
+    if parts.path.endswith(AUTH_PATH_ENDS) or parts.path.startswith("/computeMetadata/"):
+        return True
+    return bool(_body_fields(body) & AUTH_BODY_FIELDS)
+
+
+def _body_fields(body: bytes | None) -> set[str]:
+    """The top-level field names of a JSON object or form-encoded body (none for anything else)."""
+    if not body or len(body) > 1 << 20 or not any(name in body for name in _AUTH_BODY_BYTES):
+        return set()
+    head = body.lstrip()[:1]
+    if head == b"{":
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return set()
+        return set(data) if isinstance(data, dict) else set()
+    if head in (b"[", b"-") or b"\0" in body:
+        return set()
+    try:
+        return {k for k, _ in parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True)}
+    except (ValueError, UnicodeDecodeError):
+        return set()
+
+
+def _auth_secrets(body: bytes | None) -> set[str]:
+    """The credential values in a credential exchange's form or JSON body (so that no echo of
+    them is ever written): every string under a name like ``*token*``, ``*secret*``, ``assertion``..."""
+    out: set[str] = set()
+    if not body:
+        return out
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        try:
+            data = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return out
+    _collect_credentials(data, out)
+    return out
+
+
+def _collect_credentials(data: Any, out: set[str]) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = str(key).lower()
+            if isinstance(value, str) and _CREDENTIAL_NAME.search(name) and not name.endswith(("type", "url", "uri")):
+                out.add(value)
+            else:
+                _collect_credentials(value, out)
+    elif isinstance(data, list):
+        for value in data:
+            _collect_credentials(value, out)
+
+
+def _scrub_json(data: Any, secrets: set[str]) -> bool:
+    """Replace every string under a :data:`SECRET_FIELDS` name (at any depth) with ``<scrubbed>``,
+    collecting the values into ``secrets``; whether anything was replaced."""
+    changed = False
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in SECRET_FIELDS and isinstance(value, str) and value != SCRUBBED:
+                secrets.add(value)
+                data[key] = SCRUBBED
+                changed = True
+            else:
+                changed = _scrub_json(value, secrets) or changed
+    elif isinstance(data, list):
+        for value in data:
+            changed = _scrub_json(value, secrets) or changed
+    return changed
+
+
+def _scrub_body(body: bytes, secrets: set[str]) -> bytes:
+    """A JSON body with its credential fields scrubbed (unchanged, byte for byte, if it has none)."""
+    head = body.lstrip()[:1]
+    if head not in (b"{", b"["):
+        return body
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body
+    return json.dumps(data, ensure_ascii=False).encode() if _scrub_json(data, secrets) else body
 
 
 def _query(query: str) -> str:
@@ -114,12 +229,20 @@ def _query(query: str) -> str:
 
 
 def scrub_uri(uri: str) -> str:
-    """``uri`` without its secret query parameters (``key=``...)."""
+    """``uri`` without ``user:password@`` and without its secret query parameters (``key=``...)."""
     parts = urlsplit(uri)
-    if not parts.query:
-        return uri
-    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in SECRET_PARAMS]
-    return urlunsplit(parts._replace(query=urlencode(pairs)))
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    if parts.query:
+        pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in SECRET_PARAMS]
+        parts = parts._replace(query=urlencode(pairs))
+    return urlunsplit(parts)
+
+
+def origin(uri: str) -> str:
+    """``scheme://host[:port]`` of ``uri``, without any ``user:password@``."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def canonical_body(body: bytes | None, content_type: str = "") -> bytes:
@@ -161,7 +284,7 @@ def fingerprint(method: str, uri: str, body: bytes | None, content_type: str = "
     """The index key of a request: ``METHOD origin/path?query#body-hash``."""
     parts = urlsplit(uri)
     origin = f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-    digest = "" if is_oauth_token(uri) else hashlib.sha256(canonical_body(body, content_type)).hexdigest()[:32]
+    digest = "" if is_auth(uri, body) else hashlib.sha256(canonical_body(body, content_type)).hexdigest()[:32]
     return f"{method.upper()} {origin}{parts.path}?{_query(parts.query)}#{digest}"
 
 
@@ -226,14 +349,16 @@ class Cassette:
     skip_patchers: tuple = ()
     allow_playback_repeats = False
 
-    def __init__(self, path: Path, mode: str, meta: dict[str, Any], data: dict[str, Any] | None = None) -> None:
-        self.path = path  # without .gz; the file may be path or path + ".gz"
+    def __init__(self, path: Path, mode: str, meta: dict[str, Any], data: dict[str, Any] | None = None, session: str | None = None) -> None:
+        self.path = path  # one name, whether the file is plain JSON or gzip (see read)
         self._path = str(path)  # vcrpy names its patched connection classes after it
         self.mode = mode
         self.record_mode = mode
         self.meta = meta
-        self.existed = data is not None
-        self.loaded: list[dict] = list((data or {}).get("interactions") or [])
+        # Recorded before this session: under xdist another worker of this session may have saved
+        # it already, and a cassette this session is still recording is no reason to stop recording.
+        self.existed = data is not None and (session is None or data.get("session") != session)
+        self.loaded: list[dict] = [i for i in (data or {}).get("interactions") or [] if not _is_auth_item(i)]
         self.new: list[dict] = []
         self.secrets: set[str] = set()
         self.replayed = 0
@@ -250,21 +375,16 @@ class Cassette:
                 fp = fingerprint(req["method"], req["uri"], body, _content_type(req.get("headers") or {}))
                 self._index.setdefault(fp, deque()).append(item["response"])
                 self._seen[fp] = self._seen.get(fp, 0) + 1
-                parts = urlsplit(req["uri"])
-                self._paths.add(f"{req['method'].upper()} {parts.path}")
-                self._origins.add(f"{parts.scheme}://{parts.netloc}")
+                self._paths.add(f"{req['method'].upper()} {urlsplit(req['uri']).path}")
+                self._origins.add(origin(req["uri"]))
 
     # mode -----------------------------------------------------------------------------------
 
     @property
     def write_protected(self) -> bool:
-        """Replay only: ``none``, and ``once`` once the cassette exists."""
+        """Replay only (no live request can happen; sleeps are skipped): ``none``, and ``once``
+        for a cassette recorded before this session."""
         return self.mode == "none" or (self.mode == "once" and self.existed)
-
-    @property
-    def replaying(self) -> bool:
-        """Pure replay (no live request can happen): sleeps are skipped."""
-        return self.write_protected
 
     @property
     def dirty(self) -> bool:
@@ -278,6 +398,11 @@ class Cassette:
 
     def can_play_response_for(self, request: Any) -> bool:
         body = _request_body(request)
+        if is_auth(request.uri, body):
+            if not self.write_protected:
+                return False  # credentials go live while recording (and are never written: append)
+            request._ftb_response = _replay_token_response()
+            return True
         fp = fingerprint(request.method, request.uri, body, _request_header(request, "content-type"))
         with self._lock:
             queue = self._index.get(fp)
@@ -304,6 +429,11 @@ class Cassette:
         return request
 
     def append(self, request: Any, response: dict[str, Any]) -> None:
+        if is_auth(request.uri, _request_body(request)):
+            secrets = self._auth_secrets(request, response)  # never written; remembered so no echo is either
+            with self._lock:
+                self.secrets |= secrets
+            return
         item = self._stored(request, response)
         with self._lock:
             self.new.append(item)
@@ -313,22 +443,21 @@ class Cassette:
     def _miss_message(self, method: str, uri: str, fp: str) -> str:
         what = describe(method, uri)
         parts = urlsplit(uri)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        here = origin(uri)
         if self._seen.get(fp):
             why = f"all {self._seen[fp]} recorded responses to it were already replayed"
-        elif f"{method.upper()} {parts.path}" in self._paths and self._origins <= {origin}:
+        elif f"{method.upper()} {parts.path}" in self._paths and self._origins <= {here}:
             why = "it was recorded, but with another body or query"
-        elif self._origins and origin not in self._origins:
-            why = f"the cassette was recorded against {', '.join(sorted(self._origins))}, this request goes to {origin}"
+        elif self._origins and here not in self._origins:
+            why = f"the cassette was recorded against {', '.join(sorted(self._origins))}, this request goes to {here}"
         else:
             why = "it was never recorded"
         return (f"cassette miss: no recorded response for {what} in {self.display} ({why}); "
                 f"record what is missing with --ftb-record-mode=new_episodes, or all of it again with --ftb-record-mode=all")
 
-    def _stored(self, request: Any, response: dict[str, Any]) -> dict[str, Any]:
-        """The interaction as written: secrets scrubbed, compressed bodies decoded."""
-        from vcr.filters import decode_response
-
+    def _request_secrets(self, request: Any) -> dict[str, list[str]]:
+        """Collect the request's credentials (secret headers, ``key=``, ``user:password@``);
+        return the headers worth keeping."""
         headers = {}
         for name, values in _header_lists(request.headers).items():
             if name.lower() in SECRET_HEADERS:
@@ -337,21 +466,40 @@ class Cassette:
                 continue
             if name.lower() in KEPT_REQUEST_HEADERS:
                 headers[name] = values
-        for k, v in parse_qsl(urlsplit(request.uri).query):
+        parts = urlsplit(request.uri)
+        for k, v in parse_qsl(parts.query):
             if k.lower() in SECRET_PARAMS and v:
                 self.secrets.add(v)
+        for userinfo in (parts.username, parts.password):  # https://TOKEN@host or user:password@
+            if userinfo:
+                self.secrets.add(userinfo)
+        return headers
+
+    def _auth_secrets(self, request: Any, response: dict[str, Any]) -> set[str]:
+        """Every credential in a credential exchange: its headers, its body, the tokens it returned."""
+        self._request_secrets(request)
+        found = _auth_secrets(_request_body(request))
+        body = _decoded(response)["body"]["string"]
+        found |= _auth_secrets(body.encode() if isinstance(body, str) else body)
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+        if 8 <= len(text.strip()) < 4096 and not text.lstrip().startswith(("{", "[", "<")) and " " not in text.strip():
+            found.add(text.strip())  # a bare token (the metadata server's identity endpoint)
+        return found
+
+    def _stored(self, request: Any, response: dict[str, Any]) -> dict[str, Any]:
+        """The interaction as written: secrets scrubbed, compressed bodies decoded."""
+        headers = self._request_secrets(request)
         body = _request_body(request)
-        oauth = is_oauth_token(request.uri)
-        try:
-            response = decode_response({**response, "headers": {k: list(v) for k, v in response["headers"].items()}})
-        except Exception:  # an encoding vcrpy cannot decode: keep the bytes (base64)
-            pass
+        if body:
+            body = _scrub_body(body, self.secrets)
+        response = _decoded(response)
         resp_headers = {k: list(v) for k, v in response["headers"].items() if k.lower() not in SECRET_RESPONSE_HEADERS}
         resp_body = response["body"]["string"]
         if isinstance(resp_body, str):
             resp_body = resp_body.encode()
-        if oauth:
-            resp_body = _scrub_tokens(resp_body, self.secrets)
+        scrubbed = _scrub_body(resp_body, self.secrets) if resp_body else resp_body
+        if scrubbed is not resp_body:
+            resp_body = scrubbed
             for name in list(resp_headers):
                 if name.lower() == "content-length":
                     resp_headers[name] = [str(len(resp_body))]
@@ -360,7 +508,7 @@ class Cassette:
                 "method": request.method.upper(),
                 "uri": scrub_uri(request.uri),
                 "headers": headers,
-                "body": SCRUBBED if oauth and body else _encode_body(body),
+                "body": _encode_body(body),
             },
             "response": {
                 "status": {"code": int(response["status"]["code"]), "message": response["status"].get("message") or ""},
@@ -378,43 +526,40 @@ class Cassette:
         with store.lock("cassettes", hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:24]):
             current = read(self.path)
             if current is not None and (current.get("session") == session or self.mode != "all"):
-                base, meta = list(current.get("interactions") or []), {k: v for k, v in current.items() if k != "interactions"}
+                base = [i for i in current.get("interactions") or [] if not _is_auth_item(i)]
+                meta = {k: v for k, v in current.items() if k != "interactions"}
             else:
                 base, meta = [], dict(self.meta)
             interactions = base + self.new
-            origins = sorted({f"{urlsplit(i['request']['uri']).scheme}://{urlsplit(i['request']['uri']).netloc}" for i in interactions})
+            origins = sorted({origin(i["request"]["uri"]) for i in interactions})
             meta.setdefault("recorded_against", "the live API at " + ", ".join(origins))
+            meta["recorded_against"] = _USERINFO.sub(r"\1", str(meta["recorded_against"]))
             meta.update(format=FORMAT, session=session, updated_at=_now(), interactions_count=len(interactions), origins=origins)
             text = json.dumps({**meta, "interactions": interactions}, indent=1, ensure_ascii=False)
             for secret in sorted(secrets | self.secrets, key=len, reverse=True):
                 if len(secret) >= 8 and secret != SCRUBBED:
                     text = text.replace(secret, SCRUBBED)
             data = text.encode()
-            gz = Path(str(self.path) + ".gz")
-            if len(data) > GZIP_OVER:
-                atomic_write(gz, gzip.compress(data, compresslevel=6, mtime=0))
-                self.path.unlink(missing_ok=True)
-                written = gz
-            else:
-                atomic_write(self.path, data)
-                gz.unlink(missing_ok=True)
-                written = self.path
-            os.chmod(written, 0o644)  # a file to commit and share, not a private temp file
+            if len(data) > GZIP_OVER:  # the same name either way: a reader never sees two versions
+                data = gzip.compress(data, compresslevel=6, mtime=0)
+            atomic_write(self.path, data)
+            os.chmod(self.path, 0o644)  # a file to commit and share, not a private temp file
+            _legacy_gz(self.path).unlink(missing_ok=True)  # an older version's <key>.json.gz, now superseded
             self.new = []
-            return written
+            return self.path
 
 
 def read(path: Path) -> dict[str, Any] | None:
-    """The cassette at ``path`` (or ``path.gz``), or ``None``; a one-line error if unreadable."""
-    gz = Path(str(path) + ".gz")
-    for candidate, zipped in ((gz, True), (path, False)):
+    """The cassette at ``path`` (plain or gzipped JSON, told apart by its first bytes), or ``None``;
+    a one-line error if unreadable. A ``<path>.gz`` written by older versions is read if ``path`` is not there."""
+    for candidate in (path, _legacy_gz(path)):
         try:
             raw = candidate.read_bytes()
         except FileNotFoundError:
             continue
         try:
-            data = json.loads(gzip.decompress(raw) if zipped else raw)
-        except (OSError, ValueError) as exc:
+            data = json.loads(gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw)
+        except (OSError, ValueError, EOFError) as exc:
             raise CassetteError(f"cassette {_relative(candidate)} is unreadable ({type(exc).__name__}: {exc}); re-record it with --ftb-record-mode=all") from None
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise CassetteError(f"cassette {_relative(candidate)} is not a pytest-finetunebench cassette (no interactions list)")
@@ -423,20 +568,39 @@ def read(path: Path) -> dict[str, Any] | None:
 
 
 def exists(path: Path) -> bool:
-    return path.exists() or Path(str(path) + ".gz").exists()
+    return path.exists() or _legacy_gz(path).exists()
 
 
-def _scrub_tokens(body: bytes, secrets: set[str]) -> bytes:
+def _legacy_gz(path: Path) -> Path:
+    return Path(str(path) + ".gz")
+
+
+def _is_auth_item(item: Mapping[str, Any]) -> bool:
+    """A stored credential exchange (older versions wrote them scrubbed): never indexed, never kept."""
+    req = item.get("request") or {}
+    body = req.get("body")
+    if body == SCRUBBED:
+        return True
+    return is_auth(str(req.get("uri", "")), None if body is None else _decode_body(body))
+
+
+def _replay_token_response() -> dict[str, Any]:
+    """What a replay answers any credential request with: a placeholder token that opens nothing."""
+    expires = datetime.fromtimestamp(time.time() + 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {"access_token": REPLAY_TOKEN, "accessToken": REPLAY_TOKEN, "token_type": "Bearer", "expires_in": 3600, "expireTime": expires,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"}
+    return {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"], "metadata-flavor": ["Google"]},
+            "body": json.dumps(body)}
+
+
+def _decoded(response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` with its body decompressed (gzip, deflate...) if vcrpy can; else as is."""
+    from vcr.filters import decode_response
+
     try:
-        data = json.loads(body)
-    except ValueError:
-        return SCRUBBED.encode()
-    if isinstance(data, dict):
-        for field in SECRET_TOKEN_FIELDS:
-            if isinstance(data.get(field), str):
-                secrets.add(data[field])
-                data[field] = SCRUBBED
-    return json.dumps(data).encode()
+        return decode_response({**response, "headers": {k: list(v) for k, v in response["headers"].items()}})
+    except Exception:  # an encoding vcrpy cannot decode: keep the bytes (base64)
+        return {**response, "headers": {k: list(v) for k, v in response["headers"].items()}}
 
 
 def _request_body(request: Any) -> bytes | None:
@@ -471,6 +635,20 @@ def _now() -> str:
 def env_secrets() -> set[str]:
     """Values of environment variables that look like credentials (never written to a cassette)."""
     return {v for k, v in os.environ.items() if _SECRET_ENV.search(k.upper()) and len(v) >= 8}
+
+
+def credential_file_secrets() -> set[str]:
+    """The secrets in the Google credentials file ``GOOGLE_APPLICATION_CREDENTIALS`` names
+    (refresh token, client secret, private key...), never written to a cassette either."""
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    out: set[str] = set()
+    if not path:
+        return out
+    try:
+        _scrub_json(json.loads(Path(path).read_text(encoding="utf-8")), out)
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 # -- vcrpy, sleeps ---------------------------------------------------------------------------------
@@ -531,22 +709,23 @@ def use(cassette: Cassette) -> Iterator[Cassette]:
     with ExitStack() as stack:
         for patcher in CassettePatcherBuilder(cassette).build():
             stack.enter_context(patcher)
-        if cassette.replaying:
+        if cassette.write_protected:
             stack.enter_context(skip_sleeps())
             stack.enter_context(_placeholder_env(REPLAY_ENV.get(cassette.meta.get("provider", ""), ())))
+            stack.enter_context(_placeholder_env((REPLAY_FLAG,), "1"))
         yield cassette
 
 
 @contextmanager
-def _placeholder_env(names: tuple[str, ...]) -> Iterator[None]:
+def _placeholder_env(names: tuple[str, ...], value: str = REPLAY_PLACEHOLDER) -> Iterator[None]:
     unset = [n for n in names if not os.environ.get(n)]
     for name in unset:
-        os.environ[name] = REPLAY_PLACEHOLDER
+        os.environ[name] = value
     try:
         yield
     finally:
         for name in unset:
-            if os.environ.get(name) == REPLAY_PLACEHOLDER:
+            if os.environ.get(name) == value:
                 del os.environ[name]
 
 
@@ -576,6 +755,8 @@ class Recorder:
         self.cassettes: dict[Path, Cassette] = {}
         self.saved: list[Path] = []
         self._lock = threading.Lock()
+        self._by_model: dict[tuple[str, str], Cassette] = {}
+        self._replay_store: JobStore | None = None
 
     @classmethod
     def from_options(cls, opts: Mapping[str, Any], rootdir: Path, store: JobStore, worker: Mapping[str, Any] | None = None) -> "Recorder":
@@ -614,7 +795,8 @@ class Recorder:
                 "recorded_at": _now(),
                 "recorded_with": _versions(),
             }
-            self.cassettes[path] = cassette = Cassette(path, self.mode, meta, data)
+            self.cassettes[path] = cassette = Cassette(path, self.mode, meta, data, self.session)
+            self._by_model[(provider, request.model)] = cassette
             return cassette
 
     def recording(self, provider: str, request: TuneRequest) -> AbstractContextManager[Any]:
@@ -623,8 +805,39 @@ class Recorder:
             return nullcontext()
         return use(self.cassette(provider, request))
 
+    def replay_store(self, provider: str, request: TuneRequest | str) -> JobStore | None:
+        """The seam behind :meth:`RunContext.replaying` and :meth:`RunContext.ledger_store`.
+
+        ``None`` unless every HTTP call for ``request``'s model (a :class:`TuneRequest`, or the
+        model name, e.g. ``Endpoint.model``) replays from a cassette with no live request possible
+        (mode ``none``; ``once`` with a cassette recorded before this session). While replaying:
+        a job store private to this process and session, empty at first and deleted at session end,
+        for the provider's ledger, so the replayed job never reaches the user's live ledger.
+        """
+        if not self.wants(provider):
+            return None
+        if isinstance(request, TuneRequest):
+            cassette: Cassette | None = self.cassette(provider, request)
+        else:
+            with self._lock:
+                cassette = self._by_model.get((provider, request))
+        replaying = cassette.write_protected if cassette is not None else self.mode == "none"
+        if not replaying:
+            return None
+        with self._lock:
+            if self._replay_store is None:
+                self._replay_store = JobStore(tempfile.mkdtemp(prefix="ftb-replay-store-"))
+            return self._replay_store
+
+    def close(self) -> None:
+        """Delete the replay job store (the session is over)."""
+        with self._lock:
+            store, self._replay_store = self._replay_store, None
+        if store is not None:
+            shutil.rmtree(store.root, ignore_errors=True)
+
     def save(self) -> list[Path]:
-        secrets = env_secrets()
+        secrets = env_secrets() | credential_file_secrets()
         for cassette in list(self.cassettes.values()):
             written = cassette.save(self.store, self.session, secrets)
             if written is not None:
@@ -640,7 +853,6 @@ class Recorder:
             return
         from .answer import EVALUATION
         from .providers import spec_for
-        from .tune import training_set
 
         evaluation = session.config.stash.get(EVALUATION, None)
         if evaluation is None:
@@ -652,14 +864,17 @@ class Recorder:
             require_vcrpy()
             if self.mode != "none" or self.worker:
                 continue
-            request = TuneRequest(model, training_set(evaluation._by_model[model]), evaluation.tuner.settings)
+            request = evaluation.request(model)
             path = self.path(provider, request)
             if not exists(path):
                 raise pytest.UsageError(self.missing_message(provider, request, path))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.save()
+        try:
+            self.save()
+        finally:
+            self.close()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         used = [c for c in self.cassettes.values()]

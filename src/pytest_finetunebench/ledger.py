@@ -8,19 +8,24 @@ One JSON record per tuning key (``<store>/ledger/<provider>/<key>.json``), writt
                   └──────────┘  (the API refused the create: nothing launched, retry allowed)
 
 ``creating`` is the one state where the ledger cannot know the truth: the create request was
-sent, its answer never recorded (a crash, a kill -9, a dropped connection). Whoever resumes a
-``creating`` record must ask the API for a job tagged with the key before it creates one again.
+sent, its answer never recorded (a crash, a kill -9, a dropped connection, a 5xx). Whoever finds
+a ``creating`` record asks the API for a job tagged with the key; if none is listed, the record
+stays ``creating`` and nothing is created again automatically, however often a run looks (a job
+list can lag a create, and a second create is a second paid job). Deleting the record (the error
+names its file) is the user's statement that no job was launched: the next run creates one.
 
 Callers hold :meth:`Ledger.claim` for the key around every read-decide-write sequence, so the
 processes of one run (pytest-xdist workers) and later runs agree on one job per key. The lock is
 an OS file lock: a killed process releases it.
 
 The ledger knows nothing about any one API; the OpenAI provider stores ``file_id`` and
-``job_id``, a Gemini provider could store a bucket URI and an operation name.
+``job_id``, the Gemini provider a ``gs://`` URI and a job name. URLs are stored without
+``user:password@`` (see :func:`strip_userinfo`).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -35,9 +40,14 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 
 STATES = (NEW, UPLOADED, CREATING, RUNNING, SUCCEEDED, FAILED)
-TERMINAL = frozenset({SUCCEEDED, FAILED})
 
 _HISTORY_LIMIT = 50
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+
+
+def strip_userinfo(value: str) -> str:
+    """``https://user:secret@host/v1`` -> ``https://host/v1`` (anything else is returned as is)."""
+    return _USERINFO.sub(r"\1", value)
 
 
 class Ledger:
@@ -71,7 +81,7 @@ class Ledger:
             raise ValueError(f"unknown ledger state {state!r}")
         now = time.time()
         record = self.get(key) or {"key": key, "provider": self.provider, "state": NEW, "created_at": now, "history": []}
-        record.update(fields)
+        record.update({k: strip_userinfo(v) if isinstance(v, str) else v for k, v in fields.items()})
         if state is not None and state != record.get("state"):
             record["state"] = state
             record["history"].append({"t": round(now, 3), "state": state, **({"note": note} if note else {})})
@@ -85,13 +95,3 @@ class Ledger:
     def forget(self, key: str) -> None:
         """Delete the record (a later run starts over; jobs already launched stay findable by the API)."""
         self.path(key).unlink(missing_ok=True)
-
-    def records(self) -> list[dict[str, Any]]:
-        """Every record of this provider, oldest first."""
-        folder = self.store.root / "ledger" / self.provider
-        out = []
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-            record = self.store.read_json("ledger", self.provider, path.stem)
-            if record:
-                out.append(record)
-        return sorted(out, key=lambda r: r.get("created_at", 0))

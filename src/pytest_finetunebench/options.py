@@ -71,7 +71,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("adapter-size", "Gemini: LoRA adapter size (1, 2, 4, 8, 16 or 32); default Vertex AI's", type=int, ini=True, metavar="N"),
     # cassettes: record a real run once, replay it in CI without keys or network (cassettes.py)
     Option("record-mode", "HTTP providers: none (default: replay cassettes; a missing one is an error), once (record missing cassettes), new_episodes (replay, record what is missing), all (re-record everything), off (live, no cassettes)", ini=True, metavar="MODE"),
-    Option("cassettes", "cassette directory (one cassette per tuned model: <provider>/<model>/<key>.json[.gz]); default <rootdir>/cassettes", ini=True, metavar="DIR"),
+    Option("cassettes", "cassette directory (one cassette per tuned model: <provider>/<model>/<key>.json, gzipped in place when large); default <rootdir>/cassettes", ini=True, metavar="DIR"),
     # local models (providers/local.py)
     Option("lora", "local models: train LoRA adapters of rank R (merged into the saved model) instead of a full fine-tune", type=int, ini=True, metavar="R"),
     Option("device", "local models: cpu, cuda, mps or auto (default: cuda, then mps, then cpu)", ini=True, metavar="DEVICE"),

@@ -83,6 +83,12 @@ class Tuner:
             self._providers[spec.name] = providers.create(model, self.ctx)
         return self._providers[spec.name]
 
+    def request(self, model: str, trained: list[VariantItem]) -> TuneRequest:
+        """The request ``model`` is (or will be) tuned with: what ``trained`` relies on."""
+        if model not in self._requests:
+            self._requests[model] = TuneRequest(model, training_set(trained), self.settings)
+        return self._requests[model]
+
     def recording(self, model: str) -> AbstractContextManager[None]:
         """The recording context for calls into ``model``'s provider (tuning and answers)."""
         return self.ctx.recording(providers.spec_for(model, self.ctx).name, self._requests[model])
@@ -99,7 +105,7 @@ class Tuner:
                 raise RunError(f"{model}: tuning failed earlier in this run: {describe_error(result)}")
             return result
         needed = sorted({BASE if s == IN_CONTEXT else s for s in stages})
-        request = self._requests[model] = TuneRequest(model, training_set(trained), self.settings)
+        request = self.request(model, trained)
         try:
             provider = self.provider(model)
             if not request.pairs and getattr(provider, "trains", True) and set(needed) - {BASE}:

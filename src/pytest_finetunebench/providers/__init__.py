@@ -19,18 +19,44 @@ def _no_recording(provider: str, request: TuneRequest) -> AbstractContextManager
     return nullcontext()
 
 
+def _no_replay(provider: str, request: TuneRequest | str) -> JobStore | None:
+    return None
+
+
 @dataclass
 class RunContext:
     """What a provider gets from the session: the job store, the ``--ftb-*`` options, a progress line.
 
     ``recording(provider, request)`` wraps every call into a provider for the model ``request``
     tunes (the tuning and each answer batch), so HTTP traffic can be recorded or replayed.
+
+    ``replay_store(provider, request)`` is the session's replay seam (set by the cassette
+    recorder): ``None`` while calls for the model go live (or are being recorded), else the job
+    store to use instead of ``store`` for job ledgers. Providers call :meth:`replaying` and
+    :meth:`ledger_store`, not it.
     """
 
     store: JobStore
     options: Mapping[str, Any] = field(default_factory=dict)
     progress: Callable[[str], None] = lambda line: None
     recording: Callable[[str, TuneRequest], AbstractContextManager[None]] = _no_recording
+    replay_store: Callable[[str, "TuneRequest | str"], "JobStore | None"] = _no_replay
+
+    def replaying(self, provider: str, request: TuneRequest | str) -> bool:
+        """Whether every HTTP call for ``request``'s model is answered from a cassette, none sent.
+
+        ``request`` is the :class:`TuneRequest` (in ``endpoints``) or the model name (in
+        ``answer``: ``endpoint.model``). While replaying, send no real credentials (nothing checks
+        them; use static or anonymous ones, never a credential lookup) and skip sleeps.
+        """
+        return self.replay_store(provider, request) is not None
+
+    def ledger_store(self, provider: str, request: TuneRequest | str) -> JobStore:
+        """The job store for ``request``'s ledger records: :attr:`store`, or while replaying a
+        private store of this session (empty at first, deleted at its end), so a replayed job is
+        never recorded in, nor reused from, the live ledger."""
+        found = self.replay_store(provider, request)
+        return self.store if found is None else found
 
 
 @dataclass(frozen=True)

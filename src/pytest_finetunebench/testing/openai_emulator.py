@@ -25,6 +25,8 @@ Settings are plain attributes, changeable while it runs:
 * ``fail_jobs``: an error message; jobs that finish while it is set fail with it;
 * ``drop_creates``: the next N job creates are recorded, then the socket is closed without a
   response (the server accepted the job, the client never hears of it);
+* ``lose_creates``: the next N job creates close the socket before anything is recorded (the
+  request never reached the API: no job, and the client cannot tell the two apart);
 * :meth:`fault`: the next N requests to a path get an HTTP error (429 with ``retry-after``, 500...).
 
 Counters for tests: ``jobs_created``, ``requests`` (a Counter of ``"METHOD /v1/path/{id}"``),
@@ -113,6 +115,7 @@ class OpenAIEmulator:
         file_polls: int = 0,
         fail_jobs: str | None = None,
         drop_creates: int = 0,
+        lose_creates: int = 0,
         keep_checkpoints: int = 3,
         tunable: frozenset[str] | set[str] = TUNABLE,
         api_key: str | None = None,
@@ -124,6 +127,7 @@ class OpenAIEmulator:
         self.file_polls = file_polls
         self.fail_jobs = fail_jobs
         self.drop_creates = drop_creates
+        self.lose_creates = lose_creates
         self.keep_checkpoints = keep_checkpoints
         self.tunable = set(tunable)
         self.api_key = api_key
@@ -260,6 +264,10 @@ class OpenAIEmulator:
         if seg[:2] == ["fine_tuning", "jobs"]:
             rest = seg[2:]
             if method == "POST" and not rest:
+                with self._lock:
+                    if self.lose_creates > 0:
+                        self.lose_creates -= 1
+                        return None
                 return self._create_job(payload)
             if method == "GET" and not rest:
                 return self._list_jobs(query)

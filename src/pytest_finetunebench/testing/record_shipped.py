@@ -58,16 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         report = json.loads((project / "report.json").read_text())
         base_url = emu.base_url
-    written = sorted((out / "openai").rglob("*.json*"))
+    written = sorted((out / "openai").rglob("*.json"))
     for path in written:
-        data = cassettes.read(path.with_suffix("") if path.suffix == ".gz" else path)
+        data = cassettes.read(path)
         data["recorded_against"] = NOTE
-        text = json.dumps(data, indent=1, ensure_ascii=False).encode()
-        if path.suffix == ".gz":
-            import gzip
-
-            text = gzip.compress(text, mtime=0)
-        path.write_bytes(text)
+        path.write_bytes(json.dumps(data, indent=1, ensure_ascii=False).encode())
     index = {"note": NOTE, "base_url": base_url, "cases": "cassettes/cases/emulator_towns.yaml", "args": ARGS, "outcomes": outcomes,
              "cassettes": [str(p.relative_to(root)) for p in written], "report": report}
     (out / "shipped.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")

@@ -42,6 +42,7 @@ Settings are plain attributes, changeable while it runs:
   ``JOB_STATE_FAILED``, ``JOB_STATE_CANCELLED``, ``JOB_STATE_EXPIRED`` with ``error.message``);
   ``fail_jobs = "message"`` is shorthand for a failure with that message;
 * ``drop_creates``: the next N job creates are recorded, then the socket is closed unanswered;
+* ``lose_creates``: the next N job creates close the socket before anything is recorded (no job);
 * ``buckets``: ``None`` accepts any bucket, else uploads to others get GCS's 404;
 * :meth:`fault`: the next N requests to a path get an HTTP error (429, 503...).
 
@@ -138,6 +139,7 @@ class VertexEmulator:
         end_state: str = "JOB_STATE_SUCCEEDED",
         fail_message: str | None = None,
         drop_creates: int = 0,
+        lose_creates: int = 0,
         default_epochs: int = 3,
         tunable: frozenset[str] | set[str] = TUNABLE,
         buckets: set[str] | None = None,
@@ -152,6 +154,7 @@ class VertexEmulator:
         self.end_state = end_state
         self.fail_message = fail_message
         self.drop_creates = drop_creates
+        self.lose_creates = lose_creates
         self.default_epochs = default_epochs
         self.tunable = set(tunable)
         self.buckets = buckets
@@ -336,6 +339,10 @@ class VertexEmulator:
             self.bodies[f"{method} {route}"] = payload
         project, location = args["project"], args["location"]
         if route == "tuningJobs" and method == "POST":
+            with self._lock:
+                if self.lose_creates > 0:
+                    self.lose_creates -= 1
+                    return None
             return self._create_job(project, location, payload)
         if route == "tuningJobs" and method == "GET":
             return self._list_jobs(project, location, query)
