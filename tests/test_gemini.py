@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,60 +22,31 @@ from pytest_finetunebench.ledger import Ledger  # noqa: E402
 from pytest_finetunebench.options import OPTIONS  # noqa: E402
 from pytest_finetunebench.providers import RunContext  # noqa: E402
 from pytest_finetunebench.providers import create as create_provider  # noqa: E402
-from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings  # noqa: E402
 from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl  # noqa: E402
 from pytest_finetunebench.store import JobStore  # noqa: E402
 from pytest_finetunebench.testing.vertex_emulator import NO_ANSWER, VertexEmulator  # noqa: E402
 
+from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_request, wait_for  # noqa: E402
+
 MODEL = "gemini-2.5-flash"
 BUCKET = "ftb-test"
-PAIRS = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
 CREATE = "POST tuningJobs"
 POLL = "GET tuningJobs/{id}"
 UPLOAD = "POST upload"
 
-# The same request, built in a child process (a pytest-xdist worker, a run killed with -9).
-CHILD = """
-import json, os, pathlib, sys
-from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import TrainingPair, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.gemini import GeminiProvider
-from pytest_finetunebench.store import JobStore
-pairs = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
-provider = GeminiProvider(RunContext(JobStore(sys.argv[1]), {"poll_interval": 0.02, "gcs_bucket": "ftb-test/runs"}), max_poll_interval=0.05)
-pathlib.Path(sys.argv[1]).mkdir(parents=True, exist_ok=True)
-pathlib.Path(sys.argv[1], f"started-{os.getpid()}").touch()  # about to ask for the endpoints
-endpoints = provider.endpoints(TuneRequest("gemini-2.5-flash", pairs, TuneSettings(epochs=3)), ["tuned"])
-print(json.dumps(endpoints["tuned"].handle), flush=True)
-"""
-
-
-def request(**settings) -> TuneRequest:
-    return TuneRequest(MODEL, PAIRS, TuneSettings(**{"epochs": 3, **settings}))
+request = partial(tune_request, MODEL)
 
 
 @pytest.fixture
 def emu(monkeypatch):
-    with VertexEmulator() as emulator:
-        for name, value in emulator.env().items():
-            monkeypatch.setenv(name, value)
-        yield emulator
+    yield from serve(VertexEmulator(), monkeypatch)
 
 
 @pytest.fixture
 def make(tmp_path):
     """``make(**options) -> (provider, progress lines)``; all providers share one store."""
-
-    def factory(max_poll_interval: float = 0.05, **options):
-        lines: list[str] = []
-        ctx = RunContext(JobStore(tmp_path / "store"), {"poll_interval": 0.01, "gcs_bucket": f"{BUCKET}/runs", **options}, progress=lines.append)
-        return GeminiProvider(ctx, max_poll_interval=max_poll_interval), lines
-
-    return factory
-
-
-def prompts(n: int = len(PAIRS)) -> list[Prompt]:
-    return [Prompt(str(i), PAIRS[i % len(PAIRS)].prompt) for i in range(n)]
+    return provider_factory(GeminiProvider, tmp_path / "store", gcs_bucket=f"{BUCKET}/runs")
 
 
 def thinking_budget(config: dict) -> int:
@@ -84,14 +55,8 @@ def thinking_budget(config: dict) -> int:
 
 
 def child(tmp_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "store")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    """The same request, built in a child process (a pytest-xdist worker, a run killed with -9)."""
+    return spawn_child(tmp_path, GeminiProvider, MODEL, gcs_bucket=f"{BUCKET}/runs")
 
 
 # -- lifecycle ---------------------------------------------------------------------------------

@@ -35,22 +35,17 @@ Counters for tests: ``jobs_created``, ``requests`` (a Counter of ``"METHOD /v1/p
 
 from __future__ import annotations
 
-import argparse
-import collections
 import json
 import math
 import re
 import secrets
-import socket
-import threading
 import time
-from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from . import server
+from .server import Emulator, Fault, Reply, Request, json_reply
 
 NO_ANSWER = "emulator: no trained answer"
 
@@ -91,18 +86,16 @@ def auto_epochs(n_examples: int) -> int:
     return n_epochs
 
 
-@dataclass
-class _Fault:
-    status: int
-    remaining: int
-    path: str | None
-    method: str | None
-    retry_after: float | None
-    message: str
-
-
-class OpenAIEmulator:
+class OpenAIEmulator(Emulator):
     """The emulated API server (a thread of this process); a context manager."""
+
+    thread_name = "openai-emulator"
+    methods = ("GET", "POST", "DELETE")
+    fault_messages = {
+        429: "Rate limit reached for requests (emulated). Please try again later.",
+        500: "The server had an error while processing your request. Sorry about that! (emulated)",
+        503: "The engine is currently overloaded, please try again later. (emulated)",
+    }
 
     def __init__(
         self,
@@ -120,63 +113,23 @@ class OpenAIEmulator:
         tunable: frozenset[str] | set[str] = TUNABLE,
         api_key: str | None = None,
     ) -> None:
-        self.host, self.port = host, port
-        self.latency = latency
-        self.job_seconds = job_seconds
-        self.job_polls = job_polls
+        super().__init__(host=host, port=port, latency=latency, job_seconds=job_seconds, job_polls=job_polls, drop_creates=drop_creates, lose_creates=lose_creates)
         self.file_polls = file_polls
         self.fail_jobs = fail_jobs
-        self.drop_creates = drop_creates
-        self.lose_creates = lose_creates
         self.keep_checkpoints = keep_checkpoints
         self.tunable = set(tunable)
         self.api_key = api_key
-        self.requests: collections.Counter[str] = collections.Counter()
-        self.jobs_created = 0
-        self.max_in_flight = 0
-        self._in_flight = 0
-        self._faults: list[_Fault] = []
         self._files: dict[str, dict[str, Any]] = {}
-        self._jobs: dict[str, dict[str, Any]] = {}
         self._models: dict[str, dict[str, str]] = {}  # model id -> {prompt: answer}
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>`` (append ``/v1`` for the SDK's ``base_url``)."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; use it as a context manager or call start()")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def base_url(self) -> str:
-        """The SDK's ``base_url``: ``<url>/v1``."""
+        """The SDK's ``base_url``: ``<url>/v1`` (:attr:`url` is ``http://127.0.0.1:<port>``)."""
         return self.url + "/v1"
 
-    def start(self) -> "OpenAIEmulator":
-        server = _Server((self.host, self.port), _Handler)
-        server.emulator = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="openai-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "OpenAIEmulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def env(self) -> dict[str, str]:
+        """The environment that points the ``openai`` SDK here (base URL and key)."""
+        return {"OPENAI_BASE_URL": self.base_url, "OPENAI_API_KEY": self.api_key or "sk-test"}
 
     # -- test controls -----------------------------------------------------------------------
 
@@ -186,74 +139,47 @@ class OpenAIEmulator:
         ``method`` (``"POST"``...) narrows it further.
         ``retry_after`` (seconds, may be fractional) is sent as ``retry-after``.
         """
-        default = {
-            429: "Rate limit reached for requests (emulated). Please try again later.",
-            500: "The server had an error while processing your request. Sorry about that! (emulated)",
-            503: "The engine is currently overloaded, please try again later. (emulated)",
-        }.get(status, f"emulated HTTP {status}")
-        with self._lock:
-            self._faults.append(_Fault(status, count, path, method, retry_after, message or default))
+        self.add_fault(status, count, message=message, retry_after=retry_after, path=path, method=method)
 
     def add_model(self, model: str, memory: dict[str, str] | None = None) -> None:
         """Make ``model`` (e.g. an ``ft:`` id tuned elsewhere) answerable, with these trained answers."""
         with self._lock:
             self._models[model] = dict(memory or {})
 
-    def finish_jobs(self) -> None:
-        """Let every running job finish at its next retrieve (sets ``job_seconds`` and ``job_polls`` to 0)."""
-        self.job_seconds = 0.0
-        self.job_polls = 0
-
     def jobs(self) -> list[dict[str, Any]]:
         """Copies of every job (newest first)."""
         with self._lock:
             return [json.loads(json.dumps(self._public_job(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["seq"])]
 
-    def count(self, key: str) -> int:
-        """Requests seen for ``"METHOD /v1/path"`` (ids written ``{id}``)."""
-        return self.requests[key]
+    # -- request handling (called by Emulator.handle) ----------------------------------------
 
-    # -- request handling (called by the handler) --------------------------------------------
+    def classify(self, req: Request) -> tuple[str, None]:
+        template = "/".join("{id}" if _ID_SEGMENT.match(s) else s for s in req.path.split("/"))
+        return f"{req.method} {template}", None
 
-    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict, dict] | None:
-        """Answer one request: ``(status, json body, extra headers)``, or ``None`` to drop the connection."""
-        with self._lock:
-            self._in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self._in_flight)
-        try:
-            return self._handle(method, raw_path, headers, body)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
-
-    def _handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict, dict] | None:
-        parts = urlsplit(raw_path)
-        path = parts.path.rstrip("/")
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        template = "/".join("{id}" if _ID_SEGMENT.match(s) else s for s in path.split("/"))
-        with self._lock:
-            self.requests[f"{method} {template}"] += 1
-        if self.latency:
-            time.sleep(self.latency)
-        auth = headers.get("Authorization", "")
+    def check(self, req: Request) -> Reply | None:
+        auth = req.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or (self.api_key and auth != f"Bearer {self.api_key}"):
-            return 401, _error("Incorrect API key provided (emulated).", code="invalid_api_key"), {}
-        with self._lock:
-            for fault in self._faults:
-                if fault.remaining > 0 and (fault.path is None or path.startswith(fault.path)) and fault.method in (None, method):
-                    fault.remaining -= 1
-                    extra = {}
-                    if fault.retry_after is not None:
-                        extra["retry-after"] = f"{fault.retry_after:g}"
-                    kind = {429: "requests", 500: "server_error"}.get(fault.status, "server_error")
-                    return fault.status, _error(fault.message, kind, "rate_limit_exceeded" if fault.status == 429 else None), extra
+            return json_reply(401, _error("Incorrect API key provided (emulated).", code="invalid_api_key"))
+        return None
+
+    def fault_payload(self, fault: Fault) -> dict:
+        kind = {429: "requests", 500: "server_error"}.get(fault.status, "server_error")
+        return _error(fault.message, kind, "rate_limit_exceeded" if fault.status == 429 else None)
+
+    def response_headers(self) -> dict[str, str]:
+        return {"x-request-id": f"req_{_rand(16)}"}
+
+    def route(self, req: Request, info: None) -> Reply | None:
+        method, path, headers, body = req.method, req.path, req.headers, req.body
+        query = req.query()
         try:
             payload = json.loads(body) if body and "json" in headers.get("Content-Type", "") else {}
         except ValueError:
-            return 400, _error("We could not parse the JSON body of your request. (emulated)"), {}
+            return json_reply(400, _error("We could not parse the JSON body of your request. (emulated)"))
         seg = path.split("/")[1:]  # ['v1', ...]
         if seg[:1] != ["v1"]:
-            return 404, _error(f"Invalid URL ({method} {path})"), {}
+            return json_reply(404, _error(f"Invalid URL ({method} {path})"))
         seg = seg[1:]
         if method == "POST" and seg == ["chat", "completions"]:
             return self._chat(payload)
@@ -264,10 +190,8 @@ class OpenAIEmulator:
         if seg[:2] == ["fine_tuning", "jobs"]:
             rest = seg[2:]
             if method == "POST" and not rest:
-                with self._lock:
-                    if self.lose_creates > 0:
-                        self.lose_creates -= 1
-                        return None
+                if self._lose_create():
+                    return None
                 return self._create_job(payload)
             if method == "GET" and not rest:
                 return self._list_jobs(query)
@@ -275,7 +199,7 @@ class OpenAIEmulator:
                 with self._lock:
                     job = self._jobs.get(rest[0])
                 if job is None:
-                    return 404, _error(f"Could not find fine tune job: {rest[0]}", code="fine_tune_job_not_found"), {}
+                    return json_reply(404, _error(f"Could not find fine tune job: {rest[0]}", code="fine_tune_job_not_found"))
                 if method == "GET" and len(rest) == 1:
                     return self._retrieve_job(job)
                 if method == "GET" and rest[1:] == ["events"]:
@@ -284,7 +208,7 @@ class OpenAIEmulator:
                     return self._checkpoints(job, query)
                 if method == "POST" and rest[1:] == ["cancel"]:
                     return self._cancel(job)
-        return 404, _error(f"Invalid URL ({method} {path})"), {}
+        return json_reply(404, _error(f"Invalid URL ({method} {path})"))
 
     # files
 
@@ -299,7 +223,7 @@ class OpenAIEmulator:
                     filename = part.get_filename()
                 fields[name] = part.get_payload(decode=True)
         if "file" not in fields or "purpose" not in fields:
-            return 400, _error("Missing required parameter: 'file' and 'purpose' (emulated).", param="file"), {}
+            return json_reply(400, _error("Missing required parameter: 'file' and 'purpose' (emulated).", param="file"))
         purpose = fields["purpose"].decode()
         with self._lock:
             file_id = f"file-{_rand(22)}"
@@ -315,30 +239,30 @@ class OpenAIEmulator:
                 "_content": fields["file"],
                 "_polls": 0,
             }
-            return 200, self._public(self._files[file_id]), {}
+            return json_reply(200, self._public(self._files[file_id]))
 
     def _file(self, file_id: str):
         with self._lock:
             f = self._files.get(file_id)
             if f is None:
-                return 404, _error(f"No such File object: {file_id}", param="id"), {}
+                return json_reply(404, _error(f"No such File object: {file_id}", param="id"))
             f["_polls"] += 1
             if f["status"] == "uploaded" and f["_polls"] > self.file_polls:
                 f["status"] = "processed"
-            return 200, self._public(f), {}
+            return json_reply(200, self._public(f))
 
     # jobs
 
     def _create_job(self, p: dict):
         model, training_file = p.get("model"), p.get("training_file")
         if not model or not training_file:
-            return 400, _error("Missing required parameter: 'model' or 'training_file'.", param="model"), {}
+            return json_reply(400, _error("Missing required parameter: 'model' or 'training_file'.", param="model"))
         if model not in self.tunable:
-            return 400, _error(f"Model {model} is not available for fine-tuning or does not exist.", code="model_not_available", param="model"), {}
+            return json_reply(400, _error(f"Model {model} is not available for fine-tuning or does not exist.", code="model_not_available", param="model"))
         with self._lock:
             f = self._files.get(training_file)
         if f is None:
-            return 400, _error(f"invalid training_file: {training_file}", param="training_file"), {}
+            return json_reply(400, _error(f"invalid training_file: {training_file}", param="training_file"))
         method = p.get("method") or {"type": "supervised", "supervised": {"hyperparameters": p.get("hyperparameters") or {}}}
         hp = dict(((method.get(method.get("type", "supervised")) or {}).get("hyperparameters")) or {})
         examples, problem = _parse_training(f["_content"])
@@ -387,10 +311,9 @@ class OpenAIEmulator:
             self._jobs[job_id] = job
             self._event(job, f"Created fine-tuning job: {job_id}")
             self._event(job, f"Validating training file: {training_file}")
-            if self.drop_creates > 0:
-                self.drop_creates -= 1
+            if self._drop_create():
                 return None
-            return 200, self._public_job(job), {}
+            return json_reply(200, self._public_job(job))
 
     def _advance(self, job: dict, poll: bool) -> None:
         if job["status"] in ("succeeded", "failed", "cancelled"):
@@ -461,7 +384,7 @@ class OpenAIEmulator:
     def _retrieve_job(self, job: dict):
         with self._lock:
             self._advance(job, poll=True)
-            return 200, self._public_job(job), {}
+            return json_reply(200, self._public_job(job))
 
     def _list_jobs(self, query: list[tuple[str, str]]):
         q = dict(query)
@@ -478,28 +401,28 @@ class OpenAIEmulator:
             for j in jobs[:limit]:
                 self._advance(j, poll=False)
             page = [self._public_job(j) for j in jobs[:limit]]
-            return 200, {"object": "list", "data": page, "has_more": len(jobs) > limit}, {}
+            return json_reply(200, {"object": "list", "data": page, "has_more": len(jobs) > limit})
 
     def _events(self, job: dict, query: list[tuple[str, str]]):
         limit = int(dict(query).get("limit", 20))
         with self._lock:
             events = list(reversed(job["_events"]))
-            return 200, {"object": "list", "data": events[:limit], "has_more": len(events) > limit}, {}
+            return json_reply(200, {"object": "list", "data": events[:limit], "has_more": len(events) > limit})
 
     def _checkpoints(self, job: dict, query: list[tuple[str, str]]):
         limit = int(dict(query).get("limit", 10))
         with self._lock:
             ckpts = list(reversed(job["_checkpoints"]))
-            return 200, {"object": "list", "data": ckpts[:limit], "has_more": len(ckpts) > limit, "first_id": ckpts[0]["id"] if ckpts else None, "last_id": ckpts[-1]["id"] if ckpts else None}, {}
+            return json_reply(200, {"object": "list", "data": ckpts[:limit], "has_more": len(ckpts) > limit, "first_id": ckpts[0]["id"] if ckpts else None, "last_id": ckpts[-1]["id"] if ckpts else None})
 
     def _cancel(self, job: dict):
         with self._lock:
             if job["status"] in ("succeeded", "failed", "cancelled"):
-                return 400, _error(f"Job {job['id']} has already completed and cannot be cancelled.", code="invalid_state"), {}
+                return json_reply(400, _error(f"Job {job['id']} has already completed and cannot be cancelled.", code="invalid_state"))
             job["status"] = "cancelled"
             job["finished_at"] = int(time.time())
             self._event(job, "Fine-tuning job cancelled")
-            return 200, self._public_job(job), {}
+            return json_reply(200, self._public_job(job))
 
     # chat
 
@@ -507,11 +430,11 @@ class OpenAIEmulator:
         model = p.get("model")
         messages = p.get("messages") or []
         if not model or not messages:
-            return 400, _error("Missing required parameter: 'model' or 'messages'.", param="messages"), {}
+            return json_reply(400, _error("Missing required parameter: 'model' or 'messages'.", param="messages"))
         with self._lock:
             memory = self._models.get(model)
         if memory is None and model.startswith("ft:"):
-            return 404, _error(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"), {}
+            return json_reply(404, _error(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"))
         prompt = _text(next((m for m in reversed(messages) if m.get("role") == "user"), {}).get("content"))
         answer = (memory or {}).get(prompt)
         if answer is None:
@@ -529,13 +452,9 @@ class OpenAIEmulator:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer, "refusal": None}, "logprobs": None, "finish_reason": finish}],
             "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(answer) // 4 + 1, "total_tokens": (len(prompt) + len(answer)) // 4 + 2},
         }
-        return 200, body, {}
+        return json_reply(200, body)
 
     # helpers
-
-    @staticmethod
-    def _public(obj: dict) -> dict:
-        return {k: v for k, v in obj.items() if not k.startswith("_")}
 
     def _public_job(self, job: dict) -> dict:
         return {k: v for k, v in job.items() if not k.startswith("_") and k not in ("seq", "user_provided_suffix")}
@@ -563,79 +482,10 @@ def _parse_training(content: bytes) -> tuple[dict[str, str], str | None]:
     return memory, None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    emulator: OpenAIEmulator
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _serve(self, method: str) -> None:
-        body = self._body()
-        result = self.server.emulator.handle(method, self.path, self.headers, body)
-        if result is None:  # accepted, then the connection "drops"
-            self.close_connection = True
-            try:
-                self.request.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        status, payload, extra = result
-        data = json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json", f"Content-Length: {len(data)}", f"x-request-id: req_{_rand(16)}"]
-        head += [f"{k}: {v}" for k, v in extra.items()]
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._serve("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve("POST")
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._serve("DELETE")
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pytest_finetunebench.testing.openai_emulator", description="Run the OpenAI fine-tuning API emulator (a test double: it memorizes, it does not learn).")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
-    parser.add_argument("--job-seconds", type=float, default=0.0, help="how long a job takes (0: instant)")
-    parser.add_argument("--job-polls", type=int, default=0, help="retrieves a job needs before it finishes")
-    parser.add_argument("--fail-jobs", metavar="MESSAGE", help="fail every job with this error message")
-    args = parser.parse_args(argv)
+    args = server.parser("openai_emulator", "Run the OpenAI fine-tuning API emulator (a test double: it memorizes, it does not learn).", port=8000, polls="retrieves").parse_args(argv)
     emu = OpenAIEmulator(host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls, fail_jobs=args.fail_jobs)
-    with emu:
-        print(f"OpenAI emulator on {emu.url}  (OPENAI_BASE_URL={emu.base_url} OPENAI_API_KEY=sk-test); Ctrl-C stops", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    server.serve(emu, lambda emu: [f"OpenAI emulator on {emu.url}  (OPENAI_BASE_URL={emu.base_url} OPENAI_API_KEY=sk-test); Ctrl-C stops"])
 
 
 if __name__ == "__main__":

@@ -54,9 +54,7 @@ generateContent"``, ``"POST upload"``), ``max_in_flight``.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import collections
 import hashlib
 import json
 import math
@@ -64,17 +62,15 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote
+
+from . import server
+from .server import Emulator, Fault, Reply, Request, json_reply
 
 NO_ANSWER = "emulator: no trained answer"
 
@@ -104,29 +100,16 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e6):06d}Z"
 
 
-@dataclass
-class _Fault:
-    status: int
-    remaining: int
-    route: str | None
-    message: str
-    retry_after: float | None
-
-
-@dataclass
-class _Reply:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-    content_type: str = "application/json"
-
-
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Reply:
-    return _Reply(status, json.dumps(payload).encode(), headers or {})
-
-
-class VertexEmulator:
+class VertexEmulator(Emulator):
     """The emulated APIs (a thread of this process); a context manager."""
+
+    thread_name = "vertex-emulator"
+    methods = ("GET", "POST", "PUT")
+    fault_messages = {
+        429: "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details. (emulated)",
+        500: "Internal error encountered. (emulated)",
+        503: "The service is currently unavailable. (emulated)",
+    }
 
     def __init__(
         self,
@@ -147,45 +130,23 @@ class VertexEmulator:
         project: str = "ftb-emulated-project",
         location: str = "us-central1",
     ) -> None:
-        self.host, self.port = host, port
-        self.latency = latency
-        self.job_seconds = job_seconds
-        self.job_polls = job_polls
+        super().__init__(host=host, port=port, latency=latency, job_seconds=job_seconds, job_polls=job_polls, drop_creates=drop_creates, lose_creates=lose_creates)
         self.end_state = end_state
         self.fail_message = fail_message
-        self.drop_creates = drop_creates
-        self.lose_creates = lose_creates
         self.default_epochs = default_epochs
         self.tunable = set(tunable)
         self.buckets = buckets
         self.require_auth = require_auth
         self.project, self.location = project, location
-        self.requests: collections.Counter[str] = collections.Counter()
         self.bodies: dict[str, Any] = {}  # the last JSON body sent to each route
-        self.jobs_created = 0
         self.uploads = 0
-        self.max_in_flight = 0
-        self._in_flight = 0
-        self._faults: list[_Fault] = []
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
         self._resumable: dict[str, dict[str, Any]] = {}
-        self._jobs: dict[str, dict[str, Any]] = {}  # job name -> job
-        self._endpoints: dict[str, dict[str, str]] = {}  # endpoint name -> {prompt: answer}
+        self._endpoints: dict[str, dict[str, str]] = {}  # endpoint name -> {prompt: answer} (and _jobs: job name -> job)
         self._tokens: set[str] = set()
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._tmp: str | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the base URL of every emulated API."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; use it as a context manager or call start()")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    # -- lifecycle (Emulator.url is the base URL of every emulated API) ----------------------
 
     @property
     def fail_jobs(self) -> str | None:
@@ -197,28 +158,15 @@ class VertexEmulator:
         self.end_state, self.fail_message = ("JOB_STATE_FAILED", message) if message else ("JOB_STATE_SUCCEEDED", None)
 
     def start(self) -> "VertexEmulator":
-        server = _Server((self.host, self.port), _Handler)
-        server.emulator = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="vertex-emulator", daemon=True)
-        self._thread.start()
+        super().start()
         self._tmp = tempfile.mkdtemp(prefix="ftb-vertex-emulator-")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().stop()
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-
-    def __enter__(self) -> "VertexEmulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def credentials_file(self) -> str:
         """An ``external_account_authorized_user`` credentials file whose token comes from this emulator."""
@@ -251,18 +199,7 @@ class VertexEmulator:
 
     def fault(self, status: int, count: int = 1, *, route: str | None = "POST generateContent", message: str | None = None, retry_after: float | None = None) -> None:
         """The next ``count`` requests to ``route`` (as counted in :attr:`requests`; ``None``: any) get ``status``."""
-        default = {
-            429: "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details. (emulated)",
-            500: "Internal error encountered. (emulated)",
-            503: "The service is currently unavailable. (emulated)",
-        }.get(status, f"emulated HTTP {status}")
-        with self._lock:
-            self._faults.append(_Fault(status, count, route, message or default, retry_after))
-
-    def finish_jobs(self) -> None:
-        """Let every running job finish at its next get (sets ``job_seconds`` and ``job_polls`` to 0)."""
-        self.job_seconds = 0.0
-        self.job_polls = 0
+        self.add_fault(status, count, message=message, retry_after=retry_after, key=route)
 
     def put_object(self, bucket: str, name: str, data: bytes, content_type: str = "application/jsonl") -> str:
         """Store an object as if uploaded elsewhere; returns its ``gs://`` URI."""
@@ -282,67 +219,47 @@ class VertexEmulator:
         with self._lock:
             return [json.loads(json.dumps(self._public(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["_seq"])]
 
-    def count(self, route: str) -> int:
-        """Requests seen for ``route`` (``"POST tuningJobs"``, ``"GET tuningJobs/{id}"``...)."""
-        return self.requests[route]
-
     def add_endpoint(self, endpoint: str, memory: dict[str, str] | None = None) -> None:
         """Make an endpoint resource name answerable, with these trained answers."""
         with self._lock:
             self._endpoints[endpoint] = dict(memory or {})
 
-    # -- request handling --------------------------------------------------------------------
+    # -- request handling (called by Emulator.handle) ----------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> _Reply | None:
-        """Answer one request, or ``None`` to drop the connection unanswered."""
-        with self._lock:
-            self._in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self._in_flight)
-        try:
-            return self._handle(method, raw_path, headers, body)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+    def classify(self, req: Request) -> tuple[str, tuple[str, dict[str, str]]]:
+        route, args = _route(req.method, req.parts.path)
+        return f"{req.method} {route}", (route, args)
 
-    def _handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> _Reply | None:
-        parts = urlsplit(raw_path)
-        path = unquote(parts.path)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        route, args = _route(method, parts.path)
-        with self._lock:
-            self.requests[f"{method} {route}"] += 1
-        if self.latency:
-            time.sleep(self.latency)
-        with self._lock:
-            for fault in self._faults:
-                if fault.remaining > 0 and fault.route in (None, f"{method} {route}"):
-                    fault.remaining -= 1
-                    extra = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                    return _json(fault.status, _error(fault.status, fault.message), extra)
+    def fault_payload(self, fault: Fault) -> dict:
+        return _error(fault.status, fault.message)
+
+    def route(self, req: Request, info: tuple[str, dict[str, str]]) -> Reply | None:
+        method, headers, body = req.method, req.headers, req.body
+        path = unquote(req.parts.path)
+        query = dict(req.query())
+        route, args = info
         if route == "token":
             return self._token()
         if route in ("upload", "object", "bucket"):
             return self._gcs(method, route, args, query, headers, body)
         if route == "unknown":
-            return _json(404, _error(404, f"The requested URL {path} was not found on this server. (emulated)"))
+            return json_reply(404, _error(404, f"The requested URL {path} was not found on this server. (emulated)"))
         if self.require_auth:
             auth = headers.get("Authorization", "")
             with self._lock:
                 ok = auth.startswith("Bearer ") and auth[len("Bearer ") :] in self._tokens
             if not ok:
-                return _json(401, _error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token. (emulated)"))
+                return json_reply(401, _error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token. (emulated)"))
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
-            return _json(400, _error(400, "Invalid JSON payload received. (emulated)"))
+            return json_reply(400, _error(400, "Invalid JSON payload received. (emulated)"))
         with self._lock:
             self.bodies[f"{method} {route}"] = payload
         project, location = args["project"], args["location"]
         if route == "tuningJobs" and method == "POST":
-            with self._lock:
-                if self.lose_creates > 0:
-                    self.lose_creates -= 1
-                    return None
+            if self._lose_create():
+                return None
             return self._create_job(project, location, payload)
         if route == "tuningJobs" and method == "GET":
             return self._list_jobs(project, location, query)
@@ -351,37 +268,37 @@ class VertexEmulator:
             with self._lock:
                 job = self._jobs.get(name)
             if job is None:
-                return _json(404, _error(404, f"The TuningJob does not exist: {name} (emulated)"))
+                return json_reply(404, _error(404, f"The TuningJob does not exist: {name} (emulated)"))
             if route == "tuningJobs/{id}" and method == "GET":
                 with self._lock:
                     self._advance(job, poll=True)
-                    return _json(200, self._public(job))
+                    return json_reply(200, self._public(job))
             if route == "tuningJobs/{id}:cancel" and method == "POST":
                 return self._cancel(job)
         if route == "generateContent" and method == "POST":
             return self._generate(args["model"], payload)
-        return _json(404, _error(404, f"Method not found: {method} {path} (emulated)"))
+        return json_reply(404, _error(404, f"Method not found: {method} {path} (emulated)"))
 
     # OAuth
 
-    def _token(self) -> _Reply:
+    def _token(self) -> Reply:
         token = f"ftb-emulator-token-{secrets.token_hex(8)}"
         with self._lock:
             self._tokens.add(token)
-        return _json(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/cloud-platform"})
+        return json_reply(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/cloud-platform"})
 
     # Cloud Storage
 
-    def _gcs(self, method: str, route: str, args: dict, query: dict, headers: Any, body: bytes) -> _Reply:
+    def _gcs(self, method: str, route: str, args: dict, query: dict, headers: Any, body: bytes) -> Reply:
         bucket = args["bucket"]
         if self.buckets is not None and bucket not in self.buckets:
-            return _json(404, _error(404, "The specified bucket does not exist."))
+            return json_reply(404, _error(404, "The specified bucket does not exist."))
         if route == "bucket" and method == "GET":
-            return _json(200, {"kind": "storage#bucket", "id": bucket, "name": bucket, "projectNumber": "0", "location": "US", "storageClass": "STANDARD", "metageneration": "1", "timeCreated": _now(), "updated": _now(), "etag": "CAE="})
+            return json_reply(200, {"kind": "storage#bucket", "id": bucket, "name": bucket, "projectNumber": "0", "location": "US", "storageClass": "STANDARD", "metageneration": "1", "timeCreated": _now(), "updated": _now(), "etag": "CAE="})
         if route == "upload" and method == "POST" and query.get("uploadType") == "multipart":
             msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body)
             if not msg.is_multipart():
-                return _json(400, _error(400, "Multipart upload needs a multipart/related body. (emulated)"))
+                return json_reply(400, _error(400, "Multipart upload needs a multipart/related body. (emulated)"))
             parts = list(msg.iter_parts())
             meta = json.loads(parts[0].get_payload(decode=True) or b"{}")
             data = parts[1].get_payload(decode=True) or b""
@@ -392,12 +309,12 @@ class VertexEmulator:
             with self._lock:
                 self._resumable[upload_id] = {"bucket": bucket, "meta": meta, "name": meta.get("name") or query.get("name"), "data": b"", "type": headers.get("X-Upload-Content-Type") or meta.get("contentType") or "application/octet-stream"}
             location = f"{self.url}/upload/storage/v1/b/{quote(bucket)}/o?uploadType=resumable&upload_id={upload_id}"
-            return _Reply(200, b"", {"Location": location, "X-GUploader-UploadID": upload_id})
+            return Reply(200, b"", {"Location": location, "X-GUploader-UploadID": upload_id})
         if route == "upload" and method == "PUT" and query.get("upload_id"):
             with self._lock:
                 state = self._resumable.get(query["upload_id"])
             if state is None:
-                return _json(404, _error(404, "No such upload session. (emulated)"))
+                return json_reply(404, _error(404, "No such upload session. (emulated)"))
             crange = headers.get("Content-Range", "")
             m = re.match(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)", crange)
             if body:
@@ -408,30 +325,30 @@ class VertexEmulator:
                     self._resumable.pop(query["upload_id"], None)
                 return self._finish_upload(state["bucket"], state["name"], state["data"], state["meta"], state["type"])
             headers_out = {"Range": f"bytes=0-{len(state['data']) - 1}"} if state["data"] else {}
-            return _Reply(308, b"", headers_out)
+            return Reply(308, b"", headers_out)
         if route == "object" and method == "GET":
             with self._lock:
                 obj = self._objects.get((bucket, args["name"]))
             if obj is None:
-                return _json(404, _error(404, f"No such object: {bucket}/{args['name']}"))
+                return json_reply(404, _error(404, f"No such object: {bucket}/{args['name']}"))
             if query.get("alt") == "media":
-                return _Reply(200, obj["_data"], {}, obj["contentType"])
-            return _json(200, self._public(obj))
-        return _json(400, _error(400, "Unsupported Cloud Storage request (emulated)."))
+                return Reply(200, obj["_data"], {}, obj["contentType"])
+            return json_reply(200, self._public(obj))
+        return json_reply(400, _error(400, "Unsupported Cloud Storage request (emulated)."))
 
-    def _finish_upload(self, bucket: str, name: str | None, data: bytes, meta: dict, content_type: str) -> _Reply:
+    def _finish_upload(self, bucket: str, name: str | None, data: bytes, meta: dict, content_type: str) -> Reply:
         if not name:
-            return _json(400, _error(400, "Required object name is missing. (emulated)"))
+            return json_reply(400, _error(400, "Required object name is missing. (emulated)"))
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
         if meta.get("md5Hash") and meta["md5Hash"] != md5:
-            return _json(400, _error(400, "Provided MD5 hash does not match the calculated MD5 hash of the data. (emulated)"))
+            return json_reply(400, _error(400, "Provided MD5 hash does not match the calculated MD5 hash of the data. (emulated)"))
         crc = _crc32c(data)
         if meta.get("crc32c") and crc is not None and meta["crc32c"] != crc:
-            return _json(400, _error(400, "Provided CRC32C does not match the calculated CRC32C of the data. (emulated)"))
+            return json_reply(400, _error(400, "Provided CRC32C does not match the calculated CRC32C of the data. (emulated)"))
         with self._lock:
             self.uploads += 1
             obj = self._store_object(bucket, name, data, meta.get("contentType") or content_type)
-            return _json(200, self._public(obj))
+            return json_reply(200, self._public(obj))
 
     def _store_object(self, bucket: str, name: str, data: bytes, content_type: str) -> dict:
         generation = str(time.time_ns() // 1000)
@@ -461,19 +378,19 @@ class VertexEmulator:
 
     # Vertex tuning
 
-    def _create_job(self, project: str, location: str, p: dict) -> _Reply | None:
+    def _create_job(self, project: str, location: str, p: dict) -> Reply | None:
         base = p.get("baseModel")
         spec = p.get("supervisedTuningSpec") or {}
         uri = spec.get("trainingDatasetUri")
         if not base:
-            return _json(400, _error(400, "Request contains an invalid argument: base_model is required. (emulated)"))
+            return json_reply(400, _error(400, "Request contains an invalid argument: base_model is required. (emulated)"))
         if base not in self.tunable:
-            return _json(400, _error(400, f"Base model {base} is not supported for supervised tuning. (emulated)"))
+            return json_reply(400, _error(400, f"Base model {base} is not supported for supervised tuning. (emulated)"))
         if not uri or not str(uri).startswith("gs://"):
-            return _json(400, _error(400, "Request contains an invalid argument: training_dataset_uri must be a gs:// URI. (emulated)"))
+            return json_reply(400, _error(400, "Request contains an invalid argument: training_dataset_uri must be a gs:// URI. (emulated)"))
         for key, value in (p.get("labels") or {}).items():
             if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key) or not re.fullmatch(r"[a-z0-9_-]{0,63}", str(value)):
-                return _json(400, _error(400, f"Label {key}={value!r} is invalid: keys and values hold lowercase letters, digits, _ and - (at most 63). (emulated)"))
+                return json_reply(400, _error(400, f"Label {key}={value!r} is invalid: keys and values hold lowercase letters, digits, _ and - (at most 63). (emulated)"))
         hp = dict(spec.get("hyperParameters") or {})
         epochs = int(hp.get("epochCount") or self.default_epochs)
         resolved = {"epochCount": str(epochs), "learningRateMultiplier": float(hp.get("learningRateMultiplier") or 1.0), "adapterSize": hp.get("adapterSize") or "ADAPTER_SIZE_FOUR"}
@@ -498,17 +415,16 @@ class VertexEmulator:
             if p.get("description"):
                 job["description"] = p["description"]
             self._jobs[name] = job
-            if self.drop_creates > 0:
-                self.drop_creates -= 1
+            if self._drop_create():
                 return None
-            return _json(200, self._public(job))
+            return json_reply(200, self._public(job))
 
-    def _list_jobs(self, project: str, location: str, query: dict) -> _Reply:
+    def _list_jobs(self, project: str, location: str, query: dict) -> Reply:
         wanted: dict[str, str] = {}
         for clause in filter(None, re.split(r"\s+AND\s+", query.get("filter", "").strip())):
             m = re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([^"]*)"?', clause.strip())
             if not m:
-                return _json(400, _error(400, f"Unsupported filter: {clause} (emulated supports labels.KEY=\"VALUE\")"))
+                return json_reply(400, _error(400, f"Unsupported filter: {clause} (emulated supports labels.KEY=\"VALUE\")"))
             wanted[m.group(1)] = m.group(2)
         size = int(query.get("pageSize") or 100)
         start = int(query.get("pageToken") or 0)
@@ -522,14 +438,14 @@ class VertexEmulator:
             body: dict[str, Any] = {"tuningJobs": [self._public(j) for j in page]} if page else {}
             if start + size < len(jobs):
                 body["nextPageToken"] = str(start + size)
-            return _json(200, body)
+            return json_reply(200, body)
 
-    def _cancel(self, job: dict) -> _Reply:
+    def _cancel(self, job: dict) -> Reply:
         with self._lock:
             if job["state"] in TERMINAL:
-                return _json(400, _error(400, f"The TuningJob {job['name']} is in state {job['state']} and cannot be cancelled. (emulated)"))
+                return json_reply(400, _error(400, f"The TuningJob {job['name']} is in state {job['state']} and cannot be cancelled. (emulated)"))
             self._end(job, "JOB_STATE_CANCELLED", "CANCELED: the tuning job was cancelled by a request. (emulated)")
-            return _json(200, {})
+            return json_reply(200, {})
 
     def _advance(self, job: dict, poll: bool) -> None:
         if job["state"] in TERMINAL:
@@ -596,19 +512,19 @@ class VertexEmulator:
 
     # Gemini answers
 
-    def _generate(self, model: str, p: dict) -> _Reply:
+    def _generate(self, model: str, p: dict) -> Reply:
         contents = p.get("contents") or []
         if not contents:
-            return _json(400, _error(400, "Request contains an invalid argument: contents is not specified. (emulated)"))
+            return json_reply(400, _error(400, "Request contains an invalid argument: contents is not specified. (emulated)"))
         if "/endpoints/" in model:
             with self._lock:
                 memory = self._endpoints.get(model)
             if memory is None:
-                return _json(404, _error(404, f"Endpoint `{model}` not found. (emulated)"))
+                return json_reply(404, _error(404, f"Endpoint `{model}` not found. (emulated)"))
         else:
             base = model.rsplit("/", 1)[-1]
             if not base.startswith("gemini-") or base.startswith(("gemini-1.0", "gemini-1.5")):
-                return _json(404, _error(404, f"Publisher Model `{model}` was not found or your project does not have access to it. (emulated)"))
+                return json_reply(404, _error(404, f"Publisher Model `{model}` was not found or your project does not have access to it. (emulated)"))
             memory = {}
         user = next((c for c in reversed(contents) if c.get("role", "user") == "user"), {})
         prompt = "".join(part.get("text", "") for part in user.get("parts") or [])
@@ -618,7 +534,7 @@ class VertexEmulator:
         limit = config.get("maxOutputTokens")
         if limit and len(answer.split()) > int(limit):
             answer, finish = " ".join(answer.split()[: int(limit)]), "MAX_TOKENS"
-        return _json(
+        return json_reply(
             200,
             {
                 "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": finish}],
@@ -628,10 +544,6 @@ class VertexEmulator:
                 "responseId": secrets.token_urlsafe(12),
             },
         )
-
-    @staticmethod
-    def _public(obj: dict) -> dict:
-        return {k: v for k, v in obj.items() if not k.startswith("_")}
 
 
 def _crc32c(data: bytes) -> str | None:
@@ -675,80 +587,11 @@ def _route(method: str, raw: str) -> tuple[str, dict[str, str]]:
     return "unknown", {}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    emulator: VertexEmulator
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _serve(self, method: str) -> None:
-        body = self._body()
-        reply = self.server.emulator.handle(method, self.path, self.headers, body)
-        if reply is None:  # accepted, then the connection "drops"
-            self.close_connection = True
-            try:
-                self.request.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        head = [f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}", f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
-        head += [f"{k}: {v}" for k, v in reply.headers.items()]
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + reply.body)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._serve("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve("POST")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._serve("PUT")
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pytest_finetunebench.testing.vertex_emulator", description="Run the Vertex AI tuning + Cloud Storage emulator (a test double: it memorizes, it does not learn).")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
-    parser.add_argument("--job-seconds", type=float, default=0.0, help="how long a job takes (0: instant)")
-    parser.add_argument("--job-polls", type=int, default=0, help="gets a job needs before it finishes")
-    parser.add_argument("--fail-jobs", metavar="MESSAGE", help="fail every job with this error message")
-    args = parser.parse_args(argv)
+    args = server.parser("vertex_emulator", "Run the Vertex AI tuning + Cloud Storage emulator (a test double: it memorizes, it does not learn).", port=8001, polls="gets").parse_args(argv)
     emu = VertexEmulator(host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls)
     emu.fail_jobs = args.fail_jobs
-    with emu:
-        print(f"Vertex AI + Cloud Storage emulator on {emu.url}; Ctrl-C stops. Export:", flush=True)
-        for key, value in emu.env().items():
-            print(f"  export {key}={value}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    server.serve(emu, lambda emu: [f"Vertex AI + Cloud Storage emulator on {emu.url}; Ctrl-C stops. Export:", *(f"  export {key}={value}" for key, value in emu.env().items())])
 
 
 if __name__ == "__main__":
