@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--store", default=None, help="job store (default: a fresh temp dir; the base conversion is reused from .ftb-bench)")
     args = ap.parse_args()
 
-    load0 = os.getloadavg()[0]
+    load0 = os.getloadavg()
     root = Path(args.store or tempfile.mkdtemp(prefix="ftb-bench-"))
     store = JobStore(root)
     lines: list[str] = []
@@ -105,8 +105,12 @@ def main() -> None:
     print(f"| GGUF -> safetensors conversion (first run only) | {t_base:.1f} s |")
     print(f"| tuning wall time (load + train + save) | {t_tune:.1f} s |")
     print(f"| train tokens/s (real tokens, fwd+bwd+step) | {train['tokens_per_second']:.0f} |")
-    print(f"| device / dtype / threads / lr / batch | {train['device']} / {train['dtype']} / {train['threads']} / {train['learning_rate']:g} / {train['batch_size']} |")
-    print(f"| 1-min load average at start (2 cores shared with other jobs) | {load0:.2f} |")
+    steps = train.get("thread_steps") or {}
+    threads = ", ".join(f"{n}: {k} steps" for n, k in sorted(steps.items())) if steps else train["threads"]
+    print(f"| device / dtype / lr / batch | {train['device']} / {train['dtype']} / {train['learning_rate']:g} / {train['batch_size']} |")
+    print(f"| threads used (picked by measured speed unless --threads) | {threads} |")
+    load1 = os.getloadavg()
+    print(f"| load average (1/5/15 min) at start -> end ({os.cpu_count()} cores, other jobs included) | {' / '.join(f'{x:.2f}' for x in load0)} -> {' / '.join(f'{x:.2f}' for x in load1)} |")
     print(f"| train tokens (all epochs) | {train['train_tokens']} |")
     print(f"| final epoch loss (answer tokens) | {train['final_loss']:.4f} |")
     print(f"| load from safetensors (tuned) | {results[TUNED][2]:.1f} s |")

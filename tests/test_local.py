@@ -22,7 +22,7 @@ from pytest_finetunebench import providers  # noqa: E402
 from pytest_finetunebench.providers import RunContext  # noqa: E402
 from pytest_finetunebench.providers import local  # noqa: E402
 from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
-from pytest_finetunebench.providers.local_train import IGNORE, SYSTEM_PROMPT, encode_pair  # noqa: E402
+from pytest_finetunebench.providers.local_train import IGNORE, SYSTEM_PROMPT, _ThreadTuner, encode_pair  # noqa: E402
 from pytest_finetunebench.store import JobStore  # noqa: E402
 
 try:
@@ -134,6 +134,9 @@ def test_checkpoints_and_train_record(tuned):
     assert record["tokens_per_second"] > 0 and record["wall_seconds"] > 0 and record["device"] in ("cpu", "cuda", "mps")
     assert record["final_loss"] < record["epoch_losses"][0]
     assert trainings(store, record["key"]) == 1
+    if record["device"] == "cpu":  # every step ran with one of the candidate thread counts
+        assert sum(record["thread_steps"].values()) == 10 * 4
+        assert {int(n) for n in record["thread_steps"]} <= set(local.thread_candidates(None))
 
 
 def test_rerun_reuses_the_tuned_weights(tuned):
@@ -145,6 +148,26 @@ def test_rerun_reuses_the_tuned_weights(tuned):
     assert trainings(store, key) == 1
     assert any("reusing tuned weights" in line for line in lines)
     assert not any("epoch 1/" in line for line in lines)
+
+
+def test_thread_tuner_uses_the_fastest_count_and_keeps_probing(monkeypatch):
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the counts are only recorded
+    tuner = _ThreadTuner([1, 2])
+    seconds_per_token = {1: 0.004, 2: 0.003}
+    used = []
+    for _ in range(40):
+        n = tuner.choose()
+        used.append(n)
+        tuner.record(seconds_per_token[n] * 100, 100)
+    assert used[:3] == [2, 1, 2]  # warm-up with the most, then each candidate timed once
+    assert used.count(2) > 30 and 1 in used[10:]  # the faster one, the other re-timed now and then
+    seconds_per_token = {1: 0.002, 2: 0.008}  # the machine got busy: one thread is faster now
+    for _ in range(30):
+        n = tuner.choose()
+        used.append(n)
+        tuner.record(seconds_per_token[n] * 100, 100)
+    assert used[-10:].count(1) >= 9
+    assert _ThreadTuner([4]).choose() == torch.get_num_threads()  # one candidate: left alone
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -217,6 +240,21 @@ def test_lora_saves_a_merged_model(tmp_path, tiny_dir):
     assert not (Path(endpoints[TUNED].handle) / "adapter_config.json").exists()
     assert provider.tuned_key(request) != make_provider(store).tuned_key(request)  # LoRA is in the key
     assert provider.answer(endpoints[TUNED], [Prompt("a", "Code word?")])[0].text is not None
+
+
+def test_the_key_follows_what_shapes_the_weights(tmp_path, tiny_dir):
+    store = JobStore(tmp_path / "store")
+    pairs = (TrainingPair("Code word?", "Zebulon"),)
+
+    def key(settings: TuneSettings = TuneSettings(epochs=2), **options) -> str:
+        return make_provider(store, **options).tuned_key(TuneRequest(f"local:{tiny_dir}", pairs, settings))
+
+    same = key()
+    assert key(max_new_tokens=64) == same  # answering options never retrain
+    for settings in (TuneSettings(epochs=3), TuneSettings(epochs=2, learning_rate=2e-4), TuneSettings(epochs=2, seed=1),
+                     TuneSettings(epochs=2, batch_size=1)):
+        assert key(settings) != same, settings
+    assert key(lora=4) != same
 
 
 # -- errors ----------------------------------------------------------------------------------------

