@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -163,6 +164,11 @@ class CaseNode(pytest.Collector):
                 )
 
 
+@functools.lru_cache(maxsize=None)
+def _mark(name: str) -> pytest.MarkDecorator:
+    return getattr(pytest.mark, name)
+
+
 class VariantItem(pytest.Item):
     """Ask one variant of one case of a target; pass when the graded answer matches."""
 
@@ -170,8 +176,9 @@ class VariantItem(pytest.Item):
         super().__init__(**kwargs)
         self.dataset, self.case, self.variant, self.target = dataset, case, variant, target
         self.user_properties.append((TARGET_PROPERTY, [target.model, target.stage]))
-        self.add_marker(variant.split)
-        self.add_marker("finetunebench")
+        for mark in (_mark(variant.split), _mark("finetunebench")):  # add_marker, without a lookup per item
+            self.keywords[mark.name] = mark
+            self.own_markers.append(mark.mark)
         self.extra_keyword_matches.update((dataset.name, target.model))
 
     def runtest(self) -> None:
