@@ -51,7 +51,7 @@ def workload(n_answers: int) -> tuple[TuneRequest, list[Prompt]]:
 def drive(store: Path, recording, request: TuneRequest, prompts: list[Prompt]) -> tuple[float, list]:
     """Tune and answer through the provider (sleeps off); seconds taken and the answers."""
     ctx = RunContext(JobStore(store), {"concurrency": int(os.environ.get("CONC", 16)), "poll_interval": 0.001, "api_retries": 0}, recording=recording)
-    provider = OpenAIProvider(ctx, poll_interval=0.001, sleep=lambda s: None)
+    provider = OpenAIProvider(ctx, poll_interval=0.001)
     t0 = time.perf_counter()
     with recording("openai", request):
         endpoint = provider.endpoints(request, [TUNED])[TUNED]
