@@ -15,20 +15,12 @@ from pathlib import Path
 
 import pytest
 
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream-finetunebench"
 MODEL = "gpt-4o-mini-2024-07-18"
 FILES = {
     "memorization": "fictional_people_original_w_responses.csv",
     "rephrased": "fictional_people_rephrased_w_responses.csv",
     "secondary": "fictional_people_secondary_w_responses.csv",
 }
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Path:
-    if not (UPSTREAM / "model_responses" / "fictional_people").is_dir():
-        pytest.skip(f"upstream FineTuneBench data not found at {UPSTREAM}")
-    return UPSTREAM
 
 
 def exact_counts(path: Path, model: str) -> tuple[int, int]:
@@ -42,7 +34,8 @@ def exact_counts(path: Path, model: str) -> tuple[int, int]:
     return sum(norm(r[f"{model}_response"]) == norm(r["answer"]) for r in rows), len(rows)
 
 
-def test_regrading_published_answers_matches_the_csvs(upstream: Path, pytester: pytest.Pytester) -> None:
+def test_regrading_published_answers_matches_the_csvs(clone: Path, pytester: pytest.Pytester) -> None:
+    upstream = clone
     pytester.makeini("[pytest]\n")
     imported = pytester.run(
         sys.executable, "-m", "pytest_finetunebench", "import-upstream", str(upstream),

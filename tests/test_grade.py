@@ -12,7 +12,6 @@ from pytest_finetunebench.cases import MATCHERS
 from pytest_finetunebench.grade import Verdict, choose_matcher, grade, normalize
 from pytest_finetunebench.normalize import analyze
 
-UPSTREAM = Path(__file__).parents[2] / "shared" / "upstream-finetunebench"
 
 
 @pytest.mark.parametrize(
@@ -382,11 +381,9 @@ def test_unknown_matcher_is_an_error() -> None:
         grade("185", "185", "regex")
 
 
-def _upstream_counts() -> dict[str, dict[str, tuple[int, int, int]]]:
+def _upstream_counts(clone: Path) -> dict[str, dict[str, tuple[int, int, int]]]:
     """Per file and model: (auto passes, normalized-exact passes, rows)."""
-    folder = UPSTREAM / "model_responses" / "fictional_people"
-    if not folder.is_dir():
-        pytest.skip(f"upstream FineTuneBench responses not found at {folder}")
+    folder = clone / "model_responses" / "fictional_people"
     counts: dict[str, dict[str, tuple[int, int, int]]] = {}
     for path in sorted(folder.glob("*_w_responses.csv")):
         with path.open(encoding="utf-8", newline="") as f:
@@ -400,8 +397,8 @@ def _upstream_counts() -> dict[str, dict[str, tuple[int, int, int]]]:
     return counts
 
 
-def test_calibration_on_the_published_answers() -> None:
-    counts = _upstream_counts()
+def test_calibration_on_the_published_answers(clone: Path) -> None:
+    counts = _upstream_counts(clone)
     mini = "gpt-4o-mini-2024-07-18"
     assert counts["original"][mini][0] == 150
     assert counts["rephrased"][mini][0] == 134

@@ -19,7 +19,6 @@ from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, ProviderErr
 from pytest_finetunebench.providers.published import PublishedProvider, create
 from pytest_finetunebench.store import JobStore
 
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream-finetunebench"
 MODEL = "gpt-4o-mini-2024-07-18"
 
 
@@ -30,13 +29,6 @@ def context(tmp_path: Path, responses: Path | str) -> providers.RunContext:
 def ask(provider: PublishedProvider, model: str, texts: list[str]) -> list:
     endpoint = provider.endpoints(TuneRequest(model, ()), [TUNED])[TUNED]
     return provider.answer(endpoint, [Prompt(str(i), t) for i, t in enumerate(texts)])
-
-
-@pytest.fixture(scope="module")
-def clone() -> Path:
-    if not (UPSTREAM / "model_responses").is_dir():
-        pytest.skip(f"no upstream FineTuneBench copy at {UPSTREAM}")
-    return UPSTREAM
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,7 @@ import pytest
 from pytest_finetunebench import upstream
 from pytest_finetunebench.cases import MEMORIZATION, Dataset, load_dataset
 
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream-finetunebench"
 ATTRIBUTES = ("weight", "height", "age", "occupation", "favorite-color", "city")
-
-
-@pytest.fixture(scope="module")
-def clone() -> Path:
-    if not (UPSTREAM / "datasets").is_dir():
-        pytest.skip(f"no upstream FineTuneBench copy at {UPSTREAM}")
-    return UPSTREAM
 
 
 @pytest.fixture(scope="module")
