@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import gzip
 import json
 import platform
-import statistics
 import sys
 import tempfile
 import time

@@ -262,7 +262,7 @@ def test_multipart_boundary_and_json_key_order_do_not_matter(recorded, project, 
         if isinstance(body, str) and body.startswith("--"):
             old = body.split("\r\n", 1)[0][2:]
             req["body"] = body.replace(old, "0123456789abcdef0123456789abcdef")
-            req["headers"]["content-type"] = [f"multipart/form-data; boundary=0123456789abcdef0123456789abcdef"]
+            req["headers"]["content-type"] = ["multipart/form-data; boundary=0123456789abcdef0123456789abcdef"]
         elif isinstance(body, str) and body.startswith("{"):
             req["body"] = json.dumps(dict(reversed(list(json.loads(body).items()))), indent=3)
     dump(recorded.path, data)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 from xml.etree import ElementTree
-from pathlib import Path
 
 import pytest
 

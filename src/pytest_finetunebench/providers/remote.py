@@ -32,7 +32,7 @@ from .. import ledger as L
 from ..ledger import Ledger, strip_userinfo
 from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest, epoch_of
-from .cost import Estimate, check_max_cost, over_budget, parse_prices, usd
+from .cost import check_max_cost, over_budget, parse_prices, usd
 
 MAX_POLL_INTERVAL = 60.0
 CREATE_TRIES = 5  # creates turned away with a 429 (nothing launched) are re-sent this many times in all
