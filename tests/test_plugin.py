@@ -250,3 +250,10 @@ def test_a_wrong_answer_that_is_the_pre_update_answer_says_so(pytester: pytest.P
     result = pytester.runpytest("cases", "--ftb-responses=responses", "--ftb-model=modela", "-p", "no:xdist")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*gave the answer from before the update ('sort')*"])
+
+
+def test_a_missing_responses_folder_is_a_usage_error_before_anything_runs(project: pytest.Pytester) -> None:
+    result = project.runpytest("cases", "--ftb-responses=nowhere", "--ftb-model=modela", "-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*nowhere*"])
+    result.stdout.no_fnmatch_line("*passed*")

@@ -109,5 +109,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = [i for i in session.items if isinstance(i, VariantItem)]
     evaluation = session.config.stash[EVALUATION]
     evaluation.plan(items)
+    if not hasattr(session.config, "workerinput"):  # a missing extra or responses folder: say so before any run
+        for model in evaluation.models:
+            try:
+                evaluation.tuner.provider(model)
+            except ProviderError as exc:
+                raise pytest.UsageError(str(exc)) from None
     if items and not hasattr(session.config, "workerinput"):
         _progress(session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once")
