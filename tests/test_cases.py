@@ -73,7 +73,7 @@ def test_good_file_loads_with_templates_and_implicit_memorization(tmp_path: Path
          "unknown matcher `regex`"),
         ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants:\n      - split: paraphrase\n"
          "        question: r?\n        answer: '1'\n", 7, "unknown split `paraphrase`"),
-        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: Yes\n", 5, "`answer` must be text, got bool"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: Yes\n", 5, "`answer` must be text, got a boolean"),
         ("dataset: x\ncases:\n  - id: a\n    question: [q]\n    answer: '1'\n", 4, "`question` must be text"),
         ("dataset: x\nkind: updating_knowledge\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n", 4,
          "no `answer_before`"),
@@ -133,3 +133,24 @@ def test_every_yaml_problem_is_one_line(tmp_path: Path, text: str, line: int, ne
     with pytest.raises(CaseFileError) as info:
         load_dataset(path)
     assert str(info.value).startswith(f"{path}:{line}: ") and needle in str(info.value)
+
+
+def test_aliases_are_built_once_and_a_recursive_one_is_refused(tmp_path: Path) -> None:
+    levels = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]" for i in range(9)]
+    # ten levels of ten aliases: 10**10 strings if expanded (a hang), one list per level if shared
+    bomb = "\n".join(levels) + "\ndataset: x\ncases:\n  - {id: a, question: q?, answer: '1'}\n"
+    with pytest.raises(CaseFileError, match=":1: dataset: unknown field `a`"):
+        load_dataset(write(tmp_path, bomb))
+    nested = write(tmp_path, "dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    uses: &u [*u]\n", "n.yaml")
+    with pytest.raises(CaseFileError, match="an alias refers to itself"):
+        load_dataset(nested)
+    shared = write(tmp_path, "dataset: x\ncases:\n  - &one {id: a, question: q?, answer: '1'}\n  - {id: b, question: r?, answer: '2', fact: *one}\n", "s.yaml")
+    with pytest.raises(CaseFileError, match="`fact` must be text, got a mapping"):
+        load_dataset(shared)
+
+
+def test_an_explicit_boolean_tag_on_other_text_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "dataset: x\ncases:\n  - id: a\n    question: !!bool maybe\n    answer: '1'\n")
+    with pytest.raises(CaseFileError, match=r":4: `maybe` is not a boolean; fix: quote it as text"):
+        load_dataset(path)

@@ -257,3 +257,10 @@ def test_a_missing_responses_folder_is_a_usage_error_before_anything_runs(projec
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*nowhere*"])
     result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_last_failed_reruns_exactly_the_wrong_answers(project: pytest.Pytester) -> None:
+    run(project, "--ftb-model=modela", "-p", "cacheprovider").assert_outcomes(passed=4, failed=2)
+    again = run(project, "--ftb-model=modela", "-p", "cacheprovider", "--lf")
+    again.assert_outcomes(failed=2)
+    again.stdout.fnmatch_lines(["*2 failed, 4 deselected*"])

@@ -137,16 +137,37 @@ class _Composer(_BaseLoader):  # type: ignore[misc, valid-type]
 
 
 _BOOL, _NULL = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
+_IN_PROGRESS = object()
 
 
-def _build(node: yaml.Node) -> Any:
-    """Python data from a composed node; mappings remember their lines (faster than a Constructor)."""
+class _BadNode(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _build(node: yaml.Node, memo: dict[int, Any] | None = None) -> Any:
+    """Python data from a composed node; mappings remember their lines (faster than a Constructor).
+
+    An alias is the node it names: built once (``memo``), so alias bombs cost nothing extra, and
+    an alias inside its own anchor is refused.
+    """
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        if memo[id(node)] is _IN_PROGRESS:
+            raise _BadNode(node.start_mark.line + 1, "an alias refers to itself; fix: remove the recursive alias")
+        return memo[id(node)]
     if isinstance(node, yaml.ScalarNode):
         if node.tag == _BOOL:
-            return yaml.constructor.SafeConstructor.bool_values[node.value.lower()]
+            value = yaml.constructor.SafeConstructor.bool_values.get(node.value.lower())
+            if value is None:
+                raise _BadNode(node.start_mark.line + 1, f"`{node.value}` is not a boolean; fix: quote it as text")
+            return value
         return None if node.tag == _NULL else node.value
+    memo[id(node)] = _IN_PROGRESS
     if isinstance(node, yaml.SequenceNode):
-        return [_build(child) for child in node.value]
+        memo[id(node)] = [_build(child, memo) for child in node.value]
+        return memo[id(node)]
     result = _Map()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
@@ -157,8 +178,9 @@ def _build(node: yaml.Node) -> Any:
         key = key_node.value
         if key in result:
             raise _DuplicateKey(key, line, result.key_lines[key])
-        result[key] = _build(value_node)
+        result[key] = _build(value_node, memo)
         result.key_lines[key] = line
+    memo[id(node)] = result
     return result
 
 
@@ -172,6 +194,8 @@ def load_dataset(path: Path | str) -> Dataset:
     try:
         node = yaml.compose(text, Loader=_Composer)
         data = None if node is None else _build(node)
+    except _BadNode as exc:
+        raise CaseFileError(path, exc.line, exc.message) from None
     except _DuplicateKey as exc:
         if not exc.first:
             raise CaseFileError(path, exc.line, f"key `{exc.key}` is not a name; fix: use a plain field name") from None
@@ -187,6 +211,13 @@ def load_dataset(path: Path | str) -> Dataset:
         reason = str(exc).splitlines()[0]
         raise CaseFileError(path, where, f"unreadable YAML ({reason}); fix: remove the offending character") from None
     return _Validator(path).dataset(data)
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in the words of the file (for error messages)."""
+    if isinstance(value, bool):
+        return "a boolean (bare yes/no/true/false)"
+    return "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else "nothing"
 
 
 class _Validator:
@@ -212,7 +243,7 @@ class _Validator:
         if not isinstance(value, str):
             raise self.fail(
                 self.line_of(mapping, key),
-                f"{where}: `{key}` must be text, got {type(value).__name__}; fix: write it as a quoted string",
+                f"{where}: `{key}` must be text, got {_kind(value)}; fix: write it as a quoted string",
             )
         if isinstance(value, str) and not value.strip():
             raise self.fail(self.line_of(mapping, key), f"{where}: `{key}` is empty; fix: give it a value")

@@ -158,9 +158,12 @@ class CaseNode(pytest.Collector):
                 name = variant.split
                 if splits.count(variant.split) > 1:
                     name += str(self.case.variants.index(variant) - splits.index(variant.split) + 1)
+                # pytest >= 9 keeps node ids structured: the target is the item's parameter, as for a
+                # parametrized test, so --lf and node-id selection match it
+                nodeid = {"nodeid": self.id.child(name).with_params(target.label)} if hasattr(self, "id") else {}
                 yield VariantItem.from_parent(
                     self, name=f"{name}[{target.label}]", dataset=self.dataset, case=self.case,
-                    variant=variant, target=target,
+                    variant=variant, target=target, **nodeid,
                 )
 
 

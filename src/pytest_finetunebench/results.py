@@ -76,7 +76,9 @@ class Results:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.run_id:
             self.ctx.store.remove("answers", self.run_id)
-        stopped = bool(session.shouldfail or session.shouldstop)  # -x, --maxfail: a partial run
+        # -x, --maxfail, Ctrl-C or an internal error: a partial run is neither gated nor saved
+        stopped = bool(session.shouldfail or session.shouldstop) or exitstatus in (
+            pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         gated = gate.gated_targets(self.targets)
         if (self.thresholds or self.drop_limits) and stopped:
             self.notes.append("gates not applied: the run stopped early (-x / --maxfail), so it is not saved either")
