@@ -11,13 +11,14 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generator
 
 import pytest
 
 from . import cassettes, options, providers
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
-from .collect import CaseFile, Catalog, Selection, VariantItem, is_case_file
+from .collect import CaseFile, Catalog, InvalidCaseFile, Selection, VariantItem, is_case_file
 from .providers import RunContext
 from .providers.base import ProviderError
 from .results import Results
@@ -95,21 +96,25 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile |
     return None
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> None:
-    # before -k/-m/--lf deselect: what was collected decides the training set, never what is asked
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> Generator[None]:
+    # before -k/-m deselect: what was collected decides the training set, never what is asked
     config.stash[EVALUATION].collected([i for i in items if isinstance(i, VariantItem)])
+    invalid = [i for i in items if isinstance(i, InvalidCaseFile)]
+    yield
+    items[:0] = [i for i in invalid if i not in items]  # a broken case file is never deselected away
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     collection = session.config.stash[COLLECTION]
+    worker = hasattr(session.config, "workerinput")  # under xdist a worker cannot stop the session cleanly
     problems = collection.catalog.unknown(collection.selection) if collection.catalog.datasets else []
-    if problems:
+    if problems and not worker:
         raise pytest.UsageError("; ".join(problems))
     items = [i for i in session.items if isinstance(i, VariantItem)]
     evaluation = session.config.stash[EVALUATION]
     evaluation.plan(items)
-    if not hasattr(session.config, "workerinput"):  # a missing extra or responses folder: say so before any run
+    if not worker:  # a missing extra or responses folder: say so before any run
         for model in evaluation.models:
             try:
                 evaluation.tuner.provider(model)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from . import gate, providers, runs
-from .collect import TARGET_PROPERTY, InvalidCaseFile
+from .collect import TARGET_PROPERTY
 from .outcome import Record
 from .providers import RunContext
 from .report import Summary
@@ -65,12 +65,6 @@ class Results:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.run_errors += 1
-
-    def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            if isinstance(item, InvalidCaseFile):  # -k/-m must not hide a broken case file
-                self.run_errors += 1
-                self.notes.append(f"deselected, but still an error: {item.error}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
