@@ -265,3 +265,10 @@ def test_last_failed_reruns_exactly_the_wrong_answers(project: pytest.Pytester) 
     again = run(project, "--ftb-model=modela", "-p", "cacheprovider", "--lf")
     again.assert_outcomes(failed=2)
     again.stdout.fnmatch_lines(["*2 failed, 4 deselected*"])
+
+
+@pytest.mark.parametrize("flag", ["--ftb-concurrency=0", "--ftb-max-new-tokens=0", "--ftb-batch-size=0"])
+def test_values_below_their_minimum_are_usage_errors(project: pytest.Pytester, flag: str) -> None:
+    result = run(project, "--ftb-model=modela", flag)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{flag}: must be at least 1*"])

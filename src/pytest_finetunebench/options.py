@@ -25,6 +25,7 @@ class Option:
     flag: bool = False  # a boolean switch
     ini: bool = False
     metavar: str | None = None
+    minimum: float | None = None  # smallest value allowed (a usage error below it)
     const: Any = None  # the value may be left out (``--ftb-x`` alone gives ``const``)
 
 
@@ -39,13 +40,13 @@ OPTIONS: tuple[Option, ...] = (
     # tuning
     Option("epochs", "training epochs; several (e.g. 1,3,10) evaluate the checkpoint after each", ini=True, metavar="N[,N...]"),
     Option("learning-rate", "learning rate (local) or learning-rate multiplier (APIs)", type=float, ini=True, metavar="LR"),
-    Option("batch-size", "training batch size", type=int, ini=True, metavar="N"),
+    Option("batch-size", "training batch size", type=int, ini=True, metavar="N", minimum=1),
     Option("seed", "seed for training and sampling", type=int, default=0, ini=True, metavar="N"),
     Option("baseline", "also evaluate each model untuned, to show before -> after", flag=True),
     Option("in-context", "also evaluate each model untuned with the case's facts in the prompt (the upper bound tuning is measured against)", flag=True),
     # answering
     Option("responses", "replay published answers: a directory of *_w_responses.csv files (no tuning)", metavar="DIR"),
-    Option("max-new-tokens", "longest answer to generate", type=int, default=32, ini=True, metavar="N"),
+    Option("max-new-tokens", "longest answer to generate", type=int, default=32, ini=True, metavar="N", minimum=1),
     # reporting and gating
     Option("report", "write every item and the aggregates as JSON", metavar="PATH"),
     Option("markdown", "write the accuracy tables as Markdown", metavar="PATH"),
@@ -55,27 +56,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("compare-fail", "gate: fail when accuracy dropped by more than this since the compared run (default: the previous), e.g. generalization:5%,memorization:0.02 (splits too)", ini=True, metavar="SPEC"),
     Option("plot", "write PNG plots (accuracy per split with 95% intervals; accuracy vs epochs for a sweep) into DIR; needs pytest-finetunebench[plot]", metavar="DIR"),
     # API providers (openai)
-    Option("concurrency", "API providers: most answer requests in flight at once", type=int, default=16, ini=True, metavar="N"),
+    Option("concurrency", "API providers: most answer requests in flight at once", type=int, default=16, ini=True, metavar="N", minimum=1),
     Option("temperature", "sampling temperature for answers", type=float, default=0.0, ini=True, metavar="T"),
-    Option("api-retries", "API providers: retries of a failed answer request (429 waits out retry-after) before the item records the API's error", type=int, default=8, ini=True, metavar="N"),
-    Option("max-cost", "API providers: refuse to launch a tuning job whose estimated training cost exceeds USD", type=float, ini=True, metavar="USD"),
+    Option("api-retries", "API providers: retries of a failed answer request (429 waits out retry-after) before the item records the API's error", type=int, default=8, ini=True, metavar="N", minimum=0),
+    Option("max-cost", "API providers: refuse to launch a tuning job whose estimated training cost exceeds USD", type=float, ini=True, metavar="USD", minimum=0),
     Option("price", "training price in USD per 1M training tokens, overriding the built-in table, e.g. gpt-4o-mini-2024-07-18:3.00 (repeatable, comma-separated)", multiple=True, ini=True, metavar="MODEL:USD"),
     Option("dry-run", "API providers: show what would be uploaded and launched and its estimated cost; launch nothing, answer nothing", flag=True),
-    Option("job-timeout", "API providers: stop waiting for a tuning job after this many seconds (the job keeps running; a rerun resumes it); default 21600", type=float, default=21600.0, ini=True, metavar="SECONDS"),
-    Option("poll-interval", "API providers: first delay between job status polls, backing off to 60; default 10", type=float, default=10.0, ini=True, metavar="SECONDS"),
+    Option("job-timeout", "API providers: stop waiting for a tuning job after this many seconds (the job keeps running; a rerun resumes it); default 21600", type=float, default=21600.0, ini=True, metavar="SECONDS", minimum=1),
+    Option("poll-interval", "API providers: first delay between job status polls, backing off to 60; default 10", type=float, default=10.0, ini=True, metavar="SECONDS", minimum=0),
     # Gemini (Vertex AI)
     Option("gcp-project", "Gemini: the Google Cloud project to tune and answer in; default GOOGLE_CLOUD_PROJECT", ini=True, metavar="PROJECT"),
     Option("gcp-location", "Gemini: the Vertex AI region, e.g. us-central1; default GOOGLE_CLOUD_LOCATION", ini=True, metavar="REGION"),
     Option("gcs-bucket", "Gemini: Cloud Storage bucket (and optional prefix) the training JSONL is uploaded to", ini=True, metavar="BUCKET[/PREFIX]"),
     Option("gcs-training-uri", "Gemini: tune on this training JSONL already in Cloud Storage (no upload; it must hold the run's training set)", metavar="gs://..."),
-    Option("adapter-size", "Gemini: LoRA adapter size (1, 2, 4, 8, 16 or 32); default Vertex AI's", type=int, ini=True, metavar="N"),
+    Option("adapter-size", "Gemini: LoRA adapter size (1, 2, 4, 8, 16 or 32); default Vertex AI's", type=int, ini=True, metavar="N", minimum=1),
     # cassettes: record a real run once, replay it in CI without keys or network (cassettes.py)
     Option("record-mode", "HTTP providers: none (default: replay cassettes; a missing one is an error), once (record missing cassettes), new_episodes (replay, record what is missing), all (re-record everything), off (live, no cassettes)", ini=True, metavar="MODE"),
     Option("cassettes", "cassette directory (one cassette per tuned model: <provider>/<model>/<key>.json, gzipped in place when large); default <rootdir>/cassettes", ini=True, metavar="DIR"),
     # local models (providers/local.py)
-    Option("lora", "local models: train LoRA adapters of rank R (merged into the saved model) instead of a full fine-tune", type=int, ini=True, metavar="R"),
+    Option("lora", "local models: train LoRA adapters of rank R (merged into the saved model) instead of a full fine-tune", type=int, ini=True, metavar="R", minimum=1),
     Option("device", "local models: cpu, cuda, mps or auto (default: cuda, then mps, then cpu)", ini=True, metavar="DEVICE"),
-    Option("threads", "local models on CPU: torch threads (default: training times 1 and all its cores, and keeps the faster; shared out among pytest-xdist workers)", type=int, ini=True, metavar="N"),
+    Option("threads", "local models on CPU: torch threads (default: training times 1 and all its cores, and keeps the faster; shared out among pytest-xdist workers)", type=int, ini=True, metavar="N", minimum=1),
 )
 
 
@@ -118,6 +119,8 @@ def values(config: pytest.Config) -> dict[str, Any]:
                     raise pytest.UsageError(
                         f"ini option {dest(opt)} = {value!r} is not a {opt.type.__name__}; fix the value in {config.inipath}"
                     ) from None
+        if opt.minimum is not None and value is not None and value < opt.minimum:
+            raise pytest.UsageError(f"--ftb-{opt.name}={value}: must be at least {opt.minimum:g}")
         if opt.multiple:
             items = value or []
             value = [part.strip() for item in items for part in str(item).split(",") if part.strip()]

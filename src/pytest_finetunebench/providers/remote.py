@@ -341,7 +341,7 @@ class RemoteProvider:
             if job is not None:
                 if self._status(job) != status:
                     status = self._status(job)
-                    record = ledger.update(key, L.RUNNING, note=f"remote {status}", **{self.status_field: status})
+                    ledger.update(key, L.RUNNING, note=f"remote {status}", **{self.status_field: status})
                 outcome = self._outcome(job, request)
                 if isinstance(outcome, dict):
                     return ledger.update(key, L.SUCCEEDED, **outcome)
