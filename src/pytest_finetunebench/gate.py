@@ -64,3 +64,12 @@ def check(summary: Summary, thresholds: list[Threshold], targets: list[str]) -> 
                     f"{target}: {t.scope} {cell.accuracy:.3f} ({cell.correct}/{cell.n}) is under {t.minimum:.3f}"
                 )
     return failures
+
+
+def verdict(failures: list[str], run_errors: int) -> tuple[str, list[str]]:
+    """A gate's verdict word and lines: one per miss, then the run errors that fail the run anyway."""
+    lines = list(failures)
+    if run_errors:
+        lines.append(f"but {run_errors} run error(s) (failed jobs, API errors, invalid case files): "
+                     "the exit status stays failed")
+    return ("FAILED" if failures else "passed"), lines

@@ -143,12 +143,10 @@ class Results:
         """``gate passed (--ftb-fail-under=...)`` or FAILED with one line per miss."""
         if failures is None:
             return
-        tr.write_sep("-", f"{name} {'FAILED' if failures else 'passed'} ({flag})")
-        for line in failures:
+        word, lines = gate.verdict(failures, self.run_errors)
+        tr.write_sep("-", f"{name} {word} ({flag})")
+        for line in lines:
             tr.write_line(f"  {line}")
-        if self.run_errors:
-            tr.write_line(f"  but {self.run_errors} run error(s) (failed jobs, API errors, invalid case files): "
-                          "the exit status stays failed")
 
     def _terminal_runs(self, tr: Any) -> None:
         """The comparison, the regression gate, where the run was saved and plotted."""

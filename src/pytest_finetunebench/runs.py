@@ -25,7 +25,7 @@ import pytest
 
 from . import __version__
 from .cases import MEMORIZATION, CaseFileError, load_dataset
-from .gate import Threshold
+from .gate import Threshold, verdict
 from .report import GENERALIZATION, Summary, _aligned, _markdown
 from .store import JobStore
 from .tune import settings_from
@@ -317,12 +317,8 @@ def verdict_markdown(title: str, failures: list[str] | None, run_errors: int) ->
     """A gate's verdict for the Markdown summary (nothing when the gate was not set)."""
     if failures is None:
         return []
-    failed = bool(failures) or bool(run_errors)
-    lines = [f"**{title}: {'FAILED' if failed else 'passed'}**", ""]
-    lines += [f"- {line}" for line in failures]
-    if run_errors:
-        lines.append(f"- {run_errors} item(s) failed with run errors")
-    return lines + [""]
+    word, lines = verdict(failures, run_errors)
+    return [f"**{title}: {word}**", "", *(f"- {line}" for line in lines), ""]
 
 
 def append_step_summary(markdown: str) -> list[str]:
