@@ -154,3 +154,9 @@ def test_an_explicit_boolean_tag_on_other_text_is_one_line(tmp_path: Path) -> No
     path = write(tmp_path, "dataset: x\ncases:\n  - id: a\n    question: !!bool maybe\n    answer: '1'\n")
     with pytest.raises(CaseFileError, match=r":4: `maybe` is not a boolean; fix: quote it as text"):
         load_dataset(path)
+
+
+def test_merge_keys_say_they_are_not_supported(tmp_path: Path) -> None:
+    path = write(tmp_path, "base: &b {answer: '1'}\ndataset: x\ncases:\n  - id: a\n    question: q?\n    <<: *b\n")
+    with pytest.raises(CaseFileError, match=r":6: merge keys \(<<\) are not supported; fix: write the fields out"):
+        load_dataset(path)

@@ -272,3 +272,16 @@ def test_values_below_their_minimum_are_usage_errors(project: pytest.Pytester, f
     result = run(project, "--ftb-model=modela", flag)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{flag}: must be at least 1*"])
+
+
+def test_a_folder_named_on_the_command_line_holds_cases(project: pytest.Pytester) -> None:
+    (project.path / "cases").rename(project.path / "mycases")
+    result = project.runpytest("mycases", "--ftb-responses=responses", "--ftb-model=modela", "-p", "no:xdist")
+    result.assert_outcomes(passed=4, failed=2)
+
+
+def test_a_filter_typo_waits_for_the_invalid_file_to_be_fixed(project: pytest.Pytester) -> None:
+    (project.path / "cases" / "broken.yaml").write_text("dataset: broken\ncases: []\n")
+    result = run(project, "--ftb-model=modela", "--ftb-dataset=broken")
+    result.stdout.fnmatch_lines(["*broken.yaml:2: dataset has no cases*"])
+    assert "names no dataset" not in result.stderr.str()

@@ -83,8 +83,11 @@ class Evaluation:
     def _fetch(self, target: Target) -> dict[str, Answer]:
         if self.run_id is None:
             return self._ask(target)
+        # named by what determines the answers (training, target, the items asked), so a rerun that
+        # happens to share the xdist run id never reuses another run's answers
+        what = "\n".join([self.request(target.model).key(), target.label, *(i.nodeid for i in self._by_target[target])])
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", target.label)[:60]
-        name = f"{slug}-{hashlib.sha256(target.label.encode()).hexdigest()[:8]}"
+        name = f"{slug}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
         store = self.ctx.store
         with store.lock("answers", self.run_id, name):
             cached = store.read_json("answers", self.run_id, name)

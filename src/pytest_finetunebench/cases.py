@@ -174,7 +174,10 @@ def _build(node: yaml.Node, memo: dict[int, Any] | None = None) -> Any:
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-            raise _DuplicateKey(key_node.value if isinstance(key_node, yaml.ScalarNode) else "[...]", line, 0)
+            key_text = key_node.value if isinstance(key_node, yaml.ScalarNode) else "[...]"
+            raise _BadNode(line, f"key `{key_text}` is not a name; fix: use a plain field name")
+        if key_node.value == "<<":
+            raise _BadNode(line, "merge keys (<<) are not supported; fix: write the fields out")
         key = key_node.value
         if key in result:
             raise _DuplicateKey(key, line, result.key_lines[key])
@@ -197,8 +200,6 @@ def load_dataset(path: Path | str) -> Dataset:
     except _BadNode as exc:
         raise CaseFileError(path, exc.line, exc.message) from None
     except _DuplicateKey as exc:
-        if not exc.first:
-            raise CaseFileError(path, exc.line, f"key `{exc.key}` is not a name; fix: use a plain field name") from None
         raise CaseFileError(
             path, exc.line, f"`{exc.key}` is given twice (first at line {exc.first}); fix: keep one"
         ) from None
@@ -373,7 +374,7 @@ class _Validator:
         answer = self.text(raw, "answer", where)
         if (question is None) != (answer is None):
             missing = "answer" if answer is None else "question"
-            raise self.fail(raw.line, f"{where} has a training {'question' if answer is None else 'answer'} but no `{missing}`; fix: add `{missing}: ...`")
+            raise self.fail(self.line_of(raw, missing), f"{where} has a training {'question' if answer is None else 'answer'} but no `{missing}`; fix: add `{missing}: ...`")
         answer_before = self.text(raw, "answer_before", where)
         if kind == "updating_knowledge" and answer is not None and answer_before is None:
             raise self.fail(

@@ -81,9 +81,15 @@ class Catalog:
 
     datasets: dict[str, Path] = field(default_factory=dict)
     splits: set[str] = field(default_factory=set)
+    invalid: int = 0  # case files that failed validation (their names and splits are unknown)
 
     def unknown(self, selection: Selection) -> list[str]:
-        """One line per ``--ftb-dataset`` / ``--ftb-split`` value that names nothing collected."""
+        """One line per ``--ftb-dataset`` / ``--ftb-split`` value that names nothing collected.
+
+        Nothing while a case file is invalid: its own error says what to fix first.
+        """
+        if self.invalid or not self.datasets:
+            return []
         problems = []
         for flag, wanted, known in (("dataset", selection.datasets, set(self.datasets)),
                                     ("split", selection.splits, self.splits)):
@@ -114,6 +120,7 @@ class CaseFile(pytest.File):
                 raise CaseFileError(self.path, 1, f"dataset `{dataset.name}` is also the name of {other}; "
                                                   "fix: give each case file its own `dataset:` name")
         except CaseFileError as exc:  # one error for this file; the other files still run
+            self.catalog.invalid += 1
             yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=exc)
             return
         self.catalog.splits.update(v.split for c in dataset.cases for v in c.variants)

@@ -56,7 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = flag_cases  # `pytest --ftb-cases=DIR` runs those cases, not testpaths
     roots = [Path(p) for p in flag_cases] or [config.rootpath / p for p in (opts["cases"] or [DEFAULT_CASES])]
     explicit = [Path(a.split("::")[0]).resolve() for a in config.args]
-    case_roots = [r.resolve() for r in roots] + [p for p in explicit if p.suffix in (".yaml", ".yml")]
+    # a YAML file, or a folder below the rootdir, named on the command line holds cases too
+    named = [p for p in explicit if p.suffix in (".yaml", ".yml") or (p.is_dir() and config.rootpath in p.parents)]
+    case_roots = [r.resolve() for r in roots] + named
     config.stash[COLLECTION] = collection = Collection(Selection.from_options(opts, DEFAULT_MODEL), tuple(case_roots))
     worker = getattr(config, "workerinput", None)
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
@@ -108,7 +110,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Confi
 def pytest_collection_finish(session: pytest.Session) -> None:
     collection = session.config.stash[COLLECTION]
     worker = hasattr(session.config, "workerinput")  # under xdist a worker cannot stop the session cleanly
-    problems = collection.catalog.unknown(collection.selection) if collection.catalog.datasets else []
+    problems = collection.catalog.unknown(collection.selection)
     if problems and not worker:
         raise pytest.UsageError("; ".join(problems))
     items = [i for i in session.items if isinstance(i, VariantItem)]
