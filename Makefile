@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 # Tune the embedded SmolLM2-135M on the default suite and print accuracy per split; the exit
 # status comes from the gate (memorization), not from single wrong answers.
 bench: $(VENV)/.installed
-	$(PY) -m pytest $(SUITE) --ftb-fail-under=memorization:0.9 --tb=no -q -p no:xdist
+	$(PY) -m pytest $(SUITE) --ftb-fail-under=memorization:0.9 --tb=no -q -rN -p no:xdist
 
 # The plugin's own tests.
 test: $(VENV)/.installed
