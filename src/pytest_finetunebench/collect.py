@@ -17,6 +17,7 @@ from .tune import parse_epochs
 
 CASE_SUFFIXES = (".yaml", ".yml")
 TARGET_PROPERTY = "ftb_target"  # (model, stage) on every item's report, graded or not
+CASE_FILE_PROPERTY = "ftb_case_file"  # (dataset, case file) likewise: saved runs hash the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,7 @@ class VariantItem(pytest.Item):
         super().__init__(**kwargs)
         self.dataset, self.case, self.variant, self.target = dataset, case, variant, target
         self.user_properties.append((TARGET_PROPERTY, [target.model, target.stage]))
+        self.user_properties.append((CASE_FILE_PROPERTY, [dataset.name, str(dataset.path)]))
         for mark in (_mark(variant.split), _mark("finetunebench")):  # add_marker, without a lookup per item
             self.keywords[mark.name] = mark
             self.own_markers.append(mark.mark)

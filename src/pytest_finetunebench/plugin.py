@@ -71,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = None
         if getattr(config.option, "numprocesses", None):  # pytest-xdist: name the run the workers share
             config.option.testrunuid = run_id = config.option.testrunuid or uuid.uuid4().hex
-        config.pluginmanager.register(Results(config, opts, case_roots, ctx, run_id), "finetunebench-results")
+        config.pluginmanager.register(Results(config, opts, ctx, run_id), "finetunebench-results")
     for target in collection.selection.targets:
         try:
             providers.spec_for(target.model, ctx)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from . import gate, providers, runs
-from .collect import TARGET_PROPERTY
+from .collect import CASE_FILE_PROPERTY, TARGET_PROPERTY
 from .outcome import Record
 from .providers import RunContext
 from .report import Summary
@@ -21,11 +21,12 @@ class Results:
     """A plugin object on the controller: gathers every item's record, then gates and writes outputs."""
 
     def __init__(
-        self, config: pytest.Config, opts: dict[str, Any], case_roots: list[Path], ctx: RunContext, run_id: str | None
+        self, config: pytest.Config, opts: dict[str, Any], ctx: RunContext, run_id: str | None
     ) -> None:
-        self.config, self.opts, self.case_roots, self.ctx = config, opts, case_roots, ctx
+        self.config, self.opts, self.ctx = config, opts, ctx
         self.run_id = run_id  # under pytest-xdist: the workers' shared answers are removed at the end
         self.targets: dict[tuple[str, str], None] = {}  # (model, stage) of every item that reported
+        self.case_files: dict[str, Path] = {}  # dataset -> the case file its items came from
         self.thresholds = gate.parse_thresholds(opts["fail_under"])
         self.drop_limits = gate.parse_thresholds(opts["compare_fail"], "--ftb-compare-fail")
         self.summary = Summary()
@@ -51,9 +52,11 @@ class Results:
                 _check_writable(flag, Path(self.opts[flag]), is_dir=flag == "plot")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        target = dict(report.user_properties).get(TARGET_PROPERTY)
-        if target:
-            self.targets[tuple(target)] = None
+        properties = dict(report.user_properties)
+        if TARGET_PROPERTY in properties:
+            self.targets[tuple(properties[TARGET_PROPERTY])] = None
+            dataset, path = properties[CASE_FILE_PROPERTY]
+            self.case_files[dataset] = Path(path)
         record = Record.from_properties(report.user_properties)
         if report.when == "call" and record is not None:
             self.summary.add(record)
@@ -78,7 +81,7 @@ class Results:
             self.notes.append("gates not applied: the run stopped early (-x / --maxfail), so it is not saved either")
         elif self.thresholds and gated:
             self.gate_failures = gate.check(self.summary, self.thresholds, gated)
-        run = runs.run_data(self.summary, self.opts, providers=self._providers(), case_roots=self.case_roots,
+        run = runs.run_data(self.summary, self.opts, providers=self._providers(), case_files=self.case_files,
                             rootdir=self.config.rootpath) if self.summary.records else None
         if run is not None and self.reference is not None:
             self.comparison = runs.Comparison(self.reference, run)

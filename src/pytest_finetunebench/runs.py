@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 import pytest
 
 from . import __version__
-from .cases import MEMORIZATION, CaseFileError, load_dataset
+from .cases import MEMORIZATION
 from .gate import Threshold, verdict
 from .report import GENERALIZATION, Summary, _aligned, _markdown
 from .store import JobStore
@@ -46,23 +46,6 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def dataset_files(names: Iterable[str], roots: Iterable[Path]) -> dict[str, Path]:
-    """The case file of each named dataset, found under the case locations (unreadable files skipped)."""
-    wanted, found = set(names), {}
-    for root in roots:
-        files = [root] if root.is_file() else sorted(p for s in ("*.yaml", "*.yml") for p in root.rglob(s))
-        for path in files:
-            if not wanted - found.keys():
-                return found
-            try:
-                name = load_dataset(path).name
-            except (CaseFileError, OSError):
-                continue
-            if name in wanted:
-                found.setdefault(name, path)
-    return found
-
-
 def git_info(root: Path) -> dict[str, Any] | None:
     """The checkout's commit and whether tracked files differ from it; ``None`` outside git."""
     def git(*args: str) -> str | None:
@@ -80,13 +63,12 @@ def git_info(root: Path) -> dict[str, Any] | None:
 
 
 def run_data(summary: Summary, opts: Mapping[str, Any], *, providers: Mapping[str, str],
-             case_roots: Iterable[Path], rootdir: Path) -> dict[str, Any]:
+             case_files: Mapping[str, Path], rootdir: Path) -> dict[str, Any]:
     """Everything worth keeping about a finished run (its number is set when it is saved)."""
     names = list(dict.fromkeys(r.dataset for r in summary.records))
-    files = dataset_files(names, case_roots)
     datasets = {}
     for name in names:
-        path = files.get(name)
+        path = case_files.get(name)
         datasets[name] = {
             "path": relative(path, rootdir) if path else None,
             "sha256": sha256_file(path) if path else None,

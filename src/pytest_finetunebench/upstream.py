@@ -82,6 +82,13 @@ class UsageError(UpstreamError):
 # ids
 
 
+
+def allow_long_csv_fields() -> None:
+    """Let the csv module read upstream's long cells (article texts exceed its 128 KiB default)."""
+    limit = 2**31 - 1
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
+
 def sanitize_id(raw: str) -> str:
     """A valid case id from an upstream id (identity when ``raw`` is already valid)."""
     if _VALID_ID.match(raw):
@@ -136,9 +143,7 @@ def _read(clone: Path, rel: str, columns: Iterable[str], dataset: str) -> _Table
             f"{path}: file not found; fix: pass the root of a complete clone of {REPOSITORY}"
             f" or leave {dataset} out with --datasets"
         )
-    limit = 2**31 - 1
-    if csv.field_size_limit() < limit:
-        csv.field_size_limit(limit)  # article texts exceed csv's 128 KiB default
+    allow_long_csv_fields()
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.DictReader(fh)

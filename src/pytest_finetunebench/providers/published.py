@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import RunContext
+from ..upstream import allow_long_csv_fields
 from .base import TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 
 PATTERN = "*_w_responses.csv"
@@ -53,9 +54,7 @@ def _index(directory: Path) -> dict[str, _Answers]:
             f"--ftb-responses {directory}: no {PATTERN} files in it or below; fix: point it at a folder"
             " of recorded answers, e.g. <FineTuneBench clone>/model_responses"
         )
-    limit = 2**31 - 1
-    if csv.field_size_limit() < limit:
-        csv.field_size_limit(limit)
+    allow_long_csv_fields()
     models: dict[str, _Answers] = {}
     for path in files:
         try:
