@@ -116,7 +116,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = [i for i in session.items if isinstance(i, VariantItem)]
     evaluation = session.config.stash[EVALUATION]
     evaluation.plan(items)
-    if not worker:  # a missing extra or responses folder: say so before any run
+    if not worker and not session.config.option.collectonly:  # a missing extra or folder: say so before any run
         for model in evaluation.models:
             try:
                 evaluation.tuner.provider(model)
