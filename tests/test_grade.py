@@ -192,6 +192,80 @@ def test_number_fails(gold: str, answer: str, reason: str) -> None:
     assert (verdict.passed, verdict.score, verdict.reason) == (False, 0.0, reason)
 
 
+# --- the question is context; dates; counts of other things; qualified golds ----------------
+
+GAME_Q = "How many points did Collier score in the first playoff game on September 23, 2024?"
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "question", "reason"),
+    [
+        # a number the question states is context the answer may repeat
+        ("38", "Collier scored 38 points in the first playoff game on September 23, 2024.", GAME_Q, "number 38 matches 38"),
+        ("38", "In game 3 Collier scored 38.", "How many points did Collier score in game 3?", "number 38 matches 38"),
+        # the day of a date is never a second value, with or without the question
+        ("38", "Collier scored 38 points in the first playoff game on September 23, 2024.", None, "number 38 matches 38"),
+        ("103 degrees", "The temperature for the first pitch on September 8, 2024, was 103 degrees Fahrenheit.", None,
+         "number 103 deg matches 103 degf"),
+        ("38", "On 2024-09-23 he scored 38.", None, "number 38 matches 38"),
+        ("38", "On 9/23/2024 he scored 38.", None, "number 38 matches 38"),
+        ("38", "On the 23rd of September he scored 38.", None, "number 38 matches 38"),
+        ("38", "At 7:30 he had scored 38.", None, "number 38 matches 38"),
+        # a count is not a second year, and a year is not a second count
+        ("2024", "It opened in 2024 with 150 shops.", None, "number 2024 matches 2024"),
+        ("150", "By 2024 there were 150 shops.", None, "number 150 matches 150"),
+        # counts of different things do not conflict
+        ("38", "He scored 38 points and grabbed 12 rebounds.", None, "number 38 matches 38"),
+        # qualified golds are graded on their value
+        ("more than $1 billion", "The fund raised a total of $1 billion in new pledges.", None,
+         "number 1 billion usd matches 1 billion usd"),
+        ("more than $1 billion", "over $1 billion", None, "number 1 billion usd matches 1 billion usd"),
+        ("about 40 minutes", "It took 40 minutes.", None, "number 40 minute matches 40 minute"),
+        ("up to 500 people", "500 people can attend", None, "number 500 matches 500"),
+        ("up to 500 people", "It holds 500.", None, "number 500 matches 500"),
+    ],
+)
+def test_number_in_context_passes(gold: str, answer: str, question: str | None, reason: str) -> None:
+    verdict = grade(gold, answer, question=question)
+    assert (verdict.passed, verdict.matcher, verdict.reason) == (True, "number", reason)
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "question", "reason"),
+    [
+        ("38", "Collier scored 38 or 40 points.", GAME_Q, "states 38 but also 40"),  # hedges still fail
+        ("38", "Collier scored 38 points, maybe 40 points.", GAME_Q, "states 38 but also 40"),
+        ("38", "He scored 38 points, then 41 points.", GAME_Q, "states 38 but also 41"),
+        ("over 9000 fans", "over 9000 seats", None, "expected 9000 fan, got 9000 seat"),
+        ("38", "It wasn't 38.", GAME_Q, "contradicted: the answer says not 38"),
+        ("38", "Collier scored 23 points on September 23.", GAME_Q, "expected 38, got 23"),
+        ("2024", "It opened on March 3, 2023.", None, "expected 2024, got 2023"),
+        ("2024", "It opened in 2024 or 2025.", None, "states 2024 but also 2025"),
+        ("103 degrees", "It was 103 degrees, or 105 degrees.", None, "states 103 deg but also 105 deg"),
+        ("103 degrees", "It was 103 degrees Celsius, or 98 degrees Fahrenheit.", None, "states 103 degc but also 98 degf"),
+        ("more than $1 billion", "a total of $1.3 billion", None, "expected 1 billion usd, got 1.3 billion usd"),
+        ("more than $1 billion", "less than $1 billion", None,
+         "contradicted: the answer makes 1 billion usd an upper bound, the gold a lower one"),
+        ("up to 500 people", "at least 500 people", None,
+         "contradicted: the answer makes 500 a lower bound, the gold an upper one"),
+        ("150 million dollars", "\u20ac150 million", None, "expected 150 million usd, got 150 million eur"),
+        ("150", "It wasn't 150.", None, "contradicted: the answer says not 150"),
+    ],
+)
+def test_number_in_context_fails(gold: str, answer: str, question: str | None, reason: str) -> None:
+    verdict = grade(gold, answer, question=question)
+    assert (verdict.passed, verdict.reason) == (False, reason)
+
+
+@pytest.mark.parametrize(
+    ("gold", "matcher"),
+    [("more than $1 billion", "number"), ("about 40", "number"), ("over 9000 fans", "number"),
+     ("more than a few", "contains"), ("over the bridge", "contains")],
+)
+def test_qualified_golds_choose_number(gold: str, matcher: str) -> None:
+    assert choose_matcher(gold) == matcher
+
+
 def test_number_needs_a_numeric_gold() -> None:
     with pytest.raises(ValueError, match="numeric gold"):
         grade("Velmora", "Velmora", "number")
@@ -266,6 +340,7 @@ def test_abstain_passes(answer: str) -> None:
         ("0", "expected a decline, got '0'"),
         ("I'm not sure, but probably 150 million.", "declines but guesses: 'probably'"),
         ("I don't know; maybe Velmora.", "declines but guesses: 'maybe'"),
+        ("I don't know, it might be Velmora", "declines but guesses: 'might be'"),
     ],
 )
 def test_abstain_fails_on_a_concrete_answer(answer: str, reason: str) -> None:

@@ -109,12 +109,12 @@ def test_latest_news_prompts_round_trip_byte_for_byte(clone: Path, datasets: dic
     assert ds.templates["date_changed"].startswith("\n")
     for split in (MEMORIZATION, "rephrased", "date_changed"):
         for row in used(rows(clone, "latest_news", split)):
-            case = by_id[upstream.sanitize_id(row["id"])]
+            case = by_id[row["id"]]  # upstream ids byte for byte
             (variant,) = [v for v in case.variants if v.split == split]
             assert variant.prompt == row["prompt"]
             assert variant.answer == row["answer"]
     for row in used(rows(clone, "latest_news", MEMORIZATION)):
-        case = by_id[upstream.sanitize_id(row["id"])]
+        case = by_id[row["id"]]  # upstream ids byte for byte
         assert (case.question, case.fact) == (row["question"], row["fact"])
 
 
@@ -123,17 +123,18 @@ def test_all_latest_news(clone: Path, tmp_path: Path) -> None:
     ds = load_dataset(tmp_path / "latest_news.yaml")
     upstream_rows = rows(clone, "latest_news", "memorization")
     assert len(ds.cases) == len(upstream_rows) == 590
-    assert [c.id for c in ds.cases] == [upstream.sanitize_id(r["id"]) for r in upstream_rows]
+    assert [c.id for c in ds.cases] == [r["id"] for r in upstream_rows]  # byte for byte, ’ and all
     for split in (MEMORIZATION, "rephrased", "date_changed"):
         assert prompts(ds, split) == Counter(r["prompt"] for r in rows(clone, "latest_news", split))
 
 
 def test_sanitize_id() -> None:
     assert upstream.sanitize_id("already-valid_1.2") == "already-valid_1.2"
-    assert upstream.sanitize_id("it’s,-a  test") == "its-a-test"
-    assert upstream.sanitize_id("café au lait") == "cafe-au-lait"
-    assert upstream.sanitize_id("--x") == "x"
-    assert upstream.sanitize_id("’’") == "row"
+    assert upstream.sanitize_id("it’s,-a  test") == "it’s,-a  test"
+    assert upstream.sanitize_id("café au lait") == "café au lait"
+    assert upstream.sanitize_id("--x") == "--x"
+    assert upstream.sanitize_id(" a::b [c]\t") == "a:b (c)"
+    assert upstream.sanitize_id("\x01 ") == "row"
 
 
 # --- fictional_people -----------------------------------------------------------------------
@@ -152,7 +153,7 @@ def test_fictional_people_counts_and_ids(clone: Path, datasets: dict[str, Datase
     assert [c.question for c in trained] == [r["question"] for r in memorization]
     derived = [c for c in ds.cases if not c.trains]
     assert len(derived) == len(comparison) == 150
-    assert [c.id for c in derived] == [r["id"].replace(" ", "-") for r in comparison]
+    assert [c.id for c in derived] == [r["id"] for r in comparison]  # upstream ids byte for byte
     for case in trained:
         assert sorted(v.split for v in case.variants) == [MEMORIZATION, "rephrased", "secondary"]
 
@@ -175,15 +176,16 @@ def test_fictional_people_comparisons_use_both_peoples_cases(datasets: dict[str,
     for case in (c for c in ds.cases if not c.trains):
         (variant,) = case.variants
         assert variant.split == "comparison" and variant.matcher == "yes_no" and variant.answer in ("Yes", "No")
-        attribute = next(a for a in ATTRIBUTES if case.id.endswith("-" + a))
+        upstream_id = case.id.replace("favorite color", "favorite-color")  # the upstream id, kept as is
+        attribute = next(a for a in ATTRIBUTES if upstream_id.endswith("-" + a))
         assert 1 <= len(case.uses) <= 2 and set(case.uses) <= trained
         first, *second = case.uses
         assert all(u.endswith("-" + attribute) for u in case.uses)
-        assert case.id.startswith(first[: -len(attribute)])
+        assert upstream_id.startswith(first[: -len(attribute)])
         if second:
-            assert case.id.endswith(second[0])
+            assert upstream_id.endswith(second[0])
         else:  # a person compared with themselves
-            assert case.id == first[: -len(attribute)] + first
+            assert upstream_id == first[: -len(attribute)] + first
 
 
 def test_fictional_people_prompts_round_trip_byte_for_byte(clone: Path, datasets: dict[str, Dataset]) -> None:

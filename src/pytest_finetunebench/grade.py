@@ -1,6 +1,6 @@
 """Grading a model's answer against the gold answer.
 
-``grade(expected, answer, matcher)`` returns a :class:`Verdict`. The matchers (the names of
+``grade(expected, answer, matcher, question=prompt)`` returns a :class:`Verdict`. The matchers (the names of
 ``cases.MATCHERS``) all compare :func:`normalize`-d text (see ``normalize.py``):
 
 ``exact``
@@ -10,20 +10,37 @@
     contradicts it. In detail:
 
     * a stated quantity *matches* when its value equals the gold's and its unit is the
-      gold's or either side has none ("185 cm" for 185, "32 years old" for 32). When exactly
-      one side has a scale word the number as written may match too ("150" for "150 million
-      dollars"): the question usually fixes the scale. "150 thousand" never matches "150 million".
+      gold's or either side has none ("185 cm" for 185, "32 years old" for 32; "103 degrees
+      Fahrenheit" for "103 degrees"). When exactly one side has a scale word the number as
+      written may match too ("150" for "150 million dollars"): the question usually fixes the
+      scale. "150 thousand" never matches "150 million".
     * a match written right after a negation ("not 150", "rather than 150") fails.
     * any other stated quantity *of the same kind* as the match is a conflict and fails the
-      answer ("between 120 and 150 million", "not 150 but 170", "185 cm, maybe 190 cm").
-      A quantity the answer itself rejects ("150 million, not 170 million") is no conflict.
-      Same kind means the same dimension (length, mass, money, time, ...); for unitless
-      numbers, unitless numbers - except that a bare 1000-2100 integer counts as a year and
-      not as a count ("The 2024 repairs cost 150 million dollars" passes for 150 million).
+      answer ("between 120 and 150 million", "not 150 but 170", "185 cm, maybe 190 cm", "38 or
+      40"). A quantity the answer itself rejects ("150 million, not 170 million") is no
+      conflict. Same kind means the same dimension (length, mass, money, time, temperature,
+      ...); among unitless numbers, a bare 1000-2100 integer is a *year* and anything else a
+      *count*, so "It opened in 2024 with 150 shops" passes for 2024 and "The 2024 repairs cost
+      150 million dollars" for 150 million. Two counts of different things ("38 points and 12
+      rebounds") do not conflict; a count with no noun conflicts with any count.
+    * **the question is context**: a quantity that the question itself states (same value,
+      compatible unit) is a restatement the answer may repeat, never a conflict. "Collier scored
+      38 points in the game on September 23, 2024" passes for 38 when the question names the
+      date; so does it when it does not, because of the next rule.
+    * the day and month of a date ("September 23", "23rd of September", "2024-09-23",
+      "9/23/2024") and the numbers of a clock time ("7:30") are never conflicts; the year of a
+      date is a year like any other.
     * a same-kind quantity in another unit that converts to the match within 1.5% is a
       restatement, not a conflict: "6'1\\" (185 cm)" passes for 185 because 6'1" is 185.4 cm.
       The answer must still state the gold number itself: "6'1\\"" alone fails for 185 (the
       gold carries no unit, so nothing says 185 is centimetres).
+    * **qualified golds**: a gold "more than X", "over X", "at least X", "about X", "nearly
+      X", "up to X", "less than X", ... (one qualifier and one quantity) is graded on X. The
+      rule chosen: the answer must state X itself, with the same qualifier, another one or none
+      ("$1 billion" passes for "more than $1 billion"); a different specific value fails even
+      when it satisfies the bound ("$1.3 billion" for "more than $1 billion": the source said
+      what it said, and the answer claims a figure it did not); a bound in the other direction
+      ("under $1 billion" for "more than $1 billion") fails as a contradiction.
 ``yes_no``
     The gold is yes or no; the answer must say that word (yes/yeah/yep or no/nope) and not
     the other. Both or neither fails.
@@ -56,6 +73,7 @@ from .normalize import Analyzed, Quantity, analyze, fold, normalize
 
 __all__ = ["Verdict", "choose_matcher", "grade", "normalize"]
 
+_Context = str | None  # the question; its quantities are read only when an answer states several
 LONG_TEXT_WORDS = 6  # a gold of this many normalized words or more is graded with ``fuzzy``
 _CONVERSION_TOLERANCE = 0.015
 
@@ -111,6 +129,44 @@ def _pure_quantity(gold: Analyzed) -> bool:
     return len(gold.quantities) == 1 and gold.text == normalize(str(gold.quantities[0]))
 
 
+_QUALIFIED = re.compile(
+    r"^(?P<word>more than|greater than|over|above|at least|upwards of|in excess of|just over|just under|nearly"
+    r"|almost|about|around|approximately|roughly|some|close to|up to|at most|less than|fewer than|under|below|~)"
+    r"\s*(?P<rest>\S.*)$"
+)
+_LOWER_WORDS = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "just over"})
+_UPPER_WORDS = frozenset({"up to", "at most", "less than", "fewer than", "under", "below", "just under"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Gold:
+    """A numeric gold: its quantity and, for a qualified gold, the bound's direction."""
+
+    quantity: Quantity
+    bound: str | None  # "lower" (more than X), "upper" (up to X) or None (X, about X)
+
+
+def _numeric_gold(expected: str) -> _Gold | None:
+    """The gold as one quantity, with a leading qualifier taken off; None when it is not one."""
+    gold = analyze(expected)
+    if _pure_quantity(gold):
+        return _Gold(gold.quantities[0], None)
+    m = _QUALIFIED.match(fold(expected).strip())
+    if m and _counted_quantity(rest := analyze(m.group("rest"))):
+        word = m.group("word")
+        bound = "lower" if word in _LOWER_WORDS else "upper" if word in _UPPER_WORDS else None
+        return _Gold(rest.quantities[0], bound)
+    return None
+
+
+def _counted_quantity(gold: Analyzed) -> bool:
+    """One quantity, alone or with the one word it counts ("500", "$1 billion", "500 people")."""
+    if len(gold.quantities) != 1:
+        return False
+    q = gold.quantities[0]
+    return _pure_quantity(gold) or bool(q.noun and gold.text == f"{normalize(str(q))} {gold.text.split()[-1]}")
+
+
 def choose_matcher(expected: str) -> str:
     """The matcher ``auto`` uses for this gold: abstain, yes_no, number, contains or fuzzy."""
     gold = analyze(expected)
@@ -118,7 +174,7 @@ def choose_matcher(expected: str) -> str:
         return "abstain"
     if gold.text in ("yes", "no"):
         return "yes_no"
-    if _pure_quantity(gold):
+    if _numeric_gold(expected) is not None:
         return "number"
     if len(gold.text.split()) >= LONG_TEXT_WORDS:
         return "fuzzy"
@@ -136,21 +192,37 @@ def _miss(expected: str, answer: str, gold: str, got: str, matcher: str) -> Verd
     return _verdict(False, matcher, f"expected {_clip(expected.strip())!r}, got {_clip(answer.strip())!r}")
 
 
-def _exact(expected: str, answer: str) -> Verdict:
+def _exact(expected: str, answer: str, context: _Context) -> Verdict:
     gold, got = analyze(expected).text, analyze(answer).text
     if gold == got:
         return _verdict(True, "exact", f"{_clip(got)!r} matches exactly")
     return _miss(expected, answer, gold, got, "exact")
 
 
+_GENERIC_DEGREES = frozenset({"deg", "degc", "degf"})
+
+
+def _units_agree(a: str | None, b: str | None) -> bool:
+    """No unit on either side, the same unit, or plain "degrees" beside Celsius/Fahrenheit."""
+    return not a or not b or a == b or ("deg" in (a, b) and {a, b} <= _GENERIC_DEGREES)
+
+
 def _same_value(q: Quantity, gold: Quantity) -> bool:
-    if q.unit and gold.unit and q.unit != gold.unit:
+    if not _units_agree(q.unit, gold.unit):
         return False
     return q.value == gold.value or (q.scaled != gold.scaled and q.mantissa == gold.mantissa)
 
 
-def _kind(q: Quantity, gold_is_year: bool) -> str:
-    return q.dim or ("year" if q.yearlike and not gold_is_year else "count")
+def _kind(q: Quantity) -> str:
+    return q.dim or ("year" if q.yearlike else "count")
+
+
+def _in_question(q: Quantity, context: _Context) -> bool:
+    return bool(context) and any(p.value == q.value and _units_agree(p.unit, q.unit) for p in analyze(context).quantities)
+
+
+def _counts_other_things(q: Quantity, match: Quantity) -> bool:
+    return bool(q.noun and match.noun and q.noun != match.noun)
 
 
 def _restates(q: Quantity, match: Quantity) -> bool:
@@ -158,31 +230,42 @@ def _restates(q: Quantity, match: Quantity) -> bool:
     return a is not None and b is not None and q.dim == match.dim and abs(a - b) <= _CONVERSION_TOLERANCE * abs(b)
 
 
-def _check_quantities(gold: Quantity, stated: tuple[Quantity, ...], matcher: str) -> Verdict:
+def _check_quantities(gold: _Gold, stated: tuple[Quantity, ...], context: _Context, matcher: str) -> Verdict:
     """The number rules (module docstring) for one gold quantity against an answer's quantities."""
-    matches = [q for q in stated if _same_value(q, gold)]
+    want = gold.quantity
+    candidates = [q for q in stated if _same_value(q, want) and not _counts_other_things(q, want)]
+    matches = [q for q in candidates if not q.calendar] or candidates
     if not matches:
-        got = f"got {stated[0].display()}" if stated else "no number in the answer"
-        return _verdict(False, matcher, f"expected {gold.display()}, {got}")
+        other = next((q for q in stated if _same_value(q, want)), None)
+        if other is not None:  # the value, but of something else
+            return _verdict(False, matcher, f"expected {want.display()} {want.noun}, got {other.display()} {other.noun}")
+        offered = [q for q in stated if not q.calendar and not _in_question(q, context)] or stated
+        got = f"got {offered[0].display()}" if offered else "no number in the answer"
+        return _verdict(False, matcher, f"expected {want.display()}, {got}")
     match = matches[0]
     if any(q.negated for q in matches):
         return _verdict(False, matcher, f"contradicted: the answer says not {match.display()}")
-    gold_is_year = gold.yearlike
-    kind = match.dim or gold.dim or _kind(match, gold_is_year)
+    if gold.bound and any(q.bound and q.bound != gold.bound for q in matches):
+        theirs, ours = ("an upper", "a lower") if gold.bound == "lower" else ("a lower", "an upper")
+        return _verdict(False, matcher, f"contradicted: the answer makes {match.display()} {theirs} bound, the gold {ours} one")
+    kind = match.dim or want.dim or _kind(match)
     for q in stated:
-        if q not in matches and not q.negated and _kind(q, gold_is_year) == kind and not _restates(q, match):
-            return _verdict(False, matcher, f"states {match.display()} but also {q.display()}")
-    return _verdict(True, matcher, f"number {gold.display()} matches {match.display()}")
+        if q in matches or q.negated or q.calendar or _kind(q) != kind:
+            continue
+        if _restates(q, match) or _counts_other_things(q, match) or _in_question(q, context):
+            continue
+        return _verdict(False, matcher, f"states {match.display()} but also {q.display()}")
+    return _verdict(True, matcher, f"number {want.display()} matches {match.display()}")
 
 
-def _number(expected: str, answer: str) -> Verdict:
-    gold = analyze(expected).quantities
-    if not gold:
+def _number(expected: str, answer: str, context: _Context) -> Verdict:
+    gold = _numeric_gold(expected)
+    if gold is None:
         raise ValueError(f"matcher `number` needs a numeric gold answer, got {expected!r}")
-    return _check_quantities(gold[0], analyze(answer).quantities, "number")
+    return _check_quantities(gold, analyze(answer).quantities, context, "number")
 
 
-def _yes_no(expected: str, answer: str) -> Verdict:
+def _yes_no(expected: str, answer: str, context: _Context) -> Verdict:
     gold = analyze(expected).text
     if gold not in ("yes", "no"):
         raise ValueError(f"matcher `yes_no` needs a gold of Yes or No, got {expected!r}")
@@ -196,7 +279,7 @@ def _yes_no(expected: str, answer: str) -> Verdict:
     return _verdict(said == gold, "yes_no", f"answered {said}" if said == gold else f"expected {gold}, got {said}")
 
 
-def _abstain(expected: str, answer: str) -> Verdict:  # the gold is "None"; only the answer counts
+def _abstain(expected: str, answer: str, context: _Context) -> Verdict:  # the gold is "None"; only the answer counts
     text = fold(answer).strip()
     declined = _DECLINE.search(text)
     if not declined:
@@ -217,7 +300,7 @@ def _occurrences(needle: str, text: str) -> list[int]:
     return hits
 
 
-def _contains(expected: str, answer: str) -> Verdict:
+def _contains(expected: str, answer: str, context: _Context) -> Verdict:
     gold, got = analyze(expected), analyze(answer)
     if gold.text == got.text:
         return _verdict(True, "contains", f"{_clip(got.text)!r} matches exactly")
@@ -231,7 +314,7 @@ def _contains(expected: str, answer: str) -> Verdict:
         if before.endswith(" or ") or after.startswith(" or "):
             return _verdict(False, "contains", f"hedged: {_clip(gold.text)!r} is one of alternatives")
     if gold.quantities:
-        return _check_quantities(gold.quantities[0], got.quantities, "contains")
+        return _check_quantities(_Gold(gold.quantities[0], None), got.quantities, context, "contains")
     return _verdict(True, "contains", f"answer contains {_clip(gold.text)!r}")
 
 
@@ -241,8 +324,14 @@ def _fuzzy(expected: str, answer: str, threshold: float) -> Verdict:
     return Verdict(passed, ratio / 100.0, "fuzzy", f"token_set_ratio {ratio:.0f} {'>=' if passed else '<'} {threshold:g}")
 
 
-def grade(expected: str, answer: str | None, matcher: str = "auto", *, fuzzy_threshold: float = 90.0) -> Verdict:
-    """Grade ``answer`` against the gold ``expected`` with ``matcher`` (see the module docstring)."""
+def grade(
+    expected: str, answer: str | None, matcher: str = "auto", *, question: str | None = None, fuzzy_threshold: float = 90.0
+) -> Verdict:
+    """Grade ``answer`` against the gold ``expected`` with ``matcher`` (see the module docstring).
+
+    ``question`` is the prompt the model was sent: the numbers it states are context that the
+    answer may repeat, never a contradiction.
+    """
     if matcher not in MATCHERS:
         raise ValueError(f"unknown matcher {matcher!r}; use one of {', '.join(MATCHERS)}")
     if matcher == "auto":
@@ -251,10 +340,10 @@ def grade(expected: str, answer: str | None, matcher: str = "auto", *, fuzzy_thr
         return _verdict(False, matcher, "no answer")
     if matcher == "fuzzy":
         return _fuzzy(expected, answer, fuzzy_threshold)
-    return _MATCHERS[matcher](expected, answer)
+    return _MATCHERS[matcher](expected, answer, question)
 
 
-_MATCHERS: dict[str, Callable[[str, str], Verdict]] = {
+_MATCHERS: dict[str, Callable[[str, str, _Context], Verdict]] = {
     "exact": _exact,
     "number": _number,
     "yes_no": _yes_no,

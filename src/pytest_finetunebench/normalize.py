@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 
@@ -205,6 +205,29 @@ _QUANTITY = re.compile(
     re.VERBOSE,
 )
 _JOINER = re.compile(r"\s*(?:-|to|and|or|/)\s*")
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+# the numbers of a date or clock time that are not its year: "september 23", "23rd of september",
+# "2024-09-23", "9/23/2024", "7:30"
+_CALENDAR = re.compile(
+    rf"""
+    \b{_MONTH}\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\b
+  | \b(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?![a-z])
+  | \b\d{{4}}-(?P<m3>\d{{1,2}})-(?P<d3>\d{{1,2}})\b
+  | \b(?P<a4>\d{{1,2}})/(?P<b4>\d{{1,2}})/\d{{2,4}}\b
+  | \b(?P<h5>\d{{1,2}}):(?P<m5>\d{{2}})\b
+    """,
+    re.VERBOSE,
+)
+_NOUN_AFTER = re.compile(r"\s+([a-z]{3,})")
+_NOT_A_NOUN = frozenset(
+    "and or to in on at the of for with by from than as is was were are be been which that this its his her"
+    " their who whom when while but so per each more less over under about after before during into".split()
+)
+_LOWER_BOUND = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "exceeding", ">", ">="})
+_UPPER_BOUND = frozenset({"less than", "fewer than", "under", "below", "at most", "up to", "no more than", "<", "<="})
 _NEGATION = re.compile(
     r"(?:\bnot|\bnever|\bno longer|\brather than|\binstead of|n't)\s+"
     r"(?:(?:about|around|approximately|exactly|quite|really|just|only|even|over|under)\s+)?$"
@@ -220,6 +243,9 @@ class Quantity:
     scaled: bool
     unit: str | None
     negated: bool  # written right after "not", "never", "rather than", ...
+    calendar: bool = False  # the day or month of a date, or a clock time ("September 23", "2024-09-23", "7:30")
+    noun: str | None = None  # for a unitless number, the word it counts ("38 points" -> "point")
+    bound: str | None = None  # "lower" after "more than/over/at least", "upper" after "less than/under/up to"
 
     @property
     def dim(self) -> str | None:
@@ -263,9 +289,37 @@ def _negative(text: str, sign_at: int) -> bool:
     return not before or not (before[-1].isdigit() or before[-1] in "%'\"")
 
 
+def _calendar_starts(text: str) -> set[int]:
+    """Where the day/month numbers of dates and the numbers of clock times start in ``text``."""
+    starts: set[int] = set()
+    for m in _CALENDAR.finditer(text):
+        starts.update(m.start(g) for g, v in m.groupdict().items() if v is not None)
+    return starts
+
+
+def _bound(text: str, start: int) -> str | None:
+    words = text[max(0, start - 24) : start].split()
+    for n in (1, 2, 3):
+        last = " ".join(words[-n:])
+        if last in _LOWER_BOUND:
+            return "lower"
+        if last in _UPPER_BOUND:
+            return "upper"
+    return None
+
+
+def _noun(text: str, end: int) -> str | None:
+    m = _NOUN_AFTER.match(text, end)
+    if not m or m.group(1) in _NOT_A_NOUN:
+        return None
+    word = m.group(1)
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
 def _extract(text: str) -> tuple[str, list[Quantity]]:
     """Rewrite every quantity in ``text`` to canonical form; return the text and the quantities."""
     found: list[tuple[int, int, Quantity]] = []
+    calendar = _calendar_starts(text)
     for m in _QUANTITY.finditer(text):
         num = Decimal(m.group("num"))
         start = m.start()
@@ -285,7 +339,9 @@ def _extract(text: str) -> tuple[str, list[Quantity]]:
                 unit = _ALIAS_TO_UNIT[alias]
         scale = _SCALES[scale_word] if scale_word else 1
         negated = bool(_NEGATION.search(text, max(0, start - 40), start))
-        found.append((start, m.end(), Quantity(num * scale, num, bool(scale_word), unit, negated)))
+        noun = None if unit else _noun(text, m.end())
+        q = Quantity(num * scale, num, bool(scale_word), unit, negated, m.start("num") in calendar, noun, _bound(text, start))
+        found.append((start, m.end(), q))
     if not found:
         return text, []
     # a range or list shares its scale and unit: "between 120 and 150 million", "$120 to 150 million"
@@ -294,11 +350,11 @@ def _extract(text: str) -> tuple[str, list[Quantity]]:
         if not _JOINER.fullmatch(text, e0, s1):
             continue
         if a.unit is None and b.unit:
-            a = Quantity(a.value, a.mantissa, a.scaled, b.unit, a.negated)
+            a = replace(a, unit=b.unit, noun=None)
         if b.unit is None and a.unit:
-            b = Quantity(b.value, b.mantissa, b.scaled, a.unit, b.negated)
+            b = replace(b, unit=a.unit, noun=None)
         if not a.scaled and b.scaled and b.mantissa and a.unit == b.unit:
-            a = Quantity(a.value * (b.value / b.mantissa), a.mantissa, True, a.unit, a.negated)
+            a = replace(a, value=a.value * (b.value / b.mantissa), scaled=True)
         found[i - 1], found[i] = (s0, e0, a), (s1, _e1, b)
     pieces: list[str] = []
     pos = 0

@@ -79,10 +79,10 @@ def judge(item: VariantItem, answer: Answer) -> Record:
                         reason="error", error=answer.error)
         item.user_properties.extend(record.properties())
         raise RunError(answer.error)
-    verdict = grade(variant.answer, answer.text, variant.matcher)
+    verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt)
     reason = verdict.reason
     before = item.case.answer_before
-    if not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text).passed:
+    if not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text, question=variant.prompt).passed:
         reason = f"gave the answer from before the update ({before!r}); {reason}"
     record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
                     score=verdict.score, reason=reason)

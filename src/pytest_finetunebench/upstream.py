@@ -16,9 +16,10 @@ What is sent to the model is kept byte for byte: when every row of a split is
 
 Case ids (stable for a given upstream file):
 
-* an upstream id is used as is when it is a valid case id; otherwise accents are stripped,
-  spaces become ``-``, other characters outside ``A-Z a-z 0-9 _ . : + -`` are dropped and runs
-  of ``-`` collapse to one (see :func:`sanitize_id`); a repeat gets ``-2``, ``-3`` in file order.
+* an upstream id is kept byte for byte (curly apostrophes, commas, spaces and all), so a report
+  joins back to the upstream rows by ``id``; only what a pytest node name cannot carry (``::``,
+  ``[``, ``]``, control characters, outer spaces) is changed (see :func:`sanitize_id`). A true
+  repeat of an id gets ``-2``, ``-3`` in file order.
 * fictional_people repeats one upstream id per person for six attributes: its training cases are
   ``<person id>-<attribute>`` with the attribute read from the question (``weight``, ``height``,
   ``age``, ``occupation``, ``favorite-color``, ``city``), or ``<person id>-<n>`` (1-based
@@ -36,7 +37,6 @@ import csv
 import os
 import re
 import sys
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +62,6 @@ ATTRIBUTE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("city", re.compile(r"^Where does .+ live\?$")),
 )
 
-_VALID_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$")
 _YES_NO = ("Yes", "No")
 
 
@@ -90,15 +89,8 @@ def allow_long_csv_fields() -> None:
         csv.field_size_limit(limit)
 
 def sanitize_id(raw: str) -> str:
-    """A valid case id from an upstream id (identity when ``raw`` is already valid)."""
-    if _VALID_ID.match(raw):
-        return raw
-    text = unicodedata.normalize("NFKD", raw)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = re.sub(r"\s+", "-", text.strip())
-    text = re.sub(r"[^A-Za-z0-9_.:+-]", "", text)
-    text = re.sub(r"-{2,}", "-", text)
-    text = re.sub(r"^[^A-Za-z0-9]+", "", text)
+    """A valid case id from an upstream id: ``raw`` itself whenever a pytest node name can carry it."""
+    text = re.sub(r":{2,}", ":", re.sub(r"[\x00-\x1f\x7f]", "", raw).strip()).replace("[", "(").replace("]", ")")
     return text or "row"
 
 
@@ -454,7 +446,7 @@ def _comparison_uses(raw_id: str, people: Sequence[str], person_cases: dict[str,
         for p2 in people:
             if not rest.startswith(p2 + "-"):
                 continue
-            attr = sanitize_id(rest[len(p2) + 1 :].strip().lower())
+            attr = re.sub(r"\s+", "-", rest[len(p2) + 1 :].strip().lower())
             uses: list[str] = []
             for person in (p1, p2):
                 cases = person_cases[person]

@@ -1,0 +1,74 @@
+"""The grader against answers we labelled by hand.
+
+``tests/calibration/fictional_people_labels.csv`` holds our own verdicts on 443 published answers
+of the paper's five fine-tuned models (every model, every split, hard answers oversampled),
+keyed by split, upstream row, upstream id and model; it holds no upstream text. The answers
+are read from ``../shared`` at test time. ``tests/calibration/local_labels.csv`` holds our
+verdicts on answers of the embedded model saved from a real run (``local_answers.csv``, text we
+generated ourselves). Labels were written from question, gold and answer before the grader's
+verdict was looked at.
+
+Goals: agreement >= 0.98 overall, and every model x split cell's accuracy within 0.03 of the
+labelled accuracy.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from pytest_finetunebench import upstream
+from pytest_finetunebench.cases import MEMORIZATION, load_dataset
+from pytest_finetunebench.grade import grade
+
+HERE = Path(__file__).parent / "calibration"
+FILES = {MEMORIZATION: "original", "rephrased": "rephrased", "secondary": "secondary", "comparison": "comparison"}
+AGREEMENT_GOAL = 0.98
+CELL_GOAL = 0.03
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def check(graded: list[tuple[str, str, bool, bool]], title: str) -> None:
+    """Print agreement and per-cell accuracy errors; assert the goals. ``graded``: (model, split, label, grader)."""
+    cells: dict[tuple[str, str], list[tuple[bool, bool]]] = defaultdict(list)
+    for model, split, label, verdict in graded:
+        cells[model, split].append((label, verdict))
+    agree = sum(label == verdict for *_, label, verdict in graded) / len(graded)
+    lines = [f"{title}: {len(graded)} labelled answers, agreement {agree:.3f}",
+             f"{'model':24} {'split':13} {'n':>4} {'labels':>7} {'grader':>7} {'error':>7}"]
+    worst = 0.0
+    for (model, split), pairs in sorted(cells.items()):
+        labelled = sum(label for label, _ in pairs) / len(pairs)
+        graded_acc = sum(verdict for _, verdict in pairs) / len(pairs)
+        worst = max(worst, abs(graded_acc - labelled))
+        lines.append(f"{model:24} {split:13} {len(pairs):>4} {labelled:>7.3f} {graded_acc:>7.3f} {graded_acc - labelled:>+7.3f}")
+    print("\n".join(lines))
+    disagreements = [(m, s, lab, v) for m, s, lab, v in graded if lab != v]
+    assert agree >= AGREEMENT_GOAL, disagreements
+    assert worst <= CELL_GOAL, disagreements
+
+
+def test_the_grader_agrees_with_our_labels_on_published_answers(clone: Path, tmp_path: Path) -> None:
+    assert upstream.main([str(clone), "--out", str(tmp_path), "--datasets", "fictional_people"]) == 0
+    dataset = load_dataset(tmp_path / "fictional_people.yaml")
+    by_prompt = {(v.split, v.prompt): v for case in dataset.cases for v in case.variants}
+    responses = clone / "model_responses" / "fictional_people"
+    rows = {split: _read(responses / f"fictional_people_{name}_w_responses.csv") for split, name in FILES.items()}
+    graded = []
+    for label in _read(HERE / "fictional_people_labels.csv"):
+        row = rows[label["split"]][int(label["row"]) - 1]
+        assert row["id"] == label["id"], f"row {label['row']} of {label['split']} is not {label['id']}: another upstream file?"
+        variant = by_prompt.get((label["split"], row["prompt"]))
+        # the comparison responses file is an older version: its rows need not all be imported cases
+        gold, matcher, prompt = (variant.answer, variant.matcher, variant.prompt) if variant else (row["answer"], "auto", row["prompt"])
+        verdict = grade(gold, row[f"{label['model']}_response"], matcher, question=prompt)
+        graded.append((label["model"], label["split"], label["label"] == "correct", verdict.passed))
+    assert len(graded) >= 400
+    check(graded, "published answers (fictional_people)")
