@@ -138,10 +138,16 @@ def test_every_yaml_problem_is_one_line(tmp_path: Path, text: str, line: int, ne
 def test_aliases_are_built_once_and_a_recursive_one_is_refused(tmp_path: Path) -> None:
     levels = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]" for i in range(9)]
-    # ten levels of ten aliases: 10**10 strings if expanded (a hang), one list per level if shared
+    # ten levels of ten aliases: 10**10 strings if expanded (a hang); refused at the line whose
+    # aliases pass the limit (line 6: 1,000,000 values), never expanded
     bomb = "\n".join(levels) + "\ndataset: x\ncases:\n  - {id: a, question: q?, answer: '1'}\n"
-    with pytest.raises(CaseFileError, match=":1: dataset: unknown field `a`"):
-        load_dataset(write(tmp_path, bomb))
+    path = write(tmp_path, bomb)
+    with pytest.raises(CaseFileError) as info:
+        load_dataset(path)
+    assert str(info.value) == f"{path}:6: aliases expand to more than 1,000,000 values; fix: write the data out without nested aliases"
+    small = "\n".join(levels[:3]) + "\ndataset: x\ncases:\n  - {id: a, question: q?, answer: '1'}\n"
+    with pytest.raises(CaseFileError, match=":1: dataset: unknown field `a`"):  # a few shared aliases are fine
+        load_dataset(write(tmp_path, small, "small.yaml"))
     nested = write(tmp_path, "dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    uses: &u [*u]\n", "n.yaml")
     with pytest.raises(CaseFileError, match="an alias refers to itself"):
         load_dataset(nested)

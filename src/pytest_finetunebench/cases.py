@@ -118,6 +118,12 @@ class _Map(dict):
     key_lines: dict[str, int]
 
 
+class _Seq(list):
+    """A list that remembers the line of each item."""
+
+    lines: list[int]
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: str, line: int, first: int) -> None:
         super().__init__(key)
@@ -140,6 +146,11 @@ class _Composer(_BaseLoader):  # type: ignore[misc, valid-type]
 _BOOL, _NULL = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
 _IN_PROGRESS = object()
 
+# Limits on hostile or runaway files; each is one error line, reached in well under a second.
+MAX_FILE_BYTES = 16 * 2**20  # a case file larger than 16 MiB is refused unread
+MAX_DEPTH = 64  # mappings and lists nested deeper than this (a case file needs about 6)
+MAX_VALUES = 1_000_000  # values in the file with every alias expanded ("billion laughs")
+
 
 class _BadNode(Exception):
     def __init__(self, line: int, message: str) -> None:
@@ -147,57 +158,108 @@ class _BadNode(Exception):
         self.line, self.message = line, message
 
 
-def _build(node: yaml.Node, memo: dict[int, Any] | None = None) -> Any:
-    """Python data from a composed node; mappings remember their lines (faster than a Constructor).
+class _Builder:
+    """Python data from a composed node; mappings and lists remember their lines.
 
-    An alias is the node it names: built once (``memo``), so alias bombs cost nothing extra, and
-    an alias inside its own anchor is refused.
+    An alias is the node it names: built once and shared, so it costs nothing extra to build.
+    Its *expanded* size is still counted against :data:`MAX_VALUES`, so no later message or repr
+    can be made to expand an alias bomb; an alias inside its own anchor is refused.
     """
-    memo = {} if memo is None else memo
-    if id(node) in memo:
-        if memo[id(node)] is _IN_PROGRESS:
-            raise _BadNode(node.start_mark.line + 1, "an alias refers to itself; fix: remove the recursive alias")
-        return memo[id(node)]
-    if isinstance(node, yaml.ScalarNode):
+
+    def __init__(self) -> None:
+        self.memo: dict[int, Any] = {}
+        self.sizes: dict[int, int] = {}  # expanded value count of each built collection
+        self.total = 0
+
+    def build(self, node: yaml.Node, depth: int = 0, used_at: int = 1) -> Any:
+        """Build ``node``; ``used_at`` is the line of its parent, where an alias to it is written."""
+        line = node.start_mark.line + 1
+        if depth > MAX_DEPTH:
+            raise _BadNode(line, f"values nested deeper than {MAX_DEPTH} levels; fix: flatten the structure")
+        key = id(node)
+        if key in self.memo:  # an alias: the anchored node itself, so report the line that uses it
+            if self.memo[key] is _IN_PROGRESS:
+                raise _BadNode(used_at, "an alias refers to itself; fix: remove the recursive alias")
+            self._count(self.sizes.get(key, 1), used_at)
+            return self.memo[key]
+        if isinstance(node, yaml.ScalarNode):
+            self._count(1, line)
+            return self._scalar(node)
+        self.memo[key] = _IN_PROGRESS
+        before = self.total
+        if isinstance(node, yaml.SequenceNode):
+            result: Any = _Seq(self.build(child, depth + 1, line) for child in node.value)
+            result.lines = [child.start_mark.line + 1 for child in node.value]
+        else:
+            result = self._mapping(node, depth)
+        self._count(1, line)
+        self.memo[key], self.sizes[key] = result, self.total - before
+        return result
+
+    def _count(self, n: int, line: int) -> None:
+        self.total += n
+        if self.total > MAX_VALUES:
+            raise _BadNode(line, f"aliases expand to more than {MAX_VALUES:,} values; fix: write the data out without nested aliases")
+
+    @staticmethod
+    def _scalar(node: yaml.ScalarNode) -> Any:
         if node.tag == _BOOL:
             value = yaml.constructor.SafeConstructor.bool_values.get(node.value.lower())
             if value is None:
-                raise _BadNode(node.start_mark.line + 1, f"`{node.value}` is not a boolean; fix: quote it as text")
+                raise _BadNode(node.start_mark.line + 1, f"`{_clip(node.value)}` is not a boolean; fix: quote it as text")
             return value
         return None if node.tag == _NULL else node.value
-    memo[id(node)] = _IN_PROGRESS
-    if isinstance(node, yaml.SequenceNode):
-        memo[id(node)] = [_build(child, memo) for child in node.value]
-        return memo[id(node)]
-    result = _Map()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + 1
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-            key_text = key_node.value if isinstance(key_node, yaml.ScalarNode) else "[...]"
-            raise _BadNode(line, f"key `{key_text}` is not a name; fix: use a plain field name")
-        if key_node.value == "<<":
-            raise _BadNode(line, "merge keys (<<) are not supported; fix: write the fields out")
-        key = key_node.value
-        if key in result:
-            raise _DuplicateKey(key, line, result.key_lines[key])
-        result[key] = _build(value_node, memo)
-        result.key_lines[key] = line
-    memo[id(node)] = result
-    return result
+
+    def _mapping(self, node: yaml.MappingNode, depth: int) -> _Map:
+        result = _Map()
+        result.line = node.start_mark.line + 1
+        result.key_lines = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                key_text = _clip(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "[...]"
+                raise _BadNode(line, f"key `{key_text}` is not a name; fix: use a plain field name")
+            if key_node.value == "<<":
+                raise _BadNode(line, "merge keys (<<) are not supported; fix: write the fields out")
+            key = key_node.value
+            if key in result:
+                raise _DuplicateKey(_clip(key), line, result.key_lines[key])
+            result[key] = self.build(value_node, depth + 1, line)
+            result.key_lines[key] = line
+        return result
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """Text from the file as an error message shows it: one line, at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CaseFileError(path, line, f"byte 0x{raw[exc.start]:02x} is not UTF-8; fix: save the file as UTF-8 text") from None
 
 
 def load_dataset(path: Path | str) -> Dataset:
-    """Parse and validate one case file; raise :class:`CaseFileError` on the first problem."""
+    """Parse and validate one case file; raise :class:`CaseFileError` on the first problem.
+
+    Whatever goes wrong, including the limits above, an exhausted stack or memory, becomes that
+    one error naming the file and line.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseFileError(path, 1, f"cannot read the file ({exc}); fix: save it as UTF-8 text") from None
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise CaseFileError(path, 1, f"the file has {size:,} bytes, over the {MAX_FILE_BYTES:,} a case file may have; fix: split it into several files")
+        text = _decode(path, path.read_bytes())
+    except OSError as exc:
+        raise CaseFileError(path, 1, f"cannot read the file ({exc.strerror or exc}); fix: make it a readable file") from None
     try:
         node = yaml.compose(text, Loader=_Composer)
-        data = None if node is None else _build(node)
+        data = None if node is None else _Builder().build(node)
     except _BadNode as exc:
         raise CaseFileError(path, exc.line, exc.message) from None
     except _DuplicateKey as exc:
@@ -206,13 +268,29 @@ def load_dataset(path: Path | str) -> Dataset:
         ) from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        if "nesting depth" in (exc.problem or ""):  # libyaml's own limit, below ours for flow collections
+            raise CaseFileError(path, line, f"values nested deeper than {MAX_DEPTH} levels; fix: flatten the structure") from None
         raise CaseFileError(path, line, f"invalid YAML ({exc.problem}); fix the syntax at this line") from None
     except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
         line = getattr(exc, "position", None)
         where = text.count("\n", 0, line) + 1 if isinstance(line, int) else 1
-        reason = str(exc).splitlines()[0]
+        reason = _clip(str(exc).splitlines()[0], 100)
         raise CaseFileError(path, where, f"unreadable YAML ({reason}); fix: remove the offending character") from None
+    except (RecursionError, MemoryError) as exc:
+        raise CaseFileError(path, 1, f"the YAML is too large or too deep to load ({type(exc).__name__}); fix: simplify the file") from None
     return _Validator(path).dataset(data)
+
+
+def _item_line(items: list[Any], at: int, parent: Any) -> int:
+    """The line of a list's item (of its parent mapping where the list kept none)."""
+    if isinstance(items, _Seq):
+        return items.lines[at]
+    return parent.line if isinstance(parent, _Map) else 1
+
+
+def _show(value: Any) -> str:
+    """A value from the file inside an error message: clipped text, or what kind of thing it is."""
+    return _clip(value) if isinstance(value, str) else _kind(value)
 
 
 def _kind(value: Any) -> str:
@@ -256,7 +334,7 @@ class _Validator:
             if key not in allowed:
                 raise self.fail(
                     self.line_of(mapping, str(key)),
-                    f"{where}: unknown field `{key}`; fix: use one of {', '.join(sorted(allowed))}",
+                    f"{where}: unknown field `{_show(key)}`; fix: use one of {', '.join(sorted(allowed))}",
                 )
 
     def matcher(self, mapping: _Map, where: str, default: str) -> str:
@@ -264,7 +342,7 @@ class _Validator:
         if value not in MATCHERS:
             raise self.fail(
                 self.line_of(mapping, "matcher"),
-                f"{where}: unknown matcher `{value}`; fix: use one of {', '.join(MATCHERS)}",
+                f"{where}: unknown matcher `{_show(value)}`; fix: use one of {', '.join(MATCHERS)}",
             )
         return value
 
@@ -279,11 +357,11 @@ class _Validator:
         if not _NAME.match(name):
             raise self.fail(
                 self.line_of(data, "dataset"),
-                f"dataset name `{name}` is not a lowercase identifier; fix: use letters, digits and _",
+                f"dataset name `{_show(name)}` is not a lowercase identifier; fix: use letters, digits and _",
             )
         kind = self.text(data, "kind", "dataset") or "new_knowledge"
         if kind not in KINDS:
-            raise self.fail(self.line_of(data, "kind"), f"unknown kind `{kind}`; fix: use one of {', '.join(KINDS)}")
+            raise self.fail(self.line_of(data, "kind"), f"unknown kind `{_show(kind)}`; fix: use one of {', '.join(KINDS)}")
         splits = self.custom_splits(data)
         templates = self.templates(data, splits)
         default_matcher = self.matcher(data, "dataset", "auto")
@@ -294,12 +372,12 @@ class _Validator:
             )
         cases: list[Case] = []
         seen: dict[str, int] = {}
-        for raw in raw_cases:
-            case = self.case(raw, data, splits, templates, default_matcher, kind)
+        for at, raw in enumerate(raw_cases):
+            case = self.case(raw, _item_line(raw_cases, at, data), splits, templates, default_matcher, kind)
             if case.id in seen:
                 raise self.fail(
                     case.line,
-                    f"duplicate case id `{case.id}` (first at line {seen[case.id]}); fix: make every id unique",
+                    f"duplicate case id `{_show(case.id)}` (first at line {seen[case.id]}); fix: make every id unique",
                 )
             seen[case.id] = case.line
             cases.append(case)
@@ -307,7 +385,7 @@ class _Validator:
             for used in case.uses:
                 if used not in seen:
                     raise self.fail(
-                        case.line, f"case `{case.id}` uses unknown case `{used}`; fix: name a case of this file"
+                        case.line, f"case `{_show(case.id)}` uses unknown case `{_show(used)}`; fix: name a case of this file"
                     )
         return Dataset(
             name=name,
@@ -325,11 +403,11 @@ class _Validator:
         declared = data.get("splits") or []
         if not isinstance(declared, list):
             raise self.fail(self.line_of(data, "splits"), "`splits` must be a list of names; fix: `splits: [my_split]`")
-        for name in declared:
+        for at, name in enumerate(declared):
             if not isinstance(name, str) or not _NAME.match(name):
                 raise self.fail(
-                    self.line_of(data, "splits"),
-                    f"split name `{name}` is not a lowercase identifier; fix: use letters, digits and _",
+                    _item_line(declared, at, data),
+                    f"split name `{_show(name)}` is not a lowercase identifier; fix: use letters, digits and _",
                 )
         return BUILTIN_SPLITS + tuple(n for n in declared if n not in BUILTIN_SPLITS)
 
@@ -345,7 +423,7 @@ class _Validator:
             if not isinstance(template, str) or QUESTION_SLOT not in template:
                 raise self.fail(
                     self.line_of(raw, str(split)),
-                    f"template `{split}` must be text containing {QUESTION_SLOT}; fix: add {QUESTION_SLOT} where the question goes",
+                    f"template `{_show(split)}` must be text containing {QUESTION_SLOT}; fix: add {QUESTION_SLOT} where the question goes",
                 )
         return dict(raw)
 
@@ -353,23 +431,23 @@ class _Validator:
         if not isinstance(split, str) or split not in splits:
             raise self.fail(
                 line,
-                f"unknown split `{split}`; fix: use one of {', '.join(splits)} or declare it under `splits:`",
+                f"unknown split `{_show(split)}`; fix: use one of {', '.join(splits)} or declare it under `splits:`",
             )
         return split
 
     def case(
-        self, raw: Any, data: _Map, splits: tuple[str, ...], templates: Mapping[str, str], default: str, kind: str
+        self, raw: Any, line: int, splits: tuple[str, ...], templates: Mapping[str, str], default: str, kind: str
     ) -> Case:
         if not isinstance(raw, _Map):
-            raise self.fail(self.line_of(data, "cases"), "each case must be a mapping; fix: start it with `- id: ...`")
+            raise self.fail(line, "each case must be a mapping; fix: start it with `- id: ...`")
         case_id = self.text(raw, "id", "case", required=True)
         assert case_id is not None
         if not _CASE_ID.match(case_id):
             raise self.fail(
                 self.line_of(raw, "id"),
-                f"case id `{case_id}` cannot name a test; fix: leave out `::`, `[`, `]`, control characters and outer spaces",
+                f"case id `{_show(case_id)}` cannot name a test; fix: leave out `::`, `[`, `]`, control characters and outer spaces",
             )
-        where = f"case `{case_id}`"
+        where = f"case `{_show(case_id)}`"
         self.unknown_keys(raw, _CASE_KEYS, where)
         question = self.text(raw, "question", where)
         answer = self.text(raw, "answer", where)
@@ -393,8 +471,8 @@ class _Validator:
         raw_variants = raw.get("variants") or []
         if not isinstance(raw_variants, list):
             raise self.fail(self.line_of(raw, "variants"), f"{where}: `variants` must be a list; fix: `- split: rephrased`")
-        for rv in raw_variants:
-            variants.append(self.variant(rv, raw, where, splits, templates, matcher))
+        for at, rv in enumerate(raw_variants):
+            variants.append(self.variant(rv, _item_line(raw_variants, at, raw), where, splits, templates, matcher))
         if not variants:
             raise self.fail(
                 raw.line, f"{where} has nothing to ask; fix: add a training `question`/`answer` or `variants`"
@@ -412,15 +490,15 @@ class _Validator:
         )
 
     def variant(
-        self, rv: Any, case: _Map, where: str, splits: tuple[str, ...], templates: Mapping[str, str], default: str
+        self, rv: Any, line: int, where: str, splits: tuple[str, ...], templates: Mapping[str, str], default: str
     ) -> Variant:
         if not isinstance(rv, _Map):
-            raise self.fail(self.line_of(case, "variants"), f"{where}: each variant must be a mapping; fix: `- split: ...`")
+            raise self.fail(line, f"{where}: each variant must be a mapping; fix: `- split: ...`")
         self.unknown_keys(rv, _VARIANT_KEYS, f"{where} variant")
         split = self.text(rv, "split", f"{where} variant", required=True)
         self.check_split(split, splits, self.line_of(rv, "split"))
         assert split is not None
-        vwhere = f"{where} variant `{split}`"
+        vwhere = f"{where} variant `{_show(split)}`"
         question = self.text(rv, "question", vwhere, required=True)
         answer = self.text(rv, "answer", vwhere, required=True)
         assert question is not None and answer is not None

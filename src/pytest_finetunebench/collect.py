@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -83,6 +84,11 @@ class Catalog:
     datasets: dict[str, Path] = field(default_factory=dict)
     splits: set[str] = field(default_factory=set)
     invalid: int = 0  # case files that failed validation (their names and splits are unknown)
+    visited: dict[Path, Path] = field(default_factory=dict)  # resolved path -> the path it was first reached by
+
+    def reached_before(self, path: Path) -> bool:
+        """Whether ``path`` is a file or folder already collected under another path (a symlink loop, a link)."""
+        return self.visited.setdefault(path.resolve(), path) != path
 
     def unknown(self, selection: Selection) -> list[str]:
         """One line per ``--ftb-dataset`` / ``--ftb-split`` value that names nothing collected.
@@ -97,6 +103,13 @@ class Catalog:
             for name in sorted(wanted - known):
                 problems.append(f"--ftb-{flag}={name} names no {flag} here; known: {', '.join(sorted(known)) or 'none'}")
         return problems
+
+
+def one_line(config: pytest.Config, path: str, lineno: int, message: str) -> OneLine:
+    """The one-line failure of an invalid case file, its path as the user would type it."""
+    here = config.invocation_params.dir
+    shown = os.path.relpath(path, here) if Path(path).is_relative_to(here) else path
+    return OneLine(shown, lineno, message, config.getoption("tbstyle", "auto") == "line")
 
 
 def is_case_file(path: Path, roots: Iterable[Path]) -> bool:
@@ -117,7 +130,7 @@ class CaseFile(pytest.File):
         try:
             dataset = load_dataset(self.path)
             other = self.catalog.datasets.setdefault(dataset.name, self.path)
-            if other != self.path:
+            if other.resolve() != self.path.resolve():
                 raise CaseFileError(self.path, 1, f"dataset `{dataset.name}` is also the name of {other}; "
                                                   "fix: give each case file its own `dataset:` name")
         except CaseFileError as exc:  # one error for this file; the other files still run
@@ -131,21 +144,38 @@ class CaseFile(pytest.File):
             yield CaseNode.from_parent(self, name=case.id, dataset=dataset, case=case, variants=variants)
 
 
+class OneLine:
+    """A failure shown as exactly one line ``path:line: message`` at every ``--tb`` style.
+
+    It is its own ``reprcrash`` (what ``--tb=line``, the short summary and JUnit XML's message
+    read, with the ``path``, ``lineno`` and ``message`` pytest looks for there). Under
+    ``--tb=line`` pytest prints that crash line itself, so the body stays empty.
+    """
+
+    def __init__(self, path: str, lineno: int, message: str, line_style: bool) -> None:
+        self.path, self.lineno, self.message, self.line_style = path, lineno, message, line_style
+        self.reprcrash = self
+
+    def toterminal(self, tw: Any) -> None:
+        if not self.line_style:
+            tw.line(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.lineno}: {self.message}"
+
+
 class InvalidCaseFile(pytest.Item):
-    """Stands for a case file that failed validation: errors at setup with the one-line reason."""
+    """Stands for a case file that failed validation: fails with the one-line reason, no traceback."""
 
     def __init__(self, *, error: CaseFileError, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.error = error
 
-    def setup(self) -> None:
+    def runtest(self) -> None:
         raise self.error
 
-    def runtest(self) -> None:  # never reached: setup always raises
-        raise self.error
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        return str(excinfo.value)
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> OneLine:
+        return one_line(self.config, str(self.error.path), self.error.line, self.error.message)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.error.line - 1, "invalid case file"

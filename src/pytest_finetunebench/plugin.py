@@ -18,7 +18,7 @@ import pytest
 from . import cassettes, options, providers
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
-from .collect import CaseFile, Catalog, InvalidCaseFile, Selection, VariantItem, is_case_file
+from .collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
 from .providers import RunContext
 from .providers.base import ProviderError
 from .results import Results
@@ -60,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     named = [p for p in explicit if p.suffix in (".yaml", ".yml") or (p.is_dir() and config.rootpath in p.parents)]
     case_roots = [r.resolve() for r in roots] + named
     config.stash[COLLECTION] = collection = Collection(Selection.from_options(opts, DEFAULT_MODEL), tuple(case_roots))
+    for root in case_roots:  # a link back to a case folder is not collected again
+        collection.catalog.reached_before(root)
     worker = getattr(config, "workerinput", None)
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
     ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line))
@@ -88,6 +90,33 @@ def _progress(config: pytest.Config, line: str) -> None:
     capman = config.pluginmanager.get_plugin("capturemanager")
     with capman.global_and_fixture_disabled() if capman else nullcontext():
         reporter.write_line(f"[finetunebench] {line}")
+
+
+_ONE_LINE = "ftb_one_line"
+
+
+def pytest_report_to_serializable(config: pytest.Config, report: pytest.TestReport) -> dict | None:
+    # pytest-xdist sends reports as JSON: keep an invalid case file's failure one line there too
+    if not isinstance(report.longrepr, OneLine):
+        return None
+    data = report._to_json()
+    data[_ONE_LINE] = [report.longrepr.path, report.longrepr.lineno, report.longrepr.message]
+    return data
+
+
+def pytest_report_from_serializable(config: pytest.Config, data: dict) -> pytest.TestReport | None:
+    if _ONE_LINE not in data:
+        return None
+    report = pytest.TestReport._from_json(data)
+    report.longrepr = OneLine(*data[_ONE_LINE], line_style=config.getoption("tbstyle", "auto") == "line")
+    return report
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    collection = config.stash[COLLECTION]
+    if not any(root in collection_path.parents for root in collection.roots):
+        return None
+    return True if collection.catalog.reached_before(collection_path) else None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from . import gate, providers, runs
-from .collect import CASE_FILE_PROPERTY, TARGET_PROPERTY
+from .collect import CASE_FILE_PROPERTY, TARGET_PROPERTY, OneLine
 from .outcome import Record
 from .providers import RunContext
 from .report import Summary
@@ -31,6 +31,7 @@ class Results:
         self.drop_limits = gate.parse_thresholds(opts["compare_fail"], "--ftb-compare-fail")
         self.summary = Summary()
         self.run_errors = 0
+        self.invalid_case_files: list[str] = []  # one line each, as the terminal shows them
         self.gate_failures: list[str] | None = None
         self.reference: runs.SavedRun | None = None  # the run --ftb-compare(-fail) compares with
         self.comparison: runs.Comparison | None = None
@@ -64,6 +65,8 @@ class Results:
             self.summary.skipped += 1
         if report.failed and (report.when != "call" or record is None or record.error is not None):
             self.run_errors += 1
+        if isinstance(report.longrepr, OneLine):
+            self.invalid_case_files.append(str(report.longrepr))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -95,6 +98,7 @@ class Results:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
         markdown = self._markdown()
         if run is not None:
+            run["invalid_case_files"] = self.invalid_case_files
             run["gate"] = {"fail_under": self.opts["fail_under"], "failures": self.gate_failures,
                            "compare_fail": self.opts["compare_fail"], "compare_failures": self.compare_failures,
                            "compared_with": str(self.reference.path) if self.reference else None}
@@ -102,7 +106,8 @@ class Results:
                 self._write("the saved run", lambda: setattr(self, "saved", self.history.save(run)))
             self.notes += runs.append_step_summary(markdown)
         if self.opts["report"]:
-            data = json.dumps(self.summary.to_json(), indent=2, ensure_ascii=False).encode()
+            report = {**self.summary.to_json(), "invalid_case_files": self.invalid_case_files}
+            data = json.dumps(report, indent=2, ensure_ascii=False).encode()
             self._write("--ftb-report", lambda: atomic_write(Path(self.opts["report"]), data))
         if self.opts["markdown"]:
             self._write("--ftb-markdown", lambda: atomic_write(Path(self.opts["markdown"]), markdown.encode()))
@@ -124,6 +129,9 @@ class Results:
     def _markdown(self) -> str:
         """The tables, the deltas and the verdicts: for --ftb-markdown and $GITHUB_STEP_SUMMARY."""
         parts = [self.summary.markdown()]
+        if self.invalid_case_files:
+            parts += ["**Invalid case files** (not run; each fails the run):", ""]
+            parts += [f"- `` {line} ``" for line in self.invalid_case_files] + [""]
         if self.comparison is not None:
             parts += self.comparison.markdown_lines() + [""]
         parts += runs.verdict_markdown(f"Gate (--ftb-fail-under={self.opts['fail_under']})", self.gate_failures, self.run_errors)
