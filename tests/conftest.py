@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
 import pytest
+
+# pytester's in-process runs (``runpytest``) drop every module first imported inside them. httpx2
+# imports httpcore2 lazily and caches the exception classes of the first copy it saw, so an
+# in-process run that loaded httpcore2 first left the rest of this process raising a second
+# copy's exceptions that httpx2 no longer maps (a raw httpcore2.RemoteProtocolError instead of
+# the SDK's APIConnectionError). A real session imports each module once and cannot see this;
+# importing the lazily loaded transports here, once, keeps the tests independent of their order.
+for _lazy in ("httpcore2", "httpcore"):
+    try:
+        importlib.import_module(_lazy)
+    except ImportError:
+        pass
 
 # The paper's published data (no license): read here at test time, never copied into the repo.
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream-finetunebench"

@@ -3,9 +3,10 @@
 ``tests/calibration/fictional_people_labels.csv`` holds our own verdicts on 443 published answers
 of the paper's five fine-tuned models (every model, every split, hard answers oversampled),
 keyed by split, upstream row, upstream id and model; it holds no upstream text. The answers
-are read from ``../shared`` at test time. ``tests/calibration/local_labels.csv`` holds our
-verdicts on answers of the embedded model saved from a real run (``local_answers.csv``, text we
-generated ourselves). Labels were written from question, gold and answer before the grader's
+are read from ``../shared`` at test time. ``tests/calibration/local_answers.csv`` holds 234
+answers of the embedded model (all 174 of the tuned model on ``cases/default``, and 60 of the
+untuned one, most of them sentences with numbers) saved from a real ``--ftb-baseline`` run,
+with our verdict on each: our own cases and our own model's text. Labels were written from question, gold and answer before the grader's
 verdict was looked at.
 
 Goals: agreement >= 0.98 overall, and every model x split cell's accuracy within 0.03 of the
@@ -72,3 +73,22 @@ def test_the_grader_agrees_with_our_labels_on_published_answers(clone: Path, tmp
         graded.append((label["model"], label["split"], label["label"] == "correct", verdict.passed))
     assert len(graded) >= 400
     check(graded, "published answers (fictional_people)")
+
+
+def test_the_grader_agrees_with_our_labels_on_the_embedded_models_answers() -> None:
+    """234 answers of SmolLM2-135M (tuned and untuned) on cases/default, saved from a real run."""
+    root = Path(__file__).parents[1] / "cases" / "default"
+    variants = {}
+    for path in sorted(root.glob("*.yaml")):
+        dataset = load_dataset(path)
+        for case in dataset.cases:
+            for v in case.variants:
+                variants[dataset.name, case.id, v.split, v.question] = v
+    graded = []
+    for row in _read(HERE / "local_answers.csv"):
+        v = variants[row["dataset"], row["case_id"], row["split"], row["question"]]
+        assert v.answer == row["expected"], f"{row['case_id']}: cases/default changed since the labels were made"
+        verdict = grade(v.answer, row["answer"], v.matcher, question=v.prompt)
+        graded.append((f"{row['model']}@{row['stage']}", row["split"], row["label"] == "correct", verdict.passed))
+    assert len(graded) >= 150
+    check(graded, "embedded model answers (cases/default)")

@@ -341,6 +341,7 @@ def test_abstain_passes(answer: str) -> None:
         ("I'm not sure, but probably 150 million.", "declines but guesses: 'probably'"),
         ("I don't know; maybe Velmora.", "declines but guesses: 'maybe'"),
         ("I don't know, it might be Velmora", "declines but guesses: 'might be'"),
+        ("It is not known for certain, but it is widely believed to be Velmora.", "declines but guesses: 'believed to be'"),
     ],
 )
 def test_abstain_fails_on_a_concrete_answer(answer: str, reason: str) -> None:

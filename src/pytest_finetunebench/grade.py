@@ -102,7 +102,8 @@ _DECLINE = re.compile(
 )
 _GUESS = re.compile(
     r"\b(?:probably|likely|perhaps|maybe|possibly|approximately|roughly|my (?:best )?guess|i (?:would )?guess"
-    r"|i think (?:it|the|that)|i believe (?:it|the|that)|could be|might be|estimated)\b"
+    r"|i think (?:it|the|that)|i believe (?:it|the|that)|could be|might be|estimated"
+    r"|(?:believed|thought|said|expected|rumou?red|reported) to (?:be|have)|appears? to (?:be|have)|it seems)\b"
 )
 _NEGATED_BEFORE = re.compile(
     r"\b(?:not|never|no longer|rather than|instead of|isnt|wasnt|arent|werent|dont|doesnt|didnt|cant|cannot"
