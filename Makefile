@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 bench: $(VENV)/.installed
 	$(PY) -m pytest $(SUITE) --ftb-fail-under=memorization:0.9 --tb=no -q -rN -p no:xdist
 
-# The plugin's own tests.
+# The plugin's own tests, on 2 workers, in random order (pytest-randomly prints the seed; rerun one
+# with TEST_ARGS=--randomly-seed=N).
 test: $(VENV)/.installed
-	$(PY) -m pytest tests -n 2
+	$(PY) -m pytest tests -n 2 $(TEST_ARGS)

@@ -135,6 +135,27 @@ def test_every_yaml_problem_is_one_line(tmp_path: Path, text: str, line: int, ne
     assert str(info.value).startswith(f"{path}:{line}: ") and needle in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants:\n      - split: rephrased\n"
+         "        question: r?\n        answer: '1'\n        macther: exact\n",
+         ":10: case `a` variant: unknown field `macther`; fix: use one of answer, matcher, prompt, question, split"),
+        ("dataset: x\nkind: updating\ncases:\n  - {id: a, question: q?, answer: '1'}\n",
+         ":2: unknown kind `updating`; fix: use one of new_knowledge, updating_knowledge"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: \"\"\n",
+         ":5: case `a`: `answer` is empty; fix: give it a value"),
+        ("dataset: x\ncases:\n  - id: a\n    fact: F.\n",
+         ":3: case `a` has nothing to ask; fix: add a training `question`/`answer` or `variants`"),
+    ],
+)
+def test_typos_and_empty_cases_are_refused_with_the_whole_message(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(CaseFileError) as info:
+        load_dataset(path)
+    assert str(info.value) == f"{path}{message}"
+
+
 def test_aliases_are_built_once_and_a_recursive_one_is_refused(tmp_path: Path) -> None:
     levels = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]" for i in range(9)]

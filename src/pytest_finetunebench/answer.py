@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import pytest
 
+from .judge import Judge, JudgeVerdict, ToJudge
 from .providers import RunContext
 from .providers.base import BASE, IN_CONTEXT, Answer, Prompt, TuneRequest, TuneSettings
 from .outcome import RunError, describe_error
@@ -35,13 +36,16 @@ def in_context_prompt(item: VariantItem) -> str:
 class Evaluation:
     """Session state: the selected items by target, the tuner, and the answers fetched so far."""
 
-    def __init__(self, ctx: RunContext, settings: TuneSettings, run_id: str | None = None) -> None:
+    def __init__(self, ctx: RunContext, settings: TuneSettings, run_id: str | None = None,
+                 judge: Judge | None = None, grader: str = "rules") -> None:
         self.ctx = ctx
         self.tuner = Tuner(ctx, settings)
         self.run_id = run_id  # set under pytest-xdist: answers are shared through the store
+        self.judge = judge  # --ftb-judge: each batch of answers is judged right after it is answered
+        self.grader = grader  # whose verdict counts: "rules" (grade.py) or "judge"
         self._by_target: dict[Target, list[VariantItem]] = defaultdict(list)
         self._collected: dict[str, list[VariantItem]] = defaultdict(list)
-        self._answers: dict[Target, dict[str, Answer] | BaseException] = {}
+        self._answers: dict[Target, Batch | BaseException] = {}
 
     def collected(self, items: Sequence[VariantItem]) -> None:
         """Remember every collected item, before deselection: they decide the training set."""
@@ -75,12 +79,17 @@ class Evaluation:
             except Exception as exc:
                 self._answers[target] = exc
                 raise
-        answers = self._answers[target]
-        if isinstance(answers, BaseException):
-            raise RunError(describe_error(answers))
-        return answers[item.nodeid]
+        batch = self._answers[target]
+        if isinstance(batch, BaseException):
+            raise RunError(describe_error(batch))
+        return batch.answers[item.nodeid]
 
-    def _fetch(self, target: Target) -> dict[str, Answer]:
+    def verdict(self, item: VariantItem) -> JudgeVerdict | None:
+        """The model judge's verdict on ``item``'s answer (``None`` without ``--ftb-judge`` or an answer)."""
+        batch = self._answers.get(item.target)
+        return None if batch is None or isinstance(batch, BaseException) else batch.verdicts.get(item.nodeid)
+
+    def _fetch(self, target: Target) -> Batch:
         if self.run_id is None:
             return self._ask(target)
         # named by what determines the answers (training, target, the items asked), so a rerun that
@@ -92,12 +101,14 @@ class Evaluation:
         with store.lock("answers", self.run_id, name):
             cached = store.read_json("answers", self.run_id, name)
             if cached is not None:
-                return {k: Answer(**v) for k, v in cached.items()}
-            answers = self._ask(target)
-            store.write_json({k: asdict(v) for k, v in answers.items()}, "answers", self.run_id, name)
-            return answers
+                return Batch({k: Answer(**v) for k, v in cached["answers"].items()},
+                             {k: JudgeVerdict(**v) for k, v in cached["verdicts"].items()})
+            batch = self._ask(target)
+            store.write_json({"answers": {k: asdict(v) for k, v in batch.answers.items()},
+                              "verdicts": {k: asdict(v) for k, v in batch.verdicts.items()}}, "answers", self.run_id, name)
+            return batch
 
-    def _ask(self, target: Target) -> dict[str, Answer]:
+    def _ask(self, target: Target) -> Batch:
         items = self._by_target[target]
         stages = [t.stage for t in self._by_target if t.model == target.model]
         endpoints = self.tuner.endpoints(target.model, stages, self._collected[target.model])
@@ -108,7 +119,21 @@ class Evaluation:
             answers = self.tuner.provider(target.model).answer(endpoint, prompts)
         if len(answers) != len(prompts):
             raise RuntimeError(f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts")
-        return {p.key: a for p, a in zip(prompts, answers)}
+        by_key = {p.key: a for p, a in zip(prompts, answers)}
+        verdicts = {}
+        if self.judge is not None:
+            asked = [ToJudge(p.key, p.text, item.variant.answer, a.text)
+                     for p, a, item in zip(prompts, answers, items) if a.text and not (a.error or a.skip)]
+            verdicts = self.judge.verdicts(asked)
+        return Batch(by_key, verdicts)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One target's answers by item node id, and the model judge's verdicts on them (if any)."""
+
+    answers: dict[str, Answer]
+    verdicts: dict[str, JudgeVerdict] = field(default_factory=dict)
 
 
 EVALUATION = pytest.StashKey[Evaluation]()

@@ -224,8 +224,9 @@ class VariantItem(pytest.Item):
         self.extra_keyword_matches.update((dataset.name, target.model))
 
     def runtest(self) -> None:
-        answer = self.config.stash[EVALUATION].answer(self)
-        judge(self, answer)
+        evaluation = self.config.stash[EVALUATION]
+        answer = evaluation.answer(self)
+        judge(self, answer, evaluation.verdict(self), evaluation.grader)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return describe(excinfo) or super().repr_failure(excinfo, style)

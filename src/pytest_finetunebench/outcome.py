@@ -12,8 +12,10 @@ from .providers.base import Answer, ProviderError, stage_label
 
 if TYPE_CHECKING:
     from .collect import VariantItem
+    from .judge import JudgeVerdict
 
 PREFIX = "ftb_"
+_OPTIONAL = frozenset({"error", "rule_passed", "judge_passed", "judge_reason"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,10 @@ class Record:
     score: float
     reason: str
     error: str | None = None
+    # with --ftb-judge: the rule grader's and the judge's verdicts (``passed`` is the one that counts)
+    rule_passed: bool | None = None
+    judge_passed: bool | None = None
+    judge_reason: str | None = None
 
     @property
     def target(self) -> str:
@@ -48,7 +54,7 @@ class Record:
         """Rebuild a record from a report's user properties (``None`` if the item has none)."""
         found = {k[len(PREFIX):]: v for k, v in props if k.startswith(PREFIX)}
         names = {f.name for f in fields(cls)}
-        if not names - {"error"} <= found.keys():
+        if not names - _OPTIONAL <= found.keys():
             return None
         return cls(**{k: v for k, v in found.items() if k in names})
 
@@ -65,8 +71,12 @@ class RunError(Exception):
     """The run itself failed for this item (a failed job, an API error): not a wrong answer."""
 
 
-def judge(item: VariantItem, answer: Answer) -> Record:
-    """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves."""
+def judge(item: VariantItem, answer: Answer, second: JudgeVerdict | None = None, grader: str = "rules") -> Record:
+    """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves.
+
+    ``second`` is the model judge's verdict (``--ftb-judge``); with ``grader="judge"`` it is the
+    verdict that counts, and a missing one makes the item a run error.
+    """
     if answer.skip:
         pytest.skip(answer.skip)
     variant, target = item.variant, item.target
@@ -84,8 +94,19 @@ def judge(item: VariantItem, answer: Answer) -> Record:
     before = item.case.answer_before
     if not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text, question=variant.prompt).passed:
         reason = f"gave the answer from before the update ({before!r}); {reason}"
-    record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
-                    score=verdict.score, reason=reason)
+    judged = {} if second is None else {"rule_passed": verdict.passed, "judge_passed": second.passed, "judge_reason": second.reason}
+    if grader == "judge":
+        if second is None or second.passed is None:
+            error = second.reason if second else "no judge verdict for this answer"
+            record = Record(**base, answer=answer.text, passed=False, matcher="judge", score=0.0, reason="error",
+                            error=error, **judged)
+            item.user_properties.extend(record.properties())
+            raise RunError(error)
+        record = Record(**base, answer=answer.text, passed=second.passed, matcher="judge",
+                        score=float(second.passed), reason=f"{second.reason} (rules: {reason})", **judged)
+    else:
+        record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
+                        score=verdict.score, reason=reason, **judged)
     item.user_properties.extend(record.properties())
     if not verdict.passed:
         raise WrongAnswer(record)

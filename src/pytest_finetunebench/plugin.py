@@ -19,6 +19,7 @@ from . import cassettes, options, providers
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
 from .collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
+from .judge import GRADERS, Judge, judge_context
 from .providers import RunContext
 from .providers.base import ProviderError
 from .results import Results
@@ -79,7 +80,24 @@ def pytest_configure(config: pytest.Config) -> None:
             providers.spec_for(target.model, ctx)
         except ProviderError as exc:
             raise pytest.UsageError(str(exc)) from None
-    config.stash[EVALUATION] = Evaluation(ctx, settings_from(opts), worker["testrunuid"] if worker else None)
+    config.stash[EVALUATION] = Evaluation(ctx, settings_from(opts), worker["testrunuid"] if worker else None,
+                                          *_judge(opts, ctx))
+
+
+def _judge(opts: dict, ctx: RunContext) -> tuple[Judge | None, str]:
+    """The model judge and whose verdict counts, from --ftb-judge / --ftb-grader (usage errors first)."""
+    grader = opts["grader"] or "rules"
+    if grader not in GRADERS:
+        raise pytest.UsageError(f"--ftb-grader={grader}: use one of {', '.join(GRADERS)}")
+    if grader == "judge" and not opts["judge"]:
+        raise pytest.UsageError("--ftb-grader=judge needs a judge; fix: add --ftb-judge=MODEL")
+    if not opts["judge"]:
+        return None, grader
+    try:
+        providers.spec_for(opts["judge"], judge_context(ctx))
+    except ProviderError as exc:
+        raise pytest.UsageError(f"--ftb-judge: {exc}") from None
+    return Judge(opts["judge"], ctx, settings_from(opts)), grader
 
 
 def _progress(config: pytest.Config, line: str) -> None:

@@ -152,12 +152,47 @@ class Summary:
                 rows.append(row + ([_acc(cells["c"])] if has_ctx else []))
         return rows
 
+    def judge_rows(self) -> list[dict[str, Any]]:
+        """With ``--ftb-judge``, per target x dataset x split: accuracy by the rules and by the judge.
+
+        ``n`` counts the answers both graded; ``agreement`` is the share of those where they agree;
+        ``judge_errors`` the answers the judge gave no verdict on.
+        """
+        groups: dict[tuple[str, str, str], list[Record]] = {}
+        for r in self.records:
+            if r.judge_reason is not None:
+                groups.setdefault((r.target, r.dataset, r.split), []).append(r)
+        order = {t: i for i, t in enumerate(self.targets())}
+        rows = []
+        for key in sorted(groups, key=lambda k: (order[k[0]], k[1], _split_order(k[2]))):
+            both = [r for r in groups[key] if r.rule_passed is not None and r.judge_passed is not None]
+            n = len(both)
+            rows.append({"target": key[0], "dataset": key[1], "split": key[2], "n": n,
+                         "rules": sum(r.rule_passed for r in both) / n if n else None,
+                         "judge": sum(r.judge_passed for r in both) / n if n else None,
+                         "agreement": sum(r.rule_passed == r.judge_passed for r in both) / n if n else None,
+                         "judge_errors": sum(r.judge_passed is None for r in groups[key])})
+        return rows
+
+    def judge_table(self) -> list[list[str]] | None:
+        """:meth:`judge_rows` as a table, ``None`` when no answer was judged."""
+        rows = self.judge_rows()
+        if not rows:
+            return None
+        show = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        return [["model", "dataset", "split", "n", "rules", "judge", "agreement", "judge errors"]] + [
+            [r["target"], r["dataset"], r["split"], str(r["n"]), show(r["rules"]), show(r["judge"]),
+             show(r["agreement"]), str(r["judge_errors"] or "")] for r in rows]
+
     def terminal_lines(self) -> list[str]:
         """The tables as aligned plain text."""
         lines = _aligned(self.table()) + [""] + _aligned(self.leaderboard_table())
         before_after = self.before_after_table()
         if before_after:
             lines += ["", BEFORE_AFTER_TITLE, *_aligned(before_after)]
+        judged = self.judge_table()
+        if judged:
+            lines += ["", JUDGE_TITLE, *_aligned(judged)]
         if self.skipped:
             lines.append(f"{self.skipped} item(s) skipped (no answer to grade; see -rs)")
         return lines
@@ -169,6 +204,9 @@ class Summary:
         before_after = self.before_after_table()
         if before_after:
             parts += ["", "### Before -> after", "", BEFORE_AFTER_TITLE, "", *_markdown(before_after)]
+        judged = self.judge_table()
+        if judged:
+            parts += ["", "### Model judge", "", JUDGE_TITLE, "", *_markdown(judged)]
         return "\n".join(parts) + "\n"
 
     def to_json(self) -> dict[str, Any]:
@@ -179,9 +217,11 @@ class Summary:
             "leaderboard": [{"target": m.target, MEMORIZATION: m.as_dict(), GENERALIZATION: g.as_dict()}
                             for m, g in self.leaderboard()],
             "skipped": self.skipped,
+            "judge": self.judge_rows(),
         }
 
 
+JUDGE_TITLE = "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree"
 BEFORE_AFTER_TITLE = "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)"
 
 

@@ -1,0 +1,109 @@
+"""The numbers a user reads: intervals, aggregates, gates and comparisons, against hand-computed values.
+
+Each test pins one number or verdict that a plausible slip in the code would change (a wrong
+variance, a gate on the wrong scope, errors counted as wrong answers, a comparison that pools a
+dataset only one run has); the expected values are computed by hand or by an independent method,
+never by the function under test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_finetunebench.cases import load_dataset
+from pytest_finetunebench.collect import Selection, Target
+from pytest_finetunebench.gate import check, parse_thresholds
+from pytest_finetunebench.outcome import Record
+from pytest_finetunebench.report import Summary, wilson
+from pytest_finetunebench.runs import Comparison, SavedRun
+
+
+# 95% Wilson intervals, found independently by solving (p_hat - p)^2 = z^2 p (1 - p) / n for p
+@pytest.mark.parametrize(
+    ("correct", "n", "lo", "hi"),
+    [(5, 10, 0.2366, 0.7634), (81, 100, 0.7222, 0.8749), (134, 150, 0.8338, 0.9333), (1, 2, 0.0945, 0.9055),
+     (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0)],
+)
+def test_wilson_matches_hand_computed_intervals(correct: int, n: int, lo: float, hi: float) -> None:
+    assert tuple(round(x, 4) for x in wilson(correct, n)) == (lo, hi)
+
+
+def rec(split: str, passed: bool, *, case: str = "c", dataset: str = "d", error: str | None = None,
+        stage: str = "tuned", model: str = "m") -> Record:
+    return Record(model=model, stage=stage, dataset=dataset, case_id=case, split=split, question="q?",
+                  expected="1", answer=None if error else ("1" if passed else "2"), passed=passed,
+                  matcher="auto", score=float(passed), reason="", error=error)
+
+
+def test_error_items_are_not_counted_as_wrong_answers() -> None:
+    summary = Summary([rec("memorization", True), rec("memorization", False), rec("memorization", False, error="API 500"),
+                       rec("rephrased", True), rec("rephrased", False, error="timeout")])
+    (cell_mem, cell_reph) = summary.cells()
+    assert (cell_mem.n, cell_mem.correct, cell_mem.errors, cell_mem.accuracy) == (2, 1, 1, 0.5)
+    assert (cell_reph.n, cell_reph.correct, cell_reph.errors, cell_reph.accuracy) == (1, 1, 1, 1.0)
+    gen = summary.aggregate("m", "generalization")
+    assert (gen.n, gen.correct, gen.errors) == (1, 1, 1)
+
+
+def test_generalization_pools_every_split_but_memorization() -> None:
+    summary = Summary([rec("memorization", True)] * 4 + [rec("rephrased", True), rec("secondary", False),
+                                                         rec("comparison", False), rec("date_changed", False)])
+    mem, gen = summary.leaderboard()[0]
+    assert (mem.n, mem.correct) == (4, 4)
+    assert (gen.n, gen.correct) == (4, 1)
+
+
+def test_the_gate_checks_the_scope_it_is_given() -> None:
+    summary = Summary([rec("memorization", True)] * 9 + [rec("memorization", False)]
+                      + [rec("rephrased", True)] + [rec("rephrased", False)] * 3)
+    assert check(summary, parse_thresholds("memorization:0.9"), ["m"]) == []
+    assert check(summary, parse_thresholds("generalization:0.3"), ["m"]) == [
+        "m: generalization 0.250 (1/4) is under 0.300"]
+    assert check(summary, parse_thresholds("rephrased:25%"), ["m"]) == []
+    assert check(summary, parse_thresholds("secondary:0.1"), ["m"]) == ["m: no graded items for `secondary`"]
+
+
+def _run(cells: list[tuple[str, str, str, int, int]]) -> dict:
+    return {"cells": [{"target": t, "dataset": d, "split": s, "n": n, "correct": c} for t, d, s, n, c in cells],
+            "datasets": {d: {"sha256": "x"} for _, d, _, _, _ in cells}}
+
+
+def test_compare_fail_fails_when_nothing_in_scope_was_graded() -> None:
+    then = SavedRun(Path("then.json"), _run([("m", "d", "memorization", 10, 9), ("m", "d", "rephrased", 10, 5)]))
+    now = _run([("m", "d", "memorization", 10, 9)])
+    failures = Comparison(then, now).check(parse_thresholds("generalization:5%", "--ftb-compare-fail"), ["m"])
+    assert failures == ["m: no graded `generalization` items in both runs to compare"]
+
+
+def test_a_dataset_in_only_one_run_stays_out_of_the_compared_aggregate() -> None:
+    then = SavedRun(Path("then.json"), _run([("m", "a", "rephrased", 10, 8)]))
+    now = _run([("m", "a", "rephrased", 10, 8), ("m", "b", "rephrased", 10, 0)])
+    comparison = Comparison(then, now)
+    delta = comparison.aggregate("m", "generalization")
+    assert (delta.then, delta.now) == ((10, 8), (10, 8))
+    assert comparison.check(parse_thresholds("generalization:1%", "--ftb-compare-fail"), ["m"]) == []
+
+
+def test_compare_fail_measures_the_drop_in_points() -> None:
+    then = SavedRun(Path("then.json"), _run([("m", "d", "rephrased", 10, 8)]))
+    now = _run([("m", "d", "rephrased", 10, 7)])
+    spec = parse_thresholds("generalization:10%", "--ftb-compare-fail")
+    assert Comparison(then, now).check(spec, ["m"]) == []  # exactly 10 points is allowed
+    now = _run([("m", "d", "rephrased", 10, 6)])
+    assert Comparison(then, now).check(spec, ["m"]) == [
+        "m: generalization dropped 20.0 points (0.800 (8/10) -> 0.600 (6/10)), more than the 10.0 allowed"]
+
+
+def test_limit_counts_cases_that_have_a_selected_split(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        "dataset: x\ncases:\n"
+        "  - {id: a, question: qa?, answer: '1'}\n"  # no rephrased variant: not counted
+        "  - {id: b, question: qb?, answer: '1', variants: [{split: rephrased, question: rb?, answer: '1'}]}\n"
+        "  - {id: c, question: qc?, answer: '1', variants: [{split: rephrased, question: rc?, answer: '1'}]}\n"
+        "  - {id: d, question: qd?, answer: '1', variants: [{split: rephrased, question: rd?, answer: '1'}]}\n"
+    )
+    selection = Selection(targets=(Target("m"),), splits=frozenset({"rephrased"}), limit=2)
+    assert [case.id for case, _ in selection.cases(load_dataset(path))] == ["b", "c"]
