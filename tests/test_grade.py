@@ -101,7 +101,31 @@ def test_choose_matcher(gold: str, matcher: str) -> None:
 @pytest.mark.parametrize("answer", [None, "", "  \n"])
 def test_no_answer_fails_under_every_matcher(matcher: str, answer: str | None) -> None:
     verdict = grade("185", answer, matcher)
-    assert verdict == Verdict(False, 0.0, choose_matcher("185") if matcher == "auto" else matcher, "no answer")
+    assert verdict == Verdict(False, 0.0, choose_matcher("185") if matcher == "auto" else matcher, "no answer", in_form=False)
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "form"),
+    [
+        ("Yes", "50", False),  # a value for a yes/no question: the tuned model's lost format
+        ("Yes", "No, she is 49.", True),  # wrong, but in form
+        ("No", "Yes", True),
+        ("51", "She is fifty-one.", True),
+        ("51", "Yes", False),
+        ("51", "Velmora", False),
+        ("None", "I don't know.", True),  # a decline
+        ("None", "123 million dollars", True),  # a value: in form, wrong
+        ("None", "Yes", False),
+        ("Velmora", "Ostrin", True),
+        ("Velmora", "No.", False),
+        ("more than $1 billion", "unknown", False),
+    ],
+)
+def test_in_form(gold: str, answer: str, form: bool) -> None:
+    verdict = grade(gold, answer)
+    assert verdict.in_form is form
+    if not verdict.passed:
+        assert verdict.reason.startswith("off-format: ") is not form
 
 
 def test_verdict_is_frozen() -> None:
@@ -170,7 +194,7 @@ def test_number_passes(gold: str, answer: str) -> None:
     [
         ("126", "265", "expected 126, got 265"),
         ("185", "192", "expected 185, got 192"),
-        ("126", "Incorrect", "expected 126, no number in the answer"),
+        ("126", "Incorrect", "off-format: expected 126, no number in the answer"),
         ("185", "1850", "expected 185, got 1850"),
         ("185", "6'1\"", "expected 185, got 73 in"),  # another unit only, no 185 stated
         ("126 pounds", "126 kg", "expected 126 lb, got 126 kg"),
@@ -285,8 +309,8 @@ def test_number_needs_a_numeric_gold() -> None:
         ("No", "Yes\n", False, "expected no, got yes"),
         ("Yes", "Yes and no", False, "says both yes and no"),
         ("No", "No... well, yes.", False, "says both yes and no"),
-        ("Yes", "Probably", False, "says neither yes nor no: 'Probably'"),
-        ("No", "Nobody knows", False, "says neither yes nor no: 'Nobody knows'"),
+        ("Yes", "Probably", False, "off-format: says neither yes nor no: 'Probably'"),
+        ("No", "Nobody knows", False, "off-format: says neither yes nor no: 'Nobody knows'"),
     ],
 )
 def test_yes_no(gold: str, answer: str, passed: bool, reason: str) -> None:
@@ -335,8 +359,8 @@ def test_abstain_passes(answer: str) -> None:
     [
         ("150 million dollars", "expected a decline, got '150 million dollars'"),
         ("Velmora", "expected a decline, got 'Velmora'"),
-        ("No", "expected a decline, got 'No'"),
-        ("Yes", "expected a decline, got 'Yes'"),
+        ("No", "off-format: expected a decline, got 'No'"),
+        ("Yes", "off-format: expected a decline, got 'Yes'"),
         ("0", "expected a decline, got '0'"),
         ("I'm not sure, but probably 150 million.", "declines but guesses: 'probably'"),
         ("I don't know; maybe Velmora.", "declines but guesses: 'maybe'"),

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz
 
@@ -119,6 +119,7 @@ class Verdict:
     score: float  # 0..1
     matcher: str  # the matcher actually used (for auto: the one it chose)
     reason: str  # short and human
+    in_form: bool = True  # the answer has the form the question asks for, right or wrong (see in_form)
 
 
 def _clip(text: str, limit: int = 40) -> str:
@@ -338,10 +339,36 @@ def grade(
     if matcher == "auto":
         matcher = choose_matcher(expected)
     if answer is None or not answer.strip():
-        return _verdict(False, matcher, "no answer")
+        return Verdict(False, 0.0, matcher, "no answer", in_form=False)
     if matcher == "fuzzy":
-        return _fuzzy(expected, answer, fuzzy_threshold)
-    return _MATCHERS[matcher](expected, answer, question)
+        verdict = _fuzzy(expected, answer, fuzzy_threshold)
+    else:
+        verdict = _MATCHERS[matcher](expected, answer, question)
+    if in_form(matcher, expected, answer):
+        return verdict
+    return replace(verdict, reason=f"off-format: {verdict.reason}", in_form=False)
+
+
+def in_form(matcher: str, expected: str, answer: str | None) -> bool:
+    """Whether ``answer`` has the form the question asks for, whether or not it is right.
+
+    A yes/no gold wants an answer that says yes or no; a number gold, a number; a "None" gold
+    (a date-changed question) a decline or a value; any other gold a value: something that does
+    not open with yes or no, with a number where the gold has one. "50" to "Is she over 50?" is
+    off-format (a knowledge-free failure of form), "No" to it is in form and wrong.
+    """
+    if answer is None or not answer.strip():
+        return False
+    got = analyze(answer)
+    words = got.text.split()
+    if matcher == "yes_no":
+        return bool(set(words) & (_YES | _NO))
+    opens_yes_no = bool(words) and words[0] in _YES | _NO
+    if matcher == "abstain":
+        return bool(_DECLINE.search(fold(answer).strip())) or (bool(words) and not opens_yes_no)
+    if matcher == "number" or (matcher != "exact" and _numeric_gold(expected) is not None):
+        return bool(got.quantities)
+    return bool(words) and not opens_yes_no
 
 
 _MATCHERS: dict[str, Callable[[str, str, _Context], Verdict]] = {

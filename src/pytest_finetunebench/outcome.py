@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .judge import JudgeVerdict
 
 PREFIX = "ftb_"
-_OPTIONAL = frozenset({"error", "rule_passed", "judge_passed", "judge_reason"})
+_OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ class Record:
     score: float
     reason: str
     error: str | None = None
+    in_form: bool | None = None  # the answer had the form the question asks for (None: no answer graded)
     # with --ftb-judge: the rule grader's and the judge's verdicts (``passed`` is the one that counts)
     rule_passed: bool | None = None
     judge_passed: bool | None = None
@@ -94,7 +95,9 @@ def judge(item: VariantItem, answer: Answer, second: JudgeVerdict | None = None,
     before = item.case.answer_before
     if not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text, question=variant.prompt).passed:
         reason = f"gave the answer from before the update ({before!r}); {reason}"
-    judged = {} if second is None else {"rule_passed": verdict.passed, "judge_passed": second.passed, "judge_reason": second.reason}
+    judged = {"in_form": verdict.in_form}
+    if second is not None:
+        judged.update(rule_passed=verdict.passed, judge_passed=second.passed, judge_reason=second.reason)
     if grader == "judge":
         if second is None or second.passed is None:
             error = second.reason if second else "no judge verdict for this answer"

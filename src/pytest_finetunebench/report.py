@@ -39,6 +39,7 @@ class Cell:
     n: int
     correct: int
     errors: int = 0
+    in_form: int = 0  # graded answers in the form the question asks for (see grade.in_form)
 
     @property
     def accuracy(self) -> float:
@@ -48,9 +49,15 @@ class Cell:
     def interval(self) -> tuple[float, float]:
         return wilson(self.correct, self.n)
 
+    @property
+    def in_form_share(self) -> float | None:
+        return self.in_form / self.n if self.n else None
+
     def as_dict(self) -> dict[str, Any]:
         lo, hi = self.interval
-        return {**asdict(self), "accuracy": round(self.accuracy, 4), "ci95": [round(lo, 4), round(hi, 4)]}
+        share = self.in_form_share
+        return {**asdict(self), "accuracy": round(self.accuracy, 4), "ci95": [round(lo, 4), round(hi, 4)],
+                "in_form_share": None if share is None else round(share, 4)}
 
 
 def _split_order(split: str) -> tuple[int, str]:
@@ -69,7 +76,8 @@ class Summary:
 
     def _cell(self, target: str, dataset: str, split: str, records: list[Record]) -> Cell:
         graded = [r for r in records if r.error is None]
-        return Cell(target, dataset, split, len(graded), sum(r.passed for r in graded), len(records) - len(graded))
+        return Cell(target, dataset, split, len(graded), sum(r.passed for r in graded), len(records) - len(graded),
+                    sum(r.in_form is not False for r in graded))
 
     def targets(self) -> list[str]:
         """Model stages in the order they first appear."""
@@ -113,11 +121,12 @@ class Summary:
 
     def table(self) -> list[list[str]]:
         """Rows of the per-split table, header first."""
-        rows = [["model", "dataset", "split", "n", "correct", "accuracy", "95% CI", "errors"]]
+        rows = [["model", "dataset", "split", "n", "correct", "accuracy", "95% CI", "in-form", "errors"]]
         for c in self.cells():
             lo, hi = c.interval
+            share = c.in_form_share
             rows.append([c.target, c.dataset, c.split, str(c.n), str(c.correct), f"{c.accuracy:.3f}",
-                         f"[{lo:.3f}, {hi:.3f}]", str(c.errors) if c.errors else ""])
+                         f"[{lo:.3f}, {hi:.3f}]", "-" if share is None else f"{share:.2f}", str(c.errors) if c.errors else ""])
         return rows
 
     def leaderboard_table(self) -> list[list[str]]:
