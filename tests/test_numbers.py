@@ -107,3 +107,42 @@ def test_limit_counts_cases_that_have_a_selected_split(tmp_path: Path) -> None:
     )
     selection = Selection(targets=(Target("m"),), splits=frozenset({"rephrased"}), limit=2)
     assert [case.id for case, _ in selection.cases(load_dataset(path))] == ["b", "c"]
+
+
+def test_pooled_intervals_are_clustered_by_case() -> None:
+    # four cases of two variants each: two cases all right, two all wrong -> perfectly correlated
+    correlated = Summary([rec(s, passed, case=c) for c, passed in (("a", True), ("b", False), ("c", True), ("d", False))
+                          for s in ("rephrased", "secondary")])
+    gen = correlated.aggregate("m", "generalization")
+    # by hand: p = 0.5, N = 8, k = 4; clustered var = 4/3 * 4 / 64, binomial var = 0.25 / 8 -> 2.6667
+    assert (gen.n, gen.correct, gen.design_effect) == (8, 4, 2.6667)
+    assert tuple(round(x, 4) for x in gen.interval) == (0.1253, 0.8747)  # Wilson on 1.5 of 3
+    # one right and one wrong variant in every case: no correlation, the plain Wilson interval
+    mixed = Summary([rec(s, s == "rephrased", case=c) for c in "abcd" for s in ("rephrased", "secondary")])
+    gen = mixed.aggregate("m", "generalization")
+    assert gen.design_effect == 1.0 and tuple(round(x, 4) for x in gen.interval) == (0.2152, 0.7848)
+    # per-split cells stay plain Wilson
+    (cell,) = [c for c in correlated.cells() if c.split == "rephrased"]
+    assert cell.design_effect == 1.0 and cell.interval == wilson(2, 4)
+
+
+def test_a_split_the_upper_bound_cannot_show_is_left_out_of_generalization() -> None:
+    golds = ["Yes", "No"] * 4
+    records = []
+    for i, gold in enumerate(golds):  # in context: 5 of 8 yes/no right -> [0.306, 0.863], not above 0.5
+        records.append(Record(model="m", stage="in_context", dataset="d", case_id=f"c{i}", split="secondary", question="q?",
+                              expected=gold, answer="x", passed=i < 5, matcher="yes_no", score=0.0, reason=""))
+        records.append(rec("rephrased", True, case=f"c{i}", stage="in_context"))  # 8/8: measurable
+        records.append(rec("secondary", False, case=f"c{i}"))
+        records.append(rec("rephrased", i < 6, case=f"c{i}"))
+    summary = Summary(records)
+    assert summary.not_measurable() == {"m": {"secondary": "in context 0.625 [0.306, 0.863] is not above chance 0.50"}}
+    gen = summary.aggregate("m", "generalization")
+    assert (gen.n, gen.correct) == (8, 6)  # rephrased only
+    assert summary.measurability_notes() == [
+        "m: generalization leaves out what this model cannot show even with the facts in the prompt: "
+        "secondary (in context 0.625 [0.306, 0.863] is not above chance 0.50)"]
+    rows = summary.before_after_table()
+    assert rows[0][-1] == "note"
+    assert [r[-1] for r in rows[1:]] == ["", "not measurable on this model", "without secondary"]
+    assert summary.to_json()["cells"][-1]["split"] == "secondary"  # nothing hidden: the raw cell stays

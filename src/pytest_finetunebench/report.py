@@ -18,8 +18,29 @@ from .providers.base import BASE, IN_CONTEXT, final_stages, stage_label
 GENERALIZATION = "generalization"
 
 
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval of ``correct`` out of ``n`` (``(0, 1)`` when n is 0)."""
+def design_effect(clusters: Iterable[tuple[int, int]]) -> float:
+    """How much correlation within clusters widens a pooled proportion's variance (at least 1).
+
+    ``clusters`` are (n, correct) per case: the variants of one case share its fact, so they are
+    not independent answers. The clustered (cluster-robust) variance of the pooled proportion,
+    ``k / (k - 1) * sum((y_c - p * n_c) ** 2) / N ** 2``, over the simple binomial one,
+    ``p (1 - p) / N``. Deterministic: nothing is resampled. 1 when it cannot be estimated (fewer
+    than two cases, or p is 0 or 1).
+    """
+    cells = [(n, y) for n, y in clusters if n]
+    total, hits, k = sum(n for n, _ in cells), sum(y for _, y in cells), len(cells)
+    if k < 2 or hits in (0, total):
+        return 1.0
+    p = hits / total
+    clustered = k / (k - 1) * sum((y - p * n) ** 2 for n, y in cells) / total**2
+    return max(1.0, clustered / (p * (1 - p) / total))
+
+
+def wilson(correct: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of ``correct`` out of ``n`` (``(0, 1)`` when n is 0).
+
+    Counts may be effective (fractional) ones: ``n / design_effect`` for a clustered sample.
+    """
     if n == 0:
         return 0.0, 1.0
     p = correct / n
@@ -40,6 +61,7 @@ class Cell:
     correct: int
     errors: int = 0
     in_form: int = 0  # graded answers in the form the question asks for (see grade.in_form)
+    design_effect: float = 1.0  # pooled cells: the interval uses n / design_effect (clustered by case)
 
     @property
     def accuracy(self) -> float:
@@ -47,7 +69,8 @@ class Cell:
 
     @property
     def interval(self) -> tuple[float, float]:
-        return wilson(self.correct, self.n)
+        """95% Wilson; for a pooled cell, on the effective sample size n / design effect."""
+        return wilson(self.correct / self.design_effect, self.n / self.design_effect)
 
     @property
     def in_form_share(self) -> float | None:
@@ -74,10 +97,16 @@ class Summary:
     def add(self, record: Record) -> None:
         self.records.append(record)
 
-    def _cell(self, target: str, dataset: str, split: str, records: list[Record]) -> Cell:
+    def _cell(self, target: str, dataset: str, split: str, records: list[Record], clustered: bool = False) -> Cell:
         graded = [r for r in records if r.error is None]
+        deff = 1.0
+        if clustered:
+            by_case: dict[tuple[str, str], list[bool]] = {}
+            for r in graded:
+                by_case.setdefault((r.dataset, r.case_id), []).append(r.passed)
+            deff = design_effect((len(v), sum(v)) for v in by_case.values())
         return Cell(target, dataset, split, len(graded), sum(r.passed for r in graded), len(records) - len(graded),
-                    sum(r.in_form is not False for r in graded))
+                    sum(r.in_form is not False for r in graded), round(deff, 4))
 
     def targets(self) -> list[str]:
         """Model stages in the order they first appear."""
@@ -97,13 +126,42 @@ class Summary:
         return [(self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for t in self.targets()]
 
     def aggregate(self, target: str, scope: str) -> Cell:
-        """A target's cell for ``memorization``, ``generalization`` or one split, over all datasets."""
+        """A target's cell for ``memorization``, ``generalization`` or one split, over all datasets.
+
+        Its interval is clustered by case (the variants of a case are not independent).
+        Generalization leaves out the splits not measurable on the target's model.
+        """
         mine = [r for r in self.records if r.target == target]
         if scope == GENERALIZATION:
-            chosen = [r for r in mine if r.split != MEMORIZATION]
+            left_out = self.not_measurable().get(mine[0].model, {}) if mine else {}
+            chosen = [r for r in mine if r.split != MEMORIZATION and r.split not in left_out]
         else:
             chosen = [r for r in mine if r.split == scope]
-        return self._cell(target, "*", scope, chosen)
+        return self._cell(target, "*", scope, chosen, clustered=True)
+
+    def not_measurable(self) -> dict[str, dict[str, str]]:
+        """Per model, the splits its upper bound cannot show: split -> why.
+
+        A split is measurable on a model when the model, untuned with the facts in the prompt
+        (``--ftb-in-context``), answers it above chance: the lower end of its 95% Wilson interval
+        is above chance. Chance is the share of the commoner gold answer for yes/no splits (0.5
+        when balanced), and 0 for the others (a value or a decline is not guessed). Without an
+        in-context stage nothing is marked. Memorization is never marked.
+        """
+        out: dict[str, dict[str, str]] = {}
+        for r in self.records:
+            if r.stage != IN_CONTEXT or r.split == MEMORIZATION or r.split in out.get(r.model, {}):
+                continue
+            records = [x for x in self.records if x.model == r.model and x.stage == IN_CONTEXT and x.split == r.split]
+            cell = self._cell(r.target, "*", r.split, records)
+            if not cell.n:
+                continue
+            chance = _chance(records)
+            lo, _ = cell.interval
+            if lo <= chance:
+                out.setdefault(r.model, {})[r.split] = (
+                    f"in context {cell.accuracy:.3f} [{lo:.3f}, {cell.interval[1]:.3f}] is not above chance {chance:.2f}")
+        return out
 
     def stages(self) -> list[tuple[str, str | None, str | None, str | None]]:
         """Per model: its (base, tuned, in-context) targets; tuned is the final stage (or the last epoch)."""
@@ -147,6 +205,9 @@ class Summary:
             return None
         head = ["model", "split"] + (["base"] if has_base else []) + ["tuned"]
         head += (["change"] if has_base else []) + (["in-context"] if has_ctx else [])
+        unmeasurable = self.not_measurable()
+        if unmeasurable:
+            head.append("note")
         rows = [head]
         for model, base, tuned, ctx in stages:
             mine = [r for r in self.records if r.model == model]
@@ -158,8 +219,19 @@ class Summary:
                 if has_base:
                     b, t = cells["b"], cells["t"]
                     row.append(f"{(t.accuracy - b.accuracy) * 100:+.1f} pts" if b and t and b.n and t.n else "-")
-                rows.append(row + ([_acc(cells["c"])] if has_ctx else []))
+                row += [_acc(cells["c"])] if has_ctx else []
+                if unmeasurable:
+                    left_out = unmeasurable.get(model, {})
+                    row.append("not measurable on this model" if scope in left_out else
+                               f"without {', '.join(left_out)}" if scope == GENERALIZATION and left_out else "")
+                rows.append(row)
         return rows
+
+    def measurability_notes(self) -> list[str]:
+        """One line per model with splits left out of Generalization, saying why."""
+        return [f"{model}: generalization leaves out what this model cannot show even with the facts in the prompt: "
+                + "; ".join(f"{split} ({why})" for split, why in splits.items())
+                for model, splits in self.not_measurable().items()]
 
     def judge_rows(self) -> list[dict[str, Any]]:
         """With ``--ftb-judge``, per target x dataset x split: accuracy by the rules and by the judge.
@@ -199,6 +271,7 @@ class Summary:
         before_after = self.before_after_table()
         if before_after:
             lines += ["", BEFORE_AFTER_TITLE, *_aligned(before_after)]
+        lines += self.measurability_notes()
         judged = self.judge_table()
         if judged:
             lines += ["", JUDGE_TITLE, *_aligned(judged)]
@@ -213,6 +286,9 @@ class Summary:
         before_after = self.before_after_table()
         if before_after:
             parts += ["", "### Before -> after", "", BEFORE_AFTER_TITLE, "", *_markdown(before_after)]
+        notes = self.measurability_notes()
+        if notes:
+            parts += ["", *(f"> {n}" for n in notes)]
         judged = self.judge_table()
         if judged:
             parts += ["", "### Model judge", "", JUDGE_TITLE, "", *_markdown(judged)]
@@ -226,8 +302,17 @@ class Summary:
             "leaderboard": [{"target": m.target, MEMORIZATION: m.as_dict(), GENERALIZATION: g.as_dict()}
                             for m, g in self.leaderboard()],
             "skipped": self.skipped,
+            "not_measurable": self.not_measurable(),
             "judge": self.judge_rows(),
         }
+
+
+def _chance(records: list[Record]) -> float:
+    """What guessing scores: the commoner answer's share for yes/no golds, else 0."""
+    golds = [r.expected.strip().lower().rstrip(".") for r in records]
+    if golds and all(g in ("yes", "no") for g in golds):
+        return max(golds.count("yes"), golds.count("no")) / len(golds)
+    return 0.0
 
 
 JUDGE_TITLE = "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree"
