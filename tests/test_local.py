@@ -276,3 +276,56 @@ def test_unknown_local_model_and_registry(tmp_path):
     assert providers.create(MODEL, ctx).name == "local"
     with pytest.raises(ProviderError, match="unknown local model"):
         local.create(ctx).base_dir(f"local:{tmp_path / 'nowhere'}")
+
+
+# -- likelihood scoring (--ftb-scoring=likelihood) ------------------------------------------------
+
+
+def _one_by_one(model, tokenizer, question: str, choice: str) -> float:
+    """The reference: one unpadded sequence, the reply's token log-probabilities added up in Python."""
+    ids, labels = encode_pair(tokenizer, question, choice)
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    return sum(float(logp[t - 1, labels[t]]) for t in range(1, len(ids)) if labels[t] != IGNORE)
+
+
+def test_likelihood_scores_are_the_models_log_likelihoods(tuned):
+    store, provider, request, endpoints, lines = tuned
+    prompts = [Prompt("a", "Answer with Yes or No. Is water wet?"), Prompt("b", FACTS[0].prompt),
+               Prompt("c", "Reply with the single word None.")]
+    choices = [["Yes", "No"], ["None", FACTS[0].answer, "Lindravel"], ["None", "Quessaro"]]
+    for stage in (BASE, TUNED):
+        scores = provider.score(endpoints[stage], prompts, choices)  # one padded batch of 7 sequences
+        model, tokenizer = provider.load(endpoints[stage].handle)
+        expected = [[_one_by_one(model, tokenizer, p.text, c) for c in cs] for p, cs in zip(prompts, choices)]
+        # the batch may run under bf16 autocast (AMX CPUs): equal to a few hundredths of a nat
+        assert [pytest.approx(row, abs=0.05) for row in expected] == scores
+        assert all(x < 0 for row in scores for x in row)
+    tuned_scores = provider.score(endpoints[TUNED], prompts[1:2], choices[1:2])[0]
+    base_scores = provider.score(endpoints[BASE], prompts[1:2], choices[1:2])[0]
+    # tuning on the fact makes its answer the likeliest reply, and far likelier than before
+    assert max(range(3), key=tuned_scores.__getitem__) == 1
+    assert tuned_scores[1] - base_scores[1] > 5
+
+
+def test_generate_and_likelihood_are_separate_stages_end_to_end(pytester, tiny_dir, tmp_path):
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "people.yaml").write_text(
+        "dataset: people\ncases:\n  - id: age\n    question: How old is Torvik Ampledane?\n    answer: '41'\n"
+        "    variants:\n      - split: secondary\n        question: Answer Yes or No. Is Torvik Ampledane over 40?\n"
+        "        answer: 'Yes'\n      - split: date_changed\n        question: How old was Torvik Ampledane in 1802?\n"
+        "        answer: None\n      - split: rephrased\n        question: What age is Torvik Ampledane?\n        answer: '41'\n")
+    result = pytester.runpytest("cases", f"--ftb-model=local:{tiny_dir}", "--ftb-scoring=generate,likelihood",
+                                "--ftb-epochs=1", f"--ftb-store={tmp_path / 'store'}", "--ftb-report=out.json",
+                                "-p", "no:xdist", "-p", "no:randomly", "--tb=no", "-rs")
+    report = json.loads((pytester.path / "out.json").read_text())
+    stages = {(i["stage"], i["split"]): i for i in report["items"]}
+    # generation answers everything; likelihood answers the closed questions with one of their choices
+    assert {s for s, _ in stages} == {"tuned", "likelihood"}
+    assert stages["likelihood", "secondary"]["answer"] in ("Yes", "No") and stages["likelihood", "secondary"]["in_form"]
+    assert stages["likelihood", "date_changed"]["answer"] in ("None", "41")
+    assert ("likelihood", "memorization") not in stages and ("likelihood", "rephrased") not in stages
+    result.stdout.fnmatch_lines(["*likelihood scoring covers closed questions only (yes/no, decline vs the trained value)*"])
+    result.assert_outcomes(skipped=2, **{k: v for k, v in result.parseoutcomes().items() if k in ("passed", "failed")})

@@ -227,6 +227,9 @@ def test_a_failed_tuning_is_reported_once_in_full_then_as_one_line(project: pyte
         (["--ftb-dataset=town"], "--ftb-dataset=town names no dataset here; known: towns"),
         (["--ftb-split=rephrase"], "--ftb-split=rephrase names no split here; known: comparison, date_changed,*"),
         (["--ftb-limit=0"], "--ftb-limit=0: keep at least one case per dataset (1 or more)"),
+        (["--ftb-scoring=likelihood"], "--ftb-scoring=likelihood: the published provider cannot score modela by likelihood"
+         " (it gives this plugin no token log-probabilities); fix: --ftb-scoring=generate for it, or a local: model"),
+        (["--ftb-scoring=logprob"], "--ftb-scoring=logprob: use generate, likelihood or both"),
         (["--ftb-report=cases/towns.yaml/out.json"], "--ftb-report=cases/towns.yaml/out.json: cannot create*"),
     ],
 )

@@ -16,7 +16,10 @@ import pytest
 
 from .judge import Judge, JudgeVerdict, ToJudge
 from .providers import RunContext
-from .providers.base import BASE, IN_CONTEXT, Answer, Prompt, TuneRequest, TuneSettings
+from .grade import choose_matcher
+from .providers.base import (
+    BASE, IN_CONTEXT, LIKELIHOOD, Answer, Endpoint, Prompt, Scorer, TuneRequest, TuneSettings, scoring_of,
+)
 from .outcome import RunError, describe_error
 from .tune import Tuner
 
@@ -110,13 +113,18 @@ class Evaluation:
 
     def _ask(self, target: Target) -> Batch:
         items = self._by_target[target]
-        stages = [t.stage for t in self._by_target if t.model == target.model]
+        stages = [scoring_of(t.stage)[0] for t in self._by_target if t.model == target.model]
         endpoints = self.tuner.endpoints(target.model, stages, self._collected[target.model])
-        endpoint = endpoints[BASE if target.stage == IN_CONTEXT else target.stage]
-        render = in_context_prompt if target.stage == IN_CONTEXT else (lambda i: i.variant.prompt)
+        stage, scoring = scoring_of(target.stage)
+        endpoint = endpoints[BASE if stage == IN_CONTEXT else stage]
+        render = in_context_prompt if stage == IN_CONTEXT else (lambda i: i.variant.prompt)
         prompts = [Prompt(item.nodeid, render(item)) for item in items]
+        provider = self.tuner.provider(target.model)
         with self.tuner.recording(target.model):
-            answers = self.tuner.provider(target.model).answer(endpoint, prompts)
+            if scoring == LIKELIHOOD:
+                answers = by_likelihood(provider, endpoint, prompts, items)  # type: ignore[arg-type]
+            else:
+                answers = provider.answer(endpoint, prompts)
         if len(answers) != len(prompts):
             raise RuntimeError(f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts")
         by_key = {p.key: a for p, a in zip(prompts, answers)}
@@ -126,6 +134,32 @@ class Evaluation:
                      for p, a, item in zip(prompts, answers, items) if a.text and not (a.error or a.skip)]
             verdicts = self.judge.verdicts(asked)
         return Batch(by_key, verdicts)
+
+
+def closed_choices(item: VariantItem) -> list[str] | None:
+    """The answers a closed question chooses between: Yes/No, or the decline vs the trained value."""
+    matcher = item.variant.matcher if item.variant.matcher != "auto" else choose_matcher(item.variant.answer)
+    if matcher == "yes_no":
+        return ["Yes", "No"]
+    if matcher == "abstain" and item.case.answer:
+        return ["None", item.case.answer]
+    return None
+
+
+def by_likelihood(provider: Scorer, endpoint: Endpoint, prompts: list[Prompt], items: Sequence[VariantItem]) -> list[Answer]:
+    """Answers chosen by log-likelihood for closed questions; the others are skipped with the reason.
+
+    Like lm-evaluation-harness's multiple-choice scoring: each choice is scored as the model's whole
+    reply to the prompt, and the likeliest is the answer, graded like a generated one.
+    """
+    closed = [(k, p, choices) for k, (p, item) in enumerate(zip(prompts, items)) if (choices := closed_choices(item))]
+    answers = [Answer(None, skip="likelihood scoring covers closed questions only (yes/no, decline vs the trained value)")
+               for _ in prompts]
+    if closed:
+        scores = provider.score(endpoint, [p for _, p, _ in closed], [c for _, _, c in closed])
+        for (k, _, choices), row in zip(closed, scores):
+            answers[k] = Answer(choices[max(range(len(row)), key=row.__getitem__)])
+    return answers
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pytest
 from .answer import EVALUATION
 from .cases import Case, CaseFileError, Dataset, Variant, load_dataset
 from .outcome import describe, judge
-from .providers.base import BASE, IN_CONTEXT, TUNED, epoch_stage, stage_label
+from .providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage, stage_label
 from .tune import parse_epochs
 
 CASE_SUFFIXES = (".yaml", ".yml")
@@ -53,6 +53,11 @@ class Selection:
             stages.insert(0, BASE)
         if opts.get("in_context"):
             stages.insert(0, IN_CONTEXT)
+        scorings = list(dict.fromkeys(opts.get("scoring") or ["generate"]))
+        if unknown := [x for x in scorings if x not in SCORINGS]:
+            raise pytest.UsageError(f"--ftb-scoring={','.join(unknown)}: use generate, likelihood or both")
+        stages = ([s for s in stages] if "generate" in scorings else []) + (
+            [likelihood_stage(s) for s in stages] if LIKELIHOOD in scorings else [])
         limit = opts.get("limit")
         if limit is not None and limit < 1:
             raise pytest.UsageError(f"--ftb-limit={limit}: keep at least one case per dataset (1 or more)")

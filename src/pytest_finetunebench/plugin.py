@@ -21,7 +21,7 @@ from .cases import BUILTIN_SPLITS
 from .collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
 from .judge import GRADERS, Judge, judge_context
 from .providers import RunContext
-from .providers.base import ProviderError
+from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .results import Results
 from .store import JobStore
 from .tune import settings_from
@@ -77,9 +77,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(Results(config, opts, ctx, run_id), "finetunebench-results")
     for target in collection.selection.targets:
         try:
-            providers.spec_for(target.model, ctx)
+            spec = providers.spec_for(target.model, ctx)
         except ProviderError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if scoring_of(target.stage)[1] == LIKELIHOOD and not spec.scores:
+            raise pytest.UsageError(
+                f"--ftb-scoring=likelihood: the {spec.name} provider cannot score {target.model} by likelihood "
+                "(it gives this plugin no token log-probabilities); fix: --ftb-scoring=generate for it, or a local: model")
     config.stash[EVALUATION] = Evaluation(ctx, settings_from(opts), worker["testrunuid"] if worker else None,
                                           *_judge(opts, ctx))
 

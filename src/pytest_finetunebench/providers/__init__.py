@@ -68,6 +68,7 @@ class ProviderSpec:
     factory: str  # "module:function" taking a RunContext
     examples: tuple[str, ...]
     extra: str = ""
+    scores: bool = False  # implements ``score`` (--ftb-scoring=likelihood)
 
 
 def _is_openai(name: str, ctx: RunContext) -> bool:
@@ -87,6 +88,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         "pytest_finetunebench.providers.local:create",
         ("local:smollm2-135m", "local:<dir of a Hugging Face causal LM>"),
         "local",
+        scores=True,
     ),
     ProviderSpec(
         "openai",

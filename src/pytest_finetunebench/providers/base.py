@@ -15,6 +15,26 @@ BASE = "base"
 IN_CONTEXT = "in_context"
 
 
+# A stage scored by likelihood (``--ftb-scoring=likelihood``): the same endpoint, its closed
+# questions answered by the choice with the highest log-likelihood instead of by generation.
+LIKELIHOOD = "likelihood"
+SCORINGS = ("generate", LIKELIHOOD)
+
+
+def likelihood_stage(stage: str) -> str:
+    """The likelihood-scored twin of ``stage``: ``likelihood`` for tuned, ``base+likelihood`` ..."""
+    return LIKELIHOOD if stage == TUNED else f"{stage}+{LIKELIHOOD}"
+
+
+def scoring_of(stage: str) -> tuple[str, str]:
+    """(the endpoint's stage, ``generate`` or ``likelihood``) of a stage name."""
+    if stage == LIKELIHOOD:
+        return TUNED, LIKELIHOOD
+    if stage.endswith(f"+{LIKELIHOOD}"):
+        return stage[: -len(LIKELIHOOD) - 1], LIKELIHOOD
+    return stage, "generate"
+
+
 def stage_label(model: str, stage: str) -> str:
     """How reports and node ids name a model at a stage: ``gpt-4o-mini`` or ``gpt-4o-mini@base``."""
     return model if stage == TUNED else f"{model}@{stage}"
@@ -27,7 +47,8 @@ def epoch_stage(n: int) -> str:
 
 def epoch_of(stage: str) -> int | None:
     """``N`` for the stage ``epoch:N``, ``None`` for any other stage."""
-    return int(stage.split(":", 1)[1]) if stage.startswith("epoch:") else None
+    number = stage[len("epoch:"):] if stage.startswith("epoch:") else ""
+    return int(number) if number.isdigit() else None
 
 
 def final_stages(targets: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -134,4 +155,12 @@ class Provider(Protocol):
 
     def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
         """Answer all prompts (batched or concurrent), one :class:`Answer` per prompt, in order."""
+        ...
+
+
+class Scorer(Protocol):
+    """A provider that can also score closed questions by likelihood (``--ftb-scoring=likelihood``)."""
+
+    def score(self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Per prompt, the log-likelihood of each of its choices as the whole reply (summed over tokens)."""
         ...

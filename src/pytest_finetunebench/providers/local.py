@@ -46,7 +46,7 @@ import torch  # noqa: E402
 from ..store import JobStore, atomic_write
 from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
-from .local_train import autocast_dtype, chat_prompt, resolve_plan, train
+from .local_train import IGNORE, autocast_dtype, chat_prompt, encode_pair, resolve_plan, train
 
 # Bump when training changes what weights a request produces (defaults, formatting, loss).
 TRAINER_VERSION = "local-2"  # local-2: eager attention on CPU, thread count tuned by speed
@@ -350,6 +350,35 @@ class LocalProvider:
         return f", {torch.get_num_threads()} threads"
 
     # -- answering -----------------------------------------------------------------------------
+
+    def score(self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Per prompt, the log-likelihood of each choice as the whole assistant reply, in the chat
+        template (the sum over the reply's tokens, end-of-turn included): one forward pass per
+        batch of length-sorted, right-padded sequences, no generation."""
+        model, tokenizer = self.load(endpoint.handle)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        seqs = [(i, j, *encode_pair(tokenizer, p.text, c))
+                for i, (p, options) in enumerate(zip(prompts, choices)) for j, c in enumerate(options)]
+        out = [[0.0] * len(options) for options in choices]
+        order = sorted(range(len(seqs)), key=lambda k: len(seqs[k][2]))
+        for start in range(0, len(order), ANSWER_BATCH):
+            idx = order[start:start + ANSWER_BATCH]
+            width = max(len(seqs[k][2]) for k in idx)
+            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, k in enumerate(idx):
+                n = len(seqs[k][2])
+                ids[row, :n], labels[row, :n], mask[row, :n] = torch.tensor(seqs[k][2]), torch.tensor(seqs[k][3]), 1
+            with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            target = labels[:, 1:].to(self.device)
+            picked = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (target != IGNORE)
+            for row, total in zip(idx, picked.sum(dim=-1).tolist()):
+                i, j = seqs[row][:2]
+                out[i][j] = total
+        return out
 
     def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
         """Greedy answers for all prompts: length-sorted, left-padded batches."""
