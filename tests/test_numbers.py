@@ -146,3 +146,14 @@ def test_a_split_the_upper_bound_cannot_show_is_left_out_of_generalization() -> 
     assert rows[0][-1] == "note"
     assert [r[-1] for r in rows[1:]] == ["", "not measurable on this model", "without secondary"]
     assert summary.to_json()["cells"][-1]["split"] == "secondary"  # nothing hidden: the raw cell stays
+
+
+def test_without_in_context_the_untuned_likelihood_scores_decide_measurability() -> None:
+    records = [Record(model="m", stage="base+likelihood", dataset="d", case_id=f"c{i}", split="comparison", question="q?",
+                      expected=("Yes", "No")[i % 2], answer="Yes", passed=i % 2 == 0, matcher="yes_no", score=0.0, reason="")
+               for i in range(8)]  # always "Yes": 4 of 8, exactly chance
+    records += [rec("comparison", False, case=f"c{i}") for i in range(8)] + [rec("rephrased", True)]
+    summary = Summary(records)
+    assert summary.not_measurable() == {"m": {"comparison": "untuned by likelihood 0.500 [0.215, 0.785] is not above chance 0.50"}}
+    gen = summary.aggregate("m", "generalization")
+    assert (gen.n, gen.correct) == (1, 1)

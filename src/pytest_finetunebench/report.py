@@ -13,9 +13,10 @@ from typing import Any, Iterable
 
 from .cases import BUILTIN_SPLITS, MEMORIZATION
 from .outcome import Record
-from .providers.base import BASE, IN_CONTEXT, final_stages, stage_label
+from .providers.base import BASE, IN_CONTEXT, final_stages, likelihood_stage, stage_label
 
 GENERALIZATION = "generalization"
+BASE_LIKELIHOOD = likelihood_stage(BASE)
 
 
 def design_effect(clusters: Iterable[tuple[int, int]]) -> float:
@@ -144,23 +145,30 @@ class Summary:
 
         A split is measurable on a model when the model, untuned with the facts in the prompt
         (``--ftb-in-context``), answers it above chance: the lower end of its 95% Wilson interval
-        is above chance. Chance is the share of the commoner gold answer for yes/no splits (0.5
-        when balanced), and 0 for the others (a value or a decline is not guessed). Without an
-        in-context stage nothing is marked. Memorization is never marked.
+        is above chance. Without an in-context stage, the untuned model scored by likelihood
+        (``--ftb-baseline --ftb-scoring=...likelihood``) is the reference instead; without either,
+        nothing is marked. Chance is the share of the commoner gold answer for yes/no splits (0.5
+        when balanced), and 0 for the others (a value or a decline is not guessed). Memorization
+        is never marked.
         """
+        stages: dict[str, set[str]] = {}
+        for r in self.records:
+            stages.setdefault(r.model, set()).add(r.stage)
+        reference = {m: IN_CONTEXT if IN_CONTEXT in found else BASE_LIKELIHOOD for m, found in stages.items()}
         out: dict[str, dict[str, str]] = {}
         for r in self.records:
-            if r.stage != IN_CONTEXT or r.split == MEMORIZATION or r.split in out.get(r.model, {}):
+            if r.stage != reference[r.model] or r.split == MEMORIZATION or r.split in out.get(r.model, {}):
                 continue
-            records = [x for x in self.records if x.model == r.model and x.stage == IN_CONTEXT and x.split == r.split]
+            records = [x for x in self.records if x.model == r.model and x.stage == r.stage and x.split == r.split]
             cell = self._cell(r.target, "*", r.split, records)
             if not cell.n:
                 continue
             chance = _chance(records)
-            lo, _ = cell.interval
+            lo, hi = cell.interval
             if lo <= chance:
+                name = "in context" if r.stage == IN_CONTEXT else "untuned by likelihood"
                 out.setdefault(r.model, {})[r.split] = (
-                    f"in context {cell.accuracy:.3f} [{lo:.3f}, {cell.interval[1]:.3f}] is not above chance {chance:.2f}")
+                    f"{name} {cell.accuracy:.3f} [{lo:.3f}, {hi:.3f}] is not above chance {chance:.2f}")
         return out
 
     def stages(self) -> list[tuple[str, str | None, str | None, str | None]]:
