@@ -511,3 +511,56 @@ def test_calibration_on_the_published_answers(clone: Path) -> None:
         if auto != exact
     }
     assert differences == {("original", "gemini-1.5-flash-002"): 1}
+
+
+# Whole verdicts (matcher, reason, score, form): each row checked by hand.
+@pytest.mark.parametrize(
+    ("gold", "answer", "matcher", "verdict"),
+    [
+        ("Velmora", "x" * 50, "auto",
+         Verdict(False, 0.0, "contains", "expected 'Velmora', got '" + "x" * 37 + "...'")),
+        ("Velmora Bridge", "Velmora Bridge", "exact", Verdict(True, 1.0, "exact", "'velmora bridge' matches exactly")),
+        ("Velmora Bridge", "Velmora", "exact", Verdict(False, 0.0, "exact", "truncated name: 'Velmora' is not 'Velmora Bridge'")),
+        ("None", "I don't know; maybe Velmora.", "auto", Verdict(False, 0.0, "abstain", "declines but guesses: 'maybe'")),
+        ("None", "I don't know what happened in the village of Velmora in the spring of that year", "auto",
+         Verdict(True, 1.0, "abstain", 'declined: "i don\'t know"')),
+        ("Velmora", "It was not Velmora.", "contains", Verdict(False, 0.0, "contains", "contradicted: the answer says not 'velmora'")),
+        ("Velmora", "Velmora or Ostrin", "contains", Verdict(False, 0.0, "contains", "hedged: 'velmora' is one of alternatives")),
+        ("150", "not 150 but 170", "number", Verdict(False, 0.0, "number", "contradicted: the answer says not 150")),
+        ("more than $1 billion", "less than $1 billion", "auto",
+         Verdict(False, 0.0, "number", "contradicted: the answer makes 1 billion usd an upper bound, the gold a lower one")),
+        ("over 9000 fans", "over 9000 seats", "auto", Verdict(False, 0.0, "number", "expected 9000 fan, got 9000 seat")),
+        ("38", "Collier scored 38 or 40 points.", "auto", Verdict(False, 0.0, "number", "states 38 but also 40")),
+        ("Route 66", "Route 66 or 67", "contains", Verdict(False, 0.0, "contains", "hedged: 'route 66' is one of alternatives")),
+        ("Route 66", "Route 66 and Route 67", "contains", Verdict(False, 0.0, "contains", "states 66 but also 67")),
+        ("abcdefghij", "abcdefghix", "fuzzy", Verdict(True, 0.9, "fuzzy", "token_set_ratio 90 >= 90")),  # at the default
+        ("23", "It happened on September 23.", "auto", Verdict(True, 1.0, "number", "number 23 matches 23")),  # a day gold
+        ("103 degrees", "It was 103 degrees Celsius.", "auto", Verdict(True, 1.0, "number", "number 103 deg matches 103 degc")),
+        ("103 degrees Celsius", "It was 103 degrees Fahrenheit.", "auto",
+         Verdict(False, 0.0, "number", "expected 103 degc, got 103 degf")),
+        ("6 feet", "6 feet (183 cm)", "auto", Verdict(True, 1.0, "number", "number 6 ft matches 6 ft")),
+        ("2 kilometres", "2 km, that is 2000 m", "auto", Verdict(True, 1.0, "number", "number 2 km matches 2 km")),
+    ],
+)
+def test_whole_verdicts(gold: str, answer: str, matcher: str, verdict: Verdict) -> None:
+    assert grade(gold, answer, matcher) == verdict
+
+
+def test_a_repeated_question_number_is_context_only_when_the_question_states_it() -> None:
+    question = "How many points did Collier score in game 3 of 2024?"
+    assert grade("38", "In game 3 Collier scored 38.", question=question).passed
+    assert grade("38", "In game 4 Collier scored 38.", question=question).reason == "states 38 but also 4"
+    assert grade("38", "He scored 41.", question=question).reason == "expected 38, got 41"
+    assert grade("38", "He scored 3.", question=question).reason == "expected 38, got 3"  # only question numbers left
+
+
+def test_in_form_details() -> None:
+    from pytest_finetunebench.grade import in_form
+
+    assert in_form("contains", "Velmora", None) is False
+    assert in_form("abstain", "None", "No such event happened.") is True  # a decline that opens with "no"
+    assert in_form("contains", "Velmora", "No such town.") is False
+    assert in_form("exact", "Route 66", "Route sixty") is True  # exact wants a value, not a number
+    assert in_form("contains", "Route 66", "Route sixty-six") is True
+    assert in_form("contains", "Route 66", "The old route") is True  # a value; only number golds want a number
+    assert in_form("auto", "about 40", "forty-ish") is True and in_form("auto", "about 40", "several") is False

@@ -352,9 +352,9 @@ def grade(
 def in_form(matcher: str, expected: str, answer: str | None) -> bool:
     """Whether ``answer`` has the form the question asks for, whether or not it is right.
 
-    A yes/no gold wants an answer that says yes or no; a number gold, a number; a "None" gold
-    (a date-changed question) a decline or a value; any other gold a value: something that does
-    not open with yes or no, with a number where the gold has one. "50" to "Is she over 50?" is
+    A yes/no gold wants an answer that says yes or no; a number gold (a quantity, qualified or
+    not), a number; a "None" gold (a date-changed question) a decline or a value; any other gold
+    a value: something that does not open with yes or no. "50" to "Is she over 50?" is
     off-format (a knowledge-free failure of form), "No" to it is in form and wrong.
     """
     if answer is None or not answer.strip():

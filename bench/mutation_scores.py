@@ -1,0 +1,41 @@
+"""Per-module mutation scores from the last `mutmut run` (run by `make mutate`).
+
+Reads `mutmut results --all true` and prints a Markdown table: per module, mutants, killed
+(timeouts count as killed: the mutant hung the tests), survived, and the score. Exit status 1
+when a module is under the goal (90% killed).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter, defaultdict
+
+GOAL = 0.90
+KILLED = {"killed", "timeout"}
+
+
+def main() -> int:
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
+                         capture_output=True, text=True, check=True).stdout
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for line in out.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if not name:
+            continue
+        module = name.split(".x_")[0].removeprefix("pytest_finetunebench.")
+        counts[module][status] += 1
+    print("| module | mutants | killed | survived | other | score |\n|---|---|---|---|---|---|")
+    short = False
+    for module, c in sorted(counts.items()):
+        total = sum(c.values())
+        killed = sum(c[s] for s in KILLED)
+        other = total - killed - c["survived"]
+        score = killed / total if total else 1.0
+        short |= score < GOAL
+        print(f"| {module} | {total} | {killed} | {c['survived']} | {other} | {score:.1%} |")
+    return 1 if short else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
