@@ -7,6 +7,7 @@ when a module is under the goal (90% killed).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -23,7 +24,7 @@ def main() -> int:
         name, _, status = line.strip().rpartition(": ")
         if not name:
             continue
-        module = name.split(".x_")[0].removeprefix("pytest_finetunebench.")
+        module = re.split(r"\.x[_\u01c1]", name)[0].removeprefix("pytest_finetunebench.")
         counts[module][status] += 1
     print("| module | mutants | killed | survived | other | score |\n|---|---|---|---|---|---|")
     short = False

@@ -10,6 +10,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-upstream": ("pytest_finetunebench.upstream", "turn a FineTuneBench clone's CSVs into case files"),
     "generate": ("pytest_finetunebench.generate", "write seeded, reproducible case files of invented facts"),
     "check": ("pytest_finetunebench.generate.checks", "validity checks of case files (uniqueness, balance, answerability)"),
+    "html": ("pytest_finetunebench.html_report", "build the self-contained HTML page of a saved run"),
 }
 
 

@@ -54,6 +54,7 @@ OPTIONS: tuple[Option, ...] = (
     # reporting and gating
     Option("report", "write every item and the aggregates as JSON", metavar="PATH"),
     Option("markdown", "write the accuracy tables as Markdown", metavar="PATH"),
+    Option("html", "write one self-contained HTML page of the run (tables, plots, every item with filters; flips with --ftb-compare)", ini=True, metavar="PATH"),
     Option("fail-under", "gate: exit status from thresholds alone, e.g. memorization:0.9,generalization:0.3 (splits too)", ini=True, metavar="SPEC"),
     Option("no-save", "do not save this run under <store>/runs (every run with results is saved by default)", flag=True),
     Option("compare", "print accuracy deltas against a saved run: its number N, a saved-run JSON PATH, or nothing for the previous run (write --ftb-compare=N)", metavar="N|PATH", const="previous"),

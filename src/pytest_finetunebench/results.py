@@ -32,6 +32,7 @@ class Results:
         self.summary = Summary()
         self.run_errors = 0
         self.invalid_case_files: list[str] = []  # one line each, as the terminal shows them
+        self.html: Path | None = None  # the page written by --ftb-html
         self.gate_failures: list[str] | None = None
         self.reference: runs.SavedRun | None = None  # the run --ftb-compare(-fail) compares with
         self.comparison: runs.Comparison | None = None
@@ -48,7 +49,7 @@ class Results:
             from . import plot
 
             plot.require()
-        for flag in ("report", "markdown", "plot"):
+        for flag in ("report", "markdown", "html", "plot"):
             if self.opts[flag]:
                 _check_writable(flag, Path(self.opts[flag]), is_dir=flag == "plot")
 
@@ -111,6 +112,14 @@ class Results:
             self._write("--ftb-report", lambda: atomic_write(Path(self.opts["report"]), data))
         if self.opts["markdown"]:
             self._write("--ftb-markdown", lambda: atomic_write(Path(self.opts["markdown"]), markdown.encode()))
+        if self.opts["html"] and run is not None:
+            from . import html_report
+
+            page = html_report.render(run,
+                                      self.reference.data if self.reference is not None else None,
+                                      plots=_has_matplotlib())
+            self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page.encode()))
+            self.html = Path(self.opts["html"])
         if self.opts["plot"] and self.summary.records:
             from . import plot
 
@@ -176,6 +185,16 @@ class Results:
             tr.write_line(f"finetunebench: plot written to {path}")
         for note in self.notes:
             tr.write_line(f"finetunebench: {note}")
+        if self.html is not None and self.html.exists():
+            tr.write_line(f"finetunebench: HTML report {self.html.resolve().as_uri()}")
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _check_writable(flag: str, path: Path, is_dir: bool) -> None:
