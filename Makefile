@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 # Tune the embedded SmolLM2-135M on the default suite and print accuracy per split; the exit
 # status comes from the gate (memorization), not from single wrong answers.
 bench: $(VENV)/.installed
-	@$(PY) -m pytest $(SUITE) --ftb-fail-under=memorization:0.9 --ftb-html=.ftb/report.html --tb=no -q -rN -p no:xdist; \
+	@$(PY) -m pytest $(SUITE) --ftb-fail-under=memorization:0.85 --ftb-html=.ftb/report.html --tb=no -q -rN -p no:xdist; \
 	rc=$$?; echo "open the run's page: file://$(CURDIR)/.ftb/report.html"; exit $$rc
 
 # The plugin's own tests, on 2 workers, in random order (pytest-randomly prints the seed; rerun one

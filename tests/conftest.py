@@ -38,3 +38,14 @@ def clone() -> Path:
             pytest.fail(f"{message}; CI must provide ../shared beside the clone", pytrace=False)
         pytest.skip(message)
     return UPSTREAM
+
+
+@pytest.fixture(autouse=True)
+def _fresh_normalizer_cache() -> None:
+    """Under mutation testing (mutmut sets MUTANT_UNDER_TEST) each mutant runs in a process forked
+    from one whose normalizer cache is already warm: clear it, or a mutant of the code behind the
+    cache would never run."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        from pytest_finetunebench.normalize import analyze
+
+        analyze.cache_clear()

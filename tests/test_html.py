@@ -116,3 +116,11 @@ def test_the_command_builds_the_page_from_a_saved_run(tmp_path: Path) -> None:
     assert html_report.main([str(tmp_path / "now.json"), "--out", str(tmp_path / "p.html"),
                              "--compare", str(tmp_path / "before.json")]) == 0
     assert (tmp_path / "p.html").read_text() == html_report.render(NOW, BEFORE)
+
+
+def test_plots_of_all_wrong_and_all_right_cells_are_embedded() -> None:
+    pytest.importorskip("matplotlib")
+    records = [rec("tuned", "memorization", c, True) for c in "abc"] + [rec("tuned", "rephrased", c, False) for c in "abc"]
+    page = html_report.render(run_json(records, 3), plots=True)
+    assert page.count('<div class="svg"><svg') == 1 and "<metadata>" not in page
+    assert page == html_report.render(run_json(records, 3), plots=True)  # the same run, the same page

@@ -101,12 +101,12 @@ def tiny_dir(tmp_path_factory, smol_base) -> Path:
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory, smol_base):
-    """One real fine-tune of SmolLM2 on FACTS (default hyperparameters, checkpoint after epoch 3)."""
+    """One real full fine-tune of SmolLM2 on FACTS (default learning rate, checkpoint after epoch 3)."""
     store = JobStore(tmp_path_factory.mktemp("tuned-store"))
     # reuse the converted base rather than converting the GGUF again
     (store.dir("local", "base") / smol_base.name).symlink_to(smol_base, target_is_directory=True)
     lines: list[str] = []
-    provider = make_provider(store, lines)
+    provider = make_provider(store, lines, lora=0)  # the full fine-tune path (the default is LoRA r=16)
     request = TuneRequest(MODEL, FACTS, TuneSettings(epochs=10, checkpoint_epochs=(3, 10)))
     endpoints = provider.endpoints(request, [BASE, TUNED, "epoch:3", "epoch:10"])
     return store, provider, request, endpoints, lines
@@ -142,7 +142,7 @@ def test_checkpoints_and_train_record(tuned):
 def test_rerun_reuses_the_tuned_weights(tuned):
     store, _, request, endpoints, _ = tuned
     lines: list[str] = []
-    again = make_provider(store, lines).endpoints(request, [TUNED, "epoch:3"])
+    again = make_provider(store, lines, lora=0).endpoints(request, [TUNED, "epoch:3"])
     assert again[TUNED].handle == endpoints[TUNED].handle
     key = json.loads((Path(endpoints[TUNED].handle).parent / "train.json").read_text())["key"]
     assert trainings(store, key) == 1
@@ -329,3 +329,11 @@ def test_generate_and_likelihood_are_separate_stages_end_to_end(pytester, tiny_d
     assert ("likelihood", "memorization") not in stages and ("likelihood", "rephrased") not in stages
     result.stdout.fnmatch_lines(["*likelihood scoring covers closed questions only (yes/no, decline vs the trained value)*"])
     result.assert_outcomes(skipped=2, **{k: v for k, v in result.parseoutcomes().items() if k in ("passed", "failed")})
+
+
+def test_the_default_recipe_is_lora_16_and_zero_is_a_full_fine_tune(tmp_path):
+    request = TuneRequest(MODEL, FACTS)
+    assert make_provider(JobStore(tmp_path))._plan(request).lora == local.DEFAULT_LORA == 16
+    assert make_provider(JobStore(tmp_path), lora=0)._plan(request).lora == 0
+    assert make_provider(JobStore(tmp_path), lora=0)._plan(request).learning_rate == pytest.approx(1e-4)
+    assert make_provider(JobStore(tmp_path))._plan(request).learning_rate == pytest.approx(1e-3)

@@ -24,10 +24,14 @@ from pytest_finetunebench.runs import Comparison, SavedRun
 @pytest.mark.parametrize(
     ("correct", "n", "lo", "hi"),
     [(5, 10, 0.2366, 0.7634), (81, 100, 0.7222, 0.8749), (134, 150, 0.8338, 0.9333), (1, 2, 0.0945, 0.9055),
-     (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0)],
+     (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (0, 24, 0.0, 0.138), (24, 24, 0.862, 1.0)],
 )
 def test_wilson_matches_hand_computed_intervals(correct: int, n: int, lo: float, hi: float) -> None:
     assert tuple(round(x, 4) for x in wilson(correct, n)) == (lo, hi)
+    if correct == 0:
+        assert wilson(correct, n)[0] == 0.0  # exactly: a bound a hair above the accuracy broke error bars
+    if correct == n:
+        assert wilson(correct, n)[1] == 1.0
 
 
 def rec(split: str, passed: bool, *, case: str = "c", dataset: str = "d", error: str | None = None,

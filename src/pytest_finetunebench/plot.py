@@ -88,8 +88,8 @@ def accuracy_bars(summary: Summary, path: Path) -> Path:
                 a, b = cell.interval
                 xs.append(j + width * (i + 0.5 - len(targets) / 2))
                 ys.append(cell.accuracy)
-                lo.append(cell.accuracy - a)
-                hi.append(b - cell.accuracy)
+                lo.append(max(0.0, cell.accuracy - a))
+                hi.append(max(0.0, b - cell.accuracy))
             ax.bar(xs, ys, width * 0.92, yerr=[lo, hi], capsize=3, label=target, color=colors[i % len(colors)],
                    error_kw={"elinewidth": 1, "ecolor": "#333333"})
         ax.set_xticks(range(len(splits)))

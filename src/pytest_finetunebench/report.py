@@ -48,7 +48,9 @@ def wilson(correct: float, n: float, z: float = 1.96) -> tuple[float, float]:
     centre = p + z * z / (2 * n)
     margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     denom = 1 + z * z / n
-    return max(0.0, (centre - margin) / denom), min(1.0, (centre + margin) / denom)
+    lo = 0.0 if correct <= 0 else max(0.0, (centre - margin) / denom)  # exact ends: no 1e-17 above 0 for 0/n
+    hi = 1.0 if correct >= n else min(1.0, (centre + margin) / denom)
+    return lo, hi
 
 
 @dataclass(frozen=True)

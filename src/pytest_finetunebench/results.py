@@ -115,10 +115,9 @@ class Results:
         if self.opts["html"] and run is not None:
             from . import html_report
 
-            page = html_report.render(run,
-                                      self.reference.data if self.reference is not None else None,
-                                      plots=_has_matplotlib())
-            self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page.encode()))
+            reference = self.reference.data if self.reference is not None else None
+            page = lambda: html_report.render(run, reference, plots=_has_matplotlib()).encode()  # noqa: E731
+            self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page()))
             self.html = Path(self.opts["html"])
         if self.opts["plot"] and self.summary.records:
             from . import plot
@@ -126,11 +125,11 @@ class Results:
             self._write("--ftb-plot", lambda: setattr(self, "plots", plot.write(self.summary, Path(self.opts["plot"]))))
 
     def _write(self, what: str, write: Callable[[], object]) -> None:
-        """Write one output; a failure becomes a note, so the others (and the run) are kept."""
+        """Write one output; a failure becomes a one-line note, so the others (and the run) are kept."""
         try:
             write()
-        except OSError as exc:
-            self.notes.append(f"could not write {what}: {exc}")
+        except Exception as exc:  # an output that cannot be written never costs the run's results
+            self.notes.append(f"could not write {what}: {type(exc).__name__}: {exc}")
 
     def _providers(self) -> dict[str, str]:
         return {m: providers.spec_for(m, self.ctx).name for m in dict.fromkeys(r.model for r in self.summary.records)}

@@ -48,6 +48,11 @@ from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .local_train import IGNORE, autocast_dtype, chat_prompt, encode_pair, resolve_plan, train
 
+# LoRA rank of the default recipe (0 is a full fine-tune). Measured on cases/default (BENCHMARKS.md):
+# a full fine-tune memorizes as well but answers yes/no questions with numbers (in-form 0.04 and
+# 0.00 on secondary and comparison); LoRA r=16 at lr 1e-3 keeps the form (0.83 and 1.00).
+DEFAULT_LORA = 16
+
 # Bump when training changes what weights a request produces (defaults, formatting, loss).
 TRAINER_VERSION = "local-2"  # local-2: eager attention on CPU, thread count tuned by speed
 
@@ -252,7 +257,7 @@ class LocalProvider:
 
     def _lora(self, request: TuneRequest) -> int:
         value = request.settings.extra.get("lora", self.ctx.options.get("lora"))
-        return int(value or 0)
+        return DEFAULT_LORA if value is None else int(value)
 
     def _plan(self, request: TuneRequest, wanted: tuple[int, ...] = ()) -> Any:
         return resolve_plan(request.settings, len(request.pairs), self._lora(request), self.device, wanted, self.threads)
