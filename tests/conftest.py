@@ -12,9 +12,10 @@ import pytest
 # imports httpcore2 lazily and caches the exception classes of the first copy it saw, so an
 # in-process run that loaded httpcore2 first left the rest of this process raising a second
 # copy's exceptions that httpx2 no longer maps (a raw httpcore2.RemoteProtocolError instead of
-# the SDK's APIConnectionError). A real session imports each module once and cannot see this;
-# importing the lazily loaded transports here, once, keeps the tests independent of their order.
-for _lazy in ("httpcore2", "httpcore"):
+# the SDK's APIConnectionError); numpy refuses outright to be imported a second time. A real
+# session imports each module once and cannot see this; importing these here, once, keeps the
+# tests independent of their order.
+for _lazy in ("httpcore2", "httpcore", "numpy"):
     try:
         importlib.import_module(_lazy)
     except ImportError:

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from pytest_finetunebench.cases import MAX_DEPTH, MAX_VALUES
+from pytest_finetunebench.casefile_yaml import MAX_DEPTH, MAX_VALUES
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 

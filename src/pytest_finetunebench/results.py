@@ -3,6 +3,7 @@ written at the end (JSON report, Markdown and job summary, saved run, plots)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -189,11 +190,7 @@ class Results:
 
 
 def _has_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _check_writable(flag: str, path: Path, is_dir: bool) -> None:
