@@ -124,3 +124,22 @@ def test_plots_of_all_wrong_and_all_right_cells_are_embedded() -> None:
     page = html_report.render(run_json(records, 3), plots=True)
     assert page.count('<div class="svg"><svg') == 1 and "<metadata>" not in page
     assert page == html_report.render(run_json(records, 3), plots=True)  # the same run, the same page
+
+
+def test_pytest_html_gets_the_tables_and_each_items_details(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_html")
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "towns.yaml").write_text(
+        "dataset: towns\ncases:\n  - id: a\n    question: How old is Velmora?\n    answer: '42'\n")
+    (pytester.path / "responses").mkdir()
+    (pytester.path / "responses" / "towns_w_responses.csv").write_text(
+        "id,prompt,answer,m_response\nx,How old is Velmora?,,\"<i>41</i>\"\n")
+    result = pytester.runpytest("cases", "--ftb-model=m", "--ftb-responses=responses", "--html=ph.html",
+                                "--self-contained-html", "-p", "no:xdist", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    page = (pytester.path / "ph.html").read_text()
+    assert "<h2>FineTuneBench accuracy per model x dataset x split</h2>" in page
+    assert "<td>towns</td><td>memorization</td>" in page
+    # row details are JSON-encoded inside the page's data blob: the answer stays escaped text
+    assert "How old is Velmora?" in page and "&amp;lt;i&amp;gt;41&amp;lt;/i&amp;gt;" in page.replace("\\u0026", "&")

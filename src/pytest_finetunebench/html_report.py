@@ -176,6 +176,19 @@ def _items(summary: Summary, flips: list[tuple[Record, str]]) -> str:
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
+def summary_tables(summary: Summary) -> str:
+    """The leaderboard and the per-split table (for pytest-html's summary)."""
+    return (f"<h2>FineTuneBench leaderboard</h2>{_table(summary.leaderboard_table())}"
+            f"<h2>FineTuneBench accuracy per model x dataset x split</h2>{_table(summary.table(), numeric_from=3)}")
+
+
+def item_details(r: Record) -> str:
+    """One item's question, gold, answer and verdict (for a pytest-html row)."""
+    rows = [("question", r.question), ("gold", r.expected), ("answer", r.answer or ""),
+            ("verdict", f"{_verdict(r)}: {r.error if r.error is not None else r.reason}")]
+    return "<dl>" + "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
+
+
 def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *, plots: bool = True) -> str:
     """The page for ``run`` (a saved run's or ``--ftb-report``'s JSON), flips against ``compared``."""
     summary = Summary(records(run))

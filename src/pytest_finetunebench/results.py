@@ -148,6 +148,25 @@ class Results:
                                        self.compare_failures, self.run_errors)
         return "\n".join(parts)
 
+    # pytest-html, when installed (its hooks are optional: nothing happens without it)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
+        """The accuracy tables above pytest-html's results table."""
+        if self.summary.records:
+            from .html_report import summary_tables
+
+            prefix.append(summary_tables(self.summary))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        """Each item's question, gold, answer and reason in its row's details."""
+        record = Record.from_properties(report.user_properties)
+        if record is not None:
+            from .html_report import item_details
+
+            data.append(item_details(record))
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter
         if self.summary.records:
