@@ -472,3 +472,40 @@ def test_options_are_registered():
     assert names["concurrency"].default == 16
     for name in ("max-cost", "dry-run", "job-timeout", "poll-interval", "temperature", "price", "api-retries"):
         assert name in names
+
+
+# -- OpenAI's own rules (2026) --------------------------------------------------------------------
+
+
+@pytest.fixture
+def official(monkeypatch, tmp_path):
+    """A provider pointed at api.openai.com itself; these checks refuse before any request is sent."""
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    return OpenAIProvider(RunContext(JobStore(tmp_path / "store"), {}))
+
+
+def test_fewer_than_ten_examples_are_refused_before_any_upload(official):
+    with pytest.raises(ProviderError) as info:
+        official.endpoints(TuneRequest(MODEL, PAIRS[:3]), ["tuned"])
+    assert str(info.value) == (f"{MODEL}: OpenAI fine-tuning needs at least 10 training examples and the selected cases give 3;"
+                               " nothing was uploaded; fix: select more cases (a larger --ftb-limit, more datasets)")
+    assert official.endpoints(TuneRequest(MODEL, PAIRS[:3]), ["base"])["base"].handle == MODEL  # asking needs no minimum
+
+
+@pytest.mark.parametrize("model", ["gpt-3.5-turbo-0125", "gpt-4.1-nano-2025-04-14"])
+def test_a_retired_model_says_when_and_what_instead(official, model):
+    with pytest.raises(ProviderError) as info:
+        official.endpoints(TuneRequest(model, PAIRS), ["base"])
+    assert str(info.value) == (f"{model} was retired on 2026-10-23: it can no longer be tuned or asked; fix: replay its"
+                               " cassettes or its published answers (--ftb-responses), or pick a current model such as"
+                               " gpt-4.1-mini-2025-04-14")
+
+
+def test_insufficient_quota_is_not_retried(emu, make):
+    emu.fault(429, count=5, path="/v1/fine_tuning/jobs", method="POST", message="You exceeded your current quota.")
+    provider, lines = make()
+    with pytest.raises(ProviderError) as info:
+        provider.endpoints(request(), ["tuned"])
+    assert str(info.value) == f"OpenAI refused the fine-tuning job for {MODEL}: HTTP 429: You exceeded your current quota."
+    assert emu.count(JOBS) == 1 and emu.jobs_created == 0  # sent once, not five times

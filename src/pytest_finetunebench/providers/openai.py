@@ -7,8 +7,14 @@ Models: supervised-tunable chat models (``gpt-4o-2024-08-06``, ``gpt-4o-mini-202
 
 Exactly one job per key (:mod:`.remote` runs the ledger's state machine). The tuning key hashes
 the model, the pairs, the settings and the base URL; jobs carry it as ``metadata.ftb_key``. The
-create goes out with the SDK's retries off (its retry could launch a second paid job) and an
-``Idempotency-Key`` header.
+create goes out with the SDK's retries off (its retry could launch a second paid job); the
+ledger and the ``metadata.ftb_key`` lookup are the protection (an ``Idempotency-Key`` header is
+sent too, but it is not part of OpenAI's API and nothing relies on it).
+
+Refused before anything is sent to OpenAI itself (one line each; compatible servers keep their
+own rules): fewer than 10 training examples (the API would create the job and then fail it), and
+the retired snapshots in :data:`RETIRED` (unless their cassettes replay). A refused create says what OpenAI's 2026 policy means (:data:`REFUSED_HINT`);
+a 429 ``insufficient_quota`` is billing and is not re-sent.
 
 Stages: ``base`` is the base model, ``tuned`` the final model, ``epoch:N`` the checkpoint after
 epoch N (OpenAI keeps checkpoints of the last three epochs only; other epochs are skipped with
@@ -33,6 +39,19 @@ from .remote import MAX_POLL_INTERVAL, REFUSED, THROTTLED, UNCLEAR, RemoteProvid
 import openai
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+MIN_EXAMPLES = 10  # fewer: the API creates the job, then fails it (invalid_n_examples)
+
+# Retired snapshots: neither tuned nor asked any more. Their cassettes and published answers still replay.
+RETIRED: dict[str, str] = {
+    "gpt-3.5-turbo-0125": "2026-10-23",
+    "gpt-4.1-nano": "2026-10-23",
+    "gpt-4.1-nano-2025-04-14": "2026-10-23",
+}
+REFUSED_HINT = (
+    "; since 2026-05-07 (and 2026-07-02 for organisations without recent fine-tuned-model use) most"
+    " organisations can no longer create fine-tuning jobs, and nobody can after 2027-01-06: replay a"
+    " recorded run (cassettes), re-grade published answers (--ftb-responses), or tune with Gemini or a local model"
+)
 
 # USD per 1M training tokens (supervised fine-tuning, OpenAI's price list). Matched by the longest
 # prefix of the model name; --ftb-price MODEL:USD overrides or adds entries.
@@ -134,6 +153,20 @@ class OpenAIProvider(RemoteProvider):
     def _api_message(self, exc: BaseException) -> str:
         return api_message(exc)
 
+    def _check(self, model: str, *, tuning: bool) -> None:
+        name = api_model(model)
+        retired = RETIRED.get(name)
+        if retired and self._official() and not self.ctx.replaying(self.name, model):
+            raise ProviderError(f"{name} was retired on {retired}: it can no longer be tuned or asked; fix: replay its cassettes"
+                                " or its published answers (--ftb-responses), or pick a current model such as gpt-4.1-mini-2025-04-14")
+
+    def _official(self) -> bool:
+        """Talking to OpenAI itself: its own rules (the minimum, the retirements) apply, not a compatible server's."""
+        return self.base_url() == DEFAULT_BASE_URL
+
+    def _refused_hint(self) -> str:
+        return REFUSED_HINT if self._official() else ""
+
     def _n_epochs(self, request: TuneRequest) -> int | str:
         epochs = requested_epochs(request)
         return "auto" if epochs is None else epochs
@@ -146,6 +179,11 @@ class OpenAIProvider(RemoteProvider):
 
     def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
         model = api_model(request.model)
+        tuning = any(s != BASE for s in stages)
+        if (tuning and not model.startswith("ft:") and len(request.pairs) < MIN_EXAMPLES and self._official()
+                and not self.ctx.replaying(self.name, request)):
+            raise ProviderError(f"{model}: OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples and the selected cases"
+                                f" give {len(request.pairs)}; nothing was uploaded; fix: select more cases (a larger --ftb-limit, more datasets)")
         if not model.startswith("ft:"):
             return super().endpoints(request, stages)
         base = model.split(":")[1]  # ft:<base>:<org>:<suffix>:<id> is evaluated as it is (no training)
@@ -234,8 +272,8 @@ class OpenAIProvider(RemoteProvider):
     def _create_failure(self, exc: BaseException) -> str:
         """A 429 launched nothing (throttled); a dropped connection, a timeout, 408/409/5xx maybe a job (unclear)."""
         if isinstance(exc, openai.APIStatusError):
-            if exc.status_code == 429:
-                return THROTTLED
+            if exc.status_code == 429:  # insufficient_quota is billing: waiting does not help
+                return REFUSED if getattr(exc, "code", None) == "insufficient_quota" else THROTTLED
             return UNCLEAR if exc.status_code >= 500 or exc.status_code in (408, 409) else REFUSED
         return UNCLEAR if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)) else REFUSED
 

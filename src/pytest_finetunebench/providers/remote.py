@@ -205,6 +205,10 @@ class RemoteProvider:
     def _api_model(self, request: TuneRequest) -> str:
         return request.model
 
+    def _refused_hint(self) -> str:
+        """What a refused create can mean at this service, and where to turn (appended to the one line)."""
+        return ""
+
     def _record_fields(self) -> dict[str, Any]:
         """Extra fields of a new ledger record."""
         return {}
@@ -291,7 +295,7 @@ class RemoteProvider:
                     return self._look_again(ledger, key, request, f"got no clear answer ({message})", wait_first=True)
                 record = ledger.update(key, L.UPLOADED, note=f"create refused: {message}", last_error=message)
                 if verdict == REFUSED or attempt == CREATE_TRIES:
-                    raise ProviderError(f"{self.service} refused the {self.job_noun} for {model}: {message}") from None
+                    raise ProviderError(f"{self.service} refused the {self.job_noun} for {model}: {message}{self._refused_hint()}") from None
                 self.ctx.progress(f"{self.name}: {self.job_noun} create for {model} turned away ({message}); nothing was launched, retrying in {backoff:g} s")
                 sleep(backoff)
                 backoff = min(backoff * 2, self.opts.max_poll_interval)

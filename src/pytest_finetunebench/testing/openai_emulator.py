@@ -164,6 +164,8 @@ class OpenAIEmulator(Emulator):
         return None
 
     def fault_payload(self, fault: Fault) -> dict:
+        if fault.status == 429 and "quota" in fault.message:  # billing, as OpenAI words it
+            return _error(fault.message, "insufficient_quota", "insufficient_quota")
         kind = {429: "requests", 500: "server_error"}.get(fault.status, "server_error")
         return _error(fault.message, kind, "rate_limit_exceeded" if fault.status == 429 else None)
 
