@@ -94,16 +94,20 @@ def test_in_a_real_browser(tmp_path: Path) -> None:
     assert "2 of 5 items shown" in searched
 
 
-def test_the_plugin_writes_the_page_and_names_it(pytester: pytest.Pytester) -> None:
+def one_answer_project(pytester: pytest.Pytester, answer: str, *args: str) -> pytest.RunResult:
+    """Run a one-question project (gold 42) whose recorded answer is ``answer``."""
     pytester.makeini("[pytest]\n")
     (pytester.path / "cases").mkdir()
     (pytester.path / "cases" / "towns.yaml").write_text(
         "dataset: towns\ncases:\n  - id: a\n    question: How old is Velmora?\n    answer: '42'\n")
     (pytester.path / "responses").mkdir()
     (pytester.path / "responses" / "towns_w_responses.csv").write_text(
-        "id,prompt,answer,m_response\nx,How old is Velmora?,,\"<b>42</b>\"\n")
-    result = pytester.runpytest("cases", "--ftb-model=m", "--ftb-responses=responses", "--ftb-html=out/run.html",
-                                "-p", "no:xdist", "-p", "no:randomly")
+        f'id,prompt,answer,m_response\nx,How old is Velmora?,,"{answer}"\n')
+    return pytester.runpytest("cases", "--ftb-model=m", "--ftb-responses=responses", *args, "-p", "no:xdist", "-p", "no:randomly")
+
+
+def test_the_plugin_writes_the_page_and_names_it(pytester: pytest.Pytester) -> None:
+    result = one_answer_project(pytester, "<b>42</b>", "--ftb-html=out/run.html")
     result.assert_outcomes(passed=1)
     page = (pytester.path / "out" / "run.html").read_text()
     assert "&lt;b&gt;42&lt;/b&gt;" in page and "<b>42</b>" not in page
@@ -128,15 +132,7 @@ def test_plots_of_all_wrong_and_all_right_cells_are_embedded() -> None:
 
 def test_pytest_html_gets_the_tables_and_each_items_details(pytester: pytest.Pytester) -> None:
     pytest.importorskip("pytest_html")
-    pytester.makeini("[pytest]\n")
-    (pytester.path / "cases").mkdir()
-    (pytester.path / "cases" / "towns.yaml").write_text(
-        "dataset: towns\ncases:\n  - id: a\n    question: How old is Velmora?\n    answer: '42'\n")
-    (pytester.path / "responses").mkdir()
-    (pytester.path / "responses" / "towns_w_responses.csv").write_text(
-        "id,prompt,answer,m_response\nx,How old is Velmora?,,\"<i>41</i>\"\n")
-    result = pytester.runpytest("cases", "--ftb-model=m", "--ftb-responses=responses", "--html=ph.html",
-                                "--self-contained-html", "-p", "no:xdist", "-p", "no:randomly")
+    result = one_answer_project(pytester, "<i>41</i>", "--html=ph.html", "--self-contained-html")
     result.assert_outcomes(failed=1)
     page = (pytester.path / "ph.html").read_text()
     assert "<h2>FineTuneBench accuracy per model x dataset x split</h2>" in page
