@@ -19,7 +19,6 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
 
 from pytest_finetunebench import upstream
 from pytest_finetunebench.cases import MEMORIZATION, load_dataset
