@@ -28,6 +28,8 @@ from html import escape
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import pytest
+
 from .outcome import Record
 from .report import BEFORE_AFTER_TITLE, JUDGE_TITLE, Summary, _split_order
 
@@ -124,12 +126,12 @@ def _header(run: Mapping[str, Any]) -> str:
 
 
 def _plots(summary: Summary) -> str:
-    """The run's plots as inline SVG (empty without matplotlib)."""
-    try:
-        from . import plot
+    """The run's plots as inline SVG (a note instead without matplotlib)."""
+    from . import plot
 
+    try:
         plot.require()
-    except Exception:
+    except pytest.UsageError:  # matplotlib is not installed
         return '<p class="muted">plots need the plot extra (matplotlib)</p>'
     import matplotlib
 

@@ -95,21 +95,21 @@ def judge(item: VariantItem, answer: Answer, second: JudgeVerdict | None = None,
     before = item.case.answer_before
     if not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text, question=variant.prompt).passed:
         reason = f"gave the answer from before the update ({before!r}); {reason}"
-    judged = {"in_form": verdict.in_form}
+    graded: dict[str, Any] = {"in_form": verdict.in_form}
     if second is not None:
-        judged.update(rule_passed=verdict.passed, judge_passed=second.passed, judge_reason=second.reason)
+        graded.update(rule_passed=verdict.passed, judge_passed=second.passed, judge_reason=second.reason)
     if grader == "judge":
         if second is None or second.passed is None:
             error = second.reason if second else "no judge verdict for this answer"
             record = Record(**base, answer=answer.text, passed=False, matcher="judge", score=0.0, reason="error",
-                            error=error, **judged)
+                            error=error, **graded)
             item.user_properties.extend(record.properties())
             raise RunError(error)
         record = Record(**base, answer=answer.text, passed=second.passed, matcher="judge",
-                        score=float(second.passed), reason=f"{second.reason} (rules: {reason})", **judged)
+                        score=float(second.passed), reason=f"{second.reason} (rules: {reason})", **graded)
     else:
         record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
-                        score=verdict.score, reason=reason, **judged)
+                        score=verdict.score, reason=reason, **graded)
     item.user_properties.extend(record.properties())
     if not verdict.passed:
         raise WrongAnswer(record)

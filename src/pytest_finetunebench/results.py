@@ -3,7 +3,6 @@ written at the end (JSON report, Markdown and job summary, saved run, plots)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -117,7 +116,7 @@ class Results:
             from . import html_report
 
             reference = self.reference.data if self.reference is not None else None
-            page = lambda: html_report.render(run, reference, plots=_has_matplotlib()).encode()  # noqa: E731
+            page = lambda: html_report.render(run, reference).encode()  # noqa: E731
             self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page()))
             self.html = Path(self.opts["html"])
         if self.opts["plot"] and self.summary.records:
@@ -206,10 +205,6 @@ class Results:
             tr.write_line(f"finetunebench: {note}")
         if self.html is not None and self.html.exists():
             tr.write_line(f"finetunebench: HTML report {self.html.resolve().as_uri()}")
-
-
-def _has_matplotlib() -> bool:
-    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _check_writable(flag: str, path: Path, is_dir: bool) -> None:
