@@ -370,11 +370,13 @@ def test_progress_shows_the_state(emu, make):
 
 def test_retired_models_name_their_replacement(emu, make):
     provider, _ = make()
-    for name, instead in (("gemini-1.5-flash-002", "gemini-2.5-flash"), ("gemini-1.5-pro-002", "gemini-2.5-pro")):
+    for name, instead in (("gemini-1.5-flash-002", "gemini-2.5-flash"), ("gemini-1.5-pro-002", "gemini-2.5-pro"),
+                          ("gemini-2.0-flash-001", "gemini-2.5-flash"), ("gemini-2.0-flash-lite-001", "gemini-2.5-flash-lite")):
         with pytest.raises(ProviderError) as info:
             provider.endpoints(TuneRequest(name, PAIRS), ["tuned", "base"])
-        message = str(info.value)
-        assert "\n" not in message and f"{name} is retired" in message and f"use {instead} instead" in message
+        assert str(info.value) == (f"{name} is retired: Google shut down the Gemini 1.0, 1.5 and 2.0 models, so it can be neither tuned nor asked;"
+                                   f" use {instead} instead (Vertex AI tunes gemini-2.5-flash, gemini-2.5-flash-lite, gemini-2.5-pro,"
+                                   " gemini-3.5-flash, gemini-3.1-flash-lite); its cassettes and published answers still replay")
     assert sum(emu.requests.values()) == 0
 
 
@@ -437,8 +439,82 @@ def test_answer_sends_temperature_seed_max_tokens_and_no_thinking(emu, make):
     provider.answer(Endpoint("gemini-2.5-pro", "base", "gemini-2.5-pro"), [Prompt("1", "q")])
     config = emu.bodies["POST generateContent"]["generationConfig"]
     assert thinking_budget(config) == 128 and config["maxOutputTokens"] == 2 + 128
-    provider.answer(Endpoint("gemini-2.0-flash-001", "base", "gemini-2.0-flash-001"), [Prompt("1", "q")])
-    assert "thinkingConfig" not in emu.bodies["POST generateContent"]["generationConfig"]
+    provider.answer(Endpoint("gemini-3.5-flash", "base", "gemini-3.5-flash"), [Prompt("1", "q")])
+    config = emu.bodies["POST generateContent"]["generationConfig"]
+    assert config["thinkingConfig"] == {"thinking_level": "MINIMAL"} and config["maxOutputTokens"] == 2 + 256
+
+
+def test_a_reply_emptied_by_thinking_is_an_error_not_a_wrong_answer(emu, make):
+    provider, _ = make(max_new_tokens=4)
+    emu.thinking_tokens["MINIMAL"] = 400  # more than the cap: the thinking eats every output token
+    [answer] = provider.answer(Endpoint("gemini-3.5-flash", "base", "gemini-3.5-flash"), [Prompt("1", "q")])
+    assert (answer.text, answer.error) == (None, "Vertex AI returned no text: the output cap of 260 tokens was used up (260 of them on thinking)"
+                                                 " (finish reason MAX_TOKENS); raise --ftb-max-new-tokens")
+
+
+def test_gemini3_tunes_in_two_regions_and_answers_from_the_multi_region(emu, make, monkeypatch):
+    provider, _ = make()
+    tuned = provider.endpoints(TuneRequest("gemini-3.5-flash", PAIRS, TuneSettings(epochs=2)), ["tuned"])["tuned"].handle
+    assert tuned.startswith(f"projects/{emu.project}/locations/us/endpoints/")
+    assert [a.text for a in provider.answer(Endpoint("gemini-3.5-flash", "tuned", tuned), prompts(2))] == [p.answer for p in PAIRS[:2]]
+    # Without an override the client for that endpoint is google-genai's multi-region host.
+    monkeypatch.delenv("GOOGLE_VERTEX_BASE_URL")
+    client = provider.client_for(True, "us")
+    assert client._api_client._http_options.base_url == "https://aiplatform.us.rep.googleapis.com/"
+    with pytest.raises(ProviderError) as info:
+        make(gcp_location="asia-east1")[0].endpoints(TuneRequest("gemini-3.1-flash-lite", PAIRS), ["tuned"])
+    assert str(info.value) == "gemini-3.1-flash-lite tunes only in us-central1 or europe-west4, not asia-east1: pass --ftb-gcp-location us-central1 (or europe-west4)"
+    assert emu.jobs_created == 1 and emu.uploads == 1
+
+
+def test_emulator_refuses_a_gemini3_job_outside_its_regions(emu):
+    from google import genai
+    from google.oauth2.credentials import Credentials
+
+    client = genai.Client(enterprise=True, project=emu.project, location="asia-east1", credentials=Credentials(token="t"),
+                          http_options=types.HttpOptions(base_url=emu.url + "/"))
+    emu.require_auth = False
+    with pytest.raises(Exception) as info:
+        client.tunings.tune(base_model="gemini-3.5-flash", training_dataset=types.TuningDataset(gcs_uri="gs://b/x.jsonl"))
+    assert "can be tuned only in us-central1, europe-west4; asia-east1 is not supported" in str(info.value)
+
+
+def test_adapter_sizes_are_checked_per_model_before_upload(emu, make):
+    for model, size, allowed in (("gemini-2.5-pro", 16, "1, 2, 4, 8"), ("gemini-2.5-flash", 32, "1, 2, 4, 8, 16")):
+        with pytest.raises(ProviderError) as info:
+            make(adapter_size=size)[0].endpoints(TuneRequest(model, PAIRS), ["tuned"])
+        assert str(info.value) == f"--ftb-adapter-size={size}: {model} takes adapter sizes {allowed}; nothing was uploaded"
+    assert sum(emu.requests.values()) == 0
+
+
+def test_long_jobs_export_ten_spaced_checkpoints_and_say_so_first(emu, make):
+    provider, lines = make()
+    stages = ["epoch:3", "epoch:4", "epoch:20", "tuned"]
+    endpoints = provider.endpoints(TuneRequest(MODEL, PAIRS, TuneSettings(epochs=20, checkpoint_epochs=(3, 4, 20))), stages)
+    assert lines[0] == ("gemini gemini-2.5-flash: a 20-epoch job exports checkpoints after epochs 2, 4, 6, 8, 10, 12, 14, 16, 18, 20 only,"
+                        " so epoch 3 cannot be evaluated (those items are skipped)")
+    assert [c["epoch"] for c in emu.jobs()[0]["tunedModel"]["checkpoints"]] == [str(e) for e in range(2, 21, 2)]
+    assert isinstance(endpoints["epoch:4"].handle, str) and endpoints["epoch:20"].handle == endpoints["tuned"].handle
+    skip = provider.answer(endpoints["epoch:3"], prompts(1))[0].skip
+    assert skip.startswith("no checkpoint for epoch 3 of job ") and skip.endswith("exports about 10, evenly spaced) (available epochs: 2, 4, 6, 8, 10, 12, 14, 16, 18, 20)")
+
+
+def test_the_concurrent_tuning_quota_is_one_line_not_resends(emu, make):
+    emu.max_running_jobs = 0
+    with pytest.raises(ProviderError) as info:
+        make()[0].endpoints(request(), ["tuned"])
+    assert "\n" not in str(info.value) and "Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs" in str(info.value)
+    assert emu.requests[CREATE] == 1 and emu.jobs_created == 0
+
+
+def test_learning_rate_flags_belong_to_their_providers(emu, make):
+    with pytest.raises(ProviderError) as info:
+        make(learning_rate=2e-4)[0].endpoints(request(), ["tuned"])
+    assert str(info.value) == ("--ftb-learning-rate is an absolute rate for local models; Vertex AI takes a multiplier of its own default:"
+                               " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
+    assert sum(emu.requests.values()) == 0
+    make(learning_rate_multiplier=2.0)[0].endpoints(request(learning_rate=2.0), ["tuned"])
+    assert emu.jobs()[0]["supervisedTuningSpec"]["hyperParameters"]["learningRateMultiplier"] == 2.0
 
 
 # -- cost, dry run, options, emulator ----------------------------------------------------------

@@ -39,7 +39,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("store", "job store directory for tuned models, ledgers and saved runs; default .ftb", ini=True, metavar="DIR"),
     # tuning
     Option("epochs", "training epochs; several (e.g. 1,3,10) evaluate the checkpoint after each", ini=True, metavar="N[,N...]"),
-    Option("learning-rate", "learning rate (local) or learning-rate multiplier (APIs)", type=float, ini=True, metavar="LR"),
+    Option("learning-rate", "local models: the learning rate (API providers refuse it: see --ftb-learning-rate-multiplier)", type=float, ini=True, metavar="LR"),
+    Option("learning-rate-multiplier", "API providers (OpenAI, Vertex AI): multiply the service's default learning rate by M (local models refuse it: see --ftb-learning-rate)", type=float, ini=True, metavar="M"),
     Option("batch-size", "training batch size", type=int, ini=True, metavar="N", minimum=1),
     Option("seed", "seed for training and sampling", type=int, default=0, ini=True, metavar="N"),
     Option("baseline", "also evaluate each model untuned, to show before -> after", flag=True),

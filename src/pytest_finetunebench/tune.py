@@ -42,7 +42,8 @@ def settings_from(opts: Mapping[str, Any]) -> TuneSettings:
     epochs = parse_epochs(opts.get("epochs"))
     return TuneSettings(
         epochs=max(epochs) if epochs else None,
-        learning_rate=opts.get("learning_rate"),
+        # One field for both: an absolute rate (local) or a multiplier (APIs); each provider refuses the other's flag.
+        learning_rate=opts.get("learning_rate") if opts.get("learning_rate") is not None else opts.get("learning_rate_multiplier"),
         batch_size=opts.get("batch_size"),
         seed=opts.get("seed") or 0,
         checkpoint_epochs=epochs if len(epochs) > 1 else (),

@@ -6,10 +6,13 @@ provider needs a Google Cloud project and region (``--ftb-gcp-project``/``--ftb-
 Cloud Storage bucket for the training file (``--ftb-gcs-bucket BUCKET[/PREFIX]``) or a training
 file already there (``--ftb-gcs-training-uri gs://...jsonl``, used as is: no upload).
 
-Models: ``gemini-2.5-flash``, ``gemini-2.5-pro``, ``gemini-2.5-flash-lite``, ``gemini-2.0-flash-001``,
-``gemini-2.0-flash-lite-001`` and whatever else Vertex AI tunes (the API's own message says when
-it does not). The paper's ``gemini-1.5-flash-002``/``gemini-1.5-pro-002`` are retired: a one-line
-error names the replacement.
+Models (December 2026): ``gemini-2.5-flash``, ``gemini-2.5-flash-lite``, ``gemini-2.5-pro``,
+``gemini-3.5-flash`` and ``gemini-3.1-flash-lite`` (:data:`TUNABLE`). Gemini 1.0, 1.5 and 2.0 are
+retired: a one-line error names the replacement. Gemini 3.x tunes only in ``us-central1`` and
+``europe-west4``, and its tuned models answer from the ``us``/``eu`` multi-region endpoint (the
+client for each endpoint follows the location in its resource name). Adapter sizes 1, 2, 4, 8, 16
+(2.5 Pro: up to 8) are checked before anything is uploaded. ``--ftb-learning-rate-multiplier``
+scales Vertex AI's default rate; ``--ftb-learning-rate`` (an absolute rate, local models) is refused.
 
 Exactly one job per key (:mod:`.remote` runs the ledger's state machine). The key hashes the model,
 the pairs, the settings, the adapter size, a given training URI and the Vertex endpoint (base URL,
@@ -17,13 +20,16 @@ project, region); jobs carry it as the label ``ftb_key=<key>`` (``tunings.list``
 ``filter=labels.ftb_key="<key>"``). Creates go out with the SDK's retries off.
 
 Stages: ``base`` is the base model, ``tuned`` the tuned model's endpoint, ``epoch:N`` the endpoint
-of the checkpoint Vertex AI exported after epoch N (``tuned_model.checkpoints``).
+of the checkpoint Vertex AI exported after epoch N (``tuned_model.checkpoints``): after every epoch
+up to 10, else about 10 evenly spaced; the epochs that cannot exist are named before the job starts.
 
 Answers: ``models.generate_content`` on the endpoint, ``--ftb-concurrency`` at a time, with
-temperature, seed and ``max_output_tokens`` from the options; thinking is turned off (2.5 Flash
-models) or to its minimum (2.5 Pro, whose thinking tokens are added to the output budget). 408,
-429 and 5xx are retried ``--ftb-api-retries`` times with backoff (retry-after honored); an answer
-that still fails records the API's message.
+temperature, seed and ``max_output_tokens`` from the options. The output cap covers thinking, so
+thinking is off (2.5 Flash), at its minimum with room added to the cap (2.5 Pro: a 128-token budget;
+3.x: ``thinking_level=MINIMAL`` and 256 tokens); an empty reply (the cap used up, finish reason
+``MAX_TOKENS``) is a run error naming why, never graded as a wrong answer. 408, 429 and 5xx are
+retried ``--ftb-api-retries`` times with backoff (retry-after honored); an answer that still fails
+records the API's message. A create refused by the concurrent-tuning quota is one line, not resent.
 
 Sleeps (job polls, retry backoff) all scale with ``--ftb-poll-interval``: 0 makes them instant;
 a replayed cassette skips them. While a cassette replays, the clients get static credentials
@@ -40,7 +46,7 @@ import os
 import random
 import threading
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .. import ledger as L
 from ..ledger import Ledger
@@ -75,21 +81,34 @@ RETRY_CODES = frozenset({408, 429, 500, 502, 503, 504})
 SUCCEEDED_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 FAILED_STATES = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
 
-# Retired models (Google shut down Gemini 1.0 and 1.5 in 2025) and what to use instead.
-RETIRED = {"gemini-1.5-pro": "gemini-2.5-pro", "gemini-1.5-flash": "gemini-2.5-flash", "gemini-1.0-pro": "gemini-2.5-flash", "gemini-pro": "gemini-2.5-flash"}
-TUNABLE_HINT = "gemini-2.5-flash, gemini-2.5-pro, gemini-2.5-flash-lite, gemini-2.0-flash-001"
+# Retired models and what to use instead (Google shut down Gemini 1.0 and 1.5 in 2025, then 2.0).
+RETIRED = {
+    "gemini-2.0-flash-lite": "gemini-2.5-flash-lite",
+    "gemini-2.0-flash": "gemini-2.5-flash",
+    "gemini-2.0-pro": "gemini-2.5-pro",
+    "gemini-1.5-pro": "gemini-2.5-pro",
+    "gemini-1.5-flash": "gemini-2.5-flash",
+    "gemini-1.0-pro": "gemini-2.5-flash",
+    "gemini-pro": "gemini-2.5-flash",
+}
+TUNABLE = ("gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro", "gemini-3.5-flash", "gemini-3.1-flash-lite")
+TUNABLE_HINT = ", ".join(TUNABLE)
 
-# USD per 1M training tokens (Vertex AI's supervised tuning price list, 2025; an estimate: tokens are
-# counted without a tokenizer). Matched by the longest prefix; --ftb-price MODEL:USD overrides.
+# Gemini 3.x tunes in two regions only, and its tuned models are served from the multi-region endpoint.
+GEMINI3_TUNING_REGIONS = {"us-central1": "us", "europe-west4": "eu"}
+
+# USD per 1M training tokens (Vertex AI's supervised tuning price list for 2.5, as published in 2025;
+# an estimate: tokens are counted without a tokenizer). Matched by the longest prefix. The 3.x
+# tuning prices could not be checked here, so they are absent: --ftb-max-cost with a 3.x model
+# refuses until --ftb-price MODEL:USD gives one.
 PRICES_PER_1M: dict[str, float] = {
     "gemini-2.5-pro": 25.00,
     "gemini-2.5-flash": 5.00,
     "gemini-2.5-flash-lite": 1.50,
-    "gemini-2.0-flash": 3.00,
-    "gemini-2.0-flash-lite": 1.00,
 }
 
-ADAPTER_SIZES = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO", 4: "ADAPTER_SIZE_FOUR", 8: "ADAPTER_SIZE_EIGHT", 16: "ADAPTER_SIZE_SIXTEEN", 32: "ADAPTER_SIZE_THIRTY_TWO"}
+ADAPTER_SIZES = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO", 4: "ADAPTER_SIZE_FOUR", 8: "ADAPTER_SIZE_EIGHT", 16: "ADAPTER_SIZE_SIXTEEN"}
+MAX_ADAPTER_SIZE = {"gemini-2.5-pro": 8}  # by model prefix; others: the largest in ADAPTER_SIZES
 
 CREDENTIALS_HINT = "run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
 
@@ -110,13 +129,31 @@ def training_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
 
 def retired(model: str) -> str | None:
     """The one-line error for a retired model name, or ``None``."""
-    for prefix, instead in RETIRED.items():
+    for prefix in sorted(RETIRED, key=len, reverse=True):
         if model == prefix or model.startswith(prefix + "-"):
             return (
-                f"{model} is retired: Google shut down the Gemini 1.0 and 1.5 models (the paper's gemini-1.5-flash-002 and "
-                f"gemini-1.5-pro-002), so it can be neither tuned nor asked; use {instead} instead (Vertex AI tunes {TUNABLE_HINT})"
+                f"{model} is retired: Google shut down the Gemini 1.0, 1.5 and 2.0 models, so it can be neither tuned nor asked;"
+                f" use {RETIRED[prefix]} instead (Vertex AI tunes {TUNABLE_HINT}); its cassettes and published answers still replay"
             )
     return None
+
+
+def gemini3(model: str) -> bool:
+    """Gemini 3.x: tuned in two regions only, served from a multi-region endpoint, thinking by default."""
+    return model.startswith("gemini-3")
+
+
+def checkpoint_epochs(epochs: int) -> tuple[int, ...]:
+    """The epochs Vertex AI exports a checkpoint after: each epoch up to 10, else 10 evenly spaced ending at the last."""
+    if epochs <= 10:
+        return tuple(range(1, epochs + 1))
+    return tuple(sorted({math.ceil(epochs * i / 10) for i in range(1, 11)}))
+
+
+def endpoint_location(endpoint: str) -> str | None:
+    """The location in a resource name ``projects/P/locations/L/endpoints/E``, else ``None``."""
+    parts = endpoint.split("/")
+    return parts[3] if len(parts) > 3 and parts[0] == "projects" and parts[2] == "locations" else None
 
 
 def estimate_tokens(pairs: Sequence[TrainingPair]) -> int:
@@ -147,7 +184,12 @@ def _state(job: Any) -> str:
 
 
 def _thinking(model: str) -> tuple[types.ThinkingConfig | None, int]:
-    """The thinking setting for answers from ``model`` and the tokens it adds to the output budget."""
+    """The thinking setting for answers from ``model`` and the tokens it adds to the output budget.
+
+    The output cap covers thinking, so a model that thinks gets room for it on top of the answer.
+    """
+    if gemini3(model):  # 3.x thinks unless told otherwise; MINIMAL is its lowest level
+        return types.ThinkingConfig(thinking_level=types.ThinkingLevel.MINIMAL), 256
     if model.startswith("gemini-2.5-pro"):
         return types.ThinkingConfig(thinking_budget=128), 128  # Pro cannot turn thinking off
     if model.startswith("gemini-2.5-flash"):
@@ -165,7 +207,7 @@ class GeminiProvider(RemoteProvider):
     job_field, status_field, tuned_field = "job_name", "remote_state", "tuned_endpoint"
     succeeded = frozenset(SUCCEEDED_STATES)
     failed = frozenset(FAILED_STATES)
-    no_checkpoint = "Vertex AI exported no checkpoint for it"
+    no_checkpoint = "Vertex AI exported no checkpoint for it (a job of more than 10 epochs exports about 10, evenly spaced)"
     create_errors = (errors.APIError, *TRANSPORT_ERRORS)
 
     def __init__(
@@ -186,7 +228,7 @@ class GeminiProvider(RemoteProvider):
         self.adapter_size = o.get("adapter_size")
         self.retry_delay = min(1.0, self.opts.poll_interval)
         # Clients by "replaying?": a replay gets static credentials (no credential lookup at all).
-        self._clients: dict[bool, Any] = {False: client, True: client} if client is not None else {}
+        self._clients: dict[tuple[bool, str | None], Any] = {(r, self.location): client for r in (False, True)} if client is not None else {}
         self._storages: dict[bool, Any] = {False: storage_client, True: storage_client} if storage_client is not None else {}
         self._local = threading.local()  # .replaying: whether the tuning this thread runs replays
 
@@ -204,25 +246,43 @@ class GeminiProvider(RemoteProvider):
             raise ProviderError(f"--ftb-gcs-training-uri must be a gs:// URI, got {self.training_uri!r}")
         if tuning and not self.bucket and not self.training_uri:
             raise ProviderError(f"tuning {model} on Vertex AI needs a Cloud Storage bucket for the training file: pass --ftb-gcs-bucket BUCKET[/PREFIX] (or --ftb-gcs-training-uri gs://... for a file already there)")
-        if self.adapter_size is not None and int(self.adapter_size) not in ADAPTER_SIZES:
-            raise ProviderError(f"--ftb-adapter-size must be one of {', '.join(map(str, ADAPTER_SIZES))}, got {self.adapter_size}")
+        if tuning and gemini3(model) and self.location not in GEMINI3_TUNING_REGIONS:
+            raise ProviderError(f"{model} tunes only in {' or '.join(GEMINI3_TUNING_REGIONS)}, not {self.location}: pass --ftb-gcp-location us-central1 (or europe-west4)")
+        if self.adapter_size is not None:
+            largest = next((n for prefix, n in MAX_ADAPTER_SIZE.items() if model.startswith(prefix)), max(ADAPTER_SIZES))
+            allowed = [n for n in ADAPTER_SIZES if n <= largest]
+            if int(self.adapter_size) not in allowed:
+                raise ProviderError(f"--ftb-adapter-size={self.adapter_size}: {model} takes adapter sizes {', '.join(map(str, allowed))}; nothing was uploaded")
 
     def base_url(self) -> str:
         return os.environ.get("GOOGLE_VERTEX_BASE_URL") or f"https://{self.location}-aiplatform.googleapis.com/"
 
+    def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
+        epochs = requested_epochs(request)
+        asked = request.settings.checkpoint_epochs
+        if epochs and asked and (missing := [e for e in asked if e not in checkpoint_epochs(epochs)]):
+            self.ctx.progress(f"gemini {request.model}: a {epochs}-epoch job exports checkpoints after epochs {', '.join(map(str, checkpoint_epochs(epochs)))} only,"
+                              f" so epoch {', '.join(map(str, missing))} cannot be evaluated (those items are skipped)")
+        return super().endpoints(request, stages)
+
     def _salt(self) -> str:
         return f"|{self.project}|{self.location}|adapter={self.adapter_size}|uri={self.training_uri or ''}"
 
-    def client_for(self, replaying: bool) -> "genai.Client":
-        """The Vertex AI client; replaying: with a static token (a replay checks no credentials)."""
-        if replaying not in self._clients:
+    def client_for(self, replaying: bool, location: str | None = None) -> "genai.Client":
+        """The Vertex AI client for ``location`` (default: the region); replaying: with a static token.
+
+        A 3.x tuned model lives at ``locations/us`` or ``locations/eu``: google-genai sends those to the
+        multi-region host (``aiplatform.us.rep.googleapis.com``), so answers use a client for that location.
+        """
+        location = location or self.location
+        if (replaying, location) not in self._clients:
             options = types.HttpOptions(base_url=os.environ["GOOGLE_VERTEX_BASE_URL"]) if os.environ.get("GOOGLE_VERTEX_BASE_URL") else None
             credentials = google.oauth2.credentials.Credentials(token="ftb-cassette-replay") if replaying else None
             try:
-                self._clients[replaying] = genai.Client(vertexai=True, project=self.project, location=self.location, credentials=credentials, http_options=options)
+                self._clients[replaying, location] = genai.Client(enterprise=True, project=self.project, location=location, credentials=credentials, http_options=options)
             except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
                 raise ProviderError(f"the Vertex AI client could not start: {_one_line(exc)} ({CREDENTIALS_HINT})") from None
-        return self._clients[replaying]
+        return self._clients[replaying, location]
 
     @property
     def client(self) -> "genai.Client":
@@ -280,7 +340,8 @@ class GeminiProvider(RemoteProvider):
         return super().answer(endpoint, prompts)
 
     def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
-        client = self.client_for(self.replaying(endpoint.model))
+        model = str(endpoint.handle)
+        client = self.client_for(self.replaying(endpoint.model), endpoint_location(model))
         thinking, extra_tokens = _thinking(endpoint.model)
         config = types.GenerateContentConfig(
             temperature=self.opts.temperature,
@@ -289,12 +350,11 @@ class GeminiProvider(RemoteProvider):
             candidate_count=1,
             thinking_config=thinking,
         )
-        model = str(endpoint.handle)
 
         def one(prompt: Prompt) -> Answer:
             for attempt in range(self.opts.retries + 1):
                 try:
-                    return _answer_of(client.models.generate_content(model=model, contents=prompt.text, config=config))
+                    return _answer_of(client.models.generate_content(model=model, contents=prompt.text, config=config), config.max_output_tokens)
                 except Exception as exc:  # every prompt gets an Answer: the API's message if it failed
                     retryable = (isinstance(exc, errors.APIError) and exc.code in RETRY_CODES) or isinstance(exc, TRANSPORT_ERRORS)
                     if not retryable or attempt == self.opts.retries:
@@ -353,10 +413,10 @@ class GeminiProvider(RemoteProvider):
             return self.client.tunings.tune(base_model=request.model, training_dataset=types.TuningDataset(gcs_uri=training), config=config)
 
     def _create_failure(self, exc: BaseException) -> str:
-        """A 429 launched nothing (throttled); a transport error, 408/409/5xx maybe a job (unclear)."""
+        """A 429 launched nothing (throttled; the concurrent-tuning quota refused); a transport error, 408/409/5xx maybe a job (unclear)."""
         if isinstance(exc, errors.APIError):
-            if exc.code == 429:
-                return THROTTLED
+            if exc.code == 429:  # the concurrent-jobs quota does not free up by waiting seconds: say so once
+                return REFUSED if "concurrent" in str(exc.message or "").lower() else THROTTLED
             return UNCLEAR if exc.code >= 500 or exc.code in (408, 409) else REFUSED
         return UNCLEAR if isinstance(exc, TRANSPORT_ERRORS) else REFUSED
 
@@ -413,8 +473,11 @@ class GeminiProvider(RemoteProvider):
         return f"gemini {model} {job.name.rsplit('/', 1)[-1]}: {self._pretty(_state(job))}, {elapsed:.0f}s waited"
 
 
-def _answer_of(response: Any) -> Answer:
-    """The text of a reply; an error naming why there is none (blocked prompt, safety stop)."""
+def _answer_of(response: Any, cap: int | None) -> Answer:
+    """The text of a reply; an error naming why there is none (blocked prompt, output cap, safety stop).
+
+    An empty reply is never graded: it says nothing about what the model knows.
+    """
     text = response.text
     if text:
         return Answer(text)
@@ -423,9 +486,11 @@ def _answer_of(response: Any) -> Answer:
         return Answer(None, error=f"Vertex AI blocked the prompt: {getattr(feedback.block_reason, 'value', feedback.block_reason)} {feedback.block_reason_message or ''}".strip())
     candidate = response.candidates[0] if response.candidates else None
     finish = getattr(candidate.finish_reason, "value", candidate.finish_reason) if candidate is not None else None
-    if finish and finish not in ("STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED"):
-        return Answer(None, error=f"Vertex AI returned no text (finish reason {finish})")
-    return Answer(text or "")
+    if finish == "MAX_TOKENS":
+        thoughts = getattr(response.usage_metadata, "thoughts_token_count", None) if response.usage_metadata is not None else None
+        spent = f" ({thoughts} of them on thinking)" if thoughts else ""
+        return Answer(None, error=f"Vertex AI returned no text: the output cap of {cap} tokens was used up{spent} (finish reason MAX_TOKENS); raise --ftb-max-new-tokens")
+    return Answer(None, error=f"Vertex AI returned no text (finish reason {finish or 'none'})")
 
 
 __all__ = ["GeminiProvider", "Unavailable", "create", "training_jsonl", "retired"]

@@ -290,6 +290,8 @@ class LocalProvider:
                 raise ProviderError(f"the local provider has no stage `{stage}`")
         if not request.pairs:
             raise ProviderError(f"{request.model}: nothing to tune on (no training pairs)")
+        if self.ctx.options.get("learning_rate_multiplier") is not None:
+            raise ProviderError(f"{request.model}: --ftb-learning-rate-multiplier is for API providers; a local model takes an absolute rate: pass --ftb-learning-rate instead (e.g. 1e-3)")
         wanted = tuple(int(s.split(":", 1)[1]) for s in tuned_stages if s.startswith("epoch:"))
         plan = self._plan(request, wanted)
         key = self.tuned_key(request, base, plan)

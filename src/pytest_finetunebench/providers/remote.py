@@ -225,6 +225,9 @@ class RemoteProvider:
     def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
         check_stages(self.name, stages)
         needs_tuning = any(s != BASE for s in stages)
+        if needs_tuning and self.ctx.options.get("learning_rate") is not None:
+            raise ProviderError(f"--ftb-learning-rate is an absolute rate for local models; {self.service} takes a multiplier of its own default:"
+                                " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
         self._check(request.model, tuning=needs_tuning)
         model = self._api_model(request)
         if self.opts.dry_run:

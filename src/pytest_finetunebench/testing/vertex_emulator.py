@@ -74,8 +74,17 @@ from .server import Emulator, Fault, Reply, Request, json_reply
 
 NO_ANSWER = "emulator: no trained answer"
 
-# Base models the emulator tunes (others get the API's 400 message).
-TUNABLE = frozenset({"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash-001", "gemini-2.0-flash-lite-001"})
+# Base models the emulator tunes (others get the API's 400 message); retired ones answer 404.
+TUNABLE = frozenset({"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3.5-flash", "gemini-3.1-flash-lite"})
+RETIRED_PREFIXES = ("gemini-1.0", "gemini-1.5", "gemini-2.0", "gemini-pro")
+# Gemini 3.x tunes in two regions; its tuned endpoints live at the multi-region location.
+GEMINI3_REGIONS = {"us-central1": "us", "europe-west4": "eu"}
+ADAPTER_SIZES = ("ADAPTER_SIZE_ONE", "ADAPTER_SIZE_TWO", "ADAPTER_SIZE_FOUR", "ADAPTER_SIZE_EIGHT", "ADAPTER_SIZE_SIXTEEN")
+# Thinking tokens a 3.x answer spends before its text, by thinkingLevel (unset: the model's default).
+THINKING_TOKENS = {None: 200, "MINIMAL": 8, "LOW": 64, "MEDIUM": 120, "HIGH": 200}
+# Request fields the API knows (camelCase, as google-genai sends them); anything else is a 400.
+CREATE_FIELDS = frozenset({"baseModel", "supervisedTuningSpec", "tunedModelDisplayName", "description", "labels", "encryptionSpec", "serviceAccount", "preTunedModel"})
+GENERATE_FIELDS = frozenset({"contents", "generationConfig", "systemInstruction", "safetySettings", "tools", "toolConfig", "labels", "cachedContent", "model", "modelArmorConfig"})
 
 TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 
@@ -129,6 +138,7 @@ class VertexEmulator(Emulator):
         require_auth: bool = True,
         project: str = "ftb-emulated-project",
         location: str = "us-central1",
+        max_running_jobs: int | None = None,
     ) -> None:
         super().__init__(host=host, port=port, latency=latency, job_seconds=job_seconds, job_polls=job_polls, drop_creates=drop_creates, lose_creates=lose_creates)
         self.end_state = end_state
@@ -137,6 +147,8 @@ class VertexEmulator(Emulator):
         self.tunable = set(tunable)
         self.buckets = buckets
         self.require_auth = require_auth
+        self.max_running_jobs = max_running_jobs  # the concurrent-tuning quota (None: unlimited)
+        self.thinking_tokens = dict(THINKING_TOKENS)  # what a 3.x answer spends on thinking, by level
         self.project, self.location = project, location
         self.bodies: dict[str, Any] = {}  # the last JSON body sent to each route
         self.uploads = 0
@@ -382,10 +394,23 @@ class VertexEmulator(Emulator):
         base = p.get("baseModel")
         spec = p.get("supervisedTuningSpec") or {}
         uri = spec.get("trainingDatasetUri")
+        if unknown := sorted(set(p) - CREATE_FIELDS):
+            return json_reply(400, _error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'))
         if not base:
             return json_reply(400, _error(400, "Request contains an invalid argument: base_model is required. (emulated)"))
         if base not in self.tunable:
             return json_reply(400, _error(400, f"Base model {base} is not supported for supervised tuning. (emulated)"))
+        if base.startswith("gemini-3") and location not in GEMINI3_REGIONS:
+            return json_reply(400, _error(400, f"Base model {base} can be tuned only in {', '.join(GEMINI3_REGIONS)}; {location} is not supported. (emulated)"))
+        adapter = (spec.get("hyperParameters") or {}).get("adapterSize")
+        allowed = ADAPTER_SIZES[:4] if base.startswith("gemini-2.5-pro") else ADAPTER_SIZES
+        if adapter is not None and adapter not in allowed:
+            return json_reply(400, _error(400, f"Adapter size {adapter} is not supported for {base}; supported: {', '.join(allowed)}. (emulated)"))
+        if self.max_running_jobs is not None:
+            with self._lock:
+                running = sum(1 for j in self._jobs.values() if j["state"] not in TERMINAL)
+            if running >= self.max_running_jobs:
+                return json_reply(429, _error(429, f"Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs: {self.max_running_jobs} concurrent tuning jobs per region. (emulated)"))
         if not uri or not str(uri).startswith("gs://"):
             return json_reply(400, _error(400, "Request contains an invalid argument: training_dataset_uri must be a gs:// URI. (emulated)"))
         for key, value in (p.get("labels") or {}).items():
@@ -496,12 +521,15 @@ class VertexEmulator(Emulator):
     def _succeed(self, job: dict) -> None:
         memory = job["_memory"]
         epochs = int(job["supervisedTuningSpec"]["hyperParameters"]["epochCount"])
-        prefix = f"projects/{job['_project']}/locations/{job['_location']}"
+        serving = GEMINI3_REGIONS[job["_location"]] if job["baseModel"].startswith("gemini-3") else job["_location"]
+        prefix = f"projects/{job['_project']}/locations/{serving}"
         endpoint = f"{prefix}/endpoints/{_digits()}"
         self._endpoints[endpoint] = dict(memory)
         checkpoints = []
         if not job["supervisedTuningSpec"].get("exportLastCheckpointOnly"):
-            for epoch in range(1, epochs + 1):
+            # Up to 10 epochs: one checkpoint each; more: about 10, evenly spaced, the last after the final epoch.
+            exported = range(1, epochs + 1) if epochs <= 10 else sorted({math.ceil(epochs * i / 10) for i in range(1, 11)})
+            for epoch in exported:
                 ckpt = endpoint if epoch == epochs else f"{prefix}/endpoints/{_digits()}"
                 self._endpoints[ckpt] = dict(memory[: math.ceil(len(memory) * epoch / epochs)])
                 checkpoints.append({"checkpointId": str(epoch), "epoch": str(epoch), "step": str(epoch * len(memory)), "endpoint": ckpt})
@@ -512,8 +540,17 @@ class VertexEmulator(Emulator):
 
     # Gemini answers
 
+    def _thinks(self, model: str) -> bool:
+        """Whether ``model`` (a base model or a tuned endpoint) is a Gemini 3.x that thinks."""
+        if "/endpoints/" not in model:
+            return _thinks_by_name(model)
+        with self._lock:
+            return any(j.get("tunedModel") and j["baseModel"].startswith("gemini-3") and model in _endpoints_of(j) for j in self._jobs.values())
+
     def _generate(self, model: str, p: dict) -> Reply:
         contents = p.get("contents") or []
+        if unknown := sorted(set(p) - GENERATE_FIELDS):
+            return json_reply(400, _error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'))
         if not contents:
             return json_reply(400, _error(400, "Request contains an invalid argument: contents is not specified. (emulated)"))
         if "/endpoints/" in model:
@@ -523,7 +560,7 @@ class VertexEmulator(Emulator):
                 return json_reply(404, _error(404, f"Endpoint `{model}` not found. (emulated)"))
         else:
             base = model.rsplit("/", 1)[-1]
-            if not base.startswith("gemini-") or base.startswith(("gemini-1.0", "gemini-1.5")):
+            if not base.startswith("gemini-") or base.startswith(RETIRED_PREFIXES):
                 return json_reply(404, _error(404, f"Publisher Model `{model}` was not found or your project does not have access to it. (emulated)"))
             memory = {}
         user = next((c for c in reversed(contents) if c.get("role", "user") == "user"), {})
@@ -531,19 +568,43 @@ class VertexEmulator(Emulator):
         answer = memory.get(prompt, memory.get(prompt.strip(), NO_ANSWER))
         config = p.get("generationConfig") or {}
         finish = "STOP"
-        limit = config.get("maxOutputTokens")
-        if limit and len(answer.split()) > int(limit):
-            answer, finish = " ".join(answer.split()[: int(limit)]), "MAX_TOKENS"
+        limit = int(config["maxOutputTokens"]) if config.get("maxOutputTokens") else None
+        # A 3.x model thinks first (tuned endpoints of 3.x models too), and thinking counts against the cap.
+        thinks = self._thinks(model)
+        thoughts = self.thinking_tokens.get(_thinking_level(config), self.thinking_tokens[None]) if thinks else 0
+        if limit is not None and thoughts >= limit:
+            thoughts, answer, finish = limit, "", "MAX_TOKENS"
+        elif limit is not None and len(answer.split()) > limit - thoughts:
+            answer, finish = " ".join(answer.split()[: limit - thoughts]), "MAX_TOKENS"
+        content: dict[str, Any] = {"role": "model", "parts": [{"text": answer}]} if answer else {"role": "model"}
+        usage = {"promptTokenCount": len(prompt) // 4 + 1, "candidatesTokenCount": len(answer) // 4 + 1 if answer else 0, "totalTokenCount": (len(prompt) + len(answer)) // 4 + 2 + thoughts}
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
         return json_reply(
             200,
             {
-                "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": finish}],
-                "usageMetadata": {"promptTokenCount": len(prompt) // 4 + 1, "candidatesTokenCount": len(answer) // 4 + 1, "totalTokenCount": (len(prompt) + len(answer)) // 4 + 2},
+                "candidates": [{"content": content, "finishReason": finish}],
+                "usageMetadata": usage,
                 "modelVersion": model.rsplit("/", 1)[-1],
                 "createTime": _now(),
                 "responseId": secrets.token_urlsafe(12),
             },
         )
+
+
+def _thinking_level(config: dict) -> str | None:
+    """The thinking level asked for (google-genai writes this field in snake_case; the API takes both)."""
+    thinking = config.get("thinkingConfig") or config.get("thinking_config") or {}
+    return thinking.get("thinkingLevel", thinking.get("thinking_level"))
+
+
+def _endpoints_of(job: dict) -> set[str]:
+    tuned = job["tunedModel"]
+    return {tuned["endpoint"], *(c["endpoint"] for c in tuned.get("checkpoints", []))}
+
+
+def _thinks_by_name(model: str) -> bool:
+    return model.rsplit("/", 1)[-1].startswith("gemini-3")
 
 
 def _crc32c(data: bytes) -> str | None:
