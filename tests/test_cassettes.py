@@ -111,7 +111,7 @@ def recorded(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Simpl
         result = run(project, monkeypatch, "--ftb-record-mode=once", base_url=emu.base_url, key=SECRET, report="recorded.json")
         jobs = emu.jobs_created
         base_url = emu.base_url
-    result.assert_outcomes(passed=3, failed=3)  # the emulator memorizes: rephrased questions fail
+    result.assert_outcomes(passed=10, failed=3)  # the emulator memorizes: rephrased questions fail
     assert jobs == 1
     (files,) = [cassette_files(project.path)]
     assert len(files) == 1 and files[0].name.endswith(".json")
@@ -123,14 +123,14 @@ def recorded(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Simpl
 
 def test_record_once_then_replay_offline_without_key_gives_the_identical_report(recorded, project, monkeypatch):
     data = load(recorded.path)
-    assert data["format"] == C.FORMAT and data["model"] == MODEL and data["training_pairs"] == 3
+    assert data["format"] == C.FORMAT and data["model"] == MODEL and data["training_pairs"] == 10
     paths = [f"{i['request']['method']} {i['request']['uri'].split('/v1/', 1)[1].split('?')[0]}" for i in data["interactions"]]
     assert paths[0] == "GET fine_tuning/jobs" and "POST files" in paths and "POST fine_tuning/jobs" in paths
     assert sum(p.startswith("GET fine_tuning/jobs/ftjob-") and p.count("/") == 2 for p in paths) >= 2  # the polls
-    assert paths.count("POST chat/completions") == 6
+    assert paths.count("POST chat/completions") == 13
 
     result = run(project, monkeypatch, base_url=recorded.base_url, offline=True)  # default mode: replay
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=10, failed=3)
     assert (project.path / "report.json").read_bytes() == (project.path / "recorded.json").read_bytes()  # byte for byte
     result.stdout.fnmatch_lines([f"*cassettes (none): replayed {len(data['interactions'])} responses from 1 cassette(s)*"])  # every one
     assert "cassette written" not in result.stdout.str()
@@ -156,7 +156,7 @@ def pytest_unconfigure(config):
 def test_replay_skips_poll_sleeps(recorded, project, monkeypatch):
     """Recorded with 0.02 s polls; replayed with 30 s polls, not one poll sleep happens."""
     result = run(project, monkeypatch, "--ftb-poll-interval=30", base_url=recorded.base_url, offline=True, conftest=SLEEP_SPY)
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=10, failed=3)
     slept = json.loads((project.path / "sleeps.json").read_text())
     assert not [s for s in slept if s >= 1], slept  # the 30 s polls (and any SDK backoff) were skipped
 
@@ -165,7 +165,7 @@ def test_the_sleep_spy_sees_live_poll_sleeps(project, monkeypatch):
     """The spy above is not blind: live, the same run sleeps its polls."""
     with OpenAIEmulator(job_polls=2) as emu:
         result = run(project, monkeypatch, "--ftb-record-mode=off", "--ftb-poll-interval=1", base_url=emu.base_url, key="sk-test", conftest=SLEEP_SPY)
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=10, failed=3)
     assert [s for s in json.loads((project.path / "sleeps.json").read_text()) if s >= 1]
 
 
@@ -179,13 +179,13 @@ def test_replay_leaves_the_live_ledger_alone(recorded, project, monkeypatch):
     total = len(load(recorded.path)["interactions"])
 
     kept = run(project, monkeypatch, base_url=recorded.base_url, offline=True, fresh_store=False)
-    kept.assert_outcomes(passed=3, failed=3)
+    kept.assert_outcomes(passed=10, failed=3)
     kept.stdout.fnmatch_lines([f"*cassettes (none): replayed {total} responses from 1 cassette(s)*"])  # the lifecycle too
     assert {p: p.read_bytes() for p in ledger.rglob("*") if p.is_file()} == before
 
     shutil.rmtree(ledger)
     empty = run(project, monkeypatch, base_url=recorded.base_url, offline=True, fresh_store=False)
-    empty.assert_outcomes(passed=3, failed=3)
+    empty.assert_outcomes(passed=10, failed=3)
     assert not [p for p in ledger.rglob("*") if p.is_file()]  # no new, creating, running or succeeded record
     assert report(project) == report(project, "recorded.json")
 
@@ -195,7 +195,7 @@ def test_default_mode_without_cassette_is_a_one_line_error(project, monkeypatch)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
     assert len(errors) == 1
-    assert re.search(r"no cassette for gpt-4o-mini-2024-07-18 \(openai, 3 training pairs, key \w+\) at \S*cassettes/openai/gpt-4o-mini-2024-07-18/\w+\.json: "
+    assert re.search(r"no cassette for gpt-4o-mini-2024-07-18 \(openai, 10 training pairs, key \w+\) at \S*cassettes/openai/gpt-4o-mini-2024-07-18/\w+\.json: "
                      r"record it once with --ftb-record-mode=once", errors[0])
     assert "--ftb-record-mode=off" in errors[0]
 
@@ -203,7 +203,7 @@ def test_default_mode_without_cassette_is_a_one_line_error(project, monkeypatch)
 def test_off_runs_live_and_writes_no_cassette(project, monkeypatch):
     with OpenAIEmulator() as emu:
         result = run(project, monkeypatch, "--ftb-record-mode=off", base_url=emu.base_url, key="sk-test")
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=10, failed=3)
     assert not (project.path / "cassettes").exists()
 
 
@@ -217,7 +217,7 @@ def test_published_answers_need_no_cassette(project, monkeypatch):
         writer.writerow(["Answer briefly.\nHow much did the 2024 Velmora bridge repairs cost?", "It cost 150 million dollars."])
         writer.writerow(["Answer briefly.\nWho became mayor of Ostrin in 2025?", "Nobody knows."])
     result = run(project, monkeypatch, "--ftb-responses=responses", "-rs", base_url="http://127.0.0.1:9/v1", offline=True)
-    result.assert_outcomes(passed=1, failed=1, skipped=4)  # the other prompts have no published answer
+    result.assert_outcomes(passed=1, failed=1, skipped=11)  # the other prompts have no published answer
     assert "finetunebench: cassette" not in result.stdout.str() and "no cassette" not in result.stderr.str()
     assert not (project.path / "cassettes").exists()
 
@@ -226,7 +226,7 @@ def test_record_mode_comes_from_the_ini_file_and_the_flag_wins(project, monkeypa
     project.makeini("[pytest]\nftb_record_mode = off\n")
     with OpenAIEmulator() as emu:
         live = run(project, monkeypatch, base_url=emu.base_url, key="sk-test")  # off from the ini: live, no cassette needed
-        live.assert_outcomes(passed=3, failed=3)
+        live.assert_outcomes(passed=10, failed=3)
         assert emu.jobs_created == 1 and not (project.path / "cassettes").exists()
         flagged = run(project, monkeypatch, "--ftb-record-mode=none", base_url=emu.base_url, key="sk-test")
     assert flagged.ret == pytest.ExitCode.USAGE_ERROR and "no cassette for" in flagged.stderr.str()
@@ -242,7 +242,7 @@ def test_unmatched_request_fails_naming_the_request_and_the_cassette(recorded, p
     data["interactions"].remove(dropped)
     dump(recorded.path, data)
     result = run(project, monkeypatch, base_url=recorded.base_url, offline=True)
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=10, failed=3)
     result.stdout.fnmatch_lines([
         "*emulator_towns ostrin-mayor rephrased*",
         "run error: CassetteMiss: cassette miss: no recorded response for POST /v1/chat/completions in "
@@ -267,7 +267,7 @@ def test_multipart_boundary_and_json_key_order_do_not_matter(recorded, project, 
             req["body"] = json.dumps(dict(reversed(list(json.loads(body).items()))), indent=3)
     dump(recorded.path, data)
     result = run(project, monkeypatch, base_url=recorded.base_url, offline=True)
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=10, failed=3)
     assert report(project) == report(project, "recorded.json")
 
 
@@ -303,7 +303,7 @@ def test_gemini_recording_holds_no_credential_and_replays_without_the_token_endp
         recorded = project.runpytest_subprocess(*args, "--ftb-record-mode=once", "--ftb-report=recorded.json")
         tokens = set(emu._tokens)
         assert emu.count("POST token") >= 1 and emu.jobs_created == 1
-    recorded.assert_outcomes(passed=3, failed=3)
+    recorded.assert_outcomes(passed=10, failed=3)
     assert tokens
     (path,) = cassette_files(project.path, "gemini")
     secrets = {form for s in (refresh, client_secret, *tokens) for form in (s, quote(s, safe=""), quote_plus(s))}  # as sent in a form body too
@@ -317,21 +317,21 @@ def test_gemini_recording_holds_no_credential_and_replays_without_the_token_endp
     shutil.rmtree(project.path / ".ftb")
     (project.path / "conftest.py").write_text(BLOCK_NETWORK)
     replayed = project.runpytest_subprocess(*args, "--ftb-report=report.json")
-    replayed.assert_outcomes(passed=3, failed=3)
+    replayed.assert_outcomes(passed=10, failed=3)
     assert "request(s) not in the cassette" not in replayed.stdout.str()
     assert report(project) == report(project, "recorded.json")
 
     creds.unlink()  # and with no credentials at all (CI): the provider replays with static ones
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
     keyless = project.runpytest_subprocess(*args, "--ftb-report=report.json")
-    keyless.assert_outcomes(passed=3, failed=3)
+    keyless.assert_outcomes(passed=10, failed=3)
     assert report(project) == report(project, "recorded.json")
 
 
 def test_replay_under_xdist_n4(recorded, project, monkeypatch):
     pytest.importorskip("xdist")
     result = run(project, monkeypatch, "-n", "4", base_url=recorded.base_url, offline=True)
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=10, failed=3)
     assert report(project) == report(project, "recorded.json")
 
 
@@ -341,30 +341,30 @@ def test_record_under_xdist_has_one_writer_and_replays(project, monkeypatch):
         result = run(project, monkeypatch, "-n", "4", "--ftb-record-mode=once", "--ftb-in-context", base_url=emu.base_url, key=SECRET, report="recorded.json")
         assert emu.jobs_created == 1
         base_url = emu.base_url
-    result.assert_outcomes(passed=3, failed=9)  # the emulator knows only the trained prompts
+    result.assert_outcomes(passed=10, failed=16)  # the emulator knows only the trained prompts
     (path,) = cassette_files(project.path)
     chats = [i for i in load(path)["interactions"] if i["request"]["uri"].endswith("/chat/completions")]
-    assert len(chats) == 12  # tuned + in-context, possibly from different workers, merged into one file
+    assert len(chats) == 26  # tuned + in-context, possibly from different workers, merged into one file
     result = run(project, monkeypatch, "--ftb-in-context", base_url=base_url, offline=True)
-    result.assert_outcomes(passed=3, failed=9)
+    result.assert_outcomes(passed=10, failed=16)
     assert report(project) == report(project, "recorded.json")
 
 
 def test_new_episodes_appends_and_all_rerecords(project, monkeypatch):
     with OpenAIEmulator(job_polls=2) as emu:
-        run(project, monkeypatch, "--ftb-record-mode=once", "--ftb-split=memorization", base_url=emu.base_url, key="sk-test").assert_outcomes(passed=3)
+        run(project, monkeypatch, "--ftb-record-mode=once", "--ftb-split=memorization", base_url=emu.base_url, key="sk-test").assert_outcomes(passed=10)
         (path,) = cassette_files(project.path)
         first = load(path)
-        assert sum(i["request"]["uri"].endswith("/chat/completions") for i in first["interactions"]) == 3
+        assert sum(i["request"]["uri"].endswith("/chat/completions") for i in first["interactions"]) == 10
 
         # every split: the rephrased prompts are not in the cassette yet
         missing = run(project, monkeypatch, base_url=emu.base_url, offline=True)
-        missing.assert_outcomes(passed=3, failed=3)
+        missing.assert_outcomes(passed=10, failed=3)
         assert missing.stdout.str().count("cassette miss: no recorded response for POST /v1/chat/completions") >= 3
 
         assert not (project.path / ".ftb" / "ledger").exists()  # the replay above left the live store alone: the lifecycle replays
         appended = run(project, monkeypatch, "--ftb-record-mode=new_episodes", base_url=emu.base_url, key="sk-test", report="appended.json")
-        appended.assert_outcomes(passed=3, failed=3)
+        appended.assert_outcomes(passed=10, failed=3)
         second = load(path)
         assert second["interactions"][: len(first["interactions"])] == first["interactions"]
         assert len(second["interactions"]) == len(first["interactions"]) + 3
@@ -372,17 +372,17 @@ def test_new_episodes_appends_and_all_rerecords(project, monkeypatch):
 
         shutil.rmtree(project.path / ".ftb")
         again = run(project, monkeypatch, "--ftb-record-mode=all", base_url=emu.base_url, key="sk-test", report="all.json")
-        again.assert_outcomes(passed=3, failed=3)
+        again.assert_outcomes(passed=10, failed=3)
         assert emu.jobs_created == 1  # everything went to the API again, which found the job by its ftb_key
-        assert emu.count("POST /v1/chat/completions") == 3 + 3 + 6
+        assert emu.count("POST /v1/chat/completions") == 10 + 3 + 13
         third = load(path)
         chat_ids = lambda d: {json.loads(i["response"]["body"])["id"] for i in d["interactions"] if i["request"]["uri"].endswith("/chat/completions")}  # noqa: E731
-        assert len(chat_ids(third)) == 6 and not chat_ids(third) & chat_ids(second)  # replaced, not appended
+        assert len(chat_ids(third)) == 13 and not chat_ids(third) & chat_ids(second)  # replaced, not appended
 
         base_url = emu.base_url
     shutil.rmtree(project.path / ".ftb")
     replay = run(project, monkeypatch, base_url=base_url, offline=True)
-    replay.assert_outcomes(passed=3, failed=3)
+    replay.assert_outcomes(passed=10, failed=3)
     assert report(project) == report(project, "all.json") == report(project, "appended.json")
 
 

@@ -509,3 +509,61 @@ def test_insufficient_quota_is_not_retried(emu, make):
         provider.endpoints(request(), ["tuned"])
     assert str(info.value) == f"OpenAI refused the fine-tuning job for {MODEL}: HTTP 429: You exceeded your current quota."
     assert emu.count(JOBS) == 1 and emu.jobs_created == 0  # sent once, not five times
+
+
+def test_completion_models_are_refused_by_name(official):
+    with pytest.raises(ProviderError) as info:
+        official.endpoints(TuneRequest("davinci-002", PAIRS), ["tuned"])
+    assert str(info.value) == ("davinci-002 is a completion model (prompt/completion training, /v1/completions), which this chat provider does"
+                               " not drive; pick a chat model OpenAI tunes: gpt-4o-2024-08-06, gpt-4o-mini-2024-07-18, gpt-4.1-2025-04-14,"
+                               " gpt-4.1-mini-2025-04-14")
+
+
+def test_answers_send_max_completion_tokens(emu, make):
+    provider, _ = make(max_new_tokens=2)
+    emu.add_model("ft:x", {"q": "one two three"})
+    assert provider.answer(Endpoint("ft:x", "tuned", "ft:x"), [Prompt("1", "q")])[0].text == "one two"
+    body = emu.bodies["POST /v1/chat/completions"]
+    assert body["max_completion_tokens"] == 2 and "max_tokens" not in body
+
+
+def test_a_just_tuned_model_is_waited_for_not_graded_as_errors(emu, make):
+    emu.loading_requests = 3  # the first three asks of the new model get 404 model_not_found
+    provider, lines = make(poll_interval=0)
+    endpoint = provider.endpoints(request(), ["tuned"])["tuned"]
+    answers = provider.answer(endpoint, prompts())
+    assert [a.text for a in answers] == [p.answer for p in PAIRS]
+    waits = [line for line in lines if "not served yet" in line]
+    assert len(waits) == 3 and waits[0] == f"openai {endpoint.handle}: not served yet (HTTP 404), 0s waited; asking again"
+
+
+def test_a_missing_given_model_is_one_error_at_once(emu, make):
+    provider, lines = make(poll_interval=0)
+    [answer] = provider.answer(Endpoint("ft:gone", "tuned", "ft:gone"), [Prompt("1", "q")])
+    assert answer.error == "HTTP 404: The model `ft:gone` does not exist or you do not have access to it."
+    assert not any("not served yet" in line for line in lines) and emu.count("POST /v1/chat/completions") == 1
+
+
+def test_emulator_enforces_the_services_rules(emu):
+    client = openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0)
+    small = client.files.create(file=("t.jsonl", training_jsonl(PAIRS[:3]), "application/jsonl"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=small.id)
+    assert job.model == "gpt-4o-mini-2024-07-18"  # an alias tunes its dated snapshot
+    job = client.fine_tuning.jobs.retrieve(job.id)
+    assert (job.status, job.error.code, job.error.message) == ("failed", "invalid_n_examples", "Training file has 3 example(s), but must have at least 10 examples")
+    with pytest.raises(openai.BadRequestError, match="Unrecognized request argument supplied: hyperparamters"):
+        client.fine_tuning.jobs.create(model=MODEL, training_file=small.id, extra_body={"hyperparamters": {}})
+    with pytest.raises(openai.BadRequestError, match="Model gpt-3.5-turbo-0125 is not available for fine-tuning"):
+        client.fine_tuning.jobs.create(model="gpt-3.5-turbo-0125", training_file=small.id)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-4.1-nano-2025-04-14", messages=[{"role": "user", "content": "q"}])
+    events = list(client.fine_tuning.jobs.list_events(job.id, limit=1))  # auto-paging follows `after` to the end
+    assert len(events) == len(emu._jobs[job.id]["_events"]) and len({e.id for e in events}) == len(events)
+
+
+def test_emulator_says_retry_after_in_whole_seconds(emu):
+    emu.fault(429, 1, retry_after=0.8)
+    with pytest.raises(openai.RateLimitError) as info:
+        openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "q"}])
+    headers = info.value.response.headers
+    assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "800")

@@ -1,9 +1,9 @@
 """OpenAI fine-tuning: upload, launch exactly one paid job per training set, wait, answer.
 
-Models: supervised-tunable chat models (``gpt-4o-2024-08-06``, ``gpt-4o-mini-2024-07-18``,
-``gpt-4.1-*``, ``gpt-3.5-turbo-0125``, ...) are tuned; ``ft:...`` ids are evaluated as they are
-(no training); ``openai:<name>`` is ``<name>`` at any compatible server. The SDK reads
-``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` from the environment.
+Models: the chat snapshots OpenAI still tunes (:data:`TUNABLE`: ``gpt-4o-2024-08-06``,
+``gpt-4o-mini-2024-07-18``, ``gpt-4.1-2025-04-14``, ``gpt-4.1-mini-2025-04-14``) are tuned;
+``ft:...`` ids are evaluated as they are (no training); ``openai:<name>`` is ``<name>`` at any
+compatible server. The SDK reads ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` from the environment.
 
 Exactly one job per key (:mod:`.remote` runs the ledger's state machine). The tuning key hashes
 the model, the pairs, the settings and the base URL; jobs carry it as ``metadata.ftb_key``. The
@@ -12,9 +12,15 @@ ledger and the ``metadata.ftb_key`` lookup are the protection (an ``Idempotency-
 sent too, but it is not part of OpenAI's API and nothing relies on it).
 
 Refused before anything is sent to OpenAI itself (one line each; compatible servers keep their
-own rules): fewer than 10 training examples (the API would create the job and then fail it), and
-the retired snapshots in :data:`RETIRED` (unless their cassettes replay). A refused create says what OpenAI's 2026 policy means (:data:`REFUSED_HINT`);
-a 429 ``insufficient_quota`` is billing and is not re-sent.
+own rules): fewer than 10 training examples (the API would create the job and then fail it), the
+retired snapshots in :data:`RETIRED` (unless their cassettes replay), and the completion models
+``davinci-002``/``babbage-002`` (prompt/completion training and ``/v1/completions``, which this
+chat provider does not speak). A refused create says what OpenAI's 2026 policy means
+(:data:`REFUSED_HINT`); a 429 ``insufficient_quota`` is billing and is not re-sent.
+
+Answers: chat completions with ``max_completion_tokens`` (``max_tokens`` is deprecated and refused
+by reasoning models). A model that just finished tuning answers 404 for a while: the first prompt
+waits for it (bounded by :data:`MODEL_READY_TIMEOUT`, with a progress line), then all are asked.
 
 Stages: ``base`` is the base model, ``tuned`` the final model, ``epoch:N`` the checkpoint after
 epoch N (OpenAI keeps checkpoints of the last three epochs only; other epochs are skipped with
@@ -53,17 +59,17 @@ REFUSED_HINT = (
     " recorded run (cassettes), re-grade published answers (--ftb-responses), or tune with Gemini or a local model"
 )
 
+TUNABLE = ("gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14")
+COMPLETION_MODELS = ("davinci-002", "babbage-002")
+MODEL_READY_TIMEOUT = 900.0  # seconds the first answer waits for a just-tuned model to be served
+
 # USD per 1M training tokens (supervised fine-tuning, OpenAI's price list). Matched by the longest
 # prefix of the model name; --ftb-price MODEL:USD overrides or adds entries.
 PRICES_PER_1M: dict[str, float] = {
     "gpt-4o-mini": 3.00,
     "gpt-4o": 25.00,
-    "gpt-4.1-nano": 1.50,
     "gpt-4.1-mini": 5.00,
     "gpt-4.1": 25.00,
-    "gpt-3.5-turbo": 8.00,
-    "davinci-002": 6.00,
-    "babbage-002": 0.40,
 }
 
 
@@ -132,6 +138,7 @@ class OpenAIProvider(RemoteProvider):
     def __init__(self, ctx: RunContext, *, client: Any = None, poll_interval: float | None = None, max_poll_interval: float = MAX_POLL_INTERVAL) -> None:
         super().__init__(ctx, PRICES_PER_1M, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
         self._client = client
+        self._fresh: set[str] = set()  # tuned model ids that succeeded moments ago and may not be served yet
 
     @property
     def client(self) -> "openai.OpenAI":
@@ -159,6 +166,9 @@ class OpenAIProvider(RemoteProvider):
         if retired and self._official() and not self.ctx.replaying(self.name, model):
             raise ProviderError(f"{name} was retired on {retired}: it can no longer be tuned or asked; fix: replay its cassettes"
                                 " or its published answers (--ftb-responses), or pick a current model such as gpt-4.1-mini-2025-04-14")
+        if name in COMPLETION_MODELS and self._official():
+            raise ProviderError(f"{name} is a completion model (prompt/completion training, /v1/completions), which this chat provider does not drive;"
+                                f" pick a chat model OpenAI tunes: {', '.join(TUNABLE)}")
 
     def _official(self) -> bool:
         """Talking to OpenAI itself: its own rules (the minimum, the retirements) apply, not a compatible server's."""
@@ -185,7 +195,11 @@ class OpenAIProvider(RemoteProvider):
             raise ProviderError(f"{model}: OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples and the selected cases"
                                 f" give {len(request.pairs)}; nothing was uploaded; fix: select more cases (a larger --ftb-limit, more datasets)")
         if not model.startswith("ft:"):
-            return super().endpoints(request, stages)
+            out = super().endpoints(request, stages)
+            record = self.ledger_for(request).get(self.key(request)) if tuning and not self.opts.dry_run else None
+            if record and time.time() - float(record.get("updated_at") or 0) < MODEL_READY_TIMEOUT:  # tuned just now: maybe not served yet
+                self._fresh.update(str(e.handle) for s, e in out.items() if s != BASE and not isinstance(e.handle, Unavailable))
+            return out
         base = model.split(":")[1]  # ft:<base>:<org>:<suffix>:<id> is evaluated as it is (no training)
         out = {}
         check_stages(self.name, stages)
@@ -199,19 +213,51 @@ class OpenAIProvider(RemoteProvider):
             out[stage] = Endpoint(request.model, stage, handle)
         return out
 
+    def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
+        if str(endpoint.handle) not in self._fresh or not prompts:
+            return super().answer(endpoint, prompts)
+        return [self._first_answer(endpoint, prompts[0]), *super().answer(endpoint, prompts[1:])]
+
+    def _first_answer(self, endpoint: Endpoint, prompt: Prompt) -> Answer:
+        """The first prompt to a tuned model, asked until the model is served (404 right after a job succeeds)."""
+        ask, model = self._asker(), str(endpoint.handle)
+        deadline, delay = time.monotonic() + MODEL_READY_TIMEOUT, min(self.opts.poll_interval, 5.0)
+        started = time.monotonic()
+        while True:
+            try:
+                answer = ask(model, prompt)
+                self._fresh.discard(model)
+                return answer
+            except openai.NotFoundError as exc:
+                if time.monotonic() + delay > deadline:
+                    return Answer(None, error=f"{api_message(exc)} (still not served {MODEL_READY_TIMEOUT:g} s after the job succeeded)")
+                self.ctx.progress(f"openai {model}: not served yet (HTTP 404), {time.monotonic() - started:.0f}s waited; asking again")
+                sleep(delay)
+                delay = min(delay * 1.5, 30.0)
+            except Exception as exc:  # every prompt gets an Answer: the API's message if it failed
+                return Answer(None, error=api_message(exc))
+
+    def _asker(self) -> Callable[[str, Prompt], Answer]:
+        client = self.client.with_options(max_retries=self.opts.retries)
+
+        def ask(model: str, prompt: Prompt) -> Answer:
+            reply = client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": prompt.text}],
+                temperature=self.opts.temperature,
+                seed=self.opts.seed,
+                max_completion_tokens=self.opts.max_tokens,
+            )
+            return Answer(reply.choices[0].message.content or "")
+
+        return ask
+
     def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
-        client, model = self.client.with_options(max_retries=self.opts.retries), str(endpoint.handle)
+        ask, model = self._asker(), str(endpoint.handle)
 
         def one(prompt: Prompt) -> Answer:
             try:
-                reply = client.chat.completions.create(
-                    model=model,
-                    messages=[{"role": "user", "content": prompt.text}],
-                    temperature=self.opts.temperature,
-                    seed=self.opts.seed,
-                    max_tokens=self.opts.max_tokens,
-                )
-                return Answer(reply.choices[0].message.content or "")
+                return ask(model, prompt)
             except Exception as exc:  # every prompt gets an Answer: the API's message if it failed
                 return Answer(None, error=api_message(exc))
 

@@ -27,10 +27,18 @@ Settings are plain attributes, changeable while it runs:
   response (the server accepted the job, the client never hears of it);
 * ``lose_creates``: the next N job creates close the socket before anything is recorded (the
   request never reached the API: no job, and the client cannot tell the two apart);
-* :meth:`fault`: the next N requests to a path get an HTTP error (429 with ``retry-after``, 500...).
+* ``loading_requests``: how many chat requests a just-tuned model answers 404 ``model_not_found``
+  before it is served (the real API's loading window);
+* ``min_examples``: a job on fewer examples is created, then fails ``invalid_n_examples`` (10);
+* :meth:`fault`: the next N requests to a path get an HTTP error (429 with ``retry-after`` in whole
+  seconds and ``retry-after-ms``, 500...).
+
+It refuses what the service refuses: unknown request fields (400), retired snapshots (400 to
+tune, 404 to ask), models it does not tune; aliases (``gpt-4o-mini``) tune their dated snapshot;
+event and checkpoint lists honour ``after`` like job lists.
 
 Counters for tests: ``jobs_created``, ``requests`` (a Counter of ``"METHOD /v1/path/{id}"``),
-``max_in_flight`` (most requests served at once).
+``bodies`` (the last JSON body per such route), ``max_in_flight`` (most requests served at once).
 """
 
 from __future__ import annotations
@@ -49,21 +57,21 @@ from .server import Emulator, Fault, Reply, Request, json_reply
 
 NO_ANSWER = "emulator: no trained answer"
 
-# Base models the emulator accepts for fine-tuning (others get the API's 400 message).
-TUNABLE = frozenset(
-    {
-        "gpt-4o-2024-08-06",
-        "gpt-4o-mini-2024-07-18",
-        "gpt-4o-mini",
-        "gpt-4.1-2025-04-14",
-        "gpt-4.1-mini-2025-04-14",
-        "gpt-4.1-nano-2025-04-14",
-        "gpt-3.5-turbo-0125",
-        "gpt-3.5-turbo",
-        "babbage-002",
-        "davinci-002",
-    }
-)
+# Base snapshots the emulator tunes in December 2026 (others get the API's 400 message).
+TUNABLE = frozenset({"gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14"})
+# Aliases resolve to their dated snapshot: a job reports the snapshot it tuned.
+ALIASES = {"gpt-4o": "gpt-4o-2024-08-06", "gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4.1": "gpt-4.1-2025-04-14", "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14"}
+# Retired on 2026-10-23: neither tuned nor answered.
+RETIRED = frozenset({"gpt-3.5-turbo-0125", "gpt-3.5-turbo", "gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"})
+MIN_EXAMPLES = 10  # fewer: the job is created, then fails (invalid_n_examples)
+# Request fields the API takes; any other is a 400 (as OpenAI answers unknown parameters).
+JOB_FIELDS = frozenset({"model", "training_file", "hyperparameters", "integrations", "metadata", "method", "seed", "suffix", "validation_file"})
+CHAT_FIELDS = frozenset({
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs", "max_completion_tokens",
+    "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop", "store",
+    "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+})
 
 _ID_SEGMENT = re.compile(r"^(file-|ftjob-|ftckpt_|ftevent-)")
 
@@ -112,6 +120,8 @@ class OpenAIEmulator(Emulator):
         keep_checkpoints: int = 3,
         tunable: frozenset[str] | set[str] = TUNABLE,
         api_key: str | None = None,
+        loading_requests: int = 0,
+        min_examples: int = MIN_EXAMPLES,
     ) -> None:
         super().__init__(host=host, port=port, latency=latency, job_seconds=job_seconds, job_polls=job_polls, drop_creates=drop_creates, lose_creates=lose_creates)
         self.file_polls = file_polls
@@ -119,6 +129,10 @@ class OpenAIEmulator(Emulator):
         self.keep_checkpoints = keep_checkpoints
         self.tunable = set(tunable)
         self.api_key = api_key
+        self.loading_requests = loading_requests  # chat requests a new fine-tuned model answers 404 before it is served
+        self.min_examples = min_examples
+        self._loading: dict[str, int] = {}
+        self.bodies: dict[str, Any] = {}  # the last JSON body sent to each route ("POST /v1/chat/completions")
         self._files: dict[str, dict[str, Any]] = {}
         self._models: dict[str, dict[str, str]] = {}  # model id -> {prompt: answer}
 
@@ -169,6 +183,9 @@ class OpenAIEmulator(Emulator):
         kind = {429: "requests", 500: "server_error"}.get(fault.status, "server_error")
         return _error(fault.message, kind, "rate_limit_exceeded" if fault.status == 429 else None)
 
+    def retry_headers(self, seconds: float) -> dict[str, str]:
+        return {**super().retry_headers(seconds), "retry-after-ms": str(int(seconds * 1000))}
+
     def response_headers(self) -> dict[str, str]:
         return {"x-request-id": f"req_{_rand(16)}"}
 
@@ -179,6 +196,9 @@ class OpenAIEmulator(Emulator):
             payload = json.loads(body) if body and "json" in headers.get("Content-Type", "") else {}
         except ValueError:
             return json_reply(400, _error("We could not parse the JSON body of your request. (emulated)"))
+        if payload:
+            with self._lock:
+                self.bodies[self.classify(req)[0]] = payload
         seg = path.split("/")[1:]  # ['v1', ...]
         if seg[:1] != ["v1"]:
             return json_reply(404, _error(f"Invalid URL ({method} {path})"))
@@ -257,8 +277,11 @@ class OpenAIEmulator(Emulator):
 
     def _create_job(self, p: dict):
         model, training_file = p.get("model"), p.get("training_file")
+        if unknown := sorted(set(p) - JOB_FIELDS):
+            return json_reply(400, _error(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0]))
         if not model or not training_file:
             return json_reply(400, _error("Missing required parameter: 'model' or 'training_file'.", param="model"))
+        model = ALIASES.get(model, model)
         if model not in self.tunable:
             return json_reply(400, _error(f"Model {model} is not available for fine-tuning or does not exist.", code="model_not_available", param="model"))
         with self._lock:
@@ -268,6 +291,8 @@ class OpenAIEmulator(Emulator):
         method = p.get("method") or {"type": "supervised", "supervised": {"hyperparameters": p.get("hyperparameters") or {}}}
         hp = dict(((method.get(method.get("type", "supervised")) or {}).get("hyperparameters")) or {})
         examples, problem = _parse_training(f["_content"])
+        if problem is None and len(examples) < self.min_examples:
+            problem = f"Training file has {len(examples)} example(s), but must have at least {self.min_examples} examples"
         n_epochs = hp.get("n_epochs", "auto")
         n_epochs = auto_epochs(len(examples)) if n_epochs in (None, "auto") else int(n_epochs)
         batch_size = hp.get("batch_size", "auto")
@@ -349,7 +374,7 @@ class OpenAIEmulator(Emulator):
         failure = job["_problem"] or self.fail_jobs
         if failure:
             job["status"] = "failed"
-            code = "invalid_training_file" if job["_problem"] else "training_failed"
+            code = ("invalid_n_examples" if job["_problem"].startswith("Training file has") else "invalid_training_file") if job["_problem"] else "training_failed"
             job["error"] = {"code": code, "message": failure, "param": "training_file" if job["_problem"] else None}
             self._event(job, failure, level="error")
             return
@@ -359,6 +384,7 @@ class OpenAIEmulator(Emulator):
         job["trained_tokens"] = job["_tokens"]
         job["status"] = "succeeded"
         self._models[model] = job["_memory"]
+        self._loading[model] = self.loading_requests
         spe, n_epochs = job["_steps_per_epoch"], job["hyperparameters"]["n_epochs"]
         for epoch in range(max(1, n_epochs - self.keep_checkpoints + 1), n_epochs + 1):
             step = epoch * spe
@@ -408,14 +434,15 @@ class OpenAIEmulator(Emulator):
     def _events(self, job: dict, query: list[tuple[str, str]]):
         limit = int(dict(query).get("limit", 20))
         with self._lock:
-            events = list(reversed(job["_events"]))
+            events = _after(list(reversed(job["_events"])), dict(query).get("after"))
             return json_reply(200, {"object": "list", "data": events[:limit], "has_more": len(events) > limit})
 
     def _checkpoints(self, job: dict, query: list[tuple[str, str]]):
         limit = int(dict(query).get("limit", 10))
         with self._lock:
-            ckpts = list(reversed(job["_checkpoints"]))
-            return json_reply(200, {"object": "list", "data": ckpts[:limit], "has_more": len(ckpts) > limit, "first_id": ckpts[0]["id"] if ckpts else None, "last_id": ckpts[-1]["id"] if ckpts else None})
+            ckpts = _after(list(reversed(job["_checkpoints"])), dict(query).get("after"))
+            page = ckpts[:limit]
+            return json_reply(200, {"object": "list", "data": page, "has_more": len(ckpts) > limit, "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
 
     def _cancel(self, job: dict):
         with self._lock:
@@ -431,11 +458,16 @@ class OpenAIEmulator(Emulator):
     def _chat(self, p: dict):
         model = p.get("model")
         messages = p.get("messages") or []
+        if unknown := sorted(set(p) - CHAT_FIELDS):
+            return json_reply(400, _error(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0]))
         if not model or not messages:
             return json_reply(400, _error("Missing required parameter: 'model' or 'messages'.", param="messages"))
         with self._lock:
             memory = self._models.get(model)
-        if memory is None and model.startswith("ft:"):
+            loading = self._loading.get(model, 0)
+            if loading:  # a fresh fine-tune is not served yet
+                self._loading[model] = loading - 1
+        if (memory is None and model.startswith("ft:")) or loading or model in RETIRED:
             return json_reply(404, _error(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"))
         prompt = _text(next((m for m in reversed(messages) if m.get("role") == "user"), {}).get("content"))
         answer = (memory or {}).get(prompt)
@@ -460,6 +492,14 @@ class OpenAIEmulator(Emulator):
 
     def _public_job(self, job: dict) -> dict:
         return {k: v for k, v in job.items() if not k.startswith("_") and k not in ("seq", "user_provided_suffix")}
+
+
+def _after(items: list[dict], cursor: str | None) -> list[dict]:
+    """The items after the one whose id is ``cursor`` (all of them without one; none for an unknown id)."""
+    if cursor is None:
+        return items
+    ids = [item["id"] for item in items]
+    return items[ids.index(cursor) + 1 :] if cursor in ids else []
 
 
 def _text(content: Any) -> str:

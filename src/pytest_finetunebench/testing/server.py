@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import socket
 import threading
 import time
@@ -202,9 +203,12 @@ class Emulator:
             for fault in self._faults:
                 if fault.remaining > 0 and fault.matches(req.method, req.path, key):
                     fault.remaining -= 1
-                    extra = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                    return json_reply(fault.status, self.fault_payload(fault), extra)
+                    return json_reply(fault.status, self.fault_payload(fault), self.retry_headers(fault.retry_after) if fault.retry_after is not None else {})
         return self.route(req, info)
+
+    def retry_headers(self, seconds: float) -> dict[str, str]:
+        """How a throttled reply says when to come back: ``retry-after`` in whole seconds, as HTTP defines it."""
+        return {"retry-after": str(math.ceil(seconds))}
 
     def classify(self, req: Request) -> tuple[str, Any]:
         """``(key counted in requests, whatever route() needs)``."""

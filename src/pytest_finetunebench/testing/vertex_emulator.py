@@ -45,6 +45,14 @@ Settings are plain attributes, changeable while it runs:
 * ``lose_creates``: the next N job creates close the socket before anything is recorded (no job);
 * ``buckets``: ``None`` accepts any bucket, else uploads to others get GCS's 404;
 * :meth:`fault`: the next N requests to a path get an HTTP error (429, 503...).
+* ``max_running_jobs``: the concurrent-tuning quota (a create past it gets Vertex AI's 429);
+* ``thinking_tokens``: what a Gemini 3.x answer spends on thinking, by ``thinking_level``.
+
+It refuses what the service refuses: unknown request fields (400), models it does not tune,
+retired models (404 to ask), Gemini 3.x tuning outside ``us-central1``/``europe-west4``, adapter
+sizes a model does not take. Gemini 3.x tuned endpoints live at ``locations/us`` or ``eu``; a
+job of more than 10 epochs exports about 10 evenly spaced checkpoints; a 3.x answer whose
+thinking uses up ``maxOutputTokens`` comes back empty with finish reason ``MAX_TOKENS``.
 
 Counters for tests: ``jobs_created``, ``uploads``, ``bodies`` (the last JSON body per Vertex
 route), ``requests`` (a Counter of
