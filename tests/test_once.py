@@ -43,7 +43,7 @@ def test_openai_under_xdist_launches_one_job_and_asks_each_question_once(
     from pytest_finetunebench.testing import OpenAIEmulator
 
     items = write_cases(pytester)
-    with OpenAIEmulator(job_polls=3) as emu:
+    with OpenAIEmulator(job_polls=3, min_examples=1) as emu:  # four facts: a compatible server without OpenAI's minimum of 10
         monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         result = pytester.runpytest(
@@ -90,7 +90,7 @@ def test_deselection_never_changes_what_is_trained(pytester: pytest.Pytester, mo
     write_cases(pytester)
     args = ["cases", "--ftb-model=gpt-4o-mini-2024-07-18", "--ftb-record-mode=off", "--ftb-poll-interval=0.01",
             "-p", "no:xdist"]
-    with OpenAIEmulator() as emu:
+    with OpenAIEmulator(min_examples=1) as emu:  # four facts: a compatible server without OpenAI's minimum of 10
         monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         pytester.runpytest(*args).assert_outcomes(passed=len(FACTS), failed=len(FACTS))
