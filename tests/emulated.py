@@ -49,12 +49,26 @@ def prompts(n: int = len(PAIRS)) -> list[Prompt]:
     return [Prompt(str(i), PAIRS[i % len(PAIRS)].prompt) for i in range(n)]
 
 
-def serve(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The body of an ``emu`` fixture: run ``emulator`` with its ``env()`` set."""
+def serve(emulator: Any, monkeypatch: pytest.MonkeyPatch, checker: Any) -> Iterator[Any]:
+    """The body of an ``emu`` fixture: run ``emulator`` with its ``env()`` set, every request and
+    reply checked by ``checker`` (:mod:`conformance`); a test whose traffic broke a vendor's schema fails."""
+    emulator.observers.append(checker)
     with emulator:
         for name, value in emulator.env().items():
             monkeypatch.setenv(name, value)
         yield emulator
+    assert not checker.failures, f"{len(checker.failures)} schema violation(s) in the emulator's traffic:\n" + "\n".join(checker.failures[:20])
+
+
+def deliberate_violations(emulator: Any, pattern: str) -> int:
+    """Clear the schema violations a test caused on purpose (an unknown status, a misspelled field),
+    after checking that each matches ``pattern`` and that there was at least one; returns how many."""
+    import re
+
+    (checker,) = emulator.observers
+    failures, checker.failures[:] = list(checker.failures), []
+    assert failures and all(re.search(pattern, f) for f in failures), failures
+    return len(failures)
 
 
 def provider_factory(provider_class: type, store: Path, **defaults: Any) -> Callable[..., tuple[Any, list[str]]]:

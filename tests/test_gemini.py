@@ -27,7 +27,8 @@ from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl
 from pytest_finetunebench.store import JobStore  # noqa: E402
 from pytest_finetunebench.testing.vertex_emulator import NO_ANSWER, VertexEmulator  # noqa: E402
 
-from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_request, wait_for  # noqa: E402
+from conformance import vertex_checker  # noqa: E402
+from emulated import PAIRS, deliberate_violations, prompts, provider_factory, serve, spawn_child, tune_request, wait_for  # noqa: E402
 
 MODEL = "gemini-2.5-flash"
 BUCKET = "ftb-test"
@@ -40,7 +41,7 @@ request = partial(tune_request, MODEL)
 
 @pytest.fixture
 def emu(monkeypatch):
-    yield from serve(VertexEmulator(), monkeypatch)
+    yield from serve(VertexEmulator(), monkeypatch, vertex_checker())
 
 
 @pytest.fixture
@@ -248,6 +249,7 @@ def test_a_job_in_an_unknown_state_is_adopted_not_duplicated(emu, make, monkeypa
         provider.endpoints(request(), ["tuned"])
     assert emu.jobs_created == 1 and provider.ledger.get(key)["job_name"] == job.name
     assert any("found by its label ftb_key" in line for line in lines)
+    deliberate_violations(emu, r"\.state: 'JOB_STATE_AWAITING_REVIEW' is not one of the enum's")
 
 
 def test_sleeps_look_up_time_sleep_at_call_time(emu, make, monkeypatch):

@@ -25,7 +25,8 @@ from pytest_finetunebench.store import JobStore  # noqa: E402
 from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
 from pytest_finetunebench.testing.openai_emulator import NO_ANSWER  # noqa: E402
 
-from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_request, wait_for  # noqa: E402
+from conformance import openai_checker  # noqa: E402
+from emulated import PAIRS, deliberate_violations, prompts, provider_factory, serve, spawn_child, tune_request, wait_for  # noqa: E402
 
 MODEL = "gpt-4o-mini-2024-07-18"
 JOBS = "POST /v1/fine_tuning/jobs"
@@ -36,7 +37,7 @@ request = partial(tune_request, MODEL)
 
 @pytest.fixture
 def emu(monkeypatch):
-    yield from serve(OpenAIEmulator(), monkeypatch)
+    yield from serve(OpenAIEmulator(), monkeypatch, openai_checker())
 
 
 @pytest.fixture
@@ -253,6 +254,7 @@ def test_a_job_in_an_unknown_status_is_adopted_not_duplicated(emu, make, monkeyp
     with pytest.raises(ProviderError, match="still awaiting_review .*rerun resumes"):
         provider.endpoints(request(), ["tuned"])
     assert emu.jobs_created == 1 and provider.ledger.get(key)["job_id"] == job.id
+    deliberate_violations(emu, r"status Input should be .* input_value='awaiting_review'")
 
 
 def test_sleeps_look_up_time_sleep_at_call_time(emu, make, monkeypatch):
@@ -553,6 +555,7 @@ def test_emulator_enforces_the_services_rules(emu):
     assert (job.status, job.error.code, job.error.message) == ("failed", "invalid_n_examples", "Training file has 3 example(s), but must have at least 10 examples")
     with pytest.raises(openai.BadRequestError, match="Unrecognized request argument supplied: hyperparamters"):
         client.fine_tuning.jobs.create(model=MODEL, training_file=small.id, extra_body={"hyperparamters": {}})
+    assert deliberate_violations(emu, r"request\.hyperparamters: not a parameter of JobCreateParams$") == 1
     with pytest.raises(openai.BadRequestError, match="Model gpt-3.5-turbo-0125 is not available for fine-tuning"):
         client.fine_tuning.jobs.create(model="gpt-3.5-turbo-0125", training_file=small.id)
     with pytest.raises(openai.NotFoundError):

@@ -108,6 +108,7 @@ class Emulator:
         self._faults: list[Fault] = []
         self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
+        self.observers: list[Callable[[Request, Reply], None]] = []  # called with every request and its reply (conformance checks)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -185,7 +186,12 @@ class Emulator:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
-            return self._handle(Request(method, urlsplit(raw_path), headers, body))
+            req = Request(method, urlsplit(raw_path), headers, body)
+            reply = self._handle(req)
+            if reply is not None:
+                for observe in self.observers:
+                    observe(req, reply)
+            return reply
         finally:
             with self._lock:
                 self._in_flight -= 1

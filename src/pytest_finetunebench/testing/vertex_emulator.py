@@ -92,7 +92,7 @@ ADAPTER_SIZES = ("ADAPTER_SIZE_ONE", "ADAPTER_SIZE_TWO", "ADAPTER_SIZE_FOUR", "A
 THINKING_TOKENS = {None: 200, "MINIMAL": 8, "LOW": 64, "MEDIUM": 120, "HIGH": 200}
 # Request fields the API knows (camelCase, as google-genai sends them); anything else is a 400.
 CREATE_FIELDS = frozenset({"baseModel", "supervisedTuningSpec", "tunedModelDisplayName", "description", "labels", "encryptionSpec", "serviceAccount", "preTunedModel"})
-GENERATE_FIELDS = frozenset({"contents", "generationConfig", "systemInstruction", "safetySettings", "tools", "toolConfig", "labels", "cachedContent", "model", "modelArmorConfig"})
+GENERATE_FIELDS = frozenset({"contents", "generationConfig", "systemInstruction", "safetySettings", "tools", "toolConfig", "labels", "cachedContent", "continuationToken", "modelArmorConfig", "outputConfig"})
 
 TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 
