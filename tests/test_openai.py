@@ -570,3 +570,16 @@ def test_emulator_says_retry_after_in_whole_seconds(emu):
         openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "q"}])
     headers = info.value.response.headers
     assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "800")
+
+
+def test_a_refused_create_at_openai_names_the_2026_policy(emu, make, monkeypatch):
+    provider, _ = make()
+    monkeypatch.setattr(provider, "_official", lambda: True)  # the emulator stands in for api.openai.com
+    emu.fault(403, 1, path="/v1/fine_tuning/jobs", method="POST", message="This organization cannot create fine-tuning jobs.")
+    with pytest.raises(ProviderError) as info:
+        provider.endpoints(request(), ["tuned"])
+    assert str(info.value) == (f"OpenAI refused the fine-tuning job for {MODEL}: HTTP 403: This organization cannot create fine-tuning jobs.;"
+                               " since 2026-05-07 (and 2026-07-02 for organisations without recent fine-tuned-model use) most organisations"
+                               " can no longer create fine-tuning jobs, and nobody can after 2027-01-06: replay a recorded run (cassettes),"
+                               " re-grade published answers (--ftb-responses), or tune with Gemini or a local model")
+    assert emu.count(JOBS) == 1 and emu.jobs_created == 0
