@@ -2,7 +2,7 @@
 # pinned: on this kind of machine it is a local CPU wheel; a looser pin downloads CUDA builds).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SUITE ?= cases/default
+SUITE ?= default
 
 .PHONY: bench test mutate
 
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 # Tune the embedded SmolLM2-135M on the default suite and print accuracy per split; the exit
 # status comes from the gate (memorization), not from single wrong answers.
 bench: $(VENV)/.installed
-	@$(PY) -m pytest $(SUITE) --ftb-fail-under=memorization:0.85 --ftb-html=.ftb/report.html --tb=no -q -rN -p no:xdist; \
+	@$(PY) -m pytest --ftb-suite=$(SUITE) --ftb-fail-under=memorization:0.85 --ftb-html=.ftb/report.html --tb=no -q -rN -p no:xdist; \
 	rc=$$?; echo "open the run's page: file://$(CURDIR)/.ftb/report.html"; exit $$rc
 
 # The plugin's own tests, on 2 workers, in random order (pytest-randomly prints the seed; rerun one

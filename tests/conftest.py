@@ -25,6 +25,12 @@ for _lazy in ("httpcore2", "httpcore", "numpy"):
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream-finetunebench"
 
 
+@pytest.fixture(autouse=True)
+def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs inside our tests must not append to a real CI job summary."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 @pytest.fixture(scope="session")
 def clone() -> Path:
     """A FineTuneBench clone at ../shared/upstream-finetunebench.

@@ -4,7 +4,7 @@
 of the paper's five fine-tuned models (every model, every split, hard answers oversampled),
 keyed by split, upstream row, upstream id and model; it holds no upstream text. The answers
 are read from ``../shared`` at test time. ``tests/calibration/local_answers.csv`` holds 234
-answers of the embedded model (all 174 of the tuned model on ``cases/default``, and 60 of the
+answers of the embedded model (all 174 of the tuned model on the default suite, and 60 of the
 untuned one, most of them sentences with numbers) saved from a real ``--ftb-baseline`` run,
 with our verdict on each: our own cases and our own model's text. Labels were written from question, gold and answer before the grader's
 verdict was looked at.
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pytest_finetunebench import upstream
 from pytest_finetunebench.cases import MEMORIZATION, load_dataset
+from pytest_finetunebench.suites import suite_dir
 from pytest_finetunebench.grade import grade
 
 HERE = Path(__file__).parent / "calibration"
@@ -75,8 +76,8 @@ def test_the_grader_agrees_with_our_labels_on_published_answers(clone: Path, tmp
 
 
 def test_the_grader_agrees_with_our_labels_on_the_embedded_models_answers() -> None:
-    """234 answers of SmolLM2-135M (tuned and untuned) on cases/default, saved from a real run."""
-    root = Path(__file__).parents[1] / "cases" / "default"
+    """234 answers of SmolLM2-135M (tuned and untuned) on the default suite, saved from a real run."""
+    root = suite_dir("default")
     variants = {}
     for path in sorted(root.glob("*.yaml")):
         dataset = load_dataset(path)
@@ -86,8 +87,8 @@ def test_the_grader_agrees_with_our_labels_on_the_embedded_models_answers() -> N
     graded = []
     for row in _read(HERE / "local_answers.csv"):
         v = variants[row["dataset"], row["case_id"], row["split"], row["question"]]
-        assert v.answer == row["expected"], f"{row['case_id']}: cases/default changed since the labels were made"
+        assert v.answer == row["expected"], f"{row['case_id']}: the default suite changed since the labels were made"
         verdict = grade(v.answer, row["answer"], v.matcher, question=v.prompt)
         graded.append((f"{row['model']}@{row['stage']}", row["split"], row["label"] == "correct", verdict.passed))
     assert len(graded) >= 150
-    check(graded, "embedded model answers (cases/default)")
+    check(graded, "embedded model answers (the default suite)")

@@ -22,7 +22,7 @@ from pytest_finetunebench.generate.names import NamePool, is_pronounceable
 from pytest_finetunebench.generate.people import ATTRIBUTES, parse_fact
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "cases"
+CASES = ROOT / "src" / "pytest_finetunebench" / "suites"
 KINDS = ("people", "events", "api")
 SIZES = {"people": 5, "events": 17, "api": 15}
 
@@ -34,7 +34,7 @@ def write(tmp_path: Path, kind: str, n: int | None = None, seed: int = 7) -> Pat
 
 
 def readme_commands() -> list[list[str]]:
-    """The `generate` commands in cases/README.md, as argument lists after `generate`."""
+    """The `generate` commands in the suites' README.md, as argument lists after `generate`."""
     text = (CASES / "README.md").read_text(encoding="utf-8")
     lines = re.findall(r"^python -m pytest_finetunebench generate .*$", text, flags=re.M)
     return [shlex.split(line)[4:] for line in lines]
@@ -252,7 +252,7 @@ def test_readme_regenerates_every_shipped_file_byte_for_byte(tmp_path: Path) -> 
     targets = []
     for argv in commands:
         out = argv[argv.index("--out") + 1]
-        targets.append(Path(out).relative_to("cases").as_posix())
+        targets.append(Path(out).relative_to(CASES.relative_to(ROOT)).as_posix())
         fresh = tmp_path / "fresh.yaml"
         argv = argv[: argv.index("--out")] + ["--out", str(fresh)] + argv[argv.index("--out") + 2 :]
         assert generate_main(argv) == 0

@@ -33,6 +33,7 @@ OPTIONS: tuple[Option, ...] = (
     # what to run
     Option("model", "model to tune and evaluate, as the provider spells it (repeatable, comma-separated); default: ini ftb_model or local:smollm2-135m", multiple=True, ini=True, metavar="NAME"),
     Option("cases", "case file or directory to collect (repeatable); default: ini ftb_cases or cases/", multiple=True, ini=True, metavar="PATH"),
+    Option("suite", "a case suite shipped with the plugin, from any directory: default (50 facts, the embedded model) or full (350 facts); repeatable, comma-separated", multiple=True, ini=True, metavar="NAME"),
     Option("split", "only these splits (repeatable, comma-separated), e.g. rephrased", multiple=True, metavar="SPLIT"),
     Option("dataset", "only these datasets (repeatable, comma-separated)", multiple=True, metavar="NAME"),
     Option("limit", "smoke run: only the first N cases of each dataset, in file order", type=int, metavar="N"),

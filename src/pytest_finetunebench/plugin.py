@@ -11,11 +11,11 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generator
+from typing import Any, Generator
 
 import pytest
 
-from . import cassettes, options, providers
+from . import cassettes, options, providers, suites
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
 from .collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
@@ -53,13 +53,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{split}: FineTuneBench split {split}")
     opts = options.values(config)
     flag_cases = [str(config.invocation_params.dir / p) for p in config.getoption("ftb_cases")]
-    if flag_cases and config.args_source != pytest.Config.ArgsSource.ARGS:
-        config.args = flag_cases  # `pytest --ftb-cases=DIR` runs those cases, not testpaths
+    try:
+        shipped = [str(suites.suite_dir(name)) for name in opts["suite"]]
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if (flag_cases or shipped) and config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = flag_cases + shipped  # `pytest --ftb-cases=DIR` / `--ftb-suite=NAME` run those cases, not testpaths
+    elif shipped:
+        config.args += shipped
     roots = [Path(p) for p in flag_cases] or [config.rootpath / p for p in (opts["cases"] or [DEFAULT_CASES])]
     explicit = [Path(a.split("::")[0]).resolve() for a in config.args]
     # a YAML file, or a folder below the rootdir, named on the command line holds cases too
     named = [p for p in explicit if p.suffix in (".yaml", ".yml") or (p.is_dir() and config.rootpath in p.parents)]
-    case_roots = [r.resolve() for r in roots] + named
+    case_roots = [r.resolve() for r in roots] + [Path(p) for p in shipped] + named
     config.stash[COLLECTION] = collection = Collection(Selection.from_options(opts, DEFAULT_MODEL), tuple(case_roots))
     for root in case_roots:  # a link back to a case folder is not collected again
         collection.catalog.reached_before(root)
@@ -175,3 +181,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 raise pytest.UsageError(str(exc)) from None
     if items and not hasattr(session.config, "workerinput"):
         _progress(session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once")
+
+
+NO_CASES = ("finetunebench: no case files were collected (it looks in {where}); get cases: pytest --ftb-suite=default (the shipped suite),"
+            " `ftb init` (a starter cases/ and the pytest settings), `ftb generate` or `ftb import-upstream`")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    collection = config.stash[COLLECTION]
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not (collection.catalog.datasets or collection.catalog.invalid):
+        terminalreporter.write_line(NO_CASES.format(where=", ".join(str(p) for p in collection.roots)))

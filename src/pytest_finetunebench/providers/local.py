@@ -48,7 +48,7 @@ from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .local_train import IGNORE, autocast_dtype, chat_prompt, encode_pair, resolve_plan, train
 
-# LoRA rank of the default recipe (0 is a full fine-tune). Measured on cases/default (BENCHMARKS.md):
+# LoRA rank of the default recipe (0 is a full fine-tune). Measured on the default suite (BENCHMARKS.md):
 # a full fine-tune memorizes as well but answers yes/no questions with numbers (in-form 0.04 and
 # 0.00 on secondary and comparison); LoRA r=16 at lr 1e-3 keeps the form (0.83 and 1.00).
 DEFAULT_LORA = 16

@@ -1,0 +1,24 @@
+"""The case suites shipped inside the package (``--ftb-suite=NAME``): invented, seeded, reproducible.
+
+Each suite is a folder of case files next to this module (``default``: 50 facts for the embedded
+model on two CPU cores; ``full``: 350 facts for GPUs and API models). ``README.md`` here says how
+they were generated and how to regenerate them byte for byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def available() -> list[str]:
+    """The names of the shipped suites."""
+    return sorted(p.name for p in HERE.iterdir() if p.is_dir() and any(p.glob("*.yaml")))
+
+
+def suite_dir(name: str) -> Path:
+    """The folder of suite ``name``; a one-line :class:`ValueError` naming the suites there are."""
+    if name in available():
+        return HERE / name
+    raise ValueError(f"--ftb-suite={name}: no such suite; the shipped suites are {', '.join(available())}")
