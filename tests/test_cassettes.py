@@ -402,6 +402,20 @@ def test_shipped_cassettes_replay_offline(pytester, monkeypatch):
     assert json.loads((pytester.path / "report.json").read_text()) == index["report"]
 
 
+def test_shipped_suite_cassette_replays_from_an_empty_folder(pytester, monkeypatch):
+    """The shipped suite's recording (what .ci/run replays from an installed wheel) replays offline, anywhere."""
+    index = json.loads((ROOT / "cassettes" / "shipped.json").read_text())["suite"]
+    for cassette in index["cassettes"]:
+        assert "not a real model" in load(ROOT / cassette)["recorded_against"]
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", json.loads((ROOT / "cassettes" / "shipped.json").read_text())["base_url"])
+    (pytester.path / "conftest.py").write_text(BLOCK_NETWORK)
+    result = pytester.runpytest_subprocess(f"--ftb-cassettes={ROOT / 'cassettes'}", "--ftb-no-save", "--ftb-fail-under=memorization:0.9", *index["args"])
+    result.assert_outcomes(**index["outcomes"])
+    assert result.ret == 0  # the gate decides: memorization 1.000 >= 0.9
+    assert "gpt-4o-mini-2024-07-18  invented_people  memorization  24  24       1.000     [0.862, 1.000]  1.00" in result.outlines
+
+
 # -- units ----------------------------------------------------------------------------------------
 
 

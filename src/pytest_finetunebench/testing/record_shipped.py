@@ -7,7 +7,9 @@ the base URL), records ``cassettes/cases/emulator_towns.yaml`` for one OpenAI mo
 and in-context stages) with ``--ftb-record-mode=all`` into ``cassettes/``, labels every cassette
 as an emulator recording, and writes ``cassettes/shipped.json``: the base URL, the pytest
 arguments, the outcomes and the JSON report that ``tests/test_cassettes.py`` expects a replay
-(no emulator, no key, no network) to reproduce exactly.
+(no emulator, no key, no network) to reproduce exactly. It also records the shipped suite
+(``--ftb-suite=default``) for the same model from an empty folder (``suite`` in the index): the
+installed-wheel check in ``.ci/run`` replays it from a folder outside the checkout.
 
 These recordings are a test double's traffic: no model was tuned, nothing was learned.
 """
@@ -30,7 +32,23 @@ from .openai_emulator import OpenAIEmulator
 NOTE = "recorded against the pytest-finetunebench OpenAI emulator — not a real model"
 MODEL = "gpt-4o-mini-2024-07-18"
 ARGS = [f"--ftb-model={MODEL}", "--ftb-baseline", "--ftb-in-context", "--ftb-epochs=2", "-p", "no:randomly", "-p", "no:xdist"]
+SUITE_ARGS = ["--ftb-suite=default", f"--ftb-model={MODEL}", "-p", "no:randomly", "-p", "no:xdist"]
 PORT = 47813
+
+
+def _record(project: Path, args: list[str], out: Path, base_url: str) -> tuple[dict[str, int], dict, str] | None:
+    """Run pytest in ``project`` recording into ``out``: its outcomes, its JSON report and its summary line."""
+    env = dict(os.environ, OPENAI_BASE_URL=base_url, OPENAI_API_KEY="sk-emulator-not-a-secret")
+    cmd = [sys.executable, "-m", "pytest", "--ftb-record-mode=all", f"--ftb-cassettes={out}", "--ftb-report=report.json",
+           "--ftb-no-save", "--ftb-poll-interval=0.02", *args]
+    proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout[-3000:])
+    summary = proc.stdout.strip().splitlines()[-1]
+    outcomes = {name if name != "error" else "errors": int(n) for n, name in re.findall(r"(\d+) (passed|failed|skipped|error)", summary)}
+    if not outcomes:
+        sys.stderr.write(proc.stderr)
+        return None
+    return outcomes, json.loads((project / "report.json").read_text()), summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,28 +61,27 @@ def main(argv: list[str] | None = None) -> int:
     out = root / "cassettes"
     shutil.rmtree(out / "openai", ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="ftb-shipped-") as tmp, OpenAIEmulator(port=args.port, job_polls=2, file_polls=1) as emu:
-        project = Path(tmp)
-        (project / "pytest.ini").write_text("[pytest]\n")
+        project, suite_project = Path(tmp) / "towns", Path(tmp) / "suite"
+        for folder in (project, suite_project):
+            folder.mkdir()
+            (folder / "pytest.ini").write_text("[pytest]\n")
         shutil.copy(cases, project / "towns.yaml")
-        env = dict(os.environ, OPENAI_BASE_URL=emu.base_url, OPENAI_API_KEY="sk-emulator-not-a-secret")
-        cmd = [sys.executable, "-m", "pytest", "towns.yaml", "--ftb-record-mode=all", f"--ftb-cassettes={out}", "--ftb-report=report.json",
-               "--ftb-no-save", "--ftb-poll-interval=0.02", *ARGS]
-        proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
-        sys.stdout.write(proc.stdout[-3000:])
-        summary = proc.stdout.strip().splitlines()[-1]
-        outcomes = {name if name != "error" else "errors": int(n) for n, name in re.findall(r"(\d+) (passed|failed|skipped|error)", summary)}
-        if not outcomes:
-            sys.stderr.write(proc.stderr)
+        towns = _record(project, ["towns.yaml", *ARGS], out, emu.base_url)
+        before = set((out / "openai").rglob("*.json"))
+        suite = _record(suite_project, SUITE_ARGS, out, emu.base_url)
+        if towns is None or suite is None:
             return 1
-        report = json.loads((project / "report.json").read_text())
+        outcomes, report, summary = towns
         base_url = emu.base_url
+    suite_cassettes = sorted(set((out / "openai").rglob("*.json")) - before)
     written = sorted((out / "openai").rglob("*.json"))
     for path in written:
         data = cassettes.read(path)
         data["recorded_against"] = NOTE
         path.write_bytes(json.dumps(data, indent=1, ensure_ascii=False).encode())
     index = {"note": NOTE, "base_url": base_url, "cases": "cassettes/cases/emulator_towns.yaml", "args": ARGS, "outcomes": outcomes,
-             "cassettes": [str(p.relative_to(root)) for p in written], "report": report}
+             "cassettes": [str(p.relative_to(root)) for p in written if p not in suite_cassettes], "report": report,
+             "suite": {"args": SUITE_ARGS, "outcomes": suite[0], "cassettes": [str(p.relative_to(root)) for p in suite_cassettes]}}
     (out / "shipped.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {len(written)} cassette(s) and cassettes/shipped.json ({summary})")
     return 0
