@@ -86,7 +86,7 @@ def _sdk_model(model: Any, data: Any, path: str) -> list[str]:
             out += _sdk_model(item, entry, f"{path}.data[{i}]")
         return out
     try:
-        parsed = model.model_validate(data, strict=True)
+        parsed = model.model_validate_json(json.dumps(data), strict=True)  # JSON mode: ISO dates are dates, as on the wire
     except ValidationError as exc:
         return [f"{path}: {model.__name__}: {' '.join(str(exc).split())}"]
     return _extras(parsed, path)
@@ -237,3 +237,79 @@ def vertex_checker() -> Checker:
         return walk(doc, {"$ref": name}, data, path, parsing=path == "request")
 
     return Checker(routes, check, check, _google_error)
+
+
+# -- Together: the together SDK's models (Stainless-generated from Together's OpenAPI spec) ------
+
+
+def _pydantic_request(model: Any, data: Any, path: str) -> list[str]:
+    """A request body against an SDK request model: only its fields (by name or alias)."""
+    known = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
+    return [f"{path}.{k}: not a field of {model.__name__}" for k in data if k not in known]
+
+
+def _together_error(body: Any, path: str) -> list[str]:
+    """Together's error body (``{"error": {"message": ...}}``), or a 409 upload's ``{"message", "file_id"}`` the SDK reads."""
+    if isinstance(body, dict) and set(body) == {"message", "file_id"}:
+        return []
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return [f"{path}: not Together's error body: {body!r}"]
+    return [f"{path}.error.{k}: unexpected" for k in error if k not in ("message", "type", "param", "code")]
+
+
+def _union(*models: Any) -> Any:
+    """A response that must validate as one of ``models`` (a TypeAlias union in the SDK)."""
+
+    class OneOf:
+        __name__ = " | ".join(m.__name__ for m in models)
+
+        @staticmethod
+        def check(data: Any, path: str) -> list[str]:
+            results = [_sdk_model(m, data, path) for m in models]
+            return [] if any(not r for r in results) else min(results, key=len)
+
+    return OneOf
+
+
+def together_checker() -> Checker:
+    """A :class:`Checker` for the Together emulator, from the installed ``together`` SDK."""
+    from together.lib.types.fine_tuning import FinetuneRequest
+    from together.types import FileResponse
+    from together.types.chat import ChatCompletion
+    from together.types.chat.completion_create_params import CompletionCreateParamsBase
+    from together.types.fine_tuning_estimate_price_response import AvailableEstimate, UnavailableEstimate
+    from together.types.fine_tuning_list_checkpoints_response import FineTuningListCheckpointsResponse
+    from together.types.fine_tuning_list_events_response import FineTuningListEventsResponse
+    from together.types.fine_tuning_list_response import FineTuningListResponse
+    from together.types.finetune_model_limits import FinetuneModelLimits  # what fine_tuning.model_limits() casts to
+    from together.types.finetune_response import FinetuneResponse
+
+    table: list[tuple[str, str, Route]] = [
+        ("POST", r"/v1/files", (None, None)),  # multipart form; answered by a 302 to the upload URL (no body)
+        ("PUT", r"/upload-target/[^/]+", (None, None)),  # the presigned upload URL: storage, not the API
+        ("POST", r"/v1/files/[^/]+/preprocess", (None, FileResponse)),
+        ("GET", r"/v1/files/[^/]+", (None, FileResponse)),
+        ("GET", r"/v1/fine-tunes/models/limits", (None, FinetuneModelLimits)),
+        ("POST", r"/v1/fine-tunes/estimate-price", (None, _union(AvailableEstimate, UnavailableEstimate))),
+        ("POST", r"/v1/fine-tunes", ((FinetuneRequest, "model"), FinetuneResponse)),
+        ("GET", r"/v1/fine-tunes", (None, FineTuningListResponse)),
+        ("GET", r"/v1/fine-tunes/[^/]+", (None, FinetuneResponse)),
+        ("GET", r"/v1/fine-tunes/[^/]+/events", (None, FineTuningListEventsResponse)),
+        ("GET", r"/v1/fine-tunes/[^/]+/checkpoints", (None, FineTuningListCheckpointsResponse)),
+        ("POST", r"/v1/fine-tunes/[^/]+/cancel", (None, FinetuneResponse)),
+        ("POST", r"/v1/chat/completions", (CompletionCreateParamsBase, ChatCompletion)),
+    ]
+
+    def routes(req: Request) -> Route | None:
+        return next((route for method, pattern, route in table if method == req.method and re.fullmatch(pattern, req.path)), None)
+
+    def request_check(schema: Any, data: Any, path: str) -> list[str]:
+        if isinstance(schema, tuple):  # a pydantic request model
+            return _pydantic_request(schema[0], data, path)
+        return _sdk_params(schema, data, path)
+
+    def response_check(schema: Any, data: Any, path: str) -> list[str]:
+        return schema.check(data, path) if hasattr(schema, "check") else _sdk_model(schema, data, path)
+
+    return Checker(routes, request_check, response_check, _together_error)

@@ -282,6 +282,29 @@ def test_secrets_are_in_no_file_the_run_wrote(recorded, project):
     assert "authorization" not in text and "set-cookie" not in text
 
 
+def test_together_records_without_its_key_and_replays_offline(project, monkeypatch):
+    """Record a Together run with a key, then replay it with no key, no emulator and no network: same report, the key nowhere."""
+    pytest.importorskip("together")
+    from pytest_finetunebench.testing.together_emulator import TogetherEmulator
+
+    args = ("towns.yaml", "--ftb-model=together:Qwen/Qwen3-8B", "--ftb-poll-interval=0.02", "--ftb-no-save", "-p", "no:randomly")
+    with TogetherEmulator(job_polls=2) as emu:
+        monkeypatch.setenv("TOGETHER_BASE_URL", emu.base_url)
+        monkeypatch.setenv("TOGETHER_API_KEY", SECRET)
+        recorded = project.runpytest_subprocess(*args, "--ftb-record-mode=once", "--ftb-report=recorded.json")
+        assert emu.jobs_created == 1
+    recorded.assert_outcomes(passed=10, failed=3)
+    for path in (p for p in project.path.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        assert SECRET.encode() not in raw and SECRET.encode() not in (gzip.decompress(raw) if path.suffix == ".gz" else b""), path
+    monkeypatch.delenv("TOGETHER_API_KEY")
+    shutil.rmtree(project.path / ".ftb")
+    (project.path / "conftest.py").write_text(BLOCK_NETWORK)
+    replayed = project.runpytest_subprocess(*args, "--ftb-report=report.json")
+    replayed.assert_outcomes(passed=10, failed=3)
+    assert report(project) == report(project, "recorded.json")
+
+
 def test_gemini_recording_holds_no_credential_and_replays_without_the_token_endpoint(project, monkeypatch):
     """Secret leak A: record a Gemini run against the Vertex emulator (google-auth refreshes an
     ``external_account_authorized_user`` credential at the emulator's ``/token``), then look for
@@ -395,6 +418,24 @@ def test_shipped_cassettes_replay_offline(pytester, monkeypatch):
         assert "not a real model" in load(cassette)["recorded_against"]
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_BASE_URL", index["base_url"])
+    (pytester.path / "conftest.py").write_text(BLOCK_NETWORK)
+    result = pytester.runpytest_subprocess("towns.yaml", f"--ftb-cassettes={ROOT / 'cassettes'}", "--ftb-report=report.json", "--ftb-no-save",
+                                           *index["args"])
+    result.assert_outcomes(**index["outcomes"])
+    assert json.loads((pytester.path / "report.json").read_text()) == index["report"]
+
+
+def test_shipped_together_cassette_replays_offline(pytester, monkeypatch):
+    """The Together recording (made against its emulator) replays with no emulator, no key, no network."""
+    pytest.importorskip("together")
+    index = json.loads((ROOT / "cassettes" / "shipped.json").read_text())["together"]
+    for cassette in index["cassettes"]:
+        data = load(ROOT / cassette)
+        assert "not a real model" in data["recorded_against"] and "emulator-key-not-a-secret" not in json.dumps(data)
+    pytester.makeini("[pytest]\n")
+    shutil.copy(CASES, pytester.path / "towns.yaml")
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    monkeypatch.setenv("TOGETHER_BASE_URL", index["base_url"])
     (pytester.path / "conftest.py").write_text(BLOCK_NETWORK)
     result = pytester.runpytest_subprocess("towns.yaml", f"--ftb-cassettes={ROOT / 'cassettes'}", "--ftb-report=report.json", "--ftb-no-save",
                                            *index["args"])

@@ -108,13 +108,13 @@ _USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
 
 # Credentials an SDK insists on before it sends anything: a placeholder while replaying, if unset
 # (a replay sends nothing anywhere, so CI needs no key).
-REPLAY_ENV: dict[str, tuple[str, ...]] = {"openai": ("OPENAI_API_KEY",), "gemini": ("GEMINI_API_KEY",)}
+REPLAY_ENV: dict[str, tuple[str, ...]] = {"openai": ("OPENAI_API_KEY",), "gemini": ("GEMINI_API_KEY",), "together": ("TOGETHER_API_KEY",)}
 REPLAY_PLACEHOLDER = "ftb-cassette-replay-no-key"
 # Set to "1" while a cassette replays (a process-wide hint; providers should ask RunContext.replaying).
 REPLAY_FLAG = "FTB_REPLAY"
 
 # Sleeps whose caller lives in these modules are skipped while a cassette replays.
-SLEEPY_MODULES = ("openai", "anthropic", "google", "httpx", "httpx2", "pytest_finetunebench.providers")
+SLEEPY_MODULES = ("openai", "anthropic", "google", "together", "httpx", "httpx2", "pytest_finetunebench.providers")
 
 
 class CassetteError(ProviderError):

@@ -101,8 +101,15 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         "gemini",
         lambda name, ctx: name.startswith("gemini-"),
         "pytest_finetunebench.providers.gemini:create",
-        ("gemini-2.5-flash", "gemini-2.0-flash-001"),
+        ("gemini-2.5-flash", "gemini-3.5-flash"),
         "gemini",
+    ),
+    ProviderSpec(
+        "together",
+        lambda name, ctx: name.startswith("together:"),
+        "pytest_finetunebench.providers.together:create",
+        ("together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "together:Qwen/Qwen3-8B"),
+        "together",
     ),
 )
 

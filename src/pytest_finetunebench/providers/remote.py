@@ -172,6 +172,8 @@ class RemoteProvider:
     failed: ClassVar[frozenset[str]]  # failed, cancelled, expired: every other listed job is adopted
     no_checkpoint: ClassVar[str]  # why an epoch has no checkpoint (the job ran it)
     create_errors: ClassVar[tuple[type[BaseException], ...]]
+    absolute_learning_rate: ClassVar[bool] = False  # the API takes a rate (--ftb-learning-rate), not a multiplier of its default
+    quotes_after_upload: ClassVar[bool] = False  # the API prices the uploaded file itself: --ftb-max-cost is checked then, not before
 
     def __init__(self, ctx: RunContext, prices: Mapping[str, float], *, poll_interval: float | None = None, max_poll_interval: float = MAX_POLL_INTERVAL) -> None:
         self.ctx = ctx
@@ -225,9 +227,12 @@ class RemoteProvider:
     def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
         check_stages(self.name, stages)
         needs_tuning = any(s != BASE for s in stages)
-        if needs_tuning and self.ctx.options.get("learning_rate") is not None:
+        if needs_tuning and not self.absolute_learning_rate and self.ctx.options.get("learning_rate") is not None:
             raise ProviderError(f"--ftb-learning-rate is an absolute rate for local models; {self.service} takes a multiplier of its own default:"
                                 " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
+        if needs_tuning and self.absolute_learning_rate and self.ctx.options.get("learning_rate_multiplier") is not None:
+            raise ProviderError(f"--ftb-learning-rate-multiplier scales a default rate, but {self.service} takes an absolute learning rate:"
+                                " pass --ftb-learning-rate instead (e.g. 1e-5)")
         self._check(request.model, tuning=needs_tuning)
         model = self._api_model(request)
         if self.opts.dry_run:
@@ -279,7 +284,8 @@ class RemoteProvider:
         model = self._api_model(request)
         plan = self._plan(request)
         self.ctx.progress(f"{self.name}: launching a {self.job_noun}: {plan.line}")
-        check_max_cost(plan, self.opts.max_cost)
+        if not (self.quotes_after_upload and plan.cost is None):
+            check_max_cost(plan, self.opts.max_cost)
         if record is None:
             cost = None if plan.cost is None else round(plan.cost, 4)
             fields = dict(ftb_key=key, model=model, base_url=self.base_url(), n_examples=len(request.pairs), estimated_training_tokens=plan.training_tokens, estimated_cost_usd=cost)
