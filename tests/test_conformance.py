@@ -100,3 +100,16 @@ def test_discovery_walk_names_each_violation():
     # A request is parsed as proto JSON: an int64 may be a number there, and snake_case names are accepted.
     request = {"supervisedTuningSpec": {"hyperParameters": {"epochCount": 3}}, "base_model": "gemini-2.5-flash"}
     assert walk(doc, {"$ref": "GoogleCloudAiplatformV1beta1TuningJob"}, request, "request", parsing=True) == []
+
+
+def test_a_together_response_the_sdk_does_not_describe_is_caught():
+    pytest.importorskip("together")
+    from conformance import together_checker
+
+    checker = together_checker()
+    request = type("R", (), {"method": "GET", "path": "/v1/fine-tunes/ft-1", "body": b"", "headers": {}})()
+    reply = type("P", (), {"status": 200, "content_type": "application/json",
+                           "body": b'{"id": "ft-1", "status": "finished", "user_id": "u", "ftb_debug": true}'})()
+    checker(request, reply)
+    assert len(checker.failures) == 1 and checker.failures[0].startswith(
+        "GET /v1/fine-tunes/ft-1: response: FinetuneResponse: 1 validation error for FinetuneResponse status Input should be 'pending'")
