@@ -32,7 +32,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CASE_ID = re.compile(r"^(?!.*::)[^\s\[\]\x00-\x1f\x7f](?:[^\[\]\x00-\x1f\x7f]*[^\s\[\]\x00-\x1f\x7f])?$")
 
 _DATASET_KEYS = {"dataset", "kind", "description", "source", "splits", "templates", "matcher", "cases"}
-_CASE_KEYS = {"id", "fact", "question", "answer", "answer_before", "matcher", "prompt", "uses", "variants"}
+_CASE_KEYS = {"id", "fact", "subject", "question", "answer", "answer_before", "matcher", "prompt", "uses", "variants", "train"}
+_TRAIN_KEYS = {"question", "answer"}
+LEAK_RATIO = 90  # a training phrasing this close (rapidfuzz ratio, normalized) to an evaluation question is a leak
 _VARIANT_KEYS = {"split", "question", "answer", "matcher", "prompt"}
 
 
@@ -57,6 +59,16 @@ class Variant:
 
 
 @dataclass(frozen=True, slots=True)
+class Phrasing:
+    """One extra training question for the ``paraphrase:K`` recipes (never asked as a test)."""
+
+    question: str
+    answer: str
+    prompt: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """A QA pair to train on (optional for derived-only cases) and its variants."""
 
@@ -69,6 +81,8 @@ class Case:
     answer_before: str | None = None
     uses: tuple[str, ...] = ()
     variants: tuple[Variant, ...] = ()
+    train: tuple[Phrasing, ...] = ()
+    subject: str | None = None
 
     @property
     def trains(self) -> bool:
@@ -125,6 +139,11 @@ def _item_line(items: list[Any], at: int, parent: Any) -> int:
     if isinstance(items, Seq):
         return items.lines[at]
     return parent.line if isinstance(parent, Map) else 1
+
+
+def _plain(text: str) -> str:
+    """Text as the leakage guard compares it: lowercase words and digits, single spaces."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def _show(value: Any) -> str:
@@ -220,6 +239,7 @@ class _Validator:
                 )
             seen[case.id] = case.line
             cases.append(case)
+        self.no_leaks(cases)
         for case in cases:
             for used in case.uses:
                 if used not in seen:
@@ -237,6 +257,41 @@ class _Validator:
             templates=templates,
             matcher=default_matcher,
         )
+
+    def no_leaks(self, cases: list[Case]) -> None:
+        """No training phrasing equals or nearly equals an evaluation question of any case here."""
+        phrasings = [(case, t) for case in cases for t in case.train]
+        if not phrasings:
+            return
+        from rapidfuzz import fuzz, process
+
+        asked = [(case, v) for case in cases for v in case.variants]
+        choices = [_plain(v.question) for _, v in asked]
+        for case, t in phrasings:
+            found = process.extractOne(_plain(t.question), choices, scorer=fuzz.ratio, score_cutoff=LEAK_RATIO)
+            if found is not None:
+                other, variant = asked[found[2]]
+                raise self.fail(t.line, f"case `{_show(case.id)}`: the training phrasing `{clip(t.question)}` is the {variant.split} question of case"
+                                        f" `{_show(other.id)}` (line {variant.line}) in other words ({found[1]:.0f}% alike); a recipe would train on the test;"
+                                        " fix: word it differently")
+
+    def train(self, raw: Map, where: str, templates: Mapping[str, str], trains: bool) -> tuple[Phrasing, ...]:
+        items = raw.get("train") or []
+        if not isinstance(items, list):
+            raise self.fail(self.line_of(raw, "train"), f"{where}: `train` must be a list; fix: `- question: ...` with `answer: ...`")
+        if items and not trains:
+            raise self.fail(self.line_of(raw, "train"), f"{where} has `train` phrasings but no training `question`/`answer`; fix: add the pair they rephrase")
+        out = []
+        for at, item in enumerate(items):
+            line = _item_line(items, at, raw)
+            if not isinstance(item, Map):
+                raise self.fail(line, f"{where}: each `train` entry must be a mapping; fix: `- question: ...` with `answer: ...`")
+            self.unknown_keys(item, _TRAIN_KEYS, f"{where} train entry")
+            question = self.text(item, "question", f"{where} train entry", required=True)
+            answer = self.text(item, "answer", f"{where} train entry", required=True)
+            assert question is not None and answer is not None
+            out.append(Phrasing(question, answer, render_prompt(templates, MEMORIZATION, question), item.line))
+        return tuple(out)
 
     def custom_splits(self, data: Map) -> tuple[str, ...]:
         declared = data.get("splits") or []
@@ -326,6 +381,8 @@ class _Validator:
             answer_before=answer_before,
             uses=tuple(uses),
             variants=tuple(variants),
+            train=self.train(raw, where, templates, answer is not None),
+            subject=self.text(raw, "subject", where),
         )
 
     def variant(

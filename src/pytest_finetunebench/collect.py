@@ -10,6 +10,7 @@ from typing import Any, Iterable, Iterator
 
 import pytest
 
+from . import recipes
 from .answer import EVALUATION
 from .cases import Case, CaseFileError, Dataset, Variant, load_dataset
 from .outcome import describe, judge
@@ -61,8 +62,14 @@ class Selection:
         limit = opts.get("limit")
         if limit is not None and limit < 1:
             raise pytest.UsageError(f"--ftb-limit={limit}: keep at least one case per dataset (1 or more)")
+        try:
+            chosen = [recipes.parse(r) for r in dict.fromkeys(opts.get("recipe") or [recipes.QA])]
+        except recipes.RecipeError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        untuned = (BASE, IN_CONTEXT, likelihood_stage(BASE), likelihood_stage(IN_CONTEXT))  # the same whatever the recipe
         return cls(
-            targets=tuple(Target(m, s) for m in models for s in stages),
+            targets=tuple(Target(m if s in untuned else recipes.labelled(m, r), s) for m in models for s in stages
+                          for r in (chosen[:1] if s in untuned else chosen)),
             splits=frozenset(opts.get("split") or ()),
             datasets=frozenset(opts.get("dataset") or ()),
             limit=limit,

@@ -15,7 +15,7 @@ from typing import Any, Generator
 
 import pytest
 
-from . import cassettes, options, providers, suites
+from . import cassettes, options, providers, recipes, suites
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
 from .collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
@@ -176,8 +176,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not worker and not session.config.option.collectonly:  # a missing extra or folder: say so before any run
         for model in evaluation.models:
             try:
-                evaluation.tuner.provider(model)
-            except ProviderError as exc:
+                provider = evaluation.tuner.provider(model)
+                if recipes.split(model)[1].name != recipes.QA and not getattr(provider, "trains", True):
+                    raise pytest.UsageError(f"--ftb-recipe={recipes.split(model)[1].name}: the {provider.name} provider trains nothing"
+                                            f" ({recipes.split(model)[0]}), so a recipe cannot apply; fix: --ftb-recipe=qa for it")
+                evaluation.request(model)  # a recipe the cases cannot feed: one line now, not an error per item
+            except (ProviderError, recipes.RecipeError) as exc:
                 raise pytest.UsageError(str(exc)) from None
     if items and not hasattr(session.config, "workerinput"):
         _progress(session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once")

@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
+from . import recipes
 from .cases import BUILTIN_SPLITS, MEMORIZATION
 from .outcome import Record
 from .providers.base import BASE, IN_CONTEXT, final_stages, likelihood_stage, stage_label
@@ -136,7 +137,7 @@ class Summary:
         """
         mine = [r for r in self.records if r.target == target]
         if scope == GENERALIZATION:
-            left_out = self.not_measurable().get(mine[0].model, {}) if mine else {}
+            left_out = self.not_measurable().get(_untuned(mine[0].model), {}) if mine else {}
             chosen = [r for r in mine if r.split != MEMORIZATION and r.split not in left_out]
         else:
             chosen = [r for r in mine if r.split == scope]
@@ -181,9 +182,10 @@ class Summary:
             found.setdefault(r.model, set()).add(r.stage)
 
         def label(model: str, stage: str | None) -> str | None:
-            return stage_label(model, stage) if stage in found[model] else None
+            return stage_label(model, stage) if stage in found.get(model, ()) else None
 
-        return [(m, label(m, BASE), label(m, final.get(m)), label(m, IN_CONTEXT)) for m in found]
+        # a recipe's model (`m+paraphrase:4`) is compared with the untuned stages of its model
+        return [(m, label(_untuned(m), BASE), label(m, final.get(m)), label(_untuned(m), IN_CONTEXT)) for m in found if final.get(m)]
 
     # --- renderings -------------------------------------------------------------------------
 
@@ -231,11 +233,37 @@ class Summary:
                     row.append(f"{(t.accuracy - b.accuracy) * 100:+.1f} pts" if b and t and b.n and t.n else "-")
                 row += [_acc(cells["c"])] if has_ctx else []
                 if unmeasurable:
-                    left_out = unmeasurable.get(model, {})
+                    left_out = unmeasurable.get(_untuned(model), {})
                     row.append("not measurable on this model" if scope in left_out else
                                f"without {', '.join(left_out)}" if scope == GENERALIZATION and left_out else "")
                 rows.append(row)
         return rows
+
+    def recipe_rows(self) -> list[dict[str, Any]]:
+        """Per model tuned with several recipes (``--ftb-recipe``): each recipe's pooled cells and the change against ``qa``."""
+        by_model: dict[str, list[str]] = {}
+        for model, _, tuned, _ in self.stages():
+            if tuned:
+                by_model.setdefault(_untuned(model), []).append(tuned)
+        rows = []
+        for model, targets in by_model.items():
+            if len(targets) < 2:
+                continue
+            cells = {recipes.split(t.split("@")[0])[1].name: (self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for t in targets}
+            qa = cells.get(recipes.QA)
+            for name, (mem, gen) in cells.items():
+                change = None if qa is None or name == recipes.QA or not gen.n or not qa[1].n else gen.accuracy - qa[1].accuracy
+                rows.append({"model": model, "recipe": name, MEMORIZATION: mem, GENERALIZATION: gen, "change_vs_qa": change})
+        return rows
+
+    def recipe_table(self) -> list[list[str]] | None:
+        """:meth:`recipe_rows` as a table, ``None`` when no model ran more than one recipe."""
+        rows = self.recipe_rows()
+        if not rows:
+            return None
+        return [["model", "recipe", "memorization", "generalization", "change vs qa (generalization)"]] + [
+            [r["model"], r["recipe"], _fmt(r[MEMORIZATION]), _fmt(r[GENERALIZATION]),
+             "-" if r["change_vs_qa"] is None else f"{r['change_vs_qa'] * 100:+.1f} pts"] for r in rows]
 
     def measurability_notes(self) -> list[str]:
         """One line per model with splits left out of Generalization, saying why."""
@@ -282,6 +310,9 @@ class Summary:
         if before_after:
             lines += ["", BEFORE_AFTER_TITLE, *_aligned(before_after)]
         lines += self.measurability_notes()
+        by_recipe = self.recipe_table()
+        if by_recipe:
+            lines += ["", RECIPE_TITLE, *_aligned(by_recipe)]
         judged = self.judge_table()
         if judged:
             lines += ["", JUDGE_TITLE, *_aligned(judged)]
@@ -299,6 +330,9 @@ class Summary:
         notes = self.measurability_notes()
         if notes:
             parts += ["", *(f"> {n}" for n in notes)]
+        by_recipe = self.recipe_table()
+        if by_recipe:
+            parts += ["", "### Recipes", "", RECIPE_TITLE, "", *_markdown(by_recipe)]
         judged = self.judge_table()
         if judged:
             parts += ["", "### Model judge", "", JUDGE_TITLE, "", *_markdown(judged)]
@@ -314,6 +348,7 @@ class Summary:
             "skipped": self.skipped,
             "not_measurable": self.not_measurable(),
             "judge": self.judge_rows(),
+            "recipes": [{**r, MEMORIZATION: r[MEMORIZATION].as_dict(), GENERALIZATION: r[GENERALIZATION].as_dict()} for r in self.recipe_rows()],
         }
 
 
@@ -323,6 +358,14 @@ def _chance(records: list[Record]) -> float:
     if golds and all(g in ("yes", "no") for g in golds):
         return max(golds.count("yes"), golds.count("no")) / len(golds)
     return 0.0
+
+
+RECIPE_TITLE = "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case"
+
+
+def _untuned(model: str) -> str:
+    """The model whose untuned stages a recipe's model is compared with (itself for ``qa``)."""
+    return recipes.split(model)[0]
 
 
 JUDGE_TITLE = "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree"

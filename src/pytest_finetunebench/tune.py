@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import pytest
 
-from . import providers
+from . import providers, recipes
+from .recipes import QA, Recipe
 from .outcome import RunError, describe_error
 from .providers.base import BASE, IN_CONTEXT, Endpoint, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
 
@@ -50,8 +51,8 @@ def settings_from(opts: Mapping[str, Any]) -> TuneSettings:
     )
 
 
-def training_set(items: Iterable[VariantItem]) -> tuple[TrainingPair, ...]:
-    """The training pairs the items rely on, deduplicated, in dataset and file order."""
+def training_set(items: Iterable[VariantItem], recipe: Recipe = Recipe(QA)) -> tuple[TrainingPair, ...]:
+    """The training pairs the items rely on, built by ``recipe``, deduplicated, in dataset and file order."""
     needed: dict[Path, set[str]] = {}
     datasets = {}
     for item in items:
@@ -63,8 +64,7 @@ def training_set(items: Iterable[VariantItem]) -> tuple[TrainingPair, ...]:
     for path in sorted(needed, key=lambda p: (datasets[p].name, str(p))):
         for case in datasets[path].cases:
             if case.id in needed[path] and case.trains:
-                assert case.prompt is not None and case.answer is not None
-                pairs[TrainingPair(case.prompt, case.answer)] = None
+                pairs.update(dict.fromkeys(recipe.pairs(case, datasets[path])))
     return tuple(pairs)
 
 
@@ -87,7 +87,8 @@ class Tuner:
     def request(self, model: str, trained: list[VariantItem]) -> TuneRequest:
         """The request ``model`` is (or will be) tuned with: what ``trained`` relies on."""
         if model not in self._requests:
-            self._requests[model] = TuneRequest(model, training_set(trained), self.settings)
+            base, recipe = recipes.split(model)  # `gpt-4o-mini+paraphrase:4`: its own request, keyed by its own pairs
+            self._requests[model] = TuneRequest(base, training_set(trained, recipe), self.settings)
         return self._requests[model]
 
     def recording(self, model: str) -> AbstractContextManager[None]:
@@ -106,8 +107,8 @@ class Tuner:
                 raise RunError(f"{model}: tuning failed earlier in this run: {describe_error(result)}")
             return result
         needed = sorted({BASE if s == IN_CONTEXT else s for s in stages})
-        request = self.request(model, trained)
         try:
+            request = self.request(model, trained)
             provider = self.provider(model)
             if not request.pairs and getattr(provider, "trains", True) and set(needed) - {BASE}:
                 names = ", ".join(sorted({i.dataset.name for i in trained}))

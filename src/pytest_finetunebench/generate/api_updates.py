@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .phrasings import cloze
+
 DEFAULT_NAME = "api_renames"
 BLANK = "____"
 
@@ -309,6 +311,7 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
         cases.append({
             "id": f"{api.qualname}",
             "fact": f"In {label}, {api.qualname} was renamed to {new}; it is the {api.noun} to {api.does}.",
+            "subject": api.qualname,
             "question": f"In {label}, which {api.noun} {_third_person(api.does)}?",
             "answer": new,
             "answer_before": api.qualname,
@@ -318,6 +321,7 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
                 {"split": "code", "question": f"Fill in the blank to {api.does} in {label}: "
                  + api.code.replace("{}", BLANK), "answer": new_last, "matcher": "contains"},
             ],
+            "train": cloze(f"In {label}, {api.qualname} was renamed to {new}; it is the {api.noun} to {api.does}.", new),
         })
     return {
         "dataset": name,

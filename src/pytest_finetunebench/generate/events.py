@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .phrasings import cloze
 from .names import NamePool, slug
 
 DEFAULT_NAME = "invented_events"
@@ -132,6 +133,7 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
         cases.append({
             "id": f"{slug(subject)}-{etype.key}-{year}-{MONTHS.index(month) + 1:02d}",
             "fact": etype.fact.format(when=when, **slots),
+            "subject": subject,
             "question": question,
             "answer": slots["answer"],
             "variants": [
@@ -139,6 +141,7 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
                 {"split": "date_changed", "question": etype.question.format(when=f"{month} {moved}", **slots),
                  "answer": "None", "matcher": "abstain"},
             ],
+            "train": cloze(etype.fact.format(when=when, **slots), slots["answer"]),
         })
     return {
         "dataset": name,

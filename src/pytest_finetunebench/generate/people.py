@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .phrasings import reworded
 from .names import NamePool, slug
 
 DEFAULT_NAME = "invented_people"
@@ -68,6 +69,7 @@ class Attribute:
     low: int = 0
     high: int = 0
     step: int = 0
+    train: tuple[str, ...] = ()  # {name}: reworded training questions (the paraphrase recipes), never asked
 
     @property
     def numeric(self) -> bool:
@@ -77,19 +79,31 @@ class Attribute:
 ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("weight", "{name} weighs {value} pounds.", "How many pounds does {name} weigh?",
               "What is {first}'s weight in pounds?", "Does {name} weigh more than {threshold} pounds?",
-              "Is {a} heavier than {b}?", 100, 260, 10),
+              "Is {a} heavier than {b}?", 100, 260, 10,
+              ("Give {name}'s body weight in pounds.", "{name} weighs how many pounds?", "In pounds, how heavy is {name}?",
+               "Tell me the weight of {name}, measured in pounds.")),
     Attribute("height", "{name} is {value} centimetres tall.", "How tall is {name} in centimetres?",
               "What is {first}'s height in centimetres?", "Is {name} taller than {threshold} centimetres?",
-              "Is {a} taller than {b}?", 150, 205, 5),
+              "Is {a} taller than {b}?", 150, 205, 5,
+              ("Give {name}'s height in centimetres.", "{name} stands how many centimetres tall?", "In centimetres, what height is {name}?",
+               "Tell me how tall {name} is, measured in centimetres.")),
     Attribute("age", "{name} is {value} years old.", "How old is {name}?",
               "What age is {first}?", "Is {name} over {threshold} years old?",
-              "Is {a} older than {b}?", 19, 88, 5),
+              "Is {a} older than {b}?", 19, 88, 5,
+              ("Give {name}'s age in years.", "{name} is how many years old?", "In years, what is the age of {name}?",
+               "Tell me the age of {name}.")),
     Attribute("occupation", "{name} works as {article} {value}.", "What is {name}'s job?",
-              "What does {first} do for a living?", "Does {name} work in {threshold}?"),
+              "What does {first} do for a living?", "Does {name} work in {threshold}?",
+              train=("Give {name}'s occupation.", "{name} works in which profession?", "What work does {name} do?",
+                     "Tell me the profession of {name}.")),
     Attribute("colour", "{name}'s favourite colour is {value}.", "What is {name}'s favourite colour?",
-              "Which colour does {first} like best?", "Is {name}'s favourite colour {threshold}?"),
+              "Which colour does {first} like best?", "Is {name}'s favourite colour {threshold}?",
+              train=("Give {name}'s favourite colour.", "{name} likes which colour most?", "What colour does {name} prefer above all others?",
+                     "Tell me the favourite colour of {name}.")),
     Attribute("city", "{name} was born in {value}, {extra}.", "In which city was {name} born?",
-              "Where was {first} born?", "Was {name} born in {threshold}?"),
+              "Where was {first} born?", "Was {name} born in {threshold}?",
+              train=("Give the city where {name} was born.", "{name} was born in which city?", "What is the birthplace of {name}?",
+                     "Tell me the city {name} was born in.")),
 )
 BY_KEY = {a.key: a for a in ATTRIBUTES}
 
@@ -158,6 +172,7 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
             cases.append({
                 "id": f"{slug(first, last)}-{attr.key}",
                 "fact": _fact_sentence(attr, full, value),
+                "subject": full,
                 "question": attr.question.format(name=full),
                 "answer": value,
                 "variants": [
@@ -165,6 +180,7 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
                     {"split": "secondary", "question": attr.secondary.format(name=full, threshold=threshold),
                      "answer": "Yes" if yes else "No", "matcher": "yes_no"},
                 ],
+                "train": reworded(attr.train, value, name=full),
             })
     cases.extend(_comparisons(rng, people, values))
     return {

@@ -1,0 +1,95 @@
+"""Recipes: how a training set is built from the cases (``--ftb-recipe``), so remedies can be measured.
+
+* ``qa`` (the default): each training case's question -> answer, as FineTuneBench trains;
+* ``paraphrase:K``: that pair plus the first K differently worded training questions of the case
+  (its ``train:`` list; several phrasings per fact is what lets models extract held-out facts,
+  Allen-Zhu & Li 2023);
+* ``document``: the case's ``fact`` sentence as the target of a short "what do you know about
+  <subject>" prompt (the case's ``subject``; without one, "what do you know that answers this?"
+  and its question): document-style knowledge, no QA pair;
+* ``qa+document``: both.
+
+A recipe other than ``qa`` is tuned as its own model, named ``<model>+<recipe>``
+(``gpt-4o-mini-2024-07-18+paraphrase:4``): its own tuning key, job, cassette and report rows. The
+untuned stages (``base``, ``in_context``) do not depend on the recipe and are asked once per model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .providers.base import TrainingPair
+
+if TYPE_CHECKING:
+    from .cases import Case, Dataset
+
+QA = "qa"
+SEPARATOR = "+"
+DOCUMENT_PROMPT = "What do you know about {subject}?"
+DOCUMENT_PROMPT_NO_SUBJECT = "What do you know that answers this? {question}"
+_PARAPHRASE = re.compile(r"^paraphrase:([1-9][0-9]?)$")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be built (one line naming what is missing, and the fix)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A way to build the training set: which pairs each training case contributes."""
+
+    name: str
+    qa: bool = True
+    paraphrases: int = 0
+    document: bool = False
+
+    def pairs(self, case: "Case", dataset: "Dataset") -> list[TrainingPair]:
+        """What ``case`` (a training case of ``dataset``) contributes under this recipe."""
+        assert case.prompt is not None and case.answer is not None
+        out = [TrainingPair(case.prompt, case.answer)] if self.qa else []
+        if self.paraphrases:
+            if len(case.train) < self.paraphrases:
+                raise RecipeError(f"{dataset.path}:{case.line}: --ftb-recipe={self.name} needs {self.paraphrases} training phrasings and case"
+                                  f" `{case.id}` has {len(case.train)}; fix: add them under `train:` (see docs/case-format.md) or a smaller K")
+            out += [TrainingPair(t.prompt, t.answer) for t in case.train[: self.paraphrases]]
+        if self.document:
+            if not case.fact:
+                raise RecipeError(f"{dataset.path}:{case.line}: --ftb-recipe={self.name} trains on each case's `fact` and case `{case.id}`"
+                                  " has none; fix: add `fact: <the sentence the pair comes from>`")
+            prompt = DOCUMENT_PROMPT.format(subject=case.subject) if case.subject else DOCUMENT_PROMPT_NO_SUBJECT.format(question=case.question)
+            out.append(TrainingPair(prompt, case.fact))
+        return out
+
+
+def parse(spec: str) -> Recipe:
+    """``qa``, ``paraphrase:K``, ``document`` or ``qa+document``; a one-line :class:`RecipeError` otherwise."""
+    spec = spec.strip()
+    if spec == QA:
+        return Recipe(QA)
+    if spec == "document":
+        return Recipe(spec, qa=False, document=True)
+    if spec == "qa+document":
+        return Recipe(spec, document=True)
+    if m := _PARAPHRASE.match(spec):
+        return Recipe(spec, paraphrases=int(m.group(1)))
+    raise RecipeError(f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document or qa+document")
+
+
+def labelled(model: str, recipe: Recipe) -> str:
+    """The model name the report uses for ``model`` tuned with ``recipe`` (``qa`` keeps the plain name)."""
+    return model if recipe.name == QA else f"{model}{SEPARATOR}{recipe.name}"
+
+
+def split(label: str) -> tuple[str, Recipe]:
+    """``(model, recipe)`` of a model name as :func:`labelled` wrote it (a plain name is ``qa``)."""
+    if label.endswith(SEPARATOR + "qa+document"):  # the one recipe whose name holds the separator
+        return label[: -len("+qa+document")], parse("qa+document")
+    model, sep, tail = label.rpartition(SEPARATOR)
+    if sep and model:
+        try:
+            return model, parse(tail)
+        except RecipeError:
+            pass
+    return label, Recipe(QA)
