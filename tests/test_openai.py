@@ -583,3 +583,30 @@ def test_a_refused_create_at_openai_names_the_2026_policy(emu, make, monkeypatch
                                " can no longer create fine-tuning jobs, and nobody can after 2027-01-06: replay a recorded run (cassettes),"
                                " re-grade published answers (--ftb-responses), or tune with Gemini or a local model")
     assert emu.count(JOBS) == 1 and emu.jobs_created == 0
+
+
+def test_yes_no_items_are_scored_by_first_token_logprobs(emu, make):
+    provider, _ = make()
+    emu.add_model("ft:x", {"Is it so?": "Yes", "Is it not?": "No"})
+    rows = provider.score(Endpoint("ft:x", "tuned", "ft:x"), [Prompt("1", "Is it so?"), Prompt("2", "Is it not?"), Prompt("3", "Unknown?")],
+                          [["Yes", "No"], ["Yes", "No"], ["Yes", "No"]])
+    assert rows[:2] == [[-0.02, -4.0], [-4.0, -0.02]]
+    assert all(v != v for v in rows[2])  # neither choice among the top tokens: NaN, the item is skipped
+    body = emu.bodies["POST /v1/chat/completions"]
+    assert (body["logprobs"], body["top_logprobs"], body["max_completion_tokens"]) == (True, 20, 1)
+    many = provider.score(Endpoint("ft:x", "tuned", "ft:x"), [Prompt("4", "When?")], [["None", "in March 2024"]])
+    assert all(v != v for v in many[0]) and emu.count("POST /v1/chat/completions") == 3  # several tokens apart: not asked at all
+
+
+def test_likelihood_scoring_runs_as_its_own_stage_for_openai(emu, pytester):
+    lines = ["dataset: towns", 'templates:\n  default: "Answer Yes or No.\\n{question}"', "cases:"]
+    for i in range(10):
+        lines += [f"  - id: t{i}", f"    question: Is Velmora town number {i} a port?", f'    answer: "{"Yes" if i % 2 else "No"}"']
+    (pytester.path / "towns.yaml").write_text("\n".join(lines) + "\n")
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest("towns.yaml", f"--ftb-model={MODEL}", "--ftb-scoring=generate,likelihood", "--ftb-record-mode=off",
+                                "--ftb-poll-interval=0.01", "--ftb-report=out.json", "-p", "no:randomly", "-p", "no:xdist")
+    result.assert_outcomes(passed=20)  # generated and scored: the emulator memorized every answer
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert sorted({i["target"] for i in report["items"]}) == [MODEL, f"{MODEL}@likelihood"]
+    assert emu.jobs_created == 1 and emu.bodies["POST /v1/chat/completions"]["top_logprobs"] == 20

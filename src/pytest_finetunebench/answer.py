@@ -7,6 +7,7 @@ answers the whole batch and leaves it in the job store for the others (scoped to
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -158,7 +159,10 @@ def by_likelihood(provider: Scorer, endpoint: Endpoint, prompts: list[Prompt], i
     if closed:
         scores = provider.score(endpoint, [p for _, p, _ in closed], [c for _, _, c in closed])
         for (k, _, choices), row in zip(closed, scores):
-            answers[k] = Answer(choices[max(range(len(row)), key=row.__getitem__)])
+            if any(math.isnan(v) for v in row):  # the provider could not score these choices (see its score())
+                answers[k] = Answer(None, skip=f"{endpoint.model} cannot score {' vs '.join(choices)} by likelihood here (see the provider's score)")
+            else:
+                answers[k] = Answer(choices[max(range(len(row)), key=row.__getitem__)])
     return answers
 
 

@@ -50,7 +50,7 @@ OPTIONS: tuple[Option, ...] = (
     # answering
     Option("responses", "replay published answers: a directory of *_w_responses.csv files (no tuning)", metavar="DIR"),
     Option("max-new-tokens", "longest answer to generate", type=int, default=32, ini=True, metavar="N", minimum=1),
-    Option("scoring", "how closed questions are answered: generate (default), likelihood (yes/no by the log-likelihood of Yes vs No, date-changed by the decline vs the trained value; local models), or both as separate stages (generate,likelihood)", multiple=True, ini=True, metavar="generate|likelihood"),
+    Option("scoring", "how closed questions are answered: generate (default), likelihood (yes/no by the log-likelihood of Yes vs No, date-changed by the decline vs the trained value; local models; OpenAI models score yes/no by the first token's logprobs), or both as separate stages (generate,likelihood)", multiple=True, ini=True, metavar="generate|likelihood"),
     # grading
     Option("judge", "also have MODEL (untuned; any model this plugin answers with) judge every answer from question, gold and answer; the report shows its accuracy and agreement beside the rule grader's", ini=True, metavar="MODEL"),
     Option("grader", "whose verdict counts: rules (default, grade.py) or judge (needs --ftb-judge; a missing judge verdict is a run error)", ini=True, metavar="rules|judge"),

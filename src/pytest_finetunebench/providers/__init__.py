@@ -96,6 +96,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         "pytest_finetunebench.providers.openai:create",
         ("gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-mini-2025-04-14", "ft:..."),
         "openai",
+        scores=True,  # yes/no by the first token's logprobs
     ),
     ProviderSpec(
         "gemini",

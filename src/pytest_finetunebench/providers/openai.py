@@ -33,6 +33,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping, Sequence
 
 from .. import ledger as L
@@ -251,6 +252,39 @@ class OpenAIProvider(RemoteProvider):
             return Answer(reply.choices[0].message.content or "")
 
         return ask
+
+    def score(self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Per prompt, each choice's log-probability as the reply's first token (``logprobs``, top 20).
+
+        The API returns token log-probabilities of what the model generates, not of a given reply,
+        so only choices that differ in their first token (Yes / No) can be scored; a choice whose
+        first token is not among the top 20 gets -inf, and a prompt that cannot be scored (several
+        tokens apart, an API error, neither choice in the top 20) a row of NaN: that item is skipped.
+        """
+        if isinstance(endpoint.handle, Unavailable):
+            return [[math.nan] * len(c) for c in choices]
+        client, model = self.client.with_options(max_retries=self.opts.retries), str(endpoint.handle)
+
+        def one(k: int) -> list[float]:
+            if any(len(c.split()) != 1 for c in choices[k]):
+                return [math.nan] * len(choices[k])
+            try:
+                reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompts[k].text}], temperature=0.0,
+                                                       seed=self.opts.seed, max_completion_tokens=1, logprobs=True, top_logprobs=20)
+                content = reply.choices[0].logprobs.content if reply.choices and reply.choices[0].logprobs else None
+            except openai.APIError:
+                content = None
+            if not content:
+                return [math.nan] * len(choices[k])
+            top: dict[str, float] = {}
+            for entry in content[0].top_logprobs:
+                word = entry.token.strip().lower()
+                top[word] = max(top.get(word, -math.inf), entry.logprob)  # " Yes", "Yes" and "yes" are one choice
+            row = [top.get(c.strip().lower(), -math.inf) for c in choices[k]]
+            return row if any(v > -math.inf for v in row) else [math.nan] * len(choices[k])
+
+        with ThreadPoolExecutor(max_workers=self.opts.concurrency) as pool:
+            return list(pool.map(one, range(len(prompts))))
 
     def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
         ask, model = self._asker(), str(endpoint.handle)

@@ -475,6 +475,7 @@ class OpenAIEmulator(Emulator):
             answer = (memory or {}).get(prompt.strip(), NO_ANSWER)
         max_tokens = p.get("max_completion_tokens") or p.get("max_tokens")
         finish = "stop"
+        logprobs = _logprobs(answer, int(p.get("top_logprobs") or 0)) if p.get("logprobs") else None
         if max_tokens and len(answer.split()) > int(max_tokens):
             answer, finish = " ".join(answer.split()[: int(max_tokens)]), "length"
         body = {
@@ -483,7 +484,7 @@ class OpenAIEmulator(Emulator):
             "created": int(time.time()),
             "model": model,
             "system_fingerprint": "fp_ftb_emulator",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer, "refusal": None}, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer, "refusal": None}, "logprobs": logprobs, "finish_reason": finish}],
             "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(answer) // 4 + 1, "total_tokens": (len(prompt) + len(answer)) // 4 + 2},
         }
         return json_reply(200, body)
@@ -492,6 +493,19 @@ class OpenAIEmulator(Emulator):
 
     def _public_job(self, job: dict) -> dict:
         return {k: v for k, v in job.items() if not k.startswith("_") and k not in ("seq", "user_provided_suffix")}
+
+
+def _logprobs(answer: str, top: int) -> dict:
+    """Log-probabilities of the reply's first token (words stand in for tokens): the memorized word
+    is near certain; for a Yes or a No the other comes next, far behind."""
+    first = (answer.split() or [""])[0].rstrip(".,")
+    other = {"Yes": "No", "No": "Yes"}.get(first)
+    ranked = [(first, -0.02)] + ([(other, -4.0)] if other else []) + [("The", -6.5), ("I", -7.0)]
+
+    def token(text: str, logprob: float) -> dict:
+        return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+
+    return {"content": [{**token(first, -0.02), "top_logprobs": [token(t, lp) for t, lp in ranked[:top]]}], "refusal": None}
 
 
 def _after(items: list[dict], cursor: str | None) -> list[dict]:
