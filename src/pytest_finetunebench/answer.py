@@ -11,10 +11,11 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import pytest
 
+from .items import Asked, Target
 from .judge import Judge, JudgeVerdict, ToJudge
 from .providers import RunContext
 from .grade import choose_matcher
@@ -24,13 +25,11 @@ from .providers.base import (
 from .outcome import RunError, describe_error
 from .tune import Tuner
 
-if TYPE_CHECKING:
-    from .collect import Target, VariantItem
 
 IN_CONTEXT_PREAMBLE = "Use these facts to answer.\n"
 
 
-def in_context_prompt(item: VariantItem) -> str:
+def in_context_prompt(item: Asked) -> str:
     """The variant's prompt with the facts of its case (and the cases it uses) placed before it."""
     cases = [item.case] + [item.dataset.case(u) for u in item.case.uses]
     facts = [c.fact or f"{c.question} {c.answer}" for c in cases if c.fact or c.trains]
@@ -47,16 +46,16 @@ class Evaluation:
         self.run_id = run_id  # set under pytest-xdist: answers are shared through the store
         self.judge = judge  # --ftb-judge: each batch of answers is judged right after it is answered
         self.grader = grader  # whose verdict counts: "rules" (grade.py) or "judge"
-        self._by_target: dict[Target, list[VariantItem]] = defaultdict(list)
-        self._collected: dict[str, list[VariantItem]] = defaultdict(list)
+        self._by_target: dict[Target, list[Asked]] = defaultdict(list)
+        self._collected: dict[str, list[Asked]] = defaultdict(list)
         self._answers: dict[Target, Batch | BaseException] = {}
 
-    def collected(self, items: Sequence[VariantItem]) -> None:
+    def collected(self, items: Sequence[Asked]) -> None:
         """Remember every collected item, before deselection: they decide the training set."""
         for item in items:
             self._collected[item.target.model].append(item)
 
-    def plan(self, items: Sequence[VariantItem]) -> None:
+    def plan(self, items: Sequence[Asked]) -> None:
         """Remember the final selection (after -k, -m, --lf and deselection): these are asked."""
         for item in items:
             self._by_target[item.target].append(item)
@@ -70,7 +69,7 @@ class Evaluation:
         """The tuning request of ``model``, from what was collected."""
         return self.tuner.request(model, self._collected[model])
 
-    def answer(self, item: VariantItem) -> Answer:
+    def answer(self, item: Asked) -> Answer:
         """The answer for ``item``, fetching its target's whole batch on first use.
 
         A failure is remembered per target: the first item sees the original error, the others
@@ -88,7 +87,7 @@ class Evaluation:
             raise RunError(describe_error(batch))
         return batch.answers[item.nodeid]
 
-    def verdict(self, item: VariantItem) -> JudgeVerdict | None:
+    def verdict(self, item: Asked) -> JudgeVerdict | None:
         """The model judge's verdict on ``item``'s answer (``None`` without ``--ftb-judge`` or an answer)."""
         batch = self._answers.get(item.target)
         return None if batch is None or isinstance(batch, BaseException) else batch.verdicts.get(item.nodeid)
@@ -137,7 +136,7 @@ class Evaluation:
         return Batch(by_key, verdicts)
 
 
-def closed_choices(item: VariantItem) -> list[str] | None:
+def closed_choices(item: Asked) -> list[str] | None:
     """The answers a closed question chooses between: Yes/No, or the decline vs the trained value."""
     matcher = item.variant.matcher if item.variant.matcher != "auto" else choose_matcher(item.variant.answer)
     if matcher == "yes_no":
@@ -147,7 +146,7 @@ def closed_choices(item: VariantItem) -> list[str] | None:
     return None
 
 
-def by_likelihood(provider: Scorer, endpoint: Endpoint, prompts: list[Prompt], items: Sequence[VariantItem]) -> list[Answer]:
+def by_likelihood(provider: Scorer, endpoint: Endpoint, prompts: list[Prompt], items: Sequence[Asked]) -> list[Answer]:
     """Answers chosen by log-likelihood for closed questions; the others are skipped with the reason.
 
     Like lm-evaluation-harness's multiple-choice scoring: each choice is scored as the model's whole

@@ -13,26 +13,14 @@ import pytest
 from . import recipes
 from .answer import EVALUATION
 from .cases import Case, CaseFileError, Dataset, Variant, load_dataset
+from .items import Target
 from .outcome import describe, judge
-from .providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage, stage_label
+from .providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage
 from .tune import parse_epochs
 
 CASE_SUFFIXES = (".yaml", ".yml")
 TARGET_PROPERTY = "ftb_target"  # (model, stage) on every item's report, graded or not
 CASE_FILE_PROPERTY = "ftb_case_file"  # (dataset, case file) likewise: saved runs hash the file
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What answers an item: a model at a stage (tuned, base, epoch:N or in_context)."""
-
-    model: str
-    stage: str = TUNED
-
-    @property
-    def label(self) -> str:
-        """How reports and node ids name it."""
-        return stage_label(self.model, self.stage)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Sequence
 
+from .items import JudgeVerdict
 from .outcome import describe_error
 from .providers import RunContext
 from .providers.base import BASE, Prompt, TuneSettings
@@ -47,14 +48,6 @@ Reply with one word: CORRECT or INCORRECT."""
 
 GRADERS = ("rules", "judge")
 _WORD = re.compile(r"[A-Za-z]+")
-
-
-@dataclass(frozen=True, slots=True)
-class JudgeVerdict:
-    """The judge's verdict on one answer; ``passed`` is ``None`` when the judge gave none."""
-
-    passed: bool | None
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import pytest
 
+from .items import Asked, JudgeVerdict
 from .grade import grade
 from .providers.base import Answer, ProviderError, stage_label
 
-if TYPE_CHECKING:
-    from .collect import VariantItem
-    from .judge import JudgeVerdict
 
 PREFIX = "ftb_"
 _OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason"})
@@ -72,7 +70,7 @@ class RunError(Exception):
     """The run itself failed for this item (a failed job, an API error): not a wrong answer."""
 
 
-def judge(item: VariantItem, answer: Answer, second: JudgeVerdict | None = None, grader: str = "rules") -> Record:
+def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grader: str = "rules") -> Record:
     """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves.
 
     ``second`` is the model judge's verdict (``--ftb-judge``); with ``grader="judge"`` it is the

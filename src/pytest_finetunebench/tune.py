@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import pytest
 
+from .items import Asked
 from . import providers, recipes
 from .recipes import QA, Recipe
 from .outcome import RunError, describe_error
 from .providers.base import BASE, IN_CONTEXT, Endpoint, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
 
-if TYPE_CHECKING:
-    from .collect import VariantItem
 
 
 def parse_epochs(value: str | int | None) -> tuple[int, ...]:
@@ -51,7 +50,7 @@ def settings_from(opts: Mapping[str, Any]) -> TuneSettings:
     )
 
 
-def training_set(items: Iterable[VariantItem], recipe: Recipe = Recipe(QA)) -> tuple[TrainingPair, ...]:
+def training_set(items: Iterable[Asked], recipe: Recipe = Recipe(QA)) -> tuple[TrainingPair, ...]:
     """The training pairs the items rely on, built by ``recipe``, deduplicated, in dataset and file order."""
     needed: dict[Path, set[str]] = {}
     datasets = {}
@@ -84,7 +83,7 @@ class Tuner:
             self._providers[spec.name] = providers.create(model, self.ctx)
         return self._providers[spec.name]
 
-    def request(self, model: str, trained: list[VariantItem]) -> TuneRequest:
+    def request(self, model: str, trained: list[Asked]) -> TuneRequest:
         """The request ``model`` is (or will be) tuned with: what ``trained`` relies on."""
         if model not in self._requests:
             base, recipe = recipes.split(model)  # `gpt-4o-mini+paraphrase:4`: its own request, keyed by its own pairs
@@ -95,7 +94,7 @@ class Tuner:
         """The recording context for calls into ``model``'s provider (tuning and answers)."""
         return self.ctx.recording(providers.spec_for(model, self.ctx).name, self._requests[model])
 
-    def endpoints(self, model: str, stages: list[str], trained: list[VariantItem]) -> Mapping[str, Endpoint]:
+    def endpoints(self, model: str, stages: list[str], trained: list[Asked]) -> Mapping[str, Endpoint]:
         """Endpoints for ``stages`` of ``model``, trained on what ``trained`` relies on; tunes once.
 
         A failure is remembered: the first item sees the original error, every later one a
