@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -572,3 +573,18 @@ def test_emulator_requires_a_token(emu):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"{emu.url}/v1beta1/projects/p/locations/l/tuningJobs")
     assert info.value.code == 401 and json.loads(info.value.read())["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_a_paused_job_is_waited_for_then_resumed_not_duplicated(emu, make):
+    emu.job_polls = 1000  # the job runs until paused (a pause from the console), then until told to finish
+    provider, lines = make(job_timeout=0.3)
+    pauser = threading.Thread(target=lambda: (wait_for(lambda: emu.jobs_created == 1), emu.pause()))
+    pauser.start()
+    with pytest.raises(ProviderError, match="still paused .*rerun resumes"):
+        provider.endpoints(request(), ["tuned"])
+    pauser.join()
+    assert any(": paused, " in line for line in lines)
+    emu.pause(False)
+    emu.finish_jobs()
+    assert make()[0].endpoints(request(), ["tuned"])["tuned"].handle.startswith(f"projects/{emu.project}/locations/")
+    assert emu.jobs_created == 1

@@ -610,3 +610,12 @@ def test_likelihood_scoring_runs_as_its_own_stage_for_openai(emu, pytester):
     report = json.loads((pytester.path / "out.json").read_text())
     assert sorted({i["target"] for i in report["items"]}) == [MODEL, f"{MODEL}@likelihood"]
     assert emu.jobs_created == 1 and emu.bodies["POST /v1/chat/completions"]["top_logprobs"] == 20
+
+
+def test_a_rejected_training_file_is_one_line_with_openais_details(emu, make):
+    emu.reject_files = "Invalid file format: line 3 is not valid JSON."
+    provider, _ = make()
+    with pytest.raises(ProviderError) as info:
+        provider.endpoints(request(), ["tuned"])
+    assert str(info.value).startswith("OpenAI rejected training file file-") and str(info.value).endswith(": Invalid file format: line 3 is not valid JSON.")
+    assert emu.jobs_created == 0

@@ -30,6 +30,7 @@ Settings are plain attributes, changeable while it runs:
 * ``loading_requests``: how many chat requests a just-tuned model answers 404 ``model_not_found``
   before it is served (the real API's loading window);
 * ``min_examples``: a job on fewer examples is created, then fails ``invalid_n_examples`` (10);
+* ``reject_files``: a message; uploaded files then end in status ``error`` with it as ``status_details``;
 * :meth:`fault`: the next N requests to a path get an HTTP error (429 with ``retry-after`` in whole
   seconds and ``retry-after-ms``, 500...).
 
@@ -125,6 +126,7 @@ class OpenAIEmulator(Emulator):
     ) -> None:
         super().__init__(host=host, port=port, latency=latency, job_seconds=job_seconds, job_polls=job_polls, drop_creates=drop_creates, lose_creates=lose_creates)
         self.file_polls = file_polls
+        self.reject_files: str | None = None  # a message: uploaded files end in status "error" with it as status_details
         self.fail_jobs = fail_jobs
         self.keep_checkpoints = keep_checkpoints
         self.tunable = set(tunable)
@@ -270,7 +272,7 @@ class OpenAIEmulator(Emulator):
                 return json_reply(404, _error(f"No such File object: {file_id}", param="id"))
             f["_polls"] += 1
             if f["status"] == "uploaded" and f["_polls"] > self.file_polls:
-                f["status"] = "processed"
+                f["status"], f["status_details"] = ("error", self.reject_files) if self.reject_files else ("processed", None)
             return json_reply(200, self._public(f))
 
     # jobs

@@ -46,7 +46,8 @@ Settings are plain attributes, changeable while it runs:
 * ``buckets``: ``None`` accepts any bucket, else uploads to others get GCS's 404;
 * :meth:`fault`: the next N requests to a path get an HTTP error (429, 503...).
 * ``max_running_jobs``: the concurrent-tuning quota (a create past it gets Vertex AI's 429);
-* ``thinking_tokens``: what a Gemini 3.x answer spends on thinking, by ``thinking_level``.
+* ``thinking_tokens``: what a Gemini 3.x answer spends on thinking, by ``thinking_level``;
+* :meth:`pause`: unfinished jobs become ``JOB_STATE_PAUSED`` (and stay so until resumed).
 
 It refuses what the service refuses: unknown request fields (400), models it does not tune,
 retired models (404 to ask), Gemini 3.x tuning outside ``us-central1``/``europe-west4``, adapter
@@ -238,6 +239,14 @@ class VertexEmulator(Emulator):
         """Copies of every job as the API shows it (newest first)."""
         with self._lock:
             return [json.loads(json.dumps(self._public(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["_seq"])]
+
+    def pause(self, paused: bool = True) -> None:
+        """Pause every unfinished job (``JOB_STATE_PAUSED``, as from the console), or resume them; a paused job does not finish."""
+        with self._lock:
+            for job in self._jobs.values():
+                if job["state"] not in TERMINAL:
+                    job["state"] = "JOB_STATE_PAUSED" if paused else "JOB_STATE_RUNNING"
+                    job["updateTime"] = _now()
 
     def add_endpoint(self, endpoint: str, memory: dict[str, str] | None = None) -> None:
         """Make an endpoint resource name answerable, with these trained answers."""
@@ -481,7 +490,7 @@ class VertexEmulator(Emulator):
             return json_reply(200, {})
 
     def _advance(self, job: dict, poll: bool) -> None:
-        if job["state"] in TERMINAL:
+        if job["state"] in TERMINAL or job["state"] == "JOB_STATE_PAUSED":
             return
         if poll:
             job["_polls"] += 1
