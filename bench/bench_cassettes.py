@@ -5,7 +5,7 @@
 1. Records one session against the in-repo OpenAI emulator through the real openai SDK: a
    fine-tuning job's lifecycle (upload, create, polls, events, checkpoints) and ``--answers``
    chat completions, 16 in flight (the provider's default), into one cassette (ours).
-2. Replays it with :mod:`pytest_finetunebench.cassettes` (fresh job store, no network).
+2. Replays it with :mod:`pytest_finetunebench.record` (fresh job store, no network).
 3. Replays the same file with vcrpy and its defaults (record mode ``once``, matchers
    method/scheme/host/port/path/query, a linear scan per request); vcrpy only gets a
    serializer + persister that read our file. Then once more from vcrpy's own YAML copy of the
@@ -30,7 +30,7 @@ import openai
 import vcr
 import yaml
 
-from pytest_finetunebench import cassettes as C
+from pytest_finetunebench import record as C
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.openai import OpenAIProvider

@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("openai")
 vcr = pytest.importorskip("vcr")
 
-from pytest_finetunebench import cassettes as C  # noqa: E402
+from pytest_finetunebench import record as C  # noqa: E402
 from pytest_finetunebench.providers.base import TrainingPair, TuneRequest  # noqa: E402
 from pytest_finetunebench.store import JobStore  # noqa: E402
 from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
@@ -140,13 +140,13 @@ def test_record_once_then_replay_offline_without_key_gives_the_identical_report(
 # reach it) into sleeps.json, and sleeps at most 50 ms, so a regression fails fast instead of hanging.
 SLEEP_SPY = """
 import json, time
-from pytest_finetunebench import cassettes
-_real = cassettes._real_sleep
+from pytest_finetunebench.record import vcr
+_real = vcr._real_sleep
 SLEPT = []
 def _spy(seconds):
     SLEPT.append(seconds)
     _real(min(seconds, 0.05))
-cassettes._real_sleep = time.sleep = _spy
+vcr._real_sleep = time.sleep = _spy
 def pytest_unconfigure(config):
     with open("sleeps.json", "w") as fh:
         json.dump(SLEPT, fh)

@@ -78,7 +78,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("gcs-bucket", "Gemini: Cloud Storage bucket (and optional prefix) the training JSONL is uploaded to", ini=True, metavar="BUCKET[/PREFIX]"),
     Option("gcs-training-uri", "Gemini: tune on this training JSONL already in Cloud Storage (no upload; it must hold the run's training set)", metavar="gs://..."),
     Option("adapter-size", "Gemini: LoRA adapter size (1, 2, 4, 8, 16 or 32); default Vertex AI's", type=int, ini=True, metavar="N", minimum=1),
-    # cassettes: record a real run once, replay it in CI without keys or network (cassettes.py)
+    # cassettes: record a real run once, replay it in CI without keys or network (record/)
     Option("record-mode", "HTTP providers: none (default: replay cassettes; a missing one is an error), once (record missing cassettes), new_episodes (replay, record what is missing), all (re-record everything), off (live, no cassettes)", ini=True, metavar="MODE"),
     Option("cassettes", "cassette directory (one cassette per tuned model: <provider>/<model>/<key>.json, gzipped in place when large); default <rootdir>/cassettes", ini=True, metavar="DIR"),
     # local models (providers/local.py)

@@ -15,7 +15,7 @@ from typing import Any, Generator
 
 import pytest
 
-from . import cassettes, options, providers, recipes, suites
+from . import options, providers, recipes, record, suites
 from .answer import EVALUATION, Evaluation
 from .cases import BUILTIN_SPLITS
 from .collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
@@ -72,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
     ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line))
-    recorder = cassettes.Recorder.from_options(opts, config.rootpath, store, worker)
+    recorder = record.Recorder.from_options(opts, config.rootpath, store, worker)
     ctx.recording = recorder.recording
     ctx.replay_store = recorder.replay_store
     config.pluginmanager.register(recorder, "finetunebench-cassettes")

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .. import cassettes
+from .. import record
 from .openai_emulator import OpenAIEmulator
 from .together_emulator import TogetherEmulator
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     suite_cassettes = sorted(set((out / "openai").rglob("*.json")) - before)
     written = sorted((out / "openai").rglob("*.json")) + together_cassettes
     for path in written:
-        data = cassettes.read(path)
+        data = record.read(path)
         data["recorded_against"] = NOTE
         path.write_bytes(json.dumps(data, indent=1, ensure_ascii=False).encode())
     index = {"note": NOTE, "base_url": base_url, "cases": "cassettes/cases/emulator_towns.yaml", "args": ARGS, "outcomes": outcomes,
