@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_finetunebench.recipes import labelled, parse
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     head = ["recipe", *names, "generalization (pooled)", "change vs qa"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in data["recipes"]:
-        target = row["model"] if row["recipe"] == "qa" else f"{row['model']}+{row['recipe']}"
+        target = labelled(row["model"], parse(row["recipe"]))
         gen = row["generalization"]
         cells = [f"{splits[(target, s)][1]}/{splits[(target, s)][0]}" if (target, s) in splits else "-" for s in names]
         change = "-" if row["change_vs_qa"] is None else f"{row['change_vs_qa'] * 100:+.1f} pts"

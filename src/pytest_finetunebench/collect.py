@@ -56,8 +56,8 @@ class Selection:
             raise pytest.UsageError(str(exc)) from None
         untuned = (BASE, IN_CONTEXT, likelihood_stage(BASE), likelihood_stage(IN_CONTEXT))  # the same whatever the recipe
         return cls(
-            targets=tuple(Target(m if s in untuned else recipes.labelled(m, r), s) for m in models for s in stages
-                          for r in (chosen[:1] if s in untuned else chosen)),
+            targets=tuple(target for m in models for s in stages
+                          for target in ([Target(m, s)] if s in untuned else [Target(recipes.labelled(m, r), s) for r in chosen])),
             splits=frozenset(opts.get("split") or ()),
             datasets=frozenset(opts.get("dataset") or ()),
             limit=limit,

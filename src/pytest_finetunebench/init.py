@@ -42,6 +42,15 @@ SETUP = {
                "        with:\n          credentials_json: ${{ secrets.GCP_CREDENTIALS }}\n"),
 }
 
+# The first steps of both workflows: the repository, Python, the plugin with the provider's extra, its setup.
+STEPS = """\
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.12"
+      - run: pip install "pytest-finetunebench[{extras}]"
+{setup}"""
+
 NIGHTLY = """\
 name: finetunebench nightly
 
@@ -55,12 +64,7 @@ jobs:
     runs-on: ubuntu-latest
     timeout-minutes: 360  # a tuning job can take hours; a rerun resumes it from the job store
     steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.12"
-      - run: pip install "pytest-finetunebench[{extras}]"
-{setup}
+{steps}
       # The job store: saved runs (what --ftb-compare-fail compares with) and the ledgers of
       # tuning jobs (an unchanged training set reuses its tuned model instead of paying again).
       - uses: actions/cache/restore@v4
@@ -102,12 +106,7 @@ jobs:
   replay:
     runs-on: ubuntu-latest
     steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.12"
-      - run: pip install "pytest-finetunebench[{extras}]"
-{setup}
+{steps}
       # Replays the committed cassettes/ (record them once with --ftb-record-mode=once): no key, no network.
       - run: pytest cases -p no:xdist -q --tb=no --ftb-baseline --ftb-no-save
 """
@@ -123,8 +122,8 @@ def provider_of(model: str) -> str:
 def workflows(model: str) -> dict[str, str]:
     """The two workflow files for ``model``, by path."""
     kind = provider_of(model)
-    nightly = NIGHTLY.format(extras=INSTALL[kind], setup=SETUP[kind], secrets=SECRETS[kind])
-    replay = REPLAY.format(extras=INSTALL[kind].replace(",plot", ""), setup=SETUP[kind] if kind == "local" else "")
+    nightly = NIGHTLY.format(steps=STEPS.format(extras=INSTALL[kind], setup=SETUP[kind]), secrets=SECRETS[kind])
+    replay = REPLAY.format(steps=STEPS.format(extras=INSTALL[kind].replace(",plot", ""), setup=SETUP[kind] if kind == "local" else ""))
     return {".github/workflows/finetunebench-nightly.yml": nightly, ".github/workflows/finetunebench-replay.yml": replay}
 
 

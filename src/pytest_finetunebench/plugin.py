@@ -177,9 +177,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for model in evaluation.models:
             try:
                 provider = evaluation.tuner.provider(model)
-                if recipes.split(model)[1].name != recipes.QA and not getattr(provider, "trains", True):
-                    raise pytest.UsageError(f"--ftb-recipe={recipes.split(model)[1].name}: the {provider.name} provider trains nothing"
-                                            f" ({recipes.split(model)[0]}), so a recipe cannot apply; fix: --ftb-recipe=qa for it")
+                base, recipe = recipes.split(model)
+                if recipe.name != recipes.QA and not getattr(provider, "trains", True):
+                    raise pytest.UsageError(f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
+                                            f" ({base}), so a recipe cannot apply; fix: --ftb-recipe=qa for it")
                 evaluation.request(model)  # a recipe the cases cannot feed: one line now, not an error per item
             except (ProviderError, recipes.RecipeError) as exc:
                 raise pytest.UsageError(str(exc)) from None

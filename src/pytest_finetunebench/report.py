@@ -241,15 +241,16 @@ class Summary:
 
     def recipe_rows(self) -> list[dict[str, Any]]:
         """Per model tuned with several recipes (``--ftb-recipe``): each recipe's pooled cells and the change against ``qa``."""
-        by_model: dict[str, list[str]] = {}
+        by_model: dict[str, list[tuple[str, str]]] = {}  # model -> (its recipe, that recipe's tuned target)
         for model, _, tuned, _ in self.stages():
             if tuned:
-                by_model.setdefault(_untuned(model), []).append(tuned)
+                base, recipe = recipes.split(model)
+                by_model.setdefault(base, []).append((recipe.name, tuned))
         rows = []
         for model, targets in by_model.items():
             if len(targets) < 2:
                 continue
-            cells = {recipes.split(t.split("@")[0])[1].name: (self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for t in targets}
+            cells = {name: (self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for name, t in targets}
             qa = cells.get(recipes.QA)
             for name, (mem, gen) in cells.items():
                 change = None if qa is None or name == recipes.QA or not gen.n or not qa[1].n else gen.accuracy - qa[1].accuracy

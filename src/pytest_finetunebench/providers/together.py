@@ -144,10 +144,10 @@ class TogetherProvider(RemoteProvider):
             self.ctx.progress(f"together {api_model(request.model)}: {', '.join(wanted)} skipped: Together serves intermediate checkpoints only as downloads")
         return super().endpoints(request, stages)
 
-    def _asker(self) -> Callable[[str, Prompt], Answer]:
-        client = self.client.with_options(max_retries=self.opts.retries)
+    def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
+        client, model = self.client.with_options(max_retries=self.opts.retries), api_model(str(endpoint.handle))
 
-        def ask(model: str, prompt: Prompt) -> Answer:
+        def one(prompt: Prompt) -> Answer:
             try:
                 reply = client.chat.completions.create(
                     model=model,
@@ -162,11 +162,7 @@ class TogetherProvider(RemoteProvider):
                 text = api_message(exc)
                 return Answer(None, error=text + (DEDICATED_HINT if "non-serverless" in text else ""))
 
-        return ask
-
-    def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
-        ask, model = self._asker(), api_model(str(endpoint.handle))
-        return lambda prompt: ask(model, prompt)
+        return one
 
     # -- tuning hooks ------------------------------------------------------------------------
 
