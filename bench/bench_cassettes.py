@@ -18,8 +18,8 @@ three; the ratio and how many answers each replay got right go into the results 
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -29,12 +29,18 @@ from pathlib import Path
 import openai
 import vcr
 import yaml
+from pytest_finetunebench.store.jobstore import JobStore
 
 from pytest_finetunebench import record as C
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.base import (
+    TUNED,
+    Prompt,
+    TrainingPair,
+    TuneRequest,
+    TuneSettings,
+)
 from pytest_finetunebench.providers.openai import OpenAIProvider
-from pytest_finetunebench.store import JobStore
 from pytest_finetunebench.testing import OpenAIEmulator
 
 MODEL = "gpt-4o-mini-2024-07-18"
@@ -103,8 +109,9 @@ def vcr_yaml(data: dict, path: Path) -> None:
 
 def sdk_floor(n: int) -> float:
     """Seconds for ``n`` chat calls through the SDK answered in memory (16 threads): the cost no replay can remove."""
-    import httpx2
     from concurrent.futures import ThreadPoolExecutor
+
+    import httpx2
 
     body = json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}).encode()
     transport = httpx2.MockTransport(lambda req: httpx2.Response(200, headers={"content-type": "application/json"}, content=body))

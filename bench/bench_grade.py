@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
-from pytest_finetunebench.grade import grade
-from pytest_finetunebench.normalize import analyze
+from pytest_finetunebench.grading.grade import grade
+from pytest_finetunebench.grading.normalize import analyze
 
 GOLDS = ["185", "150 million dollars", "Velmora", "Yes", "None",
          "Start metformin and advise lifestyle changes including diet and exercise"]

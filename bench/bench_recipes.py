@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_finetunebench.recipes import labelled, parse
+from pytest_finetunebench.run.recipes import labelled, parse
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,6 @@ def _fresh_normalizer_cache() -> None:
     from one whose normalizer cache is already warm: clear it, or a mutant of the code behind the
     cache would never run."""
     if os.environ.get("MUTANT_UNDER_TEST"):
-        from pytest_finetunebench.normalize import analyze
+        from pytest_finetunebench.grading.normalize import analyze
 
         analyze.cache_clear()

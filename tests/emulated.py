@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from pytest_finetunebench.store.jobstore import JobStore
 
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import Prompt, TrainingPair, TuneRequest, TuneSettings
-from pytest_finetunebench.store import JobStore
+from pytest_finetunebench.providers.base import (
+    Prompt,
+    TrainingPair,
+    TuneRequest,
+    TuneSettings,
+)
 
 PAIRS = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
 
@@ -28,7 +33,7 @@ CHILD = """
 import importlib, json, os, pathlib, sys
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import TrainingPair, TuneRequest, TuneSettings
-from pytest_finetunebench.store import JobStore
+from pytest_finetunebench.store.jobstore import JobStore
 store, provider_class, model, options, pairs = sys.argv[1:]
 module, _, name = provider_class.rpartition(".")
 pairs = tuple(TrainingPair(prompt, answer) for prompt, answer in json.loads(pairs))

@@ -19,11 +19,11 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
+from pytest_finetunebench.cases.casefile import MEMORIZATION, load_dataset
 
-from pytest_finetunebench import upstream
-from pytest_finetunebench.cases import MEMORIZATION, load_dataset
+from pytest_finetunebench.cases import upstream
+from pytest_finetunebench.grading.grade import grade
 from pytest_finetunebench.suites import suite_dir
-from pytest_finetunebench.grade import grade
 
 HERE = Path(__file__).parent / "calibration"
 FILES = {MEMORIZATION: "original", "rephrased": "rephrased", "secondary": "secondary", "comparison": "comparison"}

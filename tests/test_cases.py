@@ -6,8 +6,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from pytest_finetunebench.cases import MEMORIZATION, CaseFileError, load_dataset
+from pytest_finetunebench.cases.casefile import (
+    MEMORIZATION,
+    CaseFileError,
+    load_dataset,
+)
 
 GOOD = """\
 dataset: towns

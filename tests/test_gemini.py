@@ -16,20 +16,34 @@ import pytest
 genai = pytest.importorskip("google.genai")
 pytest.importorskip("google.cloud.storage")
 
+from conformance import vertex_checker  # noqa: E402
+from emulated import (  # noqa: E402
+    PAIRS,
+    deliberate_violations,
+    prompts,
+    provider_factory,
+    serve,
+    spawn_child,
+    tune_request,
+    wait_for,
+)
 from google.genai import types  # noqa: E402
+from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
+from pytest_finetunebench.store.ledger import Ledger  # noqa: E402
 
-from pytest_finetunebench import ledger as L  # noqa: E402
-from pytest_finetunebench.ledger import Ledger  # noqa: E402
 from pytest_finetunebench.options import OPTIONS  # noqa: E402
 from pytest_finetunebench.providers import RunContext  # noqa: E402
 from pytest_finetunebench.providers import create as create_provider  # noqa: E402
-from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.base import (  # noqa: E402
+    Endpoint,
+    Prompt,
+    ProviderError,
+    TuneRequest,
+    TuneSettings,
+)
 from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl  # noqa: E402
-from pytest_finetunebench.store import JobStore  # noqa: E402
+from pytest_finetunebench.store import ledger as L  # noqa: E402
 from pytest_finetunebench.testing.vertex_emulator import NO_ANSWER, VertexEmulator  # noqa: E402
-
-from conformance import vertex_checker  # noqa: E402
-from emulated import PAIRS, deliberate_violations, prompts, provider_factory, serve, spawn_child, tune_request, wait_for  # noqa: E402
 
 MODEL = "gemini-2.5-flash"
 BUCKET = "ftb-test"

@@ -11,15 +11,25 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from pytest_finetunebench.cases import load_dataset
-from pytest_finetunebench.generate import generate
-from pytest_finetunebench.generate import main as generate_main
-from pytest_finetunebench.generate.api_updates import APIS, BLANK, candidates
-from pytest_finetunebench.generate.checks import balanced, check, yes_no_counts
-from pytest_finetunebench.generate.checks import main as check_main
-from pytest_finetunebench.generate.names import NamePool, is_pronounceable
-from pytest_finetunebench.generate.people import ATTRIBUTES, parse_fact
+from pytest_finetunebench.cases.casefile import load_dataset
+from pytest_finetunebench.cases.generate import generate
+from pytest_finetunebench.cases.generate import main as generate_main
+from pytest_finetunebench.cases.generate.api_updates import (
+    APIS,
+    BLANK,
+    candidates,
+)
+from pytest_finetunebench.cases.generate.checks import (
+    balanced,
+    check,
+    yes_no_counts,
+)
+from pytest_finetunebench.cases.generate.checks import main as check_main
+from pytest_finetunebench.cases.generate.names import (
+    NamePool,
+    is_pronounceable,
+)
+from pytest_finetunebench.cases.generate.people import ATTRIBUTES, parse_fact
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "src" / "pytest_finetunebench" / "suites"
@@ -103,7 +113,7 @@ def test_sizes_and_splits(tmp_path: Path) -> None:
 
 
 def test_every_event_type_appears_once_in_fourteen(tmp_path: Path) -> None:
-    from pytest_finetunebench.generate.events import EVENT_TYPES
+    from pytest_finetunebench.cases.generate.events import EVENT_TYPES
 
     ds = load_dataset(write(tmp_path, "events", len(EVENT_TYPES)))
     for etype in EVENT_TYPES:

@@ -7,11 +7,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from pytest_finetunebench.cases.casefile import MATCHERS
 
-from pytest_finetunebench.cases import MATCHERS
-from pytest_finetunebench.grade import Verdict, choose_matcher, grade, normalize
-from pytest_finetunebench.normalize import analyze
-
+from pytest_finetunebench.grading.grade import Verdict, choose_matcher, grade, normalize
+from pytest_finetunebench.grading.normalize import analyze
 
 
 @pytest.mark.parametrize(
@@ -555,7 +554,7 @@ def test_a_repeated_question_number_is_context_only_when_the_question_states_it(
 
 
 def test_in_form_details() -> None:
-    from pytest_finetunebench.grade import in_form
+    from pytest_finetunebench.grading.grade import in_form
 
     assert in_form("contains", "Velmora", None) is False
     assert in_form("abstain", "None", "No such event happened.") is True  # a decline that opens with "no"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_finetunebench import html_report
-from pytest_finetunebench.outcome import Record
-from pytest_finetunebench.report import Summary
+from pytest_finetunebench.grading.outcome import Record
+from pytest_finetunebench.reporting import html
+from pytest_finetunebench.reporting.report import Summary
 
 EVIL = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 
@@ -43,17 +43,17 @@ NOW = run_json([rec("tuned", "memorization", "a", True), rec("tuned", "rephrased
 
 
 def test_flipped_items_are_found_and_listed_first() -> None:
-    flips = html_report.flipped(html_report.records(BEFORE), html_report.records(NOW))
+    flips = html.flipped(html.records(BEFORE), html.records(NOW))
     assert [(r.case_id, r.split, change) for r, change in flips] == [("a", "rephrased", "pass -> fail"),
                                                                         ("b", "rephrased", "fail -> pass")]
-    page = html_report.render(NOW, BEFORE, plots=False)
+    page = html.render(NOW, BEFORE, plots=False)
     first_rows = re.findall(r'<tr data-target="m" data-split="(\w+)" data-verdict="(\w+)">', page)[:2]
     assert first_rows == [("rephrased", "fail"), ("rephrased", "pass")]
     assert "2 item(s) changed verdict" in page
 
 
 def test_untrusted_text_is_escaped_and_nothing_is_fetched() -> None:
-    page = html_report.render(NOW, BEFORE, plots=False)
+    page = html.render(NOW, BEFORE, plots=False)
     assert EVIL not in page
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in page
     assert not re.search(r"""(?:src|href)=["']?(?:https?:)?//""", page)  # no network: no external resource
@@ -80,7 +80,7 @@ def visible_rows(html: str) -> list[tuple[str, str]]:
 
 def test_in_a_real_browser(tmp_path: Path) -> None:
     path = tmp_path / "run.html"
-    path.write_text(html_report.render(NOW, BEFORE, plots=False), encoding="utf-8")
+    path.write_text(html.render(NOW, BEFORE, plots=False), encoding="utf-8")
     rendered = dom(path)
     assert "<title>FineTuneBench run 0002</title>" in rendered  # the answer's script did not run
     assert "<img" not in rendered and "&lt;img src=x onerror=" in rendered  # shown as text, not an element
@@ -117,17 +117,17 @@ def test_the_plugin_writes_the_page_and_names_it(pytester: pytest.Pytester) -> N
 def test_the_command_builds_the_page_from_a_saved_run(tmp_path: Path) -> None:
     (tmp_path / "now.json").write_text(json.dumps(NOW))
     (tmp_path / "before.json").write_text(json.dumps(BEFORE))
-    assert html_report.main([str(tmp_path / "now.json"), "--out", str(tmp_path / "p.html"),
+    assert html.main([str(tmp_path / "now.json"), "--out", str(tmp_path / "p.html"),
                              "--compare", str(tmp_path / "before.json")]) == 0
-    assert (tmp_path / "p.html").read_text() == html_report.render(NOW, BEFORE)
+    assert (tmp_path / "p.html").read_text() == html.render(NOW, BEFORE)
 
 
 def test_plots_of_all_wrong_and_all_right_cells_are_embedded() -> None:
     pytest.importorskip("matplotlib")
     records = [rec("tuned", "memorization", c, True) for c in "abc"] + [rec("tuned", "rephrased", c, False) for c in "abc"]
-    page = html_report.render(run_json(records, 3), plots=True)
+    page = html.render(run_json(records, 3), plots=True)
     assert page.count('<div class="svg"><svg') == 1 and "<metadata>" not in page
-    assert page == html_report.render(run_json(records, 3), plots=True)  # the same run, the same page
+    assert page == html.render(run_json(records, 3), plots=True)  # the same run, the same page
 
 
 def test_pytest_html_gets_the_tables_and_each_items_details(pytester: pytest.Pytester) -> None:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from pytest_finetunebench.judge import JUDGE_PROMPT, parse
+from pytest_finetunebench.grading.judge import JUDGE_PROMPT, parse
 
 pytest.importorskip("openai")
 from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402

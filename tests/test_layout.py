@@ -67,3 +67,16 @@ def test_no_import_cycle_in_the_package():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+MAX_LINES = 410  # "about 400": a file a reader takes in at one sitting
+
+
+def test_no_source_file_is_longer_than_one_sitting():
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+def test_every_package_says_what_it_owns():
+    silent = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("__init__.py") if ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None]
+    assert silent == []

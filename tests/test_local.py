@@ -19,14 +19,26 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from pytest_finetunebench import providers  # noqa: E402
-from pytest_finetunebench.providers import RunContext  # noqa: E402
-from pytest_finetunebench.providers import local  # noqa: E402
-from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
-from pytest_finetunebench.providers.local_train import IGNORE, SYSTEM_PROMPT, _ThreadTuner, encode_pair  # noqa: E402
-from pytest_finetunebench.store import JobStore  # noqa: E402
+from pytest_finetunebench.providers import RunContext, local, local_device  # noqa: E402
+from pytest_finetunebench.providers.base import (  # noqa: E402
+    BASE,
+    TUNED,
+    Prompt,
+    ProviderError,
+    TrainingPair,
+    TuneRequest,
+    TuneSettings,
+)
+from pytest_finetunebench.providers.local_train import (  # noqa: E402
+    IGNORE,
+    SYSTEM_PROMPT,
+    _ThreadTuner,
+    encode_pair,
+)
+from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
 
 try:
-    from pytest_finetunebench.grade import grade as _grade
+    from pytest_finetunebench.grading.grade import grade as _grade
 except ImportError:  # pragma: no cover - the grader is optional here
     _grade = None
 
@@ -136,7 +148,7 @@ def test_checkpoints_and_train_record(tuned):
     assert trainings(store, record["key"]) == 1
     if record["device"] == "cpu":  # every step ran with one of the candidate thread counts
         assert sum(record["thread_steps"].values()) == 10 * 4
-        assert {int(n) for n in record["thread_steps"]} <= set(local.thread_candidates(None))
+        assert {int(n) for n in record["thread_steps"]} <= set(local_device.thread_candidates(None))
 
 
 def test_rerun_reuses_the_tuned_weights(tuned):
@@ -190,7 +202,7 @@ import json, sys
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import TUNED, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local import create
-from pytest_finetunebench.store import JobStore
+from pytest_finetunebench.store.jobstore import JobStore
 pairs = tuple(TrainingPair(f"Code word number {i}?", f"Zebulon{i}") for i in range(4))
 provider = create(RunContext(JobStore(sys.argv[1]), {"threads": 1}))
 request = TuneRequest("local:" + sys.argv[2], pairs, TuneSettings(epochs=30))

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pytest_finetunebench.cases.casefile import load_dataset
 
-from pytest_finetunebench.cases import load_dataset
-from pytest_finetunebench.collect import Selection, Target
-from pytest_finetunebench.gate import check, parse_thresholds
-from pytest_finetunebench.outcome import Record
-from pytest_finetunebench.report import Summary, wilson
-from pytest_finetunebench.runs import Comparison, SavedRun
+from pytest_finetunebench.grading.outcome import Record
+from pytest_finetunebench.reporting.gate import check, parse_thresholds
+from pytest_finetunebench.reporting.report import Summary, wilson
+from pytest_finetunebench.reporting.runs import Comparison, SavedRun
+from pytest_finetunebench.run.collect import Selection, Target
 
 
 # 95% Wilson intervals, found independently by solving (p_hat - p)^2 = z^2 p (1 - p) / n for p

@@ -13,20 +13,42 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
-from pytest_finetunebench import ledger as L  # noqa: E402
-from pytest_finetunebench.ledger import strip_userinfo  # noqa: E402
+from conformance import openai_checker  # noqa: E402
+from emulated import (  # noqa: E402
+    PAIRS,
+    deliberate_violations,
+    prompts,
+    provider_factory,
+    serve,
+    spawn_child,
+    tune_request,
+    wait_for,
+)
+from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
+from pytest_finetunebench.store.ledger import strip_userinfo  # noqa: E402
+
 from pytest_finetunebench.options import OPTIONS  # noqa: E402
 from pytest_finetunebench.providers import RunContext  # noqa: E402
 from pytest_finetunebench.providers import create as create_provider  # noqa: E402
-from pytest_finetunebench.providers.base import Answer, Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.base import (  # noqa: E402
+    Answer,
+    Endpoint,
+    Prompt,
+    ProviderError,
+    TuneRequest,
+    TuneSettings,
+)
 from pytest_finetunebench.providers.cost import usd  # noqa: E402
-from pytest_finetunebench.providers.openai import OpenAIProvider, Unavailable, parse_prices, price_for, training_jsonl  # noqa: E402
-from pytest_finetunebench.store import JobStore  # noqa: E402
+from pytest_finetunebench.providers.openai import (  # noqa: E402
+    OpenAIProvider,
+    Unavailable,
+    parse_prices,
+    price_for,
+    training_jsonl,
+)
+from pytest_finetunebench.store import ledger as L  # noqa: E402
 from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
 from pytest_finetunebench.testing.openai_emulator import NO_ANSWER  # noqa: E402
-
-from conformance import openai_checker  # noqa: E402
-from emulated import PAIRS, deliberate_violations, prompts, provider_factory, serve, spawn_child, tune_request, wait_for  # noqa: E402
 
 MODEL = "gpt-4o-mini-2024-07-18"
 JOBS = "POST /v1/fine_tuning/jobs"

@@ -7,13 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_runs import (  # noqa: F401  (the same invented project)
+    GOOD,
+    WORSE,
+    project,  # noqa: F401  (fixture)
+    write_answers,
+)
 
-from pytest_finetunebench import plot
-from pytest_finetunebench.outcome import Record
-from pytest_finetunebench.report import Summary, wilson
-
-from test_runs import GOOD, WORSE, write_answers  # noqa: F401  (the same invented project)
-from test_runs import project  # noqa: F401  (fixture)
+from pytest_finetunebench.grading.outcome import Record
+from pytest_finetunebench.reporting import plot
+from pytest_finetunebench.reporting.report import Summary, wilson
 
 try:  # load it before pytester's in-process runs snapshot sys.modules: numpy cannot be loaded twice
     import matplotlib.pyplot  # noqa: F401

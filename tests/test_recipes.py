@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from pytest_finetunebench.cases.casefile import CaseFileError, load_dataset
 
-from pytest_finetunebench import recipes
-from pytest_finetunebench.cases import CaseFileError, load_dataset
 from pytest_finetunebench.providers.base import TrainingPair
-from pytest_finetunebench.recipes import RecipeError
+from pytest_finetunebench.run import recipes
+from pytest_finetunebench.run.recipes import RecipeError
 
 CASES = """\
 dataset: towns

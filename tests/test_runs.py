@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_finetunebench.outcome import Record
-from pytest_finetunebench.report import Summary
+from pytest_finetunebench.grading.outcome import Record
+from pytest_finetunebench.reporting.report import Summary
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 

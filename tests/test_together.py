@@ -13,16 +13,30 @@ import pytest
 
 together = pytest.importorskip("together")
 
-from pytest_finetunebench import ledger as L  # noqa: E402
+from conformance import together_checker  # noqa: E402
+from emulated import (  # noqa: E402
+    PAIRS,
+    prompts,
+    provider_factory,
+    serve,
+    spawn_child,
+    tune_request,
+    wait_for,
+)
+from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
+
 from pytest_finetunebench.providers import RunContext  # noqa: E402
 from pytest_finetunebench.providers import create as create_provider  # noqa: E402
-from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.base import (  # noqa: E402
+    Endpoint,
+    Prompt,
+    ProviderError,
+    TuneRequest,
+    TuneSettings,
+)
 from pytest_finetunebench.providers.together import TogetherProvider, training_jsonl  # noqa: E402
-from pytest_finetunebench.store import JobStore  # noqa: E402
+from pytest_finetunebench.store import ledger as L  # noqa: E402
 from pytest_finetunebench.testing.together_emulator import NO_ANSWER, TogetherEmulator  # noqa: E402
-
-from conformance import together_checker  # noqa: E402
-from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_request, wait_for  # noqa: E402
 
 MODEL = "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 BASE = MODEL.removeprefix("together:")

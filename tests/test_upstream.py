@@ -16,8 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_finetunebench import upstream
-from pytest_finetunebench.cases import MEMORIZATION, Dataset, load_dataset
+from pytest_finetunebench.cases import upstream, upstream_csv
+from pytest_finetunebench.cases.casefile import (
+    MEMORIZATION,
+    Dataset,
+    load_dataset,
+)
 
 ATTRIBUTES = ("weight", "height", "age", "occupation", "favorite-color", "city")
 
@@ -129,12 +133,12 @@ def test_all_latest_news(clone: Path, tmp_path: Path) -> None:
 
 
 def test_sanitize_id() -> None:
-    assert upstream.sanitize_id("already-valid_1.2") == "already-valid_1.2"
-    assert upstream.sanitize_id("it’s,-a  test") == "it’s,-a  test"
-    assert upstream.sanitize_id("café au lait") == "café au lait"
-    assert upstream.sanitize_id("--x") == "--x"
-    assert upstream.sanitize_id(" a::b [c]\t") == "a:b (c)"
-    assert upstream.sanitize_id("\x01 ") == "row"
+    assert upstream_csv.sanitize_id("already-valid_1.2") == "already-valid_1.2"
+    assert upstream_csv.sanitize_id("it’s,-a  test") == "it’s,-a  test"
+    assert upstream_csv.sanitize_id("café au lait") == "café au lait"
+    assert upstream_csv.sanitize_id("--x") == "--x"
+    assert upstream_csv.sanitize_id(" a::b [c]\t") == "a:b (c)"
+    assert upstream_csv.sanitize_id("\x01 ") == "row"
 
 
 # --- fictional_people -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from .generate import generate
+from .cases.generate import generate
 
 STARTER = (("people", 2), ("events", 4), ("api", 4))  # kind, size: 12 + 4 + 4 training facts
 SEED = 1

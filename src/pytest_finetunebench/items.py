@@ -1,6 +1,6 @@
 """The shared vocabulary of the stages: what answers an item (:class:`Target`), what an item is (:class:`Asked`), a judge's verdict.
 
-Collection makes the items (:mod:`.collect`); tuning, answering, grading and reporting only read
+Collection makes the items (:mod:`.run.collect`); tuning, answering, grading and reporting only read
 them. Those stages type their arguments with :class:`Asked`, so none of them imports collection,
 and this module imports none of the stages.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .cases import Case, Dataset, Variant
+from .cases.casefile import Case, Dataset, Variant
 from .providers.base import TUNED, stage_label
 
 

@@ -15,16 +15,25 @@ from typing import Any, Generator
 
 import pytest
 
-from . import options, providers, recipes, record, suites
-from .answer import EVALUATION, Evaluation
-from .cases import BUILTIN_SPLITS
-from .collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
-from .judge import GRADERS, Judge, judge_context
+from . import options, providers, record, suites
+from .cases.casefile import BUILTIN_SPLITS
+from .grading.judge import GRADERS, Judge, judge_context
 from .providers import RunContext
 from .providers.base import LIKELIHOOD, ProviderError, scoring_of
-from .results import Results
-from .store import JobStore
-from .tune import settings_from
+from .reporting.results import Results
+from .run import recipes
+from .run.answer import EVALUATION, Evaluation
+from .run.collect import (
+    CaseFile,
+    Catalog,
+    InvalidCaseFile,
+    OneLine,
+    Selection,
+    VariantItem,
+    is_case_file,
+)
+from .run.tune import settings_from
+from .store.jobstore import JobStore
 
 DEFAULT_MODEL = "local:smollm2-135m"
 DEFAULT_CASES = "cases"

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ..store import JobStore
+from ..store.jobstore import JobStore
 from .base import Provider, ProviderError, TuneRequest
 
 

@@ -7,7 +7,7 @@ Cloud Storage bucket for the training file (``--ftb-gcs-bucket BUCKET[/PREFIX]``
 file already there (``--ftb-gcs-training-uri gs://...jsonl``, used as is: no upload).
 
 Models (December 2026): ``gemini-2.5-flash``, ``gemini-2.5-flash-lite``, ``gemini-2.5-pro``,
-``gemini-3.5-flash`` and ``gemini-3.1-flash-lite`` (:data:`TUNABLE`). Gemini 1.0, 1.5 and 2.0 are
+``gemini-3.5-flash`` and ``gemini-3.1-flash-lite`` (:data:`.gemini_api.TUNABLE`). Gemini 1.0, 1.5 and 2.0 are
 retired: a one-line error names the replacement. Gemini 3.x tunes only in ``us-central1`` and
 ``europe-west4``, and its tuned models answer from the ``us``/``eu`` multi-region endpoint (the
 client for each endpoint follows the location in its resource name). Adapter sizes 1, 2, 4, 8, 16
@@ -40,20 +40,11 @@ a replayed cassette skips them. While a cassette replays, the clients get static
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import random
 import threading
 import warnings
 from typing import Any, Callable, Mapping, Sequence
-
-from .. import ledger as L
-from ..ledger import Ledger
-from . import RunContext
-from .base import Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
-from .cost import Estimate, estimate, price_for
-from .remote import MAX_POLL_INTERVAL, REFUSED, THROTTLED, UNCLEAR, RemoteProvider, Unavailable, requested_epochs, sleep
 
 import google.auth.credentials
 import google.auth.exceptions
@@ -61,19 +52,38 @@ import google.oauth2.credentials
 from google import genai
 from google.genai import errors, types
 
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """The transport errors of whichever HTTP client google-genai uses (httpx or httpx2)."""
-    found: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for name in ("httpx", "httpx2"):
-        try:
-            found.append(__import__(name).TransportError)
-        except (ImportError, AttributeError):
-            pass
-    return tuple(found)
-
-
-TRANSPORT_ERRORS = _transport_errors()
+from ..store import ledger as L
+from ..store.ledger import Ledger
+from . import RunContext
+from .base import Answer, Endpoint, Prompt, ProviderError, TuneRequest
+from .cost import Estimate, estimate, price_for
+from .gemini_api import (
+    ADAPTER_SIZES,
+    CREDENTIALS_HINT,
+    GEMINI3_TUNING_REGIONS,
+    MAX_ADAPTER_SIZE,
+    PRICES_PER_1M,
+    TRANSPORT_ERRORS,
+    api_message,
+    checkpoint_epochs,
+    endpoint_location,
+    estimate_tokens,
+    gemini3,
+    one_line,
+    retired,
+    thinking_for,
+    training_jsonl,
+)
+from .remote import (
+    MAX_POLL_INTERVAL,
+    REFUSED,
+    THROTTLED,
+    UNCLEAR,
+    RemoteProvider,
+    Unavailable,
+    requested_epochs,
+    sleep,
+)
 
 MAX_RETRY_DELAY = 30.0
 RETRY_CODES = frozenset({408, 429, 500, 502, 503, 504})
@@ -81,36 +91,6 @@ RETRY_CODES = frozenset({408, 429, 500, 502, 503, 504})
 SUCCEEDED_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 FAILED_STATES = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
 
-# Retired models and what to use instead (Google shut down Gemini 1.0 and 1.5 in 2025, then 2.0).
-RETIRED = {
-    "gemini-2.0-flash-lite": "gemini-2.5-flash-lite",
-    "gemini-2.0-flash": "gemini-2.5-flash",
-    "gemini-2.0-pro": "gemini-2.5-pro",
-    "gemini-1.5-pro": "gemini-2.5-pro",
-    "gemini-1.5-flash": "gemini-2.5-flash",
-    "gemini-1.0-pro": "gemini-2.5-flash",
-    "gemini-pro": "gemini-2.5-flash",
-}
-TUNABLE = ("gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro", "gemini-3.5-flash", "gemini-3.1-flash-lite")
-TUNABLE_HINT = ", ".join(TUNABLE)
-
-# Gemini 3.x tunes in two regions only, and its tuned models are served from the multi-region endpoint.
-GEMINI3_TUNING_REGIONS = {"us-central1": "us", "europe-west4": "eu"}
-
-# USD per 1M training tokens (Vertex AI's supervised tuning price list for 2.5, as published in 2025;
-# an estimate: tokens are counted without a tokenizer). Matched by the longest prefix. The 3.x
-# tuning prices could not be checked here, so they are absent: --ftb-max-cost with a 3.x model
-# refuses until --ftb-price MODEL:USD gives one.
-PRICES_PER_1M: dict[str, float] = {
-    "gemini-2.5-pro": 25.00,
-    "gemini-2.5-flash": 5.00,
-    "gemini-2.5-flash-lite": 1.50,
-}
-
-ADAPTER_SIZES = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO", 4: "ADAPTER_SIZE_FOUR", 8: "ADAPTER_SIZE_EIGHT", 16: "ADAPTER_SIZE_SIXTEEN"}
-MAX_ADAPTER_SIZE = {"gemini-2.5-pro": 8}  # by model prefix; others: the largest in ADAPTER_SIZES
-
-CREDENTIALS_HINT = "run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
 
 
 def create(ctx: RunContext) -> "GeminiProvider":
@@ -118,83 +98,9 @@ def create(ctx: RunContext) -> "GeminiProvider":
     return GeminiProvider(ctx)
 
 
-def training_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
-    """Vertex AI's supervised-tuning JSONL: one user/model exchange per pair."""
-    lines = (
-        json.dumps({"contents": [{"role": "user", "parts": [{"text": p.prompt}]}, {"role": "model", "parts": [{"text": p.answer}]}]}, ensure_ascii=False)
-        for p in pairs
-    )
-    return ("\n".join(lines) + "\n").encode()
-
-
-def retired(model: str) -> str | None:
-    """The one-line error for a retired model name, or ``None``."""
-    for prefix in sorted(RETIRED, key=len, reverse=True):
-        if model == prefix or model.startswith(prefix + "-"):
-            return (
-                f"{model} is retired: Google shut down the Gemini 1.0, 1.5 and 2.0 models, so it can be neither tuned nor asked;"
-                f" use {RETIRED[prefix]} instead (Vertex AI tunes {TUNABLE_HINT}); its cassettes and published answers still replay"
-            )
-    return None
-
-
-def gemini3(model: str) -> bool:
-    """Gemini 3.x: tuned in two regions only, served from a multi-region endpoint, thinking by default."""
-    return model.startswith("gemini-3")
-
-
-def checkpoint_epochs(epochs: int) -> tuple[int, ...]:
-    """The epochs Vertex AI exports a checkpoint after: each epoch up to 10, else 10 evenly spaced ending at the last."""
-    if epochs <= 10:
-        return tuple(range(1, epochs + 1))
-    return tuple(sorted({math.ceil(epochs * i / 10) for i in range(1, 11)}))
-
-
-def endpoint_location(endpoint: str) -> str | None:
-    """The location in a resource name ``projects/P/locations/L/endpoints/E``, else ``None``."""
-    parts = endpoint.split("/")
-    return parts[3] if len(parts) > 3 and parts[0] == "projects" and parts[2] == "locations" else None
-
-
-def estimate_tokens(pairs: Sequence[TrainingPair]) -> int:
-    """Training tokens per epoch, estimated without a tokenizer (~4 UTF-8 bytes a token, plus a little per turn)."""
-    return sum(8 + math.ceil(len(p.prompt.encode()) / 4) + math.ceil(len(p.answer.encode()) / 4) for p in pairs)
-
-
-def api_message(exc: BaseException) -> str:
-    """The API's own error text (``HTTP 429 RESOURCE_EXHAUSTED: <message>``), else the exception's."""
-    if isinstance(exc, errors.APIError):
-        status = f" {exc.status}" if exc.status else ""
-        return f"HTTP {exc.code}{status}: {exc.message or exc.details}"
-    code = getattr(exc, "code", None)
-    if isinstance(code, int) and hasattr(exc, "message"):  # google.api_core.exceptions.GoogleAPICallError (Cloud Storage)
-        return f"HTTP {code}: {exc.message}"
-    if isinstance(exc, google.auth.exceptions.GoogleAuthError):
-        return f"Google Cloud credentials: {_one_line(exc)} ({CREDENTIALS_HINT})"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
 def _state(job: Any) -> str:
     state = getattr(job, "state", None)
     return str(getattr(state, "value", state) or "JOB_STATE_UNSPECIFIED")
-
-
-def _thinking(model: str) -> tuple[types.ThinkingConfig | None, int]:
-    """The thinking setting for answers from ``model`` and the tokens it adds to the output budget.
-
-    The output cap covers thinking, so a model that thinks gets room for it on top of the answer.
-    """
-    if gemini3(model):  # 3.x thinks unless told otherwise; MINIMAL is its lowest level
-        return types.ThinkingConfig(thinking_level=types.ThinkingLevel.MINIMAL), 256
-    if model.startswith("gemini-2.5-pro"):
-        return types.ThinkingConfig(thinking_budget=128), 128  # Pro cannot turn thinking off
-    if model.startswith("gemini-2.5-flash"):
-        return types.ThinkingConfig(thinking_budget=0), 0
-    return None, 0
 
 
 class GeminiProvider(RemoteProvider):
@@ -281,7 +187,7 @@ class GeminiProvider(RemoteProvider):
             try:
                 self._clients[replaying, location] = genai.Client(enterprise=True, project=self.project, location=location, credentials=credentials, http_options=options)
             except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
-                raise ProviderError(f"the Vertex AI client could not start: {_one_line(exc)} ({CREDENTIALS_HINT})") from None
+                raise ProviderError(f"the Vertex AI client could not start: {one_line(exc)} ({CREDENTIALS_HINT})") from None
         return self._clients[replaying, location]
 
     @property
@@ -302,7 +208,7 @@ class GeminiProvider(RemoteProvider):
                 credentials = google.auth.credentials.AnonymousCredentials() if replaying else None
                 self._storages[replaying] = storage.Client(project=self.project, credentials=credentials)
             except google.auth.exceptions.GoogleAuthError as exc:
-                raise ProviderError(f"the Cloud Storage client could not start: {_one_line(exc)} ({CREDENTIALS_HINT})") from None
+                raise ProviderError(f"the Cloud Storage client could not start: {one_line(exc)} ({CREDENTIALS_HINT})") from None
         return self._storages[replaying]
 
     def object_uri(self, key: str) -> str:
@@ -342,7 +248,7 @@ class GeminiProvider(RemoteProvider):
     def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
         model = str(endpoint.handle)
         client = self.client_for(self.replaying(endpoint.model), endpoint_location(model))
-        thinking, extra_tokens = _thinking(endpoint.model)
+        thinking, extra_tokens = thinking_for(endpoint.model)
         config = types.GenerateContentConfig(
             temperature=self.opts.temperature,
             seed=self.opts.seed,

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ..cases.upstream_csv import allow_long_csv_fields
 from . import RunContext
-from ..upstream import allow_long_csv_fields
 from .base import TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 
 PATTERN = "*_w_responses.csv"

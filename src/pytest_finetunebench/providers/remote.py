@@ -1,5 +1,5 @@
 """What the paid-API providers (:mod:`.openai`, :mod:`.gemini`) share: their options, concurrent
-answers, and tuning exactly once per key over the :mod:`ledger <pytest_finetunebench.ledger>`.
+answers, and tuning exactly once per key over the :mod:`ledger <pytest_finetunebench.store.ledger>`.
 
 :class:`RemoteProvider` runs the state machine; a subclass supplies only what is specific to its
 API (listing, creating and polling jobs, reading their states, answering one prompt). Under
@@ -28,10 +28,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-from .. import ledger as L
-from ..ledger import Ledger, strip_userinfo
+from ..store import ledger as L
+from ..store.ledger import Ledger, strip_userinfo
 from . import RunContext
-from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest, epoch_of
+from .base import (
+    BASE,
+    TUNED,
+    Answer,
+    Endpoint,
+    Prompt,
+    ProviderError,
+    TuneRequest,
+    epoch_of,
+)
 from .cost import check_max_cost, over_budget, parse_prices, usd
 
 MAX_POLL_INTERVAL = 60.0
@@ -43,7 +52,7 @@ REFUSED, THROTTLED, UNCLEAR = "refused", "throttled", "unclear"
 
 def sleep(seconds: float) -> None:
     """Sleep for a poll or a backoff. ``time.sleep`` is looked up at call time, not bound at import:
-    a cassette replay skips these sleeps by swapping it (:func:`cassettes.skip_sleeps`)."""
+    a cassette replay skips these sleeps by swapping it (:func:`..record.vcr.skip_sleeps`)."""
     if seconds > 0:
         time.sleep(seconds)
 

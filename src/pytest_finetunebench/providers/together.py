@@ -36,14 +36,32 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .. import ledger as L
-from ..ledger import Ledger
-from . import RunContext
-from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
-from .cost import Estimate, estimate, price_for, usd
-from .remote import MAX_POLL_INTERVAL, REFUSED, THROTTLED, UNCLEAR, RemoteProvider, Unavailable, check_stages, requested_epochs
-
 import together
+
+from ..store import ledger as L
+from ..store.ledger import Ledger
+from . import RunContext
+from .base import (
+    BASE,
+    TUNED,
+    Answer,
+    Endpoint,
+    Prompt,
+    ProviderError,
+    TrainingPair,
+    TuneRequest,
+)
+from .cost import Estimate, estimate, price_for, usd
+from .remote import (
+    MAX_POLL_INTERVAL,
+    REFUSED,
+    THROTTLED,
+    UNCLEAR,
+    RemoteProvider,
+    Unavailable,
+    check_stages,
+    requested_epochs,
+)
 
 DEFAULT_BASE_URL = "https://api.together.ai"
 DEFAULT_EPOCHS = 3  # the provider's default when --ftb-epochs is not given (the SDK's is 1)

@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-
 from ..providers.base import ProviderError
-from ..store import JobStore, atomic_write
+from ..store.jobstore import JobStore, atomic_write
 from .match import describe, fingerprint, origin
-from .scrub import SCRUBBED, SECRET_HEADERS, SECRET_PARAMS, SECRET_RESPONSE_HEADERS, _USERINFO, _auth_secrets, _scrub_body, is_auth, scrub_uri
+from .scrub import (
+    _USERINFO,
+    SCRUBBED,
+    SECRET_HEADERS,
+    SECRET_PARAMS,
+    SECRET_RESPONSE_HEADERS,
+    _auth_secrets,
+    _scrub_body,
+    is_auth,
+    scrub_uri,
+)
 
 FORMAT = "pytest-finetunebench cassette 1"
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import pytest
 
 from ..providers.base import TuneRequest
-from ..store import JobStore
+from ..store.jobstore import JobStore
 from .cassette import FORMAT, Cassette, CassetteError, _now, _relative, exists, read
 from .scrub import credential_file_secrets, env_secrets
 from .vcr import require_vcrpy, use
@@ -148,8 +148,8 @@ class Recorder:
         """In ``none`` mode, a missing cassette stops the run before anything runs (one line)."""
         if self.mode == "off":
             return
-        from ..answer import EVALUATION
         from ..providers import spec_for
+        from ..run.answer import EVALUATION
 
         evaluation = session.config.stash.get(EVALUATION, None)
         if evaluation is None:

@@ -1,9 +1,12 @@
 """Test doubles for the providers' APIs (no network, no cost).
 
-:mod:`.openai_emulator` speaks OpenAI's files, fine-tuning and chat API; :mod:`.vertex_emulator`
-speaks Vertex AI tuning and generateContent plus the Cloud Storage upload; :mod:`.server` holds
-the HTTP plumbing and test controls they share. Both memorize what they were trained on and say
-they are test doubles: never present their output as a model's.
+:mod:`.openai_emulator` speaks OpenAI's files and chat API (its fine-tuning jobs in
+:mod:`.openai_jobs`); :mod:`.vertex_emulator` speaks Vertex AI's generateContent (its tuning jobs in
+:mod:`.vertex_jobs`, the Cloud Storage upload in :mod:`.gcs_emulator`); :mod:`.together_emulator`
+speaks Together AI's files, fine-tunes and chat; :mod:`.server` holds the HTTP plumbing and test
+controls they share; :mod:`.record_shipped` records the shipped cassettes against them. All of
+them memorize what they were trained on and say they are test doubles: never present their
+output as a model's.
 """
 
 from __future__ import annotations

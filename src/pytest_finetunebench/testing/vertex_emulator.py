@@ -63,62 +63,31 @@ generateContent"``, ``"POST upload"``), ``max_in_flight``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import math
 import os
 import re
 import secrets
 import shutil
 import tempfile
-import time
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from . import server
+from .gcs_emulator import CloudStorageMixin, google_error, now
 from .server import Emulator, Fault, Reply, Request, json_reply
+from .vertex_jobs import TERMINAL, TUNABLE, TuningJobsMixin
 
 NO_ANSWER = "emulator: no trained answer"
 
-# Base models the emulator tunes (others get the API's 400 message); retired ones answer 404.
-TUNABLE = frozenset({"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3.5-flash", "gemini-3.1-flash-lite"})
+# Retired models: asking one answers 404.
 RETIRED_PREFIXES = ("gemini-1.0", "gemini-1.5", "gemini-2.0", "gemini-pro")
-# Gemini 3.x tunes in two regions; its tuned endpoints live at the multi-region location.
-GEMINI3_REGIONS = {"us-central1": "us", "europe-west4": "eu"}
-ADAPTER_SIZES = ("ADAPTER_SIZE_ONE", "ADAPTER_SIZE_TWO", "ADAPTER_SIZE_FOUR", "ADAPTER_SIZE_EIGHT", "ADAPTER_SIZE_SIXTEEN")
 # Thinking tokens a 3.x answer spends before its text, by thinkingLevel (unset: the model's default).
 THINKING_TOKENS = {None: 200, "MINIMAL": 8, "LOW": 64, "MEDIUM": 120, "HIGH": 200}
-# Request fields the API knows (camelCase, as google-genai sends them); anything else is a 400.
-CREATE_FIELDS = frozenset({"baseModel", "supervisedTuningSpec", "tunedModelDisplayName", "description", "labels", "encryptionSpec", "serviceAccount", "preTunedModel"})
+# Request fields generateContent knows (camelCase, as google-genai sends them); anything else is a 400.
 GENERATE_FIELDS = frozenset({"contents", "generationConfig", "systemInstruction", "safetySettings", "tools", "toolConfig", "labels", "cachedContent", "continuationToken", "modelArmorConfig", "outputConfig"})
 
-TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 
-_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-_RPC_CODE = {"JOB_STATE_FAILED": 3, "JOB_STATE_CANCELLED": 1, "JOB_STATE_EXPIRED": 4}
-_DEFAULT_END_MESSAGE = {
-    "JOB_STATE_FAILED": "Tuning job failed (emulated).",
-    "JOB_STATE_CANCELLED": "CANCELED: the tuning job was cancelled (emulated).",
-    "JOB_STATE_EXPIRED": "The tuning job expired before it could run (emulated).",
-}
-
-
-def _digits(n: int = 19) -> str:
-    return str(secrets.randbelow(9 * 10 ** (n - 1)) + 10 ** (n - 1))
-
-
-def _error(status: int, message: str) -> dict:
-    return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e6):06d}Z"
-
-
-class VertexEmulator(Emulator):
+class VertexEmulator(CloudStorageMixin, TuningJobsMixin, Emulator):
     """The emulated APIs (a thread of this process); a context manager."""
 
     thread_name = "vertex-emulator"
@@ -222,19 +191,6 @@ class VertexEmulator(Emulator):
         """The next ``count`` requests to ``route`` (as counted in :attr:`requests`; ``None``: any) get ``status``."""
         self.add_fault(status, count, message=message, retry_after=retry_after, key=route)
 
-    def put_object(self, bucket: str, name: str, data: bytes, content_type: str = "application/jsonl") -> str:
-        """Store an object as if uploaded elsewhere; returns its ``gs://`` URI."""
-        with self._lock:
-            self._store_object(bucket, name, data, content_type)
-        return f"gs://{bucket}/{name}"
-
-    def object(self, uri: str) -> bytes | None:
-        """The content of ``gs://bucket/name``, or ``None``."""
-        bucket, _, name = uri[len("gs://") :].partition("/")
-        with self._lock:
-            obj = self._objects.get((bucket, name))
-            return None if obj is None else obj["_data"]
-
     def jobs(self) -> list[dict[str, Any]]:
         """Copies of every job as the API shows it (newest first)."""
         with self._lock:
@@ -246,7 +202,7 @@ class VertexEmulator(Emulator):
             for job in self._jobs.values():
                 if job["state"] not in TERMINAL:
                     job["state"] = "JOB_STATE_PAUSED" if paused else "JOB_STATE_RUNNING"
-                    job["updateTime"] = _now()
+                    job["updateTime"] = now()
 
     def add_endpoint(self, endpoint: str, memory: dict[str, str] | None = None) -> None:
         """Make an endpoint resource name answerable, with these trained answers."""
@@ -260,7 +216,7 @@ class VertexEmulator(Emulator):
         return f"{req.method} {route}", (route, args)
 
     def fault_payload(self, fault: Fault) -> dict:
-        return _error(fault.status, fault.message)
+        return google_error(fault.status, fault.message)
 
     def route(self, req: Request, info: tuple[str, dict[str, str]]) -> Reply | None:
         method, headers, body = req.method, req.headers, req.body
@@ -272,17 +228,17 @@ class VertexEmulator(Emulator):
         if route in ("upload", "object", "bucket"):
             return self._gcs(method, route, args, query, headers, body)
         if route == "unknown":
-            return json_reply(404, _error(404, f"The requested URL {path} was not found on this server. (emulated)"))
+            return json_reply(404, google_error(404, f"The requested URL {path} was not found on this server. (emulated)"))
         if self.require_auth:
             auth = headers.get("Authorization", "")
             with self._lock:
                 ok = auth.startswith("Bearer ") and auth[len("Bearer ") :] in self._tokens
             if not ok:
-                return json_reply(401, _error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token. (emulated)"))
+                return json_reply(401, google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token. (emulated)"))
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
-            return json_reply(400, _error(400, "Invalid JSON payload received. (emulated)"))
+            return json_reply(400, google_error(400, "Invalid JSON payload received. (emulated)"))
         with self._lock:
             self.bodies[f"{method} {route}"] = payload
         project, location = args["project"], args["location"]
@@ -297,7 +253,7 @@ class VertexEmulator(Emulator):
             with self._lock:
                 job = self._jobs.get(name)
             if job is None:
-                return json_reply(404, _error(404, f"The TuningJob does not exist: {name} (emulated)"))
+                return json_reply(404, google_error(404, f"The TuningJob does not exist: {name} (emulated)"))
             if route == "tuningJobs/{id}" and method == "GET":
                 with self._lock:
                     self._advance(job, poll=True)
@@ -306,7 +262,7 @@ class VertexEmulator(Emulator):
                 return self._cancel(job)
         if route == "generateContent" and method == "POST":
             return self._generate(args["model"], payload)
-        return json_reply(404, _error(404, f"Method not found: {method} {path} (emulated)"))
+        return json_reply(404, google_error(404, f"Method not found: {method} {path} (emulated)"))
 
     # OAuth
 
@@ -315,245 +271,6 @@ class VertexEmulator(Emulator):
         with self._lock:
             self._tokens.add(token)
         return json_reply(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/cloud-platform"})
-
-    # Cloud Storage
-
-    def _gcs(self, method: str, route: str, args: dict, query: dict, headers: Any, body: bytes) -> Reply:
-        bucket = args["bucket"]
-        if self.buckets is not None and bucket not in self.buckets:
-            return json_reply(404, _error(404, "The specified bucket does not exist."))
-        if route == "bucket" and method == "GET":
-            return json_reply(200, {"kind": "storage#bucket", "id": bucket, "name": bucket, "projectNumber": "0", "location": "US", "storageClass": "STANDARD", "metageneration": "1", "timeCreated": _now(), "updated": _now(), "etag": "CAE="})
-        if route == "upload" and method == "POST" and query.get("uploadType") == "multipart":
-            msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body)
-            if not msg.is_multipart():
-                return json_reply(400, _error(400, "Multipart upload needs a multipart/related body. (emulated)"))
-            parts = list(msg.iter_parts())
-            meta = json.loads(parts[0].get_payload(decode=True) or b"{}")
-            data = parts[1].get_payload(decode=True) or b""
-            return self._finish_upload(bucket, meta.get("name") or query.get("name"), data, meta, parts[1].get_content_type())
-        if route == "upload" and method == "POST" and query.get("uploadType") == "resumable":
-            meta = json.loads(body) if body else {}
-            upload_id = secrets.token_hex(12)
-            with self._lock:
-                self._resumable[upload_id] = {"bucket": bucket, "meta": meta, "name": meta.get("name") or query.get("name"), "data": b"", "type": headers.get("X-Upload-Content-Type") or meta.get("contentType") or "application/octet-stream"}
-            location = f"{self.url}/upload/storage/v1/b/{quote(bucket)}/o?uploadType=resumable&upload_id={upload_id}"
-            return Reply(200, b"", {"Location": location, "X-GUploader-UploadID": upload_id})
-        if route == "upload" and method == "PUT" and query.get("upload_id"):
-            with self._lock:
-                state = self._resumable.get(query["upload_id"])
-            if state is None:
-                return json_reply(404, _error(404, "No such upload session. (emulated)"))
-            crange = headers.get("Content-Range", "")
-            m = re.match(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)", crange)
-            if body:
-                state["data"] += body
-            total = m.group(3) if m else str(len(state["data"]))
-            if total != "*" and len(state["data"]) >= int(total):
-                with self._lock:
-                    self._resumable.pop(query["upload_id"], None)
-                return self._finish_upload(state["bucket"], state["name"], state["data"], state["meta"], state["type"])
-            headers_out = {"Range": f"bytes=0-{len(state['data']) - 1}"} if state["data"] else {}
-            return Reply(308, b"", headers_out)
-        if route == "object" and method == "GET":
-            with self._lock:
-                obj = self._objects.get((bucket, args["name"]))
-            if obj is None:
-                return json_reply(404, _error(404, f"No such object: {bucket}/{args['name']}"))
-            if query.get("alt") == "media":
-                return Reply(200, obj["_data"], {}, obj["contentType"])
-            return json_reply(200, self._public(obj))
-        return json_reply(400, _error(400, "Unsupported Cloud Storage request (emulated)."))
-
-    def _finish_upload(self, bucket: str, name: str | None, data: bytes, meta: dict, content_type: str) -> Reply:
-        if not name:
-            return json_reply(400, _error(400, "Required object name is missing. (emulated)"))
-        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-        if meta.get("md5Hash") and meta["md5Hash"] != md5:
-            return json_reply(400, _error(400, "Provided MD5 hash does not match the calculated MD5 hash of the data. (emulated)"))
-        crc = _crc32c(data)
-        if meta.get("crc32c") and crc is not None and meta["crc32c"] != crc:
-            return json_reply(400, _error(400, "Provided CRC32C does not match the calculated CRC32C of the data. (emulated)"))
-        with self._lock:
-            self.uploads += 1
-            obj = self._store_object(bucket, name, data, meta.get("contentType") or content_type)
-            return json_reply(200, self._public(obj))
-
-    def _store_object(self, bucket: str, name: str, data: bytes, content_type: str) -> dict:
-        generation = str(time.time_ns() // 1000)
-        obj = {
-            "kind": "storage#object",
-            "id": f"{bucket}/{name}/{generation}",
-            "selfLink": f"{self.url}/storage/v1/b/{quote(bucket)}/o/{quote(name, safe='')}",
-            "mediaLink": f"{self.url}/download/storage/v1/b/{quote(bucket)}/o/{quote(name, safe='')}?generation={generation}&alt=media",
-            "name": name,
-            "bucket": bucket,
-            "generation": generation,
-            "metageneration": "1",
-            "contentType": content_type,
-            "storageClass": "STANDARD",
-            "size": str(len(data)),
-            "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),
-            "timeCreated": _now(),
-            "updated": _now(),
-            "etag": secrets.token_hex(6),
-            "_data": data,
-        }
-        crc = _crc32c(data)
-        if crc is not None:
-            obj["crc32c"] = crc
-        self._objects[(bucket, name)] = obj
-        return obj
-
-    # Vertex tuning
-
-    def _create_job(self, project: str, location: str, p: dict) -> Reply | None:
-        base = p.get("baseModel")
-        spec = p.get("supervisedTuningSpec") or {}
-        uri = spec.get("trainingDatasetUri")
-        if unknown := sorted(set(p) - CREATE_FIELDS):
-            return json_reply(400, _error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'))
-        if not base:
-            return json_reply(400, _error(400, "Request contains an invalid argument: base_model is required. (emulated)"))
-        if base not in self.tunable:
-            return json_reply(400, _error(400, f"Base model {base} is not supported for supervised tuning. (emulated)"))
-        if base.startswith("gemini-3") and location not in GEMINI3_REGIONS:
-            return json_reply(400, _error(400, f"Base model {base} can be tuned only in {', '.join(GEMINI3_REGIONS)}; {location} is not supported. (emulated)"))
-        adapter = (spec.get("hyperParameters") or {}).get("adapterSize")
-        allowed = ADAPTER_SIZES[:4] if base.startswith("gemini-2.5-pro") else ADAPTER_SIZES
-        if adapter is not None and adapter not in allowed:
-            return json_reply(400, _error(400, f"Adapter size {adapter} is not supported for {base}; supported: {', '.join(allowed)}. (emulated)"))
-        if self.max_running_jobs is not None:
-            with self._lock:
-                running = sum(1 for j in self._jobs.values() if j["state"] not in TERMINAL)
-            if running >= self.max_running_jobs:
-                return json_reply(429, _error(429, f"Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs: {self.max_running_jobs} concurrent tuning jobs per region. (emulated)"))
-        if not uri or not str(uri).startswith("gs://"):
-            return json_reply(400, _error(400, "Request contains an invalid argument: training_dataset_uri must be a gs:// URI. (emulated)"))
-        for key, value in (p.get("labels") or {}).items():
-            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key) or not re.fullmatch(r"[a-z0-9_-]{0,63}", str(value)):
-                return json_reply(400, _error(400, f"Label {key}={value!r} is invalid: keys and values hold lowercase letters, digits, _ and - (at most 63). (emulated)"))
-        hp = dict(spec.get("hyperParameters") or {})
-        epochs = int(hp.get("epochCount") or self.default_epochs)
-        resolved = {"epochCount": str(epochs), "learningRateMultiplier": float(hp.get("learningRateMultiplier") or 1.0), "adapterSize": hp.get("adapterSize") or "ADAPTER_SIZE_FOUR"}
-        with self._lock:
-            self.jobs_created += 1
-            name = f"projects/{project}/locations/{location}/tuningJobs/{_digits()}"
-            job = {
-                "name": name,
-                "tunedModelDisplayName": p.get("tunedModelDisplayName") or f"{base}-tuned",
-                "baseModel": base,
-                "supervisedTuningSpec": {"trainingDatasetUri": uri, "hyperParameters": resolved, **({"exportLastCheckpointOnly": True} if spec.get("exportLastCheckpointOnly") else {})},
-                "state": "JOB_STATE_PENDING",
-                "createTime": _now(),
-                "updateTime": _now(),
-                "labels": p.get("labels") or {},
-                "_seq": self.jobs_created,
-                "_t0": time.monotonic(),
-                "_polls": 0,
-                "_project": project,
-                "_location": location,
-            }
-            if p.get("description"):
-                job["description"] = p["description"]
-            self._jobs[name] = job
-            if self._drop_create():
-                return None
-            return json_reply(200, self._public(job))
-
-    def _list_jobs(self, project: str, location: str, query: dict) -> Reply:
-        wanted: dict[str, str] = {}
-        for clause in filter(None, re.split(r"\s+AND\s+", query.get("filter", "").strip())):
-            m = re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([^"]*)"?', clause.strip())
-            if not m:
-                return json_reply(400, _error(400, f"Unsupported filter: {clause} (emulated supports labels.KEY=\"VALUE\")"))
-            wanted[m.group(1)] = m.group(2)
-        size = int(query.get("pageSize") or 100)
-        start = int(query.get("pageToken") or 0)
-        prefix = f"projects/{project}/locations/{location}/"
-        with self._lock:
-            jobs = [j for j in sorted(self._jobs.values(), key=lambda j: -j["_seq"]) if j["name"].startswith(prefix)]
-            jobs = [j for j in jobs if all(j["labels"].get(k) == v for k, v in wanted.items())]
-            page = jobs[start : start + size]
-            for job in page:
-                self._advance(job, poll=False)
-            body: dict[str, Any] = {"tuningJobs": [self._public(j) for j in page]} if page else {}
-            if start + size < len(jobs):
-                body["nextPageToken"] = str(start + size)
-            return json_reply(200, body)
-
-    def _cancel(self, job: dict) -> Reply:
-        with self._lock:
-            if job["state"] in TERMINAL:
-                return json_reply(400, _error(400, f"The TuningJob {job['name']} is in state {job['state']} and cannot be cancelled. (emulated)"))
-            self._end(job, "JOB_STATE_CANCELLED", "CANCELED: the tuning job was cancelled by a request. (emulated)")
-            return json_reply(200, {})
-
-    def _advance(self, job: dict, poll: bool) -> None:
-        if job["state"] in TERMINAL or job["state"] == "JOB_STATE_PAUSED":
-            return
-        if poll:
-            job["_polls"] += 1
-        elapsed = time.monotonic() - job["_t0"]
-        if not (elapsed >= self.job_seconds and job["_polls"] >= self.job_polls):
-            if job["state"] == "JOB_STATE_PENDING" and (job["_polls"] >= 1 or elapsed > self.job_seconds * 0.1):
-                job["state"] = "JOB_STATE_RUNNING"
-                job["startTime"] = job["updateTime"] = _now()
-            return
-        problem = self._training(job)
-        if problem:
-            self._end(job, "JOB_STATE_FAILED", problem)
-        elif self.end_state != "JOB_STATE_SUCCEEDED":
-            self._end(job, self.end_state, self.fail_message or _DEFAULT_END_MESSAGE.get(self.end_state, "emulated failure"))
-        else:
-            self._succeed(job)
-
-    def _training(self, job: dict) -> str | None:
-        uri = job["supervisedTuningSpec"]["trainingDatasetUri"]
-        bucket, _, name = uri[len("gs://") :].partition("/")
-        obj = self._objects.get((bucket, name))
-        if obj is None:
-            return f"Failed to read the training dataset {uri}: No such object. (emulated)"
-        memory: list[tuple[str, str]] = []
-        for n, line in enumerate(obj["_data"].decode("utf-8", "replace").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                contents = json.loads(line)["contents"]
-                user = "".join(p.get("text", "") for p in next(c for c in reversed(contents) if c["role"] == "user")["parts"])
-                model = "".join(p.get("text", "") for p in next(c for c in reversed(contents) if c["role"] == "model")["parts"])
-            except (ValueError, KeyError, TypeError, StopIteration, AttributeError):
-                return f"Dataset validation failed: line {n} of {uri} is not a supervised tuning example (each line needs \"contents\" with a user and a model turn). (emulated)"
-            memory.append((user, model))
-        if not memory:
-            return f"Dataset validation failed: {uri} holds no examples. (emulated)"
-        job["_memory"] = memory
-        return None
-
-    def _end(self, job: dict, state: str, message: str) -> None:
-        job["state"] = state
-        job["endTime"] = job["updateTime"] = _now()
-        job["error"] = {"code": _RPC_CODE.get(state, 2), "message": message}
-
-    def _succeed(self, job: dict) -> None:
-        memory = job["_memory"]
-        epochs = int(job["supervisedTuningSpec"]["hyperParameters"]["epochCount"])
-        serving = GEMINI3_REGIONS[job["_location"]] if job["baseModel"].startswith("gemini-3") else job["_location"]
-        prefix = f"projects/{job['_project']}/locations/{serving}"
-        endpoint = f"{prefix}/endpoints/{_digits()}"
-        self._endpoints[endpoint] = dict(memory)
-        checkpoints = []
-        if not job["supervisedTuningSpec"].get("exportLastCheckpointOnly"):
-            # Up to 10 epochs: one checkpoint each; more: about 10, evenly spaced, the last after the final epoch.
-            exported = range(1, epochs + 1) if epochs <= 10 else sorted({math.ceil(epochs * i / 10) for i in range(1, 11)})
-            for epoch in exported:
-                ckpt = endpoint if epoch == epochs else f"{prefix}/endpoints/{_digits()}"
-                self._endpoints[ckpt] = dict(memory[: math.ceil(len(memory) * epoch / epochs)])
-                checkpoints.append({"checkpointId": str(epoch), "epoch": str(epoch), "step": str(epoch * len(memory)), "endpoint": ckpt})
-        job["state"] = "JOB_STATE_SUCCEEDED"
-        job["endTime"] = job["updateTime"] = _now()
-        job["tunedModel"] = {"model": f"{prefix}/models/{_digits()}@1", "endpoint": endpoint, **({"checkpoints": checkpoints} if checkpoints else {})}
-        job["tuningDataStats"] = {"supervisedTuningDataStats": {"tuningDatasetExampleCount": str(len(memory)), "totalTuningCharacterCount": str(sum(len(q) + len(a) for q, a in memory))}}
 
     # Gemini answers
 
@@ -567,18 +284,18 @@ class VertexEmulator(Emulator):
     def _generate(self, model: str, p: dict) -> Reply:
         contents = p.get("contents") or []
         if unknown := sorted(set(p) - GENERATE_FIELDS):
-            return json_reply(400, _error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'))
+            return json_reply(400, google_error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'))
         if not contents:
-            return json_reply(400, _error(400, "Request contains an invalid argument: contents is not specified. (emulated)"))
+            return json_reply(400, google_error(400, "Request contains an invalid argument: contents is not specified. (emulated)"))
         if "/endpoints/" in model:
             with self._lock:
                 memory = self._endpoints.get(model)
             if memory is None:
-                return json_reply(404, _error(404, f"Endpoint `{model}` not found. (emulated)"))
+                return json_reply(404, google_error(404, f"Endpoint `{model}` not found. (emulated)"))
         else:
             base = model.rsplit("/", 1)[-1]
             if not base.startswith("gemini-") or base.startswith(RETIRED_PREFIXES):
-                return json_reply(404, _error(404, f"Publisher Model `{model}` was not found or your project does not have access to it. (emulated)"))
+                return json_reply(404, google_error(404, f"Publisher Model `{model}` was not found or your project does not have access to it. (emulated)"))
             memory = {}
         user = next((c for c in reversed(contents) if c.get("role", "user") == "user"), {})
         prompt = "".join(part.get("text", "") for part in user.get("parts") or [])
@@ -603,7 +320,7 @@ class VertexEmulator(Emulator):
                 "candidates": [{"content": content, "finishReason": finish}],
                 "usageMetadata": usage,
                 "modelVersion": model.rsplit("/", 1)[-1],
-                "createTime": _now(),
+                "createTime": now(),
                 "responseId": secrets.token_urlsafe(12),
             },
         )
@@ -622,14 +339,6 @@ def _endpoints_of(job: dict) -> set[str]:
 
 def _thinks_by_name(model: str) -> bool:
     return model.rsplit("/", 1)[-1].startswith("gemini-3")
-
-
-def _crc32c(data: bytes) -> str | None:
-    try:
-        import google_crc32c
-    except ImportError:  # the emulator runs without it: no CRC32C checks
-        return None
-    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
 
 
 _VERTEX = re.compile(r"^/v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/(?P<rest>.+)$")

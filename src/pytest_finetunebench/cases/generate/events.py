@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .phrasings import cloze
 from .names import NamePool, slug
+from .phrasings import cloze
 
 DEFAULT_NAME = "invented_events"
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",

@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .providers.base import TrainingPair
+from ..providers.base import TrainingPair
 
 if TYPE_CHECKING:
-    from .cases import Case, Dataset
+    from ..cases.casefile import Case, Dataset
 
 QA = "qa"
 SEPARATOR = "+"

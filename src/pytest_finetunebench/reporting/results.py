@@ -9,12 +9,13 @@ from typing import Any, Callable
 
 import pytest
 
-from . import gate, providers, runs
-from .collect import CASE_FILE_PROPERTY, TARGET_PROPERTY, OneLine
-from .outcome import Record
-from .providers import RunContext
+from .. import providers
+from ..grading.outcome import Record
+from ..providers import RunContext
+from ..run.collect import CASE_FILE_PROPERTY, TARGET_PROPERTY, OneLine
+from ..store.jobstore import atomic_write
+from . import gate, runs
 from .report import Summary
-from .store import atomic_write
 
 
 class Results:
@@ -113,10 +114,10 @@ class Results:
         if self.opts["markdown"]:
             self._write("--ftb-markdown", lambda: atomic_write(Path(self.opts["markdown"]), markdown.encode()))
         if self.opts["html"] and run is not None:
-            from . import html_report
+            from . import html
 
             reference = self.reference.data if self.reference is not None else None
-            page = lambda: html_report.render(run, reference).encode()  # noqa: E731
+            page = lambda: html.render(run, reference).encode()  # noqa: E731
             self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page()))
             self.html = Path(self.opts["html"])
         if self.opts["plot"] and self.summary.records:
@@ -153,7 +154,7 @@ class Results:
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
         """The accuracy tables above pytest-html's results table."""
         if self.summary.records:
-            from .html_report import summary_tables
+            from .html import summary_tables
 
             prefix.append(summary_tables(self.summary))
 
@@ -162,7 +163,7 @@ class Results:
         """Each item's question, gold, answer and reason in its row's details."""
         record = Record.from_properties(report.user_properties)
         if record is not None:
-            from .html_report import item_details
+            from .html import item_details
 
             data.append(item_details(record))
 

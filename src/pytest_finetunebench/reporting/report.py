@@ -11,10 +11,16 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
-from . import recipes
-from .cases import BUILTIN_SPLITS, MEMORIZATION
-from .outcome import Record
-from .providers.base import BASE, IN_CONTEXT, final_stages, likelihood_stage, stage_label
+from ..cases.casefile import BUILTIN_SPLITS, MEMORIZATION
+from ..grading.outcome import Record
+from ..providers.base import (
+    BASE,
+    IN_CONTEXT,
+    final_stages,
+    likelihood_stage,
+    stage_label,
+)
+from ..run import recipes
 
 GENERALIZATION = "generalization"
 BASE_LIKELIHOOD = likelihood_stage(BASE)

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .phrasings import reworded
 from .names import NamePool, slug
+from .phrasings import reworded
 
 DEFAULT_NAME = "invented_people"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 GENERATORS: dict[str, str] = {
-    "people": "pytest_finetunebench.generate.people",
-    "events": "pytest_finetunebench.generate.events",
-    "api": "pytest_finetunebench.generate.api_updates",
+    "people": "pytest_finetunebench.cases.generate.people",
+    "events": "pytest_finetunebench.cases.generate.events",
+    "api": "pytest_finetunebench.cases.generate.api_updates",
 }
 
 # keys whose values are identifiers and are written unquoted

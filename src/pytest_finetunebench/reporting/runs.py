@@ -23,12 +23,12 @@ from typing import Any, Iterable, Mapping
 
 import pytest
 
-from . import __version__
-from .cases import MEMORIZATION
+from .. import __version__
+from ..cases.casefile import MEMORIZATION
+from ..run.tune import settings_from
+from ..store.jobstore import JobStore
 from .gate import Threshold, verdict
 from .report import GENERALIZATION, Summary, _aligned, _markdown
-from .store import JobStore
-from .tune import settings_from
 
 FORMAT = "pytest-finetunebench/run"
 FORMAT_VERSION = 1

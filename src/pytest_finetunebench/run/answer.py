@@ -15,16 +15,24 @@ from typing import Sequence
 
 import pytest
 
-from .items import Asked, Target
-from .judge import Judge, JudgeVerdict, ToJudge
-from .providers import RunContext
-from .grade import choose_matcher
-from .providers.base import (
-    BASE, IN_CONTEXT, LIKELIHOOD, Answer, Endpoint, Prompt, Scorer, TuneRequest, TuneSettings, scoring_of,
+from ..grading.grade import choose_matcher
+from ..grading.judge import Judge, JudgeVerdict, ToJudge
+from ..grading.outcome import RunError, describe_error
+from ..items import Asked, Target
+from ..providers import RunContext
+from ..providers.base import (
+    BASE,
+    IN_CONTEXT,
+    LIKELIHOOD,
+    Answer,
+    Endpoint,
+    Prompt,
+    Scorer,
+    TuneRequest,
+    TuneSettings,
+    scoring_of,
 )
-from .outcome import RunError, describe_error
 from .tune import Tuner
-
 
 IN_CONTEXT_PREAMBLE = "Use these facts to answer.\n"
 

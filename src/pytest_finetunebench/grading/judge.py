@@ -22,11 +22,11 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Sequence
 
-from .items import JudgeVerdict
+from ..items import JudgeVerdict
+from ..providers import RunContext
+from ..providers.base import BASE, Prompt, TuneSettings
+from ..run.tune import Tuner
 from .outcome import describe_error
-from .providers import RunContext
-from .providers.base import BASE, Prompt, TuneSettings
-from .tune import Tuner
 
 JUDGE_PROMPT = """\
 You are checking a quiz answer against the answer key.

@@ -1,7 +1,7 @@
 """The job ledger: a durable record of every paid tuning job, so that no crash ever pays twice.
 
 One JSON record per tuning key (``<store>/ledger/<provider>/<key>.json``), written atomically by
-:class:`~pytest_finetunebench.store.JobStore`. The record walks through these states::
+:class:`~pytest_finetunebench.store.jobstore.JobStore`. The record walks through these states::
 
     new ──> uploaded ──> creating ──> running ──> succeeded
                   ^          │            └─────> failed
@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from .store import JobStore
+from .jobstore import JobStore
 
 NEW = "new"
 UPLOADED = "uploaded"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from .cases import MEMORIZATION
-from .providers.base import epoch_of, final_stages
+from ..cases.casefile import MEMORIZATION
+from ..providers.base import epoch_of, final_stages
 from .report import GENERALIZATION, Summary, _split_order, wilson
 
 INSTALL = "pip install 'pytest-finetunebench[plot]'"

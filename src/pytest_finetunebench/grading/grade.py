@@ -68,7 +68,7 @@ from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz
 
-from .cases import MATCHERS
+from ..cases.casefile import MATCHERS
 from .normalize import Analyzed, Quantity, analyze, fold, normalize
 
 __all__ = ["Verdict", "choose_matcher", "grade", "normalize"]

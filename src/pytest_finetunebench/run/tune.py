@@ -16,12 +16,21 @@ from typing import Any, Iterable, Mapping
 
 import pytest
 
-from .items import Asked
-from . import providers, recipes
+from .. import providers
+from ..grading.outcome import RunError, describe_error
+from ..items import Asked
+from ..providers.base import (
+    BASE,
+    IN_CONTEXT,
+    Endpoint,
+    Provider,
+    ProviderError,
+    TrainingPair,
+    TuneRequest,
+    TuneSettings,
+)
+from . import recipes
 from .recipes import QA, Recipe
-from .outcome import RunError, describe_error
-from .providers.base import BASE, IN_CONTEXT, Endpoint, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
-
 
 
 def parse_epochs(value: str | int | None) -> tuple[int, ...]:

@@ -10,12 +10,20 @@ from typing import Any, Iterable, Iterator
 
 import pytest
 
+from ..cases.casefile import Case, CaseFileError, Dataset, Variant, load_dataset
+from ..grading.outcome import describe, judge
+from ..items import Target
+from ..providers.base import (
+    BASE,
+    IN_CONTEXT,
+    LIKELIHOOD,
+    SCORINGS,
+    TUNED,
+    epoch_stage,
+    likelihood_stage,
+)
 from . import recipes
 from .answer import EVALUATION
-from .cases import Case, CaseFileError, Dataset, Variant, load_dataset
-from .items import Target
-from .outcome import describe, judge
-from .providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage
 from .tune import parse_epochs
 
 CASE_SUFFIXES = (".yaml", ".yml")

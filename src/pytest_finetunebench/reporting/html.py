@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import pytest
 
-from .outcome import Record
+from ..grading.outcome import Record
 from .report import BEFORE_AFTER_TITLE, JUDGE_TITLE, Summary, _split_order
 
 STYLE = """

@@ -7,10 +7,9 @@ from typing import Any, Iterable
 
 import pytest
 
-from .items import Asked, JudgeVerdict
+from ..items import Asked, JudgeVerdict
+from ..providers.base import Answer, ProviderError, stage_label
 from .grade import grade
-from .providers.base import Answer, ProviderError, stage_label
-
 
 PREFIX = "ftb_"
 _OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason"})

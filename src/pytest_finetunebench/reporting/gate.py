@@ -11,7 +11,7 @@ from typing import Iterable
 
 import pytest
 
-from .providers.base import final_stages, stage_label
+from ..providers.base import final_stages, stage_label
 from .report import Summary
 
 
