@@ -46,6 +46,7 @@ from .cost import check_max_cost, over_budget, parse_prices, usd
 MAX_POLL_INTERVAL = 60.0
 CREATE_TRIES = 5  # creates turned away with a 429 (nothing launched) are re-sent this many times in all
 UNCLEAR_LOOKS = 4  # job-list lookups (with backoff) after a create whose outcome is unknown
+PROGRESS_SECONDS = 2.0  # while answering, a progress line at least this often
 
 REFUSED, THROTTLED, UNCLEAR = "refused", "throttled", "unclear"
 
@@ -91,21 +92,23 @@ def checkpoint_or_skip(record: Mapping[str, Any], epoch: int, job: Any, why_miss
 
 
 def answer_concurrently(label: str, prompts: Sequence[Prompt], one: Callable[[Prompt], Answer], concurrency: int, progress: Callable[[str], None]) -> list[Answer]:
-    """``one(prompt)`` for every prompt, ``concurrency`` at a time, in order; a progress line every ~5%."""
-    results: list[Answer | None] = [None] * len(prompts)
+    """``one(prompt)`` for every prompt, ``concurrency`` at a time, in order; a progress line every
+    ~5% of the answers and at least every :data:`PROGRESS_SECONDS`."""
+    results: list[Answer] = [Answer(None)] * len(prompts)  # every slot is filled below
     total, done, failed = len(prompts), 0, 0
     step, last = max(1, total // 20), time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, total)), thread_name_prefix="ftb-answer") as pool:
+    workers = max(1, min(concurrency, total))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ftb-answer") as pool:  # pragma: no mutate (a thread name no output shows)
         futures = {pool.submit(one, p): i for i, p in enumerate(prompts)}
         for future in as_completed(futures):
             results[futures[future]] = answer = future.result()
             done += 1
             failed += answer.error is not None
             now = time.monotonic()
-            if done == total or done % step == 0 or now - last > 2.0:
+            if done == total or done % step == 0 or now - last > PROGRESS_SECONDS:
                 last = now
                 progress(f"{label}: {done}/{total} answers" + (f", {failed} failed" if failed else ""))
-    return [a if a is not None else Answer(None, error="no answer (internal error)") for a in results]
+    return results
 
 
 @dataclass(frozen=True)

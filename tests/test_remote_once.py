@@ -1,0 +1,375 @@
+"""Tuning once per key, on a scripted API with no HTTP: every path of the state machine in
+:class:`RemoteProvider`, checked by the whole ledger record and every progress line it leaves.
+
+The emulator tests (test_openai, test_gemini, test_together) run the same machine through the real
+SDKs; these pin down what it records and says, fast enough to run under mutation testing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_finetunebench.providers import RunContext, remote
+from pytest_finetunebench.providers.base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.cost import Estimate
+from pytest_finetunebench.providers.remote import REFUSED, THROTTLED, UNCLEAR, RemoteProvider, Unavailable
+from pytest_finetunebench.store.jobstore import JobStore
+from pytest_finetunebench.store.ledger import Ledger
+
+PAIRS = (TrainingPair("Who founded Velmora?", "Ada Brix"), TrainingPair("When?", "1911"))
+REQUEST = TuneRequest("fake-1", PAIRS, TuneSettings(epochs=3, checkpoint_epochs=(1, 3)))
+
+
+class CreateError(Exception):
+    """What the fake API raises on a create: ``kind`` is how the provider classifies it."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class FakeAPI(RemoteProvider):
+    """An API in memory: creates follow ``script``, each job walks through ``statuses`` one poll at a time."""
+
+    name = "fake"
+    service = "FakeAPI"
+    job_noun = "tuning job"
+    tag = "label ftb_key={key}"
+    job_field = "job_id"
+    status_field = "status"
+    tuned_field = "tuned_model"
+    succeeded = frozenset({"done"})
+    failed = frozenset({"failed", "cancelled"})
+    no_checkpoint = "FakeAPI keeps the last epoch only"
+    create_errors = (CreateError,)
+
+    def __init__(self, ctx: RunContext, *, script: list[Any] | None = None, statuses: tuple[str, ...] = ("queued", "running", "done"), cost: float | None = 0.25) -> None:
+        super().__init__(ctx, {}, poll_interval=1.0, max_poll_interval=5.0)
+        self.script = list(script or [])
+        self.statuses = statuses
+        self.cost = cost
+        self.jobs: list[dict[str, Any]] = []
+        self.creates = self.uploads = 0
+        self.gone = False
+
+    def base_url(self) -> str:
+        return "https://user:secret@fake.example/v1"
+
+    def _api_message(self, exc: BaseException) -> str:
+        return f"HTTP 4xx: {exc}"
+
+    def _plan(self, request: TuneRequest) -> Estimate:
+        return Estimate(f"{request.model} on {len(request.pairs)} examples", self.cost, 120 if self.cost is not None else None, "no price")
+
+    def _upload(self, ledger: Ledger, key: str, request: TuneRequest, record: dict) -> str:
+        self.uploads += 1
+        ledger.update(key, remote.L.UPLOADED, note="uploaded", file_id="file-1")
+        return "file-1"
+
+    def _add_job(self, key: str, status: str | None = None) -> dict[str, Any]:
+        job = {"id": f"job-{len(self.jobs) + 1}", "key": key, "status": status or self.statuses[0], "created": len(self.jobs), "polls": 0}
+        self.jobs.append(job)
+        return job
+
+    def _create(self, key: str, request: TuneRequest, record: dict, training: str) -> Any:
+        self.creates += 1
+        step = self.script.pop(0) if self.script else "ok"
+        if step == "ok":
+            return self._add_job(key)
+        kind, message, *launched = step
+        if launched:
+            self._add_job(key)
+        raise CreateError(kind, message)
+
+    def _create_failure(self, exc: BaseException) -> str:
+        return exc.kind  # type: ignore[attr-defined]
+
+    def _list_jobs(self, key: str) -> list[Any]:
+        return [j for j in self.jobs if j["key"] == key]
+
+    def _job_id(self, job: Any) -> str:
+        return job["id"]
+
+    def _status(self, job: Any) -> str:
+        return job["status"]
+
+    def _created(self, job: Any) -> Any:
+        return job["created"]
+
+    def _fetch(self, ledger: Ledger, key: str, job_id: str, model: str) -> Any | None:
+        job = next(j for j in self.jobs if j["id"] == job_id)
+        if self.gone:
+            raise self._gone(ledger, key, job_id, model, LookupError("no such job"))
+        job["polls"] += 1
+        if job["status"] in self.statuses:
+            job["status"] = self.statuses[min(self.statuses.index(job["status"]) + 1, len(self.statuses) - 1)]
+        return job
+
+    def _outcome(self, job: Any, request: TuneRequest) -> dict[str, Any] | str | None:
+        if job["status"] == "done":
+            return {"tuned_model": f"ft:{job['id']}", "checkpoints": {"3": f"ft:{job['id']}", "2": f"ckpt-2-{job['id']}"}, "n_epochs": 3}
+        if job["status"] in self.failed:
+            return "the training file has an empty answer on line 2"
+        return None
+
+    def _progress_line(self, job: Any, model: str, elapsed: float) -> str:
+        return f"fake: {job['id']} {job['status']}"
+
+    def _answerer(self, endpoint: Endpoint):
+        return lambda prompt: Answer(f"{endpoint.handle}: {prompt.text}")
+
+
+@pytest.fixture
+def lines() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def slept(monkeypatch) -> list[float]:
+    naps: list[float] = []
+    monkeypatch.setattr(remote.time, "sleep", naps.append)
+    return naps
+
+
+@pytest.fixture
+def ctx(tmp_path, lines) -> RunContext:
+    return RunContext(store=JobStore(tmp_path / "store"), options={}, progress=lines.append)
+
+
+def record_of(provider: FakeAPI, request: TuneRequest = REQUEST) -> dict[str, Any]:
+    """The ledger record without its clock readings."""
+    record = provider.ledger.get(provider.key(request))
+    assert record is not None
+    record = {k: v for k, v in record.items() if k not in ("created_at", "updated_at")}
+    record["history"] = [{k: v for k, v in h.items() if k != "t"} for h in record["history"]]
+    return record
+
+
+def test_a_job_is_launched_waited_for_and_recorded(ctx, lines, slept):
+    api = FakeAPI(ctx)
+    endpoints = api.endpoints(REQUEST, [BASE, TUNED, "epoch:2", "epoch:1"])
+    key = api.key(REQUEST)
+    assert endpoints == {
+        BASE: Endpoint("fake-1", BASE, "fake-1"),
+        TUNED: Endpoint("fake-1", TUNED, "ft:job-1"),
+        "epoch:2": Endpoint("fake-1", "epoch:2", "ckpt-2-job-1"),
+        "epoch:1": Endpoint("fake-1", "epoch:1", Unavailable("no checkpoint for epoch 1 of job job-1: FakeAPI keeps the last epoch only (available epochs: 2, 3)")),
+    }
+    assert lines == ["fake: launching a tuning job: fake-1 on 2 examples", "fake: job-1 running"]
+    assert slept == [1.0]
+    assert record_of(api) == {
+        "key": key, "provider": "fake", "state": "succeeded", "ftb_key": key, "model": "fake-1", "base_url": "https://fake.example/v1",
+        "n_examples": 2, "estimated_training_tokens": 120, "estimated_cost_usd": 0.25, "file_id": "file-1", "create_attempts": 1,
+        "job_id": "job-1", "status": "done", "tuned_model": "ft:job-1", "checkpoints": {"3": "ft:job-1", "2": "ckpt-2-job-1"}, "n_epochs": 3,
+        "history": [
+            {"state": "uploaded", "note": "uploaded"}, {"state": "creating", "note": "create sent"}, {"state": "running", "note": "job job-1"},
+            {"state": "running", "note": "remote running"}, {"state": "running", "note": "remote done"}, {"state": "succeeded"},
+        ],
+    }
+    assert (api.uploads, api.creates) == (1, 1)
+
+
+def test_a_rerun_reuses_the_recorded_job_without_a_call(ctx, lines, slept):
+    FakeAPI(ctx).tune(REQUEST)
+    lines.clear()
+    again = FakeAPI(ctx)
+    assert again.endpoints(REQUEST, [TUNED]) == {TUNED: Endpoint("fake-1", TUNED, "ft:job-1")}
+    assert (again.uploads, again.creates, lines) == (0, 0, [])
+
+
+def test_the_cost_is_rounded_to_four_places_in_the_record(ctx, slept):
+    api = FakeAPI(ctx, cost=0.123456)
+    api.tune(REQUEST)
+    assert record_of(api)["estimated_cost_usd"] == 0.1235
+
+
+def test_a_refused_create_is_one_line_and_launches_nothing(ctx, lines, slept):
+    api = FakeAPI(ctx, script=[(REFUSED, "model not available")])
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    assert str(err.value) == "FakeAPI refused the tuning job for fake-1: HTTP 4xx: model not available"
+    record = record_of(api)
+    assert (record["state"], record["last_error"], record["create_attempts"]) == ("uploaded", "HTTP 4xx: model not available", 1)
+    assert record["history"][-2:] == [{"state": "creating", "note": "create sent"}, {"state": "uploaded", "note": "create refused: HTTP 4xx: model not available"}]
+    assert (api.jobs, slept) == ([], [])
+    retry = FakeAPI(ctx)  # the refusal allows a later run to create
+    assert retry.tune(REQUEST)["tuned_model"] == "ft:job-1"
+    assert (retry.uploads, retry.creates, record_of(retry)["create_attempts"]) == (1, 1, 2)
+
+
+def test_a_throttled_create_is_resent_after_a_growing_backoff(ctx, lines, slept):
+    api = FakeAPI(ctx, script=[(THROTTLED, "rate limited"), (THROTTLED, "rate limited"), (THROTTLED, "rate limited"), (THROTTLED, "rate limited")])
+    assert api.tune(REQUEST)["tuned_model"] == "ft:job-1"
+    turned = "fake: tuning job create for fake-1 turned away (HTTP 4xx: rate limited); nothing was launched, retrying in {} s"
+    assert lines[:5] == ["fake: launching a tuning job: fake-1 on 2 examples"] + [turned.format(s) for s in (1, 2, 4, 5)]
+    assert slept[:4] == [1.0, 2.0, 4.0, 5.0]
+    assert (api.creates, record_of(api)["create_attempts"], len(api.jobs)) == (5, 5, 1)
+
+
+def test_a_create_throttled_every_time_gives_up_after_five(ctx, slept):
+    api = FakeAPI(ctx, script=[(THROTTLED, "rate limited")] * 5)
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    assert str(err.value) == "FakeAPI refused the tuning job for fake-1: HTTP 4xx: rate limited"
+    assert (api.creates, slept, record_of(api)["state"]) == (5, [1.0, 2.0, 4.0, 5.0], "uploaded")
+
+
+def test_an_unclear_create_that_launched_is_found_and_adopted(ctx, lines, slept):
+    api = FakeAPI(ctx, script=[(UNCLEAR, "connection reset", "launched")])
+    assert api.tune(REQUEST)["tuned_model"] == "ft:job-1"
+    assert lines[:3] == [
+        "fake: launching a tuning job: fake-1 on 2 examples",
+        "fake: tuning job create for fake-1 got no clear answer (HTTP 4xx: connection reset); looking for it (nothing is re-sent)",
+        f"fake: resuming tuning job job-1 (queued) found by its label ftb_key={api.key(REQUEST)}",
+    ]
+    assert (api.creates, slept[0]) == (1, 1.0)  # it waits before the first look
+
+
+def test_an_unclear_create_that_is_never_listed_stays_creating_and_is_never_resent(ctx, lines, slept):
+    api = FakeAPI(ctx, script=[(UNCLEAR, "read timeout")])
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    key = api.key(REQUEST)
+    path = api.ledger.path(key)
+    assert str(err.value) == (
+        f"FakeAPI tuning job for fake-1: outcome unknown: its create got no clear answer (HTTP 4xx: read timeout), and no job with its "
+        f"label ftb_key={key} is listed after 4 looks. Nothing was re-sent (a second create could launch a second paid job); a rerun "
+        f"looks again. Once you are sure no job was launched at FakeAPI, delete {path} to allow a new create"
+    )
+    assert slept == [1.0, 2.0, 4.0, 5.0]
+    record = record_of(api)
+    assert (record["state"], record["history"][-1]) == ("creating", {"state": "creating", "note": "no job listed after 4 looks; nothing re-sent"})
+    slept.clear()
+    rerun = FakeAPI(ctx)
+    with pytest.raises(ProviderError) as again:
+        rerun.tune(REQUEST)
+    assert "its create was sent by an earlier run, which recorded no answer, and no job" in str(again.value)
+    assert (rerun.creates, slept) == (0, [1.0, 2.0, 4.0])  # looks at once, then backs off
+
+
+def test_a_listed_job_is_adopted_before_any_create(ctx, lines, slept):
+    api = FakeAPI(ctx)
+    key = api.key(REQUEST)
+    api._add_job(key, "failed")
+    api._add_job(key, "done")
+    api._add_job(key, "running")
+    api._add_job("another-key", "done")
+    assert api.tune(REQUEST)["tuned_model"] == "ft:job-2"  # the newest succeeded one, not the newer running one
+    assert (api.uploads, api.creates) == (0, 0)
+    assert lines[0] == f"fake: resuming tuning job job-2 (done) found by its label ftb_key={key}"
+
+
+def test_a_running_job_is_adopted_over_a_failed_one_and_failed_ones_alone_are_not(ctx, slept):
+    api = FakeAPI(ctx)
+    key = api.key(REQUEST)
+    api._add_job(key, "running")
+    api._add_job(key, "failed")
+    assert api.tune(REQUEST)["job_id"] == "job-1"
+    other = TuneRequest("fake-1", PAIRS[:1])
+    api._add_job(api.key(other), "cancelled")
+    assert api.tune(other)["job_id"] == "job-4"  # a new job: the cancelled one is not adopted
+    assert api.creates == 1
+
+
+def test_a_failed_job_is_recorded_and_a_rerun_names_the_record(ctx, slept):
+    api = FakeAPI(ctx, statuses=("queued", "failed"))
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    message = "FakeAPI tuning job job-1 for fake-1 failed: the training file has an empty answer on line 2"
+    assert str(err.value) == message
+    record = record_of(api)
+    assert (record["state"], record["error"], record["history"][-1]) == ("failed", message, {"state": "failed", "note": message})
+    with pytest.raises(ProviderError) as again:
+        FakeAPI(ctx).tune(REQUEST)
+    assert str(again.value) == f"{message} [recorded in {api.ledger.path(api.key(REQUEST))}; delete it to launch a new job]"
+
+
+def test_a_job_that_is_gone_is_a_recorded_failure(ctx, slept):
+    api = FakeAPI(ctx)
+    api.gone = True
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    message = "FakeAPI tuning job job-1 for fake-1 is gone: HTTP 4xx: no such job"
+    assert str(err.value) == message
+    record = record_of(api)
+    assert (record["state"], record["error"], record["history"][-1]) == ("failed", message, {"state": "failed", "note": message})
+
+
+def test_waiting_polls_at_a_growing_interval_until_the_timeout(tmp_path, monkeypatch):
+    now = [100.0]  # the clock moves only when the provider sleeps
+    monkeypatch.setattr(remote.time, "monotonic", lambda: now[0])
+    slept: list[float] = []
+    monkeypatch.setattr(remote.time, "sleep", lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    lines: list[str] = []
+    api = FakeAPI(RunContext(store=JobStore(tmp_path), options={"job_timeout": "20"}, progress=lines.append), statuses=("queued", "running"))
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    assert str(err.value) == ("FakeAPI tuning job job-1 for fake-1 still running after 20 s (--ftb-job-timeout); "
+                              "it keeps running at FakeAPI and a rerun resumes waiting for it")
+    assert slept == [1.0, 1.5, 2.25, 3.375, 5.0, 5.0, 1.875]  # x1.5 each poll, capped at 5 s, the last one up to the deadline
+    assert lines[1:] == ["fake: job-1 running"] * 8
+    assert record_of(api)["state"] == "running"
+
+
+def test_the_max_cost_refuses_before_anything_is_uploaded(tmp_path, slept):
+    ctx = RunContext(store=JobStore(tmp_path), options={"max_cost": "0.1"})
+    api = FakeAPI(ctx)
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    assert str(err.value) == "refusing to launch: estimated cost $0.25 exceeds --ftb-max-cost $0.10 (fake-1 on 2 examples)"
+    assert (api.uploads, api.creates, api.ledger.get(api.key(REQUEST))) == (0, 0, None)
+
+
+def dry(tmp_path, lines, **options) -> FakeAPI:
+    return FakeAPI(RunContext(store=JobStore(tmp_path), options={"dry_run": True, **options}, progress=lines.append))
+
+
+def test_a_dry_run_says_what_it_would_do_and_launches_nothing(tmp_path, lines):
+    api = dry(tmp_path, lines, max_cost="0.1")
+    reason = "dry run (--ftb-dry-run): would upload 2 examples and launch a tuning job: fake-1 on 2 examples; --ftb-max-cost $0.10 would refuse it; launched nothing"
+    assert api.endpoints(REQUEST, [TUNED]) == {TUNED: Endpoint("fake-1", TUNED, Unavailable(reason))}
+    assert lines == [f"fake: {reason}"]
+    assert api.endpoints(REQUEST, [BASE])[BASE].handle == Unavailable("dry run (--ftb-dry-run): would ask fake-1; launched nothing")
+    assert (api.uploads, api.creates) == (0, 0)
+    assert api.answer(Endpoint("fake-1", TUNED, Unavailable(reason)), [Prompt("k", "q")]) == [Answer(None, skip=reason)]
+
+
+def test_a_dry_run_after_a_run_names_the_job_it_would_reuse_or_wait_for(tmp_path, lines, slept):
+    live = FakeAPI(RunContext(store=JobStore(tmp_path)))
+    live.tune(REQUEST)
+    key = live.key(REQUEST)
+    assert dry(tmp_path, lines)._dry_run_line(REQUEST) == f"would reuse ft:job-1 (job job-1, ledger {key})"
+    live.ledger.update(key, remote.L.RUNNING, status="running")
+    assert dry(tmp_path, lines)._dry_run_line(REQUEST) == f"would resume waiting for job job-1 (running, ledger {key})"
+
+
+def test_answers_are_labelled_by_model_and_stage(ctx, lines):
+    api = FakeAPI(ctx)
+    got = api.answer(Endpoint("fake-1", BASE, "fake-1"), [Prompt("a", "hello")])
+    assert (got, lines) == ([Answer("fake-1: hello")], ["fake fake-1 [base]: 1/1 answers"])
+    assert api.answer(Endpoint("fake-1", BASE, "fake-1"), []) == []
+
+
+def test_a_learning_rate_of_the_wrong_kind_is_refused_in_one_line(tmp_path):
+    api = FakeAPI(RunContext(store=JobStore(tmp_path), options={"learning_rate": 1e-4}))
+    with pytest.raises(ProviderError) as err:
+        api.endpoints(REQUEST, [TUNED])
+    assert str(err.value) == ("--ftb-learning-rate is an absolute rate for local models; FakeAPI takes a multiplier of its own default:"
+                              " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
+    assert api.endpoints(REQUEST, [BASE])[BASE].handle == "fake-1"  # asking the base model tunes nothing: no rate matters
+
+    class Absolute(FakeAPI):
+        absolute_learning_rate = True
+
+    absolute = Absolute(RunContext(store=JobStore(tmp_path), options={"learning_rate_multiplier": 2.0}))
+    with pytest.raises(ProviderError) as err:
+        absolute.endpoints(REQUEST, [TUNED])
+    assert str(err.value) == ("--ftb-learning-rate-multiplier scales a default rate, but FakeAPI takes an absolute learning rate:"
+                              " pass --ftb-learning-rate instead (e.g. 1e-5)")
+
+
+def test_the_key_is_salted_with_the_server_without_its_credentials(ctx):
+    api = FakeAPI(ctx)
+    assert api.key(REQUEST) == REQUEST.key(salt="fake|https://fake.example/v1")
