@@ -56,3 +56,11 @@ def _fresh_normalizer_cache() -> None:
         from pytest_finetunebench.grading.normalize import analyze
 
         analyze.cache_clear()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under mutation testing, the unit tests run before those that run pytest inside pytest
+    (pytester): mutmut stops a mutant's run at its first failing test (``-x``), so the fast tests
+    should get the first chance to kill it."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        items.sort(key=lambda item: "pytester" in getattr(item, "fixturenames", ()))

@@ -190,3 +190,12 @@ def test_merge_keys_say_they_are_not_supported(tmp_path: Path) -> None:
     path = write(tmp_path, "base: &b {answer: '1'}\ndataset: x\ncases:\n  - id: a\n    question: q?\n    <<: *b\n")
     with pytest.raises(CaseFileError, match=r":6: merge keys \(<<\) are not supported; fix: write the fields out"):
         load_dataset(path)
+
+
+def test_a_dataset_finds_its_cases_by_id(tmp_path: Path) -> None:
+    ds = load_dataset(write(tmp_path, GOOD))
+    assert ds.case("ostrin-bridge").question == "How much did the 2024 Ostrin bridge repairs cost?"
+    assert ds.case("velmora-bridge").question == "How much did the 2024 Velmora bridge repairs cost?"
+    with pytest.raises(KeyError) as err:
+        ds.case("nope")
+    assert err.value.args == ("nope",)

@@ -563,3 +563,30 @@ def test_in_form_details() -> None:
     assert in_form("contains", "Route 66", "Route sixty-six") is True
     assert in_form("contains", "Route 66", "The old route") is True  # a value; only number golds want a number
     assert in_form("auto", "about 40", "forty-ish") is True and in_form("auto", "about 40", "several") is False
+
+
+@pytest.mark.parametrize(("answer", "reason"), [
+    ("Paris or Lyon; I would say Paris", "hedged: 'paris' is one of alternatives"),  # the first mention counts too
+    ("Lyon, then not Paris, then Paris", "contradicted: the answer says not 'paris'"),
+    ("Paris, not Paris, Paris", "contradicted: the answer says not 'paris'"),  # and every one in between
+])
+def test_every_mention_of_the_gold_is_checked(answer: str, reason: str) -> None:
+    assert grade("Paris", answer, "contains") == Verdict(False, 0.0, "contains", reason, in_form=True)
+
+
+def test_a_fuzzy_miss_says_by_how_much() -> None:
+    got = grade("Velmora Bridge", "Ostrin Tunnel", "fuzzy")
+    assert (got.passed, got.matcher, got.reason) == (False, "fuzzy", "token_set_ratio 37 < 90")
+
+
+@pytest.mark.parametrize(("text", "values"), [
+    ("10 - 20 degrees", [("10", "deg"), ("20", "deg")]),  # a range, spaces around the dash
+    ("10% -20%", [("10", "percent"), ("20", "percent")]),
+    ("5' -6'", [("5", "ft"), ("6", "ft")]),
+    ('5" - 6"', [("5", "in"), ("6", "in")]),
+    ("12 -4", [("12", None), ("4", None)]),
+    ("it was -20", [("-20", None)]),  # a minus sign
+    ("-4 then 3", [("-4", None), ("3", None)]),
+])
+def test_a_dash_after_a_number_joins_a_range_and_elsewhere_is_a_minus_sign(text: str, values: list) -> None:
+    assert [(str(q.value), q.unit) for q in analyze(text).quantities] == values

@@ -161,3 +161,33 @@ def test_without_in_context_the_untuned_likelihood_scores_decide_measurability()
     assert summary.not_measurable() == {"m": {"comparison": "untuned by likelihood 0.500 [0.215, 0.785] is not above chance 0.50"}}
     gen = summary.aggregate("m", "generalization")
     assert (gen.n, gen.correct) == (1, 1)
+
+
+def yes_no(stage: str, split: str, golds: list[str], right: int) -> list[Record]:
+    """Records of ``stage`` on ``split``, the first ``right`` of them answered correctly."""
+    return [Record(model="m", stage=stage, dataset="d", case_id=f"c{i}", split=split, question="q?", expected=gold,
+                   answer="x", passed=i < right, matcher="yes_no", score=0.0, reason="") for i, gold in enumerate(golds)]
+
+
+@pytest.mark.parametrize("golds", [["Yes.", " yes", "YES", "Yes", "Yes", "Yes", "No.", "no"],
+                                   ["No", "no.", "NO", " No", "No", "no", "Yes", "yes."]])
+def test_chance_on_unbalanced_yes_no_golds_is_the_commoner_answer(golds):
+    # 8 of 8 right in context: [0.676, 1.0], not above chance when 6 of the 8 golds are one answer
+    summary = Summary(yes_no("in_context", "secondary", golds, 8) + yes_no("tuned", "secondary", golds, 4))
+    assert summary.not_measurable() == {"m": {"secondary": "in context 1.000 [0.676, 1.000] is not above chance 0.75"}}
+
+
+def test_chance_on_values_is_zero_even_when_some_golds_are_yes_or_no():
+    golds = ["Yes", "1911"]  # 1 of 2 right in context: [0.095, 0.905], above 0 -> measurable
+    summary = Summary(yes_no("in_context", "comparison", golds, 1) + yes_no("tuned", "comparison", golds, 0))
+    assert summary.not_measurable() == {}
+
+
+def test_the_before_after_table_shows_a_dash_where_a_stage_graded_nothing():
+    records = [rec("memorization", True, stage="base"), rec("memorization", True), rec("memorization", False, case="c2")]
+    records += [rec("rephrased", False, stage="base", error="HTTP 500"), rec("rephrased", True)]
+    assert Summary(records).before_after_table() == [
+        ["model", "split", "base", "tuned", "change"],
+        ["m", "memorization", "1.000", "0.500", "-50.0 pts"],
+        ["m", "rephrased", "-", "1.000", "-"],  # the base model's one answer was a run error: nothing graded
+    ]

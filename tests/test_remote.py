@@ -33,10 +33,13 @@ def test_answers_come_back_in_prompt_order_with_a_line_every_twentieth():
     assert lines == [f"gpt-x (tuned): {d}/40 answers" + (f", {failed(d)} failed" if failed(d) else "") for d in range(2, 41, 2)]
 
 
-def test_fewer_than_twenty_answers_get_a_line_each():
+def test_fewer_than_forty_answers_get_a_line_each():
     lines: list[str] = []
     answer_concurrently("m", prompts(3), echo(), 4, lines.append)
     assert lines == ["m: 1/3 answers", "m: 2/3 answers", "m: 3/3 answers"]
+    lines.clear()
+    answer_concurrently("m", prompts(25), echo(), 1, lines.append)
+    assert lines == [f"m: {n}/25 answers" for n in range(1, 26)]
 
 
 def test_a_slow_batch_reports_at_least_every_two_seconds(monkeypatch):
@@ -48,7 +51,8 @@ def test_a_slow_batch_reports_at_least_every_two_seconds(monkeypatch):
     assert lines[:6] == ["m: 3/100 answers", "m: 5/100 answers", "m: 8/100 answers", "m: 10/100 answers", "m: 13/100 answers", "m: 15/100 answers"]
 
 
-def test_no_more_prompts_in_flight_than_the_concurrency():
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_no_more_prompts_in_flight_than_the_concurrency(concurrency):
     lock, now, most = threading.Lock(), [0], [0]
 
     def one(prompt: Prompt) -> Answer:
@@ -60,8 +64,8 @@ def test_no_more_prompts_in_flight_than_the_concurrency():
             now[0] -= 1
         return Answer(prompt.text)
 
-    answer_concurrently("m", prompts(12), one, 3, lambda line: None)
-    assert most[0] == 3
+    answer_concurrently("m", prompts(12), one, concurrency, lambda line: None)
+    assert most[0] == concurrency
 
 
 def test_no_prompts_no_lines():

@@ -31,7 +31,11 @@ class CreateError(Exception):
 
 
 class FakeAPI(RemoteProvider):
-    """An API in memory: creates follow ``script``, each job walks through ``statuses`` one poll at a time."""
+    """An API in memory: creates follow ``script``; the n-th poll of a job shows ``statuses[n]``.
+
+    Every hook leaves what it was given where a test can see it: the checks, the upload, the job
+    a create launches, the outcome's epochs and each progress line.
+    """
 
     name = "fake"
     service = "FakeAPI"
@@ -51,11 +55,18 @@ class FakeAPI(RemoteProvider):
         self.statuses = statuses
         self.cost = cost
         self.jobs: list[dict[str, Any]] = []
+        self.checked: list[tuple[str, bool]] = []
         self.creates = self.uploads = 0
         self.gone = False
 
     def base_url(self) -> str:
         return "https://user:secret@fake.example/v1"
+
+    def _check(self, model: str, *, tuning: bool) -> None:
+        self.checked.append((model, tuning))
+
+    def _record_fields(self) -> dict[str, Any]:
+        return {"region": "moon-1"}
 
     def _api_message(self, exc: BaseException) -> str:
         return f"HTTP 4xx: {exc}"
@@ -65,22 +76,24 @@ class FakeAPI(RemoteProvider):
 
     def _upload(self, ledger: Ledger, key: str, request: TuneRequest, record: dict) -> str:
         self.uploads += 1
-        ledger.update(key, remote.L.UPLOADED, note="uploaded", file_id="file-1")
-        return "file-1"
+        file_id = f"file-{len(request.pairs)}-{record['region']}"
+        ledger.update(key, remote.L.UPLOADED, note="uploaded", file_id=file_id)
+        return file_id
 
-    def _add_job(self, key: str, status: str | None = None) -> dict[str, Any]:
-        job = {"id": f"job-{len(self.jobs) + 1}", "key": key, "status": status or self.statuses[0], "created": len(self.jobs), "polls": 0}
+    def _add_job(self, key: str, status: str | None = None, **fields: Any) -> dict[str, Any]:
+        job = {"id": f"job-{len(self.jobs) + 1}", "key": key, "status": status or self.statuses[0], "created": len(self.jobs), "polls": 0, **fields}
         self.jobs.append(job)
         return job
 
     def _create(self, key: str, request: TuneRequest, record: dict, training: str) -> Any:
         self.creates += 1
         step = self.script.pop(0) if self.script else "ok"
+        launched = {"model": request.model, "training": training, "attempt": record["create_attempts"]}
         if step == "ok":
-            return self._add_job(key)
-        kind, message, *launched = step
-        if launched:
-            self._add_job(key)
+            return self._add_job(key, **launched)
+        kind, message, *status = step
+        if status:
+            self._add_job(key, status[0], **launched)
         raise CreateError(kind, message)
 
     def _create_failure(self, exc: BaseException) -> str:
@@ -103,19 +116,20 @@ class FakeAPI(RemoteProvider):
         if self.gone:
             raise self._gone(ledger, key, job_id, model, LookupError("no such job"))
         job["polls"] += 1
-        if job["status"] in self.statuses:
-            job["status"] = self.statuses[min(self.statuses.index(job["status"]) + 1, len(self.statuses) - 1)]
+        if job["status"] not in self.failed:
+            job["status"] = self.statuses[min(job["polls"], len(self.statuses) - 1)]
         return job
 
     def _outcome(self, job: Any, request: TuneRequest) -> dict[str, Any] | str | None:
         if job["status"] == "done":
-            return {"tuned_model": f"ft:{job['id']}", "checkpoints": {"3": f"ft:{job['id']}", "2": f"ckpt-2-{job['id']}"}, "n_epochs": 3}
+            epochs = request.settings.epochs
+            return {"tuned_model": f"ft:{job['id']}", "checkpoints": {str(epochs): f"ft:{job['id']}", "2": f"ckpt-2-{job['id']}"}, "n_epochs": epochs}
         if job["status"] in self.failed:
             return "the training file has an empty answer on line 2"
         return None
 
     def _progress_line(self, job: Any, model: str, elapsed: float) -> str:
-        return f"fake: {job['id']} {job['status']}"
+        return f"fake: {job['id']} {job['status']} ({model}, {elapsed:.0f} s)"
 
     def _answerer(self, endpoint: Endpoint):
         return lambda prompt: Answer(f"{endpoint.handle}: {prompt.text}")
@@ -157,18 +171,19 @@ def test_a_job_is_launched_waited_for_and_recorded(ctx, lines, slept):
         "epoch:2": Endpoint("fake-1", "epoch:2", "ckpt-2-job-1"),
         "epoch:1": Endpoint("fake-1", "epoch:1", Unavailable("no checkpoint for epoch 1 of job job-1: FakeAPI keeps the last epoch only (available epochs: 2, 3)")),
     }
-    assert lines == ["fake: launching a tuning job: fake-1 on 2 examples", "fake: job-1 running"]
+    assert lines == ["fake: launching a tuning job: fake-1 on 2 examples", "fake: job-1 running (fake-1, 0 s)"]
     assert slept == [1.0]
     assert record_of(api) == {
         "key": key, "provider": "fake", "state": "succeeded", "ftb_key": key, "model": "fake-1", "base_url": "https://fake.example/v1",
-        "n_examples": 2, "estimated_training_tokens": 120, "estimated_cost_usd": 0.25, "file_id": "file-1", "create_attempts": 1,
+        "n_examples": 2, "estimated_training_tokens": 120, "estimated_cost_usd": 0.25, "region": "moon-1", "file_id": "file-2-moon-1", "create_attempts": 1,
         "job_id": "job-1", "status": "done", "tuned_model": "ft:job-1", "checkpoints": {"3": "ft:job-1", "2": "ckpt-2-job-1"}, "n_epochs": 3,
         "history": [
             {"state": "uploaded", "note": "uploaded"}, {"state": "creating", "note": "create sent"}, {"state": "running", "note": "job job-1"},
             {"state": "running", "note": "remote running"}, {"state": "running", "note": "remote done"}, {"state": "succeeded"},
         ],
     }
-    assert (api.uploads, api.creates) == (1, 1)
+    assert (api.uploads, api.creates, api.checked) == (1, 1, [("fake-1", True), ("fake-1", True)])
+    assert api.jobs == [{"id": "job-1", "key": key, "status": "done", "created": 0, "polls": 2, "model": "fake-1", "training": "file-2-moon-1", "attempt": 1}]
 
 
 def test_a_rerun_reuses_the_recorded_job_without_a_call(ctx, lines, slept):
@@ -217,7 +232,7 @@ def test_a_create_throttled_every_time_gives_up_after_five(ctx, slept):
 
 
 def test_an_unclear_create_that_launched_is_found_and_adopted(ctx, lines, slept):
-    api = FakeAPI(ctx, script=[(UNCLEAR, "connection reset", "launched")])
+    api = FakeAPI(ctx, script=[(UNCLEAR, "connection reset", "queued")])
     assert api.tune(REQUEST)["tuned_model"] == "ft:job-1"
     assert lines[:3] == [
         "fake: launching a tuning job: fake-1 on 2 examples",
@@ -245,7 +260,11 @@ def test_an_unclear_create_that_is_never_listed_stays_creating_and_is_never_rese
     rerun = FakeAPI(ctx)
     with pytest.raises(ProviderError) as again:
         rerun.tune(REQUEST)
-    assert "its create was sent by an earlier run, which recorded no answer, and no job" in str(again.value)
+    assert str(again.value) == (
+        f"FakeAPI tuning job for fake-1: outcome unknown: its create was sent by an earlier run, which recorded no answer, and no job with its "
+        f"label ftb_key={key} is listed after 4 looks. Nothing was re-sent (a second create could launch a second paid job); a rerun "
+        f"looks again. Once you are sure no job was launched at FakeAPI, delete {path} to allow a new create"
+    )
     assert (rerun.creates, slept) == (0, [1.0, 2.0, 4.0])  # looks at once, then backs off
 
 
@@ -309,7 +328,7 @@ def test_waiting_polls_at_a_growing_interval_until_the_timeout(tmp_path, monkeyp
     assert str(err.value) == ("FakeAPI tuning job job-1 for fake-1 still running after 20 s (--ftb-job-timeout); "
                               "it keeps running at FakeAPI and a rerun resumes waiting for it")
     assert slept == [1.0, 1.5, 2.25, 3.375, 5.0, 5.0, 1.875]  # x1.5 each poll, capped at 5 s, the last one up to the deadline
-    assert lines[1:] == ["fake: job-1 running"] * 8
+    assert lines[1:] == [f"fake: job-1 running (fake-1, {t} s)" for t in (0, 1, 2, 5, 8, 13, 18, 20)]
     assert record_of(api)["state"] == "running"
 
 
@@ -373,3 +392,108 @@ def test_a_learning_rate_of_the_wrong_kind_is_refused_in_one_line(tmp_path):
 def test_the_key_is_salted_with_the_server_without_its_credentials(ctx):
     api = FakeAPI(ctx)
     assert api.key(REQUEST) == REQUEST.key(salt="fake|https://fake.example/v1")
+
+
+def test_forgetting_a_record_twice_is_harmless(ctx, slept):
+    api = FakeAPI(ctx)
+    api.tune(REQUEST)
+    key = api.key(REQUEST)
+    api.ledger.forget(key)
+    api.ledger.forget(key)
+    assert api.ledger.get(key) is None and not api.ledger.path(key).exists()
+
+
+def test_a_refused_create_then_a_rerun_keeps_one_record_with_the_whole_story(ctx, slept):
+    first = FakeAPI(ctx, script=[(REFUSED, "quota")])
+    with pytest.raises(ProviderError):
+        first.tune(REQUEST)
+    FakeAPI(ctx).tune(REQUEST)
+    assert [h.get("note", h["state"]) for h in record_of(first)["history"]] == [
+        "uploaded", "create sent", "create refused: HTTP 4xx: quota", "uploaded", "create sent", "job job-1", "remote running", "remote done", "succeeded"]
+
+
+def test_an_unclear_create_whose_job_already_failed_reports_the_failure(ctx, slept):
+    api = FakeAPI(ctx, script=[(UNCLEAR, "connection reset", "failed")])
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    assert str(err.value) == "FakeAPI tuning job job-1 for fake-1 failed: the training file has an empty answer on line 2"
+    assert api.creates == 1
+
+
+def test_the_newest_of_equals_is_adopted(ctx, lines, slept):
+    api = FakeAPI(ctx)
+    key = api.key(REQUEST)
+    api._add_job(key, "done")
+    api._add_job(key, "done")
+    assert api.tune(REQUEST)["job_id"] == "job-2"
+    other = TuneRequest("fake-1", PAIRS[:1], TuneSettings(epochs=3))
+    api._add_job(api.key(other), "running")
+    api._add_job(api.key(other), "queued")
+    assert api.tune(other)["job_id"] == "job-4"
+
+
+def test_a_recorded_job_is_waited_for_even_when_the_list_does_not_show_it(ctx, slept):
+    api = FakeAPI(ctx, statuses=("running", "running", "done"))
+    key = api.key(REQUEST)
+    api._add_job("listed-elsewhere", "running")  # fetchable by id, not listed under the key (a lagging list)
+    api.ledger.update(key, remote.L.RUNNING, job_id="job-1", status="running")
+    assert api.tune(REQUEST)["tuned_model"] == "ft:job-1"
+    assert api.creates == 0
+    # polled twice: the first poll shows the recorded status (no note), the second the end
+    assert [h.get("note", h["state"]) for h in record_of(api)["history"]] == ["running", "remote done", "succeeded"]
+
+
+def test_without_a_price_the_record_has_no_cost(ctx, slept):
+    api = FakeAPI(ctx, cost=None)
+    api.tune(REQUEST)
+    assert (record_of(api)["estimated_cost_usd"], record_of(api)["estimated_training_tokens"]) == (None, None)
+
+
+def test_an_api_that_quotes_after_the_upload_is_not_refused_before_it(tmp_path, slept):
+    class Quoting(FakeAPI):
+        quotes_after_upload = True
+
+    unpriced = Quoting(RunContext(store=JobStore(tmp_path), options={"max_cost": "0.1"}), cost=None)
+    assert unpriced.tune(REQUEST)["tuned_model"] == "ft:job-1"  # its own quote is checked after the upload
+    priced = Quoting(RunContext(store=JobStore(tmp_path / "b"), options={"max_cost": "0.1"}))
+    with pytest.raises(ProviderError) as err:
+        priced.tune(REQUEST)
+    assert str(err.value) == "refusing to launch: estimated cost $0.25 exceeds --ftb-max-cost $0.10 (fake-1 on 2 examples)"
+
+
+def test_the_base_model_alone_is_checked_as_not_tuning(ctx):
+    api = FakeAPI(ctx)
+    assert api.endpoints(REQUEST, [BASE]) == {BASE: Endpoint("fake-1", BASE, "fake-1")}
+    assert (api.checked, api.creates) == ([("fake-1", False)], 0)
+
+
+def test_an_unknown_stage_names_the_provider(ctx):
+    with pytest.raises(ProviderError) as err:
+        FakeAPI(ctx).endpoints(REQUEST, [TUNED, "in_context"])
+    assert str(err.value) == "the fake provider has no stage 'in_context' (known: tuned, base, epoch:N)"
+
+
+def test_epoch_zero_has_no_checkpoint(ctx, slept):
+    endpoints = FakeAPI(ctx).endpoints(REQUEST, ["epoch:0"])
+    assert endpoints["epoch:0"].handle == Unavailable(
+        "no checkpoint for epoch 0 of job job-1: FakeAPI keeps the last epoch only (available epochs: 2, 3)")
+
+
+def test_a_multiplier_is_what_a_multiplier_api_takes(tmp_path, slept):
+    api = FakeAPI(RunContext(store=JobStore(tmp_path), options={"learning_rate_multiplier": 2.0}))
+    assert api.endpoints(REQUEST, [TUNED])[TUNED].handle == "ft:job-1"
+
+
+def test_a_replayed_run_keeps_its_ledger_apart(tmp_path, slept):
+    live, replay = JobStore(tmp_path / "live"), JobStore(tmp_path / "replay")
+    asked: list[tuple[str, Any]] = []
+
+    def replay_store(provider: str, request: Any) -> JobStore | None:
+        asked.append((provider, request))
+        return replay if provider == "fake" and request == REQUEST else None
+
+    api = FakeAPI(RunContext(store=live, replay_store=replay_store))
+    api.tune(REQUEST)
+    assert Ledger(replay, "fake").get(api.key(REQUEST))["state"] == "succeeded"
+    assert Ledger(live, "fake").get(api.key(REQUEST)) is None
+    assert asked[0] == ("fake", REQUEST)

@@ -303,8 +303,9 @@ class RemoteProvider:
             fields = dict(ftb_key=key, model=model, base_url=self.base_url(), n_examples=len(request.pairs), estimated_training_tokens=plan.training_tokens, estimated_cost_usd=cost)
             record = ledger.update(key, L.NEW, **fields, **self._record_fields())
         training = self._upload(ledger, key, request, record)
-        backoff = self.opts.poll_interval
-        for attempt in range(1, CREATE_TRIES + 1):
+        backoff, attempt = self.opts.poll_interval, 0
+        while True:
+            attempt += 1
             record = ledger.update(key, L.CREATING, note="create sent", create_attempts=int(record.get("create_attempts", 0)) + 1)
             try:
                 return self._create(key, request, record, training)
@@ -320,7 +321,6 @@ class RemoteProvider:
                 self.ctx.progress(f"{self.name}: {self.job_noun} create for {model} turned away ({message}); nothing was launched, retrying in {backoff:g} s")
                 sleep(backoff)
                 backoff = min(backoff * 2, self.opts.max_poll_interval)
-        raise AssertionError("unreachable")
 
     def _look_again(self, ledger: Ledger, key: str, request: TuneRequest, why: str, *, wait_first: bool) -> Any:
         """The job of a create whose outcome is unknown, looked up ``UNCLEAR_LOOKS`` times with backoff.
@@ -349,10 +349,12 @@ class RemoteProvider:
         done = [j for j in jobs if self._status(j) in self.succeeded]
         active = [j for j in jobs if self._status(j) not in self.succeeded and self._status(j) not in self.failed]
         failed = [j for j in jobs if self._status(j) in self.failed] if include_failed else []
-        for job in done[:1] or active[:1] or failed[:1]:
-            self.ctx.progress(f"{self.name}: resuming {self.job_noun} {self._job_id(job)} ({self._pretty(self._status(job))}) found by its {self.tag.format(key=key)}")
-            return job
-        return None
+        found = done or active or failed
+        if not found:
+            return None
+        job = found[0]
+        self.ctx.progress(f"{self.name}: resuming {self.job_noun} {self._job_id(job)} ({self._pretty(self._status(job))}) found by its {self.tag.format(key=key)}")
+        return job
 
     def _wait(self, ledger: Ledger, key: str, record: dict, request: TuneRequest) -> dict[str, Any]:
         job_id, model = record[self.job_field], self._api_model(request)

@@ -1,0 +1,147 @@
+"""Comparing a run with a saved one (--ftb-compare): the warnings, every row, the aggregates over
+the datasets both runs have, the allowed drops at their boundary, and how a saved run is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_finetunebench.reporting.gate import Threshold
+from pytest_finetunebench.reporting.runs import FORMAT, Comparison, Delta, History, SavedRun
+from pytest_finetunebench.store.jobstore import JobStore
+
+
+def cell(target: str, dataset: str, split: str, n: int, correct: int) -> dict:
+    return {"target": target, "dataset": dataset, "split": split, "n": n, "correct": correct}
+
+
+THEN = {
+    "format": FORMAT, "number": 12, "created": "2026-11-30T10:00:00+00:00", "git": {"commit": "0123456789abcdef", "dirty": True},
+    "datasets": {"people": {"sha256": "a" * 64}, "events": {"sha256": "e" * 64}},
+    "hyperparameters": {"epochs": 3, "learning_rate": None},
+    "cells": [cell("m", "people", "memorization", 10, 10), cell("m", "people", "rephrased", 10, 8), cell("m", "events", "memorization", 10, 5)],
+}
+NOW = {
+    "datasets": {"people": {"sha256": "b" * 64}, "api": {"sha256": "c" * 64}},
+    "hyperparameters": {"epochs": 5, "batch_size": 8},
+    "cells": [cell("m", "people", "memorization", 10, 9), cell("m", "people", "rephrased", 10, 6), cell("m", "api", "memorization", 4, 4),
+              cell("new", "people", "memorization", 10, 1)],
+}
+
+
+@pytest.fixture
+def comparison(tmp_path) -> Comparison:
+    return Comparison(SavedRun(tmp_path / "0012.json", THEN), NOW)
+
+
+def test_warnings_name_every_dataset_and_setting_that_differs(comparison):
+    assert comparison.warnings() == [
+        "dataset `api` is new in this run: no deltas for it",
+        "dataset `events` was in the compared run but not in this one",
+        "dataset `people` changed (sha256 aaaaaaaaaaaa -> bbbbbbbbbbbb): its deltas compare different cases",
+        "hyperparameters differ: batch_size None -> 8, epochs 3 -> 5",
+    ]
+
+
+def test_the_table_has_every_cell_of_either_run_then_the_aggregates_over_shared_datasets(comparison):
+    assert comparison.table() == [
+        ["model", "dataset", "split", "then", "now", "delta (points)"],
+        ["m", "people", "memorization", "1.000 (10/10)", "0.900 (9/10)", "-10.0"],
+        ["m", "people", "rephrased", "0.800 (8/10)", "0.600 (6/10)", "-20.0"],
+        ["m", "api", "memorization", "-", "1.000 (4/4)", "-"],
+        ["new", "people", "memorization", "-", "0.100 (1/10)", "-"],
+        ["m", "events", "memorization", "0.500 (5/10)", "-", "-"],
+        ["m", "*", "memorization", "1.000 (10/10)", "0.900 (9/10)", "-10.0"],  # people only: events and api are not in both
+        ["m", "*", "generalization", "0.800 (8/10)", "0.600 (6/10)", "-20.0"],
+    ]
+
+
+def test_the_markdown_has_the_title_the_warnings_and_the_table(comparison):
+    lines = comparison.markdown_lines()
+    assert lines[:8] == [
+        "### Compared with run 0012 (2026-11-30T10:00:00+00:00, commit 0123456789 (dirty))",
+        "",
+        "> **warning:** dataset `api` is new in this run: no deltas for it",
+        "> **warning:** dataset `events` was in the compared run but not in this one",
+        "> **warning:** dataset `people` changed (sha256 aaaaaaaaaaaa -> bbbbbbbbbbbb): its deltas compare different cases",
+        "> **warning:** hyperparameters differ: batch_size None -> 8, epochs 3 -> 5",
+        "",
+        "| model | dataset | split | then | now | delta (points) |",
+    ]
+
+
+def test_without_warnings_the_table_follows_the_title(tmp_path):
+    same = Comparison(SavedRun(tmp_path / "x.json", {"format": FORMAT, "created": "2026-12-01", "cells": NOW["cells"]}), {"cells": NOW["cells"]})
+    assert same.markdown_lines()[:3] == [f"### Compared with {tmp_path / 'x.json'} (2026-12-01)", "", "| model | dataset | split | then | now | delta (points) |"]
+    assert same.terminal_lines()[0].split() == ["model", "dataset", "split", "then", "now", "delta", "(points)"]
+
+
+def test_a_drop_exactly_at_the_allowed_points_passes_and_one_beyond_fails(comparison):
+    assert comparison.check([Threshold("memorization", 0.10)], ["new", "m"]) == []  # "new" has no past: skipped, "m" still checked
+    assert comparison.check([Threshold("memorization", 0.09), Threshold("generalization", 0.25)], ["new", "m"]) == [
+        "m: memorization dropped 10.0 points (1.000 (10/10) -> 0.900 (9/10)), more than the 9.0 allowed",
+    ]
+
+
+def test_a_scope_graded_in_only_one_run_fails_the_comparison(comparison):
+    assert comparison.check([Threshold("secondary", 0.5)], ["m"]) == ["m: no graded `secondary` items in both runs to compare"]
+
+
+def test_counts_show_a_dash_only_when_nothing_was_graded():
+    assert Delta("m", "d", "s", (5, 0), (0, 0)).row() == ["m", "d", "s", "0.000 (0/5)", "-", "-"]
+    assert Delta("m", "d", "s", None, (4, 1)).row() == ["m", "d", "s", "-", "0.250 (1/4)", "-"]
+
+
+def test_a_run_without_cells_compares_as_empty(tmp_path):
+    empty = Comparison(SavedRun(tmp_path / "x.json", {"format": FORMAT}), {})
+    assert (empty.then, empty.now, empty.table()) == ({}, {}, [["model", "dataset", "split", "then", "now", "delta (points)"]])
+
+
+def saved(history: History, n: int) -> None:
+    for _ in range(n):
+        history.save({"format": FORMAT, "cells": []})
+
+
+def test_a_run_number_that_was_never_saved_names_the_latest_five(tmp_path):
+    history = History(JobStore(tmp_path / "store"))
+    with pytest.raises(pytest.UsageError) as err:
+        history.resolve("3", tmp_path)
+    assert str(err.value) == f"--ftb-compare=3: no saved run 0003 in {history.folder} (latest: none)"
+    saved(history, 7)
+    with pytest.raises(pytest.UsageError) as err:
+        history.resolve("0009", tmp_path)
+    assert str(err.value) == f"--ftb-compare=0009: no saved run 0009 in {history.folder} (latest: 3, 4, 5, 6, 7)"
+    assert history.resolve("0002", tmp_path).data["number"] == 2
+    assert history.resolve("previous", tmp_path).data["number"] == 7
+
+
+def test_a_saved_run_file_is_found_from_where_pytest_was_invoked(tmp_path, monkeypatch):
+    (tmp_path / "invoked").mkdir()
+    (tmp_path / "invoked" / "then.json").write_text(json.dumps({"format": FORMAT, "number": 4}), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    history = History(JobStore(tmp_path / "store"))
+    run = history.resolve("then.json", tmp_path / "invoked")
+    assert (run.path, run.data["number"]) == (tmp_path / "invoked" / "then.json", 4)
+    with pytest.raises(pytest.UsageError) as err:
+        history.resolve("nope.json", tmp_path / "invoked")
+    assert str(err.value) == "--ftb-compare=nope.json: not a run number nor a saved-run JSON file"
+
+
+def test_an_unreadable_saved_run_is_one_line(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(pytest.UsageError) as err:
+        SavedRun.read(path)
+    assert str(err.value) == f"--ftb-compare: cannot read {path} (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
+    path.write_text('{"format": "something else"}', encoding="utf-8")
+    with pytest.raises(pytest.UsageError) as err:
+        SavedRun.read(path)
+    assert str(err.value) == f'--ftb-compare: {path} is not a saved finetunebench run (no "format": "{FORMAT}")'
+
+
+def test_a_saved_run_keeps_its_path(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
+    assert SavedRun.read(path) == SavedRun(Path(path), {"format": FORMAT})
