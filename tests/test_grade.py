@@ -590,3 +590,18 @@ def test_a_fuzzy_miss_says_by_how_much() -> None:
 ])
 def test_a_dash_after_a_number_joins_a_range_and_elsewhere_is_a_minus_sign(text: str, values: list) -> None:
     assert [(str(q.value), q.unit) for q in analyze(text).quantities] == values
+
+
+@pytest.mark.parametrize(("words", "digits"), [
+    ("two million three hundred thousand", "2300000"), ("one billion two hundred million", "1200000000"),
+    ("nine hundred ninety nine thousand", "999000"), ("one hundred and twenty", "120"), ("two thousand and twenty", "2020"),
+    ("a thousand and one nights", "1001 nights"), ("twenty-one", "21"), ("twenty one", "21"), ("twenty five hundred", "2500"),
+    ("fifteen hundred", "1500"), ("a hundred", "100"), ("one hundred fifty million", "150000000"),
+    # where one number ends and the next begins
+    ("one two three", "1 2 3"), ("twenty thirty", "20 30"), ("twenty ten", "20 10"), ("seventy zero", "70 0"),
+    ("one or two", "1 or 2"), ("thirty and five", "30 and 5"), ("four hundred and", "400 and"),
+    ("three thousand million", "3000 million"), ("one hundred hundred", "100 hundred"), ("hundred", "hundred"),
+    ("twelve dozen", "12 dozen"), ("rock and roll", "rock and roll"), ("zero", "0"),
+])
+def test_number_words_become_digits(words: str, digits: str) -> None:
+    assert normalize(words) == digits
