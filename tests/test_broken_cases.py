@@ -14,6 +14,7 @@ import re
 from xml.etree import ElementTree
 
 import pytest
+
 from pytest_finetunebench.cases.casefile_yaml import MAX_DEPTH, MAX_VALUES
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
@@ -105,6 +106,7 @@ def test_each_broken_file_is_exactly_one_line_and_the_valid_file_is_graded(proje
     bodies = failure_bodies(result.outlines)
     assert all(len(body) == 1 for body in bodies.values()), bodies
     assert sorted(body[0] for body in bodies.values()) == expected_lines()
+    assert {re.sub(r"^_+ | _+#\d+$", "", heading) for heading in bodies} == {"invalid case file"}
     assert "Traceback" not in result.stdout.str()
 
 
@@ -127,6 +129,14 @@ def test_reports_carry_the_same_lines(project: pytest.Pytester) -> None:
     assert all("\n" not in (f.get("message") or "") for f in failures)
     markdown = (project.path / "r.md").read_text()
     assert all(f"- `` {line} ``" in markdown.splitlines() for line in expected_lines())
+
+
+def test_each_broken_file_is_located_at_its_line(project: pytest.Pytester) -> None:
+    project.runpytest(*ARGS, "-p", "no:xdist", "--tb=no", "--junitxml=j.xml", "-o", "junit_family=xunit1")
+    cases = [c for c in ElementTree.parse(project.path / "j.xml").iter("testcase") if c.find("failure") is not None]
+    # xunit1's file and line are pytest's location: the line is 0-based, one less than the message's
+    assert sorted(f"{c.get('file')}:{int(c.get('line')) + 1}" for c in cases) == sorted(
+        f"cases/{line.split(':')[0]}:{line.split(':')[1]}" for _content, line in BROKEN.values())
 
 
 def test_under_xdist_in_bounded_time(project: pytest.Pytester) -> None:

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from pytest_finetunebench.cases.casefile import (
     MEMORIZATION,
     CaseFileError,

@@ -3,13 +3,28 @@ the datasets both runs have, the allowed drops at their boundary, and how a save
 
 from __future__ import annotations
 
+import hashlib
 import json
+import platform
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting.gate import Threshold
-from pytest_finetunebench.reporting.runs import FORMAT, Comparison, Delta, History, SavedRun
+from pytest_finetunebench.reporting.report import Summary
+from pytest_finetunebench.reporting.runs import (
+    FORMAT,
+    FORMAT_VERSION,
+    Comparison,
+    Delta,
+    History,
+    SavedRun,
+    git_info,
+    run_data,
+)
 from pytest_finetunebench.store.jobstore import JobStore
 
 
@@ -145,3 +160,41 @@ def test_a_saved_run_keeps_its_path(tmp_path):
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
     assert SavedRun.read(path) == SavedRun(Path(path), {"format": FORMAT})
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_run_records_the_commit_and_whether_tracked_files_differ(tmp_path):
+    assert git_info(tmp_path) is None  # not a checkout
+    git(tmp_path, "init", "-q")
+    assert git_info(tmp_path) is None  # no commit yet
+    (tmp_path / "cases.yaml").write_text("a\n", encoding="utf-8")
+    git(tmp_path, "add", "cases.yaml")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one")
+    head = git(tmp_path, "rev-parse", "HEAD")
+    (tmp_path / "untracked.txt").write_text("x", encoding="utf-8")
+    assert git_info(tmp_path) == {"commit": head, "dirty": False}  # untracked files do not count
+    (tmp_path / "cases.yaml").write_text("b\n", encoding="utf-8")
+    assert git_info(tmp_path) == {"commit": head, "dirty": True}
+
+
+def test_a_saved_run_says_what_ran_and_where(tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "people.yaml").write_text("dataset: people\n", encoding="utf-8")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one")
+    records = [Record(model="m", stage="tuned", dataset=d, case_id="c", split="memorization", question="q?", expected="1",
+                      answer="1", passed=True, matcher="auto", score=1.0, reason="") for d in ("people", "events")]
+    data = run_data(Summary(records), {"epochs": 3}, providers={"m": "local"},
+                    case_files={"people": tmp_path / "cases" / "people.yaml"}, rootdir=tmp_path)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", data["created"])  # UTC, to the second
+    assert {k: data[k] for k in ("format", "format_version", "number", "python", "pytest", "git", "models", "providers", "datasets")} == {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "number": None, "python": platform.python_version(), "pytest": pytest.__version__,
+        "git": {"commit": git(tmp_path, "rev-parse", "HEAD"), "dirty": False}, "models": ["m"], "providers": {"m": "local"},
+        "datasets": {"people": {"path": "cases/people.yaml", "sha256": hashlib.sha256(b"dataset: people\n").hexdigest()},
+                     "events": {"path": None, "sha256": None}},
+    }
+    assert data["hyperparameters"]["epochs"] == 3

@@ -7,8 +7,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from pytest_finetunebench.cases.casefile import MATCHERS
 
+from pytest_finetunebench.cases.casefile import MATCHERS
 from pytest_finetunebench.grading.grade import Verdict, choose_matcher, grade, normalize
 from pytest_finetunebench.grading.normalize import analyze
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pytest_finetunebench.cases.casefile import load_dataset
 
+from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting.gate import check, parse_thresholds
 from pytest_finetunebench.reporting.report import Summary, wilson

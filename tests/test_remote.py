@@ -9,8 +9,22 @@ import time
 import pytest
 
 from pytest_finetunebench.providers import RunContext, remote
-from pytest_finetunebench.providers.base import Answer, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.remote import ApiOptions, Unavailable, answer_concurrently, check_stages, checkpoint_or_skip, requested_epochs
+from pytest_finetunebench.providers.base import (
+    Answer,
+    Prompt,
+    ProviderError,
+    TrainingPair,
+    TuneRequest,
+    TuneSettings,
+)
+from pytest_finetunebench.providers.remote import (
+    ApiOptions,
+    Unavailable,
+    answer_concurrently,
+    check_stages,
+    checkpoint_or_skip,
+    requested_epochs,
+)
 from pytest_finetunebench.store.jobstore import JobStore
 
 

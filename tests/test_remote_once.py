@@ -12,9 +12,25 @@ from typing import Any
 import pytest
 
 from pytest_finetunebench.providers import RunContext, remote
-from pytest_finetunebench.providers.base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.base import (
+    BASE,
+    TUNED,
+    Answer,
+    Endpoint,
+    Prompt,
+    ProviderError,
+    TrainingPair,
+    TuneRequest,
+    TuneSettings,
+)
 from pytest_finetunebench.providers.cost import Estimate
-from pytest_finetunebench.providers.remote import REFUSED, THROTTLED, UNCLEAR, RemoteProvider, Unavailable
+from pytest_finetunebench.providers.remote import (
+    REFUSED,
+    THROTTLED,
+    UNCLEAR,
+    RemoteProvider,
+    Unavailable,
+)
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.store.ledger import Ledger
 
@@ -57,7 +73,7 @@ class FakeAPI(RemoteProvider):
         self.jobs: list[dict[str, Any]] = []
         self.checked: list[tuple[str, bool]] = []
         self.creates = self.uploads = 0
-        self.gone = False
+        self.gone = self.unreachable = False
 
     def base_url(self) -> str:
         return "https://user:secret@fake.example/v1"
@@ -111,7 +127,12 @@ class FakeAPI(RemoteProvider):
     def _created(self, job: Any) -> Any:
         return job["created"]
 
+    def _source(self, request: TuneRequest, key: str) -> str:
+        return f"upload {len(request.pairs)} examples as ftb-{key[:6]}.jsonl"
+
     def _fetch(self, ledger: Ledger, key: str, job_id: str, model: str) -> Any | None:
+        if self.unreachable:  # a transient failure: nothing seen this poll
+            return None
         job = next(j for j in self.jobs if j["id"] == job_id)
         if self.gone:
             raise self._gone(ledger, key, job_id, model, LookupError("no such job"))
@@ -347,7 +368,8 @@ def dry(tmp_path, lines, **options) -> FakeAPI:
 
 def test_a_dry_run_says_what_it_would_do_and_launches_nothing(tmp_path, lines):
     api = dry(tmp_path, lines, max_cost="0.1")
-    reason = "dry run (--ftb-dry-run): would upload 2 examples and launch a tuning job: fake-1 on 2 examples; --ftb-max-cost $0.10 would refuse it; launched nothing"
+    reason = (f"dry run (--ftb-dry-run): would upload 2 examples as ftb-{api.key(REQUEST)[:6]}.jsonl and launch a tuning job: fake-1 on 2 examples;"
+              " --ftb-max-cost $0.10 would refuse it; launched nothing")
     assert api.endpoints(REQUEST, [TUNED]) == {TUNED: Endpoint("fake-1", TUNED, Unavailable(reason))}
     assert lines == [f"fake: {reason}"]
     assert api.endpoints(REQUEST, [BASE])[BASE].handle == Unavailable("dry run (--ftb-dry-run): would ask fake-1; launched nothing")
@@ -497,3 +519,39 @@ def test_a_replayed_run_keeps_its_ledger_apart(tmp_path, slept):
     assert Ledger(replay, "fake").get(api.key(REQUEST))["state"] == "succeeded"
     assert Ledger(live, "fake").get(api.key(REQUEST)) is None
     assert asked[0] == ("fake", REQUEST)
+
+
+def test_a_deadline_less_than_a_second_away_is_still_waited_for(tmp_path, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(remote.time, "monotonic", lambda: now[0])
+    slept: list[float] = []
+    monkeypatch.setattr(remote.time, "sleep", lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    api = FakeAPI(RunContext(store=JobStore(tmp_path), options={"job_timeout": "5.25"}), statuses=("queued", "running"))
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    assert str(err.value).startswith("FakeAPI tuning job job-1 for fake-1 still running after 5.25 s (--ftb-job-timeout)")
+    assert slept == [1.0, 1.5, 2.25, 0.5]
+
+
+def test_a_job_never_seen_times_out_as_unknown(tmp_path, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(remote.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(remote.time, "sleep", lambda s: now.__setitem__(0, now[0] + s))
+    api = FakeAPI(RunContext(store=JobStore(tmp_path), options={"job_timeout": "3"}))
+    api._add_job(api.key(REQUEST), "running")
+    api.ledger.update(api.key(REQUEST), remote.L.RUNNING, job_id="job-1")  # no status recorded yet
+    api.unreachable = True
+    with pytest.raises(ProviderError) as err:
+        api.tune(REQUEST)
+    assert str(err.value) == ("FakeAPI tuning job job-1 for fake-1 still unknown after 3 s (--ftb-job-timeout); "
+                              "it keeps running at FakeAPI and a rerun resumes waiting for it")
+
+
+def test_a_dry_run_while_replaying_reads_the_replay_ledger(tmp_path, lines, slept):
+    replay = JobStore(tmp_path / "replay")
+    recorded = FakeAPI(RunContext(store=replay))
+    recorded.tune(REQUEST)
+    replaying = lambda provider, request: replay if (provider, request) == ("fake", REQUEST) else None  # noqa: E731
+    api = FakeAPI(RunContext(store=JobStore(tmp_path / "live"), options={"dry_run": True}, replay_store=replaying))
+    assert api._dry_run_line(REQUEST) == f"would reuse ft:job-1 (job job-1, ledger {api.key(REQUEST)})"
+    assert (api.replaying(REQUEST), api.replaying(TuneRequest("fake-2", PAIRS))) == (True, False)

@@ -180,7 +180,7 @@ _SCALES = {
 }
 
 
-def _alias_pattern(alias: str) -> str:  # pragma: no mutate function (called once at import, before mutmut can switch a mutant on)
+def _alias_pattern(alias: str) -> str:  # pragma: no mutate block (called once at import, before mutmut can switch a mutant on)
     body = re.escape(alias).replace(r"\ ", r"\s+")
     if alias == "'":
         return r"'(?![a-z'])"  # feet, not the "'s" of "the 90's"

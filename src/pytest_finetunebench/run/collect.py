@@ -117,7 +117,7 @@ def one_line(config: pytest.Config, path: str, lineno: int, message: str) -> One
     """The one-line failure of an invalid case file, its path as the user would type it."""
     here = config.invocation_params.dir
     shown = os.path.relpath(path, here) if Path(path).is_relative_to(here) else path
-    return OneLine(shown, lineno, message, config.getoption("tbstyle", "auto") == "line")
+    return OneLine(shown, lineno, message, config.option.tbstyle == "line")
 
 
 def is_case_file(path: Path, roots: Iterable[Path]) -> bool:

@@ -1,0 +1,259 @@
+"""The report as a reader sees it: the terminal tables, the Markdown and the JSON of one small run,
+whole. The per-split numbers are plain Wilson intervals (5 of them checked by hand in test_numbers);
+the pooled ones are clustered by case (design effect 4/3 when one case answers twice)."""
+
+from __future__ import annotations
+
+from pytest_finetunebench.grading.outcome import Record
+from pytest_finetunebench.reporting.report import Summary
+
+
+def record(stage: str, dataset: str, case: str, split: str, passed: bool, *, error: str | None = None,
+           in_form: bool = True, expected: str = "1") -> Record:
+    return Record(model="m", stage=stage, dataset=dataset, case_id=case, split=split, question="q?", expected=expected,
+                  answer=None if error else ("1" if passed else "2"), passed=passed, matcher="auto", score=float(passed),
+                  reason="", error=error, in_form=in_form)
+
+
+def summary() -> Summary:
+    records = []
+    for i in range(4):
+        records.append(record("tuned", "people", f"c{i}", "memorization", i < 3))
+        records.append(record("base", "people", f"c{i}", "memorization", False))
+        records.append(record("tuned", "people", f"c{i}", "secondary", i < 1, in_form=i < 2, expected="Yes" if i % 2 else "No"))
+        records.append(record("base", "people", f"c{i}", "secondary", i < 2, expected="Yes" if i % 2 else "No"))
+        records.append(record("tuned", "events", f"e{i}", "rephrased", i < 2, error="HTTP 500" if i == 3 else None))
+    return Summary(records)
+
+
+TERMINAL = [
+    'model   dataset  split         n  correct  accuracy  95% CI          in-form  errors',
+    'm       events   rephrased     3  2        0.667     [0.208, 0.939]  1.00     1',
+    'm       people   memorization  4  3        0.750     [0.301, 0.954]  1.00',
+    'm       people   secondary     4  1        0.250     [0.046, 0.699]  0.50',
+    'm@base  people   memorization  4  0        0.000     [0.000, 0.490]  1.00',
+    'm@base  people   secondary     4  2        0.500     [0.150, 0.850]  1.00',
+    '',
+    'model   memorization              generalization',
+    'm       0.750 [0.26, 0.96] (n=4)  0.429 [0.15, 0.77] (n=7)',
+    'm@base  0.000 [0.00, 0.49] (n=4)  0.500 [0.13, 0.87] (n=4)',
+    '',
+    'before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)',
+    'model  split           base   tuned  change',
+    'm      memorization    0.000  0.750  +75.0 pts',
+    'm      rephrased       -      0.667  -',
+    'm      secondary       0.500  0.250  -25.0 pts',
+    'm      generalization  0.500  0.429  -7.1 pts',
+]
+
+
+MARKDOWN = """\
+## FineTuneBench accuracy
+
+| model | dataset | split | n | correct | accuracy | 95% CI | in-form | errors |
+|---|---|---|---|---|---|---|---|---|
+| m | events | rephrased | 3 | 2 | 0.667 | [0.208, 0.939] | 1.00 | 1 |
+| m | people | memorization | 4 | 3 | 0.750 | [0.301, 0.954] | 1.00 |  |
+| m | people | secondary | 4 | 1 | 0.250 | [0.046, 0.699] | 0.50 |  |
+| m@base | people | memorization | 4 | 0 | 0.000 | [0.000, 0.490] | 1.00 |  |
+| m@base | people | secondary | 4 | 2 | 0.500 | [0.150, 0.850] | 1.00 |  |
+
+### Leaderboard
+
+| model | memorization | generalization |
+|---|---|---|
+| m | 0.750 [0.26, 0.96] (n=4) | 0.429 [0.15, 0.77] (n=7) |
+| m@base | 0.000 [0.00, 0.49] (n=4) | 0.500 [0.13, 0.87] (n=4) |
+
+### Before -> after
+
+before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)
+
+| model | split | base | tuned | change |
+|---|---|---|---|---|
+| m | memorization | 0.000 | 0.750 | +75.0 pts |
+| m | rephrased | - | 0.667 | - |
+| m | secondary | 0.500 | 0.250 | -25.0 pts |
+| m | generalization | 0.500 | 0.429 | -7.1 pts |
+"""
+
+
+JSON = {
+    "cells": [
+        {
+            "target": "m",
+            "dataset": "events",
+            "split": "rephrased",
+            "n": 3,
+            "correct": 2,
+            "errors": 1,
+            "in_form": 3,
+            "design_effect": 1.0,
+            "accuracy": 0.6667,
+            "ci95": [
+                0.2077,
+                0.9385
+            ],
+            "in_form_share": 1.0
+        },
+        {
+            "target": "m",
+            "dataset": "people",
+            "split": "memorization",
+            "n": 4,
+            "correct": 3,
+            "errors": 0,
+            "in_form": 4,
+            "design_effect": 1.0,
+            "accuracy": 0.75,
+            "ci95": [
+                0.3006,
+                0.9544
+            ],
+            "in_form_share": 1.0
+        },
+        {
+            "target": "m",
+            "dataset": "people",
+            "split": "secondary",
+            "n": 4,
+            "correct": 1,
+            "errors": 0,
+            "in_form": 2,
+            "design_effect": 1.0,
+            "accuracy": 0.25,
+            "ci95": [
+                0.0456,
+                0.6994
+            ],
+            "in_form_share": 0.5
+        },
+        {
+            "target": "m@base",
+            "dataset": "people",
+            "split": "memorization",
+            "n": 4,
+            "correct": 0,
+            "errors": 0,
+            "in_form": 4,
+            "design_effect": 1.0,
+            "accuracy": 0.0,
+            "ci95": [
+                0.0,
+                0.4899
+            ],
+            "in_form_share": 1.0
+        },
+        {
+            "target": "m@base",
+            "dataset": "people",
+            "split": "secondary",
+            "n": 4,
+            "correct": 2,
+            "errors": 0,
+            "in_form": 4,
+            "design_effect": 1.0,
+            "accuracy": 0.5,
+            "ci95": [
+                0.15,
+                0.85
+            ],
+            "in_form_share": 1.0
+        }
+    ],
+    "leaderboard": [
+        {
+            "target": "m",
+            "memorization": {
+                "target": "m",
+                "dataset": "*",
+                "split": "memorization",
+                "n": 4,
+                "correct": 3,
+                "errors": 0,
+                "in_form": 4,
+                "design_effect": 1.3333,
+                "accuracy": 0.75,
+                "ci95": [
+                    0.2561,
+                    0.9632
+                ],
+                "in_form_share": 1.0
+            },
+            "generalization": {
+                "target": "m",
+                "dataset": "*",
+                "split": "generalization",
+                "n": 7,
+                "correct": 3,
+                "errors": 1,
+                "in_form": 5,
+                "design_effect": 1.1667,
+                "accuracy": 0.4286,
+                "ci95": [
+                    0.146,
+                    0.7669
+                ],
+                "in_form_share": 0.7143
+            }
+        },
+        {
+            "target": "m@base",
+            "memorization": {
+                "target": "m@base",
+                "dataset": "*",
+                "split": "memorization",
+                "n": 4,
+                "correct": 0,
+                "errors": 0,
+                "in_form": 4,
+                "design_effect": 1.0,
+                "accuracy": 0.0,
+                "ci95": [
+                    0.0,
+                    0.4899
+                ],
+                "in_form_share": 1.0
+            },
+            "generalization": {
+                "target": "m@base",
+                "dataset": "*",
+                "split": "generalization",
+                "n": 4,
+                "correct": 2,
+                "errors": 0,
+                "in_form": 4,
+                "design_effect": 1.3333,
+                "accuracy": 0.5,
+                "ci95": [
+                    0.1253,
+                    0.8747
+                ],
+                "in_form_share": 1.0
+            }
+        }
+    ],
+    "skipped": 0,
+    "not_measurable": {},
+    "judge": [],
+    "recipes": []
+}
+
+
+def test_the_terminal_report_whole():
+    assert summary().terminal_lines() == TERMINAL
+
+
+def test_the_markdown_report_whole():
+    assert summary().markdown() == MARKDOWN
+
+
+def test_the_json_report_whole():
+    data = summary().to_json()
+    items = data.pop("items")
+    assert data == JSON
+    assert len(items) == 20 and items[-1] == {
+        "model": "m", "stage": "base", "dataset": "people", "case_id": "c3", "split": "secondary", "question": "q?", "expected": "Yes",
+        "answer": "2", "passed": False, "matcher": "auto", "score": 0.0, "reason": "", "error": None, "in_form": True,
+        "rule_passed": None, "judge_passed": None, "judge_reason": None, "target": "m@base",
+    }
