@@ -278,11 +278,20 @@ def together_checker() -> Checker:
     from together.types import FileResponse
     from together.types.chat import ChatCompletion
     from together.types.chat.completion_create_params import CompletionCreateParamsBase
-    from together.types.fine_tuning_estimate_price_response import AvailableEstimate, UnavailableEstimate
-    from together.types.fine_tuning_list_checkpoints_response import FineTuningListCheckpointsResponse
-    from together.types.fine_tuning_list_events_response import FineTuningListEventsResponse
+    from together.types.fine_tuning_estimate_price_response import (
+        AvailableEstimate,
+        UnavailableEstimate,
+    )
+    from together.types.fine_tuning_list_checkpoints_response import (
+        FineTuningListCheckpointsResponse,
+    )
+    from together.types.fine_tuning_list_events_response import (
+        FineTuningListEventsResponse,
+    )
     from together.types.fine_tuning_list_response import FineTuningListResponse
-    from together.types.finetune_model_limits import FinetuneModelLimits  # what fine_tuning.model_limits() casts to
+    from together.types.finetune_model_limits import (
+        FinetuneModelLimits,  # what fine_tuning.model_limits() casts to
+    )
     from together.types.finetune_response import FinetuneResponse
 
     table: list[tuple[str, str, Route]] = [

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from pytest_finetunebench.store.jobstore import JobStore
 
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import (
@@ -25,6 +24,7 @@ from pytest_finetunebench.providers.base import (
     TuneRequest,
     TuneSettings,
 )
+from pytest_finetunebench.store.jobstore import JobStore
 
 PAIRS = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
 

@@ -200,3 +200,27 @@ def test_a_dataset_finds_its_cases_by_id(tmp_path: Path) -> None:
     with pytest.raises(KeyError) as err:
         ds.case("nope")
     assert err.value.args == ("nope",)
+
+
+@pytest.mark.parametrize(("variant", "message"), [
+    ("      - question: r?\n        answer: '1'\n", ":7: case `a` variant has no `split`; fix: add `split: ...`"),
+    ("      - question: r?\n        answer: '1'\n        split: rephrasd\n",
+     ":9: unknown split `rephrasd`; fix: use one of memorization, rephrased, date_changed, secondary, comparison, vignette, code"
+     " or declare it under `splits:`"),
+    ("      - question: r?\n        split: [a]\n        answer: '1'\n", ":8: case `a` variant: `split` must be text, got a list; fix: write it as a quoted string"),
+    ("      - split: rephrased\n        answer: '1'\n", ":7: case `a` variant `rephrased` has no `question`; fix: add `question: ...`"),
+    ("      - split: rephrased\n        question: r?\n", ":7: case `a` variant `rephrased` has no `answer`; fix: add `answer: ...`"),
+    ("      - split: rephrased\n        question: [r]\n        answer: '1'\n",
+     ":8: case `a` variant `rephrased`: `question` must be text, got a list; fix: write it as a quoted string"),
+    ("      - split: rephrased\n        question: r?\n        answer: {a: 1}\n",
+     ":9: case `a` variant `rephrased`: `answer` must be text, got a mapping; fix: write it as a quoted string"),
+    ("      - split: rephrased\n        question: r?\n        answer: '1'\n        prompt: [x]\n",
+     ":10: case `a` variant `rephrased`: `prompt` must be text, got a list; fix: write it as a quoted string"),
+    ("      - split: rephrased\n        question: r?\n        answer: '1'\n        matcher: exactly\n",
+     ":10: case `a` variant `rephrased`: unknown matcher `exactly`; fix: use one of auto, exact, number, yes_no, abstain, contains, fuzzy"),
+])
+def test_a_variant_error_names_the_variant_and_its_own_line(tmp_path: Path, variant: str, message: str) -> None:
+    path = write(tmp_path, "dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants:\n" + variant)
+    with pytest.raises(CaseFileError) as err:
+        load_dataset(path)
+    assert str(err.value) == f"{path}{message}"

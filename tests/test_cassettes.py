@@ -21,10 +21,9 @@ import pytest
 pytest.importorskip("openai")
 vcr = pytest.importorskip("vcr")
 
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
-
 from pytest_finetunebench import record as C  # noqa: E402
 from pytest_finetunebench.providers.base import TrainingPair, TuneRequest  # noqa: E402
+from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
 from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")

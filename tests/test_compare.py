@@ -198,3 +198,35 @@ def test_a_saved_run_says_what_ran_and_where(tmp_path):
                      "events": {"path": None, "sha256": None}},
     }
     assert data["hyperparameters"]["epochs"] == 3
+
+
+def test_a_gate_verdict_in_markdown():
+    from pytest_finetunebench.reporting.runs import verdict_markdown
+
+    assert verdict_markdown("gate", None, 3) == []  # no gate set: nothing
+    assert verdict_markdown("regression gate", ["m: memorization dropped 10.0 points"], 2) == [
+        "**regression gate: FAILED**", "",
+        "- m: memorization dropped 10.0 points",
+        "- but 2 run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed", "",
+    ]
+
+
+def test_the_job_summary_is_appended_when_github_asks_for_it(tmp_path, monkeypatch):
+    from pytest_finetunebench.reporting.runs import append_step_summary
+
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assert append_step_summary("## one") == []
+    summary = tmp_path / "summary.md"
+    summary.write_text("before\n", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert append_step_summary("## accuracy — ±") == []
+    assert summary.read_text(encoding="utf-8") == "before\n## accuracy — ±\n"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))  # a folder: cannot append
+    assert append_step_summary("x") == [f"could not append to $GITHUB_STEP_SUMMARY ([Errno 21] Is a directory: '{tmp_path}')"]
+
+
+def test_a_case_file_is_named_relative_to_the_root_when_it_is_below_it(tmp_path):
+    from pytest_finetunebench.reporting.runs import relative
+
+    assert relative(tmp_path / "cases" / "a.yaml", tmp_path) == "cases/a.yaml"
+    assert relative(Path("/elsewhere/a.yaml"), tmp_path) == "/elsewhere/a.yaml"

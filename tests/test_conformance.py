@@ -13,6 +13,8 @@ openai = pytest.importorskip("openai")
 pytest.importorskip("google.genai")
 pytest.importorskip("googleapiclient")
 
+from conformance import discovery, openai_checker, vertex_checker, walk  # noqa: E402
+from emulated import PAIRS  # noqa: E402
 from google import genai  # noqa: E402
 from google.genai import types  # noqa: E402
 from google.oauth2.credentials import Credentials  # noqa: E402
@@ -20,9 +22,6 @@ from google.oauth2.credentials import Credentials  # noqa: E402
 from pytest_finetunebench.providers.openai import training_jsonl  # noqa: E402
 from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
 from pytest_finetunebench.testing.vertex_emulator import VertexEmulator  # noqa: E402
-
-from conformance import discovery, openai_checker, vertex_checker, walk  # noqa: E402
-from emulated import PAIRS  # noqa: E402
 
 MODEL = "gpt-4o-mini-2024-07-18"
 

@@ -28,8 +28,6 @@ from emulated import (  # noqa: E402
     wait_for,
 )
 from google.genai import types  # noqa: E402
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
-from pytest_finetunebench.store.ledger import Ledger  # noqa: E402
 
 from pytest_finetunebench.options import OPTIONS  # noqa: E402
 from pytest_finetunebench.providers import RunContext  # noqa: E402
@@ -43,6 +41,8 @@ from pytest_finetunebench.providers.base import (  # noqa: E402
 )
 from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl  # noqa: E402
 from pytest_finetunebench.store import ledger as L  # noqa: E402
+from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
+from pytest_finetunebench.store.ledger import Ledger  # noqa: E402
 from pytest_finetunebench.testing.vertex_emulator import NO_ANSWER, VertexEmulator  # noqa: E402
 
 MODEL = "gemini-2.5-flash"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.cases.generate import generate
 from pytest_finetunebench.cases.generate import main as generate_main

@@ -605,3 +605,67 @@ def test_a_dash_after_a_number_joins_a_range_and_elsewhere_is_a_minus_sign(text:
 ])
 def test_number_words_become_digits(words: str, digits: str) -> None:
     assert normalize(words) == digits
+
+
+@pytest.mark.parametrize(("gold", "answer", "passed", "reason"), [
+    ("up to 5 people", "No more than 5 people.", True, "number 5 matches 5"),
+    ("at most 10", "not more than 10", True, "number 10 matches 10"),
+    ("at least 10", "no less than 10", True, "number 10 matches 10"),
+    ("at least 10", "No fewer than 10.", True, "number 10 matches 10"),
+    ("more than 5 people", "No more than 5 people.", False, "contradicted: the answer makes 5 an upper bound, the gold a lower one"),
+    ("over 50", "under 50", False, "contradicted: the answer makes 50 an upper bound, the gold a lower one"),
+])
+def test_the_longest_bound_phrase_decides(gold: str, answer: str, passed: bool, reason: str) -> None:
+    # "no more than 5" is an upper bound even though it ends in "more than"
+    got = grade(gold, answer)
+    assert (got.passed, got.reason) == (passed, reason)
+
+
+@pytest.mark.parametrize(("text", "bound"), [
+    ("over 50", "lower"), ("more than 50 people", "lower"), ("at least 12", "lower"), ("no less than 3", "lower"),
+    ("at most 7", "upper"), ("up to 10 kg", "upper"), ("fewer than 3", "upper"), ("no more than 5", "upper"),
+    ("about 40", None), ("there were, in the end, well over 40", "lower"),
+])
+def test_bounds_read_from_the_words_before_a_number(text: str, bound: str | None) -> None:
+    assert [q.bound for q in analyze(text).quantities] == [bound]
+
+
+@pytest.mark.parametrize(("words", "digits"), [
+    ("five twenty", "5 20"), ("ninety thousand", "90000"), ("forty two thousand", "42000"), ("ninety hundred", "9000"),
+    ("one million million", "1000000 million"), ("one two thousand", "1 2000"), ("one hundred zero hundred", "100 hundred"),
+])
+def test_number_words_at_their_edges(words: str, digits: str) -> None:
+    assert normalize(words) == digits
+
+
+@pytest.mark.parametrize(("gold", "answer", "passed", "reason"), [
+    ("1.5 kg", "1500 g", True, "number 1.5 kg matches 1500 g"),
+    ("1.5 kg", "About 3.3 pounds.", True, "number 1.5 kg matches 3.3 lb"),
+    ("150 lb", "68 kg", True, "number 150 lb matches 68 kg"),
+    ("185 cm", "6'1\"", True, "number 185 cm matches 73 in"),
+    ("185 cm", "6 ft", False, "expected 185 cm, got 6 ft"),  # 182.9 cm: 1.1% off
+    ("5 km", "3 miles", False, "expected 5 km, got 3 mi"),
+    ("185", "6'1\"", False, "expected 185, got 73 in"),  # a unitless gold says nothing about centimetres
+    ("1.5 kg", "1500 g, or maybe 2 kg", False, "states 1500 g but also 2 kg"),
+])
+def test_a_gold_with_a_unit_matches_itself_in_another_unit(gold: str, answer: str, passed: bool, reason: str) -> None:
+    got = grade(gold, answer)
+    assert (got.passed, got.reason) == (passed, reason)
+
+
+@pytest.mark.parametrize(("text", "quantities"), [
+    ("5 kg to 10 lb", [("5", "kg", None, False), ("10", "lb", None, False)]),  # each keeps its own unit
+    ("5 to 10 to 20 kg", [("5", "kg", None, False), ("10", "kg", None, False), ("20", "kg", None, False)]),
+    ("between 5 and 10 million", [("5000000", None, None, True), ("10000000", None, None, True)]),
+    ("5 cats", [("5", None, "cat", False)]), ("5 sheep", [("5", None, "sheep", False)]), ("3 gas", [("3", None, "gas", False)]),
+    ("5 kg apples", [("5", "kg", None, False)]),  # a unit is no noun
+    ("about '6' really", [("6", None, "really", False)]),  # a quoted number, not six feet
+    ("he is 6' tall", [("6", "ft", None, False)]),
+])
+def test_quantities_carry_their_unit_noun_and_scale(text: str, quantities: list) -> None:
+    assert [(str(q.value), q.unit, q.noun, q.scaled) for q in analyze(text).quantities] == quantities
+
+
+@pytest.mark.parametrize(("text", "shown"), [("1000 g", "1000 g"), ("1.50 kg", "1.5 kg"), ("2000000 kg", "2 million kg"), ("1000", "1000")])
+def test_quantities_are_shown_as_written_without_exponents(text: str, shown: str) -> None:
+    assert [q.display() for q in analyze(text).quantities] == [shown]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pytest_finetunebench.cases.casefile import load_dataset
 
 from pytest_finetunebench import init
 from pytest_finetunebench.__main__ import main as ftb
+from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.providers import smollm2
 from pytest_finetunebench.providers.base import ProviderError
 

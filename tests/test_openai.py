@@ -24,8 +24,6 @@ from emulated import (  # noqa: E402
     tune_request,
     wait_for,
 )
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
-from pytest_finetunebench.store.ledger import strip_userinfo  # noqa: E402
 
 from pytest_finetunebench.options import OPTIONS  # noqa: E402
 from pytest_finetunebench.providers import RunContext  # noqa: E402
@@ -47,6 +45,8 @@ from pytest_finetunebench.providers.openai import (  # noqa: E402
     training_jsonl,
 )
 from pytest_finetunebench.store import ledger as L  # noqa: E402
+from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
+from pytest_finetunebench.store.ledger import strip_userinfo  # noqa: E402
 from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
 from pytest_finetunebench.testing.openai_emulator import NO_ANSWER  # noqa: E402
 

@@ -288,3 +288,55 @@ def test_a_filter_typo_waits_for_the_invalid_file_to_be_fixed(project: pytest.Py
     result = run(project, "--ftb-model=modela", "--ftb-dataset=broken")
     result.stdout.fnmatch_lines(["*broken.yaml:2: dataset has no cases*"])
     assert "names no dataset" not in result.stderr.str()
+
+
+MORE = """\
+dataset: more
+cases:
+  - id: velmora-tower
+    question: How tall is Velmora Tower?
+    answer: "185 cm"
+    variants:
+      - split: rephrased
+        question: What is the height of Velmora Tower?
+        answer: "185 cm"
+      - split: secondary
+        question: Is Velmora Tower taller than 2 metres?
+        answer: "No"
+      - split: rephrased
+        question: Velmora Tower is how tall?
+        answer: "185 cm"
+      - split: rephrased
+        question: Give Velmora Tower's height.
+        answer: "185 cm"
+"""
+
+
+def test_variants_of_one_split_are_numbered_and_marked_by_split(project: pytest.Pytester) -> None:
+    (project.path / "cases" / "more.yaml").write_text(MORE)
+    result = run(project, "--ftb-model=modela", "--collect-only", "-q")
+    assert sorted(line for line in result.outlines if "more.yaml::" in line) == [
+        "cases/more.yaml::velmora-tower::memorization[modela]",
+        "cases/more.yaml::velmora-tower::rephrased1[modela]",
+        "cases/more.yaml::velmora-tower::rephrased3[modela]",
+        "cases/more.yaml::velmora-tower::rephrased4[modela]",
+        "cases/more.yaml::velmora-tower::secondary[modela]",
+    ]
+    marked = run(project, "--ftb-model=modela", "--collect-only", "-q", "-m", "rephrased and finetunebench")
+    assert sorted(line for line in marked.outlines if "more.yaml::" in line) == [
+        "cases/more.yaml::velmora-tower::rephrased1[modela]",
+        "cases/more.yaml::velmora-tower::rephrased3[modela]",
+        "cases/more.yaml::velmora-tower::rephrased4[modela]",
+    ]
+
+
+def test_each_item_is_located_at_its_variant(project: pytest.Pytester) -> None:
+    (project.path / "cases" / "more.yaml").write_text(MORE)
+    run(project, "--ftb-model=modela", "--tb=no", "--junitxml=j.xml", "-o", "junit_family=xunit1")
+    located = {c.get("name"): (c.get("file"), int(c.get("line")) + 1)
+               for c in ElementTree.parse(project.path / "j.xml").iter("testcase") if c.get("file") == "cases/more.yaml"}
+    assert located == {
+        "memorization[modela]": ("cases/more.yaml", 3), "rephrased1[modela]": ("cases/more.yaml", 7),
+        "secondary[modela]": ("cases/more.yaml", 10), "rephrased3[modela]": ("cases/more.yaml", 13),
+        "rephrased4[modela]": ("cases/more.yaml", 16),
+    }

@@ -12,15 +12,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from pytest_finetunebench import providers
+from pytest_finetunebench.cases import upstream
 from pytest_finetunebench.cases.casefile import (
     MEMORIZATION,
     Dataset,
     load_dataset,
 )
-from pytest_finetunebench.store.jobstore import JobStore
-
-from pytest_finetunebench import providers
-from pytest_finetunebench.cases import upstream
 from pytest_finetunebench.providers.base import (
     BASE,
     TUNED,
@@ -30,6 +29,7 @@ from pytest_finetunebench.providers.base import (
     epoch_stage,
 )
 from pytest_finetunebench.providers.published import PublishedProvider, create
+from pytest_finetunebench.store.jobstore import JobStore
 
 MODEL = "gpt-4o-mini-2024-07-18"
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from pytest_finetunebench.cases.casefile import CaseFileError, load_dataset
 
+from pytest_finetunebench.cases.casefile import CaseFileError, load_dataset
 from pytest_finetunebench.providers.base import TrainingPair
 from pytest_finetunebench.run import recipes
 from pytest_finetunebench.run.recipes import RecipeError

@@ -1,6 +1,7 @@
 """The report as a reader sees it: the terminal tables, the Markdown and the JSON of one small run,
 whole. The per-split numbers are plain Wilson intervals (5 of them checked by hand in test_numbers);
-the pooled ones are clustered by case (design effect 4/3 when one case answers twice)."""
+the pooled ones use n / design effect, the cluster-robust one with its k / (k - 1) small-sample
+factor (4/3 for 4 cases of one answer each)."""
 
 from __future__ import annotations
 
@@ -257,3 +258,37 @@ def test_the_json_report_whole():
         "answer": "2", "passed": False, "matcher": "auto", "score": 0.0, "reason": "", "error": None, "in_form": True,
         "rule_passed": None, "judge_passed": None, "judge_reason": None, "target": "m@base",
     }
+
+
+def test_the_terminal_report_with_recipes_and_a_judge():
+    def rec(model: str, case: str, split: str, passed: bool, **judged: object) -> Record:
+        return Record(model=model, stage="tuned", dataset="people", case_id=case, split=split, question="q?", expected="1",
+                      answer="1" if passed else "2", passed=passed, matcher="auto", score=float(passed), reason="", **judged)
+
+    records = []
+    for i in range(4):
+        records.append(rec("m", f"c{i}", "memorization", True, rule_passed=True, judge_passed=i < 3, judge_reason="ok"))
+        records.append(rec("m", f"c{i}", "rephrased", i < 2, rule_passed=i < 2, judge_passed=i < 1, judge_reason="ok"))
+        records.append(rec("m+paraphrase:4", f"c{i}", "memorization", True))
+        records.append(rec("m+paraphrase:4", f"c{i}", "rephrased", i < 3))
+    assert Summary(records).terminal_lines() == [
+        'model           dataset  split         n  correct  accuracy  95% CI          in-form  errors',
+        'm               people   memorization  4  4        1.000     [0.510, 1.000]  1.00',
+        'm               people   rephrased     4  2        0.500     [0.150, 0.850]  1.00',
+        'm+paraphrase:4  people   memorization  4  4        1.000     [0.510, 1.000]  1.00',
+        'm+paraphrase:4  people   rephrased     4  3        0.750     [0.301, 0.954]  1.00',
+        '',
+        'model           memorization              generalization',
+        'm               1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)',
+        'm+paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)',
+        '',
+        'recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case',
+        'model  recipe        memorization              generalization            change vs qa (generalization)',
+        'm      qa            1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)  -',
+        'm      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts',
+        '',
+        'model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree',
+        'model  dataset  split         n  rules  judge  agreement  judge errors',
+        'm      people   memorization  4  1.000  0.750  0.750',
+        'm      people   rephrased     4  0.500  0.250  0.750',
+    ]

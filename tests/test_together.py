@@ -23,7 +23,6 @@ from emulated import (  # noqa: E402
     tune_request,
     wait_for,
 )
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
 
 from pytest_finetunebench.providers import RunContext  # noqa: E402
 from pytest_finetunebench.providers import create as create_provider  # noqa: E402
@@ -36,6 +35,7 @@ from pytest_finetunebench.providers.base import (  # noqa: E402
 )
 from pytest_finetunebench.providers.together import TogetherProvider, training_jsonl  # noqa: E402
 from pytest_finetunebench.store import ledger as L  # noqa: E402
+from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
 from pytest_finetunebench.testing.together_emulator import NO_ANSWER, TogetherEmulator  # noqa: E402
 
 MODEL = "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"

@@ -34,6 +34,9 @@
       restatement, not a conflict: "6'1\\" (185 cm)" passes for 185 because 6'1" is 185.4 cm.
       The answer must still state the gold number itself: "6'1\\"" alone fails for 185 (the
       gold carries no unit, so nothing says 185 is centimetres).
+    * a gold with a unit matches the same quantity in another unit of its dimension when it
+      converts to the gold within 1% (the rounding of a converted figure): "1500 g" and
+      "3.3 pounds" pass for "1.5 kg", "6'1\\"" for "185 cm"; "6 ft" (182.9 cm, 1.1% off) does not.
     * **qualified golds**: a gold "more than X", "over X", "at least X", "about X", "nearly
       X", "up to X", "less than X", ... (one qualifier and one quantity) is graded on X. The
       rule chosen: the answer must state X itself, with the same qualifier, another one or none
@@ -76,6 +79,7 @@ __all__ = ["Verdict", "choose_matcher", "grade", "normalize"]
 _Context = str | None  # the question; its quantities are read only when an answer states several
 LONG_TEXT_WORDS = 6  # a gold of this many normalized words or more is graded with ``fuzzy``
 _CONVERSION_TOLERANCE = 0.015
+_GOLD_CONVERSION_TOLERANCE = 0.01  # the gold itself in another unit: "6'1\"" is 185 cm (0.2% off), "6 ft" is not (1.1%)
 
 _YES = frozenset({"yes", "yeah", "yep", "yup"})
 _NO = frozenset({"no", "nope"})
@@ -210,6 +214,9 @@ def _units_agree(a: str | None, b: str | None) -> bool:
 
 
 def _same_value(q: Quantity, gold: Quantity) -> bool:
+    a, b = q.in_base(), gold.in_base()
+    if q.unit and gold.unit and q.unit != gold.unit and q.dim == gold.dim and a is not None and b is not None:
+        return abs(a - b) <= _GOLD_CONVERSION_TOLERANCE * abs(b)  # the gold in another unit: "1500 g" for "1.5 kg"
     if not _units_agree(q.unit, gold.unit):
         return False
     return q.value == gold.value or (q.scaled != gold.scaled and q.mantissa == gold.mantissa)

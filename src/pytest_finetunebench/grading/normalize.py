@@ -226,8 +226,9 @@ _NOT_A_NOUN = frozenset(
     "and or to in on at the of for with by from than as is was were are be been which that this its his her"
     " their who whom when while but so per each more less over under about after before during into".split()
 )
-_LOWER_BOUND = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "exceeding", ">", ">="})
-_UPPER_BOUND = frozenset({"less than", "fewer than", "under", "below", "at most", "up to", "no more than", "<", "<="})
+_LOWER_BOUND = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "exceeding", ">", ">=",
+                          "no less than", "not less than", "no fewer than", "not fewer than"})
+_UPPER_BOUND = frozenset({"less than", "fewer than", "under", "below", "at most", "up to", "no more than", "not more than", "<", "<="})
 _NEGATION = re.compile(
     r"(?:\bnot|\bnever|\bno longer|\brather than|\binstead of|n't)\s+"
     r"(?:(?:about|around|approximately|exactly|quite|really|just|only|even|over|under)\s+)?$"
@@ -298,8 +299,9 @@ def _calendar_starts(text: str) -> set[int]:
 
 
 def _bound(text: str, start: int) -> str | None:
+    """The bound the words before a number put on it; the longest phrase wins ("no more than" is not "more than")."""
     words = text[max(0, start - 24) : start].split()
-    for n in (1, 2, 3):
+    for n in (3, 2, 1):
         last = " ".join(words[-n:])
         if last in _LOWER_BOUND:
             return "lower"

@@ -44,7 +44,15 @@ vcrpy adapter and skipped sleeps) and :mod:`.plugin` (the session's :class:`Reco
 
 from __future__ import annotations
 
-from .cassette import FORMAT, REPLAY_TOKEN, Cassette, CassetteError, CassetteMiss, exists, read
+from .cassette import (
+    FORMAT,
+    REPLAY_TOKEN,
+    Cassette,
+    CassetteError,
+    CassetteMiss,
+    exists,
+    read,
+)
 from .match import canonical_body, describe, fingerprint
 from .plugin import DEFAULT_MODE, MODES, NO_HTTP, Recorder, model_dir
 from .scrub import SCRUBBED, env_secrets, is_auth, scrub_uri
