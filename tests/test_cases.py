@@ -224,3 +224,75 @@ def test_a_variant_error_names_the_variant_and_its_own_line(tmp_path: Path, vari
     with pytest.raises(CaseFileError) as err:
         load_dataset(path)
     assert str(err.value) == f"{path}{message}"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("dataset: x\ncases:\n  - question: q?\n    answer: '1'\n    id: [a]\n",
+     ':5: case: `id` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\ncases:\n  - question: q?\n    answer: '1'\n",
+     ':3: case has no `id`; fix: add `id: ...`'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    anwser: '2'\n",
+     ':6: case `a`: unknown field `anwser`; fix: use one of answer, answer_before, fact, id, matcher, prompt, question, subject, train, uses, variants'),
+    ("dataset: x\ncases:\n  - id: a\n    answer: '1'\n    question: [q]\n",
+     ':5: case `a`: `question` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\ncases:\n  - id: a\n    fact: f\n    question: q?\n",
+     ':3: case `a` has a training question but no `answer`; fix: add `answer: ...`'),
+    ("dataset: x\ncases:\n  - id: a\n    fact: f\n    answer: '1'\n",
+     ':3: case `a` has a training answer but no `question`; fix: add `question: ...`'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    uses: b\n",
+     ':6: case `a`: `uses` must be a list of case ids; fix: `uses: [id1, id2]`'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    uses: [1, 2]\n",
+     ':3: case `a` uses unknown case `1`; fix: name a case of this file'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants: {split: rephrased}\n",
+     ':6: case `a`: `variants` must be a list; fix: `- split: rephrased`'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    answer_before: [x]\n",
+     ':6: case `a`: `answer_before` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    fact: [x]\n",
+     ':6: case `a`: `fact` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    subject: [x]\n",
+     ':6: case `a`: `subject` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    matcher: exactly\n",
+     ':6: case `a`: unknown matcher `exactly`; fix: use one of auto, exact, number, yes_no, abstain, contains, fuzzy'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    prompt: [x]\n",
+     ':6: case `a`: `prompt` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n  - id: b\n    question: [q]\n    answer: '1'\n",
+     ':7: case `b`: `question` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants:\n      - split: rephrased\n        question: r?\n        answer: '1'\n      - [x]\n",
+     ':10: case `a`: each variant must be a mapping; fix: `- split: ...`'),
+])
+def test_a_case_error_is_one_whole_line_at_its_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(CaseFileError) as err:
+        load_dataset(path)
+    assert str(err.value) == f"{path}{message}"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    train: {question: r?}\n",
+     ':6: case `a`: `train` must be a list; fix: `- question: ...` with `answer: ...`'),
+    ("dataset: x\ncases:\n  - id: a\n    variants:\n      - split: rephrased\n        question: r?\n        answer: '1'\n    train:\n      - question: s?\n        answer: '1'\n",
+     ':8: case `a` has `train` phrasings but no training `question`/`answer`; fix: add the pair they rephrase'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    train:\n      - question: r?\n        answer: '1'\n      - [x]\n",
+     ':9: case `a`: each `train` entry must be a mapping; fix: `- question: ...` with `answer: ...`'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    train:\n      - question: r?\n        answer: '1'\n        splt: x\n",
+     ':9: case `a` train entry: unknown field `splt`; fix: use one of answer, question'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    train:\n      - question: r?\n",
+     ':7: case `a` train entry has no `answer`; fix: add `answer: ...`'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    train:\n      - answer: '1'\n",
+     ':7: case `a` train entry has no `question`; fix: add `question: ...`'),
+    ("dataset: x\nsplits: mine\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: `splits` must be a list of names; fix: `splits: [my_split]`'),
+    ("dataset: x\nsplits:\n  - mine\n  - Bad Name\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':4: split name `Bad Name` is not a lowercase identifier; fix: use letters, digits and _'),
+    ("dataset: x\ntemplates: [a]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: `templates` must map split names to text; fix: `templates: {default: ...}`'),
+    ("dataset: x\ntemplates:\n  default: 'A {question}'\n  rephrasd: 'B {question}'\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':4: unknown split `rephrasd`; fix: use one of memorization, rephrased, date_changed, secondary, comparison, vignette, code or declare it under `splits:`'),
+    ("dataset: x\ntemplates:\n  default: 'A {question}'\n  rephrased: 'B'\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':4: template `rephrased` must be text containing {question}; fix: add {question} where the question goes'),
+])
+def test_a_train_split_or_template_error_is_one_whole_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(CaseFileError) as err:
+        load_dataset(path)
+    assert str(err.value) == f"{path}{message}"
