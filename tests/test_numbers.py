@@ -146,6 +146,9 @@ def test_a_split_the_upper_bound_cannot_show_is_left_out_of_generalization() -> 
     assert summary.measurability_notes() == [
         "m: generalization leaves out what this model cannot show even with the facts in the prompt: "
         "secondary (in context 0.625 [0.306, 0.863] is not above chance 0.50)"]
+    note = summary.measurability_notes()[0]
+    assert summary.markdown().split("\n").count(f"> {note}") == 1
+    assert f"\n\n> {note}\n" in summary.markdown()  # a quoted paragraph of its own
     rows = summary.before_after_table()
     assert rows[0][-1] == "note"
     assert [r[-1] for r in rows[1:]] == ["", "not measurable on this model", "without secondary"]

@@ -207,8 +207,12 @@ def test_deselecting_a_broken_case_file_does_not_hide_it(project: pytest.Pyteste
 def test_two_files_may_not_share_a_dataset_name(project: pytest.Pytester) -> None:
     (project.path / "cases" / "zz_towns_again.yaml").write_text(CASES)
     result = run(project, "--ftb-model=modela")
-    result.stdout.fnmatch_lines(["*zz_towns_again.yaml:1: dataset `towns` is also the name of *towns.yaml*"])
+    message = (f"cases/zz_towns_again.yaml:1: dataset `towns` is also the name of {project.path / 'cases' / 'towns.yaml'}; "
+               "fix: give each case file its own `dataset:` name")
+    assert [line for line in result.outlines if "is also the name of" in line][0] == message
     result.assert_outcomes(passed=4, failed=3)
+    collected = run(project, "--ftb-model=modela", "--collect-only", "-q")
+    assert [line for line in collected.outlines if "zz_towns_again" in line] == ["cases/zz_towns_again.yaml::invalid-case-file"]
 
 
 def test_a_failed_tuning_is_reported_once_in_full_then_as_one_line(project: pytest.Pytester) -> None:
@@ -322,7 +326,8 @@ def test_variants_of_one_split_are_numbered_and_marked_by_split(project: pytest.
         "cases/more.yaml::velmora-tower::rephrased4[modela]",
         "cases/more.yaml::velmora-tower::secondary[modela]",
     ]
-    marked = run(project, "--ftb-model=modela", "--collect-only", "-q", "-m", "rephrased and finetunebench")
+    marked = run(project, "--ftb-model=modela", "--collect-only", "-q", "--strict-markers", "-m", "rephrased and finetunebench")
+    assert marked.ret == 0
     assert sorted(line for line in marked.outlines if "more.yaml::" in line) == [
         "cases/more.yaml::velmora-tower::rephrased1[modela]",
         "cases/more.yaml::velmora-tower::rephrased3[modela]",

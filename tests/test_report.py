@@ -260,7 +260,7 @@ def test_the_json_report_whole():
     }
 
 
-def test_the_terminal_report_with_recipes_and_a_judge():
+def recipes_and_judge() -> Summary:
     def rec(model: str, case: str, split: str, passed: bool, **judged: object) -> Record:
         return Record(model=model, stage="tuned", dataset="people", case_id=case, split=split, question="q?", expected="1",
                       answer="1" if passed else "2", passed=passed, matcher="auto", score=float(passed), reason="", **judged)
@@ -271,7 +271,11 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         records.append(rec("m", f"c{i}", "rephrased", i < 2, rule_passed=i < 2, judge_passed=i < 1, judge_reason="ok"))
         records.append(rec("m+paraphrase:4", f"c{i}", "memorization", True))
         records.append(rec("m+paraphrase:4", f"c{i}", "rephrased", i < 3))
-    assert Summary(records).terminal_lines() == [
+    return Summary(records)
+
+
+def test_the_terminal_report_with_recipes_and_a_judge():
+    assert recipes_and_judge().terminal_lines() == [
         'model           dataset  split         n  correct  accuracy  95% CI          in-form  errors',
         'm               people   memorization  4  4        1.000     [0.510, 1.000]  1.00',
         'm               people   rephrased     4  2        0.500     [0.150, 0.850]  1.00',
@@ -292,3 +296,41 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         'm      people   memorization  4  1.000  0.750  0.750',
         'm      people   rephrased     4  0.500  0.250  0.750',
     ]
+
+
+def test_the_markdown_report_with_recipes_and_a_judge():
+    assert recipes_and_judge().markdown() == """\
+## FineTuneBench accuracy
+
+| model | dataset | split | n | correct | accuracy | 95% CI | in-form | errors |
+|---|---|---|---|---|---|---|---|---|
+| m | people | memorization | 4 | 4 | 1.000 | [0.510, 1.000] | 1.00 |  |
+| m | people | rephrased | 4 | 2 | 0.500 | [0.150, 0.850] | 1.00 |  |
+| m+paraphrase:4 | people | memorization | 4 | 4 | 1.000 | [0.510, 1.000] | 1.00 |  |
+| m+paraphrase:4 | people | rephrased | 4 | 3 | 0.750 | [0.301, 0.954] | 1.00 |  |
+
+### Leaderboard
+
+| model | memorization | generalization |
+|---|---|---|
+| m | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) |
+| m+paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) |
+
+### Recipes
+
+recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case
+
+| model | recipe | memorization | generalization | change vs qa (generalization) |
+|---|---|---|---|---|
+| m | qa | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) | - |
+| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts |
+
+### Model judge
+
+model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree
+
+| model | dataset | split | n | rules | judge | agreement | judge errors |
+|---|---|---|---|---|---|---|---|
+| m | people | memorization | 4 | 1.000 | 0.750 | 0.750 |  |
+| m | people | rephrased | 4 | 0.500 | 0.250 | 0.750 |  |
+"""

@@ -91,7 +91,7 @@ class Catalog:
 
     datasets: dict[str, Path] = field(default_factory=dict)
     splits: set[str] = field(default_factory=set)
-    invalid: int = 0  # case files that failed validation (their names and splits are unknown)
+    invalid: bool = False  # a case file failed validation (its name and splits are unknown)
     visited: dict[Path, Path] = field(default_factory=dict)  # resolved path -> the path it was first reached by
 
     def reached_before(self, path: Path) -> bool:
@@ -142,7 +142,7 @@ class CaseFile(pytest.File):
                 raise CaseFileError(self.path, 1, f"dataset `{dataset.name}` is also the name of {other}; "
                                                   "fix: give each case file its own `dataset:` name")
         except CaseFileError as exc:  # one error for this file; the other files still run
-            self.catalog.invalid += 1
+            self.catalog.invalid = True
             yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=exc)
             return
         self.catalog.splits.update(v.split for c in dataset.cases for v in c.variants)
