@@ -29,7 +29,6 @@ from pathlib import Path
 import openai
 import vcr
 import yaml
-from pytest_finetunebench.store.jobstore import JobStore
 
 from pytest_finetunebench import record as C
 from pytest_finetunebench.providers import RunContext
@@ -41,6 +40,7 @@ from pytest_finetunebench.providers.base import (
     TuneSettings,
 )
 from pytest_finetunebench.providers.openai import OpenAIProvider
+from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.testing import OpenAIEmulator
 
 MODEL = "gpt-4o-mini-2024-07-18"

@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_finetunebench.store.jobstore import JobStore
-
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import (
     BASE,
@@ -30,6 +28,7 @@ from pytest_finetunebench.providers.base import (
     TuneSettings,
 )
 from pytest_finetunebench.providers.local import create
+from pytest_finetunebench.store.jobstore import JobStore
 
 SYLLABLES = ["ka", "vor", "lin", "dre", "mo", "zel", "tav", "qui", "ron", "bel", "sha", "nix", "pol", "gur", "ein", "fa"]
 TEMPLATES = [

@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_finetunebench.store.jobstore import JobStore
-
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import Endpoint, Prompt
+from pytest_finetunebench.store.jobstore import JobStore
 
 SERVER = """
 import sys

@@ -296,3 +296,40 @@ def test_a_train_split_or_template_error_is_one_whole_line(tmp_path: Path, text:
     with pytest.raises(CaseFileError) as err:
         load_dataset(path)
     assert str(err.value) == f"{path}{message}"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- a\n- b\n",
+     ':1: the top level must be a mapping; fix: start with `dataset: <name>`'),
+    ("dataset: x\ndatset: y\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: dataset: unknown field `datset`; fix: use one of cases, dataset, description, kind, matcher, source, splits, templates'),
+    ("dataset: [x]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':1: the file: `dataset` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: Bad Name\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':1: dataset name `Bad Name` is not a lowercase identifier; fix: use letters, digits and _'),
+    ("dataset: x\nkind: newknowledge\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: unknown kind `newknowledge`; fix: use one of new_knowledge, updating_knowledge'),
+    ("dataset: x\ndescription: [a]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: dataset: `description` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\nsource: [a]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: dataset: `source` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\nmatcher: exactly\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: dataset: unknown matcher `exactly`; fix: use one of auto, exact, number, yes_no, abstain, contains, fuzzy'),
+    ("dataset: x\ncases: {a: 1}\n",
+     ':2: dataset has no cases; fix: add a `cases:` list with at least one case'),
+    ("dataset: x\ncases: []\n",
+     ':2: dataset has no cases; fix: add a `cases:` list with at least one case'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n  - [x]\n",
+     ':6: each case must be a mapping; fix: start it with `- id: ...`'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n  - id: a\n    question: r?\n    answer: '2'\n",
+     ':6: duplicate case id `a` (first at line 3); fix: make every id unique'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n  - id: b\n    uses: [a, c]\n    variants:\n      - split: comparison\n        question: r?\n        answer: 'Yes'\n",
+     ':6: case `b` uses unknown case `c`; fix: name a case of this file'),
+    ("dataset: x\ncases:\n  - id: a\n    fact: f\n",
+     ':3: case `a` has nothing to ask; fix: add a training `question`/`answer` or `variants`'),
+])
+def test_a_dataset_error_is_one_whole_line_at_its_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(CaseFileError) as err:
+        load_dataset(path)
+    assert str(err.value) == f"{path}{message}"

@@ -585,6 +585,7 @@ def test_a_fuzzy_miss_says_by_how_much() -> None:
     ("5' -6'", [("5", "ft"), ("6", "ft")]),
     ('5" - 6"', [("5", "in"), ("6", "in")]),
     ("12 -4", [("12", None), ("4", None)]),
+    ("a range of 10 - 20 kg", [("10", "kg"), ("20", "kg")]),
     ("it was -20", [("-20", None)]),  # a minus sign
     ("-4 then 3", [("-4", None), ("3", None)]),
 ])
@@ -625,6 +626,7 @@ def test_the_longest_bound_phrase_decides(gold: str, answer: str, passed: bool, 
     ("over 50", "lower"), ("more than 50 people", "lower"), ("at least 12", "lower"), ("no less than 3", "lower"),
     ("at most 7", "upper"), ("up to 10 kg", "upper"), ("fewer than 3", "upper"), ("no more than 5", "upper"),
     ("about 40", None), ("there were, in the end, well over 40", "lower"),
+    ("there were more than 50 people", "lower"), ("there were no more than 5", "upper"),  # two and three words, after others
 ])
 def test_bounds_read_from_the_words_before_a_number(text: str, bound: str | None) -> None:
     assert [q.bound for q in analyze(text).quantities] == [bound]
@@ -669,3 +671,7 @@ def test_quantities_carry_their_unit_noun_and_scale(text: str, quantities: list)
 @pytest.mark.parametrize(("text", "shown"), [("1000 g", "1000 g"), ("1.50 kg", "1.5 kg"), ("2000000 kg", "2 million kg"), ("1000", "1000")])
 def test_quantities_are_shown_as_written_without_exponents(text: str, shown: str) -> None:
     assert [q.display() for q in analyze(text).quantities] == [shown]
+
+
+def test_a_gold_of_six_words_or_more_is_graded_fuzzily() -> None:
+    assert [choose_matcher(" ".join(["word"] * n)) for n in (5, 6, 7)] == ["contains", "fuzzy", "fuzzy"]

@@ -194,3 +194,17 @@ def test_the_before_after_table_shows_a_dash_where_a_stage_graded_nothing():
         ["m", "memorization", "1.000", "0.500", "-50.0 pts"],
         ["m", "rephrased", "-", "1.000", "-"],  # the base model's one answer was a run error: nothing graded
     ]
+
+
+def test_thresholds_parse_fractions_and_percentages_and_skip_empty_parts() -> None:
+    from pytest_finetunebench.reporting.gate import Threshold
+
+    assert parse_thresholds(" , memorization:0.9,, generalization:30% ,rephrased:1") == [
+        Threshold("memorization", 0.9), Threshold("generalization", 0.3), Threshold("rephrased", 1.0)]
+
+
+@pytest.mark.parametrize("part", ["memorization=0.9", ":0.5", "memorization:abc", "memorization:1.5", "memorization:-0.1", "a:b:0.5", "memorization:"])
+def test_a_bad_threshold_is_one_usage_line(part: str) -> None:
+    with pytest.raises(pytest.UsageError) as err:
+        parse_thresholds(f"generalization:0.3,{part}", "--ftb-compare-fail")
+    assert str(err.value) == f"--ftb-compare-fail: `{part}` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
