@@ -22,8 +22,11 @@ from pytest_finetunebench.reporting.runs import (
     Delta,
     History,
     SavedRun,
+    append_step_summary,
     git_info,
+    relative,
     run_data,
+    verdict_markdown,
 )
 from pytest_finetunebench.store.jobstore import JobStore
 
@@ -201,8 +204,6 @@ def test_a_saved_run_says_what_ran_and_where(tmp_path):
 
 
 def test_a_gate_verdict_in_markdown():
-    from pytest_finetunebench.reporting.runs import verdict_markdown
-
     assert verdict_markdown("gate", None, 3) == []  # no gate set: nothing
     assert verdict_markdown("regression gate", ["m: memorization dropped 10.0 points"], 2) == [
         "**regression gate: FAILED**", "",
@@ -212,8 +213,6 @@ def test_a_gate_verdict_in_markdown():
 
 
 def test_the_job_summary_is_appended_when_github_asks_for_it(tmp_path, monkeypatch):
-    from pytest_finetunebench.reporting.runs import append_step_summary
-
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     assert append_step_summary("## one") == []
     summary = tmp_path / "summary.md"
@@ -226,7 +225,5 @@ def test_the_job_summary_is_appended_when_github_asks_for_it(tmp_path, monkeypat
 
 
 def test_a_case_file_is_named_relative_to_the_root_when_it_is_below_it(tmp_path):
-    from pytest_finetunebench.reporting.runs import relative
-
     assert relative(tmp_path / "cases" / "a.yaml", tmp_path) == "cases/a.yaml"
     assert relative(Path("/elsewhere/a.yaml"), tmp_path) == "/elsewhere/a.yaml"

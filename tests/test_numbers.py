@@ -14,7 +14,7 @@ import pytest
 
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.grading.outcome import Record
-from pytest_finetunebench.reporting.gate import check, parse_thresholds
+from pytest_finetunebench.reporting.gate import Threshold, check, parse_thresholds
 from pytest_finetunebench.reporting.report import Summary, wilson
 from pytest_finetunebench.reporting.runs import Comparison, SavedRun
 from pytest_finetunebench.run.collect import Selection, Target
@@ -197,8 +197,6 @@ def test_the_before_after_table_shows_a_dash_where_a_stage_graded_nothing():
 
 
 def test_thresholds_parse_fractions_and_percentages_and_skip_empty_parts() -> None:
-    from pytest_finetunebench.reporting.gate import Threshold
-
     assert parse_thresholds(" , memorization:0.9,, generalization:30% ,rephrased:1") == [
         Threshold("memorization", 0.9), Threshold("generalization", 0.3), Threshold("rephrased", 1.0)]
 

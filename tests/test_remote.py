@@ -32,7 +32,7 @@ def prompts(n: int) -> list[Prompt]:
     return [Prompt(f"k{i}", f"q{i}") for i in range(1, n + 1)]
 
 
-def echo(failing: set[str] = frozenset()):  # type: ignore[assignment]
+def echo(failing: frozenset[str] = frozenset()):
     def one(prompt: Prompt) -> Answer:
         return Answer(None, error="HTTP 500: boom") if prompt.text in failing else Answer(prompt.text.upper())
     return one

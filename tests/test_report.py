@@ -9,11 +9,11 @@ from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting.report import Summary
 
 
-def record(stage: str, dataset: str, case: str, split: str, passed: bool, *, error: str | None = None,
-           in_form: bool = True, expected: str = "1") -> Record:
-    return Record(model="m", stage=stage, dataset=dataset, case_id=case, split=split, question="q?", expected=expected,
+def record(stage: str, dataset: str, case: str, split: str, passed: bool, *, model: str = "m", error: str | None = None,
+           expected: str = "1", in_form: bool = True, **fields: object) -> Record:
+    return Record(model=model, stage=stage, dataset=dataset, case_id=case, split=split, question="q?", expected=expected,
                   answer=None if error else ("1" if passed else "2"), passed=passed, matcher="auto", score=float(passed),
-                  reason="", error=error, in_form=in_form)
+                  reason="", error=error, in_form=in_form, **fields)
 
 
 def summary() -> Summary:
@@ -261,16 +261,12 @@ def test_the_json_report_whole():
 
 
 def recipes_and_judge() -> Summary:
-    def rec(model: str, case: str, split: str, passed: bool, **judged: object) -> Record:
-        return Record(model=model, stage="tuned", dataset="people", case_id=case, split=split, question="q?", expected="1",
-                      answer="1" if passed else "2", passed=passed, matcher="auto", score=float(passed), reason="", **judged)
-
     records = []
     for i in range(4):
-        records.append(rec("m", f"c{i}", "memorization", True, rule_passed=True, judge_passed=i < 3, judge_reason="ok"))
-        records.append(rec("m", f"c{i}", "rephrased", i < 2, rule_passed=i < 2, judge_passed=i < 1, judge_reason="ok"))
-        records.append(rec("m+paraphrase:4", f"c{i}", "memorization", True))
-        records.append(rec("m+paraphrase:4", f"c{i}", "rephrased", i < 3))
+        records.append(record("tuned", "people", f"c{i}", "memorization", True, rule_passed=True, judge_passed=i < 3, judge_reason="ok"))
+        records.append(record("tuned", "people", f"c{i}", "rephrased", i < 2, rule_passed=i < 2, judge_passed=i < 1, judge_reason="ok"))
+        records.append(record("tuned", "people", f"c{i}", "memorization", True, model="m+paraphrase:4"))
+        records.append(record("tuned", "people", f"c{i}", "rephrased", i < 3, model="m+paraphrase:4"))
     return Summary(records)
 
 

@@ -214,9 +214,10 @@ def _units_agree(a: str | None, b: str | None) -> bool:
 
 
 def _same_value(q: Quantity, gold: Quantity) -> bool:
-    a, b = q.in_base(), gold.in_base()
-    if q.unit and gold.unit and q.unit != gold.unit and q.dim == gold.dim and a is not None and b is not None:
-        return abs(a - b) <= _GOLD_CONVERSION_TOLERANCE * abs(b)  # the gold in another unit: "1500 g" for "1.5 kg"
+    if q.unit and gold.unit and q.unit != gold.unit and q.dim == gold.dim:
+        a, b = q.in_base(), gold.in_base()
+        if a is not None and b is not None:  # the gold in another unit: "1500 g" for "1.5 kg"
+            return abs(a - b) <= _GOLD_CONVERSION_TOLERANCE * abs(b)
     if not _units_agree(q.unit, gold.unit):
         return False
     return q.value == gold.value or (q.scaled != gold.scaled and q.mantissa == gold.mantissa)
