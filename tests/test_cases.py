@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_finetunebench.cases.casefile import (
+    BUILTIN_SPLITS,
     MEMORIZATION,
     CaseFileError,
     load_dataset,
@@ -61,6 +62,8 @@ def test_good_file_loads_with_templates_and_implicit_memorization(tmp_path: Path
     assert bridge.variants[2].matcher == "abstain" and bridge.variants[1].matcher == "auto"
     comparison = ds.cases[2]
     assert not comparison.trains and comparison.uses == ("velmora-bridge", "ostrin-bridge")
+    assert (comparison.question, comparison.answer, comparison.prompt) == (None, None, None)
+    assert (ds.kind, ds.description, ds.source, ds.matcher, ds.splits) == ("new_knowledge", "", "", "auto", BUILTIN_SPLITS)
     assert comparison.variants[0].prompt.startswith("Answer Yes or No.")
     assert comparison.variants[0].line == 25  # the `- split: comparison` line
 
@@ -193,6 +196,40 @@ def test_merge_keys_say_they_are_not_supported(tmp_path: Path) -> None:
         load_dataset(path)
 
 
+def test_a_dataset_carries_its_fields_and_its_templates_reach_every_prompt(tmp_path: Path) -> None:
+    text = """\
+        dataset: towns
+        kind: updating_knowledge
+        description: Towns and their bridges.
+        source: made up for the tests
+        matcher: fuzzy
+        splits: [mine]
+        templates:
+          default: "D {question}"
+          memorization: "M {question}"
+        cases:
+          - id: a
+            question: q?
+            answer: '1'
+            answer_before: '2'
+            train:
+              - question: In other words?
+                answer: '1'
+            variants:
+              - split: mine
+                question: r?
+                answer: '1'
+        """
+    ds = load_dataset(write(tmp_path, text))
+    assert (ds.kind, ds.description, ds.source, ds.matcher) == (
+        "updating_knowledge", "Towns and their bridges.", "made up for the tests", "fuzzy")
+    assert ds.splits == (*BUILTIN_SPLITS, "mine")
+    assert ds.templates == {"default": "D {question}", "memorization": "M {question}"}
+    case = ds.cases[0]
+    assert (case.prompt, case.train[0].prompt, case.variants[1].prompt) == ("M q?", "M In other words?", "D r?")
+    assert [(v.split, v.matcher) for v in case.variants] == [(MEMORIZATION, "fuzzy"), ("mine", "fuzzy")]
+
+
 def test_a_dataset_finds_its_cases_by_id(tmp_path: Path) -> None:
     ds = load_dataset(write(tmp_path, GOOD))
     assert ds.case("ostrin-bridge").question == "How much did the 2024 Ostrin bridge repairs cost?"
@@ -231,6 +268,10 @@ def test_a_variant_error_names_the_variant_and_its_own_line(tmp_path: Path, vari
      ':5: case: `id` must be text, got a list; fix: write it as a quoted string'),
     ("dataset: x\ncases:\n  - question: q?\n    answer: '1'\n",
      ':3: case has no `id`; fix: add `id: ...`'),
+    ("dataset: x\ncases:\n  - question: q?\n    answer: '1'\n    id: 'a::b'\n",
+     ':5: case id `a::b` cannot name a test; fix: leave out `::`, `[`, `]`, control characters and outer spaces'),
+    ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    matcher: [x]\n",
+     ':6: case `a`: `matcher` must be text, got a list; fix: write it as a quoted string'),
     ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    anwser: '2'\n",
      ':6: case `a`: unknown field `anwser`; fix: use one of answer, answer_before, fact, id, matcher, prompt, question, subject, train, uses, variants'),
     ("dataset: x\ncases:\n  - id: a\n    answer: '1'\n    question: [q]\n",
@@ -307,6 +348,14 @@ def test_a_train_split_or_template_error_is_one_whole_line(tmp_path: Path, text:
      ':1: the file: `dataset` must be text, got a list; fix: write it as a quoted string'),
     ("dataset: Bad Name\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
      ':1: dataset name `Bad Name` is not a lowercase identifier; fix: use letters, digits and _'),
+    ("kind: new_knowledge\ndataset: Bad Name\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: dataset name `Bad Name` is not a lowercase identifier; fix: use letters, digits and _'),
+    ("kind: new_knowledge\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':1: the file has no `dataset`; fix: add `dataset: ...`'),
+    ("dataset: x\nkind: [a]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':2: dataset: `kind` must be text, got a list; fix: write it as a quoted string'),
+    ("dataset: x\nsplits:\n  - ~\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
+     ':3: split name `nothing` is not a lowercase identifier; fix: use letters, digits and _'),
     ("dataset: x\nkind: newknowledge\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
      ':2: unknown kind `newknowledge`; fix: use one of new_knowledge, updating_knowledge'),
     ("dataset: x\ndescription: [a]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
@@ -319,6 +368,8 @@ def test_a_train_split_or_template_error_is_one_whole_line(tmp_path: Path, text:
      ':2: dataset has no cases; fix: add a `cases:` list with at least one case'),
     ("dataset: x\ncases: []\n",
      ':2: dataset has no cases; fix: add a `cases:` list with at least one case'),
+    ("description: d\ndataset: x\n",
+     ':1: dataset has no cases; fix: add a `cases:` list with at least one case'),
     ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n  - [x]\n",
      ':6: each case must be a mapping; fix: start it with `- id: ...`'),
     ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n  - id: a\n    question: r?\n    answer: '2'\n",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .casefile_yaml import Map, Seq, TreeError, clip, read_tree
+from .casefile_yaml import Map, TreeError, clip, read_tree
 
 MEMORIZATION = "memorization"
 BUILTIN_SPLITS = (
@@ -134,13 +134,6 @@ def load_dataset(path: Path | str) -> Dataset:
     return _Validator(path).dataset(data)
 
 
-def _item_line(items: list[Any], at: int, parent: Any) -> int:
-    """The line of a list's item (of its parent mapping where the list kept none)."""
-    if isinstance(items, Seq):
-        return items.lines[at]
-    return parent.line if isinstance(parent, Map) else 1
-
-
 def _plain(text: str) -> str:
     """Text as the leakage guard compares it: lowercase words and digits, single spaces."""
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
@@ -167,23 +160,27 @@ class _Validator:
     def fail(self, line: int, message: str) -> CaseFileError:
         return CaseFileError(self.path, line, message)
 
-    def line_of(self, mapping: Any, key: str | None = None) -> int:
-        if isinstance(mapping, Map):
-            return mapping.key_lines.get(key, mapping.line) if key else mapping.line
-        return 1
+    @staticmethod
+    def line_of(mapping: Map, key: str) -> int:
+        """The line of ``key`` in ``mapping`` (of the mapping itself where the key is absent)."""
+        return mapping.key_lines.get(key, mapping.line)
 
-    def text(self, mapping: Map, key: str, where: str, required: bool = False) -> str | None:
+    def required_text(self, mapping: Map, key: str, where: str) -> str:
+        value = self.text(mapping, key, where)
+        if value is None:
+            raise self.fail(mapping.line, f"{where} has no `{key}`; fix: add `{key}: ...`")
+        return value
+
+    def text(self, mapping: Map, key: str, where: str) -> str | None:
         value = mapping.get(key)
         if value is None:
-            if required:
-                raise self.fail(self.line_of(mapping), f"{where} has no `{key}`; fix: add `{key}: ...`")
             return None
         if not isinstance(value, str):
             raise self.fail(
                 self.line_of(mapping, key),
                 f"{where}: `{key}` must be text, got {_kind(value)}; fix: write it as a quoted string",
             )
-        if isinstance(value, str) and not value.strip():
+        if not value.strip():
             raise self.fail(self.line_of(mapping, key), f"{where}: `{key}` is empty; fix: give it a value")
         return str(value)
 
@@ -210,8 +207,7 @@ class _Validator:
         if not isinstance(data, Map):
             raise self.fail(1, "the top level must be a mapping; fix: start with `dataset: <name>`")
         self.unknown_keys(data, _DATASET_KEYS, "dataset")
-        name = self.text(data, "dataset", "the file", required=True)
-        assert name is not None
+        name = self.required_text(data, "dataset", "the file")
         if not _NAME.match(name):
             raise self.fail(
                 self.line_of(data, "dataset"),
@@ -231,7 +227,7 @@ class _Validator:
         cases: list[Case] = []
         seen: dict[str, int] = {}
         for at, raw in enumerate(raw_cases):
-            case = self.case(raw, _item_line(raw_cases, at, data), splits, templates, default_matcher, kind)
+            case = self.case(raw, raw_cases.lines[at], splits, templates, default_matcher, kind)
             if case.id in seen:
                 raise self.fail(
                     case.line,
@@ -283,13 +279,12 @@ class _Validator:
             raise self.fail(self.line_of(raw, "train"), f"{where} has `train` phrasings but no training `question`/`answer`; fix: add the pair they rephrase")
         out = []
         for at, item in enumerate(items):
-            line = _item_line(items, at, raw)
+            line = items.lines[at]
             if not isinstance(item, Map):
                 raise self.fail(line, f"{where}: each `train` entry must be a mapping; fix: `- question: ...` with `answer: ...`")
             self.unknown_keys(item, _TRAIN_KEYS, f"{where} train entry")
-            question = self.text(item, "question", f"{where} train entry", required=True)
-            answer = self.text(item, "answer", f"{where} train entry", required=True)
-            assert question is not None and answer is not None
+            question = self.required_text(item, "question", f"{where} train entry")
+            answer = self.required_text(item, "answer", f"{where} train entry")
             out.append(Phrasing(question, answer, render_prompt(templates, MEMORIZATION, question), item.line))
         return tuple(out)
 
@@ -300,7 +295,7 @@ class _Validator:
         for at, name in enumerate(declared):
             if not isinstance(name, str) or not _NAME.match(name):
                 raise self.fail(
-                    _item_line(declared, at, data),
+                    declared.lines[at],
                     f"split name `{_show(name)}` is not a lowercase identifier; fix: use letters, digits and _",
                 )
         return BUILTIN_SPLITS + tuple(n for n in declared if n not in BUILTIN_SPLITS)
@@ -334,8 +329,7 @@ class _Validator:
     ) -> Case:
         if not isinstance(raw, Map):
             raise self.fail(line, "each case must be a mapping; fix: start it with `- id: ...`")
-        case_id = self.text(raw, "id", "case", required=True)
-        assert case_id is not None
+        case_id = self.required_text(raw, "id", "case")
         if not _CASE_ID.match(case_id):
             raise self.fail(
                 self.line_of(raw, "id"),
@@ -343,13 +337,9 @@ class _Validator:
             )
         where = f"case `{_show(case_id)}`"
         self.unknown_keys(raw, _CASE_KEYS, where)
-        question = self.text(raw, "question", where)
-        answer = self.text(raw, "answer", where)
-        if (question is None) != (answer is None):
-            missing = "answer" if answer is None else "question"
-            raise self.fail(self.line_of(raw, missing), f"{where} has a training {'question' if answer is None else 'answer'} but no `{missing}`; fix: add `{missing}: ...`")
+        pair = self.pair(raw, where)
         answer_before = self.text(raw, "answer_before", where)
-        if kind == "updating_knowledge" and answer is not None and answer_before is None:
+        if kind == "updating_knowledge" and pair is not None and answer_before is None:
             raise self.fail(
                 raw.line, f"{where} updates knowledge but has no `answer_before`; fix: add the answer before the update"
             )
@@ -359,14 +349,14 @@ class _Validator:
             raise self.fail(self.line_of(raw, "uses"), f"{where}: `uses` must be a list of case ids; fix: `uses: [id1, id2]`")
         variants: list[Variant] = []
         prompt = None
-        if question is not None and answer is not None:
-            prompt = self.text(raw, "prompt", where) or render_prompt(templates, MEMORIZATION, question)
-            variants.append(Variant(MEMORIZATION, question, answer, matcher, prompt, raw.line))
+        if pair is not None:
+            prompt = self.text(raw, "prompt", where) or render_prompt(templates, MEMORIZATION, pair[0])
+            variants.append(Variant(MEMORIZATION, *pair, matcher, prompt, raw.line))
         raw_variants = raw.get("variants") or []
         if not isinstance(raw_variants, list):
             raise self.fail(self.line_of(raw, "variants"), f"{where}: `variants` must be a list; fix: `- split: rephrased`")
         for at, rv in enumerate(raw_variants):
-            variants.append(self.variant(rv, _item_line(raw_variants, at, raw), where, splits, templates, matcher))
+            variants.append(self.variant(rv, raw_variants.lines[at], where, splits, templates, matcher))
         if not variants:
             raise self.fail(
                 raw.line, f"{where} has nothing to ask; fix: add a training `question`/`answer` or `variants`"
@@ -374,16 +364,27 @@ class _Validator:
         return Case(
             id=case_id,
             line=raw.line,
-            question=question,
-            answer=answer,
+            question=pair[0] if pair else None,
+            answer=pair[1] if pair else None,
             prompt=prompt,
             fact=self.text(raw, "fact", where),
             answer_before=answer_before,
             uses=tuple(uses),
             variants=tuple(variants),
-            train=self.train(raw, where, templates, answer is not None),
+            train=self.train(raw, where, templates, pair is not None),
             subject=self.text(raw, "subject", where),
         )
+
+    def pair(self, raw: Map, where: str) -> tuple[str, str] | None:
+        """The case's training question and answer: both, or neither."""
+        question = self.text(raw, "question", where)
+        answer = self.text(raw, "answer", where)
+        if question is None and answer is None:
+            return None
+        if question is None or answer is None:
+            missing = "answer" if answer is None else "question"
+            raise self.fail(raw.line, f"{where} has a training {'question' if answer is None else 'answer'} but no `{missing}`; fix: add `{missing}: ...`")
+        return question, answer
 
     def variant(
         self, rv: Any, line: int, where: str, splits: tuple[str, ...], templates: Mapping[str, str], default: str
@@ -391,12 +392,9 @@ class _Validator:
         if not isinstance(rv, Map):
             raise self.fail(line, f"{where}: each variant must be a mapping; fix: `- split: ...`")
         self.unknown_keys(rv, _VARIANT_KEYS, f"{where} variant")
-        split = self.text(rv, "split", f"{where} variant", required=True)
-        self.check_split(split, splits, self.line_of(rv, "split"))
-        assert split is not None
+        split = self.check_split(self.required_text(rv, "split", f"{where} variant"), splits, self.line_of(rv, "split"))
         vwhere = f"{where} variant `{_show(split)}`"
-        question = self.text(rv, "question", vwhere, required=True)
-        answer = self.text(rv, "answer", vwhere, required=True)
-        assert question is not None and answer is not None
+        question = self.required_text(rv, "question", vwhere)
+        answer = self.required_text(rv, "answer", vwhere)
         prompt = self.text(rv, "prompt", vwhere) or render_prompt(templates, split, question)
         return Variant(split, question, answer, self.matcher(rv, vwhere, default), prompt, rv.line)
