@@ -174,6 +174,40 @@ def test_model_without_recorded_answers_fails_items_as_run_errors(project: pytes
     result.stdout.fnmatch_lines(["*run error:*modelc*"])
 
 
+BROKEN_PROVIDER = """\
+from pytest_finetunebench.providers.published import PublishedProvider
+
+original = PublishedProvider.answer
+
+
+def broken(self, endpoint, prompts):
+    raise RuntimeError("the provider broke")
+
+
+def pytest_configure(config):
+    PublishedProvider.answer = broken
+
+
+def pytest_unconfigure(config):
+    PublishedProvider.answer = original
+"""
+
+
+def test_a_provider_bug_shows_its_traceback_once_and_a_run_error_for_the_rest(project: pytest.Pytester) -> None:
+    project.makeconftest(BROKEN_PROVIDER)
+    result = run(project, "--ftb-model=modela", "-p", "no:randomly", "--tb=short", "-rf")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([
+        "*_ towns velmora-bridge memorization [[]modela[]] _*",
+        "*conftest.py:7: in broken",
+        "    raise RuntimeError(\"the provider broke\")",
+        "E   RuntimeError: the provider broke",
+        "*_ towns velmora-bridge rephrased [[]modela[]] _*",
+        "run error: RuntimeError: the provider broke",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
 def test_under_xdist_the_controller_reports_every_item(project: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     result = project.runpytest("cases", "--ftb-responses=responses", "--ftb-model=modela", "-n", "2",
@@ -313,6 +347,16 @@ cases:
       - split: rephrased
         question: Give Velmora Tower's height.
         answer: "185 cm"
+  - id: ostrin-tower
+    question: How tall is Ostrin Tower?
+    answer: "90 m"
+    variants:
+      - split: rephrased
+        question: What is the height of Ostrin Tower?
+        answer: "90 m"
+      - split: rephrased
+        question: Ostrin Tower is how tall?
+        answer: "90 m"
 """
 
 
@@ -320,18 +364,23 @@ def test_variants_of_one_split_are_numbered_and_marked_by_split(project: pytest.
     (project.path / "cases" / "more.yaml").write_text(MORE)
     result = run(project, "--ftb-model=modela", "--collect-only", "-q")
     assert sorted(line for line in result.outlines if "more.yaml::" in line) == [
+        "cases/more.yaml::ostrin-tower::memorization[modela]",
+        "cases/more.yaml::ostrin-tower::rephrased1[modela]",
+        "cases/more.yaml::ostrin-tower::rephrased2[modela]",
         "cases/more.yaml::velmora-tower::memorization[modela]",
         "cases/more.yaml::velmora-tower::rephrased1[modela]",
+        "cases/more.yaml::velmora-tower::rephrased2[modela]",
         "cases/more.yaml::velmora-tower::rephrased3[modela]",
-        "cases/more.yaml::velmora-tower::rephrased4[modela]",
         "cases/more.yaml::velmora-tower::secondary[modela]",
     ]
     marked = run(project, "--ftb-model=modela", "--collect-only", "-q", "--strict-markers", "-m", "rephrased and finetunebench")
     assert marked.ret == 0
     assert sorted(line for line in marked.outlines if "more.yaml::" in line) == [
+        "cases/more.yaml::ostrin-tower::rephrased1[modela]",
+        "cases/more.yaml::ostrin-tower::rephrased2[modela]",
         "cases/more.yaml::velmora-tower::rephrased1[modela]",
+        "cases/more.yaml::velmora-tower::rephrased2[modela]",
         "cases/more.yaml::velmora-tower::rephrased3[modela]",
-        "cases/more.yaml::velmora-tower::rephrased4[modela]",
     ]
 
 
@@ -339,9 +388,10 @@ def test_each_item_is_located_at_its_variant(project: pytest.Pytester) -> None:
     (project.path / "cases" / "more.yaml").write_text(MORE)
     run(project, "--ftb-model=modela", "--tb=no", "--junitxml=j.xml", "-o", "junit_family=xunit1")
     located = {c.get("name"): (c.get("file"), int(c.get("line")) + 1)
-               for c in ElementTree.parse(project.path / "j.xml").iter("testcase") if c.get("file") == "cases/more.yaml"}
+               for c in ElementTree.parse(project.path / "j.xml").iter("testcase")
+               if c.get("file") == "cases/more.yaml" and c.get("classname", "").endswith("velmora-tower")}
     assert located == {
         "memorization[modela]": ("cases/more.yaml", 3), "rephrased1[modela]": ("cases/more.yaml", 7),
-        "secondary[modela]": ("cases/more.yaml", 10), "rephrased3[modela]": ("cases/more.yaml", 13),
-        "rephrased4[modela]": ("cases/more.yaml", 16),
+        "secondary[modela]": ("cases/more.yaml", 10), "rephrased2[modela]": ("cases/more.yaml", 13),
+        "rephrased3[modela]": ("cases/more.yaml", 16),
     }

@@ -202,8 +202,8 @@ class CaseNode(pytest.Collector):
         for target in selection.targets:
             for variant in self.variants:
                 name = variant.split
-                if splits.count(variant.split) > 1:
-                    name += str(self.case.variants.index(variant) - splits.index(variant.split) + 1)
+                if splits.count(variant.split) > 1:  # numbered in file order, whatever the filters keep
+                    name += str(splits[: self.case.variants.index(variant) + 1].count(variant.split))
                 # pytest >= 9 keeps node ids structured: the target is the item's parameter, as for a
                 # parametrized test, so --lf and node-id selection match it
                 nodeid = {"nodeid": self.id.child(name).with_params(target.label)} if hasattr(self, "id") else {}
@@ -226,9 +226,8 @@ class VariantItem(pytest.Item):
         self.dataset, self.case, self.variant, self.target = dataset, case, variant, target
         self.user_properties.append((TARGET_PROPERTY, [target.model, target.stage]))
         self.user_properties.append((CASE_FILE_PROPERTY, [dataset.name, str(dataset.path)]))
-        for mark in (_mark(variant.split), _mark("finetunebench")):  # add_marker, without a lookup per item
-            self.keywords[mark.name] = mark
-            self.own_markers.append(mark.mark)
+        for mark in (_mark(variant.split), _mark("finetunebench")):  # decorators made once per split
+            self.add_marker(mark)
         self.extra_keyword_matches.update((dataset.name, target.model))
 
     def runtest(self) -> None:
