@@ -15,7 +15,7 @@ import pytest
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting.gate import Threshold, check, parse_thresholds
-from pytest_finetunebench.reporting.report import Summary, wilson
+from pytest_finetunebench.reporting.report import Summary, design_effect, wilson
 from pytest_finetunebench.reporting.runs import Comparison, SavedRun
 from pytest_finetunebench.run.collect import Selection, Target
 
@@ -24,7 +24,10 @@ from pytest_finetunebench.run.collect import Selection, Target
 @pytest.mark.parametrize(
     ("correct", "n", "lo", "hi"),
     [(5, 10, 0.2366, 0.7634), (81, 100, 0.7222, 0.8749), (134, 150, 0.8338, 0.9333), (1, 2, 0.0945, 0.9055),
-     (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (0, 24, 0.0, 0.138), (24, 24, 0.862, 1.0)],
+     (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (0, 24, 0.0, 0.138), (24, 24, 0.862, 1.0),
+     # at the ends the bounds are z^2 / (n + z^2) and n / (n + z^2); for 0/11 and 12/12 the general
+     # formula lands a hair inside them (1e-17 above 0, 1e-16 below 1)
+     (0, 11, 0.0, 0.2588), (12, 12, 0.7575, 1.0)],
 )
 def test_wilson_matches_hand_computed_intervals(correct: int, n: int, lo: float, hi: float) -> None:
     assert tuple(round(x, 4) for x in wilson(correct, n)) == (lo, hi)
@@ -32,6 +35,20 @@ def test_wilson_matches_hand_computed_intervals(correct: int, n: int, lo: float,
         assert wilson(correct, n)[0] == 0.0  # exactly: a bound a hair above the accuracy broke error bars
     if correct == n:
         assert wilson(correct, n)[1] == 1.0
+
+
+def test_wilson_of_nothing_is_the_whole_range() -> None:
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(("clusters", "effect"), [
+    ([(2, 2), (2, 0)], 4.0),  # two cases, all or nothing: k/(k-1) * (1 + 1) / 16 over 0.25 / 4
+    ([(2, 1), (2, 1)], 1.0),  # no variance between cases: never below 1
+    ([(3, 1)], 1.0),  # one case: cannot be estimated
+    ([(2, 2), (2, 2), (0, 0)], 1.0),  # all right (an empty case does not count)
+])
+def test_design_effect_by_hand(clusters: list[tuple[int, int]], effect: float) -> None:
+    assert design_effect(clusters) == effect
 
 
 def rec(split: str, passed: bool, *, case: str = "c", dataset: str = "d", error: str | None = None,

@@ -330,3 +330,128 @@ model judge (--ftb-judge): accuracy by the rule grader and by the judge on the s
 | m | people | memorization | 4 | 1.000 | 0.750 | 0.750 |  |
 | m | people | rephrased | 4 | 0.500 | 0.250 | 0.750 |  |
 """
+
+
+def upper_bounds() -> Summary:
+    """A tuned model beside its in-context upper bound: some splits it cannot show, one all errors,
+    and a second model with no upper bound at all."""
+    records = []
+    for i in range(4):  # the tuned stage comes first: it is not the reference, and must not end the search
+        records.append(record("tuned", "people", f"c{i}", "memorization", True))
+        records.append(record("tuned", "people", f"c{i}", "date_changed", False))
+        records.append(record("tuned", "people", f"c{i}", "secondary", i < 2, expected="Yes." if i % 2 else "No."))
+        records.append(record("tuned", "people", f"c{i}", "rephrased", i < 3))
+    for i in range(4):
+        records.append(record("in_context", "people", f"c{i}", "memorization", False))  # memorization is never marked
+        records.append(record("in_context", "people", f"c{i}", "comparison", False, error="HTTP 500"))  # nothing to judge by
+        records.append(record("in_context", "people", f"c{i}", "date_changed", False))  # 0/4: its lower end 0 is chance
+        records.append(record("in_context", "people", f"c{i}", "secondary", i < 3, expected="Yes." if i % 2 else "No."))
+        records.append(record("in_context", "people", f"c{i}", "rephrased", True))
+    for i in range(2):
+        records.append(record("tuned", "people", f"c{i}", "memorization", True, model="other"))
+        records.append(record("tuned", "people", f"c{i}", "rephrased", True, model="other"))
+        records.append(record("tuned", "people", f"c{i}", "secondary", False, model="other"))
+    return Summary(records)
+
+
+def test_splits_the_upper_bound_cannot_show_are_marked_and_left_out_of_generalization():
+    assert upper_bounds().terminal_lines() == [
+        'model         dataset  split         n  correct  accuracy  95% CI          in-form  errors',
+        'm             people   memorization  4  4        1.000     [0.510, 1.000]  1.00',
+        'm             people   rephrased     4  3        0.750     [0.301, 0.954]  1.00',
+        'm             people   date_changed  4  0        0.000     [0.000, 0.490]  1.00',
+        'm             people   secondary     4  2        0.500     [0.150, 0.850]  1.00',
+        'm@in_context  people   memorization  4  0        0.000     [0.000, 0.490]  1.00',
+        'm@in_context  people   rephrased     4  4        1.000     [0.510, 1.000]  1.00',
+        'm@in_context  people   date_changed  4  0        0.000     [0.000, 0.490]  1.00',
+        'm@in_context  people   secondary     4  3        0.750     [0.301, 0.954]  1.00',
+        'm@in_context  people   comparison    0  0        0.000     [0.000, 1.000]  -        4',
+        'other         people   memorization  2  2        1.000     [0.342, 1.000]  1.00',
+        'other         people   rephrased     2  2        1.000     [0.342, 1.000]  1.00',
+        'other         people   secondary     2  0        0.000     [0.000, 0.658]  1.00',
+        '',
+        'model         memorization              generalization',
+        'm             1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)',
+        'm@in_context  0.000 [0.00, 0.49] (n=4)  1.000 [0.51, 1.00] (n=4)',
+        'other         1.000 [0.34, 1.00] (n=2)  0.500 [0.15, 0.85] (n=4)',
+        '',
+        'before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)',
+        'model  split           tuned  in-context  note',
+        'm      memorization    1.000  0.000',
+        'm      rephrased       0.750  1.000',
+        'm      date_changed    0.000  0.000       not measurable on this model',
+        'm      secondary       0.500  0.750       not measurable on this model',
+        'm      comparison      -      -',
+        'm      generalization  0.750  1.000       without date_changed, secondary',
+        'other  memorization    1.000  -',
+        'other  rephrased       1.000  -',
+        'other  secondary       0.000  -',
+        'other  generalization  0.500  -',
+        'm: generalization leaves out what this model cannot show even with the facts in the prompt: date_changed (in context 0.000'
+        ' [0.000, 0.490] is not above chance 0.00); secondary (in context 0.750 [0.301, 0.954] is not above chance 0.50)',
+    ]
+
+
+def in_given_order() -> Summary:
+    """Models, datasets and splits recorded out of order, a split of the file's own, judge errors,
+    and a second recipe with nothing but memorization."""
+    records = []
+    for i in range(2):
+        for dataset in ("towns", "people"):
+            records.append(record("tuned", dataset, f"c{i}", "mine", i < 1, model="zeta", rule_passed=i < 1, judge_passed=None,
+                                  judge_reason="no verdict"))
+            records.append(record("tuned", dataset, f"c{i}", "comparison", True, model="zeta", rule_passed=True, judge_passed=i < 1,
+                                  judge_reason="ok"))
+            records.append(record("tuned", dataset, f"c{i}", "memorization", True, model="zeta", rule_passed=True, judge_passed=True,
+                                  judge_reason="ok"))
+    for i in range(2):
+        records.append(record("tuned", "people", f"c{i}", "memorization", True, model="alpha"))
+        records.append(record("tuned", "people", f"c{i}", "rephrased", i < 1, model="alpha"))
+        records.append(record("tuned", "people", f"c{i}", "memorization", i < 1, model="alpha+paraphrase:2"))
+    return Summary(records)
+
+
+def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_the_paper():
+    assert in_given_order().terminal_lines() == [
+        'model               dataset  split         n  correct  accuracy  95% CI          in-form  errors',
+        'zeta                people   memorization  2  2        1.000     [0.342, 1.000]  1.00',
+        'zeta                people   comparison    2  2        1.000     [0.342, 1.000]  1.00',
+        'zeta                people   mine          2  1        0.500     [0.095, 0.905]  1.00',
+        'zeta                towns    memorization  2  2        1.000     [0.342, 1.000]  1.00',
+        'zeta                towns    comparison    2  2        1.000     [0.342, 1.000]  1.00',
+        'zeta                towns    mine          2  1        0.500     [0.095, 0.905]  1.00',
+        'alpha               people   memorization  2  2        1.000     [0.342, 1.000]  1.00',
+        'alpha               people   rephrased     2  1        0.500     [0.095, 0.905]  1.00',
+        'alpha+paraphrase:2  people   memorization  2  1        0.500     [0.095, 0.905]  1.00',
+        '',
+        'model               memorization              generalization',
+        'zeta                1.000 [0.51, 1.00] (n=4)  0.750 [0.41, 0.93] (n=8)',
+        'alpha               1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)',
+        'alpha+paraphrase:2  0.500 [0.05, 0.95] (n=2)  -',
+        '',
+        'recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case',
+        'model  recipe        memorization              generalization            change vs qa (generalization)',
+        'alpha  qa            1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)  -',
+        'alpha  paraphrase:2  0.500 [0.05, 0.95] (n=2)  -                         -',
+        '',
+        'model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree',
+        'model  dataset  split         n  rules  judge  agreement  judge errors',
+        'zeta   people   memorization  2  1.000  1.000  1.000',
+        'zeta   people   comparison    2  1.000  0.500  0.500',
+        'zeta   people   mine          0  -      -      -          2',
+        'zeta   towns    memorization  2  1.000  1.000  1.000',
+        'zeta   towns    comparison    2  1.000  0.500  0.500',
+        'zeta   towns    mine          0  -      -      -          2',
+    ]
+
+
+def test_json_items_of_a_case_follow_the_order_of_the_splits():
+    items = [(x["target"], x["dataset"], x["case_id"], x["split"]) for x in in_given_order().to_json()["items"]]
+    assert [item for item in items if item[:3] == ("zeta", "people", "c0")] == [
+        ("zeta", "people", "c0", "memorization"), ("zeta", "people", "c0", "comparison"), ("zeta", "people", "c0", "mine")]
+
+
+def test_a_recipe_without_its_plain_model_has_no_untuned_stages_and_an_absent_target_no_cell():
+    summary = Summary([record("tuned", "people", "c0", "memorization", True, model="m+paraphrase:2")])
+    assert summary.stages() == [("m+paraphrase:2", None, "m+paraphrase:2", None)]
+    assert summary.aggregate("nobody", "generalization").n == 0
