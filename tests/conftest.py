@@ -21,8 +21,11 @@ for _lazy in ("httpcore2", "httpcore", "numpy"):
     except ImportError:
         pass
 
-# The paper's published data (no license): read here at test time, never copied into the repo.
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream-finetunebench"
+# The paper's published data (no license): read here at test time, never copied into the repo. It
+# sits in ../shared beside the clone; the nearest one up from here also serves mutmut's copy of the
+# tests (mutants/tests, a level deeper).
+_BESIDE = [folder / "shared" / "upstream-finetunebench" for folder in Path(__file__).resolve().parents[1:]]
+UPSTREAM = next((path for path in _BESIDE if path.is_dir()), _BESIDE[1])
 
 
 @pytest.fixture(autouse=True)
