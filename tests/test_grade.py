@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_finetunebench.cases.casefile import MATCHERS
-from pytest_finetunebench.grading.grade import Verdict, choose_matcher, grade, normalize
+from pytest_finetunebench.grading.grade import Verdict, choose_matcher, grade, in_form, normalize
 from pytest_finetunebench.grading.normalize import analyze
 
 
@@ -675,3 +675,74 @@ def test_quantities_are_shown_as_written_without_exponents(text: str, shown: str
 
 def test_a_gold_of_six_words_or_more_is_graded_fuzzily() -> None:
     assert [choose_matcher(" ".join(["word"] * n)) for n in (5, 6, 7)] == ["contains", "fuzzy", "fuzzy"]
+
+
+# --- edges found by mutation testing: each verdict whole ---------------------------------------
+
+@pytest.mark.parametrize(("gold", "answer", "matcher", "question", "verdict"), [
+    # a gold in its own unit is compared exactly; in another unit within 1%, both ends included
+    ("1.51 kg", "1.5 kg", "auto", None, (False, "expected 1.51 kg, got 1.5 kg")),
+    ("1 kg", "1010 g", "auto", None, (True, "number 1 kg matches 1010 g")),
+    ("1 kg", "990 g", "auto", None, (True, "number 1 kg matches 990 g")),
+    # a restatement in other units is within 1.5%, both ends included
+    ("1 km", "1 km (1015 m)", "auto", None, (True, "number 1 km matches 1 km")),
+    ("1 km", "1 km, or 985 m", "auto", None, (True, "number 1 km matches 1 km")),
+    # "about" puts no bound on a gold
+    ("about 50 people", "At least 50 people.", "auto", None, (True, "number 50 matches 50")),
+    # a date's day is not the counted number: its bound is the one that counts
+    ("at most 12 cats", "The 12th of May: more than 12 cats.", "auto", None,
+     (False, "contradicted: the answer makes 12 a lower bound, the gold an upper one")),
+    # a negated verb before the number negates it
+    ("12 cats", "She did not have 12 cats.", "auto", None, (False, "contradicted: the answer says not 12")),
+    # a wrong answer names the number offered, not the question's (same value and unit only)
+    ("120 m", "It was 90 m, now 100 m.", "auto", "How tall is it, given it was 90 m in 1990?", (False, "expected 120 m, got 100 m")),
+    ("120 m", "It was 90 m, now 100 m.", "auto", "How tall is it, given it weighed 90 kg in 1990?", (False, "expected 120 m, got 90 m")),
+    # a bare number beside a gold with a unit: a count elsewhere in the answer is another kind of thing
+    ("120 m", "120, up from 100.", "auto", None, (True, "number 120 m matches 120")),
+    # the question's number is context, any other is a second answer
+    ("120 m", "It grew from 100 m to 120 m, or 130 m.", "auto", "It was 100 m in 1990; how tall is it now?",
+     (False, "states 120 m but also 130 m")),
+    ("120 m", "It grew from 100 m to 120 m.", "contains", "It was 100 m in 1990; how tall is it now?",
+     (True, "number 120 m matches 120 m")),
+    # a decline is quoted up to 30 characters, any other answer up to 40
+    ("None", "There were no available records of that.", "auto", None, (True, "declined: 'there were no available rec...'")),
+    ("None", "The repairs cost ninety million dollars.", "auto", None,
+     (False, "expected a decline, got 'The repairs cost ninety million dollars.'")),
+    ("None", "The repairs cost ninety million dollars!!", "auto", None,
+     (False, "expected a decline, got 'The repairs cost ninety million dolla...'")),
+])
+def test_number_and_decline_edges(gold: str, answer: str, matcher: str, question: str | None, verdict: tuple[bool, str]) -> None:
+    result = grade(gold, answer, matcher, question=question)
+    assert (result.passed, result.reason) == verdict
+
+
+def test_an_unknown_matcher_names_the_known_ones() -> None:
+    with pytest.raises(ValueError) as err:
+        grade("1", "1", "nope")
+    assert str(err.value) == "unknown matcher 'nope'; use one of auto, exact, number, yes_no, abstain, contains, fuzzy"
+
+
+def test_a_qualified_gold_with_more_words_than_its_noun_is_text() -> None:
+    assert choose_matcher("more than 500 people in the city") == "fuzzy"
+
+
+@pytest.mark.parametrize(("matcher", "gold", "answer", "form"), [
+    ("number", "a dozen", "several", False),  # the number matcher wants a number whatever its gold
+    ("exact", "42", "the answer", True),  # the exact matcher wants any value, even for a numeric gold
+])
+def test_in_form_follows_an_explicit_matcher(matcher: str, gold: str, answer: str, form: bool) -> None:
+    assert in_form(matcher, gold, answer) is form
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("1000 trillion dollars", ["1000000000000000 usd"]),  # past the largest scale word: digits
+    ("1234567", ["1234567"]),  # not a round number of millions
+    ("1501000", ["1.501 million"]),
+    ("one hundred fifty million dollars", ["150 million usd"]),
+    ("ninety thousand five hundred", ["90500"]),
+    ("12 hours later it was -5 degrees", ["12 hour", "-5 deg"]),  # a minus after words, not a range
+    ("On day 10: -3 degrees", ["10", "-3 deg"]),
+    ("0.0000001 kg", ["0.0000001 kg"]),  # never an exponent
+])
+def test_quantities_as_displayed(text: str, shown: list[str]) -> None:
+    assert [q.display() for q in analyze(text).quantities] == shown

@@ -229,8 +229,9 @@ _NOT_A_NOUN = frozenset(
 _LOWER_BOUND = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "exceeding", ">", ">=",
                           "no less than", "not less than", "no fewer than", "not fewer than"})
 _UPPER_BOUND = frozenset({"less than", "fewer than", "under", "below", "at most", "up to", "no more than", "not more than", "<", "<="})
+# "not 12", "never about 12", and a negated verb before it: "did not have 12 cats", "wasn't 150"
 _NEGATION = re.compile(
-    r"(?:\bnot|\bnever|\bno longer|\brather than|\binstead of|n't)\s+"
+    r"(?:\bnot|\bnever|\bno longer|\brather than|\binstead of|n't)\s+(?:(?!than\b)[a-z]+\s+)?"
     r"(?:(?:about|around|approximately|exactly|quite|really|just|only|even|over|under)\s+)?$"
 )
 
