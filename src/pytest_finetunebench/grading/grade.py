@@ -14,7 +14,7 @@
       Fahrenheit" for "103 degrees"). When exactly one side has a scale word the number as
       written may match too ("150" for "150 million dollars"): the question usually fixes the
       scale. "150 thousand" never matches "150 million".
-    * a match written right after a negation ("not 150", "rather than 150") fails.
+    * a match written right after a negation ("not 150", "rather than 150", "did not cost 150") fails.
     * any other stated quantity *of the same kind* as the match is a conflict and fails the
       answer ("between 120 and 150 million", "not 150 but 170", "185 cm, maybe 190 cm", "38 or
       40"). A quantity the answer itself rejects ("150 million, not 170 million") is no
