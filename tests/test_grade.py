@@ -694,6 +694,9 @@ def test_a_gold_of_six_words_or_more_is_graded_fuzzily() -> None:
      (False, "contradicted: the answer makes 12 a lower bound, the gold an upper one")),
     # a negated verb before the number negates it
     ("12 cats", "She did not have 12 cats.", "auto", None, (False, "contradicted: the answer says not 12")),
+    # however much space (a model's blank lines) lies between the words and the number
+    ("12", "It was not" + "\n" * 40 + "12.", "auto", None, (False, "contradicted: the answer says not 12")),
+    ("up to 5 people", "No more than" + "\n" * 13 + "5 people.", "auto", None, (True, "number 5 matches 5")),
     # a wrong answer names the number offered, not the question's (same value and unit only)
     ("120 m", "It was 90 m, now 100 m.", "auto", "How tall is it, given it was 90 m in 1990?", (False, "expected 120 m, got 100 m")),
     ("120 m", "It was 90 m, now 100 m.", "auto", "How tall is it, given it weighed 90 kg in 1990?", (False, "expected 120 m, got 90 m")),
@@ -743,6 +746,8 @@ def test_in_form_follows_an_explicit_matcher(matcher: str, gold: str, answer: st
     ("12 hours later it was -5 degrees", ["12 hour", "-5 deg"]),  # a minus after words, not a range
     ("On day 10: -3 degrees", ["10", "-3 deg"]),
     ("0.0000001 kg", ["0.0000001 kg"]),  # never an exponent
+    ("between 120 and 150 million dollars, up from 90", ["120 million usd", "150 million usd", "90"]),  # a range shares its scale
+    ("He wrote ''12'' on it", ["12"]),  # quoted, not inches
 ])
 def test_quantities_as_displayed(text: str, shown: list[str]) -> None:
     assert [q.display() for q in analyze(text).quantities] == shown

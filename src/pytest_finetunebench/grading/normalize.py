@@ -301,7 +301,7 @@ def _calendar_starts(text: str) -> set[int]:
 
 def _bound(text: str, start: int) -> str | None:
     """The bound the words before a number put on it; the longest phrase wins ("no more than" is not "more than")."""
-    words = text[max(0, start - 24) : start].split()
+    words = text[:start].split()[-3:]  # however much space lies between them
     for n in (3, 2, 1):
         last = " ".join(words[-n:])
         if last in _LOWER_BOUND:
@@ -341,7 +341,7 @@ def _extract(text: str) -> tuple[str, list[Quantity]]:
             if not quoted:
                 unit = _ALIAS_TO_UNIT[alias]
         scale = _SCALES[scale_word] if scale_word else 1
-        negated = bool(_NEGATION.search(text, max(0, start - 40), start))
+        negated = bool(_NEGATION.search(text, 0, start))
         noun = None if unit else _noun(text, m.end())
         q = Quantity(num * scale, num, bool(scale_word), unit, negated, m.start("num") in calendar, noun, _bound(text, start))
         found.append((start, m.end(), q))
