@@ -301,7 +301,7 @@ def _calendar_starts(text: str) -> set[int]:
 
 def _bound(text: str, start: int) -> str | None:
     """The bound the words before a number put on it; the longest phrase wins ("no more than" is not "more than")."""
-    words = text[:start].split()[-3:]  # however much space lies between them
+    words = text[:start].split()  # however much space lies between them
     for n in (3, 2, 1):
         last = " ".join(words[-n:])
         if last in _LOWER_BOUND:
