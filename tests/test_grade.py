@@ -118,6 +118,9 @@ def test_no_answer_fails_under_every_matcher(matcher: str, answer: str | None) -
         ("Velmora", "Ostrin", True),
         ("Velmora", "No.", False),
         ("more than $1 billion", "unknown", False),
+        ("5 people", "No more than 5 people.", True),  # opens with a bound, not with a no
+        ("5 people", "No fewer than 5 people.", True),
+        ("Velmora", "No, Ostrin.", False),
     ],
 )
 def test_in_form(gold: str, answer: str, form: bool) -> None:

@@ -83,6 +83,7 @@ _GOLD_CONVERSION_TOLERANCE = 0.01  # the gold itself in another unit: "6'1\"" is
 
 _YES = frozenset({"yes", "yeah", "yep", "yup"})
 _NO = frozenset({"no", "nope"})
+_NO_BOUNDS = frozenset({"no more than", "no less than", "no fewer than"})  # "No more than 5." opens with a bound, not a no
 _DECLINE = re.compile(
     r"""
     ^\W*(?:none|n/?a|null|nil|nothing|no\ one|nobody|unknown|not\ applicable|not\ available
@@ -362,7 +363,8 @@ def in_form(matcher: str, expected: str, answer: str | None) -> bool:
 
     A yes/no gold wants an answer that says yes or no; a number gold (a quantity, qualified or
     not), a number; a "None" gold (a date-changed question) a decline or a value; any other gold
-    a value: something that does not open with yes or no. "50" to "Is she over 50?" is
+    a value: something that does not open with yes or no ("No more than 5" opens with a bound,
+    not a no). "50" to "Is she over 50?" is
     off-format (a knowledge-free failure of form), "No" to it is in form and wrong.
     """
     if answer is None or not answer.strip():
@@ -371,7 +373,7 @@ def in_form(matcher: str, expected: str, answer: str | None) -> bool:
     words = got.text.split()
     if matcher == "yes_no":
         return bool(set(words) & (_YES | _NO))
-    opens_yes_no = bool(words) and words[0] in _YES | _NO
+    opens_yes_no = bool(words) and words[0] in _YES | _NO and " ".join(words[:3]) not in _NO_BOUNDS
     if matcher == "abstain":
         return bool(_DECLINE.search(fold(answer).strip())) or (bool(words) and not opens_yes_no)
     if matcher == "number" or (matcher != "exact" and _numeric_gold(expected) is not None):
