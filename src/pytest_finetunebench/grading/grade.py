@@ -364,8 +364,8 @@ def in_form(matcher: str, expected: str, answer: str | None) -> bool:
     A yes/no gold wants an answer that says yes or no; a number gold (a quantity, qualified or
     not), a number; a "None" gold (a date-changed question) a decline or a value; any other gold
     a value: something that does not open with yes or no ("No more than 5" opens with a bound,
-    not a no). "50" to "Is she over 50?" is
-    off-format (a knowledge-free failure of form), "No" to it is in form and wrong.
+    not a no). "50" to "Is she over 50?" is off-format (a knowledge-free failure of form), "No"
+    to it is in form and wrong.
     """
     if answer is None or not answer.strip():
         return False
