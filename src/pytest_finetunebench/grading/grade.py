@@ -72,7 +72,7 @@ from dataclasses import dataclass, replace
 from rapidfuzz import fuzz
 
 from ..cases.casefile import MATCHERS
-from .normalize import Analyzed, Quantity, analyze, fold, normalize
+from .normalize import BOUND_PHRASES, Analyzed, Quantity, analyze, fold, normalize
 
 __all__ = ["Verdict", "choose_matcher", "grade", "normalize"]
 
@@ -83,7 +83,6 @@ _GOLD_CONVERSION_TOLERANCE = 0.01  # the gold itself in another unit: "6'1\"" is
 
 _YES = frozenset({"yes", "yeah", "yep", "yup"})
 _NO = frozenset({"no", "nope"})
-_NO_BOUNDS = frozenset({"no more than", "no less than", "no fewer than"})  # "No more than 5." opens with a bound, not a no
 _DECLINE = re.compile(
     r"""
     ^\W*(?:none|n/?a|null|nil|nothing|no\ one|nobody|unknown|not\ applicable|not\ available
@@ -373,7 +372,7 @@ def in_form(matcher: str, expected: str, answer: str | None) -> bool:
     words = got.text.split()
     if matcher == "yes_no":
         return bool(set(words) & (_YES | _NO))
-    opens_yes_no = bool(words) and words[0] in _YES | _NO and " ".join(words[:3]) not in _NO_BOUNDS
+    opens_yes_no = bool(words) and words[0] in _YES | _NO and " ".join(words[:3]) not in BOUND_PHRASES  # "No more than 5"
     if matcher == "abstain":
         return bool(_DECLINE.search(fold(answer).strip())) or (bool(words) and not opens_yes_no)
     if matcher == "number" or (matcher != "exact" and _numeric_gold(expected) is not None):

@@ -229,6 +229,7 @@ _NOT_A_NOUN = frozenset(
 _LOWER_BOUND = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "exceeding", ">", ">=",
                           "no less than", "not less than", "no fewer than", "not fewer than"})
 _UPPER_BOUND = frozenset({"less than", "fewer than", "under", "below", "at most", "up to", "no more than", "not more than", "<", "<="})
+BOUND_PHRASES = _LOWER_BOUND | _UPPER_BOUND
 # "not 12", "never about 12", and a negated verb before it: "did not have 12 cats", "wasn't 150"
 _NEGATION = re.compile(
     r"(?:\bnot|\bnever|\bno longer|\brather than|\binstead of|n't)\s+(?:(?!than\b)[a-z]+\s+)?"
@@ -299,9 +300,8 @@ def _calendar_starts(text: str) -> set[int]:
     return starts
 
 
-def _bound(text: str, start: int) -> str | None:
-    """The bound the words before a number put on it; the longest phrase wins ("no more than" is not "more than")."""
-    words = text[:start].split()  # however much space lies between them
+def _bound(words: list[str]) -> str | None:
+    """The bound the last words before a number put on it; the longest phrase wins ("no more than" is not "more than")."""
     for n in (3, 2, 1):
         last = " ".join(words[-n:])
         if last in _LOWER_BOUND:
@@ -341,9 +341,11 @@ def _extract(text: str) -> tuple[str, list[Quantity]]:
             if not quoted:
                 unit = _ALIAS_TO_UNIT[alias]
         scale = _SCALES[scale_word] if scale_word else 1
-        negated = bool(_NEGATION.search(text, 0, start))
+        # the last four words before the number, however much space lies between (a negation is at most four)
+        before = text[:start].rsplit(maxsplit=4)[-4:]
+        negated = bool(_NEGATION.search(" ".join(before) + (" " if text[start - 1 : start].isspace() else "")))
         noun = None if unit else _noun(text, m.end())
-        q = Quantity(num * scale, num, bool(scale_word), unit, negated, m.start("num") in calendar, noun, _bound(text, start))
+        q = Quantity(num * scale, num, bool(scale_word), unit, negated, m.start("num") in calendar, noun, _bound(before))
         found.append((start, m.end(), q))
     if not found:
         return text, []
