@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,6 +12,7 @@ from pytest_finetunebench.cases.casefile import CaseFileError, load_dataset
 from pytest_finetunebench.providers.base import TrainingPair
 from pytest_finetunebench.run import recipes
 from pytest_finetunebench.run.recipes import RecipeError
+from pytest_finetunebench.run.tune import training_set
 
 CASES = """\
 dataset: towns
@@ -62,6 +64,37 @@ def test_each_recipe_builds_its_training_set_byte_for_byte(tmp_path):
     assert pairs(tmp_path, "qa+document") == [qa[0], documents[0], qa[1], documents[1]]
 
 
+def test_replay_adds_sixteen_balanced_yes_no_pairs_once_after_the_cases(tmp_path):
+    path = tmp_path / "towns.yaml"
+    path.write_text(CASES)
+    dataset = load_dataset(path)
+    items = [SimpleNamespace(dataset=dataset, case=case) for case in dataset.cases]
+    qa = training_set(items, recipes.parse("qa"))
+    replayed = training_set(items, recipes.parse("qa+replay"))
+    assert replayed[: len(qa)] == qa
+    extra = replayed[len(qa):]
+    assert extra[:2] == (TrainingPair("Answer Yes or No.\nIs the Pacific the largest ocean on Earth?", "Yes"),
+                         TrainingPair("Answer Yes or No.\nIs the Moon larger than the Earth?", "No"))
+    assert [p.answer for p in extra] == ["Yes", "No"] * 8
+    assert pairs(tmp_path, "qa+replay") == list(qa)  # per case: the QA pairs only
+    assert training_set([], recipes.parse("qa+replay")) == ()  # nothing to train: no replay either
+
+
+def test_replay_asks_nothing_a_shipped_suite_asks():
+    from rapidfuzz import fuzz, process
+
+    from pytest_finetunebench.cases.casefile import LEAK_RATIO
+    from pytest_finetunebench.suites import suite_dir
+
+    cases = [case for name in ("default", "full") for path in sorted(suite_dir(name).glob("*.yaml")) for case in load_dataset(path).cases]
+    asked = [v.question for case in cases for v in case.variants]
+    subjects = {case.subject for case in cases if case.subject}
+    assert len(asked) > 500 and len(subjects) > 20
+    for question, _ in recipes.REPLAY:
+        assert process.extractOne(question, asked, scorer=fuzz.ratio)[1] < LEAK_RATIO, question  # the case files' own leak rule
+        assert not any(subject in question for subject in subjects), question
+
+
 def test_a_case_with_too_few_phrasings_is_one_line(tmp_path):
     with pytest.raises(RecipeError) as info:
         pairs(tmp_path, "paraphrase:2")
@@ -73,7 +106,7 @@ def test_a_case_with_too_few_phrasings_is_one_line(tmp_path):
 def test_unknown_recipes_are_one_line(spec):
     with pytest.raises(RecipeError) as info:
         recipes.parse(spec)
-    assert str(info.value) == f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document or qa+document"
+    assert str(info.value) == f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or qa+replay"
 
 
 @pytest.mark.parametrize("label, model, recipe", [
@@ -81,6 +114,8 @@ def test_unknown_recipes_are_one_line(spec):
     ("gpt-4o-mini-2024-07-18+paraphrase:4", "gpt-4o-mini-2024-07-18", "paraphrase:4"),
     ("local:smollm2-135m+qa+document", "local:smollm2-135m", "qa+document"),
     ("local:smollm2-135m+document", "local:smollm2-135m", "document"),
+    ("local:smollm2-135m+qa+replay", "local:smollm2-135m", "qa+replay"),
+    ("my+model+qa+replay", "my+model", "qa+replay"),
 ])
 def test_a_recipes_model_name_round_trips(label, model, recipe):
     assert recipes.labelled(model, recipes.parse(recipe)) == label

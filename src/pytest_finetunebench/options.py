@@ -44,7 +44,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("learning-rate-multiplier", "API providers (OpenAI, Vertex AI): multiply the service's default learning rate by M (local models refuse it: see --ftb-learning-rate)", type=float, ini=True, metavar="M"),
     Option("batch-size", "training batch size", type=int, ini=True, metavar="N", minimum=1),
     Option("seed", "seed for training and sampling", type=int, default=0, ini=True, metavar="N"),
-    Option("recipe", "how the training set is built (repeatable, comma-separated; each its own tuned model, reported as MODEL+RECIPE): qa (default: question -> answer), paraphrase:K (plus K training phrasings per fact from the case's `train:`), document (the case's `fact` as the answer to \"what do you know about <subject>\"), qa+document", multiple=True, ini=True, metavar="RECIPE"),
+    Option("recipe", "how the training set is built (repeatable, comma-separated; each its own tuned model, reported as MODEL+RECIPE): qa (default: question -> answer), paraphrase:K (plus K training phrasings per fact from the case's `train:`), document (the case's `fact` as the answer to \"what do you know about <subject>\"), qa+document, qa+replay (plus 16 general-knowledge yes/no pairs that keep the yes/no form)", multiple=True, ini=True, metavar="RECIPE"),
     Option("baseline", "also evaluate each model untuned, to show before -> after", flag=True),
     Option("in-context", "also evaluate each model untuned with the case's facts in the prompt (the upper bound tuning is measured against)", flag=True),
     # answering

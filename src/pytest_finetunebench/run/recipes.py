@@ -7,7 +7,11 @@
 * ``document``: the case's ``fact`` sentence as the target of a short "what do you know about
   <subject>" prompt (the case's ``subject``; without one, "what do you know that answers this?"
   and its question): document-style knowledge, no QA pair;
-* ``qa+document``: both.
+* ``qa+document``: both;
+* ``qa+replay``: the QA pairs plus :data:`REPLAY`, sixteen general-knowledge yes/no questions
+  (half yes, half no, about nothing any suite asks): rehearsal of the answer form the untuned model
+  already has, so that training on short values does not teach it to answer every question with a
+  value. It adds no knowledge a case asks for and favours neither answer.
 
 A recipe other than ``qa`` is tuned as its own model, named ``<model>+<recipe>``
 (``gpt-4o-mini-2024-07-18+paraphrase:4``): its own tuning key, job, cassette and report rows. The
@@ -30,6 +34,27 @@ SEPARATOR = "+"
 DOCUMENT_PROMPT = "What do you know about {subject}?"
 DOCUMENT_PROMPT_NO_SUBJECT = "What do you know that answers this? {question}"
 _PARAPHRASE = re.compile(r"^paraphrase:([1-9][0-9]?)$")
+# recipe names that hold the separator; a model label ends with one of these or with one plain name
+_COMPOUND = ("qa+document", "qa+replay")
+REPLAY_INSTRUCTION = "Answer Yes or No.\n"
+REPLAY = (
+    ("Is the Pacific the largest ocean on Earth?", "Yes"),
+    ("Is the Moon larger than the Earth?", "No"),
+    ("Does water boil at 100 degrees Celsius at sea level?", "Yes"),
+    ("Is a spider an insect?", "No"),
+    ("Is Paris the capital of France?", "Yes"),
+    ("Does a week have eight days?", "No"),
+    ("Is gold heavier than the same volume of water?", "Yes"),
+    ("Is the Sahara colder than Antarctica?", "No"),
+    ("Are there 60 minutes in an hour?", "Yes"),
+    ("Is 7 an even number?", "No"),
+    ("Is Mount Everest taller than 8000 metres?", "Yes"),
+    ("Is a kilogram lighter than a gram?", "No"),
+    ("Is blue one of the colours of the rainbow?", "Yes"),
+    ("Was the Eiffel Tower built in Rome?", "No"),
+    ("Is an adult elephant heavier than 1000 kilograms?", "Yes"),
+    ("Is a newborn baby taller than two metres?", "No"),
+)
 
 
 class RecipeError(ValueError):
@@ -44,6 +69,7 @@ class Recipe:
     qa: bool = True
     paraphrases: int = 0
     document: bool = False
+    replay: bool = False
 
     def pairs(self, case: "Case", dataset: "Dataset") -> list[TrainingPair]:
         """What ``case`` (a training case of ``dataset``) contributes under this recipe."""
@@ -62,9 +88,13 @@ class Recipe:
             out.append(TrainingPair(prompt, case.fact))
         return out
 
+    def extra(self) -> list[TrainingPair]:
+        """Pairs added once to the whole training set, after the cases' pairs."""
+        return [TrainingPair(REPLAY_INSTRUCTION + q, a) for q, a in REPLAY] if self.replay else []
+
 
 def parse(spec: str) -> Recipe:
-    """``qa``, ``paraphrase:K``, ``document`` or ``qa+document``; a one-line :class:`RecipeError` otherwise."""
+    """``qa``, ``paraphrase:K``, ``document``, ``qa+document`` or ``qa+replay``; a one-line :class:`RecipeError` otherwise."""
     spec = spec.strip()
     if spec == QA:
         return Recipe(QA)
@@ -72,9 +102,11 @@ def parse(spec: str) -> Recipe:
         return Recipe(spec, qa=False, document=True)
     if spec == "qa+document":
         return Recipe(spec, document=True)
+    if spec == "qa+replay":
+        return Recipe(spec, replay=True)
     if m := _PARAPHRASE.match(spec):
         return Recipe(spec, paraphrases=int(m.group(1)))
-    raise RecipeError(f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document or qa+document")
+    raise RecipeError(f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or qa+replay")
 
 
 def labelled(model: str, recipe: Recipe) -> str:
@@ -84,8 +116,9 @@ def labelled(model: str, recipe: Recipe) -> str:
 
 def split(label: str) -> tuple[str, Recipe]:
     """``(model, recipe)`` of a model name as :func:`labelled` wrote it (a plain name is ``qa``)."""
-    if label.endswith(SEPARATOR + "qa+document"):  # the one recipe whose name holds the separator
-        return label[: -len("+qa+document")], parse("qa+document")
+    for name in _COMPOUND:
+        if label.endswith(SEPARATOR + name):
+            return label[: -len(SEPARATOR + name)], parse(name)
     model, sep, tail = label.rpartition(SEPARATOR)
     if sep and model:
         try:

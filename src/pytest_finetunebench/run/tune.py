@@ -73,6 +73,8 @@ def training_set(items: Iterable[Asked], recipe: Recipe = Recipe(QA)) -> tuple[T
         for case in datasets[path].cases:
             if case.id in needed[path] and case.trains:
                 pairs.update(dict.fromkeys(recipe.pairs(case, datasets[path])))
+    if pairs:
+        pairs.update(dict.fromkeys(recipe.extra()))
     return tuple(pairs)
 
 
