@@ -14,9 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Tune the embedded SmolLM2-135M on the default suite and print accuracy per split; the exit
-# status comes from the gate (memorization), not from single wrong answers.
+# status comes from the gate (memorization), not from single wrong answers. The recipe qa+replay
+# adds 16 general-knowledge yes/no pairs so the tuned model keeps answering yes/no questions with
+# yes or no (BENCHMARKS.md: "The default recipe of the embedded model").
+RECIPE ?= qa+replay
 bench: $(VENV)/.installed
-	@$(PY) -m pytest --ftb-suite=$(SUITE) --ftb-fail-under=memorization:0.85 --ftb-html=.ftb/report.html --tb=no -q -rN -p no:xdist; \
+	@$(PY) -m pytest --ftb-suite=$(SUITE) --ftb-recipe=$(RECIPE) --ftb-fail-under=memorization:0.85 --ftb-html=.ftb/report.html --tb=no -q -rN -p no:xdist; \
 	rc=$$?; echo "open the run's page: file://$(CURDIR)/.ftb/report.html"; exit $$rc
 
 # The remedies measured on the embedded model: qa, paraphrase:4 and qa+document side by side

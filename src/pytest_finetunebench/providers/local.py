@@ -33,12 +33,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-if "torch" not in sys.modules:
-    # torch's OpenMP threads spin while they wait for each other; on a shared or oversubscribed CPU
-    # a descheduled peer then makes every step 5-10x slower (measured: 19 vs 163 tok/s on 2 cores
-    # under load). Passive waiting costs little on an idle machine. Only takes effect before torch
-    # starts, so it is set here, when this module is the first to import torch.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "torch" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
+    # How long torch's OpenMP threads (libgomp) spin before they sleep while waiting for each
+    # other. Spinning for good makes a step 5-10x slower on a loaded CPU (a descheduled peer);
+    # never spinning (OMP_WAIT_POLICY=PASSIVE) makes two threads no faster than one on an idle
+    # fp32 CPU (110 vs 115 tok/s). A short spin keeps both: 150-190 tok/s on two idle cores, and
+    # under load two threads are slower than one, which training measures and avoids (see
+    # local_train._ThreadTuner). Only read when OpenMP starts, so set here, before torch loads.
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 import torch  # noqa: E402
 
