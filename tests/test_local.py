@@ -173,12 +173,15 @@ def test_thread_tuner_uses_the_fastest_count_and_keeps_probing(monkeypatch):
         tuner.record(seconds_per_token[n] * 100, 100)
     assert used[:3] == [2, 1, 2]  # warm-up with the most, then each candidate timed once
     assert used.count(2) > 30 and 1 in used[10:]  # the faster one, the other re-timed now and then
+    assert tuner.fastest() == 2
     seconds_per_token = {1: 0.002, 2: 0.008}  # the machine got busy: one thread is faster now
     for _ in range(30):
         n = tuner.choose()
         used.append(n)
         tuner.record(seconds_per_token[n] * 100, 100)
     assert used[-10:].count(1) >= 9
+    assert tuner.fastest() == 1  # what answers after the training will use
+    assert _ThreadTuner([1, 2]).fastest() is None  # nothing timed: the count before training stays
     assert _ThreadTuner([4]).choose() == torch.get_num_threads()  # one candidate: left alone
 
 

@@ -188,6 +188,10 @@ class _ThreadTuner:
         self.leader = fastest
         return fastest
 
+    def fastest(self) -> int | None:
+        """The count to keep after training (answers run with it), ``None`` before two were timed."""
+        return self.best() if len(self.cost) > 1 else None
+
     def record(self, seconds: float, tokens: int) -> None:
         if self.steps > 0 and tokens > 0:
             cost = seconds / tokens
@@ -348,7 +352,9 @@ def train(
     with contextlib.ExitStack() as stack:
         if plan.device.type == "cpu":
             stack.enter_context(_reuse_freed_memory())
-            stack.callback(torch.set_num_threads, threads_before)
+            # answers after a training run with the count it measured fastest: a load-average guess
+            # made before it would count the training's own load as other work
+            stack.callback(lambda: torch.set_num_threads(tuner.fastest() or threads_before))
         stack.enter_context(_cpu_attention(model, plan.device))
         for epoch in range(1, plan.epochs + 1):
             t0 = time.perf_counter()
