@@ -82,7 +82,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("record-mode", "HTTP providers: none (default: replay cassettes; a missing one is an error), once (record missing cassettes), new_episodes (replay, record what is missing), all (re-record everything), off (live, no cassettes)", ini=True, metavar="MODE"),
     Option("cassettes", "cassette directory (one cassette per tuned model: <provider>/<model>/<key>.json, gzipped in place when large); default <rootdir>/cassettes", ini=True, metavar="DIR"),
     # local models (providers/local.py)
-    Option("lora", "local models: LoRA rank R of the adapters trained and merged into the saved model (default 16: the recipe that keeps yes/no answers in form); 0 for a full fine-tune. Together AI: LoRA rank R, 0 for a full fine-tune (default: Together's)", type=int, ini=True, metavar="R", minimum=0),
+    Option("lora", "local models: LoRA rank R of the adapters trained and merged into the saved model (default 16: memorizes as well as a full fine-tune and keeps more of the yes/no form); 0 for a full fine-tune. Together AI: LoRA rank R, 0 for a full fine-tune (default: Together's)", type=int, ini=True, metavar="R", minimum=0),
     Option("device", "local models: cpu, cuda, mps or auto (default: cuda, then mps, then cpu)", ini=True, metavar="DEVICE"),
     Option("threads", "local models on CPU: torch threads (default: training times 1 and all its cores, and keeps the faster; shared out among pytest-xdist workers)", type=int, ini=True, metavar="N", minimum=1),
 )
