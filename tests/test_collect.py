@@ -60,7 +60,7 @@ def test_filters_and_limit_are_kept() -> None:
 @pytest.mark.parametrize(("options", "message"), [
     ({"scoring": ["generate", "loglik", "mc"]}, "--ftb-scoring=loglik,mc: use generate, likelihood or both"),
     ({"limit": 0}, "--ftb-limit=0: keep at least one case per dataset (1 or more)"),
-    ({"recipe": ["nope"]}, "--ftb-recipe=nope: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document or qa+document"),
+    ({"recipe": ["nope"]}, "--ftb-recipe=nope: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or qa+replay"),
 ])
 def test_bad_options_are_one_usage_line(options: dict[str, Any], message: str) -> None:
     with pytest.raises(pytest.UsageError) as err:

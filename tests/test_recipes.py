@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_finetunebench.cases.casefile import CaseFileError, load_dataset
-from pytest_finetunebench.providers.base import TrainingPair
+from pytest_finetunebench.providers.base import TrainingPair, TuneSettings
 from pytest_finetunebench.run import recipes
 from pytest_finetunebench.run.recipes import RecipeError
-from pytest_finetunebench.run.tune import training_set
+from pytest_finetunebench.run.tune import Tuner, training_set
 
 CASES = """\
 dataset: towns
@@ -78,6 +78,19 @@ def test_replay_adds_sixteen_balanced_yes_no_pairs_once_after_the_cases(tmp_path
     assert [p.answer for p in extra] == ["Yes", "No"] * 8
     assert pairs(tmp_path, "qa+replay") == list(qa)  # per case: the QA pairs only
     assert training_set([], recipes.parse("qa+replay")) == ()  # nothing to train: no replay either
+
+
+def test_a_replay_models_request_carries_the_replay_pairs(tmp_path):
+    path = tmp_path / "towns.yaml"
+    path.write_text(CASES)
+    dataset = load_dataset(path)
+    items = [SimpleNamespace(dataset=dataset, case=case) for case in dataset.cases]
+    tuner = Tuner(None, TuneSettings(epochs=3))  # building a request asks no provider
+    request = tuner.request("local:smollm2-135m+qa+replay", items)
+    assert request.model == "local:smollm2-135m" and request.settings == TuneSettings(epochs=3)
+    assert request.pairs == training_set(items, recipes.parse("qa")) + tuple(
+        TrainingPair("Answer Yes or No.\n" + q, a) for q, a in recipes.REPLAY)
+    assert request.key() != tuner.request("local:smollm2-135m", items).key()  # its own tuned weights
 
 
 def test_replay_asks_nothing_a_shipped_suite_asks():
