@@ -9,9 +9,10 @@
   and its question): document-style knowledge, no QA pair;
 * ``qa+document``: both;
 * ``qa+replay``: the QA pairs plus :data:`REPLAY`, sixteen general-knowledge yes/no questions
-  (half yes, half no, about nothing any suite asks): rehearsal of the answer form the untuned model
-  already has, so that training on short values does not teach it to answer every question with a
-  value. It adds no knowledge a case asks for and favours neither answer.
+  (half yes, half no, about nothing any suite asks), each after the instruction the shipped suites'
+  yes/no templates use: rehearsal of the answer form the untuned model already has, so that
+  training on short values does not teach it to answer every question with a value. It adds no
+  knowledge a case asks for and favours neither answer.
 
 A recipe other than ``qa`` is tuned as its own model, named ``<model>+<recipe>``
 (``gpt-4o-mini-2024-07-18+paraphrase:4``): its own tuning key, job, cassette and report rows. The
