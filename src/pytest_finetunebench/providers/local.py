@@ -33,14 +33,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-if "torch" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
+if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
     # How long torch's OpenMP threads (libgomp) spin before they sleep while waiting for each
     # other. Spinning for good makes a step 5-10x slower on a loaded CPU (a descheduled peer);
     # never spinning (OMP_WAIT_POLICY=PASSIVE) makes two threads no faster than one on an idle
     # fp32 CPU (110 vs 115 tok/s). A short spin keeps both: 150-190 tok/s on two idle cores, and
     # under load two threads are slower than one, which training measures and avoids (see
     # local_train._ThreadTuner). Only read when OpenMP starts, so set here, before torch loads.
-    os.environ["GOMP_SPINCOUNT"] = "10000"
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import torch  # noqa: E402
 

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..cases.generate.people import TEMPLATES
 from ..providers.base import TrainingPair
 
 if TYPE_CHECKING:
@@ -34,10 +35,8 @@ QA = "qa"
 SEPARATOR = "+"
 DOCUMENT_PROMPT = "What do you know about {subject}?"
 DOCUMENT_PROMPT_NO_SUBJECT = "What do you know that answers this? {question}"
+YES_NO_TEMPLATE = TEMPLATES["secondary"]  # "Answer Yes or No.\n{question}", as the shipped suites ask
 _PARAPHRASE = re.compile(r"^paraphrase:([1-9][0-9]?)$")
-# recipe names that hold the separator; a model label ends with one of these or with one plain name
-_COMPOUND = ("qa+document", "qa+replay")
-REPLAY_INSTRUCTION = "Answer Yes or No.\n"
 REPLAY = (
     ("Is the Pacific the largest ocean on Earth?", "Yes"),
     ("Is the Moon larger than the Earth?", "No"),
@@ -91,20 +90,19 @@ class Recipe:
 
     def extra(self) -> list[TrainingPair]:
         """Pairs added once to the whole training set, after the cases' pairs."""
-        return [TrainingPair(REPLAY_INSTRUCTION + q, a) for q, a in REPLAY] if self.replay else []
+        return [TrainingPair(YES_NO_TEMPLATE.format(question=q), a) for q, a in REPLAY] if self.replay else []
+
+
+# the recipes without a parameter; a model label ends with one of them or with `paraphrase:K`
+_FIXED = {r.name: r for r in (Recipe(QA), Recipe("document", qa=False, document=True), Recipe("qa+document", document=True),
+                              Recipe("qa+replay", replay=True))}
 
 
 def parse(spec: str) -> Recipe:
     """``qa``, ``paraphrase:K``, ``document``, ``qa+document`` or ``qa+replay``; a one-line :class:`RecipeError` otherwise."""
     spec = spec.strip()
-    if spec == QA:
-        return Recipe(QA)
-    if spec == "document":
-        return Recipe(spec, qa=False, document=True)
-    if spec == "qa+document":
-        return Recipe(spec, document=True)
-    if spec == "qa+replay":
-        return Recipe(spec, replay=True)
+    if spec in _FIXED:
+        return _FIXED[spec]
     if m := _PARAPHRASE.match(spec):
         return Recipe(spec, paraphrases=int(m.group(1)))
     raise RecipeError(f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or qa+replay")
@@ -117,9 +115,9 @@ def labelled(model: str, recipe: Recipe) -> str:
 
 def split(label: str) -> tuple[str, Recipe]:
     """``(model, recipe)`` of a model name as :func:`labelled` wrote it (a plain name is ``qa``)."""
-    for name in _COMPOUND:
-        if label.endswith(SEPARATOR + name):
-            return label[: -len(SEPARATOR + name)], parse(name)
+    for name, recipe in _FIXED.items():
+        if SEPARATOR in name and label.endswith(SEPARATOR + name):  # names that hold the separator first
+            return label[: -len(SEPARATOR + name)], recipe
     model, sep, tail = label.rpartition(SEPARATOR)
     if sep and model:
         try:
