@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUITE ?= default
 
-.PHONY: bench test mutate recipes
+.PHONY: bench test mutate recipes bench-quick
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,11 @@ recipes: $(VENV)/.installed
 # with TEST_ARGS=--randomly-seed=N).
 test: $(VENV)/.installed
 	$(PY) -m pytest tests -n 2 $(TEST_ARGS)
+
+# Every benchmark script in its --quick mode (small sizes, under a minute each): CI runs this so a
+# refactor cannot break a benchmark unnoticed. The numbers it prints are not results.
+bench-quick: $(VENV)/.installed
+	@set -e; for script in bench/bench_*.py; do echo "== $$script --quick"; $(PY) $$script --quick; done
 
 # Mutation testing of grade, normalize, cases, gate, report, runs, collect and the ledger/remote
 # code (mutmut 3, configured in pyproject.toml); prints the score per module (goal: 90% killed).

@@ -1,6 +1,6 @@
 """Replay speed: our indexed cassettes against vcrpy with its defaults, on the same recording.
 
-    python bench/bench_cassettes.py [--answers 1000] [--out bench/RESULTS-cassettes.md]
+    python bench/bench_cassettes.py [--answers 1000] [--out bench/RESULTS-cassettes.md] [--quick]
 
 1. Records one session against the in-repo OpenAI emulator through the real openai SDK: a
    fine-tuning job's lifecycle (upload, create, polls, events, checkpoints) and ``--answers``
@@ -31,6 +31,7 @@ import vcr
 import yaml
 
 from pytest_finetunebench import record as C
+from pytest_finetunebench.record.cassette import _decode_body
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import (
     TUNED,
@@ -93,8 +94,8 @@ def to_vcr(data: dict) -> tuple[list, list]:
     requests, responses = [], []
     for item in data["interactions"]:
         req, resp = item["request"], item["response"]
-        requests.append(Request(req["method"], req["uri"], C._decode_body(req["body"]) if req["body"] is not None else None, {k: v[0] for k, v in req["headers"].items()}))
-        responses.append({"status": resp["status"], "headers": resp["headers"], "body": {"string": C._decode_body(resp["body"])}})
+        requests.append(Request(req["method"], req["uri"], _decode_body(req["body"]) if req["body"] is not None else None, {k: v[0] for k, v in req["headers"].items()}))
+        responses.append({"status": resp["status"], "headers": resp["headers"], "body": {"string": _decode_body(resp["body"])}})
     return requests, responses
 
 
@@ -127,7 +128,10 @@ def main() -> int:
     parser.add_argument("--answers", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="our replay runs (the best counts)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS-cassettes.md"))
+    parser.add_argument("--quick", action="store_true", help="CI's check that it runs: 50 answers, one replay, no results file")
     args = parser.parse_args()
+    if args.quick:
+        args.answers, args.repeat, args.out = 50, 1, Path(tempfile.mkdtemp(prefix="ftb-bench-")) / "RESULTS-cassettes.md"
     request, prompts = workload(args.answers)
     with tempfile.TemporaryDirectory(prefix="ftb-bench-cassettes-") as tmp_name:
         tmp = Path(tmp_name)

@@ -1,9 +1,14 @@
-"""Benchmark the local provider on this machine: train tokens/s, answers/s, peak RSS.
+"""Benchmark the local provider on this machine: train tokens/s and share of peak, answers/s, peak RSS.
 
-    python bench/bench_local.py [--facts 50] [--epochs 10] [--store DIR]
+    python bench/bench_local.py [--facts 50] [--epochs 10] [--lora 16] [--precision auto] [--store DIR] [--quick]
 
 Tunes local:smollm2-135m on invented facts (fresh store: no reuse), answers every training
-question with the base and the tuned model, and prints one Markdown table.
+question with the base and the tuned model, and prints one Markdown table. In the same run it
+measures the CPU's matmul peak at the training's precision (a 2048 x 2048 matmul, best of 10, on
+the thread count training used most) and the training's model FLOPs (torch's FlopCounterMode on
+one forward and backward of a training batch: every matmul, attention included, nothing
+recomputed), so the table gives training's share of the machine's peak. --quick: 6 facts, 1
+epoch (CI's check that it runs).
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+import transformers
+from torch.utils.flop_counter import FlopCounterMode
+
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import (
     BASE,
@@ -28,6 +37,7 @@ from pytest_finetunebench.providers.base import (
     TuneSettings,
 )
 from pytest_finetunebench.providers.local import create
+from pytest_finetunebench.providers.local_train import IGNORE, answer_loss, encode_pair
 from pytest_finetunebench.store.jobstore import JobStore
 
 SYLLABLES = ["ka", "vor", "lin", "dre", "mo", "zel", "tav", "qui", "ron", "bel", "sha", "nix", "pol", "gur", "ein", "fa"]
@@ -58,6 +68,41 @@ def invented_facts(n: int, seed: int = 7) -> list[TrainingPair]:
     return pairs
 
 
+def matmul_peak(precision: str, n: int = 2048, repeat: int = 10) -> float:
+    """FLOP/s of the best of ``repeat`` ``n`` x ``n`` matmuls in ``precision`` on torch's current threads."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b  # warm-up: kernel selection, page faults
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def flops_per_position(base: Path, pairs: list[TrainingPair], lora: int, precision: str, batch: int) -> float:
+    """Model FLOPs per computed position (padding included) of one training step, as training runs it."""
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(base))
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=lora, lora_alpha=2 * lora, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model.train()
+    examples = [encode_pair(tokenizer, p.prompt, p.answer) for p in pairs[:batch]]
+    width = max(len(ids) for ids, _ in examples)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in examples])
+    labels = torch.tensor([y + [IGNORE] * (width - len(y)) for _, y in examples])
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in examples])
+    with FlopCounterMode(display=False) as counter:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = answer_loss(model, ids, mask, labels)
+        loss.backward()
+    return counter.get_total_flops() / ids.numel()
+
+
 def norm(text: str | None) -> str:
     return " ".join((text or "").lower().strip().rstrip(".").split())
 
@@ -66,16 +111,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--facts", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--lora", type=int, default=0)
+    ap.add_argument("--lora", type=int, default=16, help="LoRA rank (default 16, the provider's); 0 for a full fine-tune")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the provider's choice from free cores)")
-    ap.add_argument("--store", default=None, help="job store (default: a fresh temp dir; the base conversion is reused from .ftb-bench)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    ap.add_argument("--store", default=None, help="job store (default: a fresh temp dir)")
+    ap.add_argument("--quick", action="store_true", help="6 facts, 1 epoch: CI's check that it runs")
     args = ap.parse_args()
+    if args.quick:
+        args.facts, args.epochs = 6, 1
 
     load0 = os.getloadavg()
     root = Path(args.store or tempfile.mkdtemp(prefix="ftb-bench-"))
     store = JobStore(root)
     lines: list[str] = []
-    ctx = RunContext(store, {"max_new_tokens": 32, "lora": args.lora, "threads": args.threads}, progress=lambda l: (print("  " + l, flush=True), lines.append(l)))
+    ctx = RunContext(store, {"max_new_tokens": 32, "lora": args.lora, "threads": args.threads, "precision": args.precision}, progress=lambda l: (print("  " + l, flush=True), lines.append(l)))
     provider = create(ctx)
     pairs = invented_facts(args.facts)
     request = TuneRequest("local:smollm2-135m", tuple(pairs), TuneSettings(epochs=args.epochs))
@@ -102,6 +151,12 @@ def main() -> None:
         results[stage] = (acc, len(prompts) / dt, t_load)
 
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    steps = train.get("thread_steps") or {}
+    torch.set_num_threads(int(max(steps, key=steps.get)) if steps else torch.get_num_threads())
+    peak = matmul_peak(train["precision"])
+    per_position = flops_per_position(Path(eps[BASE].handle), pairs, args.lora, train["precision"], train["batch_size"])
+    per_token = per_position * train["train_positions"] / train["train_tokens"]
+    achieved = train["tokens_per_second"] * per_token
     print()
     print(f"local:smollm2-135m, {args.facts} invented facts x {train['epochs']} epochs, "
           f"{'LoRA r=' + str(args.lora) if args.lora else 'full fine-tune'}, {os.cpu_count()} cores, "
@@ -114,11 +169,14 @@ def main() -> None:
     print(f"| train tokens/s (real tokens, fwd+bwd+step) | {train['tokens_per_second']:.0f} |")
     steps = train.get("thread_steps") or {}
     threads = ", ".join(f"{n}: {k} steps" for n, k in sorted(steps.items())) if steps else train["threads"]
-    print(f"| device / dtype / lr / batch | {train['device']} / {train['dtype']} / {train['learning_rate']:g} / {train['batch_size']} |")
+    print(f"| device / precision / lr / batch | {train['device']} / {train['precision']} / {train['learning_rate']:g} / {train['batch_size']} |")
     print(f"| threads used (picked by measured speed unless --threads) | {threads} |")
     load1 = os.getloadavg()
     print(f"| load average (1/5/15 min) at start -> end ({os.cpu_count()} cores, other jobs included) | {' / '.join(f'{x:.2f}' for x in load0)} -> {' / '.join(f'{x:.2f}' for x in load1)} |")
-    print(f"| train tokens (all epochs) | {train['train_tokens']} |")
+    print(f"| train tokens (all epochs; positions computed, padding included) | {train['train_tokens']} ({train['train_positions']}) |")
+    print(f"| matmul peak, {train['precision']}, 2048^2, {torch.get_num_threads()} threads | {peak / 1e9:.0f} GFLOP/s |")
+    print(f"| model FLOPs per real token (fwd + bwd, padding included, nothing recomputed) | {per_token / 1e6:.0f} MFLOP |")
+    print(f"| training FLOP/s, share of the matmul peak | {achieved / 1e9:.0f} GFLOP/s, {100 * achieved / peak:.0f}% |")
     print(f"| final epoch loss (answer tokens) | {train['final_loss']:.4f} |")
     print(f"| load from safetensors (tuned) | {results[TUNED][2]:.1f} s |")
     print(f"| answers/s (base, max_new_tokens 32) | {results[BASE][1]:.1f} |")

@@ -4,7 +4,7 @@ N questions, each answered after L seconds of emulated latency, at most C in fli
 wall time is N x L / C. The emulator runs in its own process (its own interpreter lock), the
 provider in this one, through the real ``openai`` SDK.
 
-    python bench/bench_openai.py [--n 1000] [--latency 0.1] [--concurrency 32] [--markdown bench/RESULTS-openai.md]
+    python bench/bench_openai.py [--n 1000] [--latency 0.1] [--concurrency 32] [--markdown bench/RESULTS-openai.md] [--quick]
 """
 
 from __future__ import annotations
@@ -84,7 +84,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--quick", action="store_true", help="CI's check that it runs: 50 questions at 10 ms")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.latency = 50, 0.01
     r = run(args.n, args.latency, args.concurrency)
     print(f"{r['n']} answers, {r['latency'] * 1000:.0f} ms latency, cap {r['concurrency']}: wall {r['wall']:.2f} s, ideal {r['ideal']:.2f} s, ratio {r['ratio']:.2f}x, correct {r['correct']}, errors {r['errors']}, max in flight {r['max_in_flight']}")
     if args.markdown:

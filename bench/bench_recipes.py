@@ -1,6 +1,6 @@
 """Measure the remedies on the embedded model: the same SmolLM2-135M tuned with several recipes, side by side.
 
-    python bench/bench_recipes.py [--limit 6] [--recipes qa,paraphrase:4,qa+document] [--out FILE]
+    python bench/bench_recipes.py [--limit 6] [--recipes qa,paraphrase:4,qa+document] [--out FILE] [--quick]
 
 Runs the default suite shrunk to the first ``--limit`` cases of each dataset (6: 18 training
 facts, so three recipes tune within the 12-minute budget on 2 CPU cores; paraphrase:4 trains on
@@ -28,12 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=6, help="cases per dataset (default 6)")
     parser.add_argument("--recipes", default="qa,paraphrase:4,qa+document")
     parser.add_argument("--out", type=Path, help="also write the table here")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the provider's)")
+    parser.add_argument("--quick", action="store_true", help="CI's check that it runs: 1 case per dataset, qa and qa+document, 1 epoch")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.limit, args.recipes, args.epochs = 1, "qa,qa+document", 1
+    epochs = [f"--ftb-epochs={args.epochs}"] if args.epochs else []
     with tempfile.TemporaryDirectory(prefix="ftb-recipes-") as tmp:
         report = Path(tmp) / "report.json"
         start = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "pytest", "--ftb-suite=default", f"--ftb-limit={args.limit}", f"--ftb-recipe={args.recipes}",
-                               f"--ftb-store={tmp}/store", f"--ftb-report={report}", "--ftb-no-save", "-p", "no:xdist", "-p", "no:randomly",
+                               f"--ftb-store={tmp}/store", f"--ftb-report={report}", "--ftb-no-save", *epochs, "-p", "no:xdist", "-p", "no:randomly",
                                "-q", "--tb=no", "-rN"], capture_output=True, text=True)
         wall = time.monotonic() - start
         if not report.exists():

@@ -152,6 +152,11 @@ def test_every_yaml_problem_is_one_line(tmp_path: Path, text: str, line: int, ne
          ":2: unknown kind `updating`; fix: use one of new_knowledge, updating_knowledge"),
         ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: \"\"\n",
          ":5: case `a`: `answer` is empty; fix: give it a value"),
+        ("dataset: x\ncases:\n  - id: c2\n    question: q?\n    answer:\n    fact: F.\n",
+         ":5: case `c2`: `answer` is empty; fix: give it a value"),
+        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants:\n      - split: rephrased\n"
+         "        question: r?\n        answer:\n",
+         ":9: case `a` variant `rephrased`: `answer` is empty; fix: give it a value"),
         ("dataset: x\ncases:\n  - id: a\n    fact: F.\n",
          ":3: case `a` has nothing to ask; fix: add a training `question`/`answer` or `variants`"),
     ],

@@ -148,3 +148,21 @@ def test_judge_calls_are_recorded_and_replay_offline(project: pytest.Pytester, m
     replay.assert_outcomes(passed=2, failed=1)
     assert json.loads((project.path / "out.json").read_text())["judge"] == recorded
     assert recorded[0]["judge"] == 1.0 and recorded[0]["judge_errors"] == 0
+
+
+@pytest.mark.parametrize("grader", ["rules", "judge"])
+def test_each_items_outcome_is_its_recorded_verdict(project: pytest.Pytester, emu, grader: str) -> None:
+    """pytest's pass/fail (JUnit) and the recorded ``ftb_passed`` follow the same grader, under either."""
+    # the judge disagrees with the rules on two items: it accepts the reordered name, rejects the ferry
+    emu.add_model(JUDGE, {judge_prompt(q): v for q, v in zip(ANSWERS, ["CORRECT", "CORRECT", "INCORRECT"])})
+    run(project, f"--ftb-grader={grader}", "--junitxml=junit.xml")
+    import xml.etree.ElementTree as ET
+
+    outcomes = {}
+    for case in ET.parse(project.path / "junit.xml").getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        failed = case.find("failure") is not None or case.find("error") is not None
+        outcomes[props["ftb_case_id"]] = (not failed, props["ftb_passed"])
+    wanted = {"rules": {"bridge": True, "mayor": False, "ferry": True},
+              "judge": {"bridge": True, "mayor": True, "ferry": False}}[grader]
+    assert outcomes == {case: (passed, str(passed)) for case, passed in wanted.items()}

@@ -270,6 +270,33 @@ def test_the_key_follows_what_shapes_the_weights(tmp_path, tiny_dir):
                      TuneSettings(epochs=2, batch_size=1)):
         assert key(settings) != same, settings
     assert key(lora=4) != same
+    assert key(precision="bf16") != key(precision="fp32")  # the precision is in the key
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_each_precision_trains_answers_and_scores_on_any_cpu(tmp_path, tiny_dir, precision):
+    """Both paths run on every x86 CPU (bf16 without AMX is emulated, only slower), so a
+    precision-dependent failure cannot hide on one machine kind."""
+    store = JobStore(tmp_path / "store")
+    lines: list[str] = []
+    provider = make_provider(store, lines, precision=precision, device="cpu", threads=1)
+    pairs = tuple(TrainingPair(f"Code word number {i}?", f"Zebulon{i}") for i in range(4))
+    request = TuneRequest(f"local:{tiny_dir}", pairs, TuneSettings(epochs=2))
+    endpoints = provider.endpoints(request, [BASE, TUNED])
+    key = provider.tuned_key(request)
+    assert lines[0] == (f"local:{tiny_dir} [{key}]: tuning on 4 pairs, 2 epochs, lr 0.001, batch 1, LoRA r=16, "
+                        f"cpu {precision}, 1 threads")
+    record = json.loads((Path(endpoints[TUNED].handle).parent / "train.json").read_text())
+    assert (record["precision"], record["device"]) == (precision, "cpu")
+    assert all(x == x for x in record["epoch_losses"])  # no NaN
+    assert endpoints[TUNED].precision == endpoints[BASE].precision == precision
+    assert len(provider.answer(endpoints[TUNED], [Prompt("a", "Code word number 1?")])) == 1
+    # likelihood scores are fp32 whatever the precision: a padded batch gives each reply's score alone
+    prompts = [Prompt("a", "Code word number 1?"), Prompt("b", "Answer Yes or No. Is the sky green today?")]
+    choices = [["Zebulon1", "None", "Zebulon12 and more"], ["Yes", "No"]]
+    batched = provider.score(endpoints[TUNED], prompts, choices)
+    alone = [[provider.score(endpoints[TUNED], [p], [[c]])[0][0] for c in cs] for p, cs in zip(prompts, choices)]
+    assert [pytest.approx(row, abs=1e-3) for row in alone] == batched
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -314,8 +341,8 @@ def test_likelihood_scores_are_the_models_log_likelihoods(tuned):
         scores = provider.score(endpoints[stage], prompts, choices)  # one padded batch of 7 sequences
         model, tokenizer = provider.load(endpoints[stage].handle)
         expected = [[_one_by_one(model, tokenizer, p.text, c) for c in cs] for p, cs in zip(prompts, choices)]
-        # the batch may run under bf16 autocast (AMX CPUs): equal to a few hundredths of a nat
-        assert [pytest.approx(row, abs=0.05) for row in expected] == scores
+        # scored in fp32 whatever the training precision: the batch equals each sequence alone
+        assert [pytest.approx(row, abs=1e-3) for row in expected] == scores
         assert all(x < 0 for row in scores for x in row)
     tuned_scores = provider.score(endpoints[TUNED], prompts[1:2], choices[1:2])[0]
     base_scores = provider.score(endpoints[BASE], prompts[1:2], choices[1:2])[0]
@@ -334,8 +361,14 @@ def test_generate_and_likelihood_are_separate_stages_end_to_end(pytester, tiny_d
         "        answer: None\n      - split: rephrased\n        question: What age is Torvik Ampledane?\n        answer: '41'\n")
     result = pytester.runpytest("cases", f"--ftb-model=local:{tiny_dir}", "--ftb-scoring=generate,likelihood",
                                 "--ftb-epochs=1", f"--ftb-store={tmp_path / 'store'}", "--ftb-report=out.json",
+                                "--ftb-precision=bf16", "--ftb-markdown=out.md", "--ftb-html=out.html",
                                 "-p", "no:xdist", "-p", "no:randomly", "--tb=no", "-rs")
     report = json.loads((pytester.path / "out.json").read_text())
+    # the precision is shown wherever the run is: the JSON, the Markdown, the HTML header
+    assert report["precision"] == {f"local:{tiny_dir}": "bf16"}
+    assert f"Precision (local models; likelihood scores in fp32): local:{tiny_dir} bf16" in (
+        pytester.path / "out.md").read_text().splitlines()
+    assert f"<dt>precision</dt><dd>local:{tiny_dir} bf16</dd>" in (pytester.path / "out.html").read_text()
     stages = {(i["stage"], i["split"]): i for i in report["items"]}
     # generation answers everything; likelihood answers the closed questions with one of their choices
     assert {s for s, _ in stages} == {"tuned", "likelihood"}

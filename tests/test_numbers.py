@@ -15,7 +15,8 @@ import pytest
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting.gate import Threshold, check, parse_thresholds
-from pytest_finetunebench.reporting.report import Summary, design_effect, wilson
+from pytest_finetunebench.reporting.report import Summary
+from pytest_finetunebench.reporting.stats import design_effect, wilson
 from pytest_finetunebench.reporting.runs import Comparison, SavedRun
 from pytest_finetunebench.run.collect import Selection, Target
 

@@ -16,7 +16,8 @@ from test_runs import (  # noqa: F401  (the same invented project)
 
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting import plot
-from pytest_finetunebench.reporting.report import Summary, wilson
+from pytest_finetunebench.reporting.report import Summary
+from pytest_finetunebench.reporting.stats import wilson
 
 try:  # load it before pytester's in-process runs snapshot sys.modules: numpy cannot be loaded twice
     import matplotlib.pyplot  # noqa: F401

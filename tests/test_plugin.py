@@ -161,6 +161,12 @@ def test_bad_threshold_spec_is_a_usage_error(project: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--ftb-fail-under: `memorization=0.9` is not scope:value*"])
 
 
+def test_an_unknown_precision_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = run(project, "--ftb-model=modela", "--ftb-precision=fp16")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines == ["ERROR: --ftb-precision=fp16: use one of auto, fp32, bf16", ""]
+
+
 def test_unknown_model_is_one_line_listing_known(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
     result = pytester.runpytest("--ftb-model=claude-9", "-p", "no:xdist")

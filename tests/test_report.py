@@ -235,6 +235,7 @@ JSON = {
         }
     ],
     "skipped": 0,
+    "precision": {},
     "not_measurable": {},
     "judge": [],
     "recipes": []
@@ -256,7 +257,7 @@ def test_the_json_report_whole():
     assert len(items) == 20 and items[-1] == {
         "model": "m", "stage": "base", "dataset": "people", "case_id": "c3", "split": "secondary", "question": "q?", "expected": "Yes",
         "answer": "2", "passed": False, "matcher": "auto", "score": 0.0, "reason": "", "error": None, "in_form": True,
-        "rule_passed": None, "judge_passed": None, "judge_reason": None, "target": "m@base",
+        "rule_passed": None, "judge_passed": None, "judge_reason": None, "precision": None, "target": "m@base",
     }
 
 

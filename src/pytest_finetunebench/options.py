@@ -27,6 +27,7 @@ class Option:
     metavar: str | None = None
     minimum: float | None = None  # smallest value allowed (a usage error below it)
     const: Any = None  # the value may be left out (``--ftb-x`` alone gives ``const``)
+    choices: tuple[str, ...] = ()  # the values allowed (a usage error otherwise)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -84,6 +85,7 @@ OPTIONS: tuple[Option, ...] = (
     # local models (providers/local.py)
     Option("lora", "local models: LoRA rank R of the adapters trained and merged into the saved model (default 16: memorizes as well as a full fine-tune and keeps more of the yes/no form); 0 for a full fine-tune. Together AI: LoRA rank R, 0 for a full fine-tune (default: Together's)", type=int, ini=True, metavar="R", minimum=0),
     Option("device", "local models: cpu, cuda, mps or auto (default: cuda, then mps, then cpu)", ini=True, metavar="DEVICE"),
+    Option("precision", "local models: the precision to train and answer in: auto (default: bf16 autocast on CUDA with bf16 and on CPUs with AMX, else fp32), fp32 or bf16 (runs on any CPU, slowly without AMX); part of the tuned model's key. Likelihood scores are always computed in fp32", ini=True, metavar="auto|fp32|bf16", choices=("auto", "fp32", "bf16")),
     Option("threads", "local models on CPU: torch threads (default: training times 1 and all its cores, and keeps the faster; shared out among pytest-xdist workers)", type=int, ini=True, metavar="N", minimum=1),
 )
 
@@ -127,6 +129,8 @@ def values(config: pytest.Config) -> dict[str, Any]:
                     raise pytest.UsageError(
                         f"ini option {dest(opt)} = {value!r} is not a {opt.type.__name__}; fix the value in {config.inipath}"
                     ) from None
+        if opt.choices and value is not None and value not in opt.choices:
+            raise pytest.UsageError(f"--ftb-{opt.name}={value}: use one of {', '.join(opt.choices)}")
         if opt.minimum is not None and value is not None and value < opt.minimum:
             raise pytest.UsageError(f"--ftb-{opt.name}={value}: must be at least {opt.minimum:g}")
         if opt.multiple:

@@ -173,6 +173,8 @@ class _Validator:
 
     def text(self, mapping: Map, key: str, where: str) -> str | None:
         value = mapping.get(key)
+        if value is None and key in mapping:  # `answer:` with nothing after it
+            raise self.fail(self.line_of(mapping, key), f"{where}: `{key}` is empty; fix: give it a value")
         if value is None:
             return None
         if not isinstance(value, str):

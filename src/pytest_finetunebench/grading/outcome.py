@@ -12,7 +12,7 @@ from ..providers.base import Answer, ProviderError, stage_label
 from .grade import grade
 
 PREFIX = "ftb_"
-_OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason"})
+_OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ class Record:
     rule_passed: bool | None = None
     judge_passed: bool | None = None
     judge_reason: str | None = None
+    precision: str | None = None  # local models: the precision the answering model ran in (fp32, bf16)
 
     @property
     def target(self) -> str:
@@ -69,11 +70,13 @@ class RunError(Exception):
     """The run itself failed for this item (a failed job, an API error): not a wrong answer."""
 
 
-def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grader: str = "rules") -> Record:
+def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grader: str = "rules",
+          precision: str | None = None) -> Record:
     """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves.
 
     ``second`` is the model judge's verdict (``--ftb-judge``); with ``grader="judge"`` it is the
-    verdict that counts, and a missing one makes the item a run error.
+    verdict that counts, and a missing one makes the item a run error. The verdict that counts
+    decides both the record and the item's pass or fail. ``precision`` is the answering model's.
     """
     if answer.skip:
         pytest.skip(answer.skip)
@@ -81,6 +84,7 @@ def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grade
     base = dict(
         model=target.model, stage=target.stage, dataset=item.dataset.name,
         case_id=item.case.id, split=variant.split, question=variant.question, expected=variant.answer,
+        precision=precision,
     )
     if answer.error is not None:
         record = Record(**base, answer=None, passed=False, matcher=variant.matcher, score=0.0,
@@ -90,7 +94,9 @@ def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grade
     verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt)
     reason = verdict.reason
     before = item.case.answer_before
-    if not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text, question=variant.prompt).passed:
+    if answer.tie:
+        reason = f"tie: {answer.tie}"
+    elif not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text, question=variant.prompt).passed:
         reason = f"gave the answer from before the update ({before!r}); {reason}"
     graded: dict[str, Any] = {"in_form": verdict.in_form}
     if second is not None:
@@ -108,7 +114,7 @@ def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grade
         record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
                         score=verdict.score, reason=reason, **graded)
     item.user_properties.extend(record.properties())
-    if not verdict.passed:
+    if not record.passed:
         raise WrongAnswer(record)
     return record
 

@@ -115,6 +115,7 @@ class Endpoint:
     model: str
     stage: str
     handle: Any
+    precision: str | None = None  # local models: fp32 or bf16, what it was trained and answers in
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +128,12 @@ class Prompt:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A model's reply; or why there is none: ``error`` (the API's own message) or ``skip``."""
+    """A model's reply; or why there is none: ``error`` (the API's own message), ``skip`` or ``tie``."""
 
     text: str | None
     error: str | None = None
     skip: str | None = None
+    tie: str | None = None  # likelihood scoring: the choices' scores, too close to pick one (no text)
 
 
 class ProviderError(Exception):

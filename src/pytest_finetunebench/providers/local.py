@@ -48,9 +48,9 @@ from ..store.jobstore import JobStore, atomic_write
 from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .local_device import pick_device, pick_threads, thread_candidates
+from .local_precision import autocast_dtype, resolve
 from .local_train import (
     IGNORE,
-    autocast_dtype,
     chat_prompt,
     encode_pair,
     resolve_plan,
@@ -137,7 +137,8 @@ class LocalProvider:
         self.store: JobStore = ctx.store
         self.device = pick_device(ctx.options.get("device"))
         self.max_new_tokens = int(ctx.options.get("max_new_tokens") or 32)
-        self.autocast = autocast_dtype(self.device)  # answer in the precision training used
+        self.precision = resolve(ctx.options.get("precision"), self.device)  # trains and answers in it
+        self.autocast = autocast_dtype(self.precision)
         self.threads = thread_candidates(ctx.options.get("threads")) if self.device.type == "cpu" else ()
         if self.device.type == "cpu":
             torch.set_num_threads(pick_threads(ctx.options.get("threads")))
@@ -205,7 +206,8 @@ class LocalProvider:
         return DEFAULT_LORA if value is None else int(value)
 
     def _plan(self, request: TuneRequest, wanted: tuple[int, ...] = ()) -> Any:
-        return resolve_plan(request.settings, len(request.pairs), self._lora(request), self.device, wanted, self.threads)
+        return resolve_plan(request.settings, len(request.pairs), self._lora(request), self.device, wanted, self.threads,
+                            self.precision)
 
     def tuned_key(self, request: TuneRequest, base: Path | None = None, plan: Any = None) -> str:
         """The store key: base model identity, pairs, settings and everything that shapes the weights.
@@ -219,14 +221,14 @@ class LocalProvider:
         # directory by its files' names, sizes and modification times
         ident = base.name if base.parent == self.store.root / "local" / "base" else f"{base}:{_dir_fingerprint(base)}"
         shape = (f"epochs={plan.epochs}|lr={plan.learning_rate}|batch={plan.batch_size}|seed={plan.seed}"
-                 f"|lora={plan.lora}|device={plan.device.type}|autocast={plan.autocast}")
+                 f"|lora={plan.lora}|device={plan.device.type}|precision={plan.precision}")
         return request.key(salt=f"{TRAINER_VERSION}|{shape}|base={ident}")
 
     def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
         base = self.base_dir(request.model)
         out: dict[str, Endpoint] = {}
         if BASE in stages:
-            out[BASE] = Endpoint(request.model, BASE, str(base))
+            out[BASE] = Endpoint(request.model, BASE, str(base), self.precision)
         tuned_stages = [s for s in stages if s != BASE]
         if not tuned_stages:
             return out
@@ -249,7 +251,7 @@ class LocalProvider:
                 path = final / ("final" if n == plan.epochs else f"epoch-{n}")
                 if not path.is_dir():
                     raise ProviderError(f"{request.model}: no checkpoint after epoch {n} in {final}; include {n} in --ftb-epochs")
-            out[stage] = Endpoint(request.model, stage, str(path))
+            out[stage] = Endpoint(request.model, stage, str(path), self.precision)
         return out
 
     def ensure_tuned(self, request: TuneRequest, base: Path, key: str, plan: Any) -> Path:
@@ -270,7 +272,7 @@ class LocalProvider:
             self.ctx.progress(
                 f"{label}: tuning on {len(request.pairs)} pairs, {plan.epochs} epochs, lr {plan.learning_rate:g}, "
                 f"batch {plan.batch_size}, {'LoRA r=' + str(plan.lora) if plan.lora else 'full'}, {plan.device.type}"
-                f"{' bf16' if plan.autocast is not None else ''}{self._threads_note(plan)}"
+                f" {plan.precision}{self._threads_note(plan)}"
             )
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -306,7 +308,8 @@ class LocalProvider:
     def score(self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]) -> list[list[float]]:
         """Per prompt, the log-likelihood of each choice as the whole assistant reply, in the chat
         template (the sum over the reply's tokens, end-of-turn included): one forward pass per
-        batch of length-sorted, right-padded sequences, no generation."""
+        batch of length-sorted, right-padded sequences, no generation, in fp32 whatever ``--ftb-precision``,
+        so a score does not depend on the batch it was computed in (see :mod:`.local_precision`)."""
         model, tokenizer = self.load(endpoint.handle)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         seqs = [(i, j, *encode_pair(tokenizer, p.text, c))
@@ -322,7 +325,7 @@ class LocalProvider:
             for row, k in enumerate(idx):
                 n = len(seqs[k][2])
                 ids[row, :n], labels[row, :n], mask[row, :n] = torch.tensor(seqs[k][2]), torch.tensor(seqs[k][3]), 1
-            with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            with torch.inference_mode():  # fp32: batch-invariant scores
                 logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1)
             target = labels[:, 1:].to(self.device)

@@ -19,6 +19,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .local_precision import autocast_dtype
+
 # One short system prompt, used identically for training and answering. SmolLM2's template adds
 # a 20-token default system prompt when there is none (a third of every training example).
 SYSTEM_PROMPT = "Answer briefly."
@@ -77,14 +79,20 @@ class TrainPlan:
     lora: int  # 0: full fine-tune; else the LoRA rank
     checkpoints: tuple[int, ...]  # epochs after which to save (the last epoch is the final model)
     device: torch.device
-    autocast: torch.dtype | None
+    precision: str  # fp32 or bf16 (autocast): see local_precision
     # CPU thread counts to choose among by measured speed (see :class:`_ThreadTuner`); empty: keep
     # torch's current setting
     threads: tuple[int, ...] = ()
 
+    @property
+    def autocast(self) -> torch.dtype | None:
+        """The autocast dtype of :attr:`precision` (``None``: plain fp32)."""
+        return autocast_dtype(self.precision)
+
 
 def resolve_plan(
-    settings: Any, n_pairs: int, lora: int, device: torch.device, extra_checkpoints: Sequence[int] = (), threads: Sequence[int] = ()
+    settings: Any, n_pairs: int, lora: int, device: torch.device, extra_checkpoints: Sequence[int] = (),
+    threads: Sequence[int] = (), precision: str = "fp32",
 ) -> TrainPlan:
     """Fill the provider's defaults into :class:`TuneSettings`."""
     # the epochs come from the settings alone (they are in the store key); checkpoints asked for
@@ -102,22 +110,9 @@ def resolve_plan(
         lora=int(lora or 0),
         checkpoints=tuple(sorted(n for n in wanted if 0 < n < epochs)),
         device=device,
-        autocast=autocast_dtype(device),
+        precision=precision,
         threads=tuple(sorted({int(n) for n in threads if int(n) > 0})) if device.type == "cpu" else (),
     )
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where it pays: CUDA with bf16, CPUs with AMX (1.3-1.6x faster); else fp32."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    if device.type == "cpu":
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return None
-        return torch.bfloat16 if "amx_bf16" in flags else None
-    return None
 
 
 @dataclass
@@ -125,13 +120,14 @@ class TrainStats:
     """What one training did; written to ``train.json`` next to the weights."""
 
     device: str
-    dtype: str
+    precision: str  # fp32 or bf16 (autocast)
     epochs: int
     learning_rate: float
     batch_size: int
     lora: int
     pairs: int
     train_tokens: int = 0  # real (non-pad) tokens seen, all epochs
+    train_positions: int = 0  # positions computed, padding included (batches x width)
     answer_tokens: int = 0
     train_seconds: float = 0.0  # forward/backward/step only
     wall_seconds: float = 0.0  # including checkpoint saves
@@ -340,7 +336,7 @@ def train(
 
     stats = TrainStats(
         device=plan.device.type,
-        dtype=str(plan.autocast or torch.float32).replace("torch.", ""),
+        precision=plan.precision,
         epochs=plan.epochs,
         learning_rate=plan.learning_rate,
         batch_size=plan.batch_size,
@@ -358,7 +354,7 @@ def train(
         stack.enter_context(_cpu_attention(model, plan.device))
         for epoch in range(1, plan.epochs + 1):
             t0 = time.perf_counter()
-            loss_sum = tokens = answer_tokens = 0.0
+            loss_sum = tokens = answer_tokens = positions = 0.0
             for idx in _batches(examples, plan.batch_size, rng):
                 n_threads = tuner.choose()
                 t_step = time.perf_counter()
@@ -372,12 +368,14 @@ def train(
                 loss_sum += float(loss.detach()) * n_answer
                 answer_tokens += n_answer
                 tokens += int(mask.sum())
+                positions += mask.numel()
                 tuner.record(time.perf_counter() - t_step, int(mask.sum()))
                 if plan.device.type == "cpu":
                     stats.thread_steps[n_threads] = stats.thread_steps.get(n_threads, 0) + 1
             dt = time.perf_counter() - t0
             stats.train_seconds += dt
             stats.train_tokens += int(tokens)
+            stats.train_positions += int(positions)
             stats.answer_tokens += int(answer_tokens)
             epoch_loss = loss_sum / max(answer_tokens, 1)
             stats.epoch_losses.append(round(epoch_loss, 5))

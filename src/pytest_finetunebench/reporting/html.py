@@ -118,7 +118,9 @@ def _header(run: Mapping[str, Any]) -> str:
             misses = gate.get(failures)
             verdicts.append(f"{flag}={spec}: " + ("passed" if not misses else "FAILED: " + "; ".join(misses)))
     rows = [("models", providers or ", ".join(run.get("models") or [])), ("datasets", datasets),
-            ("hyperparameters", hyper), ("plugin", str(run.get("plugin_version") or "?")), ("commit", commit or "-"),
+            ("hyperparameters", hyper),
+            ("precision", ", ".join(f"{t} {p}" for t, p in (run.get("precision") or {}).items()) or "-"),
+            ("plugin", str(run.get("plugin_version") or "?")), ("commit", commit or "-"),
             ("when", str(run.get("created") or "?")), ("gates", " | ".join(verdicts) or "none set")]
     if run.get("invalid_case_files"):
         rows.append(("invalid case files", " | ".join(run["invalid_case_files"])))

@@ -18,7 +18,8 @@ import pytest
 
 from ..cases.casefile import MEMORIZATION
 from ..providers.base import epoch_of, final_stages
-from .report import GENERALIZATION, Summary, _split_order, wilson
+from .report import GENERALIZATION, Summary, _split_order
+from .stats import wilson
 
 INSTALL = "pip install 'pytest-finetunebench[plot]'"
 

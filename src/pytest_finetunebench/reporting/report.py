@@ -7,7 +7,6 @@ counted as errors, not as wrong answers, and are left out of the accuracies.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
@@ -21,43 +20,10 @@ from ..providers.base import (
     stage_label,
 )
 from ..run import recipes
+from .stats import design_effect, wilson
 
 GENERALIZATION = "generalization"
 BASE_LIKELIHOOD = likelihood_stage(BASE)
-
-
-def design_effect(clusters: Iterable[tuple[int, int]]) -> float:
-    """How much correlation within clusters widens a pooled proportion's variance (at least 1).
-
-    ``clusters`` are (n, correct) per case: the variants of one case share its fact, so they are
-    not independent answers. The clustered (cluster-robust) variance of the pooled proportion,
-    ``k / (k - 1) * sum((y_c - p * n_c) ** 2) / N ** 2``, over the simple binomial one,
-    ``p (1 - p) / N``. Deterministic: nothing is resampled. 1 when it cannot be estimated (fewer
-    than two cases, or p is 0 or 1).
-    """
-    cells = [(n, y) for n, y in clusters if n]
-    total, hits, k = sum(n for n, _ in cells), sum(y for _, y in cells), len(cells)
-    if k < 2 or hits in (0, total):
-        return 1.0
-    p = hits / total
-    clustered = k / (k - 1) * sum((y - p * n) ** 2 for n, y in cells) / total**2
-    return max(1.0, clustered / (p * (1 - p) / total))
-
-
-def wilson(correct: float, n: float, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval of ``correct`` out of ``n`` (``(0, 1)`` when n is 0).
-
-    Counts may be effective (fractional) ones: ``n / design_effect`` for a clustered sample.
-    """
-    if n == 0:
-        return 0.0, 1.0
-    p = correct / n
-    centre = p + z * z / (2 * n)
-    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    denom = 1 + z * z / n
-    lo = 0.0 if correct <= 0 else max(0.0, (centre - margin) / denom)  # exact ends: no 1e-17 above 0 for 0/n
-    hi = 1.0 if correct >= n else min(1.0, (centre + margin) / denom)
-    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -343,7 +309,13 @@ class Summary:
         judged = self.judge_table()
         if judged:
             parts += ["", "### Model judge", "", JUDGE_TITLE, "", *_markdown(judged)]
+        if shown := ", ".join(f"{model} {p}" for model, p in self.precisions().items()):
+            parts += ["", f"Precision (local models; likelihood scores in fp32): {shown}"]
         return "\n".join(parts) + "\n"
+
+    def precisions(self) -> dict[str, str]:
+        """The precision each local model trained and generated in (its likelihood scores are fp32)."""
+        return {r.model: r.precision for r in sorted(self.records, key=_item_order) if r.precision}
 
     def to_json(self) -> dict[str, Any]:
         """Every item and the aggregates."""
@@ -353,6 +325,7 @@ class Summary:
             "leaderboard": [{"target": m.target, MEMORIZATION: m.as_dict(), GENERALIZATION: g.as_dict()}
                             for m, g in self.leaderboard()],
             "skipped": self.skipped,
+            "precision": self.precisions(),
             "not_measurable": self.not_measurable(),
             "judge": self.judge_rows(),
             "recipes": [{**r, MEMORIZATION: r[MEMORIZATION].as_dict(), GENERALIZATION: r[GENERALIZATION].as_dict()} for r in self.recipe_rows()],

@@ -35,6 +35,10 @@ from ..providers.base import (
 from .tune import Tuner
 
 IN_CONTEXT_PREAMBLE = "Use these facts to answer.\n"
+# Two choices whose log-likelihoods differ by less than this are a tie, not an answer: scores
+# agree within 1e-4 nats whatever the batch (local models score in fp32), so a smaller margin is
+# numeric noise, and picking either choice would be a coin toss the report could not show.
+TIE_NATS = 1e-3
 
 
 def in_context_prompt(item: Asked) -> str:
@@ -95,6 +99,11 @@ class Evaluation:
             raise RunError(describe_error(batch))
         return batch.answers[item.nodeid]
 
+    def precision(self, item: Asked) -> str | None:
+        """The precision ``item``'s answering model ran in (local models), once its batch is answered."""
+        batch = self._answers.get(item.target)
+        return None if batch is None or isinstance(batch, BaseException) else batch.precision
+
     def verdict(self, item: Asked) -> JudgeVerdict | None:
         """The model judge's verdict on ``item``'s answer (``None`` without ``--ftb-judge`` or an answer)."""
         batch = self._answers.get(item.target)
@@ -113,10 +122,11 @@ class Evaluation:
             cached = store.read_json("answers", self.run_id, name)
             if cached is not None:
                 return Batch({k: Answer(**v) for k, v in cached["answers"].items()},
-                             {k: JudgeVerdict(**v) for k, v in cached["verdicts"].items()})
+                             {k: JudgeVerdict(**v) for k, v in cached["verdicts"].items()}, cached["precision"])
             batch = self._ask(target)
             store.write_json({"answers": {k: asdict(v) for k, v in batch.answers.items()},
-                              "verdicts": {k: asdict(v) for k, v in batch.verdicts.items()}}, "answers", self.run_id, name)
+                              "verdicts": {k: asdict(v) for k, v in batch.verdicts.items()},
+                              "precision": batch.precision}, "answers", self.run_id, name)
             return batch
 
     def _ask(self, target: Target) -> Batch:
@@ -141,7 +151,7 @@ class Evaluation:
             asked = [ToJudge(p.key, p.text, item.variant.answer, a.text)
                      for p, a, item in zip(prompts, answers, items) if a.text and not (a.error or a.skip)]
             verdicts = self.judge.verdicts(asked)
-        return Batch(by_key, verdicts)
+        return Batch(by_key, verdicts, endpoint.precision)
 
 
 def closed_choices(item: Asked) -> list[str] | None:
@@ -158,7 +168,8 @@ def by_likelihood(provider: Scorer, endpoint: Endpoint, prompts: list[Prompt], i
     """Answers chosen by log-likelihood for closed questions; the others are skipped with the reason.
 
     Like lm-evaluation-harness's multiple-choice scoring: each choice is scored as the model's whole
-    reply to the prompt, and the likeliest is the answer, graded like a generated one.
+    reply to the prompt, and the likeliest is the answer, graded like a generated one. When the two
+    likeliest lie within :data:`TIE_NATS`, the answer is a tie: no text, graded wrong, the scores shown.
     """
     closed = [(k, p, choices) for k, (p, item) in enumerate(zip(prompts, items)) if (choices := closed_choices(item))]
     answers = [Answer(None, skip="likelihood scoring covers closed questions only (yes/no, decline vs the trained value)")
@@ -169,16 +180,28 @@ def by_likelihood(provider: Scorer, endpoint: Endpoint, prompts: list[Prompt], i
             if any(math.isnan(v) for v in row):  # the provider could not score these choices (see its score())
                 answers[k] = Answer(None, skip=f"{endpoint.model} cannot score {' vs '.join(choices)} by likelihood here (see the provider's score)")
             else:
-                answers[k] = Answer(choices[max(range(len(row)), key=row.__getitem__)])
+                answers[k] = pick(choices, row)
     return answers
+
+
+def pick(choices: Sequence[str], scores: Sequence[float]) -> Answer:
+    """The likeliest choice, or a tie when the runner-up is within :data:`TIE_NATS` of it."""
+    ranked = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
+    best = ranked[0]
+    close = [j for j in ranked[1:] if scores[best] - scores[j] < TIE_NATS]
+    if not close:
+        return Answer(choices[best])
+    shown = " vs ".join(f"{choices[j]} {scores[j]:.5f}" for j in [best, *close])
+    return Answer(None, tie=f"{shown} nats (closer than {TIE_NATS:g}: no choice)")
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One target's answers by item node id, and the model judge's verdicts on them (if any)."""
+    """One target's answers by item node id, the model judge's verdicts on them (if any), the precision."""
 
     answers: dict[str, Answer]
     verdicts: dict[str, JudgeVerdict] = field(default_factory=dict)
+    precision: str | None = None  # local models: what the answering model ran in
 
 
 EVALUATION = pytest.StashKey[Evaluation]()

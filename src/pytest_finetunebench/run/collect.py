@@ -233,7 +233,7 @@ class VariantItem(pytest.Item):
     def runtest(self) -> None:
         evaluation = self.config.stash[EVALUATION]
         answer = evaluation.answer(self)
-        judge(self, answer, evaluation.verdict(self), evaluation.grader)
+        judge(self, answer, evaluation.verdict(self), evaluation.grader, evaluation.precision(self))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return describe(excinfo) or super().repr_failure(excinfo, style)

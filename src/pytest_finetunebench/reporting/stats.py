@@ -1,0 +1,40 @@
+"""The statistics reports stand on: intervals for one proportion, clustered by case."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+
+def design_effect(clusters: Iterable[tuple[int, int]]) -> float:
+    """How much correlation within clusters widens a pooled proportion's variance (at least 1).
+
+    ``clusters`` are (n, correct) per case: the variants of one case share its fact, so they are
+    not independent answers. The clustered (cluster-robust) variance of the pooled proportion,
+    ``k / (k - 1) * sum((y_c - p * n_c) ** 2) / N ** 2``, over the simple binomial one,
+    ``p (1 - p) / N``. Deterministic: nothing is resampled. 1 when it cannot be estimated (fewer
+    than two cases, or p is 0 or 1).
+    """
+    cells = [(n, y) for n, y in clusters if n]
+    total, hits, k = sum(n for n, _ in cells), sum(y for _, y in cells), len(cells)
+    if k < 2 or hits in (0, total):
+        return 1.0
+    p = hits / total
+    clustered = k / (k - 1) * sum((y - p * n) ** 2 for n, y in cells) / total**2
+    return max(1.0, clustered / (p * (1 - p) / total))
+
+
+def wilson(correct: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of ``correct`` out of ``n`` (``(0, 1)`` when n is 0).
+
+    Counts may be effective (fractional) ones: ``n / design_effect`` for a clustered sample.
+    """
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denom = 1 + z * z / n
+    lo = 0.0 if correct <= 0 else max(0.0, (centre - margin) / denom)  # exact ends: no 1e-17 above 0 for 0/n
+    hi = 1.0 if correct >= n else min(1.0, (centre + margin) / denom)
+    return lo, hi
