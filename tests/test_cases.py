@@ -149,7 +149,7 @@ def test_every_yaml_problem_is_one_line(tmp_path: Path, text: str, line: int, ne
          "        question: r?\n        answer: '1'\n        macther: exact\n",
          ":10: case `a` variant: unknown field `macther`; fix: use one of answer, matcher, prompt, question, split"),
         ("dataset: x\nkind: updating\ncases:\n  - {id: a, question: q?, answer: '1'}\n",
-         ":2: unknown kind `updating`; fix: use one of new_knowledge, updating_knowledge"),
+         ":2: unknown kind `updating`; fix: use one of new_knowledge, updating_knowledge, general_knowledge"),
         ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: \"\"\n",
          ":5: case `a`: `answer` is empty; fix: give it a value"),
         ("dataset: x\ncases:\n  - id: c2\n    question: q?\n    answer:\n    fact: F.\n",
@@ -247,7 +247,7 @@ def test_a_dataset_finds_its_cases_by_id(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("variant", "message"), [
     ("      - question: r?\n        answer: '1'\n", ":7: case `a` variant has no `split`; fix: add `split: ...`"),
     ("      - question: r?\n        answer: '1'\n        split: rephrasd\n",
-     ":9: unknown split `rephrasd`; fix: use one of memorization, rephrased, date_changed, secondary, comparison, vignette, code"
+     ":9: unknown split `rephrasd`; fix: use one of memorization, rephrased, date_changed, secondary, comparison, vignette, code, retention"
      " or declare it under `splits:`"),
     ("      - question: r?\n        split: [a]\n        answer: '1'\n", ":8: case `a` variant: `split` must be text, got a list; fix: write it as a quoted string"),
     ("      - split: rephrased\n        answer: '1'\n", ":7: case `a` variant `rephrased` has no `question`; fix: add `question: ...`"),
@@ -333,7 +333,7 @@ def test_a_case_error_is_one_whole_line_at_its_line(tmp_path: Path, text: str, m
     ("dataset: x\ntemplates: [a]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
      ':2: `templates` must map split names to text; fix: `templates: {default: ...}`'),
     ("dataset: x\ntemplates:\n  default: 'A {question}'\n  rephrasd: 'B {question}'\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
-     ':4: unknown split `rephrasd`; fix: use one of memorization, rephrased, date_changed, secondary, comparison, vignette, code or declare it under `splits:`'),
+     ':4: unknown split `rephrasd`; fix: use one of memorization, rephrased, date_changed, secondary, comparison, vignette, code, retention or declare it under `splits:`'),
     ("dataset: x\ntemplates:\n  default: 'A {question}'\n  rephrased: 'B'\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
      ':4: template `rephrased` must be text containing {question}; fix: add {question} where the question goes'),
 ])
@@ -362,7 +362,7 @@ def test_a_train_split_or_template_error_is_one_whole_line(tmp_path: Path, text:
     ("dataset: x\nsplits:\n  - ~\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
      ':3: split name `nothing` is not a lowercase identifier; fix: use letters, digits and _'),
     ("dataset: x\nkind: newknowledge\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
-     ':2: unknown kind `newknowledge`; fix: use one of new_knowledge, updating_knowledge'),
+     ':2: unknown kind `newknowledge`; fix: use one of new_knowledge, updating_knowledge, general_knowledge'),
     ("dataset: x\ndescription: [a]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",
      ':2: dataset: `description` must be text, got a list; fix: write it as a quoted string'),
     ("dataset: x\nsource: [a]\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n",

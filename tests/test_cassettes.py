@@ -454,7 +454,8 @@ def test_shipped_suite_cassette_replays_from_an_empty_folder(pytester, monkeypat
     result = pytester.runpytest_subprocess(f"--ftb-cassettes={ROOT / 'cassettes'}", "--ftb-no-save", "--ftb-fail-under=memorization:0.9", *index["args"])
     result.assert_outcomes(**index["outcomes"])
     assert result.ret == 0  # the gate decides: memorization 1.000 >= 0.9
-    assert "gpt-4o-mini-2024-07-18  invented_people  memorization  24  24       1.000     [0.862, 1.000]  1.00" in result.outlines
+    # the model column is as wide as the untuned stage the retention split adds (gpt-4o-mini-2024-07-18@base)
+    assert "gpt-4o-mini-2024-07-18       invented_people    memorization  24   24       1.000     [0.862, 1.000]  1.00" in result.outlines
 
 
 # -- units ----------------------------------------------------------------------------------------

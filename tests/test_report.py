@@ -45,6 +45,13 @@ TERMINAL = [
     'm      rephrased       -      0.667  -',
     'm      secondary       0.500  0.250  -25.0 pts',
     'm      generalization  0.500  0.429  -7.1 pts',
+    '',
+    # base vs tuned on the same items: 3 right only after tuning (McNemar p = 2 / 2**3), one secondary
+    # item right only before (p = 2 / 2**1, capped at 1); the rephrased items have no untuned answers
+    'paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)',
+    'A       B  scope           n  only A  only B  McNemar p  B - A [95% CI]',
+    'm@base  m  memorization    4  0       3       0.2500     +75.0 pts [+25.0, +100.0]',
+    'm@base  m  generalization  4  1       0       1.0000     -25.0 pts [-75.0, +0.0]',
 ]
 
 
@@ -76,6 +83,16 @@ before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned
 | m | rephrased | - | 0.667 | - |
 | m | secondary | 0.500 | 0.250 | -25.0 pts |
 | m | generalization | 0.500 | 0.429 | -7.1 pts |
+
+### Paired comparisons
+
+paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval
+
+| A | B | scope | n | only A | only B | McNemar p | B - A [95% CI] |
+|---|---|---|---|---|---|---|---|
+| m@base | m | memorization | 4 | 0 | 3 | 0.2500 | +75.0 pts [+25.0, +100.0] |
+| m@base | m | secondary | 4 | 1 | 0 | 1.0000 | -25.0 pts [-75.0, +0.0] |
+| m@base | m | generalization | 4 | 1 | 0 | 1.0000 | -25.0 pts [-75.0, +0.0] |
 """
 
 
@@ -238,6 +255,15 @@ JSON = {
     "precision": {},
     "not_measurable": {},
     "judge": [],
+    "retention": [],
+    "paired": [
+        {"a": "m@base", "b": "m", "scope": "memorization", "n": 4, "a_only": 0, "b_only": 3, "p_value": 0.25,
+         "difference": 0.75, "ci": [0.25, 1.0]},
+        {"a": "m@base", "b": "m", "scope": "secondary", "n": 4, "a_only": 1, "b_only": 0, "p_value": 1.0,
+         "difference": -0.25, "ci": [-0.75, 0.0]},
+        {"a": "m@base", "b": "m", "scope": "generalization", "n": 4, "a_only": 1, "b_only": 0, "p_value": 1.0,
+         "difference": -0.25, "ci": [-0.75, 0.0]},
+    ],
     "recipes": []
 }
 
@@ -257,7 +283,7 @@ def test_the_json_report_whole():
     assert len(items) == 20 and items[-1] == {
         "model": "m", "stage": "base", "dataset": "people", "case_id": "c3", "split": "secondary", "question": "q?", "expected": "Yes",
         "answer": "2", "passed": False, "matcher": "auto", "score": 0.0, "reason": "", "error": None, "in_form": True,
-        "rule_passed": None, "judge_passed": None, "judge_reason": None, "precision": None, "target": "m@base",
+        "rule_passed": None, "judge_passed": None, "judge_reason": None, "precision": None, "nll": None, "target": "m@base",
     }
 
 
@@ -284,14 +310,19 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         'm+paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)',
         '',
         'recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case',
-        'model  recipe        memorization              generalization            change vs qa (generalization)',
+        'model  recipe        memorization              generalization            vs qa, paired (generalization)',
         'm      qa            1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)  -',
-        'm      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts',
+        'm      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [+0.0, +75.0], p 1.0000',
         '',
         'model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree',
         'model  dataset  split         n  rules  judge  agreement  judge errors',
         'm      people   memorization  4  1.000  0.750  0.750',
         'm      people   rephrased     4  0.500  0.250  0.750',
+        '',
+        'paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)',
+        'A  B               scope           n  only A  only B  McNemar p  B - A [95% CI]',
+        'm  m+paraphrase:4  memorization    4  0       0       1.0000     +0.0 pts [+0.0, +0.0]',
+        'm  m+paraphrase:4  generalization  4  0       1       1.0000     +25.0 pts [+0.0, +75.0]',
     ]
 
 
@@ -317,10 +348,10 @@ def test_the_markdown_report_with_recipes_and_a_judge():
 
 recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case
 
-| model | recipe | memorization | generalization | change vs qa (generalization) |
+| model | recipe | memorization | generalization | vs qa, paired (generalization) |
 |---|---|---|---|---|
 | m | qa | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) | - |
-| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts |
+| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts [+0.0, +75.0], p 1.0000 |
 
 ### Model judge
 
@@ -330,6 +361,16 @@ model judge (--ftb-judge): accuracy by the rule grader and by the judge on the s
 |---|---|---|---|---|---|---|---|
 | m | people | memorization | 4 | 1.000 | 0.750 | 0.750 |  |
 | m | people | rephrased | 4 | 0.500 | 0.250 | 0.750 |  |
+
+### Paired comparisons
+
+paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval
+
+| A | B | scope | n | only A | only B | McNemar p | B - A [95% CI] |
+|---|---|---|---|---|---|---|---|
+| m | m+paraphrase:4 | memorization | 4 | 0 | 0 | 1.0000 | +0.0 pts [+0.0, +0.0] |
+| m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 1.0000 | +25.0 pts [+0.0, +75.0] |
+| m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 1.0000 | +25.0 pts [+0.0, +75.0] |
 """
 
 
@@ -390,6 +431,11 @@ def test_splits_the_upper_bound_cannot_show_are_marked_and_left_out_of_generaliz
         'other  generalization  0.500  -',
         'm: generalization leaves out what this model cannot show even with the facts in the prompt: date_changed (in context 0.000'
         ' [0.000, 0.490] is not above chance 0.00); secondary (in context 0.750 [0.301, 0.954] is not above chance 0.50)',
+        '',
+        'paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)',
+        'A  B      scope           n  only A  only B  McNemar p  B - A [95% CI]',
+        'm  other  memorization    2  0       0       1.0000     +0.0 pts [+0.0, +0.0]',
+        'm  other  generalization  4  2       0       0.5000     -50.0 pts [-50.0, -50.0]',
     ]
 
 
@@ -431,9 +477,9 @@ def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_
         'alpha+paraphrase:2  0.500 [0.05, 0.95] (n=2)  -',
         '',
         'recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case',
-        'model  recipe        memorization              generalization            change vs qa (generalization)',
+        'model  recipe        memorization              generalization            vs qa, paired (generalization)',
         'alpha  qa            1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)  -',
-        'alpha  paraphrase:2  0.500 [0.05, 0.95] (n=2)  -                         -',
+        'alpha  paraphrase:2  0.500 [0.05, 0.95] (n=2)  -                         no shared items',
         '',
         'model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree',
         'model  dataset  split         n  rules  judge  agreement  judge errors',
@@ -443,6 +489,12 @@ def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_
         'zeta   towns    memorization  2  1.000  1.000  1.000',
         'zeta   towns    comparison    2  1.000  0.500  0.500',
         'zeta   towns    mine          0  -      -      -          2',
+        '',
+        'paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)',
+        'A      B                   scope         n  only A  only B  McNemar p  B - A [95% CI]',
+        'zeta   alpha               memorization  2  0       0       1.0000     +0.0 pts [+0.0, +0.0]',
+        'zeta   alpha+paraphrase:2  memorization  2  1       0       1.0000     -50.0 pts [-100.0, +0.0]',
+        'alpha  alpha+paraphrase:2  memorization  2  1       0       1.0000     -50.0 pts [-100.0, +0.0]',
     ]
 
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_finetunebench.suites import available, suite_dir
+from pytest_finetunebench.suites import available, forgetting_text, suite_dir
 
 
 def test_the_shipped_suites_are_package_data():
     assert available() == ["default", "full"]
-    assert sorted(p.name for p in suite_dir("default").glob("*.yaml")) == ["api.yaml", "events.yaml", "people.yaml"]
+    assert sorted(p.name for p in suite_dir("default").glob("*.yaml")) == ["api.yaml", "events.yaml", "people.yaml", "retention.yaml"]
+    assert forgetting_text().count(" ") > 1500  # the general text of Δ NLL ships beside them
 
 
 def test_a_suite_runs_from_a_folder_without_cases(pytester: pytest.Pytester):
     result = pytester.runpytest("--ftb-suite=default", "--collect-only", "-q", "-p", "no:randomly")
     assert result.ret == 0
     ids = [line for line in result.outlines if "::" in line]
-    assert len(ids) == 174 and result.outlines[-1] == "174 tests collected in " + result.outlines[-1].split(" in ")[1]
-    assert {i.split("::")[0] for i in ids} == {"people.yaml", "events.yaml", "api.yaml"}
+    # 174 items of the 50 facts, and the 100 retention questions asked of the tuned and the untuned model
+    assert len(ids) == 374 and result.outlines[-1] == "374 tests collected in " + result.outlines[-1].split(" in ")[1]
+    assert {i.split("::")[0] for i in ids} == {"people.yaml", "events.yaml", "api.yaml", "retention.yaml"}
+    assert sum(i.endswith("::retention[local:smollm2-135m@base]") for i in ids) == 100
 
 
 def test_a_suite_set_in_the_ini_file(pytester: pytest.Pytester):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generator
 
@@ -18,6 +18,7 @@ import pytest
 from . import options, providers, record, suites
 from .cases.casefile import BUILTIN_SPLITS
 from .grading.judge import GRADERS, Judge, judge_context
+from .items import Target
 from .providers import RunContext
 from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .reporting.results import Results
@@ -75,12 +76,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # a YAML file, or a folder below the rootdir, named on the command line holds cases too
     named = [p for p in explicit if p.suffix in (".yaml", ".yml") or (p.is_dir() and config.rootpath in p.parents)]
     case_roots = [r.resolve() for r in roots] + [Path(p) for p in shipped] + named
-    config.stash[COLLECTION] = collection = Collection(Selection.from_options(opts, DEFAULT_MODEL), tuple(case_roots))
-    for root in case_roots:  # a link back to a case folder is not collected again
-        collection.catalog.reached_before(root)
     worker = getattr(config, "workerinput", None)
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
     ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line))
+    selection = _retention_bases(Selection.from_options(opts, DEFAULT_MODEL), ctx)
+    config.stash[COLLECTION] = collection = Collection(selection, tuple(case_roots))
+    for root in case_roots:  # a link back to a case folder is not collected again
+        collection.catalog.reached_before(root)
     recorder = record.Recorder.from_options(opts, config.rootpath, store, worker)
     ctx.recording = recorder.recording
     ctx.replay_store = recorder.replay_store
@@ -101,6 +103,18 @@ def pytest_configure(config: pytest.Config) -> None:
                 "(it gives this plugin no token log-probabilities); fix: --ftb-scoring=generate for it, or a local: model")
     config.stash[EVALUATION] = Evaluation(ctx, settings_from(opts), worker["testrunuid"] if worker else None,
                                           *_judge(opts, ctx))
+
+
+def _retention_bases(selection: Selection, ctx: RunContext) -> Selection:
+    """Keep the untuned stages the retention split needs where the provider has them (the report
+    says where retention could not be measured)."""
+    def untuned(target: Target) -> bool:
+        try:
+            return providers.spec_for(target.model, ctx).untuned
+        except ProviderError:  # an unknown model: its usage error comes with the targets'
+            return False
+
+    return replace(selection, retention_base=tuple(t for t in selection.retention_base if untuned(t)))
 
 
 def _judge(opts: dict, ctx: RunContext) -> tuple[Judge | None, str]:

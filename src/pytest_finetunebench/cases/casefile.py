@@ -23,9 +23,16 @@ BUILTIN_SPLITS = (
     "comparison",
     "vignette",
     "code",
+    "retention",
 )
+RETENTION = "retention"  # never trained on; scored on what the untuned model knew (reporting/retention.py)
+
+
+def generalizes(split: str) -> bool:
+    """Whether ``split`` counts toward Generalization: every split but memorization and retention."""
+    return split not in (MEMORIZATION, RETENTION)
 MATCHERS = ("auto", "exact", "number", "yes_no", "abstain", "contains", "fuzzy")
-KINDS = ("new_knowledge", "updating_knowledge")
+KINDS = ("new_knowledge", "updating_knowledge", "general_knowledge")
 QUESTION_SLOT = "{question}"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # any text a pytest node name can carry: no `::`, brackets, control characters or outer spaces

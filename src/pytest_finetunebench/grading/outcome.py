@@ -12,7 +12,7 @@ from ..providers.base import Answer, ProviderError, stage_label
 from .grade import grade
 
 PREFIX = "ftb_"
-_OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision"})
+_OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision", "nll"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class Record:
     judge_passed: bool | None = None
     judge_reason: str | None = None
     precision: str | None = None  # local models: the precision the answering model ran in (fp32, bf16)
+    nll: float | None = None  # local models asked the retention split: the model's mean NLL of the general text
 
     @property
     def target(self) -> str:
@@ -71,12 +72,13 @@ class RunError(Exception):
 
 
 def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grader: str = "rules",
-          precision: str | None = None) -> Record:
+          precision: str | None = None, nll: float | None = None) -> Record:
     """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves.
 
     ``second`` is the model judge's verdict (``--ftb-judge``); with ``grader="judge"`` it is the
     verdict that counts, and a missing one makes the item a run error. The verdict that counts
-    decides both the record and the item's pass or fail. ``precision`` is the answering model's.
+    decides both the record and the item's pass or fail. ``precision`` and ``nll`` are what was
+    measured of the answering model (local models).
     """
     if answer.skip:
         pytest.skip(answer.skip)
@@ -84,7 +86,7 @@ def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grade
     base = dict(
         model=target.model, stage=target.stage, dataset=item.dataset.name,
         case_id=item.case.id, split=variant.split, question=variant.question, expected=variant.answer,
-        precision=precision,
+        precision=precision, nll=nll,
     )
     if answer.error is not None:
         record = Record(**base, answer=None, passed=False, matcher=variant.matcher, score=0.0,

@@ -69,6 +69,8 @@ class ProviderSpec:
     examples: tuple[str, ...]
     extra: str = ""
     scores: bool = False  # implements ``score`` (--ftb-scoring=likelihood)
+    nll: bool = False  # implements ``nll`` (forgetting by likelihood: Δ NLL beside the retention split)
+    untuned: bool = True  # has the untuned model (the base stage: --ftb-baseline, the retention split)
 
 
 def _is_openai(name: str, ctx: RunContext) -> bool:
@@ -81,6 +83,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         lambda name, ctx: bool(ctx.options.get("responses")),
         "pytest_finetunebench.providers.published:create",
         ("<model> with --ftb-responses=DIR",),
+        untuned=False,
     ),
     ProviderSpec(
         "local",
@@ -89,6 +92,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         ("local:smollm2-135m", "local:<dir of a Hugging Face causal LM>"),
         "local",
         scores=True,
+        nll=True,
     ),
     ProviderSpec(
         "openai",

@@ -160,6 +160,14 @@ class Provider(Protocol):
         ...
 
 
+class TextScorer(Protocol):
+    """A provider that can give the likelihood of a plain text (forgetting by likelihood)."""
+
+    def nll(self, endpoint: Endpoint, text: str) -> float:
+        """The mean per-token negative log-likelihood of ``text`` (nats), in fp32."""
+        ...
+
+
 class Scorer(Protocol):
     """A provider that can also score closed questions by likelihood (``--ftb-scoring=likelihood``)."""
 

@@ -335,6 +335,20 @@ class LocalProvider:
                 out[i][j] = total
         return out
 
+    def nll(self, endpoint: Endpoint, text: str, window: int = 1024) -> float:
+        """Mean per-token negative log-likelihood of ``text`` (nats) in fp32, over windows of
+        ``window`` tokens (each window's first token is context only)."""
+        model, tokenizer = self.load(endpoint.handle)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        total, count = 0.0, 0
+        for start in range(0, len(ids) - 1, window):
+            chunk = torch.tensor([ids[start:start + window + 1]], device=self.device)
+            with torch.inference_mode():
+                logits = model(input_ids=chunk[:, :-1]).logits.float()
+            total += float(torch.nn.functional.cross_entropy(logits[0], chunk[0, 1:], reduction="sum"))
+            count += chunk.shape[1] - 1
+        return total / count
+
     def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
         """Greedy answers for all prompts: length-sorted, left-padded batches."""
         if not prompts:

@@ -2,6 +2,8 @@
 
 ``--ftb-fail-under=memorization:0.9,generalization:0.3,rephrased:50%`` applies each
 threshold to every tuned model (the final stage; untuned baselines are not gated).
+``retention:0.95`` gates the share of the questions the untuned model got right that the tuned
+model still gets right (:mod:`.retention`), not the tuned model's accuracy on the split.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Iterable
 import pytest
 
 from ..providers.base import final_stages, stage_label
+from ..cases.casefile import RETENTION
+from . import retention
 from .report import Summary
 
 
@@ -56,7 +60,7 @@ def check(summary: Summary, thresholds: list[Threshold], targets: list[str]) -> 
     failures = []
     for target in targets:
         for t in thresholds:
-            cell = summary.aggregate(target, t.scope)
+            cell = retention.cell(summary.records, target) if t.scope == RETENTION else summary.aggregate(target, t.scope)
             if cell.n == 0:
                 failures.append(f"{target}: no graded items for `{t.scope}`")
             elif cell.accuracy < t.minimum:

@@ -31,6 +31,7 @@ from typing import Any, Mapping, Sequence
 import pytest
 
 from ..grading.outcome import Record
+from . import retention
 from .report import BEFORE_AFTER_TITLE, JUDGE_TITLE, Summary, _split_order
 
 STYLE = """
@@ -180,6 +181,19 @@ def _items(summary: Summary, flips: list[tuple[Record, str]]) -> str:
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
+def _retention(summary: Summary) -> list[str]:
+    """The retention table, then every question forgotten: right before tuning, wrong after."""
+    kept = retention.table(summary.records)
+    if not kept:
+        return []
+    lost = [["model", "dataset", "case", "question", "gold", "answer before", "answer after"]] + [
+        [t.target, t.dataset, t.case_id, t.question, t.expected, b.answer or "", t.answer or ""]
+        for target in retention.tuned_targets(summary.records) for b, t in retention.forgotten(summary.records, target)]
+    shown = _table(lost) if len(lost) > 1 else "<p>Nothing forgotten.</p>"
+    return ["<h2>Retention</h2>", f'<p class="muted">{escape(retention.TITLE)}</p>', _table(kept, numeric_from=1),
+            "<h3>Forgotten (right before tuning, wrong after)</h3>", shown]
+
+
 def summary_tables(summary: Summary) -> str:
     """The leaderboard and the per-split table (for pytest-html's summary)."""
     return (f"<h2>FineTuneBench leaderboard</h2>{_table(summary.leaderboard_table())}"
@@ -218,6 +232,7 @@ def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *,
         judged = summary.judge_table()
         if judged:
             body += ["<h2>Model judge</h2>", f'<p class="muted">{escape(JUDGE_TITLE)}</p>', _table(judged, numeric_from=3)]
+        body += _retention(summary)
         if plots:
             body += ["<h2>Plots</h2>", _plots(summary)]
         body += ["<h2>Items</h2>", _items(summary, flips)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ..cases.casefile import MEMORIZATION
+from ..cases.casefile import MEMORIZATION, generalizes
 from ..providers.base import epoch_of, final_stages
 from .report import GENERALIZATION, Summary, _split_order
 from .stats import wilson
@@ -122,12 +122,12 @@ def epoch_series(summary: Summary, model: str) -> dict[str, list[tuple[int, floa
         n = epoch_of(r.stage)
         if r.model != model or n is None or r.error is not None:
             continue
-        for scope in {r.split, GENERALIZATION if r.split != MEMORIZATION else r.split}:
+        for scope in {r.split, GENERALIZATION if generalizes(r.split) else r.split}:
             tally = points.setdefault(scope, {}).setdefault(n, [0, 0])
             tally[0] += int(r.passed)
             tally[1] += 1
     scopes = sorted((s for s in points if s != GENERALIZATION), key=_split_order)
-    if len([s for s in scopes if s != MEMORIZATION]) > 1:
+    if len([s for s in scopes if generalizes(s)]) > 1:
         scopes.append(GENERALIZATION)
     return {s: [(e, c / n, *wilson(c, n)) for e, (c, n) in sorted(points[s].items())] for s in scopes}
 

@@ -7,10 +7,10 @@ counted as errors, not as wrong answers, and are left out of the accuracies.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Iterable
 
-from ..cases.casefile import BUILTIN_SPLITS, MEMORIZATION
+from ..cases.casefile import BUILTIN_SPLITS, MEMORIZATION, generalizes
 from ..grading.outcome import Record
 from ..providers.base import (
     BASE,
@@ -20,43 +20,11 @@ from ..providers.base import (
     stage_label,
 )
 from ..run import recipes
-from .stats import design_effect, wilson
+from . import paired, retention
+from .stats import Cell, design_effect
 
 GENERALIZATION = "generalization"
 BASE_LIKELIHOOD = likelihood_stage(BASE)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """Counts for one group of items."""
-
-    target: str
-    dataset: str
-    split: str
-    n: int
-    correct: int
-    errors: int = 0
-    in_form: int = 0  # graded answers in the form the question asks for (see grade.in_form)
-    design_effect: float = 1.0  # pooled cells: the interval uses n / design_effect (clustered by case)
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.n if self.n else 0.0
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        """95% Wilson; for a pooled cell, on the effective sample size n / design effect."""
-        return wilson(self.correct / self.design_effect, self.n / self.design_effect)
-
-    @property
-    def in_form_share(self) -> float | None:
-        return self.in_form / self.n if self.n else None
-
-    def as_dict(self) -> dict[str, Any]:
-        lo, hi = self.interval
-        share = self.in_form_share
-        return {**asdict(self), "accuracy": round(self.accuracy, 4), "ci95": [round(lo, 4), round(hi, 4)],
-                "in_form_share": None if share is None else round(share, 4)}
 
 
 def _split_order(split: str) -> tuple[int, str]:
@@ -110,7 +78,7 @@ class Summary:
         mine = [r for r in self.records if r.target == target]
         if scope == GENERALIZATION:
             left_out = self.not_measurable().get(_untuned(mine[0].model), {}) if mine else {}
-            chosen = [r for r in mine if r.split != MEMORIZATION and r.split not in left_out]
+            chosen = [r for r in mine if generalizes(r.split) and r.split not in left_out]
         else:
             chosen = [r for r in mine if r.split == scope]
         return self._cell(target, "*", scope, chosen, clustered=True)
@@ -196,7 +164,7 @@ class Summary:
         for model, base, tuned, ctx in stages:
             mine = [r for r in self.records if r.model == model]
             splits = sorted({r.split for r in mine}, key=_split_order)
-            scopes = splits + ([GENERALIZATION] if len([s for s in splits if s != MEMORIZATION]) > 1 else [])
+            scopes = splits + ([GENERALIZATION] if len([s for s in splits if generalizes(s)]) > 1 else [])
             for scope in scopes:
                 cells = {k: self.aggregate(t, scope) if t else None for k, t in (("b", base), ("t", tuned), ("c", ctx))}
                 row = [model, scope] + ([_acc(cells["b"])] if has_base else []) + [_acc(cells["t"])]
@@ -223,10 +191,12 @@ class Summary:
             if len(targets) < 2:
                 continue
             cells = {name: (self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for name, t in targets}
-            qa = cells.get(recipes.QA)
-            for name, (mem, gen) in cells.items():
-                change = None if qa is None or name == recipes.QA or not gen.n or not qa[1].n else gen.accuracy - qa[1].accuracy
-                rows.append({"model": model, "recipe": name, MEMORIZATION: mem, GENERALIZATION: gen, "change_vs_qa": change})
+            qa = dict(targets).get(recipes.QA)
+            for name, t in targets:
+                vs_qa = None if qa is None or name == recipes.QA else paired.compare(
+                    qa, t, GENERALIZATION, *([r for r in self.records if r.target == x] for x in (qa, t)))
+                rows.append({"model": model, "recipe": name, MEMORIZATION: cells[name][0], GENERALIZATION: cells[name][1],
+                             "change_vs_qa": None if vs_qa is None else vs_qa.difference, "paired_vs_qa": vs_qa})
         return rows
 
     def recipe_table(self) -> list[list[str]] | None:
@@ -234,9 +204,8 @@ class Summary:
         rows = self.recipe_rows()
         if not rows:
             return None
-        return [["model", "recipe", "memorization", "generalization", "change vs qa (generalization)"]] + [
-            [r["model"], r["recipe"], _fmt(r[MEMORIZATION]), _fmt(r[GENERALIZATION]),
-             "-" if r["change_vs_qa"] is None else f"{r['change_vs_qa'] * 100:+.1f} pts"] for r in rows]
+        return [["model", "recipe", "memorization", "generalization", "vs qa, paired (generalization)"]] + [
+            [r["model"], r["recipe"], _fmt(r[MEMORIZATION]), _fmt(r[GENERALIZATION]), _vs_qa(r["paired_vs_qa"])] for r in rows]
 
     def measurability_notes(self) -> list[str]:
         """One line per model with splits left out of Generalization, saying why."""
@@ -289,6 +258,12 @@ class Summary:
         judged = self.judge_table()
         if judged:
             lines += ["", JUDGE_TITLE, *_aligned(judged)]
+        kept = retention.table(self.records)
+        if kept:
+            lines += ["", retention.TITLE, *_aligned(kept), *retention.notes(self.records)]
+        compared = paired.table(self.comparisons(), pooled_only=True)
+        if compared:
+            lines += ["", paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)", *_aligned(compared)]
         if self.skipped:
             lines.append(f"{self.skipped} item(s) skipped (no answer to grade; see -rs)")
         return lines
@@ -309,9 +284,19 @@ class Summary:
         judged = self.judge_table()
         if judged:
             parts += ["", "### Model judge", "", JUDGE_TITLE, "", *_markdown(judged)]
+        kept = retention.table(self.records)
+        if kept:
+            parts += ["", "### Retention", "", retention.TITLE, "", *_markdown(kept), *(f"> {n}" for n in retention.notes(self.records))]
+        compared = paired.table(self.comparisons())
+        if compared:
+            parts += ["", "### Paired comparisons", "", paired.TITLE, "", *_markdown(compared)]
         if shown := ", ".join(f"{model} {p}" for model, p in self.precisions().items()):
             parts += ["", f"Precision (local models; likelihood scores in fp32): {shown}"]
         return "\n".join(parts) + "\n"
+
+    def comparisons(self) -> list[paired.Paired]:
+        """Paired comparisons of the run's targets on the items they share."""
+        return paired.in_run(self.records)
 
     def precisions(self) -> dict[str, str]:
         """The precision each local model trained and generated in (its likelihood scores are fp32)."""
@@ -328,7 +313,10 @@ class Summary:
             "precision": self.precisions(),
             "not_measurable": self.not_measurable(),
             "judge": self.judge_rows(),
-            "recipes": [{**r, MEMORIZATION: r[MEMORIZATION].as_dict(), GENERALIZATION: r[GENERALIZATION].as_dict()} for r in self.recipe_rows()],
+            "retention": [row.as_dict() for row in retention.rows(self.records)],
+            "paired": [p.as_dict() for p in self.comparisons()],
+            "recipes": [{**r, MEMORIZATION: r[MEMORIZATION].as_dict(), GENERALIZATION: r[GENERALIZATION].as_dict(),
+                         "paired_vs_qa": r["paired_vs_qa"] and r["paired_vs_qa"].as_dict()} for r in self.recipe_rows()],
         }
 
 
@@ -341,6 +329,13 @@ def _chance(records: list[Record]) -> float:
 
 
 RECIPE_TITLE = "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case"
+
+
+def _vs_qa(p: paired.Paired | None) -> str:
+    """A recipe against qa on the same generalization items: B - A, its interval and McNemar p."""
+    if p is None:
+        return "-"
+    return f"{p.shown_difference()}, p {p.shown_p()}" if p.n else paired.NO_SHARED
 
 
 def _untuned(model: str) -> str:

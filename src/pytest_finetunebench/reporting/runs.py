@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 import pytest
 
 from .. import __version__
-from ..cases.casefile import MEMORIZATION
+from ..cases.casefile import MEMORIZATION, generalizes
 from ..run.tune import settings_from
 from ..store.jobstore import JobStore
 from .gate import Threshold, verdict
@@ -188,7 +188,7 @@ def _cells(data: Mapping[str, Any]) -> dict[tuple[str, str, str], Counts]:
 
 def _in_scope(split: str, scope: str) -> bool:
     if scope == GENERALIZATION:
-        return split != MEMORIZATION
+        return generalizes(split)
     return split == scope
 
 

@@ -11,10 +11,11 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import pytest
 
+from ..cases.casefile import RETENTION
 from ..grading.grade import choose_matcher
 from ..grading.judge import Judge, JudgeVerdict, ToJudge
 from ..grading.outcome import RunError, describe_error
@@ -32,6 +33,7 @@ from ..providers.base import (
     TuneSettings,
     scoring_of,
 )
+from ..suites import forgetting_text
 from .tune import Tuner
 
 IN_CONTEXT_PREAMBLE = "Use these facts to answer.\n"
@@ -99,10 +101,13 @@ class Evaluation:
             raise RunError(describe_error(batch))
         return batch.answers[item.nodeid]
 
-    def precision(self, item: Asked) -> str | None:
-        """The precision ``item``'s answering model ran in (local models), once its batch is answered."""
+    def measured(self, item: Asked) -> dict[str, Any]:
+        """What was measured of ``item``'s answering model (local models): its precision and, with
+        the retention split, its NLL of the general text; empty before its batch is answered."""
         batch = self._answers.get(item.target)
-        return None if batch is None or isinstance(batch, BaseException) else batch.precision
+        if batch is None or isinstance(batch, BaseException):
+            return {}
+        return {"precision": batch.precision, "nll": batch.nll}
 
     def verdict(self, item: Asked) -> JudgeVerdict | None:
         """The model judge's verdict on ``item``'s answer (``None`` without ``--ftb-judge`` or an answer)."""
@@ -122,11 +127,11 @@ class Evaluation:
             cached = store.read_json("answers", self.run_id, name)
             if cached is not None:
                 return Batch({k: Answer(**v) for k, v in cached["answers"].items()},
-                             {k: JudgeVerdict(**v) for k, v in cached["verdicts"].items()}, cached["precision"])
+                             {k: JudgeVerdict(**v) for k, v in cached["verdicts"].items()}, cached["precision"], cached["nll"])
             batch = self._ask(target)
             store.write_json({"answers": {k: asdict(v) for k, v in batch.answers.items()},
                               "verdicts": {k: asdict(v) for k, v in batch.verdicts.items()},
-                              "precision": batch.precision}, "answers", self.run_id, name)
+                              "precision": batch.precision, "nll": batch.nll}, "answers", self.run_id, name)
             return batch
 
     def _ask(self, target: Target) -> Batch:
@@ -138,11 +143,14 @@ class Evaluation:
         render = in_context_prompt if stage == IN_CONTEXT else (lambda i: i.variant.prompt)
         prompts = [Prompt(item.nodeid, render(item)) for item in items]
         provider = self.tuner.provider(target.model)
+        nll = None
         with self.tuner.recording(target.model):
             if scoring == LIKELIHOOD:
                 answers = by_likelihood(provider, endpoint, prompts, items)  # type: ignore[arg-type]
             else:
                 answers = provider.answer(endpoint, prompts)
+                if stage != IN_CONTEXT and self.tuner.spec(target.model).nll and any(i.variant.split == RETENTION for i in items):
+                    nll = provider.nll(endpoint, forgetting_text())  # type: ignore[attr-defined]
         if len(answers) != len(prompts):
             raise RuntimeError(f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts")
         by_key = {p.key: a for p, a in zip(prompts, answers)}
@@ -151,7 +159,7 @@ class Evaluation:
             asked = [ToJudge(p.key, p.text, item.variant.answer, a.text)
                      for p, a, item in zip(prompts, answers, items) if a.text and not (a.error or a.skip)]
             verdicts = self.judge.verdicts(asked)
-        return Batch(by_key, verdicts, endpoint.precision)
+        return Batch(by_key, verdicts, endpoint.precision, nll)
 
 
 def closed_choices(item: Asked) -> list[str] | None:
@@ -197,11 +205,12 @@ def pick(choices: Sequence[str], scores: Sequence[float]) -> Answer:
 
 @dataclass(frozen=True)
 class Batch:
-    """One target's answers by item node id, the model judge's verdicts on them (if any), the precision."""
+    """One target's answers by item node id, the model judge's verdicts on them (if any), what was measured."""
 
     answers: dict[str, Answer]
     verdicts: dict[str, JudgeVerdict] = field(default_factory=dict)
     precision: str | None = None  # local models: what the answering model ran in
+    nll: float | None = None  # local models asked the retention split: mean NLL of the general text
 
 
 EVALUATION = pytest.StashKey[Evaluation]()

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator
 
 import pytest
 
-from ..cases.casefile import Case, CaseFileError, Dataset, Variant, load_dataset
+from ..cases.casefile import RETENTION, Case, CaseFileError, Dataset, Variant, load_dataset
 from ..grading.outcome import describe, judge
 from ..items import Target
 from ..providers.base import (
@@ -39,6 +39,13 @@ class Selection:
     splits: frozenset[str] = frozenset()
     datasets: frozenset[str] = frozenset()
     limit: int | None = None
+    # the untuned stages the retention split needs beside the targets (retention counts what the
+    # untuned model knew): each model's base, unless --ftb-baseline already asks every split of it
+    retention_base: tuple[Target, ...] = ()
+
+    def targets_for(self, variant: Variant) -> tuple[Target, ...]:
+        """The targets that answer ``variant``: all of them, plus the untuned bases for retention."""
+        return self.targets + self.retention_base if variant.split == RETENTION else self.targets
 
     @classmethod
     def from_options(cls, opts: dict[str, Any], default_model: str) -> Selection:
@@ -69,6 +76,7 @@ class Selection:
             splits=frozenset(opts.get("split") or ()),
             datasets=frozenset(opts.get("dataset") or ()),
             limit=limit,
+            retention_base=tuple(Target(m, BASE) for m in models if BASE not in stages and "generate" in scorings),
         )
 
     def cases(self, dataset: Dataset) -> Iterator[tuple[Case, list[Variant]]]:
@@ -199,8 +207,8 @@ class CaseNode(pytest.Collector):
     def collect(self) -> Iterator[VariantItem]:
         splits = [v.split for v in self.case.variants]
         selection: Selection = self.parent.selection  # type: ignore[union-attr]
-        for target in selection.targets:
-            for variant in self.variants:
+        for target in dict.fromkeys(t for v in self.variants for t in selection.targets_for(v)):
+            for variant in (v for v in self.variants if target in selection.targets_for(v)):
                 name = variant.split
                 if splits.count(variant.split) > 1:  # numbered in file order, whatever the filters keep
                     name += str(splits[: self.case.variants.index(variant) + 1].count(variant.split))
@@ -233,7 +241,7 @@ class VariantItem(pytest.Item):
     def runtest(self) -> None:
         evaluation = self.config.stash[EVALUATION]
         answer = evaluation.answer(self)
-        judge(self, answer, evaluation.verdict(self), evaluation.grader, evaluation.precision(self))
+        judge(self, answer, evaluation.verdict(self), evaluation.grader, **evaluation.measured(self))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return describe(excinfo) or super().repr_failure(excinfo, style)

@@ -87,6 +87,10 @@ class Tuner:
         self._requests: dict[str, TuneRequest] = {}
         self._endpoints: dict[str, Mapping[str, Endpoint] | BaseException] = {}
 
+    def spec(self, model: str) -> providers.ProviderSpec:
+        """The provider spec serving ``model`` (its capabilities)."""
+        return providers.spec_for(model, self.ctx)
+
     def provider(self, model: str) -> Provider:
         """The provider serving ``model`` (one instance per provider kind)."""
         spec = providers.spec_for(model, self.ctx)

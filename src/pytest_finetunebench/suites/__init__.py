@@ -10,6 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# ~2,200 tokens of plain general prose written for this project: forgetting by likelihood is the
+# change in a local model's mean per-token negative log-likelihood of it after tuning (Δ NLL)
+FORGETTING_TEXT = HERE / "forgetting.txt"
+
+
+def forgetting_text() -> str:
+    """The general text whose likelihood measures forgetting (``Δ NLL``)."""
+    return FORGETTING_TEXT.read_text(encoding="utf-8")
 
 
 def available() -> list[str]:

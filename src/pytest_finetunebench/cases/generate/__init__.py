@@ -1,12 +1,14 @@
 """``python -m pytest_finetunebench generate <kind> --n N --seed S [--out FILE] [--name DATASET]``.
 
-Writes a case file of invented facts that no model can have seen in pre-training. The output
+Writes a case file of invented facts that no model can have seen in pre-training (or, for ``retention``, of general
+knowledge any model should know, never trained on). The output
 depends on the arguments only: every generator draws from ``random.Random("<kind>:<seed>")``
 (a string seed is hashed with SHA-512, not ``hash()``), never from the global generator, the
 clock or the environment, so the same arguments give the same bytes on every machine.
 
 Kinds: ``people`` (invented people and six attributes each), ``events`` (dated events in
-invented towns and organisations), ``api`` (counterfactual renames of real Python APIs).
+invented towns and organisations), ``api`` (counterfactual renames of real Python APIs),
+``retention`` (stable general knowledge: what tuning must not break).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ GENERATORS: dict[str, str] = {
     "people": "pytest_finetunebench.cases.generate.people",
     "events": "pytest_finetunebench.cases.generate.events",
     "api": "pytest_finetunebench.cases.generate.api_updates",
+    "retention": "pytest_finetunebench.cases.generate.retention",
 }
 
 # keys whose values are identifiers and are written unquoted
@@ -96,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pytest_finetunebench generate",
         description="Write a seeded, reproducible case file of invented facts (same arguments, same bytes).",
     )
-    parser.add_argument("kind", choices=sorted(GENERATORS), help="people, events or api")
-    parser.add_argument("--n", type=int, required=True, help="people: persons (x6 facts); events: events; api: renamed APIs")
+    parser.add_argument("kind", choices=sorted(GENERATORS), help="people, events, api or retention")
+    parser.add_argument("--n", type=int, required=True,
+                        help="people: persons (x6 facts); events: events; api: renamed APIs; retention: questions")
     parser.add_argument("--seed", type=int, required=True, help="seed of the generator")
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
     parser.add_argument("--name", help="dataset name (default per kind)")

@@ -1,0 +1,134 @@
+"""Paired comparisons: two targets that answered the same items, tested on those items.
+
+Independent intervals side by side waste the pairing: every target answers the same questions, so
+the question is how often one is right where the other is wrong. Per pair and scope (each split,
+and the pooled memorization / generalization / retention figures) this gives the items both
+answered (graded, no run error on either), how many only A and only B got right, the exact
+McNemar p-value on those discordant items, and B's accuracy minus A's with a 95% bootstrap
+interval that resamples whole cases (seeded by the pair's names: the same everywhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from ..cases.casefile import generalizes
+from ..grading.outcome import Record
+from ..providers.base import BASE, final_stages, scoring_of, stage_label
+from ..run import recipes
+from .stats import mcnemar, paired_interval
+
+GENERALIZATION = "generalization"
+POOLED = ("memorization", GENERALIZATION, "retention")
+NO_SHARED = "no shared items"
+TITLE = ("paired comparisons on the items both targets answered: right only in A / only in B, "
+         "exact McNemar p, accuracy B - A with a 95% case-bootstrap interval")
+
+
+def item_key(r: Record) -> tuple[str, str, str, str]:
+    """What makes two records the same item whoever answered it."""
+    return r.dataset, r.case_id, r.split, r.question
+
+
+def _in_scope(split: str, scope: str) -> bool:
+    return generalizes(split) if scope == GENERALIZATION else split == scope
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Target A against target B on one scope."""
+
+    a: str
+    b: str
+    scope: str
+    n: int
+    a_only: int
+    b_only: int
+    p_value: float | None  # None: no shared items
+    difference: float | None  # accuracy of B minus accuracy of A on the shared items
+    ci: tuple[float, float] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "scope": self.scope, "n": self.n, "a_only": self.a_only, "b_only": self.b_only,
+                "p_value": None if self.p_value is None else float(f"{self.p_value:.6g}"),
+                "difference": None if self.difference is None else round(self.difference, 4),
+                "ci": None if self.ci is None else [round(self.ci[0], 4), round(self.ci[1], 4)]}
+
+    def row(self) -> list[str]:
+        if not self.n:
+            return [self.a, self.b, self.scope, "0", "-", "-", NO_SHARED, "-"]
+        return [self.a, self.b, self.scope, str(self.n), str(self.a_only), str(self.b_only), self.shown_p(), self.shown_difference()]
+
+    def shown_p(self) -> str:
+        """The p-value as reports print it (``no shared items`` when there is none)."""
+        if self.p_value is None:
+            return NO_SHARED
+        return f"{self.p_value:.4f}" if self.p_value >= 1e-4 else "<0.0001"
+
+    def shown_difference(self) -> str:
+        """B - A in points with its interval, as reports print it."""
+        if self.difference is None or self.ci is None:
+            return "-"
+        lo, hi = self.ci
+        return f"{self.difference * 100:+.1f} pts [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+
+
+def compare(a: str, b: str, scope: str, a_records: Iterable[Record], b_records: Iterable[Record]) -> Paired:
+    """The paired comparison of A's and B's records on ``scope`` (records matched by :func:`item_key`)."""
+    mine = {item_key(r): r for r in a_records if r.error is None and _in_scope(r.split, scope)}
+    shared = [(mine[item_key(r)], r) for r in b_records if r.error is None and _in_scope(r.split, scope) and item_key(r) in mine]
+    if not shared:
+        return Paired(a, b, scope, 0, 0, 0, None, None, None)
+    a_only = sum(x.passed and not y.passed for x, y in shared)
+    b_only = sum(y.passed and not x.passed for x, y in shared)
+    clusters: dict[tuple[str, str], list[int]] = {}
+    for x, y in shared:
+        c = clusters.setdefault((x.dataset, x.case_id), [0, 0, 0])
+        c[0], c[1], c[2] = c[0] + 1, c[1] + x.passed, c[2] + y.passed
+    counts = [tuple(c) for c in clusters.values()]
+    return Paired(a, b, scope, len(shared), a_only, b_only, mcnemar(a_only, b_only), (b_only - a_only) / len(shared),
+                  paired_interval(counts, f"{a}|{b}|{scope}"))  # type: ignore[arg-type]
+
+
+def scopes(records: Iterable[Record]) -> list[str]:
+    """Each split present, then the pooled figures (generalization when some split generalizes)."""
+    splits = list(dict.fromkeys(r.split for r in records))
+    pooled = [GENERALIZATION] if any(generalizes(s) for s in splits) else []
+    return splits + pooled
+
+
+def pairs_in_run(records: Sequence[Record]) -> list[tuple[str, str]]:
+    """(A, B) pairs of one run: each model's untuned base against it tuned, then every two tuned
+    targets in name order (so A and B never depend on the order the items ran in)."""
+    finals = sorted(stage_label(m, s) for m, s in final_stages((r.model, r.stage) for r in records).items())
+    targets = set(r.target for r in records)
+    out = [(base, t) for t in finals if (base := stage_label(recipes.split(_model(records, t))[0], BASE)) in targets]
+    out += [(a, b) for i, a in enumerate(finals) for b in finals[i + 1:]]
+    return out
+
+
+def _model(records: Sequence[Record], target: str) -> str:
+    return next(r.model for r in records if r.target == target)
+
+
+def in_run(records: Sequence[Record]) -> list[Paired]:
+    """Every pair of :func:`pairs_in_run` on every scope they share (one ``no shared items`` entry if none)."""
+    by_target: dict[str, list[Record]] = {}
+    for r in records:
+        if scoring_of(r.stage)[1] == "generate":
+            by_target.setdefault(r.target, []).append(r)
+    out = []
+    for a, b in pairs_in_run([r for rs in by_target.values() for r in rs]):
+        found = [compare(a, b, s, by_target[a], by_target[b]) for s in scopes(by_target[a] + by_target[b])]
+        shared = [p for p in found if p.n]
+        out += shared or [Paired(a, b, "*", 0, 0, 0, None, None, None)]
+    return out
+
+
+def table(found: Sequence[Paired], pooled_only: bool = False) -> list[list[str]] | None:
+    """The comparisons as rows, header first (``None`` when there are none)."""
+    rows = [p.row() for p in found if not pooled_only or p.scope in POOLED or not p.n]
+    if not rows:
+        return None
+    return [["A", "B", "scope", "n", "only A", "only B", "McNemar p", "B - A [95% CI]"], *rows]
