@@ -8,6 +8,7 @@ import json
 import platform
 import re
 import subprocess
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,52 @@ def test_the_job_summary_is_appended_when_github_asks_for_it(tmp_path, monkeypat
 def test_a_case_file_is_named_relative_to_the_root_when_it_is_below_it(tmp_path):
     assert relative(tmp_path / "cases" / "a.yaml", tmp_path) == "cases/a.yaml"
     assert relative(Path("/elsewhere/a.yaml"), tmp_path) == "/elsewhere/a.yaml"
+
+
+def _items(passed: list[bool], split: str = "rephrased") -> list[dict]:
+    return [{**asdict(Record(model="m", stage="tuned", dataset="people", case_id=f"c{i}", split=split, question=f"q{i}?",
+                           expected="1", answer="1" if ok else "2", passed=ok, matcher="auto", score=float(ok), reason="")),
+             "target": "m"} for i, ok in enumerate(passed)]
+
+
+def paired_runs(tmp_path: Path, now: list[bool]) -> Comparison:
+    then = {**THEN, "items": _items([True] * 20)}
+    return Comparison(SavedRun(tmp_path / "0012.json", then), {**NOW, "items": _items(now)})
+
+
+def test_the_runs_are_compared_paired_on_the_items_both_answered(tmp_path):
+    comparison = paired_runs(tmp_path, [i >= 3 for i in range(20)])  # 3 of 20 right before are wrong now
+    assert [p.as_dict() for p in comparison.paired()] == [
+        {"a": "m (run 0012)", "b": "m", "scope": "generalization", "n": 20, "a_only": 3, "b_only": 0,
+         "p_value": 0.25, "difference": -0.15, "ci": [-0.3, 0.0]}]
+    assert comparison.terminal_lines()[-3:] == [
+        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p,"
+        " accuracy B - A with a 95% case-bootstrap interval",
+        "A             B  scope           n   only A  only B  McNemar p  B - A [95% CI]",
+        "m (run 0012)  m  generalization  20  3       0       0.2500     -15.0 pts [-30.0, +0.0]",
+    ]
+
+
+@pytest.mark.parametrize(("wrong_now", "failures"), [
+    (3, []),  # a 15-point drop, but 3 discordant items cannot make p < 0.05 (p = 0.25)
+    (6, ["m: generalization dropped 30.0 points on the 20 items both runs answered (6 right only then, 0 only now;"
+         " McNemar p 0.0312 < 0.05), more than the 5.0 allowed"]),
+    (1, []),  # p = 1 and a 5-point drop: within the allowance anyway
+])
+def test_a_significant_drop_fails_only_when_mcnemar_says_so(tmp_path, wrong_now, failures):
+    comparison = paired_runs(tmp_path, [i >= wrong_now for i in range(20)])
+    assert comparison.check([Threshold("generalization", 0.05, alpha=0.05)], ["m"]) == failures
+
+
+def test_the_significance_form_is_for_compare_fail_only():
+    from pytest_finetunebench.reporting.gate import parse_thresholds
+
+    assert parse_thresholds("generalization:5%@0.05", "--ftb-compare-fail") == [Threshold("generalization", 0.05, 0.05)]
+    with pytest.raises(pytest.UsageError) as info:
+        parse_thresholds("generalization:0.5@0.05")
+    assert str(info.value) == ("--ftb-fail-under: `generalization:0.5@0.05`: a significance level (@alpha) is for"
+                               " --ftb-compare-fail only; fix: write scope:value")
+    with pytest.raises(pytest.UsageError) as info:
+        parse_thresholds("generalization:5%@5", "--ftb-compare-fail")
+    assert str(info.value) == ("--ftb-compare-fail: `generalization:5%@5`: the significance level after @ must lie"
+                               " between 0 and 1; fix: e.g. generalization:5%@0.05")

@@ -29,12 +29,13 @@ from pytest_finetunebench.providers.base import (  # noqa: E402
     TuneRequest,
     TuneSettings,
 )
+from pytest_finetunebench.providers.local_cpu import ThreadTuner  # noqa: E402
 from pytest_finetunebench.providers.local_train import (  # noqa: E402
     IGNORE,
     SYSTEM_PROMPT,
-    _ThreadTuner,
     encode_pair,
 )
+from pytest_finetunebench.reporting.retention import TITLE as RETENTION_TITLE  # noqa: E402
 from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
 
 try:
@@ -164,7 +165,7 @@ def test_rerun_reuses_the_tuned_weights(tuned):
 
 def test_thread_tuner_uses_the_fastest_count_and_keeps_probing(monkeypatch):
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the counts are only recorded
-    tuner = _ThreadTuner([1, 2])
+    tuner = ThreadTuner([1, 2])
     seconds_per_token = {1: 0.004, 2: 0.003}
     used = []
     for _ in range(40):
@@ -181,8 +182,8 @@ def test_thread_tuner_uses_the_fastest_count_and_keeps_probing(monkeypatch):
         tuner.record(seconds_per_token[n] * 100, 100)
     assert used[-10:].count(1) >= 9
     assert tuner.fastest() == 1  # what answers after the training will use
-    assert _ThreadTuner([1, 2]).fastest() is None  # nothing timed: the count before training stays
-    assert _ThreadTuner([4]).choose() == torch.get_num_threads()  # one candidate: left alone
+    assert ThreadTuner([1, 2]).fastest() is None  # nothing timed: the count before training stays
+    assert ThreadTuner([4]).choose() == torch.get_num_threads()  # one candidate: left alone
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -385,3 +386,43 @@ def test_the_default_recipe_is_lora_16_and_zero_is_a_full_fine_tune(tmp_path):
     assert make_provider(JobStore(tmp_path), lora=0)._plan(request).lora == 0
     assert make_provider(JobStore(tmp_path), lora=0)._plan(request).learning_rate == pytest.approx(1e-4)
     assert make_provider(JobStore(tmp_path))._plan(request).learning_rate == pytest.approx(1e-3)
+
+
+# -- forgetting: the retention split and Δ NLL -------------------------------------------------------
+
+
+def test_nll_is_the_mean_token_negative_log_likelihood(tmp_path, tiny_dir):
+    provider = make_provider(JobStore(tmp_path / "store"))
+    endpoint = provider.endpoints(TuneRequest(f"local:{tiny_dir}", ()), [BASE])[BASE]
+    text = "Water moves through the world in a slow and endless circle. The sun warms the sea."
+    model, tokenizer = provider.load(endpoint.handle)
+    ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+    with torch.inference_mode():
+        reference = float(torch.nn.functional.cross_entropy(model(input_ids=ids[:, :-1]).logits[0].float(), ids[0, 1:]))
+    assert provider.nll(endpoint, text) == pytest.approx(reference, rel=1e-5)
+    # in windows, every token after the first is still predicted once (each window's first token is context)
+    assert provider.nll(endpoint, text, window=4) == pytest.approx(reference, rel=0.5)
+
+
+def test_the_retention_split_brings_the_untuned_model_and_its_nll(pytester, tiny_dir, tmp_path):
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "facts.yaml").write_text(
+        "dataset: facts\ncases:\n  - id: word\n    question: Code word?\n    answer: Zebulon\n")
+    (pytester.path / "cases" / "general.yaml").write_text(
+        "dataset: general\nkind: general_knowledge\ncases:\n" + "".join(
+            f"  - id: q{i}\n    variants:\n      - split: retention\n        question: What is {i} + 1?\n        answer: '{i + 1}'\n"
+            for i in range(3)))
+    result = pytester.runpytest("cases", f"--ftb-model=local:{tiny_dir}", "--ftb-epochs=1", f"--ftb-store={tmp_path / 'store'}",
+                                "--ftb-report=out.json", "-p", "no:xdist", "-p", "no:randomly", "--tb=no")
+    report = json.loads((pytester.path / "out.json").read_text())
+    stages = sorted({(i["target"], i["split"]) for i in report["items"]})
+    model = f"local:{tiny_dir}"
+    # the untuned model answers the retention split only; the tuned model answers everything
+    assert stages == [(model, "memorization"), (model, "retention"), (f"{model}@base", "retention")]
+    (row,) = report["retention"]
+    assert (row["target"], row["base"]["n"], row["tuned"]["n"]) == (model, 3, 3)
+    assert row["nll_base"] > 0 and row["nll_tuned"] > 0
+    assert row["delta_nll"] == pytest.approx(row["nll_tuned"] - row["nll_base"], abs=2e-4)
+    assert [(p["a"], p["b"], p["scope"], p["n"]) for p in report["paired"]] == [(f"{model}@base", model, "retention", 3)]
+    result.stdout.fnmatch_lines([RETENTION_TITLE, "model*n*base*tuned*retained*95% CI*forgotten*NLL base -> tuned*Δ NLL"])

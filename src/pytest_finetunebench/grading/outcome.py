@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pytest
 
@@ -48,6 +48,12 @@ class Record:
     def properties(self) -> list[tuple[str, Any]]:
         """Flat ``ftb_*`` user properties: they reach JUnit XML and cross xdist as they are."""
         return [(PREFIX + k, v) for k, v in asdict(self).items()]
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Record:
+        """A record from a JSON report's or saved run's item (other keys, such as ``target``, left out)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in item.items() if k in names})
 
     @classmethod
     def from_properties(cls, props: Iterable[tuple[str, Any]]) -> Record | None:

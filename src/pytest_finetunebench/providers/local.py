@@ -39,7 +39,7 @@ if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
     # never spinning (OMP_WAIT_POLICY=PASSIVE) makes two threads no faster than one on an idle
     # fp32 CPU (110 vs 115 tok/s). A short spin keeps both: 150-190 tok/s on two idle cores, and
     # under load two threads are slower than one, which training measures and avoids (see
-    # local_train._ThreadTuner). Only read when OpenMP starts, so set here, before torch loads.
+    # local_cpu.ThreadTuner). Only read when OpenMP starts, so set here, before torch loads.
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import torch  # noqa: E402

@@ -21,19 +21,24 @@ from .report import Summary
 
 @dataclass(frozen=True)
 class Threshold:
-    """A minimum accuracy for ``memorization``, ``generalization`` or one split."""
+    """A minimum accuracy for ``memorization``, ``generalization`` or one split (for
+    ``--ftb-compare-fail``: the largest drop allowed, and with ``alpha`` only a significant one)."""
 
     scope: str
     minimum: float
+    alpha: float | None = None  # SCOPE:DROP@ALPHA: fail only when the paired McNemar p is under alpha
 
 
 def parse_thresholds(spec: str | None, flag: str = "--ftb-fail-under") -> list[Threshold]:
-    """Parse ``scope:value`` pairs (value as 0.9 or 90%); a usage error (naming ``flag``) says what is wrong."""
+    """Parse ``scope:value`` pairs (value as 0.9 or 90%); ``--ftb-compare-fail`` also takes
+    ``scope:value@alpha``. A usage error (naming ``flag``) says what is wrong."""
     out = []
     for part in (spec or "").split(","):
         if not part.strip():
             continue
         scope, sep, value = part.strip().partition(":")
+        value, at, level = value.partition("@")
+        alpha = _alpha(level, part.strip(), flag) if at else None
         try:
             minimum = float(value[:-1]) / 100 if value.endswith("%") else float(value)
         except ValueError:
@@ -42,8 +47,23 @@ def parse_thresholds(spec: str | None, flag: str = "--ftb-fail-under") -> list[T
             raise pytest.UsageError(
                 f"{flag}: `{part.strip()}` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
             )
-        out.append(Threshold(scope.strip(), minimum))
+        out.append(Threshold(scope.strip(), minimum, alpha))
     return out
+
+
+def _alpha(level: str, part: str, flag: str) -> float:
+    """The significance level of ``scope:drop@alpha`` (``--ftb-compare-fail`` only, 0 < alpha < 1)."""
+    if flag != "--ftb-compare-fail":
+        raise pytest.UsageError(f"{flag}: `{part}`: a significance level (@alpha) is for --ftb-compare-fail only; "
+                                "fix: write scope:value")
+    try:
+        alpha = float(level)
+    except ValueError:
+        alpha = -1.0
+    if not 0 < alpha < 1:
+        raise pytest.UsageError(f"{flag}: `{part}`: the significance level after @ must lie between 0 and 1; "
+                                "fix: e.g. generalization:5%@0.05")
+    return alpha
 
 
 def gated_targets(targets: Iterable[tuple[str, str]]) -> list[str]:

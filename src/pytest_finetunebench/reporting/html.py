@@ -23,7 +23,6 @@ import json
 import re
 import sys
 import tempfile
-from dataclasses import fields
 from html import escape
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -31,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import pytest
 
 from ..grading.outcome import Record
-from . import retention
+from . import paired, retention
 from .report import BEFORE_AFTER_TITLE, JUDGE_TITLE, Summary, _split_order
 
 STYLE = """
@@ -68,12 +67,9 @@ SCRIPT = """
 })();
 """
 
-_RECORD_FIELDS = {f.name for f in fields(Record)}
-
-
 def records(run: Mapping[str, Any]) -> list[Record]:
     """The run's items as records (a saved run or a ``--ftb-report`` file)."""
-    return [Record(**{k: v for k, v in item.items() if k in _RECORD_FIELDS}) for item in run.get("items", [])]
+    return [Record.from_item(item) for item in run.get("items", [])]
 
 
 def _verdict(r: Record) -> str:
@@ -233,6 +229,9 @@ def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *,
         if judged:
             body += ["<h2>Model judge</h2>", f'<p class="muted">{escape(JUDGE_TITLE)}</p>', _table(judged, numeric_from=3)]
         body += _retention(summary)
+        compared_pairs = paired.table(summary.comparisons())
+        if compared_pairs:
+            body += ["<h2>Paired comparisons</h2>", f'<p class="muted">{escape(paired.TITLE)}</p>', _table(compared_pairs, numeric_from=3)]
         if plots:
             body += ["<h2>Plots</h2>", _plots(summary)]
         body += ["<h2>Items</h2>", _items(summary, flips)]

@@ -90,6 +90,7 @@ class Results:
                             rootdir=self.config.rootpath) if self.summary.records else None
         if run is not None and self.reference is not None:
             self.comparison = runs.Comparison(self.reference, run)
+            run["paired"] = run["paired"] + [p.as_dict() for p in self.comparison.paired()]
             if self.drop_limits and not stopped:
                 self.compare_failures = self.comparison.check(self.drop_limits, gated)
         if self.run_errors and exitstatus == pytest.ExitCode.OK:  # e.g. an invalid case file deselected by -k
@@ -109,6 +110,8 @@ class Results:
             self.notes += runs.append_step_summary(markdown)
         if self.opts["report"]:
             report = {**self.summary.to_json(), "invalid_case_files": self.invalid_case_files}
+            if run is not None:
+                report["paired"] = run["paired"]
             data = json.dumps(report, indent=2, ensure_ascii=False).encode()
             self._write("--ftb-report", lambda: atomic_write(Path(self.opts["report"]), data))
         if self.opts["markdown"]:

@@ -5,7 +5,9 @@ Every run with results is saved as ``<store>/runs/NNNN_<UTC timestamp>.json`` (n
 hyperparameters, options, plugin version, git commit) and what came out (every item, the cells,
 the leaderboard, the gate's verdict). ``--ftb-compare`` prints, per target x dataset x split,
 the accuracy then -> now and the change in points; ``--ftb-compare-fail`` turns drops larger
-than allowed into a failed exit status.
+than allowed into a failed exit status (``scope:drop@alpha``: only drops the paired McNemar test
+on the items both runs answered finds significant at ``alpha``). Both runs' items are also
+compared paired, per target, on the pooled scopes (:mod:`.paired`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from .. import __version__
 from ..cases.casefile import MEMORIZATION, generalizes
 from ..run.tune import settings_from
 from ..store.jobstore import JobStore
+from ..grading.outcome import Record
+from . import paired
 from .gate import Threshold, verdict
 from .report import GENERALIZATION, Summary, _aligned, _markdown
 
@@ -111,13 +115,17 @@ class SavedRun:
 
     @property
     def label(self) -> str:
-        number = self.data.get("number")
-        name = f"run {number:04d}" if isinstance(number, int) else str(self.path)
         details = [self.data.get("created") or "?"]
         git = self.data.get("git") or {}
         if git.get("commit"):
             details.append(f"commit {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}")
-        return f"{name} ({', '.join(details)})"
+        return f"{self.name} ({', '.join(details)})"
+
+    @property
+    def name(self) -> str:
+        """``run 0007`` (or the file's path when it has no number)."""
+        number = self.data.get("number")
+        return f"run {number:04d}" if isinstance(number, int) else str(self.path)
 
     @classmethod
     def read(cls, path: Path) -> SavedRun:
@@ -265,6 +273,17 @@ class Comparison:
         return [self.aggregate(t, s) for t in targets if any(k[0] == t for k in self.then)
                 for s in (MEMORIZATION, GENERALIZATION)]
 
+    def paired(self, scopes: Iterable[str] = paired.POOLED) -> list[paired.Paired]:
+        """Per target both runs have: the compared run (A) against this one (B) on the same items."""
+        then = [Record.from_item(i) for i in self.reference.data.get("items", [])]
+        now = [Record.from_item(i) for i in self.current.get("items", [])]
+        out = []
+        for target in dict.fromkeys(r.target for r in now):
+            before, after = [r for r in then if r.target == target], [r for r in now if r.target == target]
+            found = [paired.compare(f"{target} ({self.reference.name})", target, s, before, after) for s in scopes] if before else []
+            out += [p for p in found if p.n]
+        return out
+
     def check(self, thresholds: list[Threshold], targets: Iterable[str]) -> list[str]:
         """One line per allowed drop a target exceeds (empty when every drop is within bounds)."""
         failures = []
@@ -272,6 +291,9 @@ class Comparison:
             if not any(k[0] == target for k in self.then):
                 continue  # new since the compared run: nothing to regress from
             for t in thresholds:
+                if t.alpha is not None:
+                    failures += self._significant_drop(target, t)
+                    continue
                 d = self.aggregate(target, t.scope)
                 if d.change is None:
                     failures.append(f"{target}: no graded `{t.scope}` items in both runs to compare")
@@ -282,17 +304,33 @@ class Comparison:
                     )
         return failures
 
+    def _significant_drop(self, target: str, t: Threshold) -> list[str]:
+        """``scope:drop@alpha``: a failure only for a drop beyond ``drop`` that is significant at ``alpha``."""
+        found = [p for p in self.paired([t.scope]) if p.b == target]
+        if not found:
+            return [f"{target}: no `{t.scope}` items both runs answered to compare"]
+        p = found[0]
+        if p.difference is None or p.p_value is None or -p.difference <= t.minimum + 1e-9 or p.p_value >= t.alpha:
+            return []
+        return [f"{target}: {t.scope} dropped {-p.difference * 100:.1f} points on the {p.n} items both runs answered"
+                f" ({p.a_only} right only then, {p.b_only} only now; McNemar p {p.shown_p()} < {t.alpha:g}),"
+                f" more than the {t.minimum * 100:.1f} allowed"]
+
     def table(self) -> list[list[str]]:
         rows = [["model", "dataset", "split", "then", "now", "delta (points)"]]
         return rows + [d.row() for d in self.deltas()] + [d.row() for d in self.aggregates()]
 
     def terminal_lines(self) -> list[str]:
-        return [f"warning: {w}" for w in self.warnings()] + _aligned(self.table())
+        compared = paired.table(self.paired())
+        return ([f"warning: {w}" for w in self.warnings()] + _aligned(self.table())
+                + (["", paired.TITLE, *_aligned(compared)] if compared else []))
 
     def markdown_lines(self) -> list[str]:
         lines = [f"### Compared with {self.reference.label}", ""]
         lines += [f"> **warning:** {w}" for w in self.warnings()]
-        return lines + ([""] if self.warnings() else []) + _markdown(self.table())
+        compared = paired.table(self.paired())
+        return (lines + ([""] if self.warnings() else []) + _markdown(self.table())
+                + (["", paired.TITLE, "", *_markdown(compared)] if compared else []))
 
 
 def verdict_markdown(title: str, failures: list[str] | None, run_errors: int) -> list[str]:
