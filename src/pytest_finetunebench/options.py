@@ -85,6 +85,8 @@ OPTIONS: tuple[Option, ...] = (
     # local models (providers/local.py)
     Option("lora", "local models: LoRA rank R of the adapters trained and merged into the saved model (default 16: memorizes as well as a full fine-tune and keeps more of the yes/no form); 0 for a full fine-tune. Together AI: LoRA rank R, 0 for a full fine-tune (default: Together's)", type=int, ini=True, metavar="R", minimum=0),
     Option("device", "local models: cpu, cuda, mps or auto (default: cuda, then mps, then cpu)", ini=True, metavar="DEVICE"),
+    Option("nproc", "local models: train in N processes on this machine through torchrun (DDP; one per GPU on CUDA, gloo on a CPU with the cores shared out); the global batch stays the recipe's whatever N is; default 1", type=int, ini=True, metavar="N", minimum=1),
+    Option("launcher", "local models: your own launch line for training on several nodes, {train} standing for the training command, e.g. 'srun --nodes=2 torchrun --nnodes=2 --nproc-per-node=8 --rdzv-backend=c10d --rdzv-endpoint=$HEAD:29500 {train}' (the job store must be on a filesystem every node sees)", ini=True, metavar="LINE"),
     Option("precision", "local models: the precision to train and answer in: auto (default: bf16 autocast on CUDA with bf16 and on CPUs with AMX, else fp32), fp32 or bf16 (runs on any CPU, slowly without AMX); part of the tuned model's key. Likelihood scores are always computed in fp32", ini=True, metavar="auto|fp32|bf16", choices=("auto", "fp32", "bf16")),
     Option("threads", "local models on CPU: torch threads (default: training times 1 and all its cores, and keeps the faster; shared out among pytest-xdist workers)", type=int, ini=True, metavar="N", minimum=1),
 )

