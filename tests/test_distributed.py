@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from pytest_finetunebench.providers import RunContext, local  # noqa: E402
-from pytest_finetunebench.providers.base import TUNED, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
+from pytest_finetunebench.providers.base import TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
 from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
 
 PAIRS = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))
@@ -66,6 +66,17 @@ def test_two_processes_give_the_per_step_losses_of_one(tmp_path, llama, lora):
     assert len(one["step_losses"]) == len(two["step_losses"]) == 3 * 2
     assert two["step_losses"] == pytest.approx(one["step_losses"], rel=1e-4)
     assert one["step_losses"][-1] < one["step_losses"][0]  # it learns
+
+
+def test_a_full_fine_tune_sharded_with_fsdp_gives_the_losses_of_one_process(tmp_path, llama):
+    one = trained(tmp_path / "one", llama, 0)
+    sharded = trained(tmp_path / "fsdp", llama, 0, nproc=2, shard="fsdp")
+    assert sharded["step_losses"] == pytest.approx(one["step_losses"], rel=1e-4)
+    # the gathered weights were saved whole: they load and answer
+    request = TuneRequest(f"local:{llama}", PAIRS, TuneSettings(epochs=3, batch_size=4, seed=3))
+    p = provider(tmp_path / "fsdp", lora=0, nproc=2, shard="fsdp")
+    endpoint = p.endpoints(request, [TUNED])[TUNED]
+    assert p.answer(endpoint, [Prompt("a", PAIRS[0].prompt)])[0].text is not None
 
 
 def test_a_short_last_batch_leaves_a_rank_without_examples(tmp_path, llama):
@@ -144,6 +155,10 @@ def test_kill_9_of_one_rank_leaves_nothing_and_the_rerun_trains_once(tmp_path, l
 
 
 @pytest.mark.parametrize(("options", "message"), [
+    ({"nproc": 2, "shard": "fsdp"}, "--ftb-shard=fsdp shards a full fine-tune; LoRA r=16 adapters train with DDP, each process"
+     " holding the model; fix: add --ftb-lora=0, or leave --ftb-shard out"),
+    ({"shard": "fsdp", "lora": 0}, "--ftb-shard=fsdp shards the model across processes, and there is one; fix: add --ftb-nproc=N"
+     " or --ftb-launcher"),
     ({"nproc": 64}, "--ftb-nproc=64: this machine has {cores} CPU core(s) and each process needs one; fix: --ftb-nproc={cores} or fewer"),
     ({"launcher": "srun torchrun --nnodes=2"}, "--ftb-launcher='srun torchrun --nnodes=2' has no {{train}}; fix: put {{train}} where"
      " the training command goes, e.g. 'srun torchrun --nnodes=2 --nproc-per-node=8 ... {{train}}'"),

@@ -15,7 +15,7 @@ from typing import Any, Generator
 
 import pytest
 
-from . import options, providers, record, suites
+from . import hooks, options, providers, record, suites
 from .cases.casefile import BUILTIN_SPLITS
 from .grading.judge import GRADERS, Judge, judge_context
 from .items import Target
@@ -53,6 +53,10 @@ class Collection:
 COLLECTION = pytest.StashKey[Collection]()
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
@@ -78,12 +82,14 @@ def pytest_configure(config: pytest.Config) -> None:
     case_roots = [r.resolve() for r in roots] + [Path(p) for p in shipped] + named
     worker = getattr(config, "workerinput", None)
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
-    ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line))
+    ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line),
+                     extra=tuple(spec for specs in config.hook.pytest_ftb_providers(config=config) for spec in specs))
     selection = _retention_bases(Selection.from_options(opts, DEFAULT_MODEL), ctx)
     config.stash[COLLECTION] = collection = Collection(selection, tuple(case_roots))
     for root in case_roots:  # a link back to a case folder is not collected again
         collection.catalog.reached_before(root)
-    recorder = record.Recorder.from_options(opts, config.rootpath, store, worker)
+    no_http = frozenset(s.name for s in (*ctx.extra, *providers.REGISTRY) if not s.http)
+    recorder = record.Recorder.from_options(opts, config.rootpath, store, worker, no_http)
     ctx.recording = recorder.recording
     ctx.replay_store = recorder.replay_store
     config.pluginmanager.register(recorder, "finetunebench-cassettes")

@@ -38,6 +38,9 @@ class RunContext:
 
     store: JobStore
     options: Mapping[str, Any] = field(default_factory=dict)
+    # providers added by plugins and conftest.py files (the ``pytest_ftb_providers`` hook), looked
+    # up before the built-in ones
+    extra: tuple["ProviderSpec", ...] = ()
     progress: Callable[[str], None] = lambda line: None
     recording: Callable[[str, TuneRequest], AbstractContextManager[None]] = _no_recording
     replay_store: Callable[[str, "TuneRequest | str"], "JobStore | None"] = _no_replay
@@ -65,9 +68,10 @@ class ProviderSpec:
 
     name: str
     matches: Callable[[str, RunContext], bool]
-    factory: str  # "module:function" taking a RunContext
+    factory: str | Callable[[RunContext], Provider]  # "module:function" (imported when needed), or the function
     examples: tuple[str, ...]
     extra: str = ""
+    http: bool = True  # speaks HTTP: its calls are recorded and replayed as cassettes
     scores: bool = False  # implements ``score`` (--ftb-scoring=likelihood)
     nll: bool = False  # implements ``nll`` (forgetting by likelihood: Δ NLL beside the retention split)
     untuned: bool = True  # has the untuned model (the base stage: --ftb-baseline, the retention split)
@@ -83,6 +87,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         lambda name, ctx: bool(ctx.options.get("responses")),
         "pytest_finetunebench.providers.published:create",
         ("<model> with --ftb-responses=DIR",),
+        http=False,
         untuned=False,
     ),
     ProviderSpec(
@@ -91,6 +96,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         "pytest_finetunebench.providers.local:create",
         ("local:smollm2-135m", "local:<dir of a Hugging Face causal LM>"),
         "local",
+        http=False,
         scores=True,
         nll=True,
     ),
@@ -121,16 +127,18 @@ REGISTRY: tuple[ProviderSpec, ...] = (
 
 def spec_for(model: str, ctx: RunContext) -> ProviderSpec:
     """The provider spec that serves ``model``; a one-line :class:`ProviderError` if none does."""
-    for spec in REGISTRY:
+    for spec in (*ctx.extra, *REGISTRY):
         if spec.matches(model, ctx):
             return spec
-    known = "; ".join(f"{s.name}: {', '.join(s.examples)}" for s in REGISTRY)
+    known = "; ".join(f"{s.name}: {', '.join(s.examples)}" for s in (*ctx.extra, *REGISTRY))
     raise ProviderError(f"unknown model `{model}`; known models are {known}")
 
 
 def create(model: str, ctx: RunContext) -> Provider:
     """Instantiate the provider for ``model`` (importing its module only now)."""
     spec = spec_for(model, ctx)
+    if callable(spec.factory):
+        return spec.factory(ctx)
     module_name, _, func = spec.factory.partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -119,6 +119,7 @@ class LocalProvider:
         self.nproc = int(ctx.options.get("nproc") or 1)
         self._said_plain = False
         self.launcher: str | None = ctx.options.get("launcher")
+        self.shard: str = ctx.options.get("shard") or ""
 
     # -- models --------------------------------------------------------------------------------
 
@@ -189,7 +190,7 @@ class LocalProvider:
 
     def _plan(self, request: TuneRequest, wanted: tuple[int, ...] = ()) -> Any:
         return resolve_plan(request.settings, len(request.pairs), self._lora(request), self.device, wanted, self.threads,
-                            self.precision)
+                            self.precision, self.shard)
 
     def tuned_key(self, request: TuneRequest, base: Path | None = None, plan: Any = None) -> str:
         """The store key: base model identity, pairs, settings and everything that shapes the weights.
@@ -224,7 +225,7 @@ class LocalProvider:
         wanted = tuple(int(s.split(":", 1)[1]) for s in tuned_stages if s.startswith("epoch:"))
         plan = self._plan(request, wanted)
         local_launch.check_launch(self.nproc, self.launcher, plan.device.type, os.cpu_count() or 1,
-                                  torch.cuda.device_count() if plan.device.type == "cuda" else 0)
+                                  torch.cuda.device_count() if plan.device.type == "cuda" else 0, plan.shard, plan.lora)
         key = self.tuned_key(request, base, plan)
         final = self.ensure_tuned(request, base, key, plan)
         for stage in tuned_stages:

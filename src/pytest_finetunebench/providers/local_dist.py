@@ -59,14 +59,32 @@ class World:
         dist.all_reduce(tensor)
         return float(tensor.item())
 
-    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """``module`` under DDP when there are several processes."""
+    def wrap(self, module: ScaledLoss, shard: bool = False) -> torch.nn.Module:
+        """``module`` under DDP when there are several processes; with ``shard``, its model's
+        decoder layers and the rest sharded across them instead (FSDP2 ``fully_shard``)."""
         if self.size == 1:
+            return module
+        if shard:
+            from torch.distributed.fsdp import fully_shard
+
+            for layer in module.model.modules():
+                if type(layer).__name__.endswith("DecoderLayer"):
+                    fully_shard(layer)
+            fully_shard(module.model)
             return module
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.local_rank] if next(module.parameters()).is_cuda else None
         return DistributedDataParallel(module, device_ids=ids)
+
+    def full_state(self, model: torch.nn.Module, shard: bool) -> dict[str, Any] | None:
+        """A sharded model's whole weights, gathered on the main process (every process calls this);
+        ``None`` for a model each process holds whole."""
+        if not shard or self.size == 1:
+            return None
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
     def barrier(self) -> None:
         if self.size > 1:

@@ -24,8 +24,14 @@ TRAIN = "{train}"
 POLL = 0.5
 
 
-def check_launch(nproc: int, launcher: str | None, device_type: str, cores: int, gpus: int) -> None:
+def check_launch(nproc: int, launcher: str | None, device_type: str, cores: int, gpus: int, shard: str = "", lora: int = 0) -> None:
     """One line, before anything is launched, for a launch that cannot work here."""
+    if shard and lora:
+        raise ProviderError(f"--ftb-shard={shard} shards a full fine-tune; LoRA r={lora} adapters train with DDP, each process"
+                            " holding the model; fix: add --ftb-lora=0, or leave --ftb-shard out")
+    if shard and nproc == 1 and launcher is None:
+        raise ProviderError(f"--ftb-shard={shard} shards the model across processes, and there is one; fix: add --ftb-nproc=N"
+                            " or --ftb-launcher")
     if launcher is not None and TRAIN not in launcher:
         raise ProviderError(f"--ftb-launcher={launcher!r} has no {TRAIN}; fix: put {TRAIN} where the training command goes,"
                             f" e.g. 'srun torchrun --nnodes=2 --nproc-per-node=8 ... {TRAIN}'")

@@ -80,9 +80,10 @@ class TrainPlan:
     checkpoints: tuple[int, ...]  # epochs after which to save (the last epoch is the final model)
     device: torch.device
     precision: str  # fp32 or bf16 (autocast): see local_precision
-    # CPU thread counts to choose among by measured speed (see :class:`_ThreadTuner`); empty: keep
-    # torch's current setting
+    # CPU thread counts to choose among by measured speed (see :class:`.local_cpu.ThreadTuner`);
+    # empty: keep torch's current setting
     threads: tuple[int, ...] = ()
+    shard: str = ""  # "fsdp": a full fine-tune sharded across the processes (FSDP2), else each holds it whole
 
     @property
     def autocast(self) -> torch.dtype | None:
@@ -103,7 +104,7 @@ def plan_from_json(data: dict[str, Any]) -> TrainPlan:
 
 def resolve_plan(
     settings: Any, n_pairs: int, lora: int, device: torch.device, extra_checkpoints: Sequence[int] = (),
-    threads: Sequence[int] = (), precision: str = "fp32",
+    threads: Sequence[int] = (), precision: str = "fp32", shard: str = "",
 ) -> TrainPlan:
     """Fill the provider's defaults into :class:`TuneSettings`."""
     # the epochs come from the settings alone (they are in the store key); checkpoints asked for
@@ -122,6 +123,7 @@ def resolve_plan(
         checkpoints=tuple(sorted(n for n in wanted if 0 < n < epochs)),
         device=device,
         precision=precision,
+        shard=shard,
         threads=tuple(sorted({int(n) for n in threads if int(n) > 0})) if device.type == "cpu" else (),
     )
 
@@ -200,6 +202,12 @@ def answer_loss(model: Any, ids: torch.Tensor, mask: torch.Tensor, labels: torch
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
 
 
+def full_loss(model: Any, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The model's own loss (mean over answer tokens) through its whole forward: a sharded model
+    gathers its weights in the forward of the modules it was sharded by, so it is called as a whole."""
+    return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+
 def _fmt_eta(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -235,7 +243,7 @@ def train(
         model = get_peft_model(model, config)
     model.config.use_cache = False
     model.train()
-    step = world.wrap(ScaledLoss(model, answer_loss))
+    step = world.wrap(ScaledLoss(model, full_loss if plan.shard else answer_loss), shard=bool(plan.shard))
     params = [p for p in model.parameters() if p.requires_grad]
     try:
         optimizer = torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=0.0, fused=True)
@@ -295,10 +303,9 @@ def train(
             eta = stats.train_seconds / epoch * (plan.epochs - epoch)
             if world.main:
                 progress(f"{label}: epoch {epoch}/{plan.epochs} loss {epoch_loss:.4f} {tokens / dt:.0f} tok/s ETA {_fmt_eta(eta)}")
-            if epoch in plan.checkpoints and world.main:
-                save_model(model, tokenizer, out_dir / f"epoch-{epoch}")
-    if world.main:
-        save_model(model, tokenizer, out_dir / "final")
+            if epoch in plan.checkpoints:
+                _save(model, tokenizer, out_dir / f"epoch-{epoch}", world, bool(plan.shard))
+    _save(model, tokenizer, out_dir / "final", world, bool(plan.shard))
     world.barrier()
     stats.threads_fastest = tuner.fastest()
     stats.final_loss = stats.epoch_losses[-1]
@@ -308,11 +315,19 @@ def train(
     return stats
 
 
-def save_model(model: Any, tokenizer: Any, path: Path) -> None:
-    """Save a plain (merged, if LoRA) model in safetensors, with its tokenizer, on the CPU."""
+def _save(model: Any, tokenizer: Any, path: Path, world: World, shard: bool) -> None:
+    """The main process saves; a sharded model's weights are gathered to it first (by every process)."""
+    state = world.full_state(model, shard)
+    if world.main:
+        save_model(model, tokenizer, path, state)
+
+
+def save_model(model: Any, tokenizer: Any, path: Path, state: dict[str, Any] | None = None) -> None:
+    """Save a plain (merged, if LoRA) model in safetensors, with its tokenizer, on the CPU
+    (``state``: the whole weights of a sharded model)."""
     if hasattr(model, "merge_and_unload"):  # a peft model: save a merged copy, keep training the adapters
         model = copy.deepcopy(model).merge_and_unload()
     model.config.use_cache = True
-    model.save_pretrained(path, safe_serialization=True)
+    model.save_pretrained(path, safe_serialization=True, state_dict=state)
     model.config.use_cache = False
     tokenizer.save_pretrained(path)

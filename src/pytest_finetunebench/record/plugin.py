@@ -25,7 +25,8 @@ MODES = ("none", "once", "new_episodes", "all", "off")
 
 DEFAULT_MODE = "none"
 
-# Providers that never speak HTTP: no cassette, whatever the mode.
+# The built-in providers that never speak HTTP (their specs say ``http=False``): no cassette,
+# whatever the mode. A session adds those of the providers plugins register.
 NO_HTTP = frozenset({"local", "published"})
 
 
@@ -41,7 +42,8 @@ class Recorder:
     cassette (in ``none`` mode), saves at session end and prints what it did.
     """
 
-    def __init__(self, directory: Path, mode: str, store: JobStore, session: str | None = None, *, worker: bool = False) -> None:
+    def __init__(self, directory: Path, mode: str, store: JobStore, session: str | None = None, *, worker: bool = False,
+                 no_http: frozenset[str] = NO_HTTP) -> None:
         if mode not in MODES:
             raise pytest.UsageError(f"--ftb-record-mode={mode}: expected one of {', '.join(MODES)}")
         self.directory = Path(directory)
@@ -49,6 +51,7 @@ class Recorder:
         self.store = store
         self.session = session or uuid.uuid4().hex
         self.worker = worker
+        self.no_http = no_http
         self.cassettes: dict[Path, Cassette] = {}
         self.saved: list[Path] = []
         self._lock = threading.Lock()
@@ -56,18 +59,19 @@ class Recorder:
         self._replay_store: JobStore | None = None
 
     @classmethod
-    def from_options(cls, opts: Mapping[str, Any], rootdir: Path, store: JobStore, worker: Mapping[str, Any] | None = None) -> "Recorder":
+    def from_options(cls, opts: Mapping[str, Any], rootdir: Path, store: JobStore, worker: Mapping[str, Any] | None = None,
+                     no_http: frozenset[str] = NO_HTTP) -> "Recorder":
         mode = opts.get("record_mode") or DEFAULT_MODE
         if opts.get("dry_run"):
             mode = "off"  # a dry run sends nothing to record and needs nothing to replay
         directory = Path(opts["cassettes"]) if opts.get("cassettes") else rootdir / "cassettes"
-        return cls(directory, mode, store, worker["testrunuid"] if worker else None, worker=worker is not None)
+        return cls(directory, mode, store, worker["testrunuid"] if worker else None, worker=worker is not None, no_http=no_http)
 
     def path(self, provider: str, request: TuneRequest) -> Path:
         return self.directory / provider / model_dir(request.model) / f"{request.key()}.json"
 
     def wants(self, provider: str) -> bool:
-        return self.mode != "off" and provider not in NO_HTTP
+        return self.mode != "off" and provider not in self.no_http
 
     def missing_message(self, provider: str, request: TuneRequest, path: Path) -> str:
         return (f"no cassette for {request.model} ({provider}, {len(request.pairs)} training pairs, key {request.key()}) at {_relative(path)}: "

@@ -98,6 +98,19 @@ class Tuner:
             self._providers[spec.name] = providers.create(model, self.ctx)
         return self._providers[spec.name]
 
+    def _once(self, spec: providers.ProviderSpec, provider: Provider, request: TuneRequest, stages: list[str]) -> Mapping[str, Endpoint]:
+        """A plugin's provider asked once per training set: under the key's lock, its endpoints'
+        handles kept in the job store for every other worker and rerun (the built-in providers
+        keep their own once-only records: the local store, the API ledgers)."""
+        key = request.key(salt=spec.name)
+        store = self.ctx.store
+        with store.lock("tuned", spec.name, key):
+            handles = store.read_json("tuned", spec.name, key) or {}
+            if not set(stages) <= handles.keys():
+                handles.update({s: e.handle for s, e in provider.endpoints(request, stages).items()})
+                store.write_json(handles, "tuned", spec.name, key)
+        return {s: Endpoint(request.model, s, handles[s]) for s in stages}
+
     def request(self, model: str, trained: list[Asked]) -> TuneRequest:
         """The request ``model`` is (or will be) tuned with: what ``trained`` relies on."""
         if model not in self._requests:
@@ -129,7 +142,11 @@ class Tuner:
                 raise ProviderError(f"{model}: nothing to tune on: the selected cases of {names} have no training "
                                     "pairs; fix: add `question`/`answer` pairs to the case file")
             with self.recording(model):
-                self._endpoints[model] = provider.endpoints(request, needed)
+                spec = providers.spec_for(model, self.ctx)
+                if spec in self.ctx.extra:
+                    self._endpoints[model] = self._once(spec, provider, request, needed)
+                else:
+                    self._endpoints[model] = provider.endpoints(request, needed)
         except Exception as exc:
             self._endpoints[model] = exc
             raise
