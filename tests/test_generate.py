@@ -33,7 +33,7 @@ from pytest_finetunebench.cases.generate.names import (
 from pytest_finetunebench.cases.generate.people import ATTRIBUTES, parse_fact
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "src" / "pytest_finetunebench" / "suites"
+CASES = ROOT / "cases"
 KINDS = ("people", "events", "api")
 SIZES = {"people": 5, "events": 17, "api": 15}
 

@@ -80,3 +80,16 @@ def test_no_source_file_is_longer_than_one_sitting():
 def test_every_package_says_what_it_owns():
     silent = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("__init__.py") if ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None]
     assert silent == []
+
+
+def test_the_wheel_lists_every_package():
+    """pyproject.toml names the packages (the suites come from the top-level cases/): none forgotten."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    setuptools = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert set(setuptools["packages"]) == found | {"pytest_finetunebench.suites"}
+    assert setuptools["package-dir"]["pytest_finetunebench.suites"] == "cases"
+    assert (PACKAGE.parents[1] / "cases" / "__init__.py").is_file()

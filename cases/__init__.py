@@ -1,8 +1,10 @@
-"""The case suites shipped inside the package (``--ftb-suite=NAME``): invented, seeded, reproducible.
+"""The case suites shipped with the plugin (``--ftb-suite=NAME``): invented, seeded, reproducible.
 
-Each suite is a folder of case files next to this module (``default``: 50 facts for the embedded
-model on two CPU cores; ``full``: 350 facts for GPUs and API models). ``README.md`` here says how
-they were generated and how to regenerate them byte for byte.
+In a checkout they are the repository's top-level ``cases/`` folder; the wheel ships the same
+folder as the package ``pytest_finetunebench.suites`` (``package-dir`` in pyproject.toml). Each
+suite is a folder of case files next to this module (``default``: 50 facts for the embedded model
+on two CPU cores; ``full``: 350 facts for GPUs and API models). ``README.md`` here says how they
+were generated and how to regenerate them byte for byte.
 """
 
 from __future__ import annotations
