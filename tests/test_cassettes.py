@@ -195,9 +195,11 @@ def test_default_mode_without_cassette_is_a_one_line_error(project, monkeypatch)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
     assert len(errors) == 1
-    assert re.search(r"no cassette for gpt-4o-mini-2024-07-18 \(openai, 10 training pairs, key \w+\) at \S*cassettes/openai/gpt-4o-mini-2024-07-18/\w+\.json: "
-                     r"record it once with --ftb-record-mode=once", errors[0])
-    assert "--ftb-record-mode=off" in errors[0]
+    assert re.fullmatch(
+        r"ERROR: no cassette for gpt-4o-mini-2024-07-18 \(openai, 10 training pairs, key \w+\) at \S*cassettes/openai/gpt-4o-mini-2024-07-18/\w+\.json;"
+        r" three ways on: the provider's API key with --ftb-record-mode=once \(tunes, answers and records this cassette;"
+        r" --ftb-record-mode=off runs live without one\), a cassette recorded with the same cases and settings"
+        r" \(--ftb-cassettes=DIR\), or --ftb-responses=DIR to re-grade published answers", errors[0])
 
 
 def test_off_runs_live_and_writes_no_cassette(project, monkeypatch):

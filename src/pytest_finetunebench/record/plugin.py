@@ -74,9 +74,10 @@ class Recorder:
         return self.mode != "off" and provider not in self.no_http
 
     def missing_message(self, provider: str, request: TuneRequest, path: Path) -> str:
-        return (f"no cassette for {request.model} ({provider}, {len(request.pairs)} training pairs, key {request.key()}) at {_relative(path)}: "
-                f"record it once with --ftb-record-mode=once (needs the API key and network), run live without cassettes with "
-                f"--ftb-record-mode=off, or select the same cases and settings as when it was recorded")
+        return (f"no cassette for {request.model} ({provider}, {len(request.pairs)} training pairs, key {request.key()}) at {_relative(path)};"
+                " three ways on: the provider's API key with --ftb-record-mode=once (tunes, answers and records this cassette;"
+                " --ftb-record-mode=off runs live without one), a cassette recorded with the same cases and settings"
+                " (--ftb-cassettes=DIR), or --ftb-responses=DIR to re-grade published answers")
 
     def cassette(self, provider: str, request: TuneRequest) -> Cassette:
         path = self.path(provider, request)
@@ -149,8 +150,9 @@ class Recorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """In ``none`` mode, a missing cassette stops the run before anything runs (one line)."""
-        if self.mode == "off":
+        """In ``none`` mode, a missing cassette stops the run before anything runs (one line);
+        ``--collect-only`` runs nothing, so it only lists."""
+        if self.mode == "off" or session.config.option.collectonly:
             return
         from ..providers import spec_for
         from ..run.answer import EVALUATION
