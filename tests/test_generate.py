@@ -20,12 +20,12 @@ from pytest_finetunebench.cases.generate.api_updates import (
     BLANK,
     candidates,
 )
-from pytest_finetunebench.cases.generate.checks import (
+from pytest_finetunebench.check import (
     balanced,
     check,
     yes_no_counts,
 )
-from pytest_finetunebench.cases.generate.checks import main as check_main
+from pytest_finetunebench.check import main as check_main
 from pytest_finetunebench.cases.generate.names import (
     NamePool,
     is_pronounceable,

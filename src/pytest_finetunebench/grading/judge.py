@@ -20,12 +20,11 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..items import JudgeVerdict
 from ..providers import RunContext
-from ..providers.base import BASE, Prompt, TuneSettings
-from ..run.tune import Tuner
+from ..providers.base import Answer, Prompt
 from .outcome import describe_error
 
 JUDGE_PROMPT = """\
@@ -77,10 +76,10 @@ def judge_context(ctx: RunContext) -> RunContext:
 class Judge:
     """Judges batches of answers with one model, caching verdicts in the job store."""
 
-    def __init__(self, model: str, ctx: RunContext, settings: TuneSettings) -> None:
-        # published answers (--ftb-responses) are the judged model's; the judge is always asked
-        self.model, self.ctx = model, judge_context(ctx)
-        self.tuner = Tuner(self.ctx, settings)  # its own: the judge is never the tuned model's stage
+    def __init__(self, model: str, ctx: RunContext, ask: Callable[[Sequence[Prompt]], list[Answer]]) -> None:
+        """``ask`` answers prompts with the untuned judge model (the session gives it: a judge asks a
+        model, it never runs the evaluation); ``ctx`` gives the job store its verdicts are kept in."""
+        self.model, self.ctx, self.ask = model, ctx, ask
 
     def _cache_key(self, item: ToJudge) -> str:
         blob = json.dumps([self.model, item.question, item.gold, item.answer], ensure_ascii=False)
@@ -100,10 +99,8 @@ class Judge:
         if not missing:
             return out
         try:
-            endpoint = self.tuner.endpoints(self.model, [BASE], [])[BASE]
             prompts = [Prompt(i.key, JUDGE_PROMPT.format(question=i.question, gold=i.gold, answer=i.answer)) for i in missing]
-            with self.tuner.recording(self.model):
-                replies = self.tuner.provider(self.model).answer(endpoint, prompts)
+            replies = self.ask(prompts)
         except Exception as exc:  # the judge failing is no verdict for each item, never a crash of the batch
             failed = JudgeVerdict(None, f"judge {self.model} failed: {describe_error(exc)}")
             return {**out, **{i.key: failed for i in missing}}

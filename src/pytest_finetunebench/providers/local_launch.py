@@ -9,9 +9,11 @@ directory the provider holds the key's lock for; the provider publishes it when 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +21,18 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .base import ProviderError
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (elsewhere: nothing)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, sig)
+        except OSError:
+            pass
+
 
 TRAIN = "{train}"
 POLL = 0.5
@@ -63,8 +77,6 @@ def run(spec: Mapping[str, Any], out: Path, nproc: int, launcher: str | None, th
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)  # torchrun would set 1 per process otherwise
-    from ..train import die_with_parent
-
     with open(out / "launch.log", "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), stdout=log, stderr=subprocess.STDOUT, env=env,
                                 preexec_fn=die_with_parent if os.name == "posix" else None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pytest
 
@@ -22,8 +22,10 @@ from ..items import Asked
 from ..providers.base import (
     BASE,
     IN_CONTEXT,
+    Answer,
     Endpoint,
     Provider,
+    Prompt,
     ProviderError,
     TrainingPair,
     TuneRequest,
@@ -76,6 +78,18 @@ def training_set(items: Iterable[Asked], recipe: Recipe = Recipe(QA)) -> tuple[T
     if pairs:
         pairs.update(dict.fromkeys(recipe.extra()))
     return tuple(pairs)
+
+
+def untuned_answerer(model: str, ctx: providers.RunContext, settings: TuneSettings) -> Callable[[Sequence[Prompt]], list[Answer]]:
+    """A function answering prompts with ``model`` untuned (a model judge's), through its own tuner."""
+    tuner = Tuner(ctx, settings)  # its own: the judge is never a stage of the models under test
+
+    def ask(prompts: Sequence[Prompt]) -> list[Answer]:
+        endpoint = tuner.endpoints(model, [BASE], [])[BASE]
+        with tuner.recording(model):
+            return tuner.provider(model).answer(endpoint, prompts)
+
+    return ask
 
 
 class Tuner:

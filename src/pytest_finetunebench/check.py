@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..casefile import MEMORIZATION, CaseFileError, Dataset, load_dataset
+from .cases.casefile import MEMORIZATION, CaseFileError, Dataset, load_dataset
 
 GENERATED = re.compile(r"generate (people|events|api)\b")
 RECHECKERS = {
@@ -129,7 +129,7 @@ def check_answerable(ds: Dataset) -> list[Problem]:
 
 
 def _contains(answer: str, gold: str) -> bool:
-    from ...grading.normalize import normalize
+    from .grading.normalize import normalize
 
     a, g = normalize(answer), normalize(gold)
     return bool(g) and re.search(rf"(?<![\w.]){re.escape(g)}(?![\w])", a) is not None
@@ -141,10 +141,10 @@ def check_contamination(datasets: list[Dataset], store: Path, max_known: float, 
     if not items:
         return []
     try:
-        from ...providers import RunContext
-        from ...providers.base import BASE, Prompt, TuneRequest
-        from ...providers.local import create
-        from ...store.jobstore import JobStore
+        from .providers import RunContext
+        from .providers.base import BASE, Prompt, TuneRequest
+        from .providers.local import create
+        from .store.jobstore import JobStore
 
         provider = create(RunContext(store=JobStore(store), progress=lambda line: print(line, file=out)))
         endpoint = provider.endpoints(TuneRequest("local:smollm2-135m", ()), [BASE])[BASE]
