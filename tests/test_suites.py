@@ -70,3 +70,11 @@ def test_the_design_cards_command_runs_the_benchmark_on_cases(tmp_path):
                               " this cassette; --ftb-record-mode=off runs live without one), a cassette recorded with the same"
                               " cases and settings (--ftb-cassettes=DIR), or --ftb-responses=DIR to re-grade published answers")
     assert not (tmp_path / "store" / "runs").exists()
+
+
+@pytest.mark.parametrize("select", [["-m", "retention"], ["--ftb-split=retention"]])
+def test_the_retention_split_is_selected_like_any_split(pytester: pytest.Pytester, select: list[str]):
+    result = pytester.runpytest("--ftb-suite=default", "--collect-only", "-q", "-p", "no:randomly", *select)
+    ids = [line for line in result.outlines if "::" in line]
+    assert len(ids) == 200 and {i.split("::")[0] for i in ids} == {"retention.yaml"}
+    assert sum(i.endswith("[local:smollm2-135m@base]") for i in ids) == 100  # the untuned stage it needs comes along
