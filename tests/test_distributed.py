@@ -132,7 +132,8 @@ def _ranks(spec_dir: Path) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the ranks in /proc")
-def test_kill_9_of_one_rank_leaves_nothing_and_the_rerun_trains_once(tmp_path, llama):
+@pytest.mark.parametrize("victim", ["one rank", "the session"])
+def test_kill_9_leaves_nothing_and_the_rerun_trains_once(tmp_path, llama, victim):
     store = tmp_path / "store"
     job = subprocess.Popen([sys.executable, "-c", CHILD, str(store), str(llama), "400"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -142,16 +143,27 @@ def test_kill_9_of_one_rank_leaves_nothing_and_the_rerun_trains_once(tmp_path, l
         time.sleep(0.2)
     assert len(ranks) == 2, "the two ranks never started"
     time.sleep(3)  # let them train a little
-    os.kill(ranks[1], signal.SIGKILL)
+    os.kill(ranks[1] if victim == "one rank" else job.pid, signal.SIGKILL)
     _, err = job.communicate(timeout=120)
-    assert job.returncode != 0 and "tuning failed: the training job (torchrun x2) failed with exit status" in err
+    if victim == "one rank":
+        assert job.returncode != 0 and "tuning failed: the training job (torchrun x2) failed with exit status" in err
+    else:  # the job dies with the session that started it
+        deadline = time.monotonic() + 30
+        while _ranks(store) and time.monotonic() < deadline:
+            time.sleep(0.2)
     tuned = store / "local" / "tuned"
-    assert not any(tuned.iterdir())  # no model, complete or half written, and no temporary directory
+    left = [p.name for p in tuned.iterdir()]
+    # no model, complete or half written: at most the killed session's temporary directory
+    assert left == [] if victim == "one rank" else (len(left) == 1 and left[0].startswith(".") and ".tmp-" in left[0])
     assert not (store / "local" / "trainings.jsonl").exists()
     assert _ranks(store) == []  # no rank outlived the job
     rerun = subprocess.run([sys.executable, "-c", CHILD, str(store), str(llama), "1"], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len((store / "local" / "trainings.jsonl").read_text().splitlines()) == 1
+    # the killed job's directory is never taken for a model (it has no .complete; a rerun of its own
+    # key clears it), and the rerun's model is complete
+    assert [p.name for p in tuned.iterdir() if (p / ".complete").is_file()] == [
+        json.loads((store / "local" / "trainings.jsonl").read_text())["key"]]
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -19,6 +19,7 @@ from typing import Any
 
 from .providers.local_launch import die_with_parent
 
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
