@@ -260,14 +260,10 @@ def train(
         pairs=len(examples),
         world_size=world.size,
     )
-    threads_before = torch.get_num_threads()
     tuner = ThreadTuner(plan.threads if world.size == 1 else ())
     with contextlib.ExitStack() as stack:
         if plan.device.type == "cpu":
             stack.enter_context(reuse_freed_memory())
-            # answers after a training run with the count it measured fastest: a load-average guess
-            # made before it would count the training's own load as other work
-            stack.callback(lambda: torch.set_num_threads(tuner.fastest() or threads_before))
         stack.enter_context(cpu_attention(model, plan.device))
         for epoch in range(1, plan.epochs + 1):
             t0 = time.perf_counter()

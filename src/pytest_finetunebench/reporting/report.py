@@ -37,9 +37,11 @@ class Summary:
     def __init__(self, records: Iterable[Record] = ()) -> None:
         self.records: list[Record] = list(records)
         self.skipped = 0
+        self._comparisons: list[paired.Paired] | None = None  # bootstrapped once, read by every output
 
     def add(self, record: Record) -> None:
         self.records.append(record)
+        self._comparisons = None
 
     def _cell(self, target: str, dataset: str, split: str, records: list[Record], clustered: bool = False) -> Cell:
         graded = [r for r in records if r.error is None]
@@ -295,8 +297,10 @@ class Summary:
         return "\n".join(parts) + "\n"
 
     def comparisons(self) -> list[paired.Paired]:
-        """Paired comparisons of the run's targets on the items they share."""
-        return paired.in_run(self.records)
+        """Paired comparisons of the run's targets on the items they share (computed once per records)."""
+        if self._comparisons is None:
+            self._comparisons = paired.in_run(self.records)
+        return self._comparisons
 
     def precisions(self) -> dict[str, str]:
         """The precision each local model trained and generated in (its likelihood scores are fp32)."""

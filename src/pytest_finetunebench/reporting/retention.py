@@ -49,8 +49,12 @@ def pairs(records: Sequence[Record], target: str) -> list[tuple[Record, Record]]
 
 def cell(records: Sequence[Record], target: str) -> Cell:
     """Retention of ``target``: n = questions the untuned model got right, correct = still right."""
-    known = [(b, t) for b, t in pairs(records, target) if b.passed]
-    return Cell(target, "*", RETENTION, len(known), sum(t.passed for _, t in known))
+    return _kept(target, pairs(records, target))
+
+
+def _kept(target: str, both: Sequence[tuple[Record, Record]]) -> Cell:
+    known = [t for b, t in both if b.passed]
+    return Cell(target, "*", RETENTION, len(known), sum(t.passed for t in known))
 
 
 def forgotten(records: Sequence[Record], target: str) -> list[tuple[Record, Record]]:
@@ -92,7 +96,7 @@ def rows(records: Sequence[Record]) -> list[Row]:
         base, tuned = [b for b, _ in both], [t for _, t in both]
         label = base[0].target if base else "-"
         out.append(Row(target, Cell(label, "*", RETENTION, len(base), sum(b.passed for b in base)),
-                       Cell(target, "*", RETENTION, len(tuned), sum(t.passed for t in tuned)), cell(records, target),
+                       Cell(target, "*", RETENTION, len(tuned), sum(t.passed for t in tuned)), _kept(target, both),
                        next((b.nll for b in base if b.nll is not None), None),
                        next((t.nll for t in tuned if t.nll is not None), None)))
     return out

@@ -156,7 +156,7 @@ class Tuner:
                 raise ProviderError(f"{model}: nothing to tune on: the selected cases of {names} have no training "
                                     "pairs; fix: add `question`/`answer` pairs to the case file")
             with self.recording(model):
-                spec = providers.spec_for(model, self.ctx)
+                spec = self.spec(model)
                 if spec in self.ctx.extra:
                     self._endpoints[model] = self._once(spec, provider, request, needed)
                 else:
