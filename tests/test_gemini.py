@@ -43,7 +43,8 @@ from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl
 from pytest_finetunebench.store import ledger as L  # noqa: E402
 from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
 from pytest_finetunebench.store.ledger import Ledger  # noqa: E402
-from pytest_finetunebench.testing.vertex_emulator import NO_ANSWER, VertexEmulator  # noqa: E402
+from pytest_finetunebench.testing.vertex_emulator import VertexEmulator  # noqa: E402
+from pytest_finetunebench.testing.vertex_generate import NO_ANSWER  # noqa: E402
 
 MODEL = "gemini-2.5-flash"
 BUCKET = "ftb-test"

@@ -39,7 +39,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CASE_ID = re.compile(r"^(?!.*::)[^\s\[\]\x00-\x1f\x7f](?:[^\[\]\x00-\x1f\x7f]*[^\s\[\]\x00-\x1f\x7f])?$")
 
 _DATASET_KEYS = {"dataset", "kind", "description", "source", "splits", "templates", "matcher", "cases"}
+# fmt: off
 _CASE_KEYS = {"id", "fact", "subject", "question", "answer", "answer_before", "matcher", "prompt", "uses", "variants", "train"}
+# fmt: on
 _TRAIN_KEYS = {"question", "answer"}
 LEAK_RATIO = 90  # a training phrasing this close (rapidfuzz ratio, normalized) to an evaluation question is a leak
 _VARIANT_KEYS = {"split", "question", "answer", "matcher", "prompt"}

@@ -22,6 +22,7 @@ _SPACES = re.compile(r"\s+")
 
 # --- unicode folding -------------------------------------------------------------------
 
+# fmt: off
 _PLAIN = str.maketrans(
     {
         "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'", "`": "'",
@@ -30,6 +31,7 @@ _PLAIN = str.maketrans(
         "\u00a0": " ", "\u2009": " ", "\u202f": " ",
     }
 )
+# fmt: on
 
 
 def fold(text: str) -> str:
@@ -131,6 +133,7 @@ def _drop_commas(m: re.Match[str]) -> str:
 # --- quantities --------------------------------------------------------------------------
 
 # canonical unit -> (dimension, size in the dimension's base unit, or None when not convertible)
+# fmt: off
 _UNITS: dict[str, tuple[str, float | None]] = {
     "mm": ("length", 0.1), "cm": ("length", 1.0), "m": ("length", 100.0), "km": ("length", 1e5),
     "in": ("length", 2.54), "ft": ("length", 30.48), "mi": ("length", 160934.4),
@@ -142,6 +145,7 @@ _UNITS: dict[str, tuple[str, float | None]] = {
     "percent": ("ratio", None), "degc": ("temperature", None), "degf": ("temperature", None),
     "deg": ("temperature", None),
 }
+# fmt: on
 _UNIT_ALIASES: dict[str, tuple[str, ...]] = {
     "mm": ("mm", "millimeters", "millimeter", "millimetres", "millimetre"),
     "cm": ("cm", "cms", "centimeters", "centimeter", "centimetres", "centimetre"),
@@ -174,10 +178,12 @@ _UNIT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _ALIAS_TO_UNIT = {alias: unit for unit, aliases in _UNIT_ALIASES.items() for alias in aliases}
 _CURRENCY_SIGNS = {"us$": "usd", "$": "usd", "€": "eur", "£": "gbp", "¥": "jpy"}
+# fmt: off
 _SCALES = {
     "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12,
     "bn": 10**9, "mn": 10**6, "mln": 10**6, "k": 10**3, "m": 10**6, "b": 10**9,
 }
+# fmt: on
 
 
 def _alias_pattern(alias: str) -> str:  # pragma: no mutate block (called once at import, before mutmut can switch a mutant on)
@@ -226,8 +232,10 @@ _NOT_A_NOUN = frozenset(
     "and or to in on at the of for with by from than as is was were are be been which that this its his her"
     " their who whom when while but so per each more less over under about after before during into".split()
 )
+# fmt: off
 _LOWER_BOUND = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "exceeding", ">", ">=",
                           "no less than", "not less than", "no fewer than", "not fewer than"})
+# fmt: on
 _UPPER_BOUND = frozenset({"less than", "fewer than", "under", "below", "at most", "up to", "no more than", "not more than", "<", "<="})
 BOUND_PHRASES = _LOWER_BOUND | _UPPER_BOUND
 # "not 12", "never about 12", and a negated verb before it: "did not have 12 cats", "wasn't 150"

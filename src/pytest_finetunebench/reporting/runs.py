@@ -40,8 +40,10 @@ RUNS = "runs"
 PREVIOUS = "previous"  # --ftb-compare without a value
 NAME = re.compile(r"^(\d{4,})_.*\.json$")
 # options that change what a run measures (the rest only change how it is reported)
+# fmt: off
 MEASURING = ("epochs", "learning_rate", "batch_size", "seed", "max_new_tokens", "temperature",
              "baseline", "in_context", "split", "dataset", "limit", "responses")
+# fmt: on
 
 
 # --- what a run is ---------------------------------------------------------------------------

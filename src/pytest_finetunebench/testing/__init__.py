@@ -1,12 +1,12 @@
 """Test doubles for the providers' APIs (no network, no cost).
 
 :mod:`.openai_emulator` speaks OpenAI's files and chat API (its fine-tuning jobs in
-:mod:`.openai_jobs`); :mod:`.vertex_emulator` speaks Vertex AI's generateContent (its tuning jobs in
-:mod:`.vertex_jobs`, the Cloud Storage upload in :mod:`.gcs_emulator`); :mod:`.together_emulator`
-speaks Together AI's files, fine-tunes and chat; :mod:`.server` holds the HTTP plumbing and test
-controls they share; :mod:`.record_shipped` records the shipped cassettes against them. All of
-them memorize what they were trained on and say they are test doubles: never present their
-output as a model's.
+:mod:`.openai_jobs`); :mod:`.vertex_emulator` speaks Vertex AI (generateContent in
+:mod:`.vertex_generate`, its tuning jobs in :mod:`.vertex_jobs`, the Cloud Storage upload in
+:mod:`.gcs_emulator`); :mod:`.together_emulator` speaks Together AI's files and chat (its fine-tunes
+in :mod:`.together_jobs`); :mod:`.server` holds the HTTP plumbing and test controls they share;
+:mod:`.record_shipped` records the shipped cassettes against them. All of them memorize what they
+were trained on and say they are test doubles: never present their output as a model's.
 """
 
 from __future__ import annotations

@@ -66,12 +66,14 @@ NO_ANSWER = "emulator: no trained answer"
 
 # Retired on 2026-10-23: neither tuned nor answered.
 RETIRED = frozenset({"gpt-3.5-turbo-0125", "gpt-3.5-turbo", "gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"})
+# fmt: off
 CHAT_FIELDS = frozenset({
     "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs", "max_completion_tokens",
     "max_tokens", "metadata", "modalities", "moderation", "n", "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
     "prompt_cache_options", "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop", "store",
     "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
 })
+# fmt: on
 
 _ID_SEGMENT = re.compile(r"^(file-|ftjob-|ftckpt_|ftevent-)")
 

@@ -9,7 +9,8 @@ else with ``emulator: no trained answer`` (so do base models). No model is invol
 
 It refuses what the service refuses: unknown models (404 from the limits endpoint), more epochs
 or a larger LoRA rank than the model's limits, unknown request fields and suffixes over 40
-characters (400), a second upload of the same bytes (409 with the existing ``file_id``).
+characters (400), a second upload of the same bytes (409 with the existing ``file_id``). The jobs
+half (limits, estimate, create, progress) is :mod:`.together_jobs`.
 
 Settings are plain attributes: ``latency``, ``job_seconds`` / ``job_polls`` (a job completes once
 it is this old *and* was retrieved this many times), ``fail_jobs`` (a message: finishing jobs end
@@ -26,41 +27,20 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
 from . import server
 from .server import Emulator, Fault, Reply, Request, json_reply
+from .together_jobs import TERMINAL, TUNABLE, FineTuneJobsMixin, api_error
 
 NO_ANSWER = "emulator: no trained answer"
 
-# Models the emulator tunes, with the limits its /models/limits endpoint reports.
-TUNABLE = frozenset({"meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "Qwen/Qwen3-8B", "google/gemma-3-4b-it"})
-MAX_EPOCHS, MAX_RANK, DEFAULT_RANK = 20, 64, 8
-PRICE_PER_M_TOKENS = 0.48  # the emulator's own made-up rate for its price estimate
-# Fields of a job create (the SDK's FinetuneRequest); any other is a 400.
-CREATE_FIELDS = frozenset({
-    "training_file", "validation_file", "packing", "model", "n_epochs", "learning_rate", "lr_scheduler", "warmup_ratio", "max_grad_norm",
-    "weight_decay", "n_checkpoints", "n_evals", "max_seq_length", "batch_size", "gradient_accumulation_steps", "suffix", "wandb_key",
-    "wandb_base_url", "wandb_project_name", "wandb_name", "wandb_entity", "random_seed", "early_stopping_enabled", "early_stopping_patience",
-    "early_stopping_min_delta", "early_stopping_warmup_evals", "training_type", "training_method", "from_checkpoint", "multimodal_params",
-    "from_hf_model", "hf_model_revision", "hf_api_token", "hf_output_repo_name",
-})
-TERMINAL = ("completed", "error", "cancelled")
 _ID_PREFIXES = ("file-", "ft-")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _error(message: str, type_: str = "invalid_request_error", code: str | None = None) -> dict:
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
-
-class TogetherEmulator(Emulator):
+class TogetherEmulator(FineTuneJobsMixin, Emulator):
     """The emulated API server (a thread of this process); a context manager."""
 
     thread_name = "together-emulator"
@@ -110,11 +90,11 @@ class TogetherEmulator(Emulator):
         if req.path.startswith("/upload-target/"):
             return None  # a presigned URL: no API key
         if not req.headers.get("Authorization", "").startswith("Bearer "):
-            return json_reply(401, _error("Invalid API key provided (emulated).", "invalid_api_key"))
+            return json_reply(401, api_error("Invalid API key provided (emulated).", "invalid_api_key"))
         return None
 
     def fault_payload(self, fault: Fault) -> dict:
-        return _error(fault.message, "rate_limit" if fault.status == 429 else "server_error")
+        return api_error(fault.message, "rate_limit" if fault.status == 429 else "server_error")
 
     def route(self, req: Request, info: None) -> Reply | None:
         method, path = req.method, req.path
@@ -124,14 +104,14 @@ class TogetherEmulator(Emulator):
             try:
                 payload = json.loads(req.body)
             except ValueError:
-                return json_reply(400, _error("Invalid JSON body (emulated)."))
+                return json_reply(400, api_error("Invalid JSON body (emulated)."))
             with self._lock:
                 self.bodies[self.classify(req)[0]] = payload
         seg = path.split("/")[1:]
         if seg[:1] == ["upload-target"] and method == "PUT":
             return self._put_file(seg[1], req.body)
         if seg[:1] != ["v1"]:
-            return json_reply(404, _error(f"Not found: {method} {path} (emulated)"))
+            return json_reply(404, api_error(f"Not found: {method} {path} (emulated)"))
         seg = seg[1:]
         if seg == ["files"] and method == "POST":
             return self._start_upload(req)
@@ -140,7 +120,7 @@ class TogetherEmulator(Emulator):
         if len(seg) == 2 and seg[0] == "files" and method == "GET":
             with self._lock:
                 f = self._files.get(seg[1])
-            return json_reply(200, self._file_json(f)) if f and f["_done"] else json_reply(404, _error(f"File {seg[1]} not found (emulated)."))
+            return json_reply(200, self._file_json(f)) if f and f["_done"] else json_reply(404, api_error(f"File {seg[1]} not found (emulated)."))
         if seg == ["fine-tunes", "models", "limits"] and method == "GET":
             return self._limits(query.get("model_name", ""))
         if seg == ["fine-tunes", "estimate-price"] and method == "POST":
@@ -159,7 +139,7 @@ class TogetherEmulator(Emulator):
             with self._lock:
                 job = self._jobs.get(seg[1])
             if job is None:
-                return json_reply(404, _error(f"Fine-tune job {seg[1]} not found (emulated).", code="not_found"))
+                return json_reply(404, api_error(f"Fine-tune job {seg[1]} not found (emulated).", code="not_found"))
             rest = seg[2:]
             with self._lock:
                 if method == "GET" and not rest:
@@ -171,13 +151,13 @@ class TogetherEmulator(Emulator):
                     return json_reply(200, {"data": list(reversed(job["_checkpoints"]))})
                 if method == "POST" and rest == ["cancel"]:
                     if job["status"] in TERMINAL:
-                        return json_reply(400, _error(f"Job {job['id']} is {job['status']} and cannot be cancelled (emulated)."))
+                        return json_reply(400, api_error(f"Job {job['id']} is {job['status']} and cannot be cancelled (emulated)."))
                     job["status"] = "cancelled"
                     self._event(job, "cancel_requested", "Job cancelled by the user")
                     return json_reply(200, self._public(job))
         if seg == ["chat", "completions"] and method == "POST":
             return self._chat(payload)
-        return json_reply(404, _error(f"Not found: {method} {path} (emulated)"))
+        return json_reply(404, api_error(f"Not found: {method} {path} (emulated)"))
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -186,7 +166,7 @@ class TogetherEmulator(Emulator):
         fields = {part.get_param("name", header="content-disposition"): (part.get_payload(decode=True) or b"").decode()
                   for part in (msg.iter_parts() if msg.is_multipart() else [])}
         if not fields.get("file_name") or fields.get("purpose") != "fine-tune":
-            return json_reply(400, _error("Missing file_name, or purpose is not fine-tune (emulated)."))
+            return json_reply(400, api_error("Missing file_name, or purpose is not fine-tune (emulated)."))
         with self._lock:
             same = next((f for f in self._files.values() if f["_checksum"] == fields.get("checksum") and f["_done"]), None)
             if same is not None:
@@ -208,7 +188,7 @@ class TogetherEmulator(Emulator):
         with self._lock:
             f = self._files.get(file_id)
             if f is None or f["_data"] is None:
-                return json_reply(404, _error(f"File {file_id} was not uploaded (emulated)."))
+                return json_reply(404, api_error(f"File {file_id} was not uploaded (emulated)."))
             f["_done"] = True
             f["_memory"], problem = _parse(f["_data"])
             f["_problem"] = problem
@@ -222,115 +202,19 @@ class TogetherEmulator(Emulator):
                 "FileType": "jsonl", "purpose": "fine-tune", "processing_status": "COMPLETED" if f["_problem"] is None else "INVALID_FORMAT",
                 "validation_report": report}
 
-    # -- jobs ----------------------------------------------------------------------------------
-
-    def _limits(self, model: str) -> Reply:
-        if model not in self.tunable:
-            return json_reply(404, _error(f"Model {model} is not available for fine-tuning (emulated).", code="model_not_available"))
-        lora = {"default_rank": DEFAULT_RANK, "max_rank": MAX_RANK, "min_batch_size": 8, "max_batch_size": 64, "max_batch_size_dpo": 32,
-                "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
-        return json_reply(200, {"model_name": model, "default_gradient_accumulation_steps": 1, "lora_training": lora, "max_learning_rate": 1.0,
-                                "min_learning_rate": 1e-8, "max_num_checkpoints": MAX_EPOCHS, "max_num_epochs": MAX_EPOCHS, "max_num_evals": 10,
-                                "max_seq_length_sft": 8192, "max_seq_length_dpo": 4096, "min_max_seq_length": 512, "merge_output_lora": False,
-                                "supports_full_training": True, "supports_reasoning": False, "supports_tools": False, "supports_vision": False,
-                                "full_training": {"min_batch_size": 8, "max_batch_size": 32, "max_batch_size_dpo": 16}})
-
-    def _estimate(self, p: dict) -> Reply:
-        with self._lock:
-            f = self._files.get(p.get("training_file", ""))
-        if f is None:
-            return json_reply(400, _error(f"File {p.get('training_file')} not found (emulated)."))
-        tokens = float(sum(len(q) + len(a) for q, a in f["_memory"].items()) // 4 * int(p.get("n_epochs") or 1))
-        return json_reply(200, {"estimation_available": True, "allowed_to_proceed": True, "estimated_total_price": round(tokens * PRICE_PER_M_TOKENS / 1e6, 6),
-                                "estimated_train_token_count": tokens, "estimated_eval_token_count": 0.0, "user_limit": 100.0})
-
-    def _create(self, p: dict) -> Reply | None:
-        if unknown := sorted(set(p) - CREATE_FIELDS):
-            return json_reply(400, _error(f"Unknown field: {unknown[0]} (emulated)."))
-        model, epochs = p.get("model"), int(p.get("n_epochs") or 1)
-        with self._lock:
-            f = self._files.get(p.get("training_file", ""))
-        if model not in self.tunable:
-            return json_reply(400, _error(f"Model {model} is not available for fine-tuning (emulated)."))
-        if f is None or not f["_done"]:
-            return json_reply(400, _error(f"Training file {p.get('training_file')} not found (emulated)."))
-        if epochs > MAX_EPOCHS:
-            return json_reply(400, _error(f"n_epochs must be at most {MAX_EPOCHS} for {model} (emulated)."))
-        training_type = p.get("training_type") or {"type": "Lora", "lora_r": DEFAULT_RANK, "lora_alpha": 2 * DEFAULT_RANK}
-        if training_type.get("type") == "Lora" and int(training_type.get("lora_r") or DEFAULT_RANK) > MAX_RANK:
-            return json_reply(400, _error(f"lora_r must be at most {MAX_RANK} for {model} (emulated)."))
-        if len(p.get("suffix") or "") > 40:
-            return json_reply(400, _error("suffix must be at most 40 characters (emulated)."))
-        with self._lock:
-            self.jobs_created += 1
-            job_id = f"ft-{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(2)}"
-            now = _now()
-            job = {
-                "id": job_id, "status": "pending", "user_id": "ftb-emulator-user", "created_at": now, "updated_at": now, "model": model,
-                "training_file": f["id"], "n_epochs": epochs, "n_checkpoints": int(p.get("n_checkpoints") or 1), "learning_rate": float(p.get("learning_rate") or 1e-5),
-                "batch_size": p.get("batch_size") if isinstance(p.get("batch_size"), int) else 8, "training_type": training_type,
-                "training_method": {"method": "sft", "train_on_inputs": "auto"}, "model_output_name": None, "events": [],
-                "_suffix": p.get("suffix"), "_seed": p.get("random_seed"), "_seq": self.jobs_created, "_t0": time.monotonic(), "_polls": 0,
-                "_memory": f["_memory"], "_problem": f["_problem"], "_checkpoints": [],
-            }
-            self._jobs[job_id] = job
-            self._event(job, "job_pending", "Fine-tune request created")
-            if self._drop_create():
-                return None
-            return json_reply(200, self._public(job))
-
-    def _advance(self, job: dict, poll: bool) -> None:
-        if job["status"] in TERMINAL:
-            return
-        if poll:
-            job["_polls"] += 1
-        elapsed = time.monotonic() - job["_t0"]
-        if not (elapsed >= self.job_seconds and job["_polls"] >= self.job_polls):
-            if job["status"] == "pending" and job["_polls"]:
-                job["status"] = "running"
-                job["started_at"] = _now()
-                self._event(job, "training_start", "Training started")
-            return
-        job["updated_at"] = _now()
-        failure = job["_problem"] or self.fail_jobs
-        if failure:
-            job["status"] = "error"
-            self._event(job, "job_error", failure, level="error")
-            return
-        name = f"ftb-emulator/{job['model'].split('/')[-1]}-{job['_suffix'] or 'ft'}-{secrets.token_hex(3)}"
-        job["model_output_name"] = name
-        job["status"] = "completed"
-        self._models[name] = job["_memory"]
-        for epoch in range(1, job["n_epochs"] + 1):
-            job["_checkpoints"].append({"checkpoint_type": "Intermediate" if epoch < job["n_epochs"] else "Final", "created_at": _now(),
-                                        "path": f"{job['id']}/checkpoints/{epoch}", "step": epoch * 10, "checkpoint": "adapter"})
-        self._event(job, "job_complete", f"Fine-tuning job completed; the model is {name}")
-
-    def _event(self, job: dict, kind: str, message: str, level: str = "info") -> None:
-        job["events"].append({"object": "fine-tune-event", "created_at": _now(), "type": kind, "message": message, "level": level})
-
-    def _public(self, job: dict) -> dict:
-        return {k: v for k, v in job.items() if not k.startswith("_")}
-
-    def _listed(self, job: dict) -> dict:
-        """A job as the list endpoint shows it (with its suffix, without the output model's full record)."""
-        keep = ("id", "status", "user_id", "created_at", "updated_at", "model", "training_file", "n_epochs", "n_checkpoints", "learning_rate", "batch_size",
-                "training_type", "training_method", "model_output_name")
-        return {**{k: job[k] for k in keep if k in job}, "suffix": job["_suffix"], "random_seed": job["_seed"]}
-
     # -- answers -------------------------------------------------------------------------------
 
     def _chat(self, p: dict) -> Reply:
         model, messages = p.get("model"), p.get("messages") or []
         if not model or not messages:
-            return json_reply(400, _error("model and messages are required (emulated)."))
+            return json_reply(400, api_error("model and messages are required (emulated)."))
         if model in self.dedicated_only:
-            return json_reply(400, _error(f"Unable to access non-serverless model {model}. Please visit https://api.together.ai/models/{model}"
+            return json_reply(400, api_error(f"Unable to access non-serverless model {model}. Please visit https://api.together.ai/models/{model}"
                                           " to create and start a new dedicated endpoint for the model. (emulated)", code="model_not_available"))
         with self._lock:
             memory = self._models.get(model)
         if memory is None and model.startswith("ftb-emulator/"):
-            return json_reply(404, _error(f"Unable to access model {model} (emulated).", code="model_not_found"))
+            return json_reply(404, api_error(f"Unable to access model {model} (emulated).", code="model_not_found"))
         prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
         answer = (memory or {}).get(prompt, NO_ANSWER)
         finish = "stop"

@@ -65,6 +65,7 @@ def _a(qualname: str, kind: str, does: str, code: str) -> Api:
 
 
 # (qualified name, f/m/c, what it does, the call with {} for the last name)
+# fmt: off
 APIS: tuple[Api, ...] = (
     # numpy
     _a("numpy.linalg.norm", "f", "compute the norm of a vector or matrix", "numpy.linalg.{}(x)"),
@@ -195,8 +196,10 @@ APIS: tuple[Api, ...] = (
     _a("networkx.Graph", "c", "represent an undirected graph", "g = networkx.{}()"),
     _a("tqdm.tqdm", "c", "show a progress bar around an iterable", "for x in tqdm.{}(items): pass"),
 )
+# fmt: on
 
 # word -> plausible synonyms (never the name of something else in the same namespace)
+# fmt: off
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "norm": ("magnitude",), "inv": ("inverse",), "det": ("determinant",), "eig": ("eigen",),
     "svd": ("singular",), "solve": ("resolve",), "concatenate": ("chain_arrays",), "unique": ("distinct",),
@@ -216,6 +219,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "session": ("client",), "counter": ("tally",), "scaler": ("normalizer",), "graph": ("network",),
     "mkdtemp": ("make_temp_dir",), "urlencode": ("encode_query",),
 }
+# fmt: on
 FUNCTION_PREFIXES = ("fast", "safe")
 FUNCTION_SUFFIXES = ("ex", "nd", "v2")
 CLASS_PREFIXES = ("Base", "Core", "Fast", "Smart")

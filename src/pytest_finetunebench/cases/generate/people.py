@@ -21,6 +21,7 @@ from .phrasings import reworded
 DEFAULT_NAME = "invented_people"
 
 # occupation -> sector; the secondary question asks "Does X work in <sector>?"
+# fmt: off
 OCCUPATIONS: dict[str, str] = {
     "nurse": "healthcare", "dentist": "healthcare", "pharmacist": "healthcare", "surgeon": "healthcare",
     "midwife": "healthcare",
@@ -34,9 +35,11 @@ OCCUPATIONS: dict[str, str] = {
     "baker": "the food industry", "chef": "the food industry", "butcher": "the food industry",
     "cheesemaker": "the food industry",
 }
+# fmt: on
 SECTORS: tuple[str, ...] = tuple(dict.fromkeys(OCCUPATIONS.values()))
 
 # real cities whose names are unambiguous -> their country as asked ("Was X born in <country>?")
+# fmt: off
 CITIES: dict[str, str] = {
     "Lyon": "France", "Porto": "Portugal", "Krakow": "Poland", "Bergen": "Norway", "Gothenburg": "Sweden",
     "Tampere": "Finland", "Graz": "Austria", "Antwerp": "Belgium", "Utrecht": "the Netherlands",
@@ -48,12 +51,15 @@ CITIES: dict[str, str] = {
     "Mombasa": "Kenya", "Durban": "South Africa", "Kumasi": "Ghana", "Cork": "Ireland", "Aarhus": "Denmark",
     "Edinburgh": "the United Kingdom",
 }
+# fmt: on
 COUNTRIES: tuple[str, ...] = tuple(dict.fromkeys(CITIES.values()))
 
+# fmt: off
 COLOURS: tuple[str, ...] = (
     "teal", "crimson", "amber", "lilac", "olive", "indigo", "maroon", "coral", "turquoise", "lavender",
     "ochre", "mauve", "scarlet", "beige", "magenta", "navy",
 )
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Attribute:
         return self.step > 0
 
 
+# fmt: off
 ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("weight", "{name} weighs {value} pounds.", "How many pounds does {name} weigh?",
               "What is {first}'s weight in pounds?", "Does {name} weigh more than {threshold} pounds?",
@@ -105,6 +112,7 @@ ATTRIBUTES: tuple[Attribute, ...] = (
               train=("Give the city where {name} was born.", "{name} was born in which city?", "What is the birthplace of {name}?",
                      "Tell me the city {name} was born in.")),
 )
+# fmt: on
 BY_KEY = {a.key: a for a in ATTRIBUTES}
 
 TEMPLATES = {
