@@ -704,3 +704,25 @@ def test_old_vcrpy_is_refused_clearly(monkeypatch):
 def test_unknown_mode_is_a_usage_error(tmp_path):
     with pytest.raises(pytest.UsageError, match="--ftb-record-mode=sometimes: expected one of none, once, new_episodes, all, off"):
         C.Recorder(tmp_path, "sometimes", JobStore(tmp_path))
+
+
+def test_a_cassette_records_the_versions_of_its_own_providers_sdks(tmp_path):
+    """The SDKs come from the provider's spec: a Together cassette names together, an OpenAI one openai."""
+    from importlib.metadata import version
+
+    recorder = C.Recorder(tmp_path / "cassettes", "once", JobStore(tmp_path / "store"))
+    request = TuneRequest("together:Qwen/Qwen3-8B", (TrainingPair("q", "a"),))
+    together = recorder.cassette("together", request).meta["recorded_with"]
+    assert set(together) == {"python", "pytest-finetunebench", "vcrpy", "together"}
+    assert together["together"] == version("together")
+    assert set(recorder.cassette("openai", TuneRequest(MODEL, (TrainingPair("q", "a"),))).meta["recorded_with"]) == {
+        "python", "pytest-finetunebench", "vcrpy", "openai"}
+
+
+def test_the_providers_that_speak_no_http_get_no_cassette_from_their_specs(tmp_path):
+    from pytest_finetunebench.providers import ProviderSpec
+
+    mine = ProviderSpec("inhouse", lambda name, ctx: False, lambda ctx: None, ("inhouse:x",), http=False)
+    recorder = C.Recorder(tmp_path / "cassettes", "once", JobStore(tmp_path / "store"), specs=(mine,))
+    assert (recorder.wants("inhouse"), recorder.wants("openai")) == (False, True)
+    assert (C.Recorder(tmp_path, "once", JobStore(tmp_path)).wants("local"), C.Recorder(tmp_path, "once", JobStore(tmp_path)).wants("published")) == (False, False)

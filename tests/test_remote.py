@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pytest_finetunebench.providers import RunContext, remote
+from pytest_finetunebench.providers import RunContext, api
 from pytest_finetunebench.providers.base import (
     Answer,
     Prompt,
@@ -17,7 +17,7 @@ from pytest_finetunebench.providers.base import (
     TuneRequest,
     TuneSettings,
 )
-from pytest_finetunebench.providers.remote import (
+from pytest_finetunebench.providers.api import (
     ApiOptions,
     Unavailable,
     answer_concurrently,
@@ -58,7 +58,7 @@ def test_fewer_than_forty_answers_get_a_line_each():
 
 def test_a_slow_batch_reports_at_least_every_two_seconds(monkeypatch):
     clock = iter(range(0, 1000))  # each reading of the clock is one second later
-    monkeypatch.setattr(remote.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(api.time, "monotonic", lambda: float(next(clock)))
     lines: list[str] = []
     answer_concurrently("m", prompts(100), echo(), 1, lines.append)
     # a line every 5th answer (100 // 20), and whenever more than 2 s passed since the last line
@@ -154,8 +154,27 @@ def test_a_poll_interval_above_the_cap_raises_the_cap(tmp_path):
 
 def test_sleep_skips_zero_and_negative(monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(remote.time, "sleep", slept.append)
-    remote.sleep(0)
-    remote.sleep(-1)
-    remote.sleep(0.25)
+    monkeypatch.setattr(api.time, "sleep", slept.append)
+    api.sleep(0)
+    api.sleep(-1)
+    api.sleep(0.25)
     assert slept == [0.25]
+
+
+@pytest.mark.parametrize(
+    ("status", "transport", "not_by_waiting", "verdict"),
+    [
+        (None, False, False, "refused"),  # an error the SDK raised before sending
+        (None, True, False, "unclear"),  # connection dropped or timed out: a job may exist
+        (429, False, False, "throttled"),
+        (429, False, True, "refused"),  # a quota that waiting does not free
+        (400, False, False, "refused"),
+        (404, False, False, "refused"),
+        (408, False, False, "unclear"),
+        (409, False, False, "unclear"),
+        (500, False, False, "unclear"),
+        (503, False, False, "unclear"),
+    ],
+)
+def test_a_failed_create_is_classified_once_for_every_api(status, transport, not_by_waiting, verdict):
+    assert api.create_verdict(status, transport=transport, not_by_waiting=not_by_waiting) == verdict

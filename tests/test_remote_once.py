@@ -24,13 +24,8 @@ from pytest_finetunebench.providers.base import (
     TuneSettings,
 )
 from pytest_finetunebench.providers.cost import Estimate
-from pytest_finetunebench.providers.remote import (
-    REFUSED,
-    THROTTLED,
-    UNCLEAR,
-    RemoteProvider,
-    Unavailable,
-)
+from pytest_finetunebench.providers.api import REFUSED, THROTTLED, UNCLEAR, Unavailable
+from pytest_finetunebench.providers.remote import RemoteProvider
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.store.ledger import Ledger
 

@@ -88,8 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[COLLECTION] = collection = Collection(selection, tuple(case_roots))
     for root in case_roots:  # a link back to a case folder is not collected again
         collection.catalog.reached_before(root)
-    no_http = frozenset(s.name for s in (*ctx.extra, *providers.REGISTRY) if not s.http)
-    recorder = record.Recorder.from_options(opts, config.rootpath, store, worker, no_http)
+    recorder = record.Recorder.from_options(opts, config.rootpath, store, worker, (*ctx.extra, *providers.REGISTRY))
     ctx.recording = recorder.recording
     ctx.replay_store = recorder.replay_store
     config.pluginmanager.register(recorder, "finetunebench-cassettes")

@@ -75,6 +75,8 @@ class ProviderSpec:
     scores: bool = False  # implements ``score`` (--ftb-scoring=likelihood)
     nll: bool = False  # implements ``nll`` (forgetting by likelihood: Δ NLL beside the retention split)
     untuned: bool = True  # has the untuned model (the base stage: --ftb-baseline, the retention split)
+    replay_env: tuple[str, ...] = ()  # credentials its SDK insists on: a placeholder while a cassette replays
+    sdks: tuple[str, ...] = ()  # the distributions that speak to its API: their versions go into its cassettes
 
 
 def _is_openai(name: str, ctx: RunContext) -> bool:
@@ -107,6 +109,8 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         ("gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-mini-2025-04-14", "ft:..."),
         "openai",
         scores=True,  # yes/no by the first token's logprobs
+        replay_env=("OPENAI_API_KEY",),
+        sdks=("openai",),
     ),
     ProviderSpec(
         "gemini",
@@ -114,6 +118,8 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         "pytest_finetunebench.providers.gemini:create",
         ("gemini-2.5-flash", "gemini-3.5-flash"),
         "gemini",
+        replay_env=("GEMINI_API_KEY",),
+        sdks=("google-genai", "google-cloud-storage"),
     ),
     ProviderSpec(
         "together",
@@ -121,6 +127,8 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         "pytest_finetunebench.providers.together:create",
         ("together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "together:Qwen/Qwen3-8B"),
         "together",
+        replay_env=("TOGETHER_API_KEY",),
+        sdks=("together",),
     ),
 )
 

@@ -41,7 +41,6 @@ a replayed cassette skips them. While a cassette replays, the clients get static
 from __future__ import annotations
 
 import os
-import random
 import threading
 import warnings
 from typing import Any, Callable, Mapping, Sequence
@@ -74,19 +73,14 @@ from .gemini_api import (
     thinking_for,
     training_jsonl,
 )
-from .remote import (
+from .api import (
+    create_verdict,
     MAX_POLL_INTERVAL,
-    REFUSED,
-    THROTTLED,
-    UNCLEAR,
-    RemoteProvider,
     Unavailable,
     requested_epochs,
-    sleep,
 )
-
-MAX_RETRY_DELAY = 30.0
-RETRY_CODES = frozenset({408, 429, 500, 502, 503, 504})
+from .gemini_answer import RETRY_CODES, answerer
+from .remote import RemoteProvider
 
 SUCCEEDED_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 FAILED_STATES = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
@@ -132,7 +126,6 @@ class GeminiProvider(RemoteProvider):
         self.bucket = o.get("gcs_bucket") or None
         self.training_uri = o.get("gcs_training_uri") or None
         self.adapter_size = o.get("adapter_size")
-        self.retry_delay = min(1.0, self.opts.poll_interval)
         # Clients by "replaying?": a replay gets static credentials (no credential lookup at all).
         self._clients: dict[tuple[bool, str | None], Any] = {(r, self.location): client for r in (False, True)} if client is not None else {}
         self._storages: dict[bool, Any] = {False: storage_client, True: storage_client} if storage_client is not None else {}
@@ -256,32 +249,8 @@ class GeminiProvider(RemoteProvider):
             candidate_count=1,
             thinking_config=thinking,
         )
-
-        def one(prompt: Prompt) -> Answer:
-            for attempt in range(self.opts.retries + 1):
-                try:
-                    return _answer_of(client.models.generate_content(model=model, contents=prompt.text, config=config), config.max_output_tokens)
-                except Exception as exc:  # every prompt gets an Answer: the API's message if it failed
-                    retryable = (isinstance(exc, errors.APIError) and exc.code in RETRY_CODES) or isinstance(exc, TRANSPORT_ERRORS)
-                    if not retryable or attempt == self.opts.retries:
-                        return Answer(None, error=api_message(exc))
-                    sleep(self._retry_delay(exc, attempt))
-            raise AssertionError("unreachable")
-
-        return one
-
-    def _retry_delay(self, exc: BaseException, attempt: int) -> float:
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None) or {}
-        try:
-            after = float(headers.get("retry-after")) if headers.get("retry-after") else None
-        except (TypeError, ValueError):
-            after = None
-        if self.opts.poll_interval <= 0:
-            return 0.0
-        if after is not None:
-            return min(after, MAX_RETRY_DELAY)
-        return min(self.retry_delay * 2**attempt, MAX_RETRY_DELAY) * (0.5 + random.random() / 2)
+        first_delay = min(1.0, self.opts.poll_interval)  # 0: every retry at once (tests, replays)
+        return answerer(client, model, config, retries=self.opts.retries, first_delay=first_delay)
 
     # -- tuning hooks ------------------------------------------------------------------------
 
@@ -319,12 +288,10 @@ class GeminiProvider(RemoteProvider):
             return self.client.tunings.tune(base_model=request.model, training_dataset=types.TuningDataset(gcs_uri=training), config=config)
 
     def _create_failure(self, exc: BaseException) -> str:
-        """A 429 launched nothing (throttled; the concurrent-tuning quota refused); a transport error, 408/409/5xx maybe a job (unclear)."""
-        if isinstance(exc, errors.APIError):
-            if exc.code == 429:  # the concurrent-jobs quota does not free up by waiting seconds: say so once
-                return REFUSED if "concurrent" in str(exc.message or "").lower() else THROTTLED
-            return UNCLEAR if exc.code >= 500 or exc.code in (408, 409) else REFUSED
-        return UNCLEAR if isinstance(exc, TRANSPORT_ERRORS) else REFUSED
+        status = exc.code if isinstance(exc, errors.APIError) else None
+        # the concurrent-tuning quota does not free up by waiting seconds: say so once
+        concurrent = isinstance(exc, errors.APIError) and "concurrent" in str(exc.message or "").lower()
+        return create_verdict(status, transport=isinstance(exc, TRANSPORT_ERRORS), not_by_waiting=concurrent)
 
     def _list_jobs(self, key: str) -> list[Any]:
         try:
@@ -377,26 +344,6 @@ class GeminiProvider(RemoteProvider):
 
     def _progress_line(self, job: Any, model: str, elapsed: float) -> str:
         return f"gemini {model} {job.name.rsplit('/', 1)[-1]}: {self._pretty(_state(job))}, {elapsed:.0f}s waited"
-
-
-def _answer_of(response: Any, cap: int | None) -> Answer:
-    """The text of a reply; an error naming why there is none (blocked prompt, output cap, safety stop).
-
-    An empty reply is never graded: it says nothing about what the model knows.
-    """
-    text = response.text
-    if text:
-        return Answer(text)
-    feedback = response.prompt_feedback
-    if feedback is not None and feedback.block_reason:
-        return Answer(None, error=f"Vertex AI blocked the prompt: {getattr(feedback.block_reason, 'value', feedback.block_reason)} {feedback.block_reason_message or ''}".strip())
-    candidate = response.candidates[0] if response.candidates else None
-    finish = getattr(candidate.finish_reason, "value", candidate.finish_reason) if candidate is not None else None
-    if finish == "MAX_TOKENS":
-        thoughts = getattr(response.usage_metadata, "thoughts_token_count", None) if response.usage_metadata is not None else None
-        spent = f" ({thoughts} of them on thinking)" if thoughts else ""
-        return Answer(None, error=f"Vertex AI returned no text: the output cap of {cap} tokens was used up{spent} (finish reason MAX_TOKENS); raise --ftb-max-new-tokens")
-    return Answer(None, error=f"Vertex AI returned no text (finish reason {finish or 'none'})")
 
 
 __all__ = ["GeminiProvider", "Unavailable", "create", "training_jsonl", "retired"]

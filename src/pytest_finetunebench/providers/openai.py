@@ -63,17 +63,16 @@ from .openai_api import (
     estimate_tokens,
     training_jsonl,
 )
-from .remote import (
+from .api import (
+    chat_answer,
+    create_verdict,
     MAX_POLL_INTERVAL,
-    REFUSED,
-    THROTTLED,
-    UNCLEAR,
-    RemoteProvider,
     Unavailable,
     check_stages,
     requested_epochs,
     sleep,
 )
+from .remote import RemoteProvider
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MODEL_READY_TIMEOUT = 900.0  # seconds the first answer waits for a just-tuned model to be served
@@ -201,14 +200,7 @@ class OpenAIProvider(RemoteProvider):
         client = self.client.with_options(max_retries=self.opts.retries)
 
         def ask(model: str, prompt: Prompt) -> Answer:
-            reply = client.chat.completions.create(
-                model=model,
-                messages=[{"role": "user", "content": prompt.text}],
-                temperature=self.opts.temperature,
-                seed=self.opts.seed,
-                max_completion_tokens=self.opts.max_tokens,
-            )
-            return Answer(reply.choices[0].message.content or "")
+            return chat_answer(client, model, prompt, self.opts, tokens_field="max_completion_tokens")
 
         return ask
 
@@ -309,12 +301,10 @@ class OpenAIProvider(RemoteProvider):
         )
 
     def _create_failure(self, exc: BaseException) -> str:
-        """A 429 launched nothing (throttled); a dropped connection, a timeout, 408/409/5xx maybe a job (unclear)."""
-        if isinstance(exc, openai.APIStatusError):
-            if exc.status_code == 429:  # insufficient_quota is billing: waiting does not help
-                return REFUSED if getattr(exc, "code", None) == "insufficient_quota" else THROTTLED
-            return UNCLEAR if exc.status_code >= 500 or exc.status_code in (408, 409) else REFUSED
-        return UNCLEAR if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)) else REFUSED
+        status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+        transport = isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError))
+        # insufficient_quota is billing: waiting does not help
+        return create_verdict(status, transport=transport, not_by_waiting=getattr(exc, "code", None) == "insufficient_quota")
 
     def _list_jobs(self, key: str) -> list[Any]:
         try:

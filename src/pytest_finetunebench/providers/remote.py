@@ -1,5 +1,5 @@
-"""What the paid-API providers (:mod:`.openai`, :mod:`.gemini`) share: their options, concurrent
-answers, and tuning exactly once per key over the :mod:`ledger <pytest_finetunebench.store.ledger>`.
+"""Tuning exactly once per key over the :mod:`ledger <pytest_finetunebench.store.ledger>`: what the
+paid-API providers (:mod:`.openai`, :mod:`.gemini`, :mod:`.together`) share beyond :mod:`.api`.
 
 :class:`RemoteProvider` runs the state machine; a subclass supplies only what is specific to its
 API (listing, creating and polling jobs, reading their states, answering one prompt). Under
@@ -24,153 +24,35 @@ a state this code does not know, e.g. one the API added later, is adopted, never
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..store import ledger as L
 from ..store.ledger import Ledger, strip_userinfo
 from . import RunContext
-from .base import (
-    BASE,
-    TUNED,
-    Answer,
-    Endpoint,
-    Prompt,
-    ProviderError,
-    TuneRequest,
-    epoch_of,
+from .api import (
+    MAX_POLL_INTERVAL,
+    REFUSED,
+    UNCLEAR,
+    ApiOptions,
+    Unavailable,
+    answer_concurrently,
+    check_stages,
+    checkpoint_or_skip,
+    sleep,
 )
-from .cost import check_max_cost, over_budget, parse_prices, usd
+from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest, epoch_of
+from .cost import Estimate, check_max_cost, over_budget, usd
 
-MAX_POLL_INTERVAL = 60.0
 CREATE_TRIES = 5  # creates turned away with a 429 (nothing launched) are re-sent this many times in all
 UNCLEAR_LOOKS = 4  # job-list lookups (with backoff) after a create whose outcome is unknown
-PROGRESS_SECONDS = 2.0  # while answering, a progress line at least this often
-
-REFUSED, THROTTLED, UNCLEAR = "refused", "throttled", "unclear"
 
 
-def sleep(seconds: float) -> None:
-    """Sleep for a poll or a backoff. ``time.sleep`` is looked up at call time, not bound at import:
-    a cassette replay skips these sleeps by swapping it (:func:`..record.vcr.skip_sleeps`)."""
-    if seconds > 0:
-        time.sleep(seconds)
-
-
-@dataclass(frozen=True)
-class Unavailable:
-    """An endpoint handle that answers nothing: every prompt is skipped with ``reason``."""
-
-    reason: str
-
-
-def check_stages(provider: str, stages: Sequence[str]) -> None:
-    """A one-line :class:`ProviderError` for a stage that is not ``tuned``, ``base`` or ``epoch:N``."""
-    for stage in stages:
-        if stage not in (TUNED, BASE) and not (stage.startswith("epoch:") and stage[len("epoch:") :].isdigit()):
-            raise ProviderError(f"the {provider} provider has no stage {stage!r} (known: tuned, base, epoch:N)")
-
-
-def requested_epochs(request: TuneRequest) -> int | None:
-    """The epochs asked for: ``--ftb-epochs``, else the largest checkpoint epoch, else ``None`` (the API's default)."""
-    s = request.settings
-    if s.epochs is not None:
-        return int(s.epochs)
-    return max(s.checkpoint_epochs) if s.checkpoint_epochs else None
-
-
-def checkpoint_or_skip(record: Mapping[str, Any], epoch: int, job: Any, why_missing: str) -> str | Unavailable:
-    """The checkpoint handle of ``epoch`` in a succeeded ``record``, else why there is none."""
-    ckpts = record.get("checkpoints") or {}
-    if str(epoch) in ckpts:
-        return ckpts[str(epoch)]
-    have = ", ".join(sorted(ckpts, key=int)) or "none"
-    n = record.get("n_epochs")
-    why = f"the job trained {n} epochs" if n is not None and epoch > n else why_missing
-    return Unavailable(f"no checkpoint for epoch {epoch} of job {job}: {why} (available epochs: {have})")
-
-
-def answer_concurrently(label: str, prompts: Sequence[Prompt], one: Callable[[Prompt], Answer], concurrency: int, progress: Callable[[str], None]) -> list[Answer]:
-    """``one(prompt)`` for every prompt, ``concurrency`` at a time, in order; a progress line every
-    ~5% of the answers and at least every :data:`PROGRESS_SECONDS`."""
-    results: list[Answer] = [Answer(None)] * len(prompts)  # every slot is filled below
-    total, done, failed = len(prompts), 0, 0
-    step, last = max(1, total // 20), time.monotonic()
-    workers = max(1, min(concurrency, total))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ftb-answer") as pool:  # pragma: no mutate (a thread name no output shows)
-        futures = {pool.submit(one, p): i for i, p in enumerate(prompts)}
-        for future in as_completed(futures):
-            results[futures[future]] = answer = future.result()
-            done += 1
-            failed += answer.error is not None
-            now = time.monotonic()
-            if done == total or done % step == 0 or now - last > PROGRESS_SECONDS:
-                last = now
-                progress(f"{label}: {done}/{total} answers" + (f", {failed} failed" if failed else ""))
-    return results
-
-
-@dataclass(frozen=True)
-class ApiOptions:
-    """The ``--ftb-*`` options every API provider reads."""
-
-    concurrency: int
-    max_cost: float | None
-    dry_run: bool
-    job_timeout: float
-    poll_interval: float
-    max_poll_interval: float
-    temperature: float
-    seed: int
-    max_tokens: int
-    retries: int
-    prices: dict[str, float]
-
-    @classmethod
-    def from_ctx(cls, ctx: RunContext, prices: Mapping[str, float], *, poll_interval: float | None = None, max_poll_interval: float = MAX_POLL_INTERVAL) -> "ApiOptions":
-        """Read ``ctx.options`` (``poll_interval``/``max_poll_interval`` arguments override them, for tests).
-
-        A poll interval of 0 is honored (every sleep is then instant), not replaced by the default.
-        """
-        o = ctx.options
-        if poll_interval is None:
-            poll_interval = o.get("poll_interval")
-        poll = float(poll_interval) if poll_interval is not None else 10.0
-        return cls(
-            concurrency=max(1, int(o.get("concurrency") or 16)),
-            max_cost=None if o.get("max_cost") is None else float(o["max_cost"]),
-            dry_run=bool(o.get("dry_run")),
-            job_timeout=float(o.get("job_timeout") or 21600.0),
-            poll_interval=poll,
-            max_poll_interval=max(max_poll_interval, poll),
-            temperature=float(o.get("temperature") or 0.0),
-            seed=int(o.get("seed") or 0),
-            max_tokens=int(o.get("max_new_tokens") or 32),
-            retries=int(o["api_retries"]) if o.get("api_retries") is not None else 8,
-            prices={**prices, **parse_prices(o.get("price"))},
-        )
-
-
-class RemoteProvider:
+class RemoteProvider(ABC):
     """The shared half of an API provider: endpoints, answers, and tuning once per key.
 
-    Subclasses set the class attributes and implement these hooks (job objects are whatever the
-    SDK returns; only the hooks look inside them):
-
-    * ``base_url()``; ``_api_message(exc)``: the API's own error text; ``_plan(request)``: an
-      :class:`~.cost.Estimate`;
-    * ``_upload(ledger, key, request, record)``: put the training data where the API reads it
-      (unless ``record`` says it is there), return its reference;
-    * ``_create(key, request, record, training)``: send the create once (no retries), return the job;
-      ``_create_failure(exc)``: ``REFUSED`` or ``THROTTLED`` (nothing launched) or ``UNCLEAR``;
-    * ``_list_jobs(key)``: every job tagged with ``key``; ``_job_id(job)``, ``_status(job)``,
-      ``_created(job)`` (a sort key, newer is larger);
-    * ``_fetch(ledger, key, job_id, model)``: the job now, ``None`` after a transient failure,
-      raising :meth:`_gone` when it no longer exists; ``_outcome(job, request)``: a finished
-      job's ledger fields, or why it failed (a str), or ``None`` while it runs;
-      ``_progress_line(job, model, elapsed)``;
-    * ``_answerer(endpoint)``: a thread-safe function answering one prompt, never raising.
+    Subclasses set the class attributes and implement the abstract hooks below (job objects are
+    whatever the SDK returns; only the hooks look inside them).
     """
 
     name: ClassVar[str]
@@ -204,7 +86,65 @@ class RemoteProvider:
         """Whether every call for ``request``'s model (or model name) is answered from a cassette."""
         return self.ctx.replaying(self.name, request)
 
-    # -- hooks -------------------------------------------------------------------------------
+    # -- what each API implements --------------------------------------------------------------
+
+    @abstractmethod
+    def base_url(self) -> str:
+        """The server this provider talks to (part of the tuning key)."""
+
+    @abstractmethod
+    def _api_message(self, exc: BaseException) -> str:
+        """The API's own error text for ``exc``."""
+
+    @abstractmethod
+    def _plan(self, request: TuneRequest) -> Estimate:
+        """The tokens and cost the job for ``request`` is expected to take."""
+
+    @abstractmethod
+    def _upload(self, ledger: Ledger, key: str, request: TuneRequest, record: dict) -> str:
+        """Put the training data where the API reads it (unless ``record`` says it is there); its reference."""
+
+    @abstractmethod
+    def _create(self, key: str, request: TuneRequest, record: dict, training: str) -> Any:
+        """Send the create once (the SDK's retries off); the job."""
+
+    @abstractmethod
+    def _create_failure(self, exc: BaseException) -> str:
+        """``REFUSED`` or ``THROTTLED`` (nothing launched) or ``UNCLEAR`` (:func:`.api.create_verdict`)."""
+
+    @abstractmethod
+    def _list_jobs(self, key: str) -> list[Any]:
+        """Every job tagged with ``key``."""
+
+    @abstractmethod
+    def _job_id(self, job: Any) -> str:
+        """The job's id."""
+
+    @abstractmethod
+    def _status(self, job: Any) -> str:
+        """The job's state as the API spells it."""
+
+    @abstractmethod
+    def _created(self, job: Any) -> Any:
+        """A sort key of the job's creation (newer is larger)."""
+
+    @abstractmethod
+    def _fetch(self, ledger: Ledger, key: str, job_id: str, model: str) -> Any | None:
+        """The job now; ``None`` after a transient failure; raises :meth:`_gone` when it no longer exists."""
+
+    @abstractmethod
+    def _outcome(self, job: Any, request: TuneRequest) -> dict[str, Any] | str | None:
+        """A finished job's ledger fields, or why it failed (a str), or ``None`` while it runs."""
+
+    @abstractmethod
+    def _progress_line(self, job: Any, model: str, elapsed: float) -> str:
+        """One line on a running job."""
+
+    @abstractmethod
+    def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
+        """A thread-safe function answering one prompt, never raising."""
+
+    # -- hooks with a default ------------------------------------------------------------------
 
     def key(self, request: TuneRequest) -> str:
         """The tuning key: the request's hash salted with the provider, its server (no credentials) and ``salt()``."""

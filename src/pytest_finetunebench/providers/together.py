@@ -52,16 +52,15 @@ from .base import (
     TuneRequest,
 )
 from .cost import Estimate, estimate, price_for, usd
-from .remote import (
+from .api import (
+    chat_answer,
+    create_verdict,
     MAX_POLL_INTERVAL,
-    REFUSED,
-    THROTTLED,
-    UNCLEAR,
-    RemoteProvider,
     Unavailable,
     check_stages,
     requested_epochs,
 )
+from .remote import RemoteProvider
 
 DEFAULT_BASE_URL = "https://api.together.ai"
 DEFAULT_EPOCHS = 3  # the provider's default when --ftb-epochs is not given (the SDK's is 1)
@@ -167,15 +166,7 @@ class TogetherProvider(RemoteProvider):
 
         def one(prompt: Prompt) -> Answer:
             try:
-                reply = client.chat.completions.create(
-                    model=model,
-                    messages=[{"role": "user", "content": prompt.text}],
-                    temperature=self.opts.temperature,
-                    seed=self.opts.seed,
-                    max_tokens=self.opts.max_tokens,
-                )
-                message = reply.choices[0].message if reply.choices else None
-                return Answer((message.content if message is not None else None) or "")
+                return chat_answer(client, model, prompt, self.opts)
             except Exception as exc:  # every prompt gets an Answer: the API's message if it failed
                 text = api_message(exc)
                 return Answer(None, error=text + (DEDICATED_HINT if "non-serverless" in text else ""))
@@ -235,12 +226,8 @@ class TogetherProvider(RemoteProvider):
         )
 
     def _create_failure(self, exc: BaseException) -> str:
-        """A 429 launched nothing (throttled); a dropped connection, a timeout, 408/409/5xx maybe a job (unclear)."""
-        if isinstance(exc, together.APIStatusError):
-            if exc.status_code == 429:
-                return THROTTLED
-            return UNCLEAR if exc.status_code >= 500 or exc.status_code in (408, 409) else REFUSED
-        return UNCLEAR if isinstance(exc, (together.APIConnectionError, together.APITimeoutError)) else REFUSED
+        status = exc.status_code if isinstance(exc, together.APIStatusError) else None
+        return create_verdict(status, transport=isinstance(exc, (together.APIConnectionError, together.APITimeoutError)))
 
     def _list_jobs(self, key: str) -> list[Any]:
         try:

@@ -54,12 +54,12 @@ from .cassette import (
     read,
 )
 from .match import canonical_body, describe, fingerprint
-from .plugin import DEFAULT_MODE, MODES, NO_HTTP, Recorder, model_dir
+from .plugin import DEFAULT_MODE, MODES, Recorder, model_dir
 from .scrub import SCRUBBED, env_secrets, is_auth, scrub_uri
 from .vcr import require_vcrpy, skip_sleeps, use
 
 __all__ = [
-    "DEFAULT_MODE", "FORMAT", "MODES", "NO_HTTP", "REPLAY_TOKEN", "SCRUBBED", "Cassette", "CassetteError", "CassetteMiss", "Recorder",
+    "DEFAULT_MODE", "FORMAT", "MODES", "REPLAY_TOKEN", "SCRUBBED", "Cassette", "CassetteError", "CassetteMiss", "Recorder",
     "canonical_body", "describe", "env_secrets", "exists", "fingerprint", "is_auth", "model_dir", "read", "require_vcrpy", "scrub_uri",
     "skip_sleeps", "use",
 ]

@@ -11,10 +11,11 @@ import uuid
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pytest
 
+from ..providers import REGISTRY, ProviderSpec
 from ..providers.base import TuneRequest
 from ..store.jobstore import JobStore
 from .cassette import FORMAT, Cassette, CassetteError, _now, _relative, exists, read
@@ -25,9 +26,6 @@ MODES = ("none", "once", "new_episodes", "all", "off")
 
 DEFAULT_MODE = "none"
 
-# The built-in providers that never speak HTTP (their specs say ``http=False``): no cassette,
-# whatever the mode. A session adds those of the providers plugins register.
-NO_HTTP = frozenset({"local", "published"})
 
 
 def model_dir(model: str) -> str:
@@ -43,7 +41,7 @@ class Recorder:
     """
 
     def __init__(self, directory: Path, mode: str, store: JobStore, session: str | None = None, *, worker: bool = False,
-                 no_http: frozenset[str] = NO_HTTP) -> None:
+                 specs: Sequence[ProviderSpec] = REGISTRY) -> None:
         if mode not in MODES:
             raise pytest.UsageError(f"--ftb-record-mode={mode}: expected one of {', '.join(MODES)}")
         self.directory = Path(directory)
@@ -51,7 +49,9 @@ class Recorder:
         self.store = store
         self.session = session or uuid.uuid4().hex
         self.worker = worker
-        self.no_http = no_http
+        self.specs: dict[str, ProviderSpec] = {}
+        for spec in specs:  # the first spec of a name serves it (plugins' before the built-in ones)
+            self.specs.setdefault(spec.name, spec)
         self.cassettes: dict[Path, Cassette] = {}
         self.saved: list[Path] = []
         self._lock = threading.Lock()
@@ -60,18 +60,19 @@ class Recorder:
 
     @classmethod
     def from_options(cls, opts: Mapping[str, Any], rootdir: Path, store: JobStore, worker: Mapping[str, Any] | None = None,
-                     no_http: frozenset[str] = NO_HTTP) -> "Recorder":
+                     specs: Sequence[ProviderSpec] = REGISTRY) -> "Recorder":
         mode = opts.get("record_mode") or DEFAULT_MODE
         if opts.get("dry_run"):
             mode = "off"  # a dry run sends nothing to record and needs nothing to replay
         directory = Path(opts["cassettes"]) if opts.get("cassettes") else rootdir / "cassettes"
-        return cls(directory, mode, store, worker["testrunuid"] if worker else None, worker=worker is not None, no_http=no_http)
+        return cls(directory, mode, store, worker["testrunuid"] if worker else None, worker=worker is not None, specs=specs)
 
     def path(self, provider: str, request: TuneRequest) -> Path:
         return self.directory / provider / model_dir(request.model) / f"{request.key()}.json"
 
     def wants(self, provider: str) -> bool:
-        return self.mode != "off" and provider not in self.no_http
+        spec = self.specs.get(provider)
+        return self.mode != "off" and (spec is None or spec.http)
 
     def missing_message(self, provider: str, request: TuneRequest, path: Path) -> str:
         return (f"no cassette for {request.model} ({provider}, {len(request.pairs)} training pairs, key {request.key()}) at {_relative(path)};"
@@ -95,7 +96,7 @@ class Recorder:
                 "training_pairs": len(request.pairs),
                 "settings": asdict(request.settings),
                 "recorded_at": _now(),
-                "recorded_with": _versions(),
+                "recorded_with": _versions(self._spec_sdks(provider)),
             }
             self.cassettes[path] = cassette = Cassette(path, self.mode, meta, data, self.session)
             self._by_model[(provider, request.model)] = cassette
@@ -105,7 +106,12 @@ class Recorder:
         """The seam :class:`RunContext` calls around every provider call for ``request``'s model."""
         if not self.wants(provider):
             return nullcontext()
-        return use(self.cassette(provider, request))
+        spec = self.specs.get(provider)
+        return use(self.cassette(provider, request), spec.replay_env if spec else ())
+
+    def _spec_sdks(self, provider: str) -> tuple[str, ...]:
+        spec = self.specs.get(provider)
+        return spec.sdks if spec else ()
 
     def replay_store(self, provider: str, request: TuneRequest | str) -> JobStore | None:
         """The seam behind :meth:`RunContext.replaying` and :meth:`RunContext.ledger_store`.
@@ -193,11 +199,12 @@ class Recorder:
             terminalreporter.write_line(f"finetunebench: cassette written: {_relative(path)}")
 
 
-def _versions() -> dict[str, str]:
+def _versions(sdks: tuple[str, ...]) -> dict[str, str]:
+    """Python's version and those of the plugin, vcrpy and the provider's ``sdks`` (where installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0]}
-    for name in ("pytest-finetunebench", "vcrpy", "openai", "google-genai"):
+    for name in ("pytest-finetunebench", "vcrpy", *sdks):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

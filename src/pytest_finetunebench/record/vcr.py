@@ -16,10 +16,6 @@ from .cassette import Cassette
 
 MIN_VCRPY = (8, 2)
 
-# Credentials an SDK insists on before it sends anything: a placeholder while replaying, if unset
-# (a replay sends nothing anywhere, so CI needs no key).
-REPLAY_ENV: dict[str, tuple[str, ...]] = {"openai": ("OPENAI_API_KEY",), "gemini": ("GEMINI_API_KEY",), "together": ("TOGETHER_API_KEY",)}
-
 REPLAY_PLACEHOLDER = "ftb-cassette-replay-no-key"
 
 # Set to "1" while a cassette replays (a process-wide hint; providers should ask RunContext.replaying).
@@ -79,8 +75,12 @@ def skip_sleeps() -> Iterator[None]:
 @contextmanager
 
 
-def use(cassette: Cassette) -> Iterator[Cassette]:
-    """Route every HTTP library vcrpy knows through ``cassette`` (and skip sleeps when replaying)."""
+def use(cassette: Cassette, replay_env: tuple[str, ...] = ()) -> Iterator[Cassette]:
+    """Route every HTTP library vcrpy knows through ``cassette`` (and skip sleeps when replaying).
+
+    ``replay_env``: credentials the provider's SDK insists on before it sends anything; while
+    replaying, each unset one gets a placeholder (a replay sends nothing, so CI needs no key).
+    """
     require_vcrpy()
     from vcr.patch import CassettePatcherBuilder
 
@@ -89,7 +89,7 @@ def use(cassette: Cassette) -> Iterator[Cassette]:
             stack.enter_context(patcher)
         if cassette.write_protected:
             stack.enter_context(skip_sleeps())
-            stack.enter_context(_placeholder_env(REPLAY_ENV.get(cassette.meta.get("provider", ""), ())))
+            stack.enter_context(_placeholder_env(replay_env))
             stack.enter_context(_placeholder_env((REPLAY_FLAG,), "1"))
         yield cassette
 

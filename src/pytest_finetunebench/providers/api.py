@@ -1,0 +1,154 @@
+"""What every API provider shares outside tuning once: its options, stages and checkpoints,
+concurrent answers, the verdict on a failed create, and the chat-completions call.
+
+:mod:`.remote` runs the tuning state machine on top of these; :mod:`.openai`, :mod:`.together`
+and :mod:`.gemini` call them instead of writing each their own.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from . import RunContext
+from .base import BASE, TUNED, Answer, Prompt, ProviderError, TuneRequest
+from .cost import parse_prices
+
+MAX_POLL_INTERVAL = 60.0
+PROGRESS_SECONDS = 2.0  # while answering, a progress line at least this often
+
+REFUSED, THROTTLED, UNCLEAR = "refused", "throttled", "unclear"
+
+
+def sleep(seconds: float) -> None:
+    """Sleep for a poll or a backoff. ``time.sleep`` is looked up at call time, not bound at import:
+    a cassette replay skips these sleeps by swapping it (:func:`..record.vcr.skip_sleeps`)."""
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """An endpoint handle that answers nothing: every prompt is skipped with ``reason``."""
+
+    reason: str
+
+
+def check_stages(provider: str, stages: Sequence[str]) -> None:
+    """A one-line :class:`ProviderError` for a stage that is not ``tuned``, ``base`` or ``epoch:N``."""
+    for stage in stages:
+        if stage not in (TUNED, BASE) and not (stage.startswith("epoch:") and stage[len("epoch:") :].isdigit()):
+            raise ProviderError(f"the {provider} provider has no stage {stage!r} (known: tuned, base, epoch:N)")
+
+
+def requested_epochs(request: TuneRequest) -> int | None:
+    """The epochs asked for: ``--ftb-epochs``, else the largest checkpoint epoch, else ``None`` (the API's default)."""
+    s = request.settings
+    if s.epochs is not None:
+        return int(s.epochs)
+    return max(s.checkpoint_epochs) if s.checkpoint_epochs else None
+
+
+def checkpoint_or_skip(record: Mapping[str, Any], epoch: int, job: Any, why_missing: str) -> str | Unavailable:
+    """The checkpoint handle of ``epoch`` in a succeeded ``record``, else why there is none."""
+    ckpts = record.get("checkpoints") or {}
+    if str(epoch) in ckpts:
+        return ckpts[str(epoch)]
+    have = ", ".join(sorted(ckpts, key=int)) or "none"
+    n = record.get("n_epochs")
+    why = f"the job trained {n} epochs" if n is not None and epoch > n else why_missing
+    return Unavailable(f"no checkpoint for epoch {epoch} of job {job}: {why} (available epochs: {have})")
+
+
+def answer_concurrently(label: str, prompts: Sequence[Prompt], one: Callable[[Prompt], Answer], concurrency: int, progress: Callable[[str], None]) -> list[Answer]:
+    """``one(prompt)`` for every prompt, ``concurrency`` at a time, in order; a progress line every
+    ~5% of the answers and at least every :data:`PROGRESS_SECONDS`."""
+    results: list[Answer] = [Answer(None)] * len(prompts)  # every slot is filled below
+    total, done, failed = len(prompts), 0, 0
+    step, last = max(1, total // 20), time.monotonic()
+    workers = max(1, min(concurrency, total))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ftb-answer") as pool:  # pragma: no mutate (a thread name no output shows)
+        futures = {pool.submit(one, p): i for i, p in enumerate(prompts)}
+        for future in as_completed(futures):
+            results[futures[future]] = answer = future.result()
+            done += 1
+            failed += answer.error is not None
+            now = time.monotonic()
+            if done == total or done % step == 0 or now - last > PROGRESS_SECONDS:
+                last = now
+                progress(f"{label}: {done}/{total} answers" + (f", {failed} failed" if failed else ""))
+    return results
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """The ``--ftb-*`` options every API provider reads."""
+
+    concurrency: int
+    max_cost: float | None
+    dry_run: bool
+    job_timeout: float
+    poll_interval: float
+    max_poll_interval: float
+    temperature: float
+    seed: int
+    max_tokens: int
+    retries: int
+    prices: dict[str, float]
+
+    @classmethod
+    def from_ctx(cls, ctx: RunContext, prices: Mapping[str, float], *, poll_interval: float | None = None, max_poll_interval: float = MAX_POLL_INTERVAL) -> "ApiOptions":
+        """Read ``ctx.options`` (``poll_interval``/``max_poll_interval`` arguments override them, for tests).
+
+        A poll interval of 0 is honored (every sleep is then instant), not replaced by the default.
+        """
+        o = ctx.options
+        if poll_interval is None:
+            poll_interval = o.get("poll_interval")
+        poll = float(poll_interval) if poll_interval is not None else 10.0
+        return cls(
+            concurrency=max(1, int(o.get("concurrency") or 16)),
+            max_cost=None if o.get("max_cost") is None else float(o["max_cost"]),
+            dry_run=bool(o.get("dry_run")),
+            job_timeout=float(o.get("job_timeout") or 21600.0),
+            poll_interval=poll,
+            max_poll_interval=max(max_poll_interval, poll),
+            temperature=float(o.get("temperature") or 0.0),
+            seed=int(o.get("seed") or 0),
+            max_tokens=int(o.get("max_new_tokens") or 32),
+            retries=int(o["api_retries"]) if o.get("api_retries") is not None else 8,
+            prices={**prices, **parse_prices(o.get("price"))},
+        )
+
+
+def create_verdict(status: int | None, *, transport: bool = False, not_by_waiting: bool = False) -> str:
+    """What a failed create launched: ``status`` is its HTTP status (``None``: no answer came).
+
+    A 429 launched nothing: ``THROTTLED`` (re-sent after a backoff), or ``REFUSED`` where waiting
+    cannot help (``not_by_waiting``: a billing or concurrent-jobs quota). A dropped connection or
+    timeout (``transport``), 408, 409 and 5xx may have launched a job: ``UNCLEAR``. Any other
+    status is a refusal.
+    """
+    if status is None:
+        return UNCLEAR if transport else REFUSED
+    if status == 429:
+        return REFUSED if not_by_waiting else THROTTLED
+    return UNCLEAR if status >= 500 or status in (408, 409) else REFUSED
+
+
+def chat_answer(client: Any, model: str, prompt: Prompt, opts: ApiOptions, *, tokens_field: str = "max_tokens") -> Answer:
+    """One chat completion of ``prompt`` (an OpenAI-style SDK client: openai, together) as an :class:`Answer`.
+
+    ``tokens_field`` names the output cap (OpenAI: ``max_completion_tokens``). Raises the SDK's error.
+    """
+    reply = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt.text}],
+        temperature=opts.temperature,
+        seed=opts.seed,
+        **{tokens_field: opts.max_tokens},
+    )
+    message = reply.choices[0].message if reply.choices else None
+    return Answer((message.content if message is not None else None) or "")
