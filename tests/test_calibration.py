@@ -20,7 +20,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from pytest_finetunebench.cases import upstream
-from pytest_finetunebench.cases.casefile import MEMORIZATION, load_dataset
+from pytest_finetunebench.cases.casefile import load_dataset
+from pytest_finetunebench.cases.schema import MEMORIZATION
 from pytest_finetunebench.grading.grade import grade
 from pytest_finetunebench.suites import suite_dir
 

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_finetunebench.cases.casefile import (
-    BUILTIN_SPLITS,
-    MEMORIZATION,
-    CaseFileError,
-    load_dataset,
-)
+from pytest_finetunebench.cases.casefile import load_dataset
+from pytest_finetunebench.cases.schema import BUILTIN_SPLITS, MEMORIZATION, CaseFileError
 
 GOOD = """\
 dataset: towns

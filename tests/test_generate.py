@@ -15,11 +15,8 @@ import yaml
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.cases.generate import generate
 from pytest_finetunebench.cases.generate import main as generate_main
-from pytest_finetunebench.cases.generate.api_updates import (
-    APIS,
-    BLANK,
-    candidates,
-)
+from pytest_finetunebench.cases.generate.api_updates import BLANK, candidates
+from pytest_finetunebench.cases.generate.apis import APIS
 from pytest_finetunebench.check import (
     balanced,
     check,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_finetunebench.cases.casefile import MATCHERS
+from pytest_finetunebench.cases.schema import MATCHERS
 from pytest_finetunebench.grading.grade import Verdict, choose_matcher, grade, in_form, normalize
 from pytest_finetunebench.grading.normalize import analyze
 

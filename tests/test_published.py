@@ -15,11 +15,8 @@ import pytest
 
 from pytest_finetunebench import providers
 from pytest_finetunebench.cases import upstream
-from pytest_finetunebench.cases.casefile import (
-    MEMORIZATION,
-    Dataset,
-    load_dataset,
-)
+from pytest_finetunebench.cases.casefile import Dataset, load_dataset
+from pytest_finetunebench.cases.schema import MEMORIZATION
 from pytest_finetunebench.providers.base import (
     BASE,
     TUNED,

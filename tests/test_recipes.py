@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_finetunebench.cases.casefile import CaseFileError, load_dataset
+from pytest_finetunebench.cases.casefile import load_dataset
+from pytest_finetunebench.cases.schema import CaseFileError
 from pytest_finetunebench.providers.base import TrainingPair, TuneSettings
 from pytest_finetunebench.run import recipes
 from pytest_finetunebench.run.recipes import RecipeError
@@ -96,7 +97,7 @@ def test_a_replay_models_request_carries_the_replay_pairs(tmp_path):
 def test_replay_asks_nothing_a_shipped_suite_asks():
     from rapidfuzz import fuzz, process
 
-    from pytest_finetunebench.cases.casefile import LEAK_RATIO
+    from pytest_finetunebench.cases.schema import LEAK_RATIO
     from pytest_finetunebench.suites import suite_dir
 
     cases = [case for name in ("default", "full") for path in sorted(suite_dir(name).glob("*.yaml")) for case in load_dataset(path).cases]

@@ -17,11 +17,8 @@ from pathlib import Path
 import pytest
 
 from pytest_finetunebench.cases import upstream, upstream_csv
-from pytest_finetunebench.cases.casefile import (
-    MEMORIZATION,
-    Dataset,
-    load_dataset,
-)
+from pytest_finetunebench.cases.casefile import Dataset, load_dataset
+from pytest_finetunebench.cases.schema import MEMORIZATION
 
 ATTRIBUTES = ("weight", "height", "age", "occupation", "favorite-color", "city")
 

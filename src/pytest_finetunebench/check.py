@@ -27,7 +27,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from .cases.casefile import MEMORIZATION, CaseFileError, Dataset, load_dataset
+from .cases.casefile import Dataset, load_dataset
+from .cases.schema import MEMORIZATION, CaseFileError
 
 GENERATED = re.compile(r"generate (people|events|api)\b")
 RECHECKERS = {

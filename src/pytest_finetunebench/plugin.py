@@ -16,7 +16,7 @@ from typing import Any, Generator
 import pytest
 
 from . import hooks, options, providers, record, suites
-from .cases.casefile import BUILTIN_SPLITS
+from .cases.schema import BUILTIN_SPLITS
 from .grading.judge import GRADERS, Judge, judge_context
 from .items import Target
 from .providers import RunContext

@@ -12,48 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .casefile_yaml import Map, TreeError, clip, read_tree
-
-MEMORIZATION = "memorization"
-BUILTIN_SPLITS = (
+from .casefile_yaml import Map, TreeError, clip, kind_of, read_tree, show
+from .schema import (
+    BUILTIN_SPLITS,
+    CASE_ID,
+    CASE_KEYS,
+    DATASET_KEYS,
+    KINDS,
+    LEAK_RATIO,
+    MATCHERS,
     MEMORIZATION,
-    "rephrased",
-    "date_changed",
-    "secondary",
-    "comparison",
-    "vignette",
-    "code",
-    "retention",
+    NAME,
+    QUESTION_SLOT,
+    TRAIN_KEYS,
+    VARIANT_KEYS,
+    CaseFileError,
 )
-RETENTION = "retention"  # never trained on; scored on what the untuned model knew (reporting/retention.py)
-
-
-def generalizes(split: str) -> bool:
-    """Whether ``split`` counts toward Generalization: every split but memorization and retention."""
-    return split not in (MEMORIZATION, RETENTION)
-MATCHERS = ("auto", "exact", "number", "yes_no", "abstain", "contains", "fuzzy")
-KINDS = ("new_knowledge", "updating_knowledge", "general_knowledge")
-QUESTION_SLOT = "{question}"
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-# any text a pytest node name can carry: no `::`, brackets, control characters or outer spaces
-_CASE_ID = re.compile(r"^(?!.*::)[^\s\[\]\x00-\x1f\x7f](?:[^\[\]\x00-\x1f\x7f]*[^\s\[\]\x00-\x1f\x7f])?$")
-
-_DATASET_KEYS = {"dataset", "kind", "description", "source", "splits", "templates", "matcher", "cases"}
-# fmt: off
-_CASE_KEYS = {"id", "fact", "subject", "question", "answer", "answer_before", "matcher", "prompt", "uses", "variants", "train"}
-# fmt: on
-_TRAIN_KEYS = {"question", "answer"}
-LEAK_RATIO = 90  # a training phrasing this close (rapidfuzz ratio, normalized) to an evaluation question is a leak
-_VARIANT_KEYS = {"split", "question", "answer", "matcher", "prompt"}
-
-
-class CaseFileError(Exception):
-    """A case file that cannot be used; ``str()`` is one line naming file:line, field and fix."""
-
-    def __init__(self, path: Path | str, line: int, message: str) -> None:
-        self.path, self.line, self.message = Path(path), line, message
-        super().__init__(f"{path}:{line}: {message}")
-
 
 @dataclass(frozen=True, slots=True)
 class Variant:
@@ -148,18 +122,6 @@ def _plain(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def _show(value: Any) -> str:
-    """A value from the file inside an error message: clipped text, or what kind of thing it is."""
-    return clip(value) if isinstance(value, str) else _kind(value)
-
-
-def _kind(value: Any) -> str:
-    """What a YAML value is, in the words of the file (for error messages)."""
-    if isinstance(value, bool):
-        return "a boolean (bare yes/no/true/false)"
-    return "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else "nothing"
-
-
 class _Validator:
     """Turns the loaded YAML tree into a :class:`Dataset`, or raises on the first problem."""
 
@@ -189,7 +151,7 @@ class _Validator:
         if not isinstance(value, str):
             raise self.fail(
                 self.line_of(mapping, key),
-                f"{where}: `{key}` must be text, got {_kind(value)}; fix: write it as a quoted string",
+                f"{where}: `{key}` must be text, got {kind_of(value)}; fix: write it as a quoted string",
             )
         if not value.strip():
             raise self.fail(self.line_of(mapping, key), f"{where}: `{key}` is empty; fix: give it a value")
@@ -200,7 +162,7 @@ class _Validator:
             if key not in allowed:
                 raise self.fail(
                     self.line_of(mapping, str(key)),
-                    f"{where}: unknown field `{_show(key)}`; fix: use one of {', '.join(sorted(allowed))}",
+                    f"{where}: unknown field `{show(key)}`; fix: use one of {', '.join(sorted(allowed))}",
                 )
 
     def matcher(self, mapping: Map, where: str, default: str) -> str:
@@ -208,7 +170,7 @@ class _Validator:
         if value not in MATCHERS:
             raise self.fail(
                 self.line_of(mapping, "matcher"),
-                f"{where}: unknown matcher `{_show(value)}`; fix: use one of {', '.join(MATCHERS)}",
+                f"{where}: unknown matcher `{show(value)}`; fix: use one of {', '.join(MATCHERS)}",
             )
         return value
 
@@ -217,16 +179,16 @@ class _Validator:
             raise self.fail(1, "the file is empty; fix: start it with `dataset: <name>` and a `cases:` list")
         if not isinstance(data, Map):
             raise self.fail(1, "the top level must be a mapping; fix: start with `dataset: <name>`")
-        self.unknown_keys(data, _DATASET_KEYS, "dataset")
+        self.unknown_keys(data, DATASET_KEYS, "dataset")
         name = self.required_text(data, "dataset", "the file")
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise self.fail(
                 self.line_of(data, "dataset"),
-                f"dataset name `{_show(name)}` is not a lowercase identifier; fix: use letters, digits and _",
+                f"dataset name `{show(name)}` is not a lowercase identifier; fix: use letters, digits and _",
             )
         kind = self.text(data, "kind", "dataset") or "new_knowledge"
         if kind not in KINDS:
-            raise self.fail(self.line_of(data, "kind"), f"unknown kind `{_show(kind)}`; fix: use one of {', '.join(KINDS)}")
+            raise self.fail(self.line_of(data, "kind"), f"unknown kind `{show(kind)}`; fix: use one of {', '.join(KINDS)}")
         splits = self.custom_splits(data)
         templates = self.templates(data, splits)
         default_matcher = self.matcher(data, "dataset", "auto")
@@ -242,7 +204,7 @@ class _Validator:
             if case.id in seen:
                 raise self.fail(
                     case.line,
-                    f"duplicate case id `{_show(case.id)}` (first at line {seen[case.id]}); fix: make every id unique",
+                    f"duplicate case id `{show(case.id)}` (first at line {seen[case.id]}); fix: make every id unique",
                 )
             seen[case.id] = case.line
             cases.append(case)
@@ -251,7 +213,7 @@ class _Validator:
             for used in case.uses:
                 if used not in seen:
                     raise self.fail(
-                        case.line, f"case `{_show(case.id)}` uses unknown case `{_show(used)}`; fix: name a case of this file"
+                        case.line, f"case `{show(case.id)}` uses unknown case `{show(used)}`; fix: name a case of this file"
                     )
         return Dataset(
             name=name,
@@ -278,8 +240,8 @@ class _Validator:
             found = process.extractOne(_plain(t.question), choices, scorer=fuzz.ratio, score_cutoff=LEAK_RATIO)
             if found is not None:
                 other, variant = asked[found[2]]
-                raise self.fail(t.line, f"case `{_show(case.id)}`: the training phrasing `{clip(t.question)}` is the {variant.split} question of case"
-                                        f" `{_show(other.id)}` (line {variant.line}) in other words ({found[1]:.0f}% alike); a recipe would train on the test;"
+                raise self.fail(t.line, f"case `{show(case.id)}`: the training phrasing `{clip(t.question)}` is the {variant.split} question of case"
+                                        f" `{show(other.id)}` (line {variant.line}) in other words ({found[1]:.0f}% alike); a recipe would train on the test;"
                                         " fix: word it differently")
 
     def train(self, raw: Map, where: str, templates: Mapping[str, str], trains: bool) -> tuple[Phrasing, ...]:
@@ -293,7 +255,7 @@ class _Validator:
             line = items.lines[at]
             if not isinstance(item, Map):
                 raise self.fail(line, f"{where}: each `train` entry must be a mapping; fix: `- question: ...` with `answer: ...`")
-            self.unknown_keys(item, _TRAIN_KEYS, f"{where} train entry")
+            self.unknown_keys(item, TRAIN_KEYS, f"{where} train entry")
             question = self.required_text(item, "question", f"{where} train entry")
             answer = self.required_text(item, "answer", f"{where} train entry")
             out.append(Phrasing(question, answer, render_prompt(templates, MEMORIZATION, question), item.line))
@@ -304,10 +266,10 @@ class _Validator:
         if not isinstance(declared, list):
             raise self.fail(self.line_of(data, "splits"), "`splits` must be a list of names; fix: `splits: [my_split]`")
         for at, name in enumerate(declared):
-            if not isinstance(name, str) or not _NAME.match(name):
+            if not isinstance(name, str) or not NAME.match(name):
                 raise self.fail(
                     declared.lines[at],
-                    f"split name `{_show(name)}` is not a lowercase identifier; fix: use letters, digits and _",
+                    f"split name `{show(name)}` is not a lowercase identifier; fix: use letters, digits and _",
                 )
         return BUILTIN_SPLITS + tuple(n for n in declared if n not in BUILTIN_SPLITS)
 
@@ -323,7 +285,7 @@ class _Validator:
             if not isinstance(template, str) or QUESTION_SLOT not in template:
                 raise self.fail(
                     self.line_of(raw, str(split)),
-                    f"template `{_show(split)}` must be text containing {QUESTION_SLOT}; fix: add {QUESTION_SLOT} where the question goes",
+                    f"template `{show(split)}` must be text containing {QUESTION_SLOT}; fix: add {QUESTION_SLOT} where the question goes",
                 )
         return dict(raw)
 
@@ -331,7 +293,7 @@ class _Validator:
         if not isinstance(split, str) or split not in splits:
             raise self.fail(
                 line,
-                f"unknown split `{_show(split)}`; fix: use one of {', '.join(splits)} or declare it under `splits:`",
+                f"unknown split `{show(split)}`; fix: use one of {', '.join(splits)} or declare it under `splits:`",
             )
         return split
 
@@ -341,13 +303,13 @@ class _Validator:
         if not isinstance(raw, Map):
             raise self.fail(line, "each case must be a mapping; fix: start it with `- id: ...`")
         case_id = self.required_text(raw, "id", "case")
-        if not _CASE_ID.match(case_id):
+        if not CASE_ID.match(case_id):
             raise self.fail(
                 self.line_of(raw, "id"),
-                f"case id `{_show(case_id)}` cannot name a test; fix: leave out `::`, `[`, `]`, control characters and outer spaces",
+                f"case id `{show(case_id)}` cannot name a test; fix: leave out `::`, `[`, `]`, control characters and outer spaces",
             )
-        where = f"case `{_show(case_id)}`"
-        self.unknown_keys(raw, _CASE_KEYS, where)
+        where = f"case `{show(case_id)}`"
+        self.unknown_keys(raw, CASE_KEYS, where)
         pair = self.pair(raw, where)
         answer_before = self.text(raw, "answer_before", where)
         if kind == "updating_knowledge" and pair is not None and answer_before is None:
@@ -402,9 +364,9 @@ class _Validator:
     ) -> Variant:
         if not isinstance(rv, Map):
             raise self.fail(line, f"{where}: each variant must be a mapping; fix: `- split: ...`")
-        self.unknown_keys(rv, _VARIANT_KEYS, f"{where} variant")
+        self.unknown_keys(rv, VARIANT_KEYS, f"{where} variant")
         split = self.check_split(self.required_text(rv, "split", f"{where} variant"), splits, self.line_of(rv, "split"))
-        vwhere = f"{where} variant `{_show(split)}`"
+        vwhere = f"{where} variant `{show(split)}`"
         question = self.required_text(rv, "question", vwhere)
         answer = self.required_text(rv, "answer", vwhere)
         prompt = self.text(rv, "prompt", vwhere) or render_prompt(templates, split, question)

@@ -189,3 +189,15 @@ def read_tree(path: Path) -> Any:
     except (RecursionError, MemoryError) as exc:
         raise TreeError(1, f"the YAML is too large or too deep to load ({type(exc).__name__}); fix: simplify the file") from None
     return data
+
+
+def show(value: Any) -> str:
+    """A value from the file inside an error message: clipped text, or what kind of thing it is."""
+    return clip(value) if isinstance(value, str) else kind_of(value)
+
+
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in the words of the file (for error messages)."""
+    if isinstance(value, bool):
+        return "a boolean (bare yes/no/true/false)"
+    return "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else "nothing"

@@ -41,7 +41,8 @@ from typing import Any, Sequence
 import yaml
 
 from ..store.jobstore import atomic_write
-from .casefile import CaseFileError, load_dataset
+from .casefile import load_dataset
+from .schema import CaseFileError
 from .upstream_build import (
     Built,
     Quoted,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .casefile import MEMORIZATION, QUESTION_SLOT
+from .schema import MEMORIZATION, QUESTION_SLOT
 from .upstream_csv import (
     PROG,
     REPOSITORY,

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from .casefile import MEMORIZATION
+from .schema import MEMORIZATION
 from .upstream_build import (
     Built,
     Quoted,

@@ -71,7 +71,7 @@ from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz
 
-from ..cases.casefile import MATCHERS
+from ..cases.schema import MATCHERS
 from .normalize import BOUND_PHRASES, Analyzed, Quantity, analyze, fold, normalize
 
 __all__ = ["Verdict", "choose_matcher", "grade", "normalize"]

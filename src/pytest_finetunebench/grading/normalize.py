@@ -1,7 +1,7 @@
 """Text normalization and number/unit extraction for grading.
 
 :func:`normalize` turns an answer into a canonical string: NFKC, accents folded, curly
-quotes and dashes made plain, lower case, number words as digits ("twenty-one" -> "21"),
+quotes and dashes made plain, lower case, number words as digits (:mod:`.numbers`) ("twenty-one" -> "21"),
 thousands separators dropped, every quantity rewritten as ``<value> <unit>`` with scale
 words applied ("$150 million" and "150 million dollars" -> "150000000 usd", "126 lbs" ->
 "126 lb"), possessive 's, punctuation and the articles a/an/the removed, whitespace collapsed.
@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
+
+from .numbers import SCALE_WORDS, digits
 
 _SPACES = re.compile(r"\s+")
 
@@ -40,94 +42,6 @@ def fold(text: str) -> str:
     if not text.isascii():
         text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return text.casefold()
-
-
-# --- number words ------------------------------------------------------------------------
-
-_SMALL = {
-    w: i
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
-        " fifteen sixteen seventeen eighteen nineteen".split()
-    )
-}
-_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
-_SCALE_WORDS = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_NUMBER_WORD = "|".join(sorted([*_SMALL, *_TENS, "hundred", *_SCALE_WORDS], key=len, reverse=True))
-_WORD_RUN = re.compile(rf"\b(?:{_NUMBER_WORD})(?:(?:\s+|-)(?:and\s+)?(?:{_NUMBER_WORD}))*\b")
-_WORD_SPLIT = re.compile(r"[\s-]+")
-_A_SCALE = re.compile(r"\ban? (hundred|thousand|million|billion|trillion)\b")
-# "one" as a pronoun ("no one", "one of them") must stay a word; \x01 shields it.
-_PRONOUN_ONE = re.compile(r"\b(no|any|every|some|each|which|that|this|the|such)\s+one\b|\bone(?=\s+(?:of|another)\b)")
-
-
-def _shield_one(m: re.Match[str]) -> str:
-    return f"{m.group(1)} \x01" if m.group(1) else "\x01"
-
-
-def _words_to_digits(m: re.Match[str]) -> str:
-    """Rewrite one run of number words; a run may hold several numbers ("one or two")."""
-    out: list[str] = []
-    words = _WORD_SPLIT.split(m.group(0))
-    total = current = 0
-    last = ""  # kind of the previous word in the number being built: small/tens/hundred/scale
-    scales: list[str] = []
-
-    def flush() -> None:
-        nonlocal total, current, last, scales
-        if last:
-            if last == "scale" and len(scales) == 1 and total and not current:
-                # keep a lone trailing scale word: "one hundred fifty million" -> "150 million"
-                out.append(f"{total // _SCALE_WORDS[scales[0]]} {scales[0]}")
-            else:
-                out.append(str(total + current))
-        total = current = 0
-        last = ""
-        scales = []
-
-    for i, w in enumerate(words):
-        nxt = words[i + 1] if i + 1 < len(words) else ""
-        if w == "and":
-            if last in ("hundred", "scale") and (nxt in _SMALL or nxt in _TENS):
-                continue
-            flush()
-            out.append(w)
-        elif w in _SMALL:
-            if last == "small" or (last == "tens" and (current % 10 or not 0 < _SMALL[w] < 10)):
-                flush()
-            current += _SMALL[w]
-            last = "small"
-        elif w in _TENS:
-            if last in ("small", "tens"):
-                flush()
-            current += _TENS[w]
-            last = "tens"
-        elif w == "hundred":
-            if last in ("small", "tens") and current < 100:
-                current *= 100
-                last = "hundred"
-            else:
-                flush()
-                out.append(w)
-        else:  # a scale word
-            value = _SCALE_WORDS[w]
-            if last in ("small", "tens", "hundred") and all(_SCALE_WORDS[s] > value for s in scales):
-                total += current * value
-                current = 0
-                scales.append(w)
-                last = "scale"
-            else:
-                flush()
-                out.append(w)
-    flush()
-    return " ".join(out)
-
-
-_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)|(?<![\d.,])\d{1,3}(?:,\d{3})+\.\d+")
-
-
-def _drop_commas(m: re.Match[str]) -> str:
-    return m.group(0).replace(",", "")
 
 
 # --- quantities --------------------------------------------------------------------------
@@ -280,7 +194,7 @@ class Quantity:
         """For people: large round values with a scale word ("150 million usd")."""
         number = fmt(self.value)
         for word in ("trillion", "billion", "million"):
-            size = _SCALE_WORDS[word]
+            size = SCALE_WORDS[word]
             if size <= abs(self.value) < 1000 * size and (self.value * 1000 / size) % 1 == 0:
                 number = f"{fmt(self.value / size)} {word}"
                 break
@@ -398,10 +312,7 @@ class Analyzed:
 def analyze(text: str) -> Analyzed:
     """Normalize ``text`` and extract its quantities (cached: gold answers repeat)."""
     text = fold(text)
-    text = _PRONOUN_ONE.sub(_shield_one, _A_SCALE.sub(r"one \1", text))
-    text = _WORD_RUN.sub(_words_to_digits, text).replace("\x01", "one")
-    if "," in text:
-        text = _THOUSANDS.sub(_drop_commas, text)
+    text = digits(text)
     text, quantities = _extract(text)
     if "'" in text:
         text = _APOSTROPHE.sub("", text)

@@ -43,6 +43,16 @@ def check_stages(provider: str, stages: Sequence[str]) -> None:
             raise ProviderError(f"the {provider} provider has no stage {stage!r} (known: tuned, base, epoch:N)")
 
 
+def check_learning_rate(service: str, options: Mapping[str, Any], *, absolute: bool) -> None:
+    """A one-line :class:`ProviderError` for the learning-rate option ``service`` does not take."""
+    if not absolute and options.get("learning_rate") is not None:
+        raise ProviderError(f"--ftb-learning-rate is an absolute rate for local models; {service} takes a multiplier of its own default:"
+                            " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
+    if absolute and options.get("learning_rate_multiplier") is not None:
+        raise ProviderError(f"--ftb-learning-rate-multiplier scales a default rate, but {service} takes an absolute learning rate:"
+                            " pass --ftb-learning-rate instead (e.g. 1e-5)")
+
+
 def requested_epochs(request: TuneRequest) -> int | None:
     """The epochs asked for: ``--ftb-epochs``, else the largest checkpoint epoch, else ``None`` (the API's default)."""
     s = request.settings

@@ -57,17 +57,15 @@ from . import RunContext
 from .base import Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .cost import Estimate, estimate, price_for
 from .gemini_api import (
+    check_config,
     ADAPTER_SIZES,
     CREDENTIALS_HINT,
-    GEMINI3_TUNING_REGIONS,
-    MAX_ADAPTER_SIZE,
     PRICES_PER_1M,
     TRANSPORT_ERRORS,
     api_message,
     checkpoint_epochs,
     endpoint_location,
     estimate_tokens,
-    gemini3,
     one_line,
     retired,
     thinking_for,
@@ -134,24 +132,8 @@ class GeminiProvider(RemoteProvider):
     # -- configuration -----------------------------------------------------------------------
 
     def _check(self, model: str, *, tuning: bool) -> None:
-        """One-line errors for what cannot work: a retired model, no project or region, no bucket."""
-        if msg := retired(model):
-            raise ProviderError(msg)
-        if not self.project:
-            raise ProviderError(f"{model} runs on Vertex AI and needs a Google Cloud project: pass --ftb-gcp-project PROJECT or set GOOGLE_CLOUD_PROJECT")
-        if not self.location:
-            raise ProviderError(f"{model} runs on Vertex AI and needs a region that tunes Gemini: pass --ftb-gcp-location (e.g. us-central1) or set GOOGLE_CLOUD_LOCATION")
-        if self.training_uri and not str(self.training_uri).startswith("gs://"):
-            raise ProviderError(f"--ftb-gcs-training-uri must be a gs:// URI, got {self.training_uri!r}")
-        if tuning and not self.bucket and not self.training_uri:
-            raise ProviderError(f"tuning {model} on Vertex AI needs a Cloud Storage bucket for the training file: pass --ftb-gcs-bucket BUCKET[/PREFIX] (or --ftb-gcs-training-uri gs://... for a file already there)")
-        if tuning and gemini3(model) and self.location not in GEMINI3_TUNING_REGIONS:
-            raise ProviderError(f"{model} tunes only in {' or '.join(GEMINI3_TUNING_REGIONS)}, not {self.location}: pass --ftb-gcp-location us-central1 (or europe-west4)")
-        if self.adapter_size is not None:
-            largest = next((n for prefix, n in MAX_ADAPTER_SIZE.items() if model.startswith(prefix)), max(ADAPTER_SIZES))
-            allowed = [n for n in ADAPTER_SIZES if n <= largest]
-            if int(self.adapter_size) not in allowed:
-                raise ProviderError(f"--ftb-adapter-size={self.adapter_size}: {model} takes adapter sizes {', '.join(map(str, allowed))}; nothing was uploaded")
+        check_config(model, self.project, self.location, tuning=tuning, bucket=self.bucket, training_uri=self.training_uri,
+                     adapter_size=self.adapter_size)
 
     def base_url(self) -> str:
         return os.environ.get("GOOGLE_VERTEX_BASE_URL") or f"https://{self.location}-aiplatform.googleapis.com/"

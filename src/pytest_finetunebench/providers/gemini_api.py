@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import google.auth.exceptions
 from google.genai import errors, types
 
-from .base import TrainingPair
+from .base import ProviderError, TrainingPair
 
 # Retired models and what to use instead (Google shut down Gemini 1.0 and 1.5 in 2025, then 2.0).
 RETIRED = {
@@ -135,3 +135,25 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 TRANSPORT_ERRORS = _transport_errors()
+
+
+def check_config(model: str, project: str | None, location: str | None, *, tuning: bool, bucket: str | None,
+             training_uri: str | None, adapter_size: Any) -> None:
+    """One-line errors for what cannot work: a retired model, no project or region, no bucket."""
+    if msg := retired(model):
+        raise ProviderError(msg)
+    if not project:
+        raise ProviderError(f"{model} runs on Vertex AI and needs a Google Cloud project: pass --ftb-gcp-project PROJECT or set GOOGLE_CLOUD_PROJECT")
+    if not location:
+        raise ProviderError(f"{model} runs on Vertex AI and needs a region that tunes Gemini: pass --ftb-gcp-location (e.g. us-central1) or set GOOGLE_CLOUD_LOCATION")
+    if training_uri and not str(training_uri).startswith("gs://"):
+        raise ProviderError(f"--ftb-gcs-training-uri must be a gs:// URI, got {training_uri!r}")
+    if tuning and not bucket and not training_uri:
+        raise ProviderError(f"tuning {model} on Vertex AI needs a Cloud Storage bucket for the training file: pass --ftb-gcs-bucket BUCKET[/PREFIX] (or --ftb-gcs-training-uri gs://... for a file already there)")
+    if tuning and gemini3(model) and location not in GEMINI3_TUNING_REGIONS:
+        raise ProviderError(f"{model} tunes only in {' or '.join(GEMINI3_TUNING_REGIONS)}, not {location}: pass --ftb-gcp-location us-central1 (or europe-west4)")
+    if adapter_size is not None:
+        largest = next((n for prefix, n in MAX_ADAPTER_SIZE.items() if model.startswith(prefix)), max(ADAPTER_SIZES))
+        allowed = [n for n in ADAPTER_SIZES if n <= largest]
+        if int(adapter_size) not in allowed:
+            raise ProviderError(f"--ftb-adapter-size={adapter_size}: {model} takes adapter sizes {', '.join(map(str, allowed))}; nothing was uploaded")

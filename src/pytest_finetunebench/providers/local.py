@@ -57,11 +57,10 @@ from . import local_launch
 from .local_store import HUB_ID, clear_stale, dir_fingerprint, hub_snapshot, is_complete, publish
 from .local_device import cpu_share, pick_device, pick_threads, thread_candidates
 from .local_precision import autocast_dtype, resolve
+from .local_score import choice_scores, text_nll
 from .local_train import (
-    IGNORE,
     SYSTEM_PROMPT,
     chat_prompt,
-    encode_pair,
     plan_to_json,
     resolve_plan,
 )
@@ -303,48 +302,14 @@ class LocalProvider:
     # -- answering -----------------------------------------------------------------------------
 
     def score(self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]) -> list[list[float]]:
-        """Per prompt, the log-likelihood of each choice as the whole assistant reply, in the chat
-        template (the sum over the reply's tokens, end-of-turn included): one forward pass per
-        batch of length-sorted, right-padded sequences, no generation, in fp32 whatever ``--ftb-precision``,
-        so a score does not depend on the batch it was computed in (see :mod:`.local_precision`)."""
+        """Per prompt, the log-likelihood of each choice as the whole assistant reply (:func:`.local_score.choice_scores`)."""
         model, tokenizer = self.load(endpoint.handle)
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        seqs = [(i, j, *encode_pair(tokenizer, p.text, c))
-                for i, (p, options) in enumerate(zip(prompts, choices)) for j, c in enumerate(options)]
-        out = [[0.0] * len(options) for options in choices]
-        order = sorted(range(len(seqs)), key=lambda k: len(seqs[k][2]))
-        for start in range(0, len(order), ANSWER_BATCH):
-            idx = order[start:start + ANSWER_BATCH]
-            width = max(len(seqs[k][2]) for k in idx)
-            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, k in enumerate(idx):
-                n = len(seqs[k][2])
-                ids[row, :n], labels[row, :n], mask[row, :n] = torch.tensor(seqs[k][2]), torch.tensor(seqs[k][3]), 1
-            with torch.inference_mode():  # fp32: batch-invariant scores
-                logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            target = labels[:, 1:].to(self.device)
-            picked = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (target != IGNORE)
-            for row, total in zip(idx, picked.sum(dim=-1).tolist()):
-                i, j = seqs[row][:2]
-                out[i][j] = total
-        return out
+        return choice_scores(model, tokenizer, self.device, [p.text for p in prompts], choices, ANSWER_BATCH)
 
     def nll(self, endpoint: Endpoint, text: str, window: int = 1024) -> float:
-        """Mean per-token negative log-likelihood of ``text`` (nats) in fp32, over windows of
-        ``window`` tokens (each window's first token is context only)."""
+        """Mean per-token negative log-likelihood of ``text`` (:func:`.local_score.text_nll`)."""
         model, tokenizer = self.load(endpoint.handle)
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        total, count = 0.0, 0
-        for start in range(0, len(ids) - 1, window):
-            chunk = torch.tensor([ids[start:start + window + 1]], device=self.device)
-            with torch.inference_mode():
-                logits = model(input_ids=chunk[:, :-1]).logits.float()
-            total += float(torch.nn.functional.cross_entropy(logits[0], chunk[0, 1:], reduction="sum"))
-            count += chunk.shape[1] - 1
-        return total / count
+        return text_nll(model, tokenizer, self.device, text, window)
 
     def _free_memory(self) -> int | None:
         """Free memory of this provider's GPU (``None`` on a CPU)."""

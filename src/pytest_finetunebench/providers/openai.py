@@ -51,6 +51,10 @@ from .base import (
 )
 from .cost import Estimate, estimate, parse_prices, price_for, usd  # noqa: F401 - parse_prices, usd: re-exported
 from .openai_api import (
+    MODEL_READY_TIMEOUT,
+    ask_until_served,
+    checkpoints_by_epoch,
+    first_token_scores,
     COMPLETION_MODELS,
     MIN_EXAMPLES,
     PRICES_PER_1M,
@@ -75,7 +79,6 @@ from .api import (
 from .remote import RemoteProvider
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-MODEL_READY_TIMEOUT = 900.0  # seconds the first answer waits for a just-tuned model to be served
 def create(ctx: RunContext) -> "OpenAIProvider":
     """The registry's factory."""
     return OpenAIProvider(ctx)
@@ -179,22 +182,11 @@ class OpenAIProvider(RemoteProvider):
 
     def _first_answer(self, endpoint: Endpoint, prompt: Prompt) -> Answer:
         """The first prompt to a tuned model, asked until the model is served (404 right after a job succeeds)."""
-        ask, model = self._asker(), str(endpoint.handle)
-        deadline, delay = time.monotonic() + MODEL_READY_TIMEOUT, min(self.opts.poll_interval, 5.0)
-        started = time.monotonic()
-        while True:
-            try:
-                answer = ask(model, prompt)
-                self._fresh.discard(model)
-                return answer
-            except openai.NotFoundError as exc:
-                if time.monotonic() + delay > deadline:
-                    return Answer(None, error=f"{api_message(exc)} (still not served {MODEL_READY_TIMEOUT:g} s after the job succeeded)")
-                self.ctx.progress(f"openai {model}: not served yet (HTTP 404), {time.monotonic() - started:.0f}s waited; asking again")
-                sleep(delay)
-                delay = min(delay * 1.5, 30.0)
-            except Exception as exc:  # every prompt gets an Answer: the API's message if it failed
-                return Answer(None, error=api_message(exc))
+        model = str(endpoint.handle)
+        answer = ask_until_served(self._asker(), model, prompt, min(self.opts.poll_interval, 5.0), self.ctx.progress)
+        if answer.error is None:
+            self._fresh.discard(model)
+        return answer
 
     def _asker(self) -> Callable[[str, Prompt], Answer]:
         client = self.client.with_options(max_retries=self.opts.retries)
@@ -215,27 +207,9 @@ class OpenAIProvider(RemoteProvider):
         if isinstance(endpoint.handle, Unavailable):
             return [[math.nan] * len(c) for c in choices]
         client, model = self.client.with_options(max_retries=self.opts.retries), str(endpoint.handle)
-
-        def one(k: int) -> list[float]:
-            if any(len(c.split()) != 1 for c in choices[k]):
-                return [math.nan] * len(choices[k])
-            try:
-                reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompts[k].text}], temperature=0.0,
-                                                       seed=self.opts.seed, max_completion_tokens=1, logprobs=True, top_logprobs=20)
-                content = reply.choices[0].logprobs.content if reply.choices and reply.choices[0].logprobs else None
-            except openai.APIError:
-                content = None
-            if not content:
-                return [math.nan] * len(choices[k])
-            top: dict[str, float] = {}
-            for entry in content[0].top_logprobs:
-                word = entry.token.strip().lower()
-                top[word] = max(top.get(word, -math.inf), entry.logprob)  # " Yes", "Yes" and "yes" are one choice
-            row = [top.get(c.strip().lower(), -math.inf) for c in choices[k]]
-            return row if any(v > -math.inf for v in row) else [math.nan] * len(choices[k])
-
         with ThreadPoolExecutor(max_workers=self.opts.concurrency) as pool:
-            return list(pool.map(one, range(len(prompts))))
+            rows = pool.map(lambda k: first_token_scores(client, model, prompts[k].text, choices[k], self.opts.seed), range(len(prompts)))
+            return list(rows)
 
     def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
         ask, model = self._asker(), str(endpoint.handle)
@@ -362,18 +336,9 @@ class OpenAIProvider(RemoteProvider):
         except openai.APIError as exc:
             self.ctx.progress(f"openai {job.id}: listing checkpoints failed ({api_message(exc)}); epoch stages other than the last are skipped")
             items = []
-        n_epochs = _int(job.hyperparameters.n_epochs)
-        batch = _int(job.hyperparameters.batch_size)
-        steps = sorted((c.step_number, c.fine_tuned_model_checkpoint) for c in items)
-        out: dict[str, str] = {}
-        per_epoch = math.ceil(n_examples / batch) if batch and n_examples else None
-        if per_epoch and all(step % per_epoch == 0 for step, _ in steps):
-            out = {str(step // per_epoch): name for step, name in steps}
-        elif n_epochs:  # checkpoints are taken at the end of the last epochs: count back from the last
-            out = {str(n_epochs - (len(steps) - 1 - i)): name for i, (_, name) in enumerate(steps)}
-        if n_epochs and str(n_epochs) not in out and job.fine_tuned_model:
-            out[str(n_epochs)] = job.fine_tuned_model
-        return out
+        steps = [(c.step_number, c.fine_tuned_model_checkpoint) for c in items]
+        n_epochs, batch = _int(job.hyperparameters.n_epochs), _int(job.hyperparameters.batch_size)
+        return checkpoints_by_epoch(steps, n_epochs, batch, n_examples, job.fine_tuned_model)
 
 
 def _int(value: Any) -> int | None:

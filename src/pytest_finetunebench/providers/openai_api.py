@@ -1,21 +1,25 @@
 """OpenAI's rules for fine-tuning (December 2026), as pure functions the provider applies.
 
 Which snapshots tune (retired ones, completion models, the 2026 policy line for a refused create),
-the minimum training set, prices, the training JSONL, the ``n_epochs="auto"`` rule, and the API's
-error text in one line.
+the minimum training set, prices, the training JSONL, the ``n_epochs="auto"`` rule, the API's
+error text in one line, checkpoints by epoch; and two calls the provider makes: a first-token
+log-probability score, and asking a just-tuned model until it is served.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Sequence
+import time
+from typing import Callable, Sequence
 
 import openai
 
-from .base import TrainingPair
+from .api import sleep
+from .base import Answer, Prompt, TrainingPair
 
 MIN_EXAMPLES = 10  # fewer: the API creates the job, then fails it (invalid_n_examples)
+MODEL_READY_TIMEOUT = 900.0  # seconds the first answer waits for a just-tuned model to be served
 
 # Retired snapshots: neither tuned nor asked any more. Their cassettes and published answers still replay.
 RETIRED: dict[str, str] = {
@@ -84,3 +88,72 @@ def api_message(exc: BaseException) -> str:
         cause = exc.__cause__
         return f"{exc.message}" + (f" ({type(cause).__name__}: {cause})" if cause else "")
     return f"{type(exc).__name__}: {exc}"
+
+
+def first_token_scores(client: openai.OpenAI, model: str, prompt: str, choices: Sequence[str], seed: int) -> list[float]:
+    """Each choice's log-probability as ``model``'s first reply token (``logprobs``, top 20): one request.
+
+    Only one-word choices can be scored; a row of NaN where they cannot (or the API failed).
+    """
+    if any(len(c.split()) != 1 for c in choices):
+        return [math.nan] * len(choices)
+    try:
+        reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}], temperature=0.0,
+                                               seed=seed, max_completion_tokens=1, logprobs=True, top_logprobs=20)
+        content = reply.choices[0].logprobs.content if reply.choices and reply.choices[0].logprobs else None
+    except openai.APIError:
+        content = None
+    if not content:
+        return [math.nan] * len(choices)
+    return scores_from_top([(e.token, e.logprob) for e in content[0].top_logprobs], choices)
+
+
+def scores_from_top(top: Sequence[tuple[str, float]], choices: Sequence[str]) -> list[float]:
+    """Each choice's log-probability as the reply's first token, from its ``top`` logprobs.
+
+    " Yes", "Yes" and "yes" are one choice (the best of them counts); a choice not among ``top``
+    gets -inf; a row where no choice is found is all NaN (that item cannot be scored).
+    """
+    best: dict[str, float] = {}
+    for token, logprob in top:
+        word = token.strip().lower()
+        best[word] = max(best.get(word, -math.inf), logprob)
+    row = [best.get(c.strip().lower(), -math.inf) for c in choices]
+    return row if any(v > -math.inf for v in row) else [math.nan] * len(choices)
+
+
+def checkpoints_by_epoch(steps: Sequence[tuple[int, str]], n_epochs: int | None, batch: int | None, n_examples: int,
+                         final_model: str | None) -> dict[str, str]:
+    """``{epoch: checkpoint model}`` from a job's ``(step, checkpoint model)`` list (OpenAI keeps the last epochs').
+
+    Steps that are whole epochs (``ceil(n_examples / batch)`` steps each) map directly; otherwise
+    the checkpoints are the last epochs, counted back from ``n_epochs``. The final model is the last epoch.
+    """
+    ordered = sorted(steps)
+    out: dict[str, str] = {}
+    per_epoch = math.ceil(n_examples / batch) if batch and n_examples else None
+    if per_epoch and all(step % per_epoch == 0 for step, _ in ordered):
+        out = {str(step // per_epoch): name for step, name in ordered}
+    elif n_epochs:
+        out = {str(n_epochs - (len(ordered) - 1 - i)): name for i, (_, name) in enumerate(ordered)}
+    if n_epochs and str(n_epochs) not in out and final_model:
+        out[str(n_epochs)] = final_model
+    return out
+
+
+def ask_until_served(ask: Callable[[str, Prompt], Answer], model: str, prompt: Prompt, delay: float,
+                     progress: Callable[[str], None]) -> Answer:
+    """``ask(model, prompt)`` again while the model answers 404 (not served yet), up to :data:`MODEL_READY_TIMEOUT`."""
+    deadline = time.monotonic() + MODEL_READY_TIMEOUT
+    started = time.monotonic()
+    while True:
+        try:
+            return ask(model, prompt)
+        except openai.NotFoundError as exc:
+            if time.monotonic() + delay > deadline:
+                return Answer(None, error=f"{api_message(exc)} (still not served {MODEL_READY_TIMEOUT:g} s after the job succeeded)")
+            progress(f"openai {model}: not served yet (HTTP 404), {time.monotonic() - started:.0f}s waited; asking again")
+            sleep(delay)
+            delay = min(delay * 1.5, 30.0)
+        except Exception as exc:  # every prompt gets an Answer: the API's message if it failed
+            return Answer(None, error=api_message(exc))

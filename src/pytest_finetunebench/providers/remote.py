@@ -38,6 +38,7 @@ from .api import (
     Unavailable,
     answer_concurrently,
     check_stages,
+    check_learning_rate,
     checkpoint_or_skip,
     sleep,
 )
@@ -179,12 +180,8 @@ class RemoteProvider(ABC):
     def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
         check_stages(self.name, stages)
         needs_tuning = any(s != BASE for s in stages)
-        if needs_tuning and not self.absolute_learning_rate and self.ctx.options.get("learning_rate") is not None:
-            raise ProviderError(f"--ftb-learning-rate is an absolute rate for local models; {self.service} takes a multiplier of its own default:"
-                                " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
-        if needs_tuning and self.absolute_learning_rate and self.ctx.options.get("learning_rate_multiplier") is not None:
-            raise ProviderError(f"--ftb-learning-rate-multiplier scales a default rate, but {self.service} takes an absolute learning rate:"
-                                " pass --ftb-learning-rate instead (e.g. 1e-5)")
+        if needs_tuning:
+            check_learning_rate(self.service, self.ctx.options, absolute=self.absolute_learning_rate)
         self._check(request.model, tuning=needs_tuning)
         model = self._api_model(request)
         if self.opts.dry_run:

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 from .cassette import (
     FORMAT,
-    REPLAY_TOKEN,
     Cassette,
     CassetteError,
     CassetteMiss,
@@ -55,7 +54,7 @@ from .cassette import (
 )
 from .match import canonical_body, describe, fingerprint
 from .plugin import DEFAULT_MODE, MODES, Recorder, model_dir
-from .scrub import SCRUBBED, env_secrets, is_auth, scrub_uri
+from .scrub import REPLAY_TOKEN, SCRUBBED, env_secrets, is_auth, scrub_uri
 from .vcr import require_vcrpy, skip_sleeps, use
 
 __all__ = [

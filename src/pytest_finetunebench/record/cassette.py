@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import threading
-import time
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ from ..providers.base import ProviderError
 from ..store.jobstore import JobStore, atomic_write
 from .match import describe, fingerprint, origin
 from .scrub import (
+    replay_token_response,
     _USERINFO,
     SCRUBBED,
     SECRET_HEADERS,
@@ -36,8 +36,6 @@ FORMAT = "pytest-finetunebench cassette 1"
 # credentials under a name nobody listed).
 KEPT_REQUEST_HEADERS = frozenset({"content-type", "accept", "openai-beta", "anthropic-version", "anthropic-beta"})
 
-# What a replay answers a credential request with (nothing is sent; the token opens nothing).
-REPLAY_TOKEN = "ftb-cassette-replay-token"
 
 GZIP_OVER = 256 * 1024  # bytes of JSON above which a cassette is written gzipped (under the same name)
 
@@ -156,7 +154,7 @@ class Cassette:
         if is_auth(request.uri, body):
             if not self.write_protected:
                 return False  # credentials go live while recording (and are never written: append)
-            request._ftb_response = _replay_token_response()
+            request._ftb_response = replay_token_response()
             return True
         fp = fingerprint(request.method, request.uri, body, _request_header(request, "content-type"))
         with self._lock:
@@ -337,15 +335,6 @@ def _is_auth_item(item: Mapping[str, Any]) -> bool:
     if body == SCRUBBED:
         return True
     return is_auth(str(req.get("uri", "")), None if body is None else _decode_body(body))
-
-
-def _replay_token_response() -> dict[str, Any]:
-    """What a replay answers any credential request with: a placeholder token that opens nothing."""
-    expires = datetime.fromtimestamp(time.time() + 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = {"access_token": REPLAY_TOKEN, "accessToken": REPLAY_TOKEN, "token_type": "Bearer", "expires_in": 3600, "expireTime": expires,
-            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"}
-    return {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"], "metadata-flavor": ["Google"]},
-            "body": json.dumps(body)}
 
 
 def _decoded(response: dict[str, Any]) -> dict[str, Any]:

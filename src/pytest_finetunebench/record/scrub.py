@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -170,3 +172,16 @@ def credential_file_secrets() -> set[str]:
     except (OSError, ValueError):
         pass
     return out
+
+
+# What a replay answers a credential request with (nothing is sent; the token opens nothing).
+REPLAY_TOKEN = "ftb-cassette-replay-token"
+
+
+def replay_token_response() -> dict[str, Any]:
+    """What a replay answers any credential request with: a placeholder token that opens nothing."""
+    expires = datetime.fromtimestamp(time.time() + 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {"access_token": REPLAY_TOKEN, "accessToken": REPLAY_TOKEN, "token_type": "Bearer", "expires_in": 3600, "expireTime": expires,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"}
+    return {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"], "metadata-flavor": ["Google"]},
+            "body": json.dumps(body)}

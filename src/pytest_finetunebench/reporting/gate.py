@@ -14,7 +14,7 @@ from typing import Iterable
 import pytest
 
 from ..providers.base import final_stages, stage_label
-from ..cases.casefile import RETENTION
+from ..cases.schema import RETENTION
 from . import retention
 from .report import Summary
 

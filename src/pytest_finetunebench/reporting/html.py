@@ -31,7 +31,8 @@ import pytest
 
 from ..grading.outcome import Record
 from . import paired, retention
-from .report import BEFORE_AFTER_TITLE, JUDGE_TITLE, Summary, _split_order
+from .report import Summary, _split_order
+from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;max-width:1400px}

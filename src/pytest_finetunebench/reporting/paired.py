@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from ..cases.casefile import generalizes
+from ..cases.schema import generalizes
 from ..grading.outcome import Record
 from ..providers.base import BASE, final_stages, scoring_of, stage_label
 from ..run import recipes

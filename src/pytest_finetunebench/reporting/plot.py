@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ..cases.casefile import generalizes
+from ..cases.schema import generalizes
 from ..providers.base import epoch_of, final_stages
 from .report import GENERALIZATION, Summary, _split_order
 from .stats import wilson

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Iterable
 
-from ..cases.casefile import BUILTIN_SPLITS, MEMORIZATION, generalizes
+from ..cases.schema import BUILTIN_SPLITS, MEMORIZATION, generalizes
 from ..grading.outcome import Record
 from ..providers.base import (
     BASE,
@@ -22,6 +22,7 @@ from ..providers.base import (
 from ..run import recipes
 from . import paired, retention
 from .stats import Cell, design_effect
+from .text import SummaryText
 
 GENERALIZATION = "generalization"
 BASE_LIKELIHOOD = likelihood_stage(BASE)
@@ -31,7 +32,7 @@ def _split_order(split: str) -> tuple[int, str]:
     return (BUILTIN_SPLITS.index(split) if split in BUILTIN_SPLITS else len(BUILTIN_SPLITS), split)
 
 
-class Summary:
+class Summary(SummaryText):
     """The records of a run and their aggregates."""
 
     def __init__(self, records: Iterable[Record] = ()) -> None:
@@ -247,55 +248,6 @@ class Summary:
             [r["target"], r["dataset"], r["split"], str(r["n"]), show(r["rules"]), show(r["judge"]),
              show(r["agreement"]), str(r["judge_errors"] or "")] for r in rows]
 
-    def terminal_lines(self) -> list[str]:
-        """The tables as aligned plain text."""
-        lines = _aligned(self.table()) + [""] + _aligned(self.leaderboard_table())
-        before_after = self.before_after_table()
-        if before_after:
-            lines += ["", BEFORE_AFTER_TITLE, *_aligned(before_after)]
-        lines += self.measurability_notes()
-        by_recipe = self.recipe_table()
-        if by_recipe:
-            lines += ["", RECIPE_TITLE, *_aligned(by_recipe)]
-        judged = self.judge_table()
-        if judged:
-            lines += ["", JUDGE_TITLE, *_aligned(judged)]
-        kept = retention.table(self.records)
-        if kept:
-            lines += ["", retention.TITLE, *_aligned(kept), *retention.notes(self.records)]
-        compared = paired.table(self.comparisons(), pooled_only=True)
-        if compared:
-            lines += ["", paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)", *_aligned(compared)]
-        if self.skipped:
-            lines.append(f"{self.skipped} item(s) skipped (no answer to grade; see -rs)")
-        return lines
-
-    def markdown(self) -> str:
-        """The tables in GitHub-flavoured Markdown."""
-        parts = ["## FineTuneBench accuracy", "", *_markdown(self.table()), "", "### Leaderboard", "",
-                 *_markdown(self.leaderboard_table())]
-        before_after = self.before_after_table()
-        if before_after:
-            parts += ["", "### Before -> after", "", BEFORE_AFTER_TITLE, "", *_markdown(before_after)]
-        notes = self.measurability_notes()
-        if notes:
-            parts += ["", *(f"> {n}" for n in notes)]
-        by_recipe = self.recipe_table()
-        if by_recipe:
-            parts += ["", "### Recipes", "", RECIPE_TITLE, "", *_markdown(by_recipe)]
-        judged = self.judge_table()
-        if judged:
-            parts += ["", "### Model judge", "", JUDGE_TITLE, "", *_markdown(judged)]
-        kept = retention.table(self.records)
-        if kept:
-            parts += ["", "### Retention", "", retention.TITLE, "", *_markdown(kept), *(f"> {n}" for n in retention.notes(self.records))]
-        compared = paired.table(self.comparisons())
-        if compared:
-            parts += ["", "### Paired comparisons", "", paired.TITLE, "", *_markdown(compared)]
-        if shown := ", ".join(f"{model} {p}" for model, p in self.precisions().items()):
-            parts += ["", f"Precision (local models; likelihood scores in fp32): {shown}"]
-        return "\n".join(parts) + "\n"
-
     def comparisons(self) -> list[paired.Paired]:
         """Paired comparisons of the run's targets on the items they share (computed once per records)."""
         if self._comparisons is None:
@@ -332,7 +284,6 @@ def _chance(records: list[Record]) -> float:
     return 0.0
 
 
-RECIPE_TITLE = "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case"
 
 
 def _vs_qa(p: paired.Paired | None) -> str:
@@ -347,8 +298,6 @@ def _untuned(model: str) -> str:
     return recipes.split(model)[0]
 
 
-JUDGE_TITLE = "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree"
-BEFORE_AFTER_TITLE = "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)"
 
 
 def _acc(cell: Cell | None) -> str:
@@ -365,13 +314,3 @@ def _fmt(cell: Cell) -> str:
         return "-"
     lo, hi = cell.interval
     return f"{cell.accuracy:.3f} [{lo:.2f}, {hi:.2f}] (n={cell.n})"
-
-
-def _aligned(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
-
-
-def _markdown(rows: list[list[str]]) -> list[str]:
-    head, *body = rows
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in body)]

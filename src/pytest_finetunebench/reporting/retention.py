@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from ..cases.casefile import RETENTION
+from ..cases.schema import RETENTION
 from ..grading.outcome import Record
 from ..providers.base import BASE, IN_CONTEXT, scoring_of, stage_label
 from ..run import recipes

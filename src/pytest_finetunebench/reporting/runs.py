@@ -26,13 +26,14 @@ from typing import Any, Iterable, Mapping
 import pytest
 
 from .. import __version__
-from ..cases.casefile import MEMORIZATION, generalizes
+from ..cases.schema import MEMORIZATION, generalizes
 from ..run.tune import settings_from
 from ..store.jobstore import JobStore
 from ..grading.outcome import Record
 from . import paired
 from .gate import Threshold, verdict
-from .report import GENERALIZATION, Summary, _aligned, _markdown
+from .report import GENERALIZATION, Summary
+from .text import aligned, markdown_rows
 
 FORMAT = "pytest-finetunebench/run"
 FORMAT_VERSION = 1
@@ -324,15 +325,15 @@ class Comparison:
 
     def terminal_lines(self) -> list[str]:
         compared = paired.table(self.paired())
-        return ([f"warning: {w}" for w in self.warnings()] + _aligned(self.table())
-                + (["", paired.TITLE, *_aligned(compared)] if compared else []))
+        return ([f"warning: {w}" for w in self.warnings()] + aligned(self.table())
+                + (["", paired.TITLE, *aligned(compared)] if compared else []))
 
     def markdown_lines(self) -> list[str]:
         lines = [f"### Compared with {self.reference.label}", ""]
         lines += [f"> **warning:** {w}" for w in self.warnings()]
         compared = paired.table(self.paired())
-        return (lines + ([""] if self.warnings() else []) + _markdown(self.table())
-                + (["", paired.TITLE, "", *_markdown(compared)] if compared else []))
+        return (lines + ([""] if self.warnings() else []) + markdown_rows(self.table())
+                + (["", paired.TITLE, "", *markdown_rows(compared)] if compared else []))
 
 
 def verdict_markdown(title: str, failures: list[str] | None, run_errors: int) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from ..cases.casefile import RETENTION
+from ..cases.schema import RETENTION
 from ..grading.grade import choose_matcher
 from ..grading.judge import Judge, JudgeVerdict, ToJudge
 from ..grading.outcome import RunError, describe_error

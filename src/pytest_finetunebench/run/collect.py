@@ -10,7 +10,8 @@ from typing import Any, Iterable, Iterator
 
 import pytest
 
-from ..cases.casefile import RETENTION, Case, CaseFileError, Dataset, Variant, load_dataset
+from ..cases.casefile import Case, Dataset, Variant, load_dataset
+from ..cases.schema import RETENTION, CaseFileError
 from ..grading.outcome import describe, judge
 from ..items import Target
 from ..providers.base import (

@@ -1,0 +1,52 @@
+"""What a case file may say: its splits, matchers, kinds and keys, and the error it raises.
+
+The vocabulary :mod:`.casefile` checks a file against, and that the rest of the plugin reads
+(which splits count toward Generalization, which matchers exist).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+MEMORIZATION = "memorization"
+BUILTIN_SPLITS = (
+    MEMORIZATION,
+    "rephrased",
+    "date_changed",
+    "secondary",
+    "comparison",
+    "vignette",
+    "code",
+    "retention",
+)
+RETENTION = "retention"  # never trained on; scored on what the untuned model knew (reporting/retention.py)
+
+
+def generalizes(split: str) -> bool:
+    """Whether ``split`` counts toward Generalization: every split but memorization and retention."""
+    return split not in (MEMORIZATION, RETENTION)
+
+
+MATCHERS = ("auto", "exact", "number", "yes_no", "abstain", "contains", "fuzzy")
+KINDS = ("new_knowledge", "updating_knowledge", "general_knowledge")
+QUESTION_SLOT = "{question}"
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# any text a pytest node name can carry: no `::`, brackets, control characters or outer spaces
+CASE_ID = re.compile(r"^(?!.*::)[^\s\[\]\x00-\x1f\x7f](?:[^\[\]\x00-\x1f\x7f]*[^\s\[\]\x00-\x1f\x7f])?$")
+
+DATASET_KEYS = {"dataset", "kind", "description", "source", "splits", "templates", "matcher", "cases"}
+# fmt: off
+CASE_KEYS = {"id", "fact", "subject", "question", "answer", "answer_before", "matcher", "prompt", "uses", "variants", "train"}
+# fmt: on
+TRAIN_KEYS = {"question", "answer"}
+LEAK_RATIO = 90  # a training phrasing this close (rapidfuzz ratio, normalized) to an evaluation question is a leak
+VARIANT_KEYS = {"split", "question", "answer", "matcher", "prompt"}
+
+
+class CaseFileError(Exception):
+    """A case file that cannot be used; ``str()`` is one line naming file:line, field and fix."""
+
+    def __init__(self, path: Path | str, line: int, message: str) -> None:
+        self.path, self.line, self.message = Path(path), line, message
+        super().__init__(f"{path}:{line}: {message}")

@@ -1,0 +1,81 @@
+"""Tables as text: aligned plain text for the terminal and GitHub-flavoured Markdown.
+
+:class:`SummaryText` is mixed into :class:`~.report.Summary`: it lays out the tables the summary
+computes (per split, leaderboard, before -> after, recipes, judge, retention, paired), in order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import paired, retention
+
+RECIPE_TITLE = "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case"
+JUDGE_TITLE = "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree"
+BEFORE_AFTER_TITLE = "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)"
+
+
+class SummaryText:
+    """The summary's tables as terminal lines and as Markdown (the summary computes them)."""
+
+    records: list[Any]
+    skipped: int
+
+    def terminal_lines(self) -> list[str]:
+        """The tables as aligned plain text."""
+        lines = aligned(self.table()) + [""] + aligned(self.leaderboard_table())
+        before_after = self.before_after_table()
+        if before_after:
+            lines += ["", BEFORE_AFTER_TITLE, *aligned(before_after)]
+        lines += self.measurability_notes()
+        by_recipe = self.recipe_table()
+        if by_recipe:
+            lines += ["", RECIPE_TITLE, *aligned(by_recipe)]
+        judged = self.judge_table()
+        if judged:
+            lines += ["", JUDGE_TITLE, *aligned(judged)]
+        kept = retention.table(self.records)
+        if kept:
+            lines += ["", retention.TITLE, *aligned(kept), *retention.notes(self.records)]
+        compared = paired.table(self.comparisons(), pooled_only=True)
+        if compared:
+            lines += ["", paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)", *aligned(compared)]
+        if self.skipped:
+            lines.append(f"{self.skipped} item(s) skipped (no answer to grade; see -rs)")
+        return lines
+
+    def markdown(self) -> str:
+        """The tables in GitHub-flavoured Markdown."""
+        parts = ["## FineTuneBench accuracy", "", *markdown_rows(self.table()), "", "### Leaderboard", "",
+                 *markdown_rows(self.leaderboard_table())]
+        before_after = self.before_after_table()
+        if before_after:
+            parts += ["", "### Before -> after", "", BEFORE_AFTER_TITLE, "", *markdown_rows(before_after)]
+        notes = self.measurability_notes()
+        if notes:
+            parts += ["", *(f"> {n}" for n in notes)]
+        by_recipe = self.recipe_table()
+        if by_recipe:
+            parts += ["", "### Recipes", "", RECIPE_TITLE, "", *markdown_rows(by_recipe)]
+        judged = self.judge_table()
+        if judged:
+            parts += ["", "### Model judge", "", JUDGE_TITLE, "", *markdown_rows(judged)]
+        kept = retention.table(self.records)
+        if kept:
+            parts += ["", "### Retention", "", retention.TITLE, "", *markdown_rows(kept), *(f"> {n}" for n in retention.notes(self.records))]
+        compared = paired.table(self.comparisons())
+        if compared:
+            parts += ["", "### Paired comparisons", "", paired.TITLE, "", *markdown_rows(compared)]
+        if shown := ", ".join(f"{model} {p}" for model, p in self.precisions().items()):
+            parts += ["", f"Precision (local models; likelihood scores in fp32): {shown}"]
+        return "\n".join(parts) + "\n"
+
+
+def aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def markdown_rows(rows: list[list[str]]) -> list[str]:
+    head, *body = rows
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in body)]
