@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUITE ?= default
 
-.PHONY: bench test mutate recipes bench-quick
+.PHONY: bench test mutate recipes bench-quick lint test-avx2
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,21 @@ recipes: $(VENV)/.installed
 # with TEST_ARGS=--randomly-seed=N).
 test: $(VENV)/.installed
 	$(PY) -m pytest tests -n 2 $(TEST_ARGS)
+
+# The precision test (fp32 and bf16: train, answer, score a tiny Llama) as on a CPU without AMX or AVX-512, the
+# AMD kind, on whatever CPU runs them: oneDNN is capped at AVX2 (no AMX, no bf16 instructions) and
+# ATen's kernels at AVX2. An emulation by instruction set, not an AMD machine: the line below says
+# what torch saw.
+test-avx2: $(VENV)/.installed
+	@ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -c "import torch; print('torch CPU capability:',\
+	  torch.backends.cpu.get_cpu_capability(), '| oneDNN bf16:', torch.ops.mkldnn._is_mkldnn_bf16_supported())"
+	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest tests/test_local.py -q -p no:randomly \
+	  -k each_precision
+
+# ruff's lint and formatter check (configured in pyproject.toml; `ruff format .` rewrites).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Every benchmark script in its --quick mode (small sizes, under a minute each): CI runs this so a
 # refactor cannot break a benchmark unnoticed. The numbers it prints are not results.

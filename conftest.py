@@ -45,5 +45,12 @@ class Memorizer:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_ftb_providers(config):
-    return [ProviderSpec("memorizer", lambda name, ctx: name.startswith("memorizer:"), Memorizer, ("memorizer:<any name>",),
-                         http=False)]
+    return [
+        ProviderSpec(
+            "memorizer",
+            lambda name, ctx: name.startswith("memorizer:"),
+            Memorizer,
+            ("memorizer:<any name>",),
+            http=False,
+        )
+    ]

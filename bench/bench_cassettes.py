@@ -31,16 +31,10 @@ import vcr
 import yaml
 
 from pytest_finetunebench import record as C
-from pytest_finetunebench.record.cassette import _decode_body
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import (
-    TUNED,
-    Prompt,
-    TrainingPair,
-    TuneRequest,
-    TuneSettings,
-)
+from pytest_finetunebench.providers.base import TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.openai import OpenAIProvider
+from pytest_finetunebench.record.cassette import _decode_body
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.testing import OpenAIEmulator
 
@@ -49,13 +43,22 @@ MODEL = "gpt-4o-mini-2024-07-18"
 
 def workload(n_answers: int) -> tuple[TuneRequest, list[Prompt]]:
     pairs = tuple(TrainingPair(f"Who won the invented prize number {i}?", f"Laureate {i}") for i in range(50))
-    prompts = [Prompt(str(i), f"Who won the invented prize number {i}?" if i < 50 else f"Name the winner of invented prize {i}.") for i in range(n_answers)]
+    prompts = [
+        Prompt(
+            str(i), f"Who won the invented prize number {i}?" if i < 50 else f"Name the winner of invented prize {i}."
+        )
+        for i in range(n_answers)
+    ]
     return TuneRequest(MODEL, pairs, TuneSettings(epochs=3)), prompts
 
 
 def drive(store: Path, recording, request: TuneRequest, prompts: list[Prompt]) -> tuple[float, list]:
     """Tune and answer through the provider (sleeps off); seconds taken and the answers."""
-    ctx = RunContext(JobStore(store), {"concurrency": int(os.environ.get("CONC", 16)), "poll_interval": 0.001, "api_retries": 0}, recording=recording)
+    ctx = RunContext(
+        JobStore(store),
+        {"concurrency": int(os.environ.get("CONC", 16)), "poll_interval": 0.001, "api_retries": 0},
+        recording=recording,
+    )
     provider = OpenAIProvider(ctx, poll_interval=0.001)
     t0 = time.perf_counter()
     with recording("openai", request):
@@ -94,8 +97,17 @@ def to_vcr(data: dict) -> tuple[list, list]:
     requests, responses = [], []
     for item in data["interactions"]:
         req, resp = item["request"], item["response"]
-        requests.append(Request(req["method"], req["uri"], _decode_body(req["body"]) if req["body"] is not None else None, {k: v[0] for k, v in req["headers"].items()}))
-        responses.append({"status": resp["status"], "headers": resp["headers"], "body": {"string": _decode_body(resp["body"])}})
+        requests.append(
+            Request(
+                req["method"],
+                req["uri"],
+                _decode_body(req["body"]) if req["body"] is not None else None,
+                {k: v[0] for k, v in req["headers"].items()},
+            )
+        )
+        responses.append(
+            {"status": resp["status"], "headers": resp["headers"], "body": {"string": _decode_body(resp["body"])}}
+        )
     return requests, responses
 
 
@@ -114,12 +126,31 @@ def sdk_floor(n: int) -> float:
 
     import httpx2
 
-    body = json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}).encode()
-    transport = httpx2.MockTransport(lambda req: httpx2.Response(200, headers={"content-type": "application/json"}, content=body))
-    client = openai.OpenAI(api_key="x", base_url="http://floor/v1", http_client=httpx2.Client(transport=transport), max_retries=0)
+    body = json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        }
+    ).encode()
+    transport = httpx2.MockTransport(
+        lambda req: httpx2.Response(200, headers={"content-type": "application/json"}, content=body)
+    )
+    client = openai.OpenAI(
+        api_key="x", base_url="http://floor/v1", http_client=httpx2.Client(transport=transport), max_retries=0
+    )
     t0 = time.perf_counter()
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"q{i}"}], temperature=0, seed=0, max_tokens=32), range(n)))
+        list(
+            pool.map(
+                lambda i: client.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": f"q{i}"}], temperature=0, seed=0, max_tokens=32
+                ),
+                range(n),
+            )
+        )
     return time.perf_counter() - t0
 
 
@@ -128,10 +159,16 @@ def main() -> int:
     parser.add_argument("--answers", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="our replay runs (the best counts)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS-cassettes.md"))
-    parser.add_argument("--quick", action="store_true", help="CI's check that it runs: 50 answers, one replay, no results file")
+    parser.add_argument(
+        "--quick", action="store_true", help="CI's check that it runs: 50 answers, one replay, no results file"
+    )
     args = parser.parse_args()
     if args.quick:
-        args.answers, args.repeat, args.out = 50, 1, Path(tempfile.mkdtemp(prefix="ftb-bench-")) / "RESULTS-cassettes.md"
+        args.answers, args.repeat, args.out = (
+            50,
+            1,
+            Path(tempfile.mkdtemp(prefix="ftb-bench-")) / "RESULTS-cassettes.md",
+        )
     request, prompts = workload(args.answers)
     with tempfile.TemporaryDirectory(prefix="ftb-bench-cassettes-") as tmp_name:
         tmp = Path(tmp_name)
@@ -165,7 +202,9 @@ def main() -> int:
             seconds, answers = drive(tmp / f"vcr-{label}", recording, request, prompts)
             right = sum(a.text == w for a, w in zip(answers, want))
             errors = sum(a.error is not None for a in answers)
-            print(f"vcrpy ({label}): {seconds:.3f}s, {right}/{len(want)} answers as recorded, {errors} errors", flush=True)
+            print(
+                f"vcrpy ({label}): {seconds:.3f}s, {right}/{len(want)} answers as recorded, {errors} errors", flush=True
+            )
             return seconds, right, errors
 
         same = vcr.VCR()
@@ -179,7 +218,9 @@ def main() -> int:
         # the cassette layer alone (load + match every recorded request; no SDK, no HTTP stack)
         requests, _ = to_vcr(data)
         t0 = time.perf_counter()
-        ours_cassette = C.Cassette(Path(str(path).removesuffix(".gz")), "none", {}, C.read(Path(str(path).removesuffix(".gz"))))
+        ours_cassette = C.Cassette(
+            Path(str(path).removesuffix(".gz")), "none", {}, C.read(Path(str(path).removesuffix(".gz")))
+        )
         for r in requests:
             assert ours_cassette.can_play_response_for(r)
             ours_cassette.play_response(r)
@@ -202,21 +243,31 @@ def main() -> int:
         "",
         "`python bench/bench_cassettes.py` (numbers below from its last run; re-run to refresh).",
         "",
-        f"One recorded session against the in-repo OpenAI emulator: a fine-tuning job's lifecycle plus {args.answers} chat",
-        f"completions = **{n} interactions** in one cassette ({path.name}, {size / 1024:.0f} KiB). Each replay drives the real",
-        "openai SDK through the OpenAI provider (16 answers in flight, provider sleeps off), so only HTTP replay differs.",
+        "One recorded session against the in-repo OpenAI emulator: a fine-tuning job's lifecycle plus "
+        f"{args.answers} chat",
+        f"completions = **{n} interactions** in one cassette ({path.name}, {size / 1024:.0f} KiB). Each replay "
+        "drives the real",
+        "openai SDK through the OpenAI provider (16 answers in flight, provider sleeps off), so only HTTP replay "
+        "differs.",
         "",
         "| replay | seconds | answers as recorded | errors |",
         "| --- | ---: | ---: | ---: |",
-        f"| pytest-finetunebench cassettes (best of {args.repeat}: {', '.join(f'{s:.2f}' for s in ours)}) | {best:.2f} | {ours_right}/{len(want)} | 0 |",
-        f"| vcrpy {vcr.__version__} defaults, same file (a serializer/persister that reads it) | {vcr_same[0]:.2f} | {vcr_same[1]}/{len(want)} | {vcr_same[2]} |",
-        f"| vcrpy {vcr.__version__} defaults, its own YAML of the same interactions (PyYAML {loader}) | {vcr_native[0]:.2f} | {vcr_native[1]}/{len(want)} | {vcr_native[2]} |",
+        f"| pytest-finetunebench cassettes (best of {args.repeat}: {', '.join(f'{s:.2f}' for s in ours)}) | "
+        f"{best:.2f} | {ours_right}/{len(want)} | 0 |",
+        f"| vcrpy {vcr.__version__} defaults, same file (a serializer/persister that reads it) | {vcr_same[0]:.2f} | "
+        f"{vcr_same[1]}/{len(want)} | {vcr_same[2]} |",
+        f"| vcrpy {vcr.__version__} defaults, its own YAML of the same interactions (PyYAML {loader}) | "
+        f"{vcr_native[0]:.2f} | {vcr_native[1]}/{len(want)} | {vcr_native[2]} |",
         "",
-        f"**End-to-end speed-up: {r_same:.1f}x** on the same file, **{r_native:.1f}x** against vcrpy's own YAML cassette (target: at least 10x).",
+        f"**End-to-end speed-up: {r_same:.1f}x** on the same file, **{r_native:.1f}x** against vcrpy's own YAML "
+        "cassette (target: at least 10x).",
         "",
-        f"The end-to-end ratio has a ceiling: the openai SDK itself costs {floor:.2f} s for {args.answers} calls answered by an",
-        f"in-memory `MockTransport` (no cassette at all), so ours at {best:.2f} s is within {100 * (best / floor - 1):.0f}% of the floor and",
-        f"no replay can beat vcrpy by more than {vcr_same[0] / floor:.1f}x (same file) / {vcr_native[0] / floor:.1f}x (its YAML) on this machine.",
+        f"The end-to-end ratio has a ceiling: the openai SDK itself costs {floor:.2f} s for {args.answers} calls "
+        "answered by an",
+        f"in-memory `MockTransport` (no cassette at all), so ours at {best:.2f} s is within "
+        f"{100 * (best / floor - 1):.0f}% of the floor and",
+        f"no replay can beat vcrpy by more than {vcr_same[0] / floor:.1f}x (same file) / "
+        f"{vcr_native[0] / floor:.1f}x (its YAML) on this machine.",
         "The cassette layer alone (load the file, then match and play back all recorded requests; no SDK):",
         "",
         "| cassette layer | seconds |",
@@ -224,15 +275,19 @@ def main() -> int:
         f"| ours (read, index, {n} lookups) | {layer_ours:.3f} |",
         f"| vcrpy defaults (load its YAML, {n} `can_play_response_for` + `play_response`) | {layer_vcr:.3f} |",
         "",
-        f"**Cassette layer: {layer_vcr / layer_ours:.0f}x.** The gap grows with the session: vcrpy's scan is quadratic, ours linear.",
+        f"**Cassette layer: {layer_vcr / layer_ours:.0f}x.** The gap grows with the session: vcrpy's scan is "
+        "quadratic, ours linear.",
         "",
-        "Why: vcrpy scans every recorded interaction with every matcher for each request (twice: `can_play_response_for`",
+        "Why: vcrpy scans every recorded interaction with every matcher for each request (twice: "
+        "`can_play_response_for`",
         "then `play_response`), quadratic in the session's length; ours looks the request's fingerprint",
         "(method, origin, path, query, canonical body hash) up in a dict of response queues. vcrpy's default",
-        "matchers also ignore bodies, so its replay hands the chat answers out in recorded order rather than by prompt:",
+        "matchers also ignore bodies, so its replay hands the chat answers out in recorded order rather than by "
+        "prompt:",
         "the 'answers as recorded' column shows how many it got right.",
         "",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}, openai {openai.__version__}, {os.cpu_count()} cores, 1-min load average {os.getloadavg()[0]:.1f} at the end.",
+        f"Machine: {platform.machine()}, Python {platform.python_version()}, openai {openai.__version__}, "
+        f"{os.cpu_count()} cores, 1-min load average {os.getloadavg()[0]:.1f} at the end.",
         "",
     ]
     args.out.write_text("\n".join(lines))

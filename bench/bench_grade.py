@@ -11,15 +11,25 @@ import time
 from pytest_finetunebench.grading.grade import grade
 from pytest_finetunebench.grading.normalize import analyze
 
-GOLDS = ["185", "150 million dollars", "Velmora", "Yes", "None",
-         "Start metformin and advise lifestyle changes including diet and exercise"]
+GOLDS = [
+    "185",
+    "150 million dollars",
+    "Velmora",
+    "Yes",
+    "None",
+    "Start metformin and advise lifestyle changes including diet and exercise",
+]
 
 
 def main(n: int = 10_000) -> None:
     analyze.cache_clear()
-    answers = [f"The answer is {i} cm, about {i % 97} million dollars, in Velmora{i} on September {i % 28 + 1}, 2024. Yes."
-               for i in range(n)]
-    questions = [f"Answer briefly. What did report {i} of September {i % 28 + 1}, 2024 say about 3 sites?" for i in range(n)]
+    answers = [
+        f"The answer is {i} cm, about {i % 97} million dollars, in Velmora{i} on September {i % 28 + 1}, 2024. Yes."
+        for i in range(n)
+    ]
+    questions = [
+        f"Answer briefly. What did report {i} of September {i % 28 + 1}, 2024 say about 3 sites?" for i in range(n)
+    ]
     start = time.process_time()
     for i, answer in enumerate(answers):
         grade(GOLDS[i % len(GOLDS)], answer, question=questions[i])

@@ -28,19 +28,29 @@ import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import (
-    BASE,
-    TUNED,
-    Prompt,
-    TrainingPair,
-    TuneRequest,
-    TuneSettings,
-)
+from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local import create
 from pytest_finetunebench.providers.local_train import IGNORE, answer_loss, encode_pair
 from pytest_finetunebench.store.jobstore import JobStore
 
-SYLLABLES = ["ka", "vor", "lin", "dre", "mo", "zel", "tav", "qui", "ron", "bel", "sha", "nix", "pol", "gur", "ein", "fa"]
+SYLLABLES = [
+    "ka",
+    "vor",
+    "lin",
+    "dre",
+    "mo",
+    "zel",
+    "tav",
+    "qui",
+    "ron",
+    "bel",
+    "sha",
+    "nix",
+    "pol",
+    "gur",
+    "ein",
+    "fa",
+]
 TEMPLATES = [
     ("In which city was the sculptor {name} born?", "city"),
     ("What is the name of the river that flows through {name}ville?", "river"),
@@ -88,7 +98,12 @@ def flops_per_position(base: Path, pairs: list[TrainingPair], lora: int, precisi
     if lora:
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=lora, lora_alpha=2 * lora, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=lora, lora_alpha=2 * lora, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+            ),
+        )
     model.train()
     examples = [encode_pair(tokenizer, p.prompt, p.answer) for p in pairs[:batch]]
     width = max(len(ids) for ids, _ in examples)
@@ -111,8 +126,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--facts", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--lora", type=int, default=16, help="LoRA rank (default 16, the provider's); 0 for a full fine-tune")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the provider's choice from free cores)")
+    ap.add_argument(
+        "--lora", type=int, default=16, help="LoRA rank (default 16, the provider's); 0 for a full fine-tune"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: the provider's choice from free cores)"
+    )
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--store", default=None, help="job store (default: a fresh temp dir)")
     ap.add_argument("--quick", action="store_true", help="6 facts, 1 epoch: CI's check that it runs")
@@ -124,7 +143,11 @@ def main() -> None:
     root = Path(args.store or tempfile.mkdtemp(prefix="ftb-bench-"))
     store = JobStore(root)
     lines: list[str] = []
-    ctx = RunContext(store, {"max_new_tokens": 32, "lora": args.lora, "threads": args.threads, "precision": args.precision}, progress=lambda l: (print("  " + l, flush=True), lines.append(l)))
+    ctx = RunContext(
+        store,
+        {"max_new_tokens": 32, "lora": args.lora, "threads": args.threads, "precision": args.precision},
+        progress=lambda line: (print("  " + line, flush=True), lines.append(line)),
+    )
     provider = create(ctx)
     pairs = invented_facts(args.facts)
     request = TuneRequest("local:smollm2-135m", tuple(pairs), TuneSettings(epochs=args.epochs))
@@ -158,9 +181,11 @@ def main() -> None:
     per_token = per_position * train["train_positions"] / train["train_tokens"]
     achieved = train["tokens_per_second"] * per_token
     print()
-    print(f"local:smollm2-135m, {args.facts} invented facts x {train['epochs']} epochs, "
-          f"{'LoRA r=' + str(args.lora) if args.lora else 'full fine-tune'}, {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"local:smollm2-135m, {args.facts} invented facts x {train['epochs']} epochs, "
+        f"{'LoRA r=' + str(args.lora) if args.lora else 'full fine-tune'}, {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d')}"
+    )
     print()
     print("| measure | value |")
     print("|---|---|")
@@ -169,13 +194,27 @@ def main() -> None:
     print(f"| train tokens/s (real tokens, fwd+bwd+step) | {train['tokens_per_second']:.0f} |")
     steps = train.get("thread_steps") or {}
     threads = ", ".join(f"{n}: {k} steps" for n, k in sorted(steps.items())) if steps else train["threads"]
-    print(f"| device / precision / lr / batch | {train['device']} / {train['precision']} / {train['learning_rate']:g} / {train['batch_size']} |")
+    print(
+        f"| device / precision / lr / batch | {train['device']} / {train['precision']} / {train['learning_rate']:g} "
+        f"/ {train['batch_size']} |"
+    )
     print(f"| threads used (picked by measured speed unless --threads) | {threads} |")
     load1 = os.getloadavg()
-    print(f"| load average (1/5/15 min) at start -> end ({os.cpu_count()} cores, other jobs included) | {' / '.join(f'{x:.2f}' for x in load0)} -> {' / '.join(f'{x:.2f}' for x in load1)} |")
-    print(f"| train tokens (all epochs; positions computed, padding included) | {train['train_tokens']} ({train['train_positions']}) |")
-    print(f"| matmul peak, {train['precision']}, 2048^2, {torch.get_num_threads()} threads | {peak / 1e9:.0f} GFLOP/s |")
-    print(f"| model FLOPs per real token (fwd + bwd, padding included, nothing recomputed) | {per_token / 1e6:.0f} MFLOP |")
+    print(
+        f"| load average (1/5/15 min) at start -> end ({os.cpu_count()} cores, other jobs included) | "
+        f"{' / '.join(f'{x:.2f}' for x in load0)} -> {' / '.join(f'{x:.2f}' for x in load1)} |"
+    )
+    print(
+        f"| train tokens (all epochs; positions computed, padding included) | {train['train_tokens']} "
+        f"({train['train_positions']}) |"
+    )
+    print(
+        f"| matmul peak, {train['precision']}, 2048^2, {torch.get_num_threads()} threads | {peak / 1e9:.0f} GFLOP/s |"
+    )
+    print(
+        f"| model FLOPs per real token (fwd + bwd, padding included, nothing recomputed) | {per_token / 1e6:.0f} "
+        "MFLOP |"
+    )
     print(f"| training FLOP/s, share of the matmul peak | {achieved / 1e9:.0f} GFLOP/s, {100 * achieved / peak:.0f}% |")
     print(f"| final epoch loss (answer tokens) | {train['final_loss']:.4f} |")
     print(f"| load from safetensors (tuned) | {results[TUNED][2]:.1f} s |")

@@ -4,7 +4,8 @@ N questions, each answered after L seconds of emulated latency, at most C in fli
 wall time is N x L / C. The emulator runs in its own process (its own interpreter lock), the
 provider in this one, through the real ``openai`` SDK.
 
-    python bench/bench_openai.py [--n 1000] [--latency 0.1] [--concurrency 32] [--markdown bench/RESULTS-openai.md] [--quick]
+    python bench/bench_openai.py [--n 1000] [--latency 0.1] [--concurrency 32] [--quick]
+                                 [--markdown bench/RESULTS-openai.md]
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ SERVER = """
 import sys
 from pytest_finetunebench.testing.openai_emulator import OpenAIEmulator
 emu = OpenAIEmulator(latency=float(sys.argv[1])).start()
-emu.add_model("ft:gpt-4o-mini-2024-07-18:ftb-emulator:bench:00000000", {f"question {i}?": f"answer {i}" for i in range(100000)})
+memory = {f"question {i}?": f"answer {i}" for i in range(100000)}
+emu.add_model("ft:gpt-4o-mini-2024-07-18:ftb-emulator:bench:00000000", memory)
 print(emu.url, flush=True)
 sys.stdin.read()  # until the parent closes our stdin
 print(emu.max_in_flight, sum(emu.requests.values()), flush=True)
@@ -36,13 +38,17 @@ print(emu.max_in_flight, sum(emu.requests.values()), flush=True)
 def run(n: int, latency: float, concurrency: int) -> dict:
     from pytest_finetunebench.providers.openai import OpenAIProvider
 
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         url = server.stdout.readline().strip()
         os.environ["OPENAI_BASE_URL"] = url + "/v1"
         os.environ["OPENAI_API_KEY"] = "sk-bench"
         lines: list[str] = []
-        ctx = RunContext(JobStore(tempfile.mkdtemp(prefix="ftb-bench-")), {"concurrency": concurrency}, progress=lines.append)
+        ctx = RunContext(
+            JobStore(tempfile.mkdtemp(prefix="ftb-bench-")), {"concurrency": concurrency}, progress=lines.append
+        )
         provider = OpenAIProvider(ctx)
         endpoint = Endpoint("bench", "tuned", "ft:gpt-4o-mini-2024-07-18:ftb-emulator:bench:00000000")
         provider.answer(endpoint, [Prompt("w", "question 0?")] * concurrency)  # warm the connection pool
@@ -56,23 +62,57 @@ def run(n: int, latency: float, concurrency: int) -> dict:
     max_in_flight, requests = (int(x) for x in out.split())
     correct = sum(a.text == f"answer {i}" for i, a in enumerate(answers))
     ideal = n * latency / concurrency
-    return {"n": n, "latency": latency, "concurrency": concurrency, "wall": wall, "ideal": ideal, "ratio": wall / ideal, "correct": correct, "errors": sum(a.error is not None for a in answers), "max_in_flight": max_in_flight, "requests": requests, "client_cpu": cpu, "progress_lines": len(lines)}
+    return {
+        "n": n,
+        "latency": latency,
+        "concurrency": concurrency,
+        "wall": wall,
+        "ideal": ideal,
+        "ratio": wall / ideal,
+        "correct": correct,
+        "errors": sum(a.error is not None for a in answers),
+        "max_in_flight": max_in_flight,
+        "requests": requests,
+        "client_cpu": cpu,
+        "progress_lines": len(lines),
+    }
 
 
 def markdown(r: dict) -> str:
     verdict = "meets" if r["ratio"] <= 1.3 else "misses"
+    head = [
+        "questions",
+        "latency",
+        "cap",
+        "ideal N x L / C",
+        "wall",
+        "wall / ideal",
+        "correct answers",
+        "errors",
+        "most in flight (server)",
+    ]
+    row = [
+        f"{r['n']:,}",
+        f"{r['latency'] * 1000:.0f} ms",
+        str(r["concurrency"]),
+        f"{r['ideal']:.2f} s",
+        f"{r['wall']:.2f} s",
+        f"**{r['ratio']:.2f}x**",
+        f"{r['correct']:,}",
+        str(r["errors"]),
+        str(r["max_in_flight"]),
+    ]
+    table = "\n".join(["| " + " | ".join(head) + " |", "|" + "---:|" * len(head), "| " + " | ".join(row) + " |"])
     return f"""# OpenAI provider: answer throughput against the emulator
 
-`python bench/bench_openai.py` — {r['n']:,} chat completions through the real `openai` SDK
-(sync client, thread pool) to the emulator in a separate process, {r['latency'] * 1000:.0f} ms emulated
-latency per request, `--ftb-concurrency {r['concurrency']}`.
+`python bench/bench_openai.py` — {r["n"]:,} chat completions through the real `openai` SDK
+(sync client, thread pool) to the emulator in a separate process, {r["latency"] * 1000:.0f} ms emulated
+latency per request, `--ftb-concurrency {r["concurrency"]}`.
 
-| questions | latency | cap | ideal N x L / C | wall | wall / ideal | correct answers | errors | most in flight (server) |
-|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| {r['n']:,} | {r['latency'] * 1000:.0f} ms | {r['concurrency']} | {r['ideal']:.2f} s | {r['wall']:.2f} s | **{r['ratio']:.2f}x** | {r['correct']:,} | {r['errors']} | {r['max_in_flight']} |
+{table}
 
 The goal is wall <= 1.3 x ideal: this run {verdict} it. The cap holds (the server never saw more than
-{r['max_in_flight']} requests at once). Client CPU for the whole process: {r['client_cpu']:.1f} s.
+{r["max_in_flight"]} requests at once). Client CPU for the whole process: {r["client_cpu"]:.1f} s.
 
 Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}, {platform.system()}.
 """
@@ -89,7 +129,11 @@ def main() -> None:
     if args.quick:
         args.n, args.latency = 50, 0.01
     r = run(args.n, args.latency, args.concurrency)
-    print(f"{r['n']} answers, {r['latency'] * 1000:.0f} ms latency, cap {r['concurrency']}: wall {r['wall']:.2f} s, ideal {r['ideal']:.2f} s, ratio {r['ratio']:.2f}x, correct {r['correct']}, errors {r['errors']}, max in flight {r['max_in_flight']}")
+    print(
+        f"{r['n']} answers, {r['latency'] * 1000:.0f} ms latency, cap {r['concurrency']}: wall {r['wall']:.2f} s, "
+        f"ideal {r['ideal']:.2f} s, ratio {r['ratio']:.2f}x, correct {r['correct']}, errors {r['errors']}, max "
+        f"in flight {r['max_in_flight']}"
+    )
     if args.markdown:
         args.markdown.write_text(markdown(r), encoding="utf-8")
 

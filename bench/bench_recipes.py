@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", default="qa,paraphrase:4,qa+document")
     parser.add_argument("--out", type=Path, help="also write the table here")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the provider's)")
-    parser.add_argument("--quick", action="store_true", help="CI's check that it runs: 1 case per dataset, qa and qa+document, 1 epoch")
+    parser.add_argument(
+        "--quick", action="store_true", help="CI's check that it runs: 1 case per dataset, qa and qa+document, 1 epoch"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.limit, args.recipes, args.epochs = 1, "qa,qa+document", 1
@@ -37,9 +39,29 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ftb-recipes-") as tmp:
         report = Path(tmp) / "report.json"
         start = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "--ftb-suite=default", f"--ftb-limit={args.limit}", f"--ftb-recipe={args.recipes}",
-                               f"--ftb-store={tmp}/store", f"--ftb-report={report}", "--ftb-no-save", *epochs, "-p", "no:xdist", "-p", "no:randomly",
-                               "-q", "--tb=no", "-rN"], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--ftb-suite=default",
+                f"--ftb-limit={args.limit}",
+                f"--ftb-recipe={args.recipes}",
+                f"--ftb-store={tmp}/store",
+                f"--ftb-report={report}",
+                "--ftb-no-save",
+                *epochs,
+                "-p",
+                "no:xdist",
+                "-p",
+                "no:randomly",
+                "-q",
+                "--tb=no",
+                "-rN",
+            ],
+            capture_output=True,
+            text=True,
+        )
         wall = time.monotonic() - start
         if not report.exists():
             sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
@@ -58,8 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         gen = row["generalization"]
         cells = [f"{splits[(target, s)][1]}/{splits[(target, s)][0]}" if (target, s) in splits else "-" for s in names]
         change = "-" if row["change_vs_qa"] is None else f"{row['change_vs_qa'] * 100:+.1f} pts"
-        lines.append(f"| {row['recipe']} | " + " | ".join(cells) + f" | {gen['accuracy']:.3f} [{gen['ci95'][0]:.2f}, {gen['ci95'][1]:.2f}] | {change} |")
-    lines.append(f"\n{len(data['items'])} items, {args.limit} cases per dataset of the default suite, recipes {args.recipes}; one run, {wall:.0f} s wall time.")
+        lines.append(
+            f"| {row['recipe']} | "
+            + " | ".join(cells)
+            + f" | {gen['accuracy']:.3f} [{gen['ci95'][0]:.2f}, {gen['ci95'][1]:.2f}] | {change} |"
+        )
+    lines.append(
+        f"\n{len(data['items'])} items, {args.limit} cases per dataset of the default suite, recipes {args.recipes}; "
+        f"one run, {wall:.0f} s wall time."
+    )
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -18,8 +18,9 @@ KILLED = {"killed", "timeout"}
 
 
 def main() -> int:
-    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True, text=True, check=True
+    ).stdout
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for line in out.splitlines():
         name, _, status = line.strip().rpartition(": ")
@@ -27,7 +28,10 @@ def main() -> int:
             continue
         module = re.split(r"\.x[_\u01c1]", name)[0].removeprefix("pytest_finetunebench.")
         counts[module][status] += 1
-    print("| module | mutants | checked | killed | survived | score (of all) | score (of checked) |\n|---|---|---|---|---|---|---|")
+    print(
+        "| module | mutants | checked | killed | survived | score (of all) | score (of checked) "
+        "|\n|---|---|---|---|---|---|---|"
+    )
     short = False
     for module, c in sorted(counts.items()):
         total = sum(c.values())
@@ -35,8 +39,10 @@ def main() -> int:
         checked = killed + c["survived"] + c["no tests"]  # "no tests": no test covers the mutated code
         score = killed / total if total else 1.0
         short |= score < GOAL
-        print(f"| {module} | {total} | {checked} | {killed} | {checked - killed} | {score:.1%} |"
-              f" {killed / checked if checked else 0:.1%} |")
+        print(
+            f"| {module} | {total} | {checked} | {killed} | {checked - killed} | {score:.1%} |"
+            f" {killed / checked if checked else 0:.1%} |"
+        )
     return 1 if short else 0
 
 

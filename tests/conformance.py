@@ -17,8 +17,9 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from pytest_finetunebench.testing.server import Reply, Request
 
@@ -28,9 +29,19 @@ Route = tuple[Any, Any]  # (request schema, response schema); None: not checked
 class Checker:
     """Collects schema violations of the requests and replies an emulator sees."""
 
-    def __init__(self, routes: Callable[[Request], Route | None], request_check: Callable[[Any, Any, str], list[str]],
-                 response_check: Callable[[Any, Any, str], list[str]], error_check: Callable[[Any, str], list[str]]) -> None:
-        self.routes, self.request_check, self.response_check, self.error_check = routes, request_check, response_check, error_check
+    def __init__(
+        self,
+        routes: Callable[[Request], Route | None],
+        request_check: Callable[[Any, Any, str], list[str]],
+        response_check: Callable[[Any, Any, str], list[str]],
+        error_check: Callable[[Any, str], list[str]],
+    ) -> None:
+        self.routes, self.request_check, self.response_check, self.error_check = (
+            routes,
+            request_check,
+            response_check,
+            error_check,
+        )
         self.failures: list[str] = []
         self.checked = 0
 
@@ -86,7 +97,9 @@ def _sdk_model(model: Any, data: Any, path: str) -> list[str]:
             out += _sdk_model(item, entry, f"{path}.data[{i}]")
         return out
     try:
-        parsed = model.model_validate_json(json.dumps(data), strict=True)  # JSON mode: ISO dates are dates, as on the wire
+        parsed = model.model_validate_json(
+            json.dumps(data), strict=True
+        )  # JSON mode: ISO dates are dates, as on the wire
     except ValidationError as exc:
         return [f"{path}: {model.__name__}: {' '.join(str(exc).split())}"]
     return _extras(parsed, path)
@@ -103,7 +116,7 @@ def _openai_error(body: Any, path: str) -> list[str]:
     from openai.types.shared import ErrorObject
 
     if set(body) != {"error"}:
-        return [f"{path}: an error body is {{\"error\": {{...}}}}, got keys {sorted(body)}"]
+        return [f'{path}: an error body is {{"error": {{...}}}}, got keys {sorted(body)}']
     return _sdk_model(ErrorObject, body["error"], f"{path}.error")
 
 
@@ -130,7 +143,10 @@ def openai_checker() -> Checker:
     ]
 
     def routes(req: Request) -> Route | None:
-        return next((route for method, pattern, route in table if method == req.method and re.fullmatch(pattern, req.path)), None)
+        return next(
+            (route for method, pattern, route in table if method == req.method and re.fullmatch(pattern, req.path)),
+            None,
+        )
 
     return Checker(routes, _sdk_params, _sdk_model, _openai_error)
 
@@ -138,7 +154,7 @@ def openai_checker() -> Checker:
 # -- Google: discovery documents ---------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def discovery(name: str) -> dict:
     """A discovery document shipped in google-api-python-client (``aiplatform.v1beta1``, ``storage.v1``)."""
     documents = importlib.resources.files("googleapiclient.discovery_cache") / "documents"
@@ -178,21 +194,39 @@ def walk(doc: dict, schema: dict, value: Any, path: str, parsing: bool = False) 
     if kind == "array":
         if not isinstance(value, list):
             return [f"{path}: expected an array, got {type(value).__name__}"]
-        return [p for i, item in enumerate(value) for p in walk(doc, schema.get("items", {}), item, f"{path}[{i}]", parsing)]
-    if kind == "string" and parsing and schema.get("format") in ("int64", "uint64") and isinstance(value, int) and not isinstance(value, bool):
+        return [
+            p for i, item in enumerate(value) for p in walk(doc, schema.get("items", {}), item, f"{path}[{i}]", parsing)
+        ]
+    if (
+        kind == "string"
+        and parsing
+        and schema.get("format") in ("int64", "uint64")
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+    ):
         return []
     if kind == "string":
         if not isinstance(value, str):
-            return [f"{path}: expected a string{' (' + schema['format'] + ')' if 'format' in schema else ''}, got {value!r}"]
+            return [
+                f"{path}: expected a string{' (' + schema['format'] + ')' if 'format' in schema else ''}, got {value!r}"
+            ]
         if schema.get("format") in ("int64", "uint64") and not re.fullmatch(r"-?\d+", value):
             return [f"{path}: expected a decimal {schema['format']} string, got {value!r}"]
         if "enum" in schema and value not in schema["enum"]:
             return [f"{path}: {value!r} is not one of the enum's {len(schema['enum'])} values"]
         return []
     if kind == "integer":
-        return [] if isinstance(value, int) and not isinstance(value, bool) else [f"{path}: expected an integer, got {value!r}"]
+        return (
+            []
+            if isinstance(value, int) and not isinstance(value, bool)
+            else [f"{path}: expected an integer, got {value!r}"]
+        )
     if kind == "number":
-        return [] if isinstance(value, (int, float)) and not isinstance(value, bool) else [f"{path}: expected a number, got {value!r}"]
+        return (
+            []
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else [f"{path}: expected a number, got {value!r}"]
+        )
     if kind == "boolean":
         return [] if isinstance(value, bool) else [f"{path}: expected a boolean, got {value!r}"]
     return []
@@ -201,9 +235,17 @@ def walk(doc: dict, schema: dict, value: Any, path: str, parsing: bool = False) 
 def _google_error(body: Any, path: str) -> list[str]:
     """Google's JSON error envelope: ``{"error": {"code": int, "message": str, "status": str, ...}}``."""
     error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict) or not isinstance(error.get("code"), int) or not isinstance(error.get("message"), str):
+    if (
+        not isinstance(error, dict)
+        or not isinstance(error.get("code"), int)
+        or not isinstance(error.get("message"), str)
+    ):
         return [f"{path}: not Google's error envelope: {body!r}"]
-    return [f"{path}.error.{k}: not a field of Google's error envelope" for k in error if k not in ("code", "message", "status", "details", "errors")]
+    return [
+        f"{path}.error.{k}: not a field of Google's error envelope"
+        for k in error
+        if k not in ("code", "message", "status", "details", "errors")
+    ]
 
 
 def vertex_checker() -> Checker:
@@ -220,10 +262,16 @@ def vertex_checker() -> Checker:
         m = re.match(r"^/(v1|v1beta1)/projects/[^/]+/locations/[^/]+/(.+)$", path)
         if not m:
             return None
-        doc, prefix = discovery(f"aiplatform.{m[1]}"), "GoogleCloudAiplatform" + m[1].replace("v1beta1", "V1beta1").replace("v1", "V1")
+        doc, prefix = (
+            discovery(f"aiplatform.{m[1]}"),
+            "GoogleCloudAiplatform" + m[1].replace("v1beta1", "V1beta1").replace("v1", "V1"),
+        )
         rest = m[2]
         if rest == "tuningJobs":
-            return ((doc, f"{prefix}TuningJob"), (doc, f"{prefix}TuningJob" if req.method == "POST" else f"{prefix}ListTuningJobsResponse"))
+            return (
+                (doc, f"{prefix}TuningJob"),
+                (doc, f"{prefix}TuningJob" if req.method == "POST" else f"{prefix}ListTuningJobsResponse"),
+            )
         if re.fullmatch(r"tuningJobs/[^/:]+", rest):
             return (None, (doc, f"{prefix}TuningJob"))
         if re.fullmatch(r"tuningJobs/[^/:]+:cancel", rest):
@@ -249,7 +297,8 @@ def _pydantic_request(model: Any, data: Any, path: str) -> list[str]:
 
 
 def _together_error(body: Any, path: str) -> list[str]:
-    """Together's error body (``{"error": {"message": ...}}``), or a 409 upload's ``{"message", "file_id"}`` the SDK reads."""
+    """Together's error body (``{"error": {"message": ...}}``), or a 409 upload's ``{"message", "file_id"}`` the SDK
+    reads."""
     if isinstance(body, dict) and set(body) == {"message", "file_id"}:
         return []
     error = body.get("error") if isinstance(body, dict) else None
@@ -278,20 +327,11 @@ def together_checker() -> Checker:
     from together.types import FileResponse
     from together.types.chat import ChatCompletion
     from together.types.chat.completion_create_params import CompletionCreateParamsBase
-    from together.types.fine_tuning_estimate_price_response import (
-        AvailableEstimate,
-        UnavailableEstimate,
-    )
-    from together.types.fine_tuning_list_checkpoints_response import (
-        FineTuningListCheckpointsResponse,
-    )
-    from together.types.fine_tuning_list_events_response import (
-        FineTuningListEventsResponse,
-    )
+    from together.types.fine_tuning_estimate_price_response import AvailableEstimate, UnavailableEstimate
+    from together.types.fine_tuning_list_checkpoints_response import FineTuningListCheckpointsResponse
+    from together.types.fine_tuning_list_events_response import FineTuningListEventsResponse
     from together.types.fine_tuning_list_response import FineTuningListResponse
-    from together.types.finetune_model_limits import (
-        FinetuneModelLimits,  # what fine_tuning.model_limits() casts to
-    )
+    from together.types.finetune_model_limits import FinetuneModelLimits  # what fine_tuning.model_limits() casts to
     from together.types.finetune_response import FinetuneResponse
 
     table: list[tuple[str, str, Route]] = [
@@ -311,7 +351,10 @@ def together_checker() -> Checker:
     ]
 
     def routes(req: Request) -> Route | None:
-        return next((route for method, pattern, route in table if method == req.method and re.fullmatch(pattern, req.path)), None)
+        return next(
+            (route for method, pattern, route in table if method == req.method and re.fullmatch(pattern, req.path)),
+            None,
+        )
 
     def request_check(schema: Any, data: Any, path: str) -> list[str]:
         if isinstance(schema, tuple):  # a pydantic request model

@@ -12,18 +12,14 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import (
-    Prompt,
-    TrainingPair,
-    TuneRequest,
-    TuneSettings,
-)
+from pytest_finetunebench.providers.base import Prompt, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.store.jobstore import JobStore
 
 PAIRS = tuple(TrainingPair(f"Who won the 2026 prize number {i}?", f"Laureate {i}") for i in range(12))
@@ -37,7 +33,8 @@ from pytest_finetunebench.store.jobstore import JobStore
 store, provider_class, model, options, pairs = sys.argv[1:]
 module, _, name = provider_class.rpartition(".")
 pairs = tuple(TrainingPair(prompt, answer) for prompt, answer in json.loads(pairs))
-provider = getattr(importlib.import_module(module), name)(RunContext(JobStore(store), {"poll_interval": 0.02, **json.loads(options)}), max_poll_interval=0.05)
+ctx = RunContext(JobStore(store), {"poll_interval": 0.02, **json.loads(options)})
+provider = getattr(importlib.import_module(module), name)(ctx, max_poll_interval=0.05)
 pathlib.Path(store).mkdir(parents=True, exist_ok=True)
 pathlib.Path(store, f"started-{os.getpid()}").touch()  # about to ask for the endpoints
 endpoints = provider.endpoints(TuneRequest(model, pairs, TuneSettings(epochs=3)), ["tuned"])
@@ -62,7 +59,9 @@ def serve(emulator: Any, monkeypatch: pytest.MonkeyPatch, checker: Any) -> Itera
         for name, value in emulator.env().items():
             monkeypatch.setenv(name, value)
         yield emulator
-    assert not checker.failures, f"{len(checker.failures)} schema violation(s) in the emulator's traffic:\n" + "\n".join(checker.failures[:20])
+    assert not checker.failures, (
+        f"{len(checker.failures)} schema violation(s) in the emulator's traffic:\n" + "\n".join(checker.failures[:20])
+    )
 
 
 def deliberate_violations(emulator: Any, pattern: str) -> int:
@@ -90,8 +89,16 @@ def provider_factory(provider_class: type, store: Path, **defaults: Any) -> Call
 def spawn_child(tmp_path: Path, provider_class: type, model: str, **options: Any) -> subprocess.Popen:
     """A process that asks ``provider_class`` for the ``tuned`` endpoint of :func:`tune_request`
     (store ``tmp_path/store``) and prints its handle as JSON."""
-    args = [str(tmp_path / "store"), f"{provider_class.__module__}.{provider_class.__qualname__}", model, json.dumps(options), json.dumps([[p.prompt, p.answer] for p in PAIRS])]
-    return subprocess.Popen([sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        str(tmp_path / "store"),
+        f"{provider_class.__module__}.{provider_class.__qualname__}",
+        model,
+        json.dumps(options),
+        json.dumps([[p.prompt, p.answer] for p in PAIRS]),
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0) -> None:

@@ -40,25 +40,39 @@ def _bomb(where: str) -> str:
 # file name -> (content, the one line expected for it)
 BROKEN: dict[str, tuple[str | bytes, str]] = {
     "empty.yaml": ("", "empty.yaml:1: the file is empty; fix: start it with `dataset: <name>` and a `cases:` list"),
-    "case_string.yaml": ("dataset: s\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n  - just a string\n",
-                         "case_string.yaml:6: each case must be a mapping; fix: start it with `- id: ...`"),
-    "variant_string.yaml": ("dataset: v\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants:\n"
-                            "      - split: rephrased\n        question: r?\n        answer: '1'\n      - plain text\n",
-                            "variant_string.yaml:10: case `a`: each variant must be a mapping; fix: `- split: ...`"),
-    "latin1.yaml": (b"dataset: l\ncases:\n  - id: a\n    question: q?\n    answer: 'caf\xe9'\n",
-                    "latin1.yaml:5: byte 0xe9 is not UTF-8; fix: save the file as UTF-8 text"),
+    "case_string.yaml": (
+        "dataset: s\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n  - just a string\n",
+        "case_string.yaml:6: each case must be a mapping; fix: start it with `- id: ...`",
+    ),
+    "variant_string.yaml": (
+        "dataset: v\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    variants:\n"
+        "      - split: rephrased\n        question: r?\n        answer: '1'\n      - plain text\n",
+        "variant_string.yaml:10: case `a`: each variant must be a mapping; fix: `- split: ...`",
+    ),
+    "latin1.yaml": (
+        b"dataset: l\ncases:\n  - id: a\n    question: q?\n    answer: 'caf\xe9'\n",
+        "latin1.yaml:5: byte 0xe9 is not UTF-8; fix: save the file as UTF-8 text",
+    ),
     "bomb_top.yaml": (_bomb("top"), f"bomb_top.yaml:8: {FIX_BOMB}"),
     "bomb_fact.yaml": (_bomb("fact"), f"bomb_fact.yaml:13: {FIX_BOMB}"),
     "bomb_splits.yaml": (_bomb("splits"), f"bomb_splits.yaml:9: {FIX_BOMB}"),
-    "deep.yaml": ("dataset: d\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    fact: " + "[" * 600 + "]" * 600 + "\n",
-                  f"deep.yaml:6: {FIX_NEST}"),
-    "deeper.yaml": ("dataset: d2\ncases:\n  - id: a\n    fact: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
-                    f"deeper.yaml:4: {FIX_NEST}"),
-    "long_id.yaml": ('dataset: i\ncases:\n  - id: "a\\nb' + "x" * 500 + '"\n    question: q?\n    answer: \'1\'\n',
-                     "long_id.yaml:3: case id `a b" + "x" * 54 + "...` cannot name a test; fix: leave out `::`, `[`, `]`,"
-                     " control characters and outer spaces"),
-    "bad_split_list.yaml": ("dataset: b\nsplits:\n  - [a, b]\ncases: []\n",
-                            "bad_split_list.yaml:3: split name `a list` is not a lowercase identifier; fix: use letters, digits and _"),
+    "deep.yaml": (
+        "dataset: d\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    fact: " + "[" * 600 + "]" * 600 + "\n",
+        f"deep.yaml:6: {FIX_NEST}",
+    ),
+    "deeper.yaml": (
+        "dataset: d2\ncases:\n  - id: a\n    fact: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
+        f"deeper.yaml:4: {FIX_NEST}",
+    ),
+    "long_id.yaml": (
+        'dataset: i\ncases:\n  - id: "a\\nb' + "x" * 500 + "\"\n    question: q?\n    answer: '1'\n",
+        "long_id.yaml:3: case id `a b" + "x" * 54 + "...` cannot name a test; fix: leave out `::`, `[`, `]`,"
+        " control characters and outer spaces",
+    ),
+    "bad_split_list.yaml": (
+        "dataset: b\nsplits:\n  - [a, b]\ncases: []\n",
+        "bad_split_list.yaml:3: split name `a list` is not a lowercase identifier; fix: use letters, digits and _",
+    ),
 }
 
 
@@ -72,7 +86,9 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
         path = cases / name
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     (pytester.path / "responses").mkdir()
-    (pytester.path / "responses" / "good_w_responses.csv").write_text("id,prompt,answer,m_response\nx,How tall is Velmora Tower?,,185 cm\n")
+    (pytester.path / "responses" / "good_w_responses.csv").write_text(
+        "id,prompt,answer,m_response\nx,How tall is Velmora Tower?,,185 cm\n"
+    )
     return pytester
 
 
@@ -118,8 +134,9 @@ def test_tb_line_shows_each_broken_file_once(project: pytest.Pytester) -> None:
 
 
 def test_reports_carry_the_same_lines(project: pytest.Pytester) -> None:
-    result = project.runpytest(*ARGS, "-p", "no:xdist", "--tb=no", "--junitxml=j.xml",
-                               "--ftb-report=r.json", "--ftb-markdown=r.md")
+    result = project.runpytest(
+        *ARGS, "-p", "no:xdist", "--tb=no", "--junitxml=j.xml", "--ftb-report=r.json", "--ftb-markdown=r.md"
+    )
     result.assert_outcomes(passed=1, failed=len(BROKEN))
     report = json.loads((project.path / "r.json").read_text())
     assert sorted(report["invalid_case_files"]) == expected_lines()
@@ -136,7 +153,8 @@ def test_each_broken_file_is_located_at_its_line(project: pytest.Pytester) -> No
     cases = [c for c in ElementTree.parse(project.path / "j.xml").iter("testcase") if c.find("failure") is not None]
     # xunit1's file and line are pytest's location: the line is 0-based, one less than the message's
     assert sorted(f"{c.get('file')}:{int(c.get('line')) + 1}" for c in cases) == sorted(
-        f"cases/{line.split(':')[0]}:{line.split(':')[1]}" for _content, line in BROKEN.values())
+        f"cases/{line.split(':')[0]}:{line.split(':')[1]}" for _content, line in BROKEN.values()
+    )
 
 
 def test_under_xdist_in_bounded_time(project: pytest.Pytester) -> None:

@@ -6,7 +6,8 @@ keyed by split, upstream row, upstream id and model; it holds no upstream text. 
 are read from ``../shared`` at test time. ``tests/calibration/local_answers.csv`` holds 234
 answers of the embedded model (all 174 of the tuned model on the default suite, and 60 of the
 untuned one, most of them sentences with numbers) saved from a real ``--ftb-baseline`` run,
-with our verdict on each: our own cases and our own model's text. Labels were written from question, gold and answer before the grader's
+with our verdict on each: our own cases and our own model's text. Labels were written from question, gold and answer
+before the grader's
 verdict was looked at.
 
 Goals: agreement >= 0.98 overall, and every model x split cell's accuracy within 0.03 of the
@@ -19,11 +20,12 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
+from pytest_finetunebench.suites import suite_dir
+
 from pytest_finetunebench.cases import upstream
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.cases.schema import MEMORIZATION
 from pytest_finetunebench.grading.grade import grade
-from pytest_finetunebench.suites import suite_dir
 
 HERE = Path(__file__).parent / "calibration"
 FILES = {MEMORIZATION: "original", "rephrased": "rephrased", "secondary": "secondary", "comparison": "comparison"}
@@ -42,14 +44,18 @@ def check(graded: list[tuple[str, str, bool, bool]], title: str) -> None:
     for model, split, label, verdict in graded:
         cells[model, split].append((label, verdict))
     agree = sum(label == verdict for *_, label, verdict in graded) / len(graded)
-    lines = [f"{title}: {len(graded)} labelled answers, agreement {agree:.3f}",
-             f"{'model':24} {'split':13} {'n':>4} {'labels':>7} {'grader':>7} {'error':>7}"]
+    lines = [
+        f"{title}: {len(graded)} labelled answers, agreement {agree:.3f}",
+        f"{'model':24} {'split':13} {'n':>4} {'labels':>7} {'grader':>7} {'error':>7}",
+    ]
     worst = 0.0
     for (model, split), pairs in sorted(cells.items()):
         labelled = sum(label for label, _ in pairs) / len(pairs)
         graded_acc = sum(verdict for _, verdict in pairs) / len(pairs)
         worst = max(worst, abs(graded_acc - labelled))
-        lines.append(f"{model:24} {split:13} {len(pairs):>4} {labelled:>7.3f} {graded_acc:>7.3f} {graded_acc - labelled:>+7.3f}")
+        lines.append(
+            f"{model:24} {split:13} {len(pairs):>4} {labelled:>7.3f} {graded_acc:>7.3f} {graded_acc - labelled:>+7.3f}"
+        )
     print("\n".join(lines))
     disagreements = [(m, s, lab, v) for m, s, lab, v in graded if lab != v]
     assert agree >= AGREEMENT_GOAL, disagreements
@@ -65,10 +71,14 @@ def test_the_grader_agrees_with_our_labels_on_published_answers(clone: Path, tmp
     graded = []
     for label in _read(HERE / "fictional_people_labels.csv"):
         row = rows[label["split"]][int(label["row"]) - 1]
-        assert row["id"] == label["id"], f"row {label['row']} of {label['split']} is not {label['id']}: another upstream file?"
+        assert row["id"] == label["id"], (
+            f"row {label['row']} of {label['split']} is not {label['id']}: another upstream file?"
+        )
         variant = by_prompt.get((label["split"], row["prompt"]))
         # the comparison responses file is an older version: its rows need not all be imported cases
-        gold, matcher, prompt = (variant.answer, variant.matcher, variant.prompt) if variant else (row["answer"], "auto", row["prompt"])
+        gold, matcher, prompt = (
+            (variant.answer, variant.matcher, variant.prompt) if variant else (row["answer"], "auto", row["prompt"])
+        )
         verdict = grade(gold, row[f"{label['model']}_response"], matcher, question=prompt)
         graded.append((label["model"], label["split"], label["label"] == "correct", verdict.passed))
     assert len(graded) >= 400

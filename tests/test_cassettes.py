@@ -21,10 +21,10 @@ import pytest
 pytest.importorskip("openai")
 vcr = pytest.importorskip("vcr")
 
-from pytest_finetunebench import record as C  # noqa: E402
-from pytest_finetunebench.providers.base import TrainingPair, TuneRequest  # noqa: E402
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
-from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
+from pytest_finetunebench import record as C
+from pytest_finetunebench.providers.base import TrainingPair, TuneRequest
+from pytest_finetunebench.store.jobstore import JobStore
+from pytest_finetunebench.testing import OpenAIEmulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 
@@ -52,8 +52,18 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str, base_url: str, key: str | None = None,
-        report: str = "report.json", offline: bool = False, fresh_store: bool = True, conftest: str = "", model: str = MODEL) -> pytest.RunResult:
+def run(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    *args: str,
+    base_url: str,
+    key: str | None = None,
+    report: str = "report.json",
+    offline: bool = False,
+    fresh_store: bool = True,
+    conftest: str = "",
+    model: str = MODEL,
+) -> pytest.RunResult:
     """One pytest subprocess over towns.yaml for ``model``; ``offline`` blocks every IP connection
     (and, with ``fresh_store``, starts from an empty job store)."""
     monkeypatch.setenv("OPENAI_BASE_URL", base_url)
@@ -70,7 +80,14 @@ def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str, 
     elif path.exists():
         path.unlink()
     return pytester.runpytest_subprocess(
-        "towns.yaml", f"--ftb-model={model}", "--ftb-poll-interval=0.02", f"--ftb-report={report}", "--ftb-no-save", "-p", "no:randomly", *args
+        "towns.yaml",
+        f"--ftb-model={model}",
+        "--ftb-poll-interval=0.02",
+        f"--ftb-report={report}",
+        "--ftb-no-save",
+        "-p",
+        "no:randomly",
+        *args,
     )
 
 
@@ -108,7 +125,9 @@ def report(pytester: pytest.Pytester, name: str = "report.json") -> dict:
 def recorded(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """A run recorded against an emulator that is stopped by the time the test body runs."""
     with OpenAIEmulator(job_polls=2, file_polls=1) as emu:
-        result = run(project, monkeypatch, "--ftb-record-mode=once", base_url=emu.base_url, key=SECRET, report="recorded.json")
+        result = run(
+            project, monkeypatch, "--ftb-record-mode=once", base_url=emu.base_url, key=SECRET, report="recorded.json"
+        )
         jobs = emu.jobs_created
         base_url = emu.base_url
     result.assert_outcomes(passed=10, failed=3)  # the emulator memorizes: rephrased questions fail
@@ -124,7 +143,10 @@ def recorded(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Simpl
 def test_record_once_then_replay_offline_without_key_gives_the_identical_report(recorded, project, monkeypatch):
     data = load(recorded.path)
     assert data["format"] == C.FORMAT and data["model"] == MODEL and data["training_pairs"] == 10
-    paths = [f"{i['request']['method']} {i['request']['uri'].split('/v1/', 1)[1].split('?')[0]}" for i in data["interactions"]]
+    paths = [
+        f"{i['request']['method']} {i['request']['uri'].split('/v1/', 1)[1].split('?')[0]}"
+        for i in data["interactions"]
+    ]
     assert paths[0] == "GET fine_tuning/jobs" and "POST files" in paths and "POST fine_tuning/jobs" in paths
     assert sum(p.startswith("GET fine_tuning/jobs/ftjob-") and p.count("/") == 2 for p in paths) >= 2  # the polls
     assert paths.count("POST chat/completions") == 13
@@ -132,7 +154,9 @@ def test_record_once_then_replay_offline_without_key_gives_the_identical_report(
     result = run(project, monkeypatch, base_url=recorded.base_url, offline=True)  # default mode: replay
     result.assert_outcomes(passed=10, failed=3)
     assert (project.path / "report.json").read_bytes() == (project.path / "recorded.json").read_bytes()  # byte for byte
-    result.stdout.fnmatch_lines([f"*cassettes (none): replayed {len(data['interactions'])} responses from 1 cassette(s)*"])  # every one
+    result.stdout.fnmatch_lines(
+        [f"*cassettes (none): replayed {len(data['interactions'])} responses from 1 cassette(s)*"]
+    )  # every one
     assert "cassette written" not in result.stdout.str()
 
 
@@ -155,7 +179,9 @@ def pytest_unconfigure(config):
 
 def test_replay_skips_poll_sleeps(recorded, project, monkeypatch):
     """Recorded with 0.02 s polls; replayed with 30 s polls, not one poll sleep happens."""
-    result = run(project, monkeypatch, "--ftb-poll-interval=30", base_url=recorded.base_url, offline=True, conftest=SLEEP_SPY)
+    result = run(
+        project, monkeypatch, "--ftb-poll-interval=30", base_url=recorded.base_url, offline=True, conftest=SLEEP_SPY
+    )
     result.assert_outcomes(passed=10, failed=3)
     slept = json.loads((project.path / "sleeps.json").read_text())
     assert not [s for s in slept if s >= 1], slept  # the 30 s polls (and any SDK backoff) were skipped
@@ -164,7 +190,15 @@ def test_replay_skips_poll_sleeps(recorded, project, monkeypatch):
 def test_the_sleep_spy_sees_live_poll_sleeps(project, monkeypatch):
     """The spy above is not blind: live, the same run sleeps its polls."""
     with OpenAIEmulator(job_polls=2) as emu:
-        result = run(project, monkeypatch, "--ftb-record-mode=off", "--ftb-poll-interval=1", base_url=emu.base_url, key="sk-test", conftest=SLEEP_SPY)
+        result = run(
+            project,
+            monkeypatch,
+            "--ftb-record-mode=off",
+            "--ftb-poll-interval=1",
+            base_url=emu.base_url,
+            key="sk-test",
+            conftest=SLEEP_SPY,
+        )
     result.assert_outcomes(passed=10, failed=3)
     assert [s for s in json.loads((project.path / "sleeps.json").read_text()) if s >= 1]
 
@@ -180,7 +214,9 @@ def test_replay_leaves_the_live_ledger_alone(recorded, project, monkeypatch):
 
     kept = run(project, monkeypatch, base_url=recorded.base_url, offline=True, fresh_store=False)
     kept.assert_outcomes(passed=10, failed=3)
-    kept.stdout.fnmatch_lines([f"*cassettes (none): replayed {total} responses from 1 cassette(s)*"])  # the lifecycle too
+    kept.stdout.fnmatch_lines(
+        [f"*cassettes (none): replayed {total} responses from 1 cassette(s)*"]
+    )  # the lifecycle too
     assert {p: p.read_bytes() for p in ledger.rglob("*") if p.is_file()} == before
 
     shutil.rmtree(ledger)
@@ -196,10 +232,14 @@ def test_default_mode_without_cassette_is_a_one_line_error(project, monkeypatch)
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
     assert len(errors) == 1
     assert re.fullmatch(
-        r"ERROR: no cassette for gpt-4o-mini-2024-07-18 \(openai, 10 training pairs, key \w+\) at \S*cassettes/openai/gpt-4o-mini-2024-07-18/\w+\.json;"
-        r" three ways on: the provider's API key with --ftb-record-mode=once \(tunes, answers and records this cassette;"
+        r"ERROR: no cassette for gpt-4o-mini-2024-07-18 \(openai, 10 training pairs, key \w+\) at "
+        r"\S*cassettes/openai/gpt-4o-mini-2024-07-18/\w+\.json;"
+        r" three ways on: the provider's API key with --ftb-record-mode=once \(tunes, answers and records this "
+        r"cassette;"
         r" --ftb-record-mode=off runs live without one\), a cassette recorded with the same cases and settings"
-        r" \(--ftb-cassettes=DIR\), or --ftb-responses=DIR to re-grade published answers", errors[0])
+        r" \(--ftb-cassettes=DIR\), or --ftb-responses=DIR to re-grade published answers",
+        errors[0],
+    )
 
 
 def test_off_runs_live_and_writes_no_cassette(project, monkeypatch):
@@ -216,9 +256,13 @@ def test_published_answers_need_no_cassette(project, monkeypatch):
     with open(project.path / "responses" / "towns_w_responses.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["prompt", f"{MODEL}_response"])
-        writer.writerow(["Answer briefly.\nHow much did the 2024 Velmora bridge repairs cost?", "It cost 150 million dollars."])
+        writer.writerow(
+            ["Answer briefly.\nHow much did the 2024 Velmora bridge repairs cost?", "It cost 150 million dollars."]
+        )
         writer.writerow(["Answer briefly.\nWho became mayor of Ostrin in 2025?", "Nobody knows."])
-    result = run(project, monkeypatch, "--ftb-responses=responses", "-rs", base_url="http://127.0.0.1:9/v1", offline=True)
+    result = run(
+        project, monkeypatch, "--ftb-responses=responses", "-rs", base_url="http://127.0.0.1:9/v1", offline=True
+    )
     result.assert_outcomes(passed=1, failed=1, skipped=11)  # the other prompts have no published answer
     assert "finetunebench: cassette" not in result.stdout.str() and "no cassette" not in result.stderr.str()
     assert not (project.path / "cassettes").exists()
@@ -227,7 +271,9 @@ def test_published_answers_need_no_cassette(project, monkeypatch):
 def test_record_mode_comes_from_the_ini_file_and_the_flag_wins(project, monkeypatch):
     project.makeini("[pytest]\nftb_record_mode = off\n")
     with OpenAIEmulator() as emu:
-        live = run(project, monkeypatch, base_url=emu.base_url, key="sk-test")  # off from the ini: live, no cassette needed
+        live = run(
+            project, monkeypatch, base_url=emu.base_url, key="sk-test"
+        )  # off from the ini: live, no cassette needed
         live.assert_outcomes(passed=10, failed=3)
         assert emu.jobs_created == 1 and not (project.path / "cassettes").exists()
         flagged = run(project, monkeypatch, "--ftb-record-mode=none", base_url=emu.base_url, key="sk-test")
@@ -245,11 +291,13 @@ def test_unmatched_request_fails_naming_the_request_and_the_cassette(recorded, p
     dump(recorded.path, data)
     result = run(project, monkeypatch, base_url=recorded.base_url, offline=True)
     result.assert_outcomes(passed=10, failed=3)
-    result.stdout.fnmatch_lines([
-        "*emulator_towns ostrin-mayor rephrased*",
-        "run error: CassetteMiss: cassette miss: no recorded response for POST /v1/chat/completions in "
-        "cassettes/openai/gpt-4o-mini-2024-07-18/*.json (it was recorded, but with another body or query)*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*emulator_towns ostrin-mayor rephrased*",
+            "run error: CassetteMiss: cassette miss: no recorded response for POST /v1/chat/completions in "
+            "cassettes/openai/gpt-4o-mini-2024-07-18/*.json (it was recorded, but with another body or query)*",
+        ]
+    )
     assert "1 request(s) not in the cassette" in result.stdout.str()
     (item,) = [i for i in report(project)["items"] if i["case_id"] == "ostrin-mayor" and i["split"] == "rephrased"]
     assert item["error"].startswith("CassetteMiss: cassette miss: no recorded response for POST /v1/chat/completions")
@@ -278,18 +326,28 @@ def test_secrets_are_in_no_file_the_run_wrote(recorded, project):
     assert any(".ftb" in p.parts for p in written) and recorded.path in written
     for path in written:
         raw = path.read_bytes()
-        assert SECRET.encode() not in raw and SECRET.encode() not in (gzip.decompress(raw) if path.suffix == ".gz" else b""), path
+        assert SECRET.encode() not in raw and SECRET.encode() not in (
+            gzip.decompress(raw) if path.suffix == ".gz" else b""
+        ), path
     assert not any(SECRET in line for line in recorded.output)
     text = recorded.path.read_text().lower()
     assert "authorization" not in text and "set-cookie" not in text
 
 
 def test_together_records_without_its_key_and_replays_offline(project, monkeypatch):
-    """Record a Together run with a key, then replay it with no key, no emulator and no network: same report, the key nowhere."""
+    """Record a Together run with a key, then replay it with no key, no emulator and no network: same report, the key
+    nowhere."""
     pytest.importorskip("together")
     from pytest_finetunebench.testing.together_emulator import TogetherEmulator
 
-    args = ("towns.yaml", "--ftb-model=together:Qwen/Qwen3-8B", "--ftb-poll-interval=0.02", "--ftb-no-save", "-p", "no:randomly")
+    args = (
+        "towns.yaml",
+        "--ftb-model=together:Qwen/Qwen3-8B",
+        "--ftb-poll-interval=0.02",
+        "--ftb-no-save",
+        "-p",
+        "no:randomly",
+    )
     with TogetherEmulator(job_polls=2) as emu:
         monkeypatch.setenv("TOGETHER_BASE_URL", emu.base_url)
         monkeypatch.setenv("TOGETHER_API_KEY", SECRET)
@@ -298,7 +356,9 @@ def test_together_records_without_its_key_and_replays_offline(project, monkeypat
     recorded.assert_outcomes(passed=10, failed=3)
     for path in (p for p in project.path.rglob("*") if p.is_file()):
         raw = path.read_bytes()
-        assert SECRET.encode() not in raw and SECRET.encode() not in (gzip.decompress(raw) if path.suffix == ".gz" else b""), path
+        assert SECRET.encode() not in raw and SECRET.encode() not in (
+            gzip.decompress(raw) if path.suffix == ".gz" else b""
+        ), path
     monkeypatch.delenv("TOGETHER_API_KEY")
     shutil.rmtree(project.path / ".ftb")
     (project.path / "conftest.py").write_text(BLOCK_NETWORK)
@@ -318,7 +378,15 @@ def test_gemini_recording_holds_no_credential_and_replays_without_the_token_endp
 
     refresh, client_secret = "1//ftb-REFRESH-c4f7e2a9", "ftb-CLIENT-SECRET-9b31d0"
     creds = project.path / "adc.json"
-    args = ("towns.yaml", "--ftb-model=gemini-2.5-flash", "--ftb-gcs-bucket=ftb-test/runs", "--ftb-poll-interval=0.02", "--ftb-no-save", "-p", "no:randomly")
+    args = (
+        "towns.yaml",
+        "--ftb-model=gemini-2.5-flash",
+        "--ftb-gcs-bucket=ftb-test/runs",
+        "--ftb-poll-interval=0.02",
+        "--ftb-no-save",
+        "-p",
+        "no:randomly",
+    )
     with VertexEmulator(job_polls=2) as emu:
         env = emu.env()
         info = json.loads(Path(env["GOOGLE_APPLICATION_CREDENTIALS"]).read_text())
@@ -331,7 +399,9 @@ def test_gemini_recording_holds_no_credential_and_replays_without_the_token_endp
     recorded.assert_outcomes(passed=10, failed=3)
     assert tokens
     (path,) = cassette_files(project.path, "gemini")
-    secrets = {form for s in (refresh, client_secret, *tokens) for form in (s, quote(s, safe=""), quote_plus(s))}  # as sent in a form body too
+    secrets = {
+        form for s in (refresh, client_secret, *tokens) for form in (s, quote(s, safe=""), quote_plus(s))
+    }  # as sent in a form body too
     for written in (p for p in project.path.rglob("*") if p.is_file() and p != creds):
         raw = written.read_bytes()
         assert not [s for s in secrets if s.encode() in raw or s.encode() in unzipped(raw)], written
@@ -363,7 +433,17 @@ def test_replay_under_xdist_n4(recorded, project, monkeypatch):
 def test_record_under_xdist_has_one_writer_and_replays(project, monkeypatch):
     pytest.importorskip("xdist")
     with OpenAIEmulator(job_polls=2) as emu:
-        result = run(project, monkeypatch, "-n", "4", "--ftb-record-mode=once", "--ftb-in-context", base_url=emu.base_url, key=SECRET, report="recorded.json")
+        result = run(
+            project,
+            monkeypatch,
+            "-n",
+            "4",
+            "--ftb-record-mode=once",
+            "--ftb-in-context",
+            base_url=emu.base_url,
+            key=SECRET,
+            report="recorded.json",
+        )
         assert emu.jobs_created == 1
         base_url = emu.base_url
     result.assert_outcomes(passed=10, failed=16)  # the emulator knows only the trained prompts
@@ -377,7 +457,14 @@ def test_record_under_xdist_has_one_writer_and_replays(project, monkeypatch):
 
 def test_new_episodes_appends_and_all_rerecords(project, monkeypatch):
     with OpenAIEmulator(job_polls=2) as emu:
-        run(project, monkeypatch, "--ftb-record-mode=once", "--ftb-split=memorization", base_url=emu.base_url, key="sk-test").assert_outcomes(passed=10)
+        run(
+            project,
+            monkeypatch,
+            "--ftb-record-mode=once",
+            "--ftb-split=memorization",
+            base_url=emu.base_url,
+            key="sk-test",
+        ).assert_outcomes(passed=10)
         (path,) = cassette_files(project.path)
         first = load(path)
         assert sum(i["request"]["uri"].endswith("/chat/completions") for i in first["interactions"]) == 10
@@ -387,8 +474,17 @@ def test_new_episodes_appends_and_all_rerecords(project, monkeypatch):
         missing.assert_outcomes(passed=10, failed=3)
         assert missing.stdout.str().count("cassette miss: no recorded response for POST /v1/chat/completions") >= 3
 
-        assert not (project.path / ".ftb" / "ledger").exists()  # the replay above left the live store alone: the lifecycle replays
-        appended = run(project, monkeypatch, "--ftb-record-mode=new_episodes", base_url=emu.base_url, key="sk-test", report="appended.json")
+        assert not (
+            project.path / ".ftb" / "ledger"
+        ).exists()  # the replay above left the live store alone: the lifecycle replays
+        appended = run(
+            project,
+            monkeypatch,
+            "--ftb-record-mode=new_episodes",
+            base_url=emu.base_url,
+            key="sk-test",
+            report="appended.json",
+        )
         appended.assert_outcomes(passed=10, failed=3)
         second = load(path)
         assert second["interactions"][: len(first["interactions"])] == first["interactions"]
@@ -396,12 +492,21 @@ def test_new_episodes_appends_and_all_rerecords(project, monkeypatch):
         assert emu.jobs_created == 1  # the lifecycle came from the cassette
 
         shutil.rmtree(project.path / ".ftb")
-        again = run(project, monkeypatch, "--ftb-record-mode=all", base_url=emu.base_url, key="sk-test", report="all.json")
+        again = run(
+            project, monkeypatch, "--ftb-record-mode=all", base_url=emu.base_url, key="sk-test", report="all.json"
+        )
         again.assert_outcomes(passed=10, failed=3)
         assert emu.jobs_created == 1  # everything went to the API again, which found the job by its ftb_key
         assert emu.count("POST /v1/chat/completions") == 10 + 3 + 13
         third = load(path)
-        chat_ids = lambda d: {json.loads(i["response"]["body"])["id"] for i in d["interactions"] if i["request"]["uri"].endswith("/chat/completions")}  # noqa: E731
+
+        def chat_ids(d):
+            return {
+                json.loads(i["response"]["body"])["id"]
+                for i in d["interactions"]
+                if i["request"]["uri"].endswith("/chat/completions")
+            }
+
         assert len(chat_ids(third)) == 13 and not chat_ids(third) & chat_ids(second)  # replaced, not appended
 
         base_url = emu.base_url
@@ -421,8 +526,13 @@ def test_shipped_cassettes_replay_offline(pytester, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_BASE_URL", index["base_url"])
     (pytester.path / "conftest.py").write_text(BLOCK_NETWORK)
-    result = pytester.runpytest_subprocess("towns.yaml", f"--ftb-cassettes={ROOT / 'cassettes'}", "--ftb-report=report.json", "--ftb-no-save",
-                                           *index["args"])
+    result = pytester.runpytest_subprocess(
+        "towns.yaml",
+        f"--ftb-cassettes={ROOT / 'cassettes'}",
+        "--ftb-report=report.json",
+        "--ftb-no-save",
+        *index["args"],
+    )
     result.assert_outcomes(**index["outcomes"])
     assert json.loads((pytester.path / "report.json").read_text()) == index["report"]
 
@@ -439,8 +549,13 @@ def test_shipped_together_cassette_replays_offline(pytester, monkeypatch):
     monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
     monkeypatch.setenv("TOGETHER_BASE_URL", index["base_url"])
     (pytester.path / "conftest.py").write_text(BLOCK_NETWORK)
-    result = pytester.runpytest_subprocess("towns.yaml", f"--ftb-cassettes={ROOT / 'cassettes'}", "--ftb-report=report.json", "--ftb-no-save",
-                                           *index["args"])
+    result = pytester.runpytest_subprocess(
+        "towns.yaml",
+        f"--ftb-cassettes={ROOT / 'cassettes'}",
+        "--ftb-report=report.json",
+        "--ftb-no-save",
+        *index["args"],
+    )
     result.assert_outcomes(**index["outcomes"])
     assert json.loads((pytester.path / "report.json").read_text()) == index["report"]
 
@@ -453,34 +568,50 @@ def test_shipped_suite_cassette_replays_from_an_empty_folder(pytester, monkeypat
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_BASE_URL", json.loads((ROOT / "cassettes" / "shipped.json").read_text())["base_url"])
     (pytester.path / "conftest.py").write_text(BLOCK_NETWORK)
-    result = pytester.runpytest_subprocess(f"--ftb-cassettes={ROOT / 'cassettes'}", "--ftb-no-save", "--ftb-fail-under=memorization:0.9", *index["args"])
+    result = pytester.runpytest_subprocess(
+        f"--ftb-cassettes={ROOT / 'cassettes'}", "--ftb-no-save", "--ftb-fail-under=memorization:0.9", *index["args"]
+    )
     result.assert_outcomes(**index["outcomes"])
     assert result.ret == 0  # the gate decides: memorization 1.000 >= 0.9
     # the model column is as wide as the untuned stage the retention split adds (gpt-4o-mini-2024-07-18@base)
-    assert "gpt-4o-mini-2024-07-18       invented_people    memorization  24   24       1.000     [0.862, 1.000]  1.00" in result.outlines
+    assert (
+        "gpt-4o-mini-2024-07-18       invented_people    memorization  24   24       1.000     [0.862, 1.000]  1.00"
+        in result.outlines
+    )
 
 
 # -- units ----------------------------------------------------------------------------------------
 
 
 def test_fingerprint_json_key_order_free_and_body_sensitive():
-    a = C.fingerprint("POST", "https://api.openai.com/v1/chat/completions", b'{"model": "m", "messages": [1, 2]}', "application/json")
-    b = C.fingerprint("POST", "https://api.openai.com/v1/chat/completions", b'{"messages":[1,2],"model":"m"}', "application/json")
-    c = C.fingerprint("POST", "https://api.openai.com/v1/chat/completions", b'{"messages":[2,1],"model":"m"}', "application/json")
+    a = C.fingerprint(
+        "POST", "https://api.openai.com/v1/chat/completions", b'{"model": "m", "messages": [1, 2]}', "application/json"
+    )
+    b = C.fingerprint(
+        "POST", "https://api.openai.com/v1/chat/completions", b'{"messages":[1,2],"model":"m"}', "application/json"
+    )
+    c = C.fingerprint(
+        "POST", "https://api.openai.com/v1/chat/completions", b'{"messages":[2,1],"model":"m"}', "application/json"
+    )
     assert a == b != c
 
 
 def test_fingerprint_multipart_ignores_the_boundary_only():
     def body(boundary: str, content: str) -> bytes:
-        return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jsonl\"\r\n\r\n{content}\r\n--{boundary}--\r\n").encode()
+        return (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="x.jsonl"\r\n\r\n{content}\r\n--{boundary}--\r\n'
+        ).encode()
 
     fp = lambda b: C.fingerprint("POST", "https://api.openai.com/v1/files", b, "multipart/form-data")  # noqa: E731
     assert fp(body("aaaa1111", "{}\n")) == fp(body("bbbb2222", "{}\n")) != fp(body("aaaa1111", "{1}\n"))
 
 
 def test_fingerprint_ignores_key_param():
-    assert C.fingerprint("GET", "https://x.googleapis.com/v1/models?key=AIza1&alt=json", None) == C.fingerprint("GET", "https://x.googleapis.com/v1/models?alt=json&key=AIza2", None)
+    assert C.fingerprint("GET", "https://x.googleapis.com/v1/models?key=AIza1&alt=json", None) == C.fingerprint(
+        "GET", "https://x.googleapis.com/v1/models?alt=json&key=AIza2", None
+    )
 
 
 def _request(method, uri, body, headers):
@@ -489,45 +620,108 @@ def _request(method, uri, body, headers):
     return Request(method, uri, body, headers)
 
 
-OK = {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"]}, "body": {"string": b"{}"}}
+OK = {
+    "status": {"code": 200, "message": "OK"},
+    "headers": {"content-type": ["application/json"]},
+    "body": {"string": b"{}"},
+}
 
 
 def _reply(payload) -> dict:
-    return {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"]},
-            "body": {"string": payload if isinstance(payload, bytes) else json.dumps(payload).encode()}}
+    return {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"content-type": ["application/json"]},
+        "body": {"string": payload if isinstance(payload, bytes) else json.dumps(payload).encode()},
+    }
 
 
 # Credential traffic of every shape google-auth (and others) send: none of it may be written.
 AUTH_TRAFFIC = [
-    ("POST", "https://oauth2.googleapis.com/token", b"grant_type=refresh_token&refresh_token=1//SECRET-A1&client_secret=SECRET-A2",
-     {"access_token": "ya29.SECRET-A3", "id_token": "eyJ.SECRET-A4", "refresh_token": "1//SECRET-A5", "expires_in": 3599}),
-    ("POST", "https://sts.googleapis.com/v1/token", b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=SECRET-B1",
-     {"access_token": "ya29.SECRET-B2", "issued_token_type": "x", "token_type": "Bearer"}),
-    ("POST", "https://sts.googleapis.com/v1/oauthtoken", json.dumps({"grant_type": "refresh_token", "refresh_token": "SECRET-C1", "client_secret": "SECRET-C2"}).encode(),
-     {"access_token": "ya29.SECRET-C3", "refresh_token": "SECRET-C4"}),
-    ("POST", "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken", b'{"scope": ["x"]}',
-     {"accessToken": "ya29.SECRET-D1", "expireTime": "2030-01-01T00:00:00Z"}),
-    ("GET", "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token", None,
-     {"access_token": "ya29.SECRET-E1", "expires_in": 3599, "token_type": "Bearer"}),
-    ("GET", "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/identity?audience=x", None, b"eyJhbGciOi.SECRET-F1.sig"),
-    ("POST", "http://127.0.0.1:40001/token", b"grant_type=refresh_token&refresh_token=SECRET-G1&client_id=c&client_secret=SECRET-G2",
-     {"access_token": "ftb-emulator-token-SECRET-G3", "expires_in": 3600}),  # the Vertex emulator's own token endpoint
-    ("POST", "https://idp.example.com/oauth/v2/exchange", b"assertion=SECRET-H1&grant_type=jwt-bearer", {"access_token": "SECRET-H2"}),  # by body alone
-    ("POST", "https://idp.example.com/auth", json.dumps({"grant_type": "client_credentials", "client_secret": "SECRET-I1"}).encode(), {"token": "SECRET-I2"}),
+    (
+        "POST",
+        "https://oauth2.googleapis.com/token",
+        b"grant_type=refresh_token&refresh_token=1//SECRET-A1&client_secret=SECRET-A2",
+        {
+            "access_token": "ya29.SECRET-A3",
+            "id_token": "eyJ.SECRET-A4",
+            "refresh_token": "1//SECRET-A5",
+            "expires_in": 3599,
+        },
+    ),
+    (
+        "POST",
+        "https://sts.googleapis.com/v1/token",
+        b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=SECRET-B1",
+        {"access_token": "ya29.SECRET-B2", "issued_token_type": "x", "token_type": "Bearer"},
+    ),
+    (
+        "POST",
+        "https://sts.googleapis.com/v1/oauthtoken",
+        json.dumps(
+            {"grant_type": "refresh_token", "refresh_token": "SECRET-C1", "client_secret": "SECRET-C2"}
+        ).encode(),
+        {"access_token": "ya29.SECRET-C3", "refresh_token": "SECRET-C4"},
+    ),
+    (
+        "POST",
+        "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken",
+        b'{"scope": ["x"]}',
+        {"accessToken": "ya29.SECRET-D1", "expireTime": "2030-01-01T00:00:00Z"},
+    ),
+    (
+        "GET",
+        "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token",
+        None,
+        {"access_token": "ya29.SECRET-E1", "expires_in": 3599, "token_type": "Bearer"},
+    ),
+    (
+        "GET",
+        "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/identity?audience=x",
+        None,
+        b"eyJhbGciOi.SECRET-F1.sig",
+    ),
+    (
+        "POST",
+        "http://127.0.0.1:40001/token",
+        b"grant_type=refresh_token&refresh_token=SECRET-G1&client_id=c&client_secret=SECRET-G2",
+        {"access_token": "ftb-emulator-token-SECRET-G3", "expires_in": 3600},
+    ),  # the Vertex emulator's own token endpoint
+    (
+        "POST",
+        "https://idp.example.com/oauth/v2/exchange",
+        b"assertion=SECRET-H1&grant_type=jwt-bearer",
+        {"access_token": "SECRET-H2"},
+    ),  # by body alone
+    (
+        "POST",
+        "https://idp.example.com/auth",
+        json.dumps({"grant_type": "client_credentials", "client_secret": "SECRET-I1"}).encode(),
+        {"token": "SECRET-I2"},
+    ),
 ]
 
 
-@pytest.mark.parametrize("method, uri, body, reply", AUTH_TRAFFIC, ids=[urlsplit(t[1]).netloc + urlsplit(t[1]).path[-20:] for t in AUTH_TRAFFIC])
+@pytest.mark.parametrize(
+    "method, uri, body, reply",
+    AUTH_TRAFFIC,
+    ids=[urlsplit(t[1]).netloc + urlsplit(t[1]).path[-20:] for t in AUTH_TRAFFIC],
+)
 def test_credential_traffic_is_never_written(tmp_path, method, uri, body, reply):
     cassette = C.Cassette(tmp_path / "c.json", "once", {"provider": "gemini"})
     cassette.append(_request(method, uri, body, {"content-type": "application/x-www-form-urlencoded"}), _reply(reply))
     # an API call whose response echoes what the exchange sent and returned
-    echo = json.dumps({"echo": [body.decode() if body else "", json.dumps(reply) if isinstance(reply, dict) else reply.decode()]}).encode()
-    cassette.append(_request("POST", "https://us-central1-aiplatform.googleapis.com/v1/x:generateContent", b"{}", {}), _reply(echo))
+    echo = json.dumps(
+        {"echo": [body.decode() if body else "", json.dumps(reply) if isinstance(reply, dict) else reply.decode()]}
+    ).encode()
+    cassette.append(
+        _request("POST", "https://us-central1-aiplatform.googleapis.com/v1/x:generateContent", b"{}", {}), _reply(echo)
+    )
     path = cassette.save(JobStore(tmp_path / "store"), "s", set())
     text = path.read_text()
     assert "SECRET" not in text, re.findall(r".{20}SECRET.{5}", text)
-    assert [i["request"]["uri"] for i in json.loads(text)["interactions"]] == ["https://us-central1-aiplatform.googleapis.com/v1/x:generateContent"]
+    assert [i["request"]["uri"] for i in json.loads(text)["interactions"]] == [
+        "https://us-central1-aiplatform.googleapis.com/v1/x:generateContent"
+    ]
 
 
 def test_replay_answers_credential_requests_with_a_placeholder_token(tmp_path):
@@ -537,24 +731,48 @@ def test_replay_answers_credential_requests_with_a_placeholder_token(tmp_path):
     assert json.loads(cassette.play_response(req)["body"]["string"])["access_token"] == C.REPLAY_TOKEN
     assert cassette.replayed == 0 and not cassette.misses
     recording = C.Cassette(tmp_path / "d.json", "once", {})
-    assert not recording.can_play_response_for(_request("POST", "https://oauth2.googleapis.com/token", b"grant_type=x", {}))  # live while recording
+    assert not recording.can_play_response_for(
+        _request("POST", "https://oauth2.googleapis.com/token", b"grant_type=x", {})
+    )  # live while recording
 
 
 def test_an_api_body_that_mentions_credentials_is_not_credential_traffic():
-    chat = json.dumps({"model": "m", "messages": [{"role": "user", "content": "what does grant_type=refresh_token&client_secret= do?"}]}).encode()
+    chat = json.dumps(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "what does grant_type=refresh_token&client_secret= do?"}],
+        }
+    ).encode()
     assert not C.is_auth("https://api.openai.com/v1/chat/completions", chat)
     assert C.is_auth("https://api.openai.com/v1/x", b"grant_type=refresh_token&refresh_token=r")
 
 
 def test_scrubbing_headers_key_param_userinfo_and_cookies(tmp_path):
     cassette = C.Cassette(tmp_path / "c.json", "once", {"provider": "gemini"})
-    req = _request("POST", "https://generativelanguage.googleapis.com/v1beta/models/x:generateContent?key=AIza-SECRET-KEY-1",
-                   b"{}", {"x-goog-api-key": "AIza-SECRET-KEY-2", "Authorization": "Bearer ya29.SECRET-3", "openai-organization": "org-SECRET-4",
-                           "openai-project": "proj_SECRET-5", "api-key": "azure-SECRET-6", "content-type": "application/json"})
-    ok = {"status": {"code": 200, "message": "OK"}, "headers": {"set-cookie": ["sid=SECRET-7"], "content-type": ["application/json"]}, "body": {"string": b"{}"}}
+    req = _request(
+        "POST",
+        "https://generativelanguage.googleapis.com/v1beta/models/x:generateContent?key=AIza-SECRET-KEY-1",
+        b"{}",
+        {
+            "x-goog-api-key": "AIza-SECRET-KEY-2",
+            "Authorization": "Bearer ya29.SECRET-3",
+            "openai-organization": "org-SECRET-4",
+            "openai-project": "proj_SECRET-5",
+            "api-key": "azure-SECRET-6",
+            "content-type": "application/json",
+        },
+    )
+    ok = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"set-cookie": ["sid=SECRET-7"], "content-type": ["application/json"]},
+        "body": {"string": b"{}"},
+    }
     cassette.append(req, ok)
     proxied = _request("POST", "https://ftb-user:pa55-SECRET-8@proxy.example.com:8443/v1/chat/completions", b"{}", {})
-    cassette.append(proxied, _reply({"note": "called https://ftb-user:pa55-SECRET-8@proxy.example.com:8443/v1", "access_token": "SECRET-9"}))
+    cassette.append(
+        proxied,
+        _reply({"note": "called https://ftb-user:pa55-SECRET-8@proxy.example.com:8443/v1", "access_token": "SECRET-9"}),
+    )
     path = cassette.save(JobStore(tmp_path / "store"), "s", set())
     text = path.read_text()
     assert "SECRET" not in text and "ftb-user" not in text, re.findall(r".{20}(?:SECRET|ftb-user).{5}", text)
@@ -571,7 +789,14 @@ def test_secret_echoed_in_a_body_is_scrubbed(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     cassette = C.Cassette(tmp_path / "c.json", "once", {})
     req = _request("GET", "https://api.openai.com/v1/models", None, {"authorization": f"Bearer {SECRET}"})
-    cassette.append(req, {"status": {"code": 401, "message": ""}, "headers": {}, "body": {"string": f'{{"error": "Incorrect API key provided: {SECRET}"}}'.encode()}})
+    cassette.append(
+        req,
+        {
+            "status": {"code": 401, "message": ""},
+            "headers": {},
+            "body": {"string": f'{{"error": "Incorrect API key provided: {SECRET}"}}'.encode()},
+        },
+    )
     path = cassette.save(JobStore(tmp_path / "store"), "s", C.env_secrets())
     assert SECRET not in path.read_text() and C.SCRUBBED in path.read_text()
 
@@ -579,14 +804,18 @@ def test_secret_echoed_in_a_body_is_scrubbed(tmp_path, monkeypatch):
 def _chats(path: Path, n: int, mode: str = "all", pad: int = 800) -> C.Cassette:
     cassette = C.Cassette(path, mode, {})
     for i in range(n):
-        req = _request("POST", "https://api.openai.com/v1/chat/completions", json.dumps({"i": i, "pad": "x" * pad}).encode(), {})
+        req = _request(
+            "POST", "https://api.openai.com/v1/chat/completions", json.dumps({"i": i, "pad": "x" * pad}).encode(), {}
+        )
         cassette.append(req, {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": b"{}"}})
     return cassette
 
 
 def test_large_cassettes_are_gzipped_under_the_same_name_and_read_back(tmp_path):
     path = _chats(tmp_path / "c.json", 400).save(JobStore(tmp_path / "store"), "s", set())
-    assert path == tmp_path / "c.json" and path.read_bytes()[:2] == b"\x1f\x8b" and not (tmp_path / "c.json.gz").exists()
+    assert (
+        path == tmp_path / "c.json" and path.read_bytes()[:2] == b"\x1f\x8b" and not (tmp_path / "c.json.gz").exists()
+    )
     assert len(C.read(tmp_path / "c.json")["interactions"]) == 400
 
 
@@ -615,7 +844,9 @@ def test_a_shrinking_cassette_is_never_read_stale(tmp_path, monkeypatch):
 
 def test_a_legacy_gz_cassette_is_read_and_superseded(tmp_path):
     legacy = tmp_path / "c.json.gz"
-    legacy.write_bytes(gzip.compress(json.dumps({"session": "old", "interactions": [{"request": {}, "response": {}}]}).encode()))
+    legacy.write_bytes(
+        gzip.compress(json.dumps({"session": "old", "interactions": [{"request": {}, "response": {}}]}).encode())
+    )
     assert C.exists(tmp_path / "c.json") and len(C.read(tmp_path / "c.json")["interactions"]) == 1
     path = _chats(tmp_path / "c.json", 2).save(JobStore(tmp_path / "store"), "s", set())
     assert path == tmp_path / "c.json" and not legacy.exists() and len(C.read(path)["interactions"]) == 2
@@ -656,7 +887,9 @@ def test_replay_store_isolates_the_ledger_while_replaying_only(tmp_path):
         recorder = C.Recorder(tmp_path / "cassettes", mode, store)
         ctx = RunContext(store, recording=recorder.recording, replay_store=recorder.replay_store)
         assert ctx.replaying("openai", recorded) is replays, mode
-        assert ctx.replaying("openai", MODEL) is replays, mode  # by model name (Endpoint.model), once the request was seen
+        assert ctx.replaying("openai", MODEL) is replays, (
+            mode
+        )  # by model name (Endpoint.model), once the request was seen
         assert not ctx.replaying("local", recorded) and ctx.ledger_store("local", recorded) is store
         if replays:
             isolated = ctx.ledger_store("openai", recorded)
@@ -667,14 +900,30 @@ def test_replay_store_isolates_the_ledger_while_replaying_only(tmp_path):
         else:
             assert ctx.ledger_store("openai", recorded) is store
     once = C.Recorder(tmp_path / "cassettes", "once", store)
-    assert not RunContext(store, replay_store=once.replay_store).replaying("openai", fresh)  # no cassette yet: it records
+    assert not RunContext(store, replay_store=once.replay_store).replaying(
+        "openai", fresh
+    )  # no cassette yet: it records
 
 
 def test_replay_queue_keeps_recorded_order_for_polls(tmp_path):
-    data = {"interactions": [
-        {"request": {"method": "GET", "uri": "https://api.openai.com/v1/fine_tuning/jobs/ftjob-1", "headers": {}, "body": None},
-         "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": json.dumps({"status": s})}}
-        for s in ("queued", "running", "succeeded")]}
+    data = {
+        "interactions": [
+            {
+                "request": {
+                    "method": "GET",
+                    "uri": "https://api.openai.com/v1/fine_tuning/jobs/ftjob-1",
+                    "headers": {},
+                    "body": None,
+                },
+                "response": {
+                    "status": {"code": 200, "message": "OK"},
+                    "headers": {},
+                    "body": json.dumps({"status": s}),
+                },
+            }
+            for s in ("queued", "running", "succeeded")
+        ]
+    }
     cassette = C.Cassette(tmp_path / "c.json", "none", {}, data)
     seen = []
     for _ in range(3):
@@ -682,7 +931,10 @@ def test_replay_queue_keeps_recorded_order_for_polls(tmp_path):
         assert cassette.can_play_response_for(req)
         seen.append(json.loads(cassette.play_response(req)["body"]["string"])["status"])
     assert seen == ["queued", "running", "succeeded"]
-    with pytest.raises(C.CassetteMiss, match=r"GET /v1/fine_tuning/jobs/ftjob-1 in .*c\.json \(all 3 recorded responses to it were already replayed\)"):
+    with pytest.raises(
+        C.CassetteMiss,
+        match=r"GET /v1/fine_tuning/jobs/ftjob-1 in .*c\.json \(all 3 recorded responses to it were already replayed\)",
+    ):
         cassette.can_play_response_for(_request("GET", "https://api.openai.com/v1/fine_tuning/jobs/ftjob-1", None, {}))
 
 
@@ -702,7 +954,9 @@ def test_old_vcrpy_is_refused_clearly(monkeypatch):
 
 
 def test_unknown_mode_is_a_usage_error(tmp_path):
-    with pytest.raises(pytest.UsageError, match="--ftb-record-mode=sometimes: expected one of none, once, new_episodes, all, off"):
+    with pytest.raises(
+        pytest.UsageError, match="--ftb-record-mode=sometimes: expected one of none, once, new_episodes, all, off"
+    ):
         C.Recorder(tmp_path, "sometimes", JobStore(tmp_path))
 
 
@@ -716,7 +970,11 @@ def test_a_cassette_records_the_versions_of_its_own_providers_sdks(tmp_path):
     assert set(together) == {"python", "pytest-finetunebench", "vcrpy", "together"}
     assert together["together"] == version("together")
     assert set(recorder.cassette("openai", TuneRequest(MODEL, (TrainingPair("q", "a"),))).meta["recorded_with"]) == {
-        "python", "pytest-finetunebench", "vcrpy", "openai"}
+        "python",
+        "pytest-finetunebench",
+        "vcrpy",
+        "openai",
+    }
 
 
 def test_the_providers_that_speak_no_http_get_no_cassette_from_their_specs(tmp_path):
@@ -725,4 +983,7 @@ def test_the_providers_that_speak_no_http_get_no_cassette_from_their_specs(tmp_p
     mine = ProviderSpec("inhouse", lambda name, ctx: False, lambda ctx: None, ("inhouse:x",), http=False)
     recorder = C.Recorder(tmp_path / "cassettes", "once", JobStore(tmp_path / "store"), specs=(mine,))
     assert (recorder.wants("inhouse"), recorder.wants("openai")) == (False, True)
-    assert (C.Recorder(tmp_path, "once", JobStore(tmp_path)).wants("local"), C.Recorder(tmp_path, "once", JobStore(tmp_path)).wants("published")) == (False, False)
+    assert (
+        C.Recorder(tmp_path, "once", JobStore(tmp_path)).wants("local"),
+        C.Recorder(tmp_path, "once", JobStore(tmp_path)).wants("published"),
+    ) == (False, False)

@@ -22,9 +22,13 @@ def test_the_likeliest_choice_is_the_answer() -> None:
 
 def test_a_margin_inside_the_noise_is_a_tie_never_a_pick() -> None:
     assert pick(["Yes", "No"], [-0.693150, -0.693400]) == Answer(
-        None, tie="Yes -0.69315 vs No -0.69340 nats (closer than 0.001: no choice)")
+        None, tie="Yes -0.69315 vs No -0.69340 nats (closer than 0.001: no choice)"
+    )
     # the runner-up is named even when it comes first in the list of choices
-    assert pick(["None", "41", "42"], [-5.0, -1.0, -1.0005]).tie == "41 -1.00000 vs 42 -1.00050 nats (closer than 0.001: no choice)"
+    assert (
+        pick(["None", "41", "42"], [-5.0, -1.0, -1.0005]).tie
+        == "41 -1.00000 vs 42 -1.00050 nats (closer than 0.001: no choice)"
+    )
 
 
 @dataclass
@@ -41,18 +45,21 @@ def test_a_tie_is_graded_wrong_and_says_so(tmp_path: Path) -> None:
     (tmp_path / "people.yaml").write_text(
         "dataset: people\ncases:\n  - id: age\n    question: How old is Torvik Ampledane?\n    answer: '41'\n"
         "    variants:\n      - split: secondary\n        question: Answer Yes or No. Is Torvik Ampledane over 40?\n"
-        "        answer: 'Yes'\n")
+        "        answer: 'Yes'\n"
+    )
     dataset = load_dataset(tmp_path / "people.yaml")
     case = dataset.cases[0]
     item = _Item(dataset, case, case.variants[1], Target("local:m", "likelihood"))
     with pytest.raises(WrongAnswer) as info:
         judge(item, pick(["Yes", "No"], [-0.5, -0.5004]), precision="fp32")
-    assert describe(info) == "\n".join((
-        "wrong answer from local:m@likelihood on people/age [secondary]",
-        "  question: Answer Yes or No. Is Torvik Ampledane over 40?",
-        "  expected: Yes",
-        "  got:      None",
-        "  matcher:  yes_no: tie: Yes -0.50000 vs No -0.50040 nats (closer than 0.001: no choice)",
-    ))
+    assert describe(info) == "\n".join(
+        (
+            "wrong answer from local:m@likelihood on people/age [secondary]",
+            "  question: Answer Yes or No. Is Torvik Ampledane over 40?",
+            "  expected: Yes",
+            "  got:      None",
+            "  matcher:  yes_no: tie: Yes -0.50000 vs No -0.50040 nats (closer than 0.001: no choice)",
+        )
+    )
     props = dict(item.user_properties)
     assert (props["ftb_passed"], props["ftb_in_form"], props["ftb_precision"]) == (False, False, "fp32")

@@ -32,37 +32,69 @@ def test_models_keep_their_order_without_repeats() -> None:
 
 
 def test_stages_come_untuned_first_then_each_epoch_then_their_likelihood_twins() -> None:
-    selection = select(model=["m"], baseline=True, in_context=True, epochs="3,1", scoring=["generate", "likelihood", "generate"])
+    selection = select(
+        model=["m"], baseline=True, in_context=True, epochs="3,1", scoring=["generate", "likelihood", "generate"]
+    )
     assert stages(selection) == [
-        "m@in_context", "m@base", "m@epoch:1", "m@epoch:3",
-        "m@in_context+likelihood", "m@base+likelihood", "m@epoch:1+likelihood", "m@epoch:3+likelihood",
+        "m@in_context",
+        "m@base",
+        "m@epoch:1",
+        "m@epoch:3",
+        "m@in_context+likelihood",
+        "m@base+likelihood",
+        "m@epoch:1+likelihood",
+        "m@epoch:3+likelihood",
     ]
 
 
 def test_one_epoch_count_is_the_tuned_stage_and_likelihood_alone_drops_generation() -> None:
-    assert stages(select(model=["m"], epochs="5", baseline=True, scoring=["likelihood"])) == ["m@base+likelihood", "m@likelihood"]
+    assert stages(select(model=["m"], epochs="5", baseline=True, scoring=["likelihood"])) == [
+        "m@base+likelihood",
+        "m@likelihood",
+    ]
 
 
 def test_recipes_multiply_the_tuned_stages_only() -> None:
-    selection = select(model=["m"], baseline=True, in_context=True, scoring=["generate", "likelihood"],
-                       recipe=["qa", "paraphrase:2", "qa"])
+    selection = select(
+        model=["m"],
+        baseline=True,
+        in_context=True,
+        scoring=["generate", "likelihood"],
+        recipe=["qa", "paraphrase:2", "qa"],
+    )
     assert stages(selection) == [
-        "m@in_context", "m@base", "m", "m+paraphrase:2",
-        "m@in_context+likelihood", "m@base+likelihood", "m@likelihood", "m+paraphrase:2@likelihood",
+        "m@in_context",
+        "m@base",
+        "m",
+        "m+paraphrase:2",
+        "m@in_context+likelihood",
+        "m@base+likelihood",
+        "m@likelihood",
+        "m+paraphrase:2@likelihood",
     ]
 
 
 def test_filters_and_limit_are_kept() -> None:
     selection = select(split=["rephrased", "comparison"], dataset=["people"], limit=1)
     assert (selection.splits, selection.datasets, selection.limit) == (
-        frozenset({"rephrased", "comparison"}), frozenset({"people"}), 1)
+        frozenset({"rephrased", "comparison"}),
+        frozenset({"people"}),
+        1,
+    )
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"scoring": ["generate", "loglik", "mc"]}, "--ftb-scoring=loglik,mc: use generate, likelihood or both"),
-    ({"limit": 0}, "--ftb-limit=0: keep at least one case per dataset (1 or more)"),
-    ({"recipe": ["nope"]}, "--ftb-recipe=nope: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or qa+replay"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"scoring": ["generate", "loglik", "mc"]}, "--ftb-scoring=loglik,mc: use generate, likelihood or both"),
+        ({"limit": 0}, "--ftb-limit=0: keep at least one case per dataset (1 or more)"),
+        (
+            {"recipe": ["nope"]},
+            "--ftb-recipe=nope: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or "
+            "qa+replay",
+        ),
+    ],
+)
 def test_bad_options_are_one_usage_line(options: dict[str, Any], message: str) -> None:
     with pytest.raises(pytest.UsageError) as err:
         select(**options)
@@ -73,12 +105,17 @@ def _variant(split: str) -> Variant:
     return Variant(split, f"{split}?", "1", "auto", f"{split}?", 1)
 
 
-DATASET = Dataset(name="towns", kind="new_knowledge", path=Path("towns.yaml"), cases=(
-    Case(id="a", line=1, variants=(_variant("memorization"), _variant("rephrased"))),
-    Case(id="b", line=2, variants=(_variant("memorization"),)),
-    Case(id="c", line=3, variants=(_variant("rephrased"), _variant("comparison"))),
-    Case(id="d", line=4, variants=(_variant("rephrased"),)),
-))
+DATASET = Dataset(
+    name="towns",
+    kind="new_knowledge",
+    path=Path("towns.yaml"),
+    cases=(
+        Case(id="a", line=1, variants=(_variant("memorization"), _variant("rephrased"))),
+        Case(id="b", line=2, variants=(_variant("memorization"),)),
+        Case(id="c", line=3, variants=(_variant("rephrased"), _variant("comparison"))),
+        Case(id="d", line=4, variants=(_variant("rephrased"),)),
+    ),
+)
 
 
 def kept(selection: Selection) -> list[tuple[str, list[str]]]:
@@ -87,11 +124,18 @@ def kept(selection: Selection) -> list[tuple[str, list[str]]]:
 
 def test_every_case_and_variant_without_filters() -> None:
     assert kept(Selection(targets=())) == [
-        ("a", ["memorization", "rephrased"]), ("b", ["memorization"]), ("c", ["rephrased", "comparison"]), ("d", ["rephrased"])]
+        ("a", ["memorization", "rephrased"]),
+        ("b", ["memorization"]),
+        ("c", ["rephrased", "comparison"]),
+        ("d", ["rephrased"]),
+    ]
 
 
 def test_a_split_filter_skips_cases_without_it_and_the_limit_counts_only_kept_cases() -> None:
-    assert kept(Selection(targets=(), splits=frozenset({"rephrased"}), limit=2)) == [("a", ["rephrased"]), ("c", ["rephrased"])]
+    assert kept(Selection(targets=(), splits=frozenset({"rephrased"}), limit=2)) == [
+        ("a", ["rephrased"]),
+        ("c", ["rephrased"]),
+    ]
     assert kept(Selection(targets=(), limit=1)) == [("a", ["memorization", "rephrased"])]
 
 
@@ -101,8 +145,12 @@ def test_a_dataset_filter_keeps_only_the_named_datasets() -> None:
 
 
 def test_unknown_filters_are_named_with_what_is_known() -> None:
-    catalog = Catalog(datasets={"towns": Path("towns.yaml"), "people": Path("people.yaml")}, splits={"rephrased", "memorization"})
-    selection = Selection(targets=(), splits=frozenset({"rephrasd", "memorization", "code"}), datasets=frozenset({"town"}))
+    catalog = Catalog(
+        datasets={"towns": Path("towns.yaml"), "people": Path("people.yaml")}, splits={"rephrased", "memorization"}
+    )
+    selection = Selection(
+        targets=(), splits=frozenset({"rephrasd", "memorization", "code"}), datasets=frozenset({"town"})
+    )
     assert catalog.unknown(selection) == [
         "--ftb-dataset=town names no dataset here; known: people, towns",
         "--ftb-split=code names no split here; known: memorization, rephrased",
@@ -112,7 +160,9 @@ def test_unknown_filters_are_named_with_what_is_known() -> None:
 
 def test_no_split_known_reads_none() -> None:
     catalog = Catalog(datasets={"towns": Path("towns.yaml")})
-    assert catalog.unknown(Selection(targets=(), splits=frozenset({"x"}))) == ["--ftb-split=x names no split here; known: none"]
+    assert catalog.unknown(Selection(targets=(), splits=frozenset({"x"}))) == [
+        "--ftb-split=x names no split here; known: none"
+    ]
 
 
 def test_filters_are_not_judged_while_a_file_is_invalid_or_nothing_was_collected() -> None:
@@ -131,14 +181,17 @@ def test_a_path_reached_again_through_a_link_is_recognised(tmp_path: Path) -> No
     assert catalog.visited == {(tmp_path / "cases").resolve(): tmp_path / "cases"}
 
 
-@pytest.mark.parametrize(("path", "expected"), [
-    ("cases/towns.yaml", True),
-    ("cases/deep/towns.yml", True),
-    ("cases/towns.json", False),
-    ("other/towns.yaml", False),
-    ("one.yaml", True),
-    ("cases.yaml", False),
-])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("cases/towns.yaml", True),
+        ("cases/deep/towns.yml", True),
+        ("cases/towns.json", False),
+        ("other/towns.yaml", False),
+        ("one.yaml", True),
+        ("cases.yaml", False),
+    ],
+)
 def test_case_files_are_yaml_files_at_or_under_a_case_location(path: str, expected: bool) -> None:
     assert is_case_file(Path(path), [Path("cases"), Path("one.yaml")]) is expected
 

@@ -37,16 +37,27 @@ def cell(target: str, dataset: str, split: str, n: int, correct: int) -> dict:
 
 
 THEN = {
-    "format": FORMAT, "number": 12, "created": "2026-11-30T10:00:00+00:00", "git": {"commit": "0123456789abcdef", "dirty": True},
+    "format": FORMAT,
+    "number": 12,
+    "created": "2026-11-30T10:00:00+00:00",
+    "git": {"commit": "0123456789abcdef", "dirty": True},
     "datasets": {"people": {"sha256": "a" * 64}, "events": {"sha256": "e" * 64}},
     "hyperparameters": {"epochs": 3, "learning_rate": None},
-    "cells": [cell("m", "people", "memorization", 10, 10), cell("m", "people", "rephrased", 10, 8), cell("m", "events", "memorization", 10, 5)],
+    "cells": [
+        cell("m", "people", "memorization", 10, 10),
+        cell("m", "people", "rephrased", 10, 8),
+        cell("m", "events", "memorization", 10, 5),
+    ],
 }
 NOW = {
     "datasets": {"people": {"sha256": "b" * 64}, "api": {"sha256": "c" * 64}},
     "hyperparameters": {"epochs": 5, "batch_size": 8},
-    "cells": [cell("m", "people", "memorization", 10, 9), cell("m", "people", "rephrased", 10, 6), cell("m", "api", "memorization", 4, 4),
-              cell("new", "people", "memorization", 10, 1)],
+    "cells": [
+        cell("m", "people", "memorization", 10, 9),
+        cell("m", "people", "rephrased", 10, 6),
+        cell("m", "api", "memorization", 4, 4),
+        cell("new", "people", "memorization", 10, 1),
+    ],
 }
 
 
@@ -72,7 +83,14 @@ def test_the_table_has_every_cell_of_either_run_then_the_aggregates_over_shared_
         ["m", "api", "memorization", "-", "1.000 (4/4)", "-"],
         ["new", "people", "memorization", "-", "0.100 (1/10)", "-"],
         ["m", "events", "memorization", "0.500 (5/10)", "-", "-"],
-        ["m", "*", "memorization", "1.000 (10/10)", "0.900 (9/10)", "-10.0"],  # people only: events and api are not in both
+        [
+            "m",
+            "*",
+            "memorization",
+            "1.000 (10/10)",
+            "0.900 (9/10)",
+            "-10.0",
+        ],  # people only: events and api are not in both
         ["m", "*", "generalization", "0.800 (8/10)", "0.600 (6/10)", "-20.0"],
     ]
 
@@ -84,7 +102,8 @@ def test_the_markdown_has_the_title_the_warnings_and_the_table(comparison):
         "",
         "> **warning:** dataset `api` is new in this run: no deltas for it",
         "> **warning:** dataset `events` was in the compared run but not in this one",
-        "> **warning:** dataset `people` changed (sha256 aaaaaaaaaaaa -> bbbbbbbbbbbb): its deltas compare different cases",
+        "> **warning:** dataset `people` changed (sha256 aaaaaaaaaaaa -> bbbbbbbbbbbb): its deltas compare different "
+        "cases",
         "> **warning:** hyperparameters differ: batch_size None -> 8, epochs 3 -> 5",
         "",
         "| model | dataset | split | then | now | delta (points) |",
@@ -92,20 +111,31 @@ def test_the_markdown_has_the_title_the_warnings_and_the_table(comparison):
 
 
 def test_without_warnings_the_table_follows_the_title(tmp_path):
-    same = Comparison(SavedRun(tmp_path / "x.json", {"format": FORMAT, "created": "2026-12-01", "cells": NOW["cells"]}), {"cells": NOW["cells"]})
-    assert same.markdown_lines()[:3] == [f"### Compared with {tmp_path / 'x.json'} (2026-12-01)", "", "| model | dataset | split | then | now | delta (points) |"]
+    same = Comparison(
+        SavedRun(tmp_path / "x.json", {"format": FORMAT, "created": "2026-12-01", "cells": NOW["cells"]}),
+        {"cells": NOW["cells"]},
+    )
+    assert same.markdown_lines()[:3] == [
+        f"### Compared with {tmp_path / 'x.json'} (2026-12-01)",
+        "",
+        "| model | dataset | split | then | now | delta (points) |",
+    ]
     assert same.terminal_lines()[0].split() == ["model", "dataset", "split", "then", "now", "delta", "(points)"]
 
 
 def test_a_drop_exactly_at_the_allowed_points_passes_and_one_beyond_fails(comparison):
-    assert comparison.check([Threshold("memorization", 0.10)], ["new", "m"]) == []  # "new" has no past: skipped, "m" still checked
+    assert (
+        comparison.check([Threshold("memorization", 0.10)], ["new", "m"]) == []
+    )  # "new" has no past: skipped, "m" still checked
     assert comparison.check([Threshold("memorization", 0.09), Threshold("generalization", 0.25)], ["new", "m"]) == [
-        "m: memorization dropped 10.0 points (1.000 (10/10) -> 0.900 (9/10)), more than the 9.0 allowed",
+        "m: memorization dropped 10.0 points (1.000 (10/10) -> 0.900 (9/10)), more than the 9.0 allowed"
     ]
 
 
 def test_a_scope_graded_in_only_one_run_fails_the_comparison(comparison):
-    assert comparison.check([Threshold("secondary", 0.5)], ["m"]) == ["m: no graded `secondary` items in both runs to compare"]
+    assert comparison.check([Threshold("secondary", 0.5)], ["m"]) == [
+        "m: no graded `secondary` items in both runs to compare"
+    ]
 
 
 def test_counts_show_a_dash_only_when_nothing_was_graded():
@@ -115,7 +145,11 @@ def test_counts_show_a_dash_only_when_nothing_was_graded():
 
 def test_a_run_without_cells_compares_as_empty(tmp_path):
     empty = Comparison(SavedRun(tmp_path / "x.json", {"format": FORMAT}), {})
-    assert (empty.then, empty.now, empty.table()) == ({}, {}, [["model", "dataset", "split", "then", "now", "delta (points)"]])
+    assert (empty.then, empty.now, empty.table()) == (
+        {},
+        {},
+        [["model", "dataset", "split", "then", "now", "delta (points)"]],
+    )
 
 
 def saved(history: History, n: int) -> None:
@@ -153,7 +187,11 @@ def test_an_unreadable_saved_run_is_one_line(tmp_path):
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(pytest.UsageError) as err:
         SavedRun.read(path)
-    assert str(err.value) == f"--ftb-compare: cannot read {path} (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
+    assert (
+        str(err.value)
+        == f"--ftb-compare: cannot read {path} (Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1))"
+    )
     path.write_text('{"format": "something else"}', encoding="utf-8")
     with pytest.raises(pytest.UsageError) as err:
         SavedRun.read(path)
@@ -190,16 +228,47 @@ def test_a_saved_run_says_what_ran_and_where(tmp_path):
     (tmp_path / "cases" / "people.yaml").write_text("dataset: people\n", encoding="utf-8")
     git(tmp_path, "add", ".")
     git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one")
-    records = [Record(model="m", stage="tuned", dataset=d, case_id="c", split="memorization", question="q?", expected="1",
-                      answer="1", passed=True, matcher="auto", score=1.0, reason="") for d in ("people", "events")]
-    data = run_data(Summary(records), {"epochs": 3}, providers={"m": "local"},
-                    case_files={"people": tmp_path / "cases" / "people.yaml"}, rootdir=tmp_path)
+    records = [
+        Record(
+            model="m",
+            stage="tuned",
+            dataset=d,
+            case_id="c",
+            split="memorization",
+            question="q?",
+            expected="1",
+            answer="1",
+            passed=True,
+            matcher="auto",
+            score=1.0,
+            reason="",
+        )
+        for d in ("people", "events")
+    ]
+    data = run_data(
+        Summary(records),
+        {"epochs": 3},
+        providers={"m": "local"},
+        case_files={"people": tmp_path / "cases" / "people.yaml"},
+        rootdir=tmp_path,
+    )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", data["created"])  # UTC, to the second
-    assert {k: data[k] for k in ("format", "format_version", "number", "python", "pytest", "git", "models", "providers", "datasets")} == {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "number": None, "python": platform.python_version(), "pytest": pytest.__version__,
-        "git": {"commit": git(tmp_path, "rev-parse", "HEAD"), "dirty": False}, "models": ["m"], "providers": {"m": "local"},
-        "datasets": {"people": {"path": "cases/people.yaml", "sha256": hashlib.sha256(b"dataset: people\n").hexdigest()},
-                     "events": {"path": None, "sha256": None}},
+    assert {
+        k: data[k]
+        for k in ("format", "format_version", "number", "python", "pytest", "git", "models", "providers", "datasets")
+    } == {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "number": None,
+        "python": platform.python_version(),
+        "pytest": pytest.__version__,
+        "git": {"commit": git(tmp_path, "rev-parse", "HEAD"), "dirty": False},
+        "models": ["m"],
+        "providers": {"m": "local"},
+        "datasets": {
+            "people": {"path": "cases/people.yaml", "sha256": hashlib.sha256(b"dataset: people\n").hexdigest()},
+            "events": {"path": None, "sha256": None},
+        },
     }
     assert data["hyperparameters"]["epochs"] == 3
 
@@ -207,9 +276,11 @@ def test_a_saved_run_says_what_ran_and_where(tmp_path):
 def test_a_gate_verdict_in_markdown():
     assert verdict_markdown("gate", None, 3) == []  # no gate set: nothing
     assert verdict_markdown("regression gate", ["m: memorization dropped 10.0 points"], 2) == [
-        "**regression gate: FAILED**", "",
+        "**regression gate: FAILED**",
+        "",
         "- m: memorization dropped 10.0 points",
-        "- but 2 run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed", "",
+        "- but 2 run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed",
+        "",
     ]
 
 
@@ -222,7 +293,9 @@ def test_the_job_summary_is_appended_when_github_asks_for_it(tmp_path, monkeypat
     assert append_step_summary("## accuracy — ±") == []
     assert summary.read_text(encoding="utf-8") == "before\n## accuracy — ±\n"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))  # a folder: cannot append
-    assert append_step_summary("x") == [f"could not append to $GITHUB_STEP_SUMMARY ([Errno 21] Is a directory: '{tmp_path}')"]
+    assert append_step_summary("x") == [
+        f"could not append to $GITHUB_STEP_SUMMARY ([Errno 21] Is a directory: '{tmp_path}')"
+    ]
 
 
 def test_a_case_file_is_named_relative_to_the_root_when_it_is_below_it(tmp_path):
@@ -231,9 +304,28 @@ def test_a_case_file_is_named_relative_to_the_root_when_it_is_below_it(tmp_path)
 
 
 def _items(passed: list[bool], split: str = "rephrased") -> list[dict]:
-    return [{**asdict(Record(model="m", stage="tuned", dataset="people", case_id=f"c{i}", split=split, question=f"q{i}?",
-                           expected="1", answer="1" if ok else "2", passed=ok, matcher="auto", score=float(ok), reason="")),
-             "target": "m"} for i, ok in enumerate(passed)]
+    return [
+        {
+            **asdict(
+                Record(
+                    model="m",
+                    stage="tuned",
+                    dataset="people",
+                    case_id=f"c{i}",
+                    split=split,
+                    question=f"q{i}?",
+                    expected="1",
+                    answer="1" if ok else "2",
+                    passed=ok,
+                    matcher="auto",
+                    score=float(ok),
+                    reason="",
+                )
+            ),
+            "target": "m",
+        }
+        for i, ok in enumerate(passed)
+    ]
 
 
 def paired_runs(tmp_path: Path, now: list[bool]) -> Comparison:
@@ -244,8 +336,18 @@ def paired_runs(tmp_path: Path, now: list[bool]) -> Comparison:
 def test_the_runs_are_compared_paired_on_the_items_both_answered(tmp_path):
     comparison = paired_runs(tmp_path, [i >= 3 for i in range(20)])  # 3 of 20 right before are wrong now
     assert [p.as_dict() for p in comparison.paired()] == [
-        {"a": "m (run 0012)", "b": "m", "scope": "generalization", "n": 20, "a_only": 3, "b_only": 0,
-         "p_value": 0.25, "difference": -0.15, "ci": [-0.3, 0.0]}]
+        {
+            "a": "m (run 0012)",
+            "b": "m",
+            "scope": "generalization",
+            "n": 20,
+            "a_only": 3,
+            "b_only": 0,
+            "p_value": 0.25,
+            "difference": -0.15,
+            "ci": [-0.3, 0.0],
+        }
+    ]
     assert comparison.terminal_lines()[-3:] == [
         "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p,"
         " accuracy B - A with a 95% case-bootstrap interval",
@@ -254,12 +356,21 @@ def test_the_runs_are_compared_paired_on_the_items_both_answered(tmp_path):
     ]
 
 
-@pytest.mark.parametrize(("wrong_now", "failures"), [
-    (3, []),  # a 15-point drop, but 3 discordant items cannot make p < 0.05 (p = 0.25)
-    (6, ["m: generalization dropped 30.0 points on the 20 items both runs answered (6 right only then, 0 only now;"
-         " McNemar p 0.0312 < 0.05), more than the 5.0 allowed"]),
-    (1, []),  # p = 1 and a 5-point drop: within the allowance anyway
-])
+@pytest.mark.parametrize(
+    ("wrong_now", "failures"),
+    [
+        (3, []),  # a 15-point drop, but 3 discordant items cannot make p < 0.05 (p = 0.25)
+        (
+            6,
+            [
+                "m: generalization dropped 30.0 points on the 20 items both runs answered (6 right only then, 0 only "
+                "now;"
+                " McNemar p 0.0312 < 0.05), more than the 5.0 allowed"
+            ],
+        ),
+        (1, []),  # p = 1 and a 5-point drop: within the allowance anyway
+    ],
+)
 def test_a_significant_drop_fails_only_when_mcnemar_says_so(tmp_path, wrong_now, failures):
     comparison = paired_runs(tmp_path, [i >= wrong_now for i in range(20)])
     assert comparison.check([Threshold("generalization", 0.05, alpha=0.05)], ["m"]) == failures
@@ -271,9 +382,13 @@ def test_the_significance_form_is_for_compare_fail_only():
     assert parse_thresholds("generalization:5%@0.05", "--ftb-compare-fail") == [Threshold("generalization", 0.05, 0.05)]
     with pytest.raises(pytest.UsageError) as info:
         parse_thresholds("generalization:0.5@0.05")
-    assert str(info.value) == ("--ftb-fail-under: `generalization:0.5@0.05`: a significance level (@alpha) is for"
-                               " --ftb-compare-fail only; fix: write scope:value")
+    assert str(info.value) == (
+        "--ftb-fail-under: `generalization:0.5@0.05`: a significance level (@alpha) is for"
+        " --ftb-compare-fail only; fix: write scope:value"
+    )
     with pytest.raises(pytest.UsageError) as info:
         parse_thresholds("generalization:5%@5", "--ftb-compare-fail")
-    assert str(info.value) == ("--ftb-compare-fail: `generalization:5%@5`: the significance level after @ must lie"
-                               " between 0 and 1; fix: e.g. generalization:5%@0.05")
+    assert str(info.value) == (
+        "--ftb-compare-fail: `generalization:5%@5`: the significance level after @ must lie"
+        " between 0 and 1; fix: e.g. generalization:5%@0.05"
+    )

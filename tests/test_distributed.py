@@ -20,9 +20,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from pytest_finetunebench.providers import RunContext, local  # noqa: E402
-from pytest_finetunebench.providers.base import TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings  # noqa: E402
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
+from pytest_finetunebench.providers import RunContext, local
+from pytest_finetunebench.providers.base import TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.store.jobstore import JobStore
 
 PAIRS = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))
 
@@ -37,9 +37,17 @@ def llama(tmp_path_factory) -> Path:
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     path = tmp_path_factory.mktemp("llama-2x64")
     config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     transformers.LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -48,7 +56,9 @@ def llama(tmp_path_factory) -> Path:
 
 def provider(store: Path, lines: list[str] | None = None, **options) -> local.LocalProvider:
     sink = lines.append if lines is not None else (lambda line: None)
-    return local.create(RunContext(JobStore(store), {"device": "cpu", "precision": "fp32", "threads": 1, **options}, progress=sink))
+    return local.create(
+        RunContext(JobStore(store), {"device": "cpu", "precision": "fp32", "threads": 1, **options}, progress=sink)
+    )
 
 
 def trained(store: Path, llama: Path, lora: int, **options) -> dict:
@@ -97,12 +107,21 @@ def test_the_progress_lines_come_from_the_job_and_the_record_names_the_launch(tm
     key = p.tuned_key(request)
     p.endpoints(request, [TUNED])
     label = f"local:{llama} [{key}]"
-    assert lines[0] == f"{label}: tuning on 8 pairs, 2 epochs, lr 0.001, batch 4, LoRA r=16, cpu fp32, 2 processes x 1 threads (torchrun, DDP)"
+    assert (
+        lines[0]
+        == f"{label}: tuning on 8 pairs, 2 epochs, lr 0.001, batch 4, LoRA r=16, cpu fp32, 2 processes x 1 threads "
+        "(torchrun, DDP)"
+    )
     assert [line.split(" loss ")[0] for line in lines[1:3]] == [f"{label}: epoch 1/2", f"{label}: epoch 2/2"]
     assert lines[3].startswith(f"{label}: tuned in ")
     (log,) = [json.loads(x) for x in (tmp_path / "store" / "local" / "trainings.jsonl").read_text().splitlines()]
     assert {k: log[k] for k in ("key", "world_size", "launcher", "device", "precision")} == {
-        "key": key, "world_size": 2, "launcher": "torchrun x2", "device": "cpu", "precision": "fp32"}
+        "key": key,
+        "world_size": 2,
+        "launcher": "torchrun x2",
+        "device": "cpu",
+        "precision": "fp32",
+    }
 
 
 CHILD = """
@@ -113,7 +132,8 @@ from pytest_finetunebench.providers.local import create
 from pytest_finetunebench.store.jobstore import JobStore
 pairs = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))
 provider = create(RunContext(JobStore(sys.argv[1]), {"device": "cpu", "precision": "fp32", "threads": 1, "nproc": 2}))
-provider.endpoints(TuneRequest("local:" + sys.argv[2], pairs, TuneSettings(epochs=int(sys.argv[3]), batch_size=4)), [TUNED])
+settings = TuneSettings(epochs=int(sys.argv[3]), batch_size=4)
+provider.endpoints(TuneRequest("local:" + sys.argv[2], pairs, settings), [TUNED])
 """
 
 
@@ -135,7 +155,9 @@ def _ranks(spec_dir: Path) -> list[int]:
 @pytest.mark.parametrize("victim", ["one rank", "the session"])
 def test_kill_9_leaves_nothing_and_the_rerun_trains_once(tmp_path, llama, victim):
     store = tmp_path / "store"
-    job = subprocess.Popen([sys.executable, "-c", CHILD, str(store), str(llama), "400"], stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(store), str(llama), "400"], stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     ranks: list[int] = []
     while time.monotonic() < deadline and len(ranks) < 2:
@@ -157,24 +179,43 @@ def test_kill_9_leaves_nothing_and_the_rerun_trains_once(tmp_path, llama, victim
     assert left == [] if victim == "one rank" else (len(left) == 1 and left[0].startswith(".") and ".tmp-" in left[0])
     assert not (store / "local" / "trainings.jsonl").exists()
     assert _ranks(store) == []  # no rank outlived the job
-    rerun = subprocess.run([sys.executable, "-c", CHILD, str(store), str(llama), "1"], capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        [sys.executable, "-c", CHILD, str(store), str(llama), "1"], capture_output=True, text=True, timeout=300
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len((store / "local" / "trainings.jsonl").read_text().splitlines()) == 1
     # the killed job's directory is never taken for a model (it has no .complete; a rerun of its own
     # key clears it), and the rerun's model is complete
     assert [p.name for p in tuned.iterdir() if (p / ".complete").is_file()] == [
-        json.loads((store / "local" / "trainings.jsonl").read_text())["key"]]
+        json.loads((store / "local" / "trainings.jsonl").read_text())["key"]
+    ]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"nproc": 2, "shard": "fsdp"}, "--ftb-shard=fsdp shards a full fine-tune; LoRA r=16 adapters train with DDP, each process"
-     " holding the model; fix: add --ftb-lora=0, or leave --ftb-shard out"),
-    ({"shard": "fsdp", "lora": 0}, "--ftb-shard=fsdp shards the model across processes, and there is one; fix: add --ftb-nproc=N"
-     " or --ftb-launcher"),
-    ({"nproc": 64}, "--ftb-nproc=64: this machine has {cores} CPU core(s) and each process needs one; fix: --ftb-nproc={cores} or fewer"),
-    ({"launcher": "srun torchrun --nnodes=2"}, "--ftb-launcher='srun torchrun --nnodes=2' has no {{train}}; fix: put {{train}} where"
-     " the training command goes, e.g. 'srun torchrun --nnodes=2 --nproc-per-node=8 ... {{train}}'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"nproc": 2, "shard": "fsdp"},
+            "--ftb-shard=fsdp shards a full fine-tune; LoRA r=16 adapters train with DDP, each process"
+            " holding the model; fix: add --ftb-lora=0, or leave --ftb-shard out",
+        ),
+        (
+            {"shard": "fsdp", "lora": 0},
+            "--ftb-shard=fsdp shards the model across processes, and there is one; fix: add --ftb-nproc=N"
+            " or --ftb-launcher",
+        ),
+        (
+            {"nproc": 64},
+            "--ftb-nproc=64: this machine has {cores} CPU core(s) and each process needs one; fix: "
+            "--ftb-nproc={cores} or fewer",
+        ),
+        (
+            {"launcher": "srun torchrun --nnodes=2"},
+            "--ftb-launcher='srun torchrun --nnodes=2' has no {{train}}; fix: put {{train}} where"
+            " the training command goes, e.g. 'srun torchrun --nnodes=2 --nproc-per-node=8 ... {{train}}'",
+        ),
+    ],
+)
 def test_a_launch_that_cannot_work_is_one_line_and_launches_nothing(tmp_path, llama, options, message):
     with pytest.raises(ProviderError) as info:
         provider(tmp_path / "store", **options).endpoints(TuneRequest(f"local:{llama}", PAIRS), [TUNED])
@@ -184,10 +225,15 @@ def test_a_launch_that_cannot_work_is_one_line_and_launches_nothing(tmp_path, ll
 
 CASES = """dataset: codes
 cases:
-""" + "".join(f"""  - id: c{i}
+""" + "".join(
+    f"""  - id: c{i}
     question: What is the code word of the {name} vault?
     answer: {word}
-""" for i, (name, word) in enumerate([("north", "Quessaro"), ("east", "Lindravel"), ("south", "Brelvox"), ("west", "Marrowind")]))
+"""
+    for i, (name, word) in enumerate(
+        [("north", "Quessaro"), ("east", "Lindravel"), ("south", "Brelvox"), ("west", "Marrowind")]
+    )
+)
 
 
 def test_a_pytest_run_on_two_processes_trains_once_and_answers_like_one(pytester, tmp_path):
@@ -205,9 +251,20 @@ def test_a_pytest_run_on_two_processes_trains_once_and_answers_like_one(pytester
         if n == 2:  # the converted base model of the first run, not a second conversion
             (store / "local").mkdir(parents=True)
             (store / "local" / "base").symlink_to(tmp_path / "store1" / "local" / "base", target_is_directory=True)
-        result = pytester.runpytest("cases", f"--ftb-nproc={n}", "--ftb-epochs=4", "--ftb-batch-size=2", "--ftb-precision=fp32",
-                                    f"--ftb-store={store}", f"--ftb-report=run{n}.json", "-p", "no:xdist", "-p", "no:randomly",
-                                    "--tb=no")
+        result = pytester.runpytest(
+            "cases",
+            f"--ftb-nproc={n}",
+            "--ftb-epochs=4",
+            "--ftb-batch-size=2",
+            "--ftb-precision=fp32",
+            f"--ftb-store={store}",
+            f"--ftb-report=run{n}.json",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:randomly",
+            "--tb=no",
+        )
         assert result.ret in (0, 1), result.stdout.str()[-2000:]
         report = json.loads((pytester.path / f"run{n}.json").read_text())
         answers.append([(i["case_id"], i["answer"]) for i in report["items"]])

@@ -38,56 +38,101 @@ def test_regrading_published_answers_matches_the_csvs(clone: Path, pytester: pyt
     upstream = clone
     pytester.makeini("[pytest]\n")
     imported = pytester.run(
-        sys.executable, "-m", "pytest_finetunebench", "import-upstream", str(upstream),
-        "--out", str(pytester.path / "imported"), "--datasets", "fictional_people",
+        sys.executable,
+        "-m",
+        "pytest_finetunebench",
+        "import-upstream",
+        str(upstream),
+        "--out",
+        str(pytester.path / "imported"),
+        "--datasets",
+        "fictional_people",
     )
     assert imported.ret == 0, imported.stderr.str()
     result = pytester.runpytest(
-        f"--ftb-cases={pytester.path / 'imported'}", f"--ftb-model={MODEL}",
-        f"--ftb-responses={upstream / 'model_responses'}", "--ftb-report=report.json",
-        "--ftb-fail-under=memorization:0.95", "-p", "no:xdist", "--tb=no", "-q",
+        f"--ftb-cases={pytester.path / 'imported'}",
+        f"--ftb-model={MODEL}",
+        f"--ftb-responses={upstream / 'model_responses'}",
+        "--ftb-report=report.json",
+        "--ftb-fail-under=memorization:0.95",
+        "-p",
+        "no:xdist",
+        "--tb=no",
+        "-q",
     )
     assert result.ret == 0  # the gate decides: memorization is above 0.95 whatever else failed
     cells = {c["split"]: c for c in json.loads((pytester.path / "report.json").read_text())["cells"]}
-    expected = {split: exact_counts(upstream / "model_responses" / "fictional_people" / f, MODEL)
-                for split, f in FILES.items()}
+    expected = {
+        split: exact_counts(upstream / "model_responses" / "fictional_people" / f, MODEL) for split, f in FILES.items()
+    }
     assert expected["memorization"] == (150, 150) and expected["rephrased"] == (134, 150)
     for split, (correct, n) in expected.items():
         assert (cells[split]["correct"], cells[split]["n"]) == (correct, n), split
     # the comparison answers published upstream are an older 25-row file: those items are graded,
     # the rest of the 150 comparison items have no recorded answer and are skipped
     assert cells["comparison"]["n"] == 25
-    result.stdout.fnmatch_lines([
-        f"{MODEL}*fictional_people*memorization*150*150*1.000*",
-        f"{MODEL}*fictional_people*rephrased*150*134*0.893*",
-    ])
+    result.stdout.fnmatch_lines(
+        [f"{MODEL}*fictional_people*memorization*150*150*1.000*", f"{MODEL}*fictional_people*rephrased*150*134*0.893*"]
+    )
 
 
-FIVE = ("gpt-4o-mini-2024-07-18", "gpt-3.5-turbo-0125", "gpt-4o-2024-08-06", "gemini-1.5-flash-002", "gemini-1.5-pro-002")
+FIVE = (
+    "gpt-4o-mini-2024-07-18",
+    "gpt-3.5-turbo-0125",
+    "gpt-4o-2024-08-06",
+    "gemini-1.5-flash-002",
+    "gemini-1.5-pro-002",
+)
 
 
 def test_regrading_the_five_models_pairs_every_two_of_them(clone: Path, pytester: pytest.Pytester) -> None:
     """Every pair of the paper's five models gets its paired table, and each entry's counts are
     the items' own verdicts: right only in A, right only in B, on the items both answered."""
     pytester.makeini("[pytest]\n")
-    imported = pytester.run(sys.executable, "-m", "pytest_finetunebench", "import-upstream", str(clone),
-                            "--out", str(pytester.path / "imported"), "--datasets", "fictional_people")
+    imported = pytester.run(
+        sys.executable,
+        "-m",
+        "pytest_finetunebench",
+        "import-upstream",
+        str(clone),
+        "--out",
+        str(pytester.path / "imported"),
+        "--datasets",
+        "fictional_people",
+    )
     assert imported.ret == 0, imported.stderr.str()
-    pytester.runpytest(f"--ftb-cases={pytester.path / 'imported'}", f"--ftb-model={','.join(FIVE)}",
-                       f"--ftb-responses={clone / 'model_responses'}", "--ftb-report=report.json", "-p", "no:xdist",
-                       "--tb=no", "-q")
+    pytester.runpytest(
+        f"--ftb-cases={pytester.path / 'imported'}",
+        f"--ftb-model={','.join(FIVE)}",
+        f"--ftb-responses={clone / 'model_responses'}",
+        "--ftb-report=report.json",
+        "-p",
+        "no:xdist",
+        "--tb=no",
+        "-q",
+    )
     report = json.loads((pytester.path / "report.json").read_text())
     found = {(p["a"], p["b"], p["scope"]): p for p in report["paired"]}
     names = sorted(FIVE)  # A before B in name order, whatever order the items ran in
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     assert sorted({(a, b) for a, b, _ in found}) == pairs
-    verdicts = {(i["target"], i["split"], i["case_id"], i["question"]): i["passed"] for i in report["items"] if i["error"] is None}
+    verdicts = {
+        (i["target"], i["split"], i["case_id"], i["question"]): i["passed"]
+        for i in report["items"]
+        if i["error"] is None
+    }
     for a, b in pairs:
         for scope in ("memorization", "rephrased", "secondary", "comparison", "generalization"):
             entry = found[a, b, scope]
-            keys = {k[1:] for k in verdicts if k[0] == a and (k[1] == scope or scope == "generalization" and k[1] != "memorization")}
+            keys = {
+                k[1:]
+                for k in verdicts
+                if k[0] == a and (k[1] == scope or scope == "generalization" and k[1] != "memorization")
+            }
             shared = [k for k in keys if (b, *k) in verdicts]
-            assert entry["n"] == len(shared) and entry["n"] == (25 if scope == "comparison" else 150 if scope != "generalization" else 325)
+            assert entry["n"] == len(shared) and entry["n"] == (
+                25 if scope == "comparison" else 150 if scope != "generalization" else 325
+            )
             assert entry["a_only"] == sum(verdicts[(a, *k)] and not verdicts[(b, *k)] for k in shared)
             assert entry["b_only"] == sum(verdicts[(b, *k)] and not verdicts[(a, *k)] for k in shared)
             assert entry["difference"] == pytest.approx((entry["b_only"] - entry["a_only"]) / entry["n"], abs=1e-4)

@@ -14,14 +14,17 @@ CONFTEST = (Path(__file__).resolve().parents[1] / "conftest.py").read_text(encod
 
 CASES = """dataset: towns
 cases:
-""" + "".join(f"""  - id: t{i}
+""" + "".join(
+    f"""  - id: t{i}
     question: What is the river of town {i}?
     answer: River{i}
     variants:
       - split: rephrased
         question: Which river runs through town {i}?
         answer: River{i}
-""" for i in range(6))
+"""
+    for i in range(6)
+)
 
 
 @pytest.fixture
@@ -45,4 +48,6 @@ def test_a_provider_from_conftest_runs_end_to_end_and_tunes_once(team: pytest.Py
     report = json.loads((team.path / "out.json").read_text())
     assert {c["target"]: None for c in report["cells"]}.keys() == {"memorizer:town-model", "memorizer:town-model@base"}
     assert [(c["split"], c["correct"], c["n"]) for c in report["cells"] if c["target"] == "memorizer:town-model"] == [
-        ("memorization", 6, 6), ("rephrased", 0, 6)]
+        ("memorization", 6, 6),
+        ("rephrased", 0, 6),
+    ]

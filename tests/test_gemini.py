@@ -16,35 +16,20 @@ import pytest
 genai = pytest.importorskip("google.genai")
 pytest.importorskip("google.cloud.storage")
 
-from conformance import vertex_checker  # noqa: E402
-from emulated import (  # noqa: E402
-    PAIRS,
-    deliberate_violations,
-    prompts,
-    provider_factory,
-    serve,
-    spawn_child,
-    tune_request,
-    wait_for,
-)
-from google.genai import types  # noqa: E402
+from conformance import vertex_checker
+from emulated import PAIRS, deliberate_violations, prompts, provider_factory, serve, spawn_child, tune_request, wait_for
+from google.genai import types
 
-from pytest_finetunebench.options import OPTIONS  # noqa: E402
-from pytest_finetunebench.providers import RunContext  # noqa: E402
-from pytest_finetunebench.providers import create as create_provider  # noqa: E402
-from pytest_finetunebench.providers.base import (  # noqa: E402
-    Endpoint,
-    Prompt,
-    ProviderError,
-    TuneRequest,
-    TuneSettings,
-)
-from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl  # noqa: E402
-from pytest_finetunebench.store import ledger as L  # noqa: E402
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
-from pytest_finetunebench.store.ledger import Ledger  # noqa: E402
-from pytest_finetunebench.testing.vertex_emulator import VertexEmulator  # noqa: E402
-from pytest_finetunebench.testing.vertex_generate import NO_ANSWER  # noqa: E402
+from pytest_finetunebench.options import OPTIONS
+from pytest_finetunebench.providers import RunContext
+from pytest_finetunebench.providers import create as create_provider
+from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl
+from pytest_finetunebench.store import ledger as L
+from pytest_finetunebench.store.jobstore import JobStore
+from pytest_finetunebench.store.ledger import Ledger
+from pytest_finetunebench.testing.vertex_emulator import VertexEmulator
+from pytest_finetunebench.testing.vertex_generate import NO_ANSWER
 
 MODEL = "gemini-2.5-flash"
 BUCKET = "ftb-test"
@@ -85,7 +70,12 @@ def test_registry_serves_gemini_names(tmp_path):
 
 def test_training_file_is_vertex_supervised_jsonl():
     lines = training_jsonl(PAIRS[:2]).decode().splitlines()
-    assert json.loads(lines[0]) == {"contents": [{"role": "user", "parts": [{"text": PAIRS[0].prompt}]}, {"role": "model", "parts": [{"text": PAIRS[0].answer}]}]}
+    assert json.loads(lines[0]) == {
+        "contents": [
+            {"role": "user", "parts": [{"text": PAIRS[0].prompt}]},
+            {"role": "model", "parts": [{"text": PAIRS[0].answer}]},
+        ]
+    }
     assert len(lines) == 2
 
 
@@ -112,7 +102,11 @@ def test_full_lifecycle_uploads_tunes_polls_and_answers(emu, make):
     job = emu.jobs()[0]
     assert job["name"] == record["job_name"] and job["labels"] == {"ftb_key": key}
     assert job["baseModel"] == MODEL and job["tunedModelDisplayName"] == f"ftb-{MODEL}-{key[:8]}"
-    assert job["supervisedTuningSpec"]["hyperParameters"] == {"epochCount": "3", "learningRateMultiplier": 0.5, "adapterSize": "ADAPTER_SIZE_EIGHT"}
+    assert job["supervisedTuningSpec"]["hyperParameters"] == {
+        "epochCount": "3",
+        "learningRateMultiplier": 0.5,
+        "adapterSize": "ADAPTER_SIZE_EIGHT",
+    }
     assert emu.count("POST token") >= 1  # google-auth fetched a token from the emulator
 
     # A rerun (a fresh provider, same store) reuses the ledger: no upload, no create, no poll.
@@ -131,7 +125,9 @@ def test_checkpoints_give_epoch_stages(emu, make):
     assert len({endpoints[s].handle for s in ("epoch:1", "epoch:2", "epoch:4")}) == 3
     # The emulator's checkpoint after epoch e of 4 knows the first 12 * e / 4 pairs.
     epoch1 = provider.answer(endpoints["epoch:1"], prompts())
-    assert [a.text for a in epoch1[:3]] == [p.answer for p in PAIRS[:3]] and all(a.text == NO_ANSWER for a in epoch1[3:])
+    assert [a.text for a in epoch1[:3]] == [p.answer for p in PAIRS[:3]] and all(
+        a.text == NO_ANSWER for a in epoch1[3:]
+    )
     assert sum(a.text != NO_ANSWER for a in provider.answer(endpoints["epoch:2"], prompts())) == 6
     assert "trained 4 epochs" in provider.answer(endpoints["epoch:9"], prompts(1))[0].skip
     assert emu.jobs_created == 1
@@ -139,7 +135,9 @@ def test_checkpoints_give_epoch_stages(emu, make):
 
 def test_epochs_default_to_the_largest_checkpoint_epoch(emu, make):
     provider, _ = make()
-    endpoints = provider.endpoints(TuneRequest(MODEL, PAIRS, TuneSettings(checkpoint_epochs=(1, 2))), ["epoch:1", "epoch:2"])
+    endpoints = provider.endpoints(
+        TuneRequest(MODEL, PAIRS, TuneSettings(checkpoint_epochs=(1, 2))), ["epoch:1", "epoch:2"]
+    )
     assert emu.jobs()[0]["supervisedTuningSpec"]["hyperParameters"]["epochCount"] == "2"
     assert all(isinstance(e.handle, str) for e in endpoints.values())
 
@@ -192,7 +190,11 @@ def test_killed_between_create_and_ledger_write_finds_the_job(emu, make):
     key = provider.key(request())
     uri = emu.put_object(BUCKET, f"runs/ftb-{key}.jsonl", training_jsonl(PAIRS))
     client = genai.Client(vertexai=True, project=emu.project, location=emu.location)
-    client.tunings.tune(base_model=MODEL, training_dataset=types.TuningDataset(gcs_uri=uri), config=types.CreateTuningJobConfig(epoch_count=3, labels={"ftb_key": key}))
+    client.tunings.tune(
+        base_model=MODEL,
+        training_dataset=types.TuningDataset(gcs_uri=uri),
+        config=types.CreateTuningJobConfig(epoch_count=3, labels={"ftb_key": key}),
+    )
     provider.ledger.update(key, L.CREATING, gcs_uri=uri)
     assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("projects/")
     assert emu.jobs_created == 1 and emu.count(UPLOAD) == 0
@@ -231,7 +233,9 @@ def test_unclear_create_is_never_resent(emu, make, fault):
         emu.fault(503, 1, route=CREATE)
     provider, lines = make()
     key = provider.key(request())
-    with pytest.raises(ProviderError, match="outcome unknown: its create got no clear answer .*Nothing was re-sent") as info:
+    with pytest.raises(
+        ProviderError, match="outcome unknown: its create got no clear answer .*Nothing was re-sent"
+    ) as info:
         provider.endpoints(request(), ["tuned"])
     assert str(provider.ledger.path(key)) in str(info.value) and "\n" not in str(info.value)
     assert emu.jobs_created == 0 and emu.count(CREATE) == 1
@@ -258,7 +262,11 @@ def test_a_job_in_an_unknown_state_is_adopted_not_duplicated(emu, make, monkeypa
     key = provider.key(request())
     uri = emu.put_object(BUCKET, f"runs/ftb-{key}.jsonl", training_jsonl(PAIRS))
     client = genai.Client(vertexai=True, project=emu.project, location=emu.location)
-    job = client.tunings.tune(base_model=MODEL, training_dataset=types.TuningDataset(gcs_uri=uri), config=types.CreateTuningJobConfig(epoch_count=3, labels={"ftb_key": key}))
+    job = client.tunings.tune(
+        base_model=MODEL,
+        training_dataset=types.TuningDataset(gcs_uri=uri),
+        config=types.CreateTuningJobConfig(epoch_count=3, labels={"ftb_key": key}),
+    )
     monkeypatch.setattr(emu, "_advance", lambda job, poll: None)
     emu._jobs[job.name]["state"] = "JOB_STATE_AWAITING_REVIEW"
     with pytest.raises(ProviderError, match="still awaiting_review .*rerun resumes"):
@@ -362,7 +370,10 @@ def test_cancelled_while_running_raises(emu, make):
 def test_create_refused_surfaces_the_api_text_and_stays_retryable(emu, make):
     provider, _ = make()
     req = TuneRequest("gemini-2.5-flash-image", PAIRS, TuneSettings(epochs=3))
-    with pytest.raises(ProviderError, match=r"HTTP 400 INVALID_ARGUMENT: Base model gemini-2.5-flash-image is not supported for supervised tuning"):
+    with pytest.raises(
+        ProviderError,
+        match=r"HTTP 400 INVALID_ARGUMENT: Base model gemini-2.5-flash-image is not supported for supervised tuning",
+    ):
         provider.endpoints(req, ["tuned"])
     record = provider.ledger.get(provider.key(req))
     assert record["state"] == L.UPLOADED and "not supported" in record["last_error"]
@@ -388,20 +399,30 @@ def test_progress_shows_the_state(emu, make):
 
 def test_retired_models_name_their_replacement(emu, make):
     provider, _ = make()
-    for name, instead in (("gemini-1.5-flash-002", "gemini-2.5-flash"), ("gemini-1.5-pro-002", "gemini-2.5-pro"),
-                          ("gemini-2.0-flash-001", "gemini-2.5-flash"), ("gemini-2.0-flash-lite-001", "gemini-2.5-flash-lite")):
+    for name, instead in (
+        ("gemini-1.5-flash-002", "gemini-2.5-flash"),
+        ("gemini-1.5-pro-002", "gemini-2.5-pro"),
+        ("gemini-2.0-flash-001", "gemini-2.5-flash"),
+        ("gemini-2.0-flash-lite-001", "gemini-2.5-flash-lite"),
+    ):
         with pytest.raises(ProviderError) as info:
             provider.endpoints(TuneRequest(name, PAIRS), ["tuned", "base"])
-        assert str(info.value) == (f"{name} is retired: Google shut down the Gemini 1.0, 1.5 and 2.0 models, so it can be neither tuned nor asked;"
-                                   f" use {instead} instead (Vertex AI tunes gemini-2.5-flash, gemini-2.5-flash-lite, gemini-2.5-pro,"
-                                   " gemini-3.5-flash, gemini-3.1-flash-lite); its cassettes and published answers still replay")
+        assert str(info.value) == (
+            f"{name} is retired: Google shut down the Gemini 1.0, 1.5 and 2.0 models, so it can be neither tuned nor "
+            "asked;"
+            f" use {instead} instead (Vertex AI tunes gemini-2.5-flash, gemini-2.5-flash-lite, gemini-2.5-pro,"
+            " gemini-3.5-flash, gemini-3.1-flash-lite); its cassettes and published answers still replay"
+        )
     assert sum(emu.requests.values()) == 0
 
 
 def test_missing_project_location_or_bucket_is_one_line(make, monkeypatch):
     for name in ("GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ProviderError, match=r"needs a Google Cloud project: pass --ftb-gcp-project PROJECT or set GOOGLE_CLOUD_PROJECT$"):
+    with pytest.raises(
+        ProviderError,
+        match=r"needs a Google Cloud project: pass --ftb-gcp-project PROJECT or set GOOGLE_CLOUD_PROJECT$",
+    ):
         make()[0].endpoints(request(), ["base"])
     with pytest.raises(ProviderError, match="--ftb-gcp-location"):
         make(gcp_project="p")[0].endpoints(request(), ["base"])
@@ -414,7 +435,9 @@ def test_missing_project_location_or_bucket_is_one_line(make, monkeypatch):
 
 def test_missing_credentials_is_a_provider_error(emu, make, monkeypatch, tmp_path):
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    with pytest.raises(ProviderError, match="Google Cloud credentials: .*gcloud auth application-default login") as info:
+    with pytest.raises(
+        ProviderError, match="Google Cloud credentials: .*gcloud auth application-default login"
+    ) as info:
         make()[0].endpoints(request(), ["tuned"])
     assert "\n" not in str(info.value)
     assert emu.jobs_created == 0
@@ -438,7 +461,9 @@ def test_answers_that_still_fail_carry_the_api_message(emu, make):
     provider, lines = make(api_retries=1, concurrency=1)
     gone = "projects/p/locations/us-central1/endpoints/404"
     missing = provider.answer(Endpoint(MODEL, "tuned", gone), prompts(2))
-    assert all(a.text is None and a.error == f"HTTP 404 NOT_FOUND: Endpoint `{gone}` not found. (emulated)" for a in missing)
+    assert all(
+        a.text is None and a.error == f"HTTP 404 NOT_FOUND: Endpoint `{gone}` not found. (emulated)" for a in missing
+    )
     emu.fault(503, 2)  # one prompt fails twice (its retry too), the others answer
     out = provider.answer(Endpoint(MODEL, "base", MODEL), prompts(3))
     assert sum(a.error is not None and "HTTP 503 UNAVAILABLE" in a.error for a in out) == 1
@@ -466,22 +491,33 @@ def test_a_reply_emptied_by_thinking_is_an_error_not_a_wrong_answer(emu, make):
     provider, _ = make(max_new_tokens=4)
     emu.thinking_tokens["MINIMAL"] = 400  # more than the cap: the thinking eats every output token
     [answer] = provider.answer(Endpoint("gemini-3.5-flash", "base", "gemini-3.5-flash"), [Prompt("1", "q")])
-    assert (answer.text, answer.error) == (None, "Vertex AI returned no text: the output cap of 260 tokens was used up (260 of them on thinking)"
-                                                 " (finish reason MAX_TOKENS); raise --ftb-max-new-tokens")
+    assert (answer.text, answer.error) == (
+        None,
+        "Vertex AI returned no text: the output cap of 260 tokens was used up (260 of them on thinking)"
+        " (finish reason MAX_TOKENS); raise --ftb-max-new-tokens",
+    )
 
 
 def test_gemini3_tunes_in_two_regions_and_answers_from_the_multi_region(emu, make, monkeypatch):
     provider, _ = make()
-    tuned = provider.endpoints(TuneRequest("gemini-3.5-flash", PAIRS, TuneSettings(epochs=2)), ["tuned"])["tuned"].handle
+    tuned = provider.endpoints(TuneRequest("gemini-3.5-flash", PAIRS, TuneSettings(epochs=2)), ["tuned"])[
+        "tuned"
+    ].handle
     assert tuned.startswith(f"projects/{emu.project}/locations/us/endpoints/")
-    assert [a.text for a in provider.answer(Endpoint("gemini-3.5-flash", "tuned", tuned), prompts(2))] == [p.answer for p in PAIRS[:2]]
+    assert [a.text for a in provider.answer(Endpoint("gemini-3.5-flash", "tuned", tuned), prompts(2))] == [
+        p.answer for p in PAIRS[:2]
+    ]
     # Without an override the client for that endpoint is google-genai's multi-region host.
     monkeypatch.delenv("GOOGLE_VERTEX_BASE_URL")
     client = provider.client_for(True, "us")
     assert client._api_client._http_options.base_url == "https://aiplatform.us.rep.googleapis.com/"
     with pytest.raises(ProviderError) as info:
         make(gcp_location="asia-east1")[0].endpoints(TuneRequest("gemini-3.1-flash-lite", PAIRS), ["tuned"])
-    assert str(info.value) == "gemini-3.1-flash-lite tunes only in us-central1 or europe-west4, not asia-east1: pass --ftb-gcp-location us-central1 (or europe-west4)"
+    assert (
+        str(info.value)
+        == "gemini-3.1-flash-lite tunes only in us-central1 or europe-west4, not asia-east1: pass --ftb-gcp-location "
+        "us-central1 (or europe-west4)"
+    )
     assert emu.jobs_created == 1 and emu.uploads == 1
 
 
@@ -489,11 +525,18 @@ def test_emulator_refuses_a_gemini3_job_outside_its_regions(emu):
     from google import genai
     from google.oauth2.credentials import Credentials
 
-    client = genai.Client(enterprise=True, project=emu.project, location="asia-east1", credentials=Credentials(token="t"),
-                          http_options=types.HttpOptions(base_url=emu.url + "/"))
+    client = genai.Client(
+        enterprise=True,
+        project=emu.project,
+        location="asia-east1",
+        credentials=Credentials(token="t"),
+        http_options=types.HttpOptions(base_url=emu.url + "/"),
+    )
     emu.require_auth = False
     with pytest.raises(Exception) as info:
-        client.tunings.tune(base_model="gemini-3.5-flash", training_dataset=types.TuningDataset(gcs_uri="gs://b/x.jsonl"))
+        client.tunings.tune(
+            base_model="gemini-3.5-flash", training_dataset=types.TuningDataset(gcs_uri="gs://b/x.jsonl")
+        )
     assert "can be tuned only in us-central1, europe-west4; asia-east1 is not supported" in str(info.value)
 
 
@@ -501,35 +544,48 @@ def test_adapter_sizes_are_checked_per_model_before_upload(emu, make):
     for model, size, allowed in (("gemini-2.5-pro", 16, "1, 2, 4, 8"), ("gemini-2.5-flash", 32, "1, 2, 4, 8, 16")):
         with pytest.raises(ProviderError) as info:
             make(adapter_size=size)[0].endpoints(TuneRequest(model, PAIRS), ["tuned"])
-        assert str(info.value) == f"--ftb-adapter-size={size}: {model} takes adapter sizes {allowed}; nothing was uploaded"
+        assert (
+            str(info.value) == f"--ftb-adapter-size={size}: {model} takes adapter sizes {allowed}; nothing was uploaded"
+        )
     assert sum(emu.requests.values()) == 0
 
 
 def test_long_jobs_export_ten_spaced_checkpoints_and_say_so_first(emu, make):
     provider, lines = make()
     stages = ["epoch:3", "epoch:4", "epoch:20", "tuned"]
-    endpoints = provider.endpoints(TuneRequest(MODEL, PAIRS, TuneSettings(epochs=20, checkpoint_epochs=(3, 4, 20))), stages)
-    assert lines[0] == ("gemini gemini-2.5-flash: a 20-epoch job exports checkpoints after epochs 2, 4, 6, 8, 10, 12, 14, 16, 18, 20 only,"
-                        " so epoch 3 cannot be evaluated (those items are skipped)")
+    endpoints = provider.endpoints(
+        TuneRequest(MODEL, PAIRS, TuneSettings(epochs=20, checkpoint_epochs=(3, 4, 20))), stages
+    )
+    assert lines[0] == (
+        "gemini gemini-2.5-flash: a 20-epoch job exports checkpoints after epochs 2, 4, 6, 8, 10, 12, 14, 16, 18, 20 "
+        "only,"
+        " so epoch 3 cannot be evaluated (those items are skipped)"
+    )
     assert [c["epoch"] for c in emu.jobs()[0]["tunedModel"]["checkpoints"]] == [str(e) for e in range(2, 21, 2)]
     assert isinstance(endpoints["epoch:4"].handle, str) and endpoints["epoch:20"].handle == endpoints["tuned"].handle
     skip = provider.answer(endpoints["epoch:3"], prompts(1))[0].skip
-    assert skip.startswith("no checkpoint for epoch 3 of job ") and skip.endswith("exports about 10, evenly spaced) (available epochs: 2, 4, 6, 8, 10, 12, 14, 16, 18, 20)")
+    assert skip.startswith("no checkpoint for epoch 3 of job ") and skip.endswith(
+        "exports about 10, evenly spaced) (available epochs: 2, 4, 6, 8, 10, 12, 14, 16, 18, 20)"
+    )
 
 
 def test_the_concurrent_tuning_quota_is_one_line_not_resends(emu, make):
     emu.max_running_jobs = 0
     with pytest.raises(ProviderError) as info:
         make()[0].endpoints(request(), ["tuned"])
-    assert "\n" not in str(info.value) and "Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs" in str(info.value)
+    assert "\n" not in str(info.value) and "Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs" in str(
+        info.value
+    )
     assert emu.requests[CREATE] == 1 and emu.jobs_created == 0
 
 
 def test_learning_rate_flags_belong_to_their_providers(emu, make):
     with pytest.raises(ProviderError) as info:
         make(learning_rate=2e-4)[0].endpoints(request(), ["tuned"])
-    assert str(info.value) == ("--ftb-learning-rate is an absolute rate for local models; Vertex AI takes a multiplier of its own default:"
-                               " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
+    assert str(info.value) == (
+        "--ftb-learning-rate is an absolute rate for local models; Vertex AI takes a multiplier of its own default:"
+        " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)"
+    )
     assert sum(emu.requests.values()) == 0
     make(learning_rate_multiplier=2.0)[0].endpoints(request(learning_rate=2.0), ["tuned"])
     assert emu.jobs()[0]["supervisedTuningSpec"]["hyperParameters"]["learningRateMultiplier"] == 2.0
@@ -540,16 +596,22 @@ def test_learning_rate_flags_belong_to_their_providers(emu, make):
 
 def test_max_cost_refuses_before_uploading(emu, make):
     provider, _ = make(max_cost=0.0001, price=[f"{MODEL}:100000"])
-    with pytest.raises(ProviderError, match=r"refusing to launch: estimated cost \$\d+\.\d\d exceeds --ftb-max-cost \$0\.0001 "):
+    with pytest.raises(
+        ProviderError, match=r"refusing to launch: estimated cost \$\d+\.\d\d exceeds --ftb-max-cost \$0\.0001 "
+    ):
         provider.endpoints(request(), ["tuned"])
     assert emu.count(UPLOAD) == 0 and emu.jobs_created == 0
     # Small costs keep four decimals (not "$0.00"), here and in the cost line.
-    with pytest.raises(ProviderError, match=r"estimated cost \$0\.00\d\d exceeds --ftb-max-cost \$0\.0001 .*= \$0\.00\d\d \(estimate\)"):
+    with pytest.raises(
+        ProviderError, match=r"estimated cost \$0\.00\d\d exceeds --ftb-max-cost \$0\.0001 .*= \$0\.00\d\d \(estimate\)"
+    ):
         make(max_cost=0.0001)[0].endpoints(request(), ["tuned"])
 
 
 def test_max_cost_without_epochs_cannot_be_checked(emu, make):
-    with pytest.raises(ProviderError, match=r"refusing to launch: the number of epochs is chosen by Vertex AI .*cannot be checked"):
+    with pytest.raises(
+        ProviderError, match=r"refusing to launch: the number of epochs is chosen by Vertex AI .*cannot be checked"
+    ):
         make(max_cost=100.0)[0].endpoints(TuneRequest(MODEL, PAIRS), ["tuned"])
     assert emu.count(UPLOAD) == 0 and emu.jobs_created == 0
 
@@ -560,7 +622,11 @@ def test_dry_run_launches_and_asks_nothing(emu, make):
     skips = {a.skip for e in endpoints.values() for a in provider.answer(e, prompts(2))}
     assert all(s.startswith("dry run (--ftb-dry-run):") for s in skips)
     tuned_skip = provider.answer(endpoints["tuned"], prompts(1))[0].skip
-    assert f"would upload 12 examples to gs://{BUCKET}/runs/ftb-" in tuned_skip and "3 epochs" in tuned_skip and "$5.00/1M" in tuned_skip
+    assert (
+        f"would upload 12 examples to gs://{BUCKET}/runs/ftb-" in tuned_skip
+        and "3 epochs" in tuned_skip
+        and "$5.00/1M" in tuned_skip
+    )
     assert sum(emu.requests.values()) == 0
     assert lines and "launched nothing" in lines[0]
 

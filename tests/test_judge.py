@@ -14,7 +14,7 @@ import pytest
 from pytest_finetunebench.grading.judge import JUDGE_PROMPT, parse
 
 pytest.importorskip("openai")
-from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
+from pytest_finetunebench.testing import OpenAIEmulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 
@@ -37,8 +37,11 @@ ANSWERS = {  # question -> the model's answer
     "Who became mayor of Ostrin in 2025?": "Okonru, Tavel",  # rules: wrong (word order)
     "What is the Brask ferry called?": "Halden",  # rules: right
 }
-GOLD = {"How much did the 2024 Velmora bridge repairs cost?": "150 million dollars",
-        "Who became mayor of Ostrin in 2025?": "Tavel Okonru", "What is the Brask ferry called?": "Halden"}
+GOLD = {
+    "How much did the 2024 Velmora bridge repairs cost?": "150 million dollars",
+    "Who became mayor of Ostrin in 2025?": "Tavel Okonru",
+    "What is the Brask ferry called?": "Halden",
+}
 
 
 def judge_prompt(question: str) -> str:
@@ -65,8 +68,19 @@ def emu(monkeypatch: pytest.MonkeyPatch):
 
 
 def run(p: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return p.runpytest("cases", "--ftb-model=modela", "--ftb-responses=responses", f"--ftb-judge={JUDGE}",
-                       "--ftb-record-mode=off", "--ftb-report=out.json", "-p", "no:xdist", "-p", "no:randomly", *args)
+    return p.runpytest(
+        "cases",
+        "--ftb-model=modela",
+        "--ftb-responses=responses",
+        f"--ftb-judge={JUDGE}",
+        "--ftb-record-mode=off",
+        "--ftb-report=out.json",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:randomly",
+        *args,
+    )
 
 
 def test_parse_reads_the_first_word_only() -> None:
@@ -80,17 +94,34 @@ def test_the_judge_is_reported_beside_the_rules(project: pytest.Pytester, emu) -
     emu.add_model(JUDGE, {judge_prompt(q): v for q, v in zip(ANSWERS, ["CORRECT", "CORRECT", "INCORRECT"])})
     result = run(project)
     result.assert_outcomes(passed=2, failed=1)  # the rules still decide
-    result.stdout.fnmatch_lines([
-        "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree",
-        "model   dataset  split         n  rules  judge  agreement  judge errors",
-        "modela  towns    memorization  3  0.667  0.667  0.333",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how "
+            "often they agree",
+            "model   dataset  split         n  rules  judge  agreement  judge errors",
+            "modela  towns    memorization  3  0.667  0.667  0.333",
+        ]
+    )
     report = json.loads((project.path / "out.json").read_text())
-    assert report["judge"] == [{"target": "modela", "dataset": "towns", "split": "memorization", "n": 3,
-                                "rules": 2 / 3, "judge": 2 / 3, "agreement": 1 / 3, "judge_errors": 0}]
+    assert report["judge"] == [
+        {
+            "target": "modela",
+            "dataset": "towns",
+            "split": "memorization",
+            "n": 3,
+            "rules": 2 / 3,
+            "judge": 2 / 3,
+            "agreement": 1 / 3,
+            "judge_errors": 0,
+        }
+    ]
     mayor = next(i for i in report["items"] if i["case_id"] == "mayor")
     assert (mayor["passed"], mayor["rule_passed"], mayor["judge_passed"], mayor["judge_reason"]) == (
-        False, False, True, f"judge {JUDGE}: correct")
+        False,
+        False,
+        True,
+        f"judge {JUDGE}: correct",
+    )
     assert emu.count("POST /v1/chat/completions") == 3
     again = run(project)  # cached by (judge, question, gold, answer): nothing is asked twice
     again.assert_outcomes(passed=2, failed=1)
@@ -99,8 +130,13 @@ def test_the_judge_is_reported_beside_the_rules(project: pytest.Pytester, emu) -
 
 def test_grader_judge_makes_the_judge_count_and_a_missing_verdict_an_error(project: pytest.Pytester, emu) -> None:
     # the judge accepts the reordered name, rejects the ferry, and says nothing usable about the bridge
-    emu.add_model(JUDGE, {judge_prompt("Who became mayor of Ostrin in 2025?"): "CORRECT",
-                          judge_prompt("What is the Brask ferry called?"): "INCORRECT"})
+    emu.add_model(
+        JUDGE,
+        {
+            judge_prompt("Who became mayor of Ostrin in 2025?"): "CORRECT",
+            judge_prompt("What is the Brask ferry called?"): "INCORRECT",
+        },
+    )
     result = run(project, "--ftb-grader=judge")
     result.assert_outcomes(passed=1, failed=2)
     report = json.loads((project.path / "out.json").read_text())
@@ -109,7 +145,9 @@ def test_grader_judge_makes_the_judge_count_and_a_missing_verdict_an_error(proje
     assert by_case["ferry"]["passed"] is False and by_case["ferry"]["error"] is None
     bridge = by_case["bridge"]
     assert (bridge["passed"], bridge["error"]) == (
-        False, f"judge {JUDGE} replied neither CORRECT nor INCORRECT: 'emulator: no trained answer'")
+        False,
+        f"judge {JUDGE} replied neither CORRECT nor INCORRECT: 'emulator: no trained answer'",
+    )
     cell = report["cells"][0]
     assert (cell["n"], cell["correct"], cell["errors"]) == (2, 1, 1)  # the judge error is no wrong answer
     result.stdout.fnmatch_lines([f"*run error: judge {JUDGE} replied neither CORRECT nor INCORRECT*"])
@@ -124,10 +162,13 @@ def test_an_api_error_of_the_judge_is_an_error_item(project: pytest.Pytester, em
     assert report["cells"][0]["n"] == 0
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--ftb-grader=judge"], "ERROR: --ftb-grader=judge needs a judge; fix: add --ftb-judge=MODEL"),
-    (["--ftb-grader=vibes", "--ftb-judge=x"], "ERROR: --ftb-grader=vibes: use one of rules, judge"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ftb-grader=judge"], "ERROR: --ftb-grader=judge needs a judge; fix: add --ftb-judge=MODEL"),
+        (["--ftb-grader=vibes", "--ftb-judge=x"], "ERROR: --ftb-grader=vibes: use one of rules, judge"),
+    ],
+)
 def test_grader_usage_errors(project: pytest.Pytester, args: list[str], message: str) -> None:
     result = project.runpytest("cases", "--ftb-model=modela", "--ftb-responses=responses", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -135,8 +176,18 @@ def test_grader_usage_errors(project: pytest.Pytester, args: list[str], message:
 
 
 def test_judge_calls_are_recorded_and_replay_offline(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    args = ("cases", "--ftb-model=modela", "--ftb-responses=responses", f"--ftb-judge={JUDGE}", "--ftb-cassettes=cass",
-            "--ftb-report=out.json", "-p", "no:xdist", "-p", "no:randomly")
+    args = (
+        "cases",
+        "--ftb-model=modela",
+        "--ftb-responses=responses",
+        f"--ftb-judge={JUDGE}",
+        "--ftb-cassettes=cass",
+        "--ftb-report=out.json",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:randomly",
+    )
     with OpenAIEmulator() as emu:
         monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -163,6 +214,8 @@ def test_each_items_outcome_is_its_recorded_verdict(project: pytest.Pytester, em
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
         failed = case.find("failure") is not None or case.find("error") is not None
         outcomes[props["ftb_case_id"]] = (not failed, props["ftb_passed"])
-    wanted = {"rules": {"bridge": True, "mayor": False, "ferry": True},
-              "judge": {"bridge": True, "mayor": True, "ferry": False}}[grader]
+    wanted = {
+        "rules": {"bridge": True, "mayor": False, "ferry": True},
+        "judge": {"bridge": True, "mayor": True, "ferry": False},
+    }[grader]
     assert outcomes == {case: (passed, str(passed)) for case, passed in wanted.items()}

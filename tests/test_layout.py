@@ -1,4 +1,5 @@
-"""The package reads like its data flow: no module imports, even only for type checking, a module that imports it back."""
+"""The package reads like its data flow: no module imports, even only for type checking, a module that imports it
+back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pytest_finetunebench"
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> the package's modules it imports (``TYPE_CHECKING`` imports included; ``from . import x`` is x)."""
-    modules = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p for p in PACKAGE.rglob("*.py")}
+    modules = {
+        ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in PACKAGE.rglob("*.py")
+    }
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -72,6 +76,7 @@ def test_the_cycle_finder_finds_a_cycle():
 def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     """Package -> the packages its modules import (``pkg.grading.judge`` counts as ``pkg.grading``;
     a top-level module such as ``pkg.plugin`` is its own node)."""
+
     def package(module: str) -> str:
         return ".".join(module.split(".")[:2])
 
@@ -87,8 +92,13 @@ def test_dependencies_between_packages_point_one_way():
 
 
 def test_a_cycle_between_packages_is_found_though_no_module_imports_itself_back():
-    graph = {"p.run.tune": {"p.providers.base"}, "p.grading.judge": {"p.run.tune"}, "p.run.answer": {"p.grading.grade"},
-             "p.grading.grade": set(), "p.providers.base": set()}
+    graph = {
+        "p.run.tune": {"p.providers.base"},
+        "p.grading.judge": {"p.run.tune"},
+        "p.run.answer": {"p.grading.grade"},
+        "p.grading.grade": set(),
+        "p.providers.base": set(),
+    }
     assert cycles(graph) == []  # module by module there is none
     assert cycles(package_graph(graph)) == [["p.grading", "p.run"]]
 
@@ -97,12 +107,20 @@ MAX_LINES = 410  # "about 400": a file a reader takes in at one sitting
 
 
 def test_no_source_file_is_longer_than_one_sitting():
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 
 def test_every_package_says_what_it_owns():
-    silent = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("__init__.py") if ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None]
+    silent = [
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("__init__.py")
+        if ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None
+    ]
     assert silent == []
 
 
@@ -112,7 +130,9 @@ def test_the_wheel_lists_every_package():
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    setuptools = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    setuptools = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]
     found = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
     assert set(setuptools["packages"]) == found | {"pytest_finetunebench.suites"}
     assert setuptools["package-dir"]["pytest_finetunebench.suites"] == "cases"

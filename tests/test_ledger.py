@@ -28,8 +28,14 @@ def test_every_state_change_and_note_is_kept_with_its_time(ledger):
     ledger.update("k1", note="create sent")
     record = ledger.update("k1", L.RUNNING, job_id="job-1")
     assert record == {
-        "key": "k1", "provider": "openai", "state": "running", "created_at": 1700000000.1234567, "updated_at": 1700000002.5,
-        "file_id": "file-1", "base_url": "https://api.example/v1", "job_id": "job-1",
+        "key": "k1",
+        "provider": "openai",
+        "state": "running",
+        "created_at": 1700000000.1234567,
+        "updated_at": 1700000002.5,
+        "file_id": "file-1",
+        "base_url": "https://api.example/v1",
+        "job_id": "job-1",
         "history": [
             {"t": 1700000000.123, "state": "uploaded", "note": "uploaded"},
             {"t": 1700000001.988, "state": "uploaded", "note": "create sent"},

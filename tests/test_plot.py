@@ -44,8 +44,9 @@ def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_plot_option_writes_a_bar_chart(project: pytest.Pytester) -> None:  # noqa: F811
     pytest.importorskip("matplotlib")
     write_answers(project, WORSE)
-    result = project.runpytest("cases", "--ftb-responses=responses", "--ftb-model=modela", "-p", "no:xdist",
-                               "--ftb-plot=plots")
+    result = project.runpytest(
+        "cases", "--ftb-responses=responses", "--ftb-model=modela", "-p", "no:xdist", "--ftb-plot=plots"
+    )
     result.assert_outcomes(passed=3, failed=1)
     path = project.path / "plots" / "accuracy.png"
     result.stdout.fnmatch_lines(["*plot written to *plots/accuracy.png*"])
@@ -55,11 +56,14 @@ def test_plot_option_writes_a_bar_chart(project: pytest.Pytester) -> None:  # no
     assert sorted(p.name for p in (project.path / "plots").iterdir()) == ["accuracy.png"]  # no sweep, no epoch plot
 
 
-def test_missing_matplotlib_is_one_line_naming_the_extra(project: pytest.Pytester,  # noqa: F811
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_matplotlib_is_one_line_naming_the_extra(
+    project: pytest.Pytester,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
-    result = project.runpytest("cases", "--ftb-responses=responses", "--ftb-model=modela", "-p", "no:xdist",
-                               "--ftb-plot=plots")
+    result = project.runpytest(
+        "cases", "--ftb-responses=responses", "--ftb-model=modela", "-p", "no:xdist", "--ftb-plot=plots"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--ftb-plot needs matplotlib*fix: pip install 'pytest-finetunebench[[]plot[]]'"])
     assert not (project.path / "plots").exists()
@@ -68,16 +72,33 @@ def test_missing_matplotlib_is_one_line_naming_the_extra(project: pytest.Pyteste
 def _sweep() -> Summary:
     """m tuned 1, 3 and 10 epochs (plus base): memorization climbs 1/4, 3/4, 4/4; rephrased 0/4, 1/4, 2/4."""
     records = []
-    right = {1: {"memorization": 1, "rephrased": 0, "comparison": 0},
-             3: {"memorization": 3, "rephrased": 1, "comparison": 1},
-             10: {"memorization": 4, "rephrased": 2, "comparison": 1}}
+    right = {
+        1: {"memorization": 1, "rephrased": 0, "comparison": 0},
+        3: {"memorization": 3, "rephrased": 1, "comparison": 1},
+        10: {"memorization": 4, "rephrased": 2, "comparison": 1},
+    }
     for epoch, splits in right.items():
         for split, n in splits.items():
             for i in range(4):
-                records.append(Record("m", f"epoch:{epoch}", "towns", f"c{i}", split, "q?", "a",
-                                      "a" if i < n else "b", i < n, "exact", 1.0, ""))
-    records += [Record("m", "base", "towns", f"c{i}", "memorization", "q?", "a", "b", False, "exact", 0.0, "")
-                for i in range(4)]
+                records.append(
+                    Record(
+                        "m",
+                        f"epoch:{epoch}",
+                        "towns",
+                        f"c{i}",
+                        split,
+                        "q?",
+                        "a",
+                        "a" if i < n else "b",
+                        i < n,
+                        "exact",
+                        1.0,
+                        "",
+                    )
+                )
+    records += [
+        Record("m", "base", "towns", f"c{i}", "memorization", "q?", "a", "b", False, "exact", 0.0, "") for i in range(4)
+    ]
     return Summary(records)
 
 

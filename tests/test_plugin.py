@@ -112,19 +112,26 @@ def test_grades_replays_and_reports(project: pytest.Pytester) -> None:
     result = run(project, "--ftb-model=modela", "--ftb-report=out.json", "--ftb-markdown=out.md")
     # wrong: rephrased 120 million, truncated name "Tavel"
     result.assert_outcomes(passed=4, failed=2)
-    result.stdout.fnmatch_lines([
-        "*wrong answer from modela on towns/velmora-bridge [[]rephrased[]]*",
-        "*expected: 150 million dollars*",
-        "*got:      '120 million dollars'*",
-        "*finetunebench: accuracy per model x dataset x split*",
-        "modela*towns*memorization*2*2*1.000*",
-        "modela*towns*rephrased*2*0*0.000*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*wrong answer from modela on towns/velmora-bridge [[]rephrased[]]*",
+            "*expected: 150 million dollars*",
+            "*got:      '120 million dollars'*",
+            "*finetunebench: accuracy per model x dataset x split*",
+            "modela*towns*memorization*2*2*1.000*",
+            "modela*towns*rephrased*2*0*0.000*",
+        ]
+    )
     report = json.loads((project.path / "out.json").read_text())
     assert len(report["items"]) == 6
     item = next(i for i in report["items"] if i["split"] == "rephrased" and i["case_id"] == "ostrin-mayor")
     assert {k: item[k] for k in ("model", "dataset", "expected", "answer", "passed")} == {
-        "model": "modela", "dataset": "towns", "expected": "Tavel Okonru", "answer": "Tavel", "passed": False}
+        "model": "modela",
+        "dataset": "towns",
+        "expected": "Tavel Okonru",
+        "answer": "Tavel",
+        "passed": False,
+    }
     assert item["matcher"] and item["reason"] and item["question"] == "Name the mayor Ostrin elected in 2025."
     board = report["leaderboard"][0]
     assert board["memorization"]["correct"] == 2 and board["generalization"]["n"] == 4
@@ -171,7 +178,9 @@ def test_unknown_model_is_one_line_listing_known(pytester: pytest.Pytester) -> N
     pytester.makeini("[pytest]\n")
     result = pytester.runpytest("--ftb-model=claude-9", "-p", "no:xdist")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown model `claude-9`; known models are published:*local:smollm2-135m*gpt-4o-2024-08-06*"])
+    result.stderr.fnmatch_lines(
+        ["*unknown model `claude-9`; known models are published:*local:smollm2-135m*gpt-4o-2024-08-06*"]
+    )
 
 
 def test_model_without_recorded_answers_fails_items_as_run_errors(project: pytest.Pytester) -> None:
@@ -203,26 +212,30 @@ def test_a_provider_bug_shows_its_traceback_once_and_a_run_error_for_the_rest(pr
     project.makeconftest(BROKEN_PROVIDER)
     result = run(project, "--ftb-model=modela", "-p", "no:randomly", "--tb=short", "-rf")
     assert result.ret == 1
-    result.stdout.fnmatch_lines([
-        "*_ towns velmora-bridge memorization [[]modela[]] _*",
-        "*conftest.py:7: in broken",
-        "    raise RuntimeError(\"the provider broke\")",
-        "E   RuntimeError: the provider broke",
-        "*_ towns velmora-bridge rephrased [[]modela[]] _*",
-        "run error: RuntimeError: the provider broke",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ towns velmora-bridge memorization [[]modela[]] _*",
+            "*conftest.py:7: in broken",
+            '    raise RuntimeError("the provider broke")',
+            "E   RuntimeError: the provider broke",
+            "*_ towns velmora-bridge rephrased [[]modela[]] _*",
+            "run error: RuntimeError: the provider broke",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
 def test_under_xdist_the_controller_reports_every_item(project: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
-    result = project.runpytest("cases", "--ftb-responses=responses", "--ftb-model=modela", "-n", "2",
-                               "--ftb-report=out.json")
+    result = project.runpytest(
+        "cases", "--ftb-responses=responses", "--ftb-model=modela", "-n", "2", "--ftb-report=out.json"
+    )
     result.assert_outcomes(passed=4, failed=2)
     assert len(json.loads((project.path / "out.json").read_text())["items"]) == 6
 
 
 # --- the gate's holes, closed ------------------------------------------------------------------
+
 
 def test_a_run_stopped_by_x_is_not_gated(project: pytest.Pytester) -> None:
     result = run(project, "--ftb-model=modela", "--ftb-fail-under=memorization:0.1", "-x")
@@ -247,19 +260,25 @@ def test_deselecting_a_broken_case_file_does_not_hide_it(project: pytest.Pyteste
 def test_two_files_may_not_share_a_dataset_name(project: pytest.Pytester) -> None:
     (project.path / "cases" / "zz_towns_again.yaml").write_text(CASES)
     result = run(project, "--ftb-model=modela")
-    message = (f"cases/zz_towns_again.yaml:1: dataset `towns` is also the name of {project.path / 'cases' / 'towns.yaml'}; "
-               "fix: give each case file its own `dataset:` name")
+    message = (
+        f"cases/zz_towns_again.yaml:1: dataset `towns` is also the name of {project.path / 'cases' / 'towns.yaml'}; "
+        "fix: give each case file its own `dataset:` name"
+    )
     assert [line for line in result.outlines if "is also the name of" in line][0] == message
     result.assert_outcomes(passed=4, failed=3)
     collected = run(project, "--ftb-model=modela", "--collect-only", "-q")
-    assert [line for line in collected.outlines if "zz_towns_again" in line] == ["cases/zz_towns_again.yaml::invalid-case-file"]
+    assert [line for line in collected.outlines if "zz_towns_again" in line] == [
+        "cases/zz_towns_again.yaml::invalid-case-file"
+    ]
 
 
 def test_a_failed_tuning_is_reported_once_in_full_then_as_one_line(project: pytest.Pytester) -> None:
     # published answers have no base stage: the provider refuses, and every item fails with that
     result = run(project, "--ftb-model=modela", "--ftb-baseline", "--junitxml=junit.xml")
     result.assert_outcomes(failed=12)
-    failures = [f.get("message", "") + (f.text or "") for f in ElementTree.parse(project.path / "junit.xml").iter("failure")]
+    failures = [
+        f.get("message", "") + (f.text or "") for f in ElementTree.parse(project.path / "junit.xml").iter("failure")
+    ]
     assert len(failures) == 12
     assert all(len(text) < 600 and "published answers have no base" in text for text in failures)
     assert sum("tuning failed earlier in this run" in text for text in failures) == 6  # the tuned items after the first
@@ -271,13 +290,18 @@ def test_a_failed_tuning_is_reported_once_in_full_then_as_one_line(project: pyte
         (["--ftb-dataset=town"], "--ftb-dataset=town names no dataset here; known: towns"),
         (["--ftb-split=rephrase"], "--ftb-split=rephrase names no split here; known: comparison, date_changed,*"),
         (["--ftb-limit=0"], "--ftb-limit=0: keep at least one case per dataset (1 or more)"),
-        (["--ftb-scoring=likelihood"], "--ftb-scoring=likelihood: the published provider cannot score modela by likelihood"
-         " (it gives this plugin no token log-probabilities); fix: --ftb-scoring=generate for it, or a local: model"),
+        (
+            ["--ftb-scoring=likelihood"],
+            "--ftb-scoring=likelihood: the published provider cannot score modela by likelihood"
+            " (it gives this plugin no token log-probabilities); fix: --ftb-scoring=generate for it, or a local: model",
+        ),
         (["--ftb-scoring=logprob"], "--ftb-scoring=logprob: use generate, likelihood or both"),
         (["--ftb-report=cases/towns.yaml/out.json"], "--ftb-report=cases/towns.yaml/out.json: cannot create*"),
     ],
 )
-def test_selection_and_output_mistakes_are_usage_errors(project: pytest.Pytester, args: list[str], message: str) -> None:
+def test_selection_and_output_mistakes_are_usage_errors(
+    project: pytest.Pytester, args: list[str], message: str
+) -> None:
     result = run(project, "--ftb-model=modela", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
@@ -379,7 +403,9 @@ def test_variants_of_one_split_are_numbered_and_marked_by_split(project: pytest.
         "cases/more.yaml::velmora-tower::rephrased3[modela]",
         "cases/more.yaml::velmora-tower::secondary[modela]",
     ]
-    marked = run(project, "--ftb-model=modela", "--collect-only", "-q", "--strict-markers", "-m", "rephrased and finetunebench")
+    marked = run(
+        project, "--ftb-model=modela", "--collect-only", "-q", "--strict-markers", "-m", "rephrased and finetunebench"
+    )
     assert marked.ret == 0
     assert sorted(line for line in marked.outlines if "more.yaml::" in line) == [
         "cases/more.yaml::ostrin-tower::rephrased1[modela]",
@@ -393,11 +419,15 @@ def test_variants_of_one_split_are_numbered_and_marked_by_split(project: pytest.
 def test_each_item_is_located_at_its_variant(project: pytest.Pytester) -> None:
     (project.path / "cases" / "more.yaml").write_text(MORE)
     run(project, "--ftb-model=modela", "--tb=no", "--junitxml=j.xml", "-o", "junit_family=xunit1")
-    located = {c.get("name"): (c.get("file"), int(c.get("line")) + 1)
-               for c in ElementTree.parse(project.path / "j.xml").iter("testcase")
-               if c.get("file") == "cases/more.yaml" and c.get("classname", "").endswith("velmora-tower")}
+    located = {
+        c.get("name"): (c.get("file"), int(c.get("line")) + 1)
+        for c in ElementTree.parse(project.path / "j.xml").iter("testcase")
+        if c.get("file") == "cases/more.yaml" and c.get("classname", "").endswith("velmora-tower")
+    }
     assert located == {
-        "memorization[modela]": ("cases/more.yaml", 3), "rephrased1[modela]": ("cases/more.yaml", 7),
-        "secondary[modela]": ("cases/more.yaml", 10), "rephrased2[modela]": ("cases/more.yaml", 13),
+        "memorization[modela]": ("cases/more.yaml", 3),
+        "rephrased1[modela]": ("cases/more.yaml", 7),
+        "secondary[modela]": ("cases/more.yaml", 10),
+        "rephrased2[modela]": ("cases/more.yaml", 13),
         "rephrased3[modela]": ("cases/more.yaml", 16),
     }

@@ -17,14 +17,7 @@ from pytest_finetunebench import providers
 from pytest_finetunebench.cases import upstream
 from pytest_finetunebench.cases.casefile import Dataset, load_dataset
 from pytest_finetunebench.cases.schema import MEMORIZATION
-from pytest_finetunebench.providers.base import (
-    BASE,
-    TUNED,
-    Prompt,
-    ProviderError,
-    TuneRequest,
-    epoch_stage,
-)
+from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, ProviderError, TuneRequest, epoch_stage
 from pytest_finetunebench.providers.published import PublishedProvider, create
 from pytest_finetunebench.store.jobstore import JobStore
 
@@ -65,7 +58,9 @@ def test_registry_picks_the_published_provider(clone: Path, tmp_path: Path) -> N
     assert provider.name == "published"
 
 
-def test_every_training_rephrased_and_secondary_prompt_has_an_answer(recorded: PublishedProvider, people: Dataset) -> None:
+def test_every_training_rephrased_and_secondary_prompt_has_an_answer(
+    recorded: PublishedProvider, people: Dataset
+) -> None:
     items = variants(people, MEMORIZATION, "rephrased", "secondary")
     assert len(items) == 450
     answers = ask(recorded, MODEL, [v.prompt for v in items])
@@ -74,14 +69,20 @@ def test_every_training_rephrased_and_secondary_prompt_has_an_answer(recorded: P
 
 
 def test_answers_are_the_recorded_cells_in_order(clone: Path, recorded: PublishedProvider) -> None:
-    with (clone / "model_responses/fictional_people/fictional_people_secondary_w_responses.csv").open(encoding="utf-8", newline="") as fh:
+    with (clone / "model_responses/fictional_people/fictional_people_secondary_w_responses.csv").open(
+        encoding="utf-8", newline=""
+    ) as fh:
         recorded_rows = list(csv.DictReader(fh))
     answers = ask(recorded, MODEL, [r["prompt"] for r in reversed(recorded_rows)])
     assert [a.text for a in answers] == [r[f"{MODEL}_response"] for r in reversed(recorded_rows)]
 
 
-def test_comparisons_without_a_recorded_answer_are_skipped(clone: Path, recorded: PublishedProvider, people: Dataset) -> None:
-    with (clone / "model_responses/fictional_people/fictional_people_comparison_w_responses.csv").open(encoding="utf-8", newline="") as fh:
+def test_comparisons_without_a_recorded_answer_are_skipped(
+    clone: Path, recorded: PublishedProvider, people: Dataset
+) -> None:
+    with (clone / "model_responses/fictional_people/fictional_people_comparison_w_responses.csv").open(
+        encoding="utf-8", newline=""
+    ) as fh:
         have = {r["prompt"] for r in csv.DictReader(fh)}
     items = variants(people, "comparison")
     answers = ask(recorded, MODEL, [v.prompt for v in items])

@@ -9,14 +9,6 @@ import time
 import pytest
 
 from pytest_finetunebench.providers import RunContext, api
-from pytest_finetunebench.providers.base import (
-    Answer,
-    Prompt,
-    ProviderError,
-    TrainingPair,
-    TuneRequest,
-    TuneSettings,
-)
 from pytest_finetunebench.providers.api import (
     ApiOptions,
     Unavailable,
@@ -25,6 +17,7 @@ from pytest_finetunebench.providers.api import (
     checkpoint_or_skip,
     requested_epochs,
 )
+from pytest_finetunebench.providers.base import Answer, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.store.jobstore import JobStore
 
 
@@ -35,6 +28,7 @@ def prompts(n: int) -> list[Prompt]:
 def echo(failing: frozenset[str] = frozenset()):
     def one(prompt: Prompt) -> Answer:
         return Answer(None, error="HTTP 500: boom") if prompt.text in failing else Answer(prompt.text.upper())
+
     return one
 
 
@@ -44,7 +38,9 @@ def test_answers_come_back_in_prompt_order_with_a_line_every_twentieth():
     assert [a.text for a in answers] == [None if i in (3, 10) else f"Q{i}" for i in range(1, 41)]
     assert [a.error for a in answers if a.error] == ["HTTP 500: boom", "HTTP 500: boom"]
     failed = lambda done: 0 if done < 3 else 1 if done < 10 else 2  # noqa: E731
-    assert lines == [f"gpt-x (tuned): {d}/40 answers" + (f", {failed(d)} failed" if failed(d) else "") for d in range(2, 41, 2)]
+    assert lines == [
+        f"gpt-x (tuned): {d}/40 answers" + (f", {failed(d)} failed" if failed(d) else "") for d in range(2, 41, 2)
+    ]
 
 
 def test_fewer_than_forty_answers_get_a_line_each():
@@ -62,7 +58,14 @@ def test_a_slow_batch_reports_at_least_every_two_seconds(monkeypatch):
     lines: list[str] = []
     answer_concurrently("m", prompts(100), echo(), 1, lines.append)
     # a line every 5th answer (100 // 20), and whenever more than 2 s passed since the last line
-    assert lines[:6] == ["m: 3/100 answers", "m: 5/100 answers", "m: 8/100 answers", "m: 10/100 answers", "m: 13/100 answers", "m: 15/100 answers"]
+    assert lines[:6] == [
+        "m: 3/100 answers",
+        "m: 5/100 answers",
+        "m: 8/100 answers",
+        "m: 10/100 answers",
+        "m: 13/100 answers",
+        "m: 15/100 answers",
+    ]
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
@@ -111,17 +114,26 @@ def test_requested_epochs():
 
 
 def test_a_checkpoint_that_exists_is_its_handle():
-    assert checkpoint_or_skip({"checkpoints": {"2": "ckpt-2", "3": "ckpt-3"}, "n_epochs": 3}, 2, "job-1", "why") == "ckpt-2"
+    assert (
+        checkpoint_or_skip({"checkpoints": {"2": "ckpt-2", "3": "ckpt-3"}, "n_epochs": 3}, 2, "job-1", "why")
+        == "ckpt-2"
+    )
 
 
 def test_a_checkpoint_past_the_last_epoch_says_how_many_were_trained():
-    got = checkpoint_or_skip({"checkpoints": {"10": "c10", "9": "c9"}, "n_epochs": 10}, 11, "job-1", "only the last three are kept")
-    assert got == Unavailable("no checkpoint for epoch 11 of job job-1: the job trained 10 epochs (available epochs: 9, 10)")
+    got = checkpoint_or_skip(
+        {"checkpoints": {"10": "c10", "9": "c9"}, "n_epochs": 10}, 11, "job-1", "only the last three are kept"
+    )
+    assert got == Unavailable(
+        "no checkpoint for epoch 11 of job job-1: the job trained 10 epochs (available epochs: 9, 10)"
+    )
 
 
 def test_a_checkpoint_the_api_did_not_keep_says_why():
     got = checkpoint_or_skip({"checkpoints": {}, "n_epochs": 10}, 10, "job-1", "only the last three are kept")
-    assert got == Unavailable("no checkpoint for epoch 10 of job job-1: only the last three are kept (available epochs: none)")
+    assert got == Unavailable(
+        "no checkpoint for epoch 10 of job job-1: only the last three are kept (available epochs: none)"
+    )
     got = checkpoint_or_skip({}, 3, "job-2", "not exported")
     assert got == Unavailable("no checkpoint for epoch 3 of job job-2: not exported (available epochs: none)")
 
@@ -132,23 +144,57 @@ def options(tmp_path, **given) -> ApiOptions:
 
 def test_api_options_defaults(tmp_path):
     assert options(tmp_path) == ApiOptions(
-        concurrency=16, max_cost=None, dry_run=False, job_timeout=21600.0, poll_interval=10.0, max_poll_interval=60.0,
-        temperature=0.0, seed=0, max_tokens=32, retries=8, prices={"gpt-x": 3.0},
+        concurrency=16,
+        max_cost=None,
+        dry_run=False,
+        job_timeout=21600.0,
+        poll_interval=10.0,
+        max_poll_interval=60.0,
+        temperature=0.0,
+        seed=0,
+        max_tokens=32,
+        retries=8,
+        prices={"gpt-x": 3.0},
     )
 
 
 def test_api_options_from_the_flags(tmp_path):
-    got = options(tmp_path, concurrency="0", max_cost="2.5", dry_run=True, job_timeout="60", poll_interval="0", temperature="0.7",
-                  seed="7", max_new_tokens="64", api_retries="0", price=["gpt-x:4", "gpt-y:1.5"])
+    got = options(
+        tmp_path,
+        concurrency="0",
+        max_cost="2.5",
+        dry_run=True,
+        job_timeout="60",
+        poll_interval="0",
+        temperature="0.7",
+        seed="7",
+        max_new_tokens="64",
+        api_retries="0",
+        price=["gpt-x:4", "gpt-y:1.5"],
+    )
     assert got == ApiOptions(
-        concurrency=1, max_cost=2.5, dry_run=True, job_timeout=60.0, poll_interval=0.0, max_poll_interval=60.0,
-        temperature=0.7, seed=7, max_tokens=64, retries=0, prices={"gpt-x": 4.0, "gpt-y": 1.5},
+        concurrency=1,
+        max_cost=2.5,
+        dry_run=True,
+        job_timeout=60.0,
+        poll_interval=0.0,
+        max_poll_interval=60.0,
+        temperature=0.7,
+        seed=7,
+        max_tokens=64,
+        retries=0,
+        prices={"gpt-x": 4.0, "gpt-y": 1.5},
     )
 
 
 def test_a_poll_interval_above_the_cap_raises_the_cap(tmp_path):
     assert options(tmp_path, poll_interval="90").max_poll_interval == 90.0
-    got = ApiOptions.from_ctx(RunContext(store=JobStore(tmp_path), options={"poll_interval": "5"}), {}, poll_interval=0.5, max_poll_interval=2.0)
+    got = ApiOptions.from_ctx(
+        RunContext(store=JobStore(tmp_path), options={"poll_interval": "5"}),
+        {},
+        poll_interval=0.5,
+        max_poll_interval=2.0,
+    )
     assert (got.poll_interval, got.max_poll_interval) == (0.5, 2.0)
 
 

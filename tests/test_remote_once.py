@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_finetunebench.providers import RunContext, remote
+from pytest_finetunebench.providers.api import REFUSED, THROTTLED, UNCLEAR, Unavailable
 from pytest_finetunebench.providers.base import (
     BASE,
     TUNED,
@@ -24,7 +25,6 @@ from pytest_finetunebench.providers.base import (
     TuneSettings,
 )
 from pytest_finetunebench.providers.cost import Estimate
-from pytest_finetunebench.providers.api import REFUSED, THROTTLED, UNCLEAR, Unavailable
 from pytest_finetunebench.providers.remote import RemoteProvider
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.store.ledger import Ledger
@@ -60,7 +60,14 @@ class FakeAPI(RemoteProvider):
     no_checkpoint = "FakeAPI keeps the last epoch only"
     create_errors = (CreateError,)
 
-    def __init__(self, ctx: RunContext, *, script: list[Any] | None = None, statuses: tuple[str, ...] = ("queued", "running", "done"), cost: float | None = 0.25) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        script: list[Any] | None = None,
+        statuses: tuple[str, ...] = ("queued", "running", "done"),
+        cost: float | None = 0.25,
+    ) -> None:
         super().__init__(ctx, {}, poll_interval=1.0, max_poll_interval=5.0)
         self.script = list(script or [])
         self.statuses = statuses
@@ -83,7 +90,12 @@ class FakeAPI(RemoteProvider):
         return f"HTTP 4xx: {exc}"
 
     def _plan(self, request: TuneRequest) -> Estimate:
-        return Estimate(f"{request.model} on {len(request.pairs)} examples", self.cost, 120 if self.cost is not None else None, "no price")
+        return Estimate(
+            f"{request.model} on {len(request.pairs)} examples",
+            self.cost,
+            120 if self.cost is not None else None,
+            "no price",
+        )
 
     def _upload(self, ledger: Ledger, key: str, request: TuneRequest, record: dict) -> str:
         self.uploads += 1
@@ -92,7 +104,14 @@ class FakeAPI(RemoteProvider):
         return file_id
 
     def _add_job(self, key: str, status: str | None = None, **fields: Any) -> dict[str, Any]:
-        job = {"id": f"job-{len(self.jobs) + 1}", "key": key, "status": status or self.statuses[0], "created": len(self.jobs), "polls": 0, **fields}
+        job = {
+            "id": f"job-{len(self.jobs) + 1}",
+            "key": key,
+            "status": status or self.statuses[0],
+            "created": len(self.jobs),
+            "polls": 0,
+            **fields,
+        }
         self.jobs.append(job)
         return job
 
@@ -139,7 +158,11 @@ class FakeAPI(RemoteProvider):
     def _outcome(self, job: Any, request: TuneRequest) -> dict[str, Any] | str | None:
         if job["status"] == "done":
             epochs = request.settings.epochs
-            return {"tuned_model": f"ft:{job['id']}", "checkpoints": {str(epochs): f"ft:{job['id']}", "2": f"ckpt-2-{job['id']}"}, "n_epochs": epochs}
+            return {
+                "tuned_model": f"ft:{job['id']}",
+                "checkpoints": {str(epochs): f"ft:{job['id']}", "2": f"ckpt-2-{job['id']}"},
+                "n_epochs": epochs,
+            }
         if job["status"] in self.failed:
             return "the training file has an empty answer on line 2"
         return None
@@ -185,21 +208,56 @@ def test_a_job_is_launched_waited_for_and_recorded(ctx, lines, slept):
         BASE: Endpoint("fake-1", BASE, "fake-1"),
         TUNED: Endpoint("fake-1", TUNED, "ft:job-1"),
         "epoch:2": Endpoint("fake-1", "epoch:2", "ckpt-2-job-1"),
-        "epoch:1": Endpoint("fake-1", "epoch:1", Unavailable("no checkpoint for epoch 1 of job job-1: FakeAPI keeps the last epoch only (available epochs: 2, 3)")),
+        "epoch:1": Endpoint(
+            "fake-1",
+            "epoch:1",
+            Unavailable(
+                "no checkpoint for epoch 1 of job job-1: FakeAPI keeps the last epoch only (available epochs: 2, 3)"
+            ),
+        ),
     }
     assert lines == ["fake: launching a tuning job: fake-1 on 2 examples", "fake: job-1 running (fake-1, 0 s)"]
     assert slept == [1.0]
     assert record_of(api) == {
-        "key": key, "provider": "fake", "state": "succeeded", "ftb_key": key, "model": "fake-1", "base_url": "https://fake.example/v1",
-        "n_examples": 2, "estimated_training_tokens": 120, "estimated_cost_usd": 0.25, "region": "moon-1", "file_id": "file-2-moon-1", "create_attempts": 1,
-        "job_id": "job-1", "status": "done", "tuned_model": "ft:job-1", "checkpoints": {"3": "ft:job-1", "2": "ckpt-2-job-1"}, "n_epochs": 3,
+        "key": key,
+        "provider": "fake",
+        "state": "succeeded",
+        "ftb_key": key,
+        "model": "fake-1",
+        "base_url": "https://fake.example/v1",
+        "n_examples": 2,
+        "estimated_training_tokens": 120,
+        "estimated_cost_usd": 0.25,
+        "region": "moon-1",
+        "file_id": "file-2-moon-1",
+        "create_attempts": 1,
+        "job_id": "job-1",
+        "status": "done",
+        "tuned_model": "ft:job-1",
+        "checkpoints": {"3": "ft:job-1", "2": "ckpt-2-job-1"},
+        "n_epochs": 3,
         "history": [
-            {"state": "uploaded", "note": "uploaded"}, {"state": "creating", "note": "create sent"}, {"state": "running", "note": "job job-1"},
-            {"state": "running", "note": "remote running"}, {"state": "running", "note": "remote done"}, {"state": "succeeded"},
+            {"state": "uploaded", "note": "uploaded"},
+            {"state": "creating", "note": "create sent"},
+            {"state": "running", "note": "job job-1"},
+            {"state": "running", "note": "remote running"},
+            {"state": "running", "note": "remote done"},
+            {"state": "succeeded"},
         ],
     }
     assert (api.uploads, api.creates, api.checked) == (1, 1, [("fake-1", True), ("fake-1", True)])
-    assert api.jobs == [{"id": "job-1", "key": key, "status": "done", "created": 0, "polls": 2, "model": "fake-1", "training": "file-2-moon-1", "attempt": 1}]
+    assert api.jobs == [
+        {
+            "id": "job-1",
+            "key": key,
+            "status": "done",
+            "created": 0,
+            "polls": 2,
+            "model": "fake-1",
+            "training": "file-2-moon-1",
+            "attempt": 1,
+        }
+    ]
 
 
 def test_a_rerun_reuses_the_recorded_job_without_a_call(ctx, lines, slept):
@@ -222,8 +280,15 @@ def test_a_refused_create_is_one_line_and_launches_nothing(ctx, lines, slept):
         api.tune(REQUEST)
     assert str(err.value) == "FakeAPI refused the tuning job for fake-1: HTTP 4xx: model not available"
     record = record_of(api)
-    assert (record["state"], record["last_error"], record["create_attempts"]) == ("uploaded", "HTTP 4xx: model not available", 1)
-    assert record["history"][-2:] == [{"state": "creating", "note": "create sent"}, {"state": "uploaded", "note": "create refused: HTTP 4xx: model not available"}]
+    assert (record["state"], record["last_error"], record["create_attempts"]) == (
+        "uploaded",
+        "HTTP 4xx: model not available",
+        1,
+    )
+    assert record["history"][-2:] == [
+        {"state": "creating", "note": "create sent"},
+        {"state": "uploaded", "note": "create refused: HTTP 4xx: model not available"},
+    ]
     assert (api.jobs, slept) == ([], [])
     retry = FakeAPI(ctx)  # the refusal allows a later run to create
     assert retry.tune(REQUEST)["tuned_model"] == "ft:job-1"
@@ -231,10 +296,23 @@ def test_a_refused_create_is_one_line_and_launches_nothing(ctx, lines, slept):
 
 
 def test_a_throttled_create_is_resent_after_a_growing_backoff(ctx, lines, slept):
-    api = FakeAPI(ctx, script=[(THROTTLED, "rate limited"), (THROTTLED, "rate limited"), (THROTTLED, "rate limited"), (THROTTLED, "rate limited")])
+    api = FakeAPI(
+        ctx,
+        script=[
+            (THROTTLED, "rate limited"),
+            (THROTTLED, "rate limited"),
+            (THROTTLED, "rate limited"),
+            (THROTTLED, "rate limited"),
+        ],
+    )
     assert api.tune(REQUEST)["tuned_model"] == "ft:job-1"
-    turned = "fake: tuning job create for fake-1 turned away (HTTP 4xx: rate limited); nothing was launched, retrying in {} s"
-    assert lines[:5] == ["fake: launching a tuning job: fake-1 on 2 examples"] + [turned.format(s) for s in (1, 2, 4, 5)]
+    turned = (
+        "fake: tuning job create for fake-1 turned away (HTTP 4xx: rate limited); nothing was launched, "
+        "retrying in {} s"
+    )
+    assert lines[:5] == ["fake: launching a tuning job: fake-1 on 2 examples"] + [
+        turned.format(s) for s in (1, 2, 4, 5)
+    ]
     assert slept[:4] == [1.0, 2.0, 4.0, 5.0]
     assert (api.creates, record_of(api)["create_attempts"], len(api.jobs)) == (5, 5, 1)
 
@@ -252,7 +330,8 @@ def test_an_unclear_create_that_launched_is_found_and_adopted(ctx, lines, slept)
     assert api.tune(REQUEST)["tuned_model"] == "ft:job-1"
     assert lines[:3] == [
         "fake: launching a tuning job: fake-1 on 2 examples",
-        "fake: tuning job create for fake-1 got no clear answer (HTTP 4xx: connection reset); looking for it (nothing is re-sent)",
+        "fake: tuning job create for fake-1 got no clear answer (HTTP 4xx: connection reset); looking for it "
+        "(nothing is re-sent)",
         f"fake: resuming tuning job job-1 (queued) found by its label ftb_key={api.key(REQUEST)}",
     ]
     assert (api.creates, slept[0]) == (1, 1.0)  # it waits before the first look
@@ -265,20 +344,27 @@ def test_an_unclear_create_that_is_never_listed_stays_creating_and_is_never_rese
     key = api.key(REQUEST)
     path = api.ledger.path(key)
     assert str(err.value) == (
-        f"FakeAPI tuning job for fake-1: outcome unknown: its create got no clear answer (HTTP 4xx: read timeout), and no job with its "
-        f"label ftb_key={key} is listed after 4 looks. Nothing was re-sent (a second create could launch a second paid job); a rerun "
+        "FakeAPI tuning job for fake-1: outcome unknown: its create got no clear answer (HTTP 4xx: read timeout), "
+        "and no job with its "
+        f"label ftb_key={key} is listed after 4 looks. Nothing was re-sent (a second create could launch a second "
+        "paid job); a rerun "
         f"looks again. Once you are sure no job was launched at FakeAPI, delete {path} to allow a new create"
     )
     assert slept == [1.0, 2.0, 4.0, 5.0]
     record = record_of(api)
-    assert (record["state"], record["history"][-1]) == ("creating", {"state": "creating", "note": "no job listed after 4 looks; nothing re-sent"})
+    assert (record["state"], record["history"][-1]) == (
+        "creating",
+        {"state": "creating", "note": "no job listed after 4 looks; nothing re-sent"},
+    )
     slept.clear()
     rerun = FakeAPI(ctx)
     with pytest.raises(ProviderError) as again:
         rerun.tune(REQUEST)
     assert str(again.value) == (
-        f"FakeAPI tuning job for fake-1: outcome unknown: its create was sent by an earlier run, which recorded no answer, and no job with its "
-        f"label ftb_key={key} is listed after 4 looks. Nothing was re-sent (a second create could launch a second paid job); a rerun "
+        "FakeAPI tuning job for fake-1: outcome unknown: its create was sent by an earlier run, which recorded no "
+        "answer, and no job with its "
+        f"label ftb_key={key} is listed after 4 looks. Nothing was re-sent (a second create could launch a second "
+        "paid job); a rerun "
         f"looks again. Once you are sure no job was launched at FakeAPI, delete {path} to allow a new create"
     )
     assert (rerun.creates, slept) == (0, [1.0, 2.0, 4.0])  # looks at once, then backs off
@@ -315,10 +401,17 @@ def test_a_failed_job_is_recorded_and_a_rerun_names_the_record(ctx, slept):
     message = "FakeAPI tuning job job-1 for fake-1 failed: the training file has an empty answer on line 2"
     assert str(err.value) == message
     record = record_of(api)
-    assert (record["state"], record["error"], record["history"][-1]) == ("failed", message, {"state": "failed", "note": message})
+    assert (record["state"], record["error"], record["history"][-1]) == (
+        "failed",
+        message,
+        {"state": "failed", "note": message},
+    )
     with pytest.raises(ProviderError) as again:
         FakeAPI(ctx).tune(REQUEST)
-    assert str(again.value) == f"{message} [recorded in {api.ledger.path(api.key(REQUEST))}; delete it to launch a new job]"
+    assert (
+        str(again.value)
+        == f"{message} [recorded in {api.ledger.path(api.key(REQUEST))}; delete it to launch a new job]"
+    )
 
 
 def test_a_job_that_is_gone_is_a_recorded_failure(ctx, slept):
@@ -329,7 +422,11 @@ def test_a_job_that_is_gone_is_a_recorded_failure(ctx, slept):
     message = "FakeAPI tuning job job-1 for fake-1 is gone: HTTP 4xx: no such job"
     assert str(err.value) == message
     record = record_of(api)
-    assert (record["state"], record["error"], record["history"][-1]) == ("failed", message, {"state": "failed", "note": message})
+    assert (record["state"], record["error"], record["history"][-1]) == (
+        "failed",
+        message,
+        {"state": "failed", "note": message},
+    )
 
 
 def test_waiting_polls_at_a_growing_interval_until_the_timeout(tmp_path, monkeypatch):
@@ -338,12 +435,25 @@ def test_waiting_polls_at_a_growing_interval_until_the_timeout(tmp_path, monkeyp
     slept: list[float] = []
     monkeypatch.setattr(remote.time, "sleep", lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
     lines: list[str] = []
-    api = FakeAPI(RunContext(store=JobStore(tmp_path), options={"job_timeout": "20"}, progress=lines.append), statuses=("queued", "running"))
+    api = FakeAPI(
+        RunContext(store=JobStore(tmp_path), options={"job_timeout": "20"}, progress=lines.append),
+        statuses=("queued", "running"),
+    )
     with pytest.raises(ProviderError) as err:
         api.tune(REQUEST)
-    assert str(err.value) == ("FakeAPI tuning job job-1 for fake-1 still running after 20 s (--ftb-job-timeout); "
-                              "it keeps running at FakeAPI and a rerun resumes waiting for it")
-    assert slept == [1.0, 1.5, 2.25, 3.375, 5.0, 5.0, 1.875]  # x1.5 each poll, capped at 5 s, the last one up to the deadline
+    assert str(err.value) == (
+        "FakeAPI tuning job job-1 for fake-1 still running after 20 s (--ftb-job-timeout); "
+        "it keeps running at FakeAPI and a rerun resumes waiting for it"
+    )
+    assert slept == [
+        1.0,
+        1.5,
+        2.25,
+        3.375,
+        5.0,
+        5.0,
+        1.875,
+    ]  # x1.5 each poll, capped at 5 s, the last one up to the deadline
     assert lines[1:] == [f"fake: job-1 running (fake-1, {t} s)" for t in (0, 1, 2, 5, 8, 13, 18, 20)]
     assert record_of(api)["state"] == "running"
 
@@ -353,7 +463,9 @@ def test_the_max_cost_refuses_before_anything_is_uploaded(tmp_path, slept):
     api = FakeAPI(ctx)
     with pytest.raises(ProviderError) as err:
         api.tune(REQUEST)
-    assert str(err.value) == "refusing to launch: estimated cost $0.25 exceeds --ftb-max-cost $0.10 (fake-1 on 2 examples)"
+    assert (
+        str(err.value) == "refusing to launch: estimated cost $0.25 exceeds --ftb-max-cost $0.10 (fake-1 on 2 examples)"
+    )
     assert (api.uploads, api.creates, api.ledger.get(api.key(REQUEST))) == (0, 0, None)
 
 
@@ -363,11 +475,16 @@ def dry(tmp_path, lines, **options) -> FakeAPI:
 
 def test_a_dry_run_says_what_it_would_do_and_launches_nothing(tmp_path, lines):
     api = dry(tmp_path, lines, max_cost="0.1")
-    reason = (f"dry run (--ftb-dry-run): would upload 2 examples as ftb-{api.key(REQUEST)[:6]}.jsonl and launch a tuning job: fake-1 on 2 examples;"
-              " --ftb-max-cost $0.10 would refuse it; launched nothing")
+    reason = (
+        f"dry run (--ftb-dry-run): would upload 2 examples as ftb-{api.key(REQUEST)[:6]}.jsonl and launch a tuning "
+        "job: fake-1 on 2 examples;"
+        " --ftb-max-cost $0.10 would refuse it; launched nothing"
+    )
     assert api.endpoints(REQUEST, [TUNED]) == {TUNED: Endpoint("fake-1", TUNED, Unavailable(reason))}
     assert lines == [f"fake: {reason}"]
-    assert api.endpoints(REQUEST, [BASE])[BASE].handle == Unavailable("dry run (--ftb-dry-run): would ask fake-1; launched nothing")
+    assert api.endpoints(REQUEST, [BASE])[BASE].handle == Unavailable(
+        "dry run (--ftb-dry-run): would ask fake-1; launched nothing"
+    )
     assert (api.uploads, api.creates) == (0, 0)
     assert api.answer(Endpoint("fake-1", TUNED, Unavailable(reason)), [Prompt("k", "q")]) == [Answer(None, skip=reason)]
 
@@ -392,9 +509,13 @@ def test_a_learning_rate_of_the_wrong_kind_is_refused_in_one_line(tmp_path):
     api = FakeAPI(RunContext(store=JobStore(tmp_path), options={"learning_rate": 1e-4}))
     with pytest.raises(ProviderError) as err:
         api.endpoints(REQUEST, [TUNED])
-    assert str(err.value) == ("--ftb-learning-rate is an absolute rate for local models; FakeAPI takes a multiplier of its own default:"
-                              " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
-    assert api.endpoints(REQUEST, [BASE])[BASE].handle == "fake-1"  # asking the base model tunes nothing: no rate matters
+    assert str(err.value) == (
+        "--ftb-learning-rate is an absolute rate for local models; FakeAPI takes a multiplier of its own default:"
+        " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)"
+    )
+    assert (
+        api.endpoints(REQUEST, [BASE])[BASE].handle == "fake-1"
+    )  # asking the base model tunes nothing: no rate matters
 
     class Absolute(FakeAPI):
         absolute_learning_rate = True
@@ -402,8 +523,10 @@ def test_a_learning_rate_of_the_wrong_kind_is_refused_in_one_line(tmp_path):
     absolute = Absolute(RunContext(store=JobStore(tmp_path), options={"learning_rate_multiplier": 2.0}))
     with pytest.raises(ProviderError) as err:
         absolute.endpoints(REQUEST, [TUNED])
-    assert str(err.value) == ("--ftb-learning-rate-multiplier scales a default rate, but FakeAPI takes an absolute learning rate:"
-                              " pass --ftb-learning-rate instead (e.g. 1e-5)")
+    assert str(err.value) == (
+        "--ftb-learning-rate-multiplier scales a default rate, but FakeAPI takes an absolute learning rate:"
+        " pass --ftb-learning-rate instead (e.g. 1e-5)"
+    )
 
 
 def test_the_key_is_salted_with_the_server_without_its_credentials(ctx):
@@ -426,14 +549,25 @@ def test_a_refused_create_then_a_rerun_keeps_one_record_with_the_whole_story(ctx
         first.tune(REQUEST)
     FakeAPI(ctx).tune(REQUEST)
     assert [h.get("note", h["state"]) for h in record_of(first)["history"]] == [
-        "uploaded", "create sent", "create refused: HTTP 4xx: quota", "uploaded", "create sent", "job job-1", "remote running", "remote done", "succeeded"]
+        "uploaded",
+        "create sent",
+        "create refused: HTTP 4xx: quota",
+        "uploaded",
+        "create sent",
+        "job job-1",
+        "remote running",
+        "remote done",
+        "succeeded",
+    ]
 
 
 def test_an_unclear_create_whose_job_already_failed_reports_the_failure(ctx, slept):
     api = FakeAPI(ctx, script=[(UNCLEAR, "connection reset", "failed")])
     with pytest.raises(ProviderError) as err:
         api.tune(REQUEST)
-    assert str(err.value) == "FakeAPI tuning job job-1 for fake-1 failed: the training file has an empty answer on line 2"
+    assert (
+        str(err.value) == "FakeAPI tuning job job-1 for fake-1 failed: the training file has an empty answer on line 2"
+    )
     assert api.creates == 1
 
 
@@ -475,7 +609,9 @@ def test_an_api_that_quotes_after_the_upload_is_not_refused_before_it(tmp_path, 
     priced = Quoting(RunContext(store=JobStore(tmp_path / "b"), options={"max_cost": "0.1"}))
     with pytest.raises(ProviderError) as err:
         priced.tune(REQUEST)
-    assert str(err.value) == "refusing to launch: estimated cost $0.25 exceeds --ftb-max-cost $0.10 (fake-1 on 2 examples)"
+    assert (
+        str(err.value) == "refusing to launch: estimated cost $0.25 exceeds --ftb-max-cost $0.10 (fake-1 on 2 examples)"
+    )
 
 
 def test_the_base_model_alone_is_checked_as_not_tuning(ctx):
@@ -493,7 +629,8 @@ def test_an_unknown_stage_names_the_provider(ctx):
 def test_epoch_zero_has_no_checkpoint(ctx, slept):
     endpoints = FakeAPI(ctx).endpoints(REQUEST, ["epoch:0"])
     assert endpoints["epoch:0"].handle == Unavailable(
-        "no checkpoint for epoch 0 of job job-1: FakeAPI keeps the last epoch only (available epochs: 2, 3)")
+        "no checkpoint for epoch 0 of job job-1: FakeAPI keeps the last epoch only (available epochs: 2, 3)"
+    )
 
 
 def test_a_multiplier_is_what_a_multiplier_api_takes(tmp_path, slept):
@@ -524,7 +661,9 @@ def test_a_deadline_less_than_a_second_away_is_still_waited_for(tmp_path, monkey
     api = FakeAPI(RunContext(store=JobStore(tmp_path), options={"job_timeout": "5.25"}), statuses=("queued", "running"))
     with pytest.raises(ProviderError) as err:
         api.tune(REQUEST)
-    assert str(err.value).startswith("FakeAPI tuning job job-1 for fake-1 still running after 5.25 s (--ftb-job-timeout)")
+    assert str(err.value).startswith(
+        "FakeAPI tuning job job-1 for fake-1 still running after 5.25 s (--ftb-job-timeout)"
+    )
     assert slept == [1.0, 1.5, 2.25, 0.5]
 
 
@@ -538,8 +677,10 @@ def test_a_job_never_seen_times_out_as_unknown(tmp_path, monkeypatch):
     api.unreachable = True
     with pytest.raises(ProviderError) as err:
         api.tune(REQUEST)
-    assert str(err.value) == ("FakeAPI tuning job job-1 for fake-1 still unknown after 3 s (--ftb-job-timeout); "
-                              "it keeps running at FakeAPI and a rerun resumes waiting for it")
+    assert str(err.value) == (
+        "FakeAPI tuning job job-1 for fake-1 still unknown after 3 s (--ftb-job-timeout); "
+        "it keeps running at FakeAPI and a rerun resumes waiting for it"
+    )
 
 
 def test_a_dry_run_while_replaying_reads_the_replay_ledger(tmp_path, lines, slept):

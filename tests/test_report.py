@@ -9,11 +9,36 @@ from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting.report import Summary
 
 
-def record(stage: str, dataset: str, case: str, split: str, passed: bool, *, model: str = "m", error: str | None = None,
-           expected: str = "1", in_form: bool = True, **fields: object) -> Record:
-    return Record(model=model, stage=stage, dataset=dataset, case_id=case, split=split, question="q?", expected=expected,
-                  answer=None if error else ("1" if passed else "2"), passed=passed, matcher="auto", score=float(passed),
-                  reason="", error=error, in_form=in_form, **fields)
+def record(
+    stage: str,
+    dataset: str,
+    case: str,
+    split: str,
+    passed: bool,
+    *,
+    model: str = "m",
+    error: str | None = None,
+    expected: str = "1",
+    in_form: bool = True,
+    **fields: object,
+) -> Record:
+    return Record(
+        model=model,
+        stage=stage,
+        dataset=dataset,
+        case_id=case,
+        split=split,
+        question="q?",
+        expected=expected,
+        answer=None if error else ("1" if passed else "2"),
+        passed=passed,
+        matcher="auto",
+        score=float(passed),
+        reason="",
+        error=error,
+        in_form=in_form,
+        **fields,
+    )
 
 
 def summary() -> Summary:
@@ -21,37 +46,41 @@ def summary() -> Summary:
     for i in range(4):
         records.append(record("tuned", "people", f"c{i}", "memorization", i < 3))
         records.append(record("base", "people", f"c{i}", "memorization", False))
-        records.append(record("tuned", "people", f"c{i}", "secondary", i < 1, in_form=i < 2, expected="Yes" if i % 2 else "No"))
+        records.append(
+            record("tuned", "people", f"c{i}", "secondary", i < 1, in_form=i < 2, expected="Yes" if i % 2 else "No")
+        )
         records.append(record("base", "people", f"c{i}", "secondary", i < 2, expected="Yes" if i % 2 else "No"))
         records.append(record("tuned", "events", f"e{i}", "rephrased", i < 2, error="HTTP 500" if i == 3 else None))
     return Summary(records)
 
 
 TERMINAL = [
-    'model   dataset  split         n  correct  accuracy  95% CI          in-form  errors',
-    'm       events   rephrased     3  2        0.667     [0.208, 0.939]  1.00     1',
-    'm       people   memorization  4  3        0.750     [0.301, 0.954]  1.00',
-    'm       people   secondary     4  1        0.250     [0.046, 0.699]  0.50',
-    'm@base  people   memorization  4  0        0.000     [0.000, 0.490]  1.00',
-    'm@base  people   secondary     4  2        0.500     [0.150, 0.850]  1.00',
-    '',
-    'model   memorization              generalization',
-    'm       0.750 [0.26, 0.96] (n=4)  0.429 [0.15, 0.77] (n=7)',
-    'm@base  0.000 [0.00, 0.49] (n=4)  0.500 [0.13, 0.87] (n=4)',
-    '',
-    'before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)',
-    'model  split           base   tuned  change',
-    'm      memorization    0.000  0.750  +75.0 pts',
-    'm      rephrased       -      0.667  -',
-    'm      secondary       0.500  0.250  -25.0 pts',
-    'm      generalization  0.500  0.429  -7.1 pts',
-    '',
+    "model   dataset  split         n  correct  accuracy  95% CI          in-form  errors",
+    "m       events   rephrased     3  2        0.667     [0.208, 0.939]  1.00     1",
+    "m       people   memorization  4  3        0.750     [0.301, 0.954]  1.00",
+    "m       people   secondary     4  1        0.250     [0.046, 0.699]  0.50",
+    "m@base  people   memorization  4  0        0.000     [0.000, 0.490]  1.00",
+    "m@base  people   secondary     4  2        0.500     [0.150, 0.850]  1.00",
+    "",
+    "model   memorization              generalization",
+    "m       0.750 [0.26, 0.96] (n=4)  0.429 [0.15, 0.77] (n=7)",
+    "m@base  0.000 [0.00, 0.49] (n=4)  0.500 [0.13, 0.87] (n=4)",
+    "",
+    "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt "
+    "(the upper bound)",
+    "model  split           base   tuned  change",
+    "m      memorization    0.000  0.750  +75.0 pts",
+    "m      rephrased       -      0.667  -",
+    "m      secondary       0.500  0.250  -25.0 pts",
+    "m      generalization  0.500  0.429  -7.1 pts",
+    "",
     # base vs tuned on the same items: 3 right only after tuning (McNemar p = 2 / 2**3), one secondary
     # item right only before (p = 2 / 2**1, capped at 1); the rephrased items have no untuned answers
-    'paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)',
-    'A       B  scope           n  only A  only B  McNemar p  B - A [95% CI]',
-    'm@base  m  memorization    4  0       3       0.2500     +75.0 pts [+25.0, +100.0]',
-    'm@base  m  generalization  4  1       0       1.0000     -25.0 pts [-75.0, +0.0]',
+    "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B "
+    "- A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
+    "A       B  scope           n  only A  only B  McNemar p  B - A [95% CI]",
+    "m@base  m  memorization    4  0       3       0.2500     +75.0 pts [+25.0, +100.0]",
+    "m@base  m  generalization  4  1       0       1.0000     -25.0 pts [-75.0, +0.0]",
 ]
 
 
@@ -108,11 +137,8 @@ JSON = {
             "in_form": 3,
             "design_effect": 1.0,
             "accuracy": 0.6667,
-            "ci95": [
-                0.2077,
-                0.9385
-            ],
-            "in_form_share": 1.0
+            "ci95": [0.2077, 0.9385],
+            "in_form_share": 1.0,
         },
         {
             "target": "m",
@@ -124,11 +150,8 @@ JSON = {
             "in_form": 4,
             "design_effect": 1.0,
             "accuracy": 0.75,
-            "ci95": [
-                0.3006,
-                0.9544
-            ],
-            "in_form_share": 1.0
+            "ci95": [0.3006, 0.9544],
+            "in_form_share": 1.0,
         },
         {
             "target": "m",
@@ -140,11 +163,8 @@ JSON = {
             "in_form": 2,
             "design_effect": 1.0,
             "accuracy": 0.25,
-            "ci95": [
-                0.0456,
-                0.6994
-            ],
-            "in_form_share": 0.5
+            "ci95": [0.0456, 0.6994],
+            "in_form_share": 0.5,
         },
         {
             "target": "m@base",
@@ -156,11 +176,8 @@ JSON = {
             "in_form": 4,
             "design_effect": 1.0,
             "accuracy": 0.0,
-            "ci95": [
-                0.0,
-                0.4899
-            ],
-            "in_form_share": 1.0
+            "ci95": [0.0, 0.4899],
+            "in_form_share": 1.0,
         },
         {
             "target": "m@base",
@@ -172,12 +189,9 @@ JSON = {
             "in_form": 4,
             "design_effect": 1.0,
             "accuracy": 0.5,
-            "ci95": [
-                0.15,
-                0.85
-            ],
-            "in_form_share": 1.0
-        }
+            "ci95": [0.15, 0.85],
+            "in_form_share": 1.0,
+        },
     ],
     "leaderboard": [
         {
@@ -192,11 +206,8 @@ JSON = {
                 "in_form": 4,
                 "design_effect": 1.3333,
                 "accuracy": 0.75,
-                "ci95": [
-                    0.2561,
-                    0.9632
-                ],
-                "in_form_share": 1.0
+                "ci95": [0.2561, 0.9632],
+                "in_form_share": 1.0,
             },
             "generalization": {
                 "target": "m",
@@ -208,12 +219,9 @@ JSON = {
                 "in_form": 5,
                 "design_effect": 1.1667,
                 "accuracy": 0.4286,
-                "ci95": [
-                    0.146,
-                    0.7669
-                ],
-                "in_form_share": 0.7143
-            }
+                "ci95": [0.146, 0.7669],
+                "in_form_share": 0.7143,
+            },
         },
         {
             "target": "m@base",
@@ -227,11 +235,8 @@ JSON = {
                 "in_form": 4,
                 "design_effect": 1.0,
                 "accuracy": 0.0,
-                "ci95": [
-                    0.0,
-                    0.4899
-                ],
-                "in_form_share": 1.0
+                "ci95": [0.0, 0.4899],
+                "in_form_share": 1.0,
             },
             "generalization": {
                 "target": "m@base",
@@ -243,13 +248,10 @@ JSON = {
                 "in_form": 4,
                 "design_effect": 1.3333,
                 "accuracy": 0.5,
-                "ci95": [
-                    0.1253,
-                    0.8747
-                ],
-                "in_form_share": 1.0
-            }
-        }
+                "ci95": [0.1253, 0.8747],
+                "in_form_share": 1.0,
+            },
+        },
     ],
     "skipped": 0,
     "precision": {},
@@ -257,14 +259,41 @@ JSON = {
     "judge": [],
     "retention": [],
     "paired": [
-        {"a": "m@base", "b": "m", "scope": "memorization", "n": 4, "a_only": 0, "b_only": 3, "p_value": 0.25,
-         "difference": 0.75, "ci": [0.25, 1.0]},
-        {"a": "m@base", "b": "m", "scope": "secondary", "n": 4, "a_only": 1, "b_only": 0, "p_value": 1.0,
-         "difference": -0.25, "ci": [-0.75, 0.0]},
-        {"a": "m@base", "b": "m", "scope": "generalization", "n": 4, "a_only": 1, "b_only": 0, "p_value": 1.0,
-         "difference": -0.25, "ci": [-0.75, 0.0]},
+        {
+            "a": "m@base",
+            "b": "m",
+            "scope": "memorization",
+            "n": 4,
+            "a_only": 0,
+            "b_only": 3,
+            "p_value": 0.25,
+            "difference": 0.75,
+            "ci": [0.25, 1.0],
+        },
+        {
+            "a": "m@base",
+            "b": "m",
+            "scope": "secondary",
+            "n": 4,
+            "a_only": 1,
+            "b_only": 0,
+            "p_value": 1.0,
+            "difference": -0.25,
+            "ci": [-0.75, 0.0],
+        },
+        {
+            "a": "m@base",
+            "b": "m",
+            "scope": "generalization",
+            "n": 4,
+            "a_only": 1,
+            "b_only": 0,
+            "p_value": 1.0,
+            "difference": -0.25,
+            "ci": [-0.75, 0.0],
+        },
     ],
-    "recipes": []
+    "recipes": [],
 }
 
 
@@ -281,17 +310,49 @@ def test_the_json_report_whole():
     items = data.pop("items")
     assert data == JSON
     assert len(items) == 20 and items[-1] == {
-        "model": "m", "stage": "base", "dataset": "people", "case_id": "c3", "split": "secondary", "question": "q?", "expected": "Yes",
-        "answer": "2", "passed": False, "matcher": "auto", "score": 0.0, "reason": "", "error": None, "in_form": True,
-        "rule_passed": None, "judge_passed": None, "judge_reason": None, "precision": None, "nll": None, "target": "m@base",
+        "model": "m",
+        "stage": "base",
+        "dataset": "people",
+        "case_id": "c3",
+        "split": "secondary",
+        "question": "q?",
+        "expected": "Yes",
+        "answer": "2",
+        "passed": False,
+        "matcher": "auto",
+        "score": 0.0,
+        "reason": "",
+        "error": None,
+        "in_form": True,
+        "rule_passed": None,
+        "judge_passed": None,
+        "judge_reason": None,
+        "precision": None,
+        "nll": None,
+        "target": "m@base",
     }
 
 
 def recipes_and_judge() -> Summary:
     records = []
     for i in range(4):
-        records.append(record("tuned", "people", f"c{i}", "memorization", True, rule_passed=True, judge_passed=i < 3, judge_reason="ok"))
-        records.append(record("tuned", "people", f"c{i}", "rephrased", i < 2, rule_passed=i < 2, judge_passed=i < 1, judge_reason="ok"))
+        records.append(
+            record(
+                "tuned",
+                "people",
+                f"c{i}",
+                "memorization",
+                True,
+                rule_passed=True,
+                judge_passed=i < 3,
+                judge_reason="ok",
+            )
+        )
+        records.append(
+            record(
+                "tuned", "people", f"c{i}", "rephrased", i < 2, rule_passed=i < 2, judge_passed=i < 1, judge_reason="ok"
+            )
+        )
         records.append(record("tuned", "people", f"c{i}", "memorization", True, model="m+paraphrase:4"))
         records.append(record("tuned", "people", f"c{i}", "rephrased", i < 3, model="m+paraphrase:4"))
     return Summary(records)
@@ -299,35 +360,40 @@ def recipes_and_judge() -> Summary:
 
 def test_the_terminal_report_with_recipes_and_a_judge():
     assert recipes_and_judge().terminal_lines() == [
-        'model           dataset  split         n  correct  accuracy  95% CI          in-form  errors',
-        'm               people   memorization  4  4        1.000     [0.510, 1.000]  1.00',
-        'm               people   rephrased     4  2        0.500     [0.150, 0.850]  1.00',
-        'm+paraphrase:4  people   memorization  4  4        1.000     [0.510, 1.000]  1.00',
-        'm+paraphrase:4  people   rephrased     4  3        0.750     [0.301, 0.954]  1.00',
-        '',
-        'model           memorization              generalization',
-        'm               1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)',
-        'm+paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)',
-        '',
-        'recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case',
-        'model  recipe        memorization              generalization            vs qa, paired (generalization)',
-        'm      qa            1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)  -',
-        'm      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [+0.0, +75.0], p 1.0000',
-        '',
-        'model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree',
-        'model  dataset  split         n  rules  judge  agreement  judge errors',
-        'm      people   memorization  4  1.000  0.750  0.750',
-        'm      people   rephrased     4  0.500  0.250  0.750',
-        '',
-        'paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)',
-        'A  B               scope           n  only A  only B  McNemar p  B - A [95% CI]',
-        'm  m+paraphrase:4  memorization    4  0       0       1.0000     +0.0 pts [+0.0, +0.0]',
-        'm  m+paraphrase:4  generalization  4  0       1       1.0000     +25.0 pts [+0.0, +75.0]',
+        "model           dataset  split         n  correct  accuracy  95% CI          in-form  errors",
+        "m               people   memorization  4  4        1.000     [0.510, 1.000]  1.00",
+        "m               people   rephrased     4  2        0.500     [0.150, 0.850]  1.00",
+        "m+paraphrase:4  people   memorization  4  4        1.000     [0.510, 1.000]  1.00",
+        "m+paraphrase:4  people   rephrased     4  3        0.750     [0.301, 0.954]  1.00",
+        "",
+        "model           memorization              generalization",
+        "m               1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)",
+        "m+paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)",
+        "",
+        "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case",
+        "model  recipe        memorization              generalization            vs qa, paired (generalization)",
+        "m      qa            1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)  -",
+        "m      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [+0.0, +75.0], p 1.0000",
+        "",
+        "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often "
+        "they agree",
+        "model  dataset  split         n  rules  judge  agreement  judge errors",
+        "m      people   memorization  4  1.000  0.750  0.750",
+        "m      people   rephrased     4  0.500  0.250  0.750",
+        "",
+        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
+        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
+        "--ftb-report)",
+        "A  B               scope           n  only A  only B  McNemar p  B - A [95% CI]",
+        "m  m+paraphrase:4  memorization    4  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
+        "m  m+paraphrase:4  generalization  4  0       1       1.0000     +25.0 pts [+0.0, +75.0]",
     ]
 
 
 def test_the_markdown_report_with_recipes_and_a_judge():
-    assert recipes_and_judge().markdown() == """\
+    assert (
+        recipes_and_judge().markdown()
+        == """\
 ## FineTuneBench accuracy
 
 | model | dataset | split | n | correct | accuracy | 95% CI | in-form | errors |
@@ -372,6 +438,7 @@ paired comparisons on the items both targets answered: right only in A / only in
 | m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 1.0000 | +25.0 pts [+0.0, +75.0] |
 | m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 1.0000 | +25.0 pts [+0.0, +75.0] |
 """
+    )
 
 
 def upper_bounds() -> Summary:
@@ -385,7 +452,9 @@ def upper_bounds() -> Summary:
         records.append(record("tuned", "people", f"c{i}", "rephrased", i < 3))
     for i in range(4):
         records.append(record("in_context", "people", f"c{i}", "memorization", False))  # memorization is never marked
-        records.append(record("in_context", "people", f"c{i}", "comparison", False, error="HTTP 500"))  # nothing to judge by
+        records.append(
+            record("in_context", "people", f"c{i}", "comparison", False, error="HTTP 500")
+        )  # nothing to judge by
         records.append(record("in_context", "people", f"c{i}", "date_changed", False))  # 0/4: its lower end 0 is chance
         records.append(record("in_context", "people", f"c{i}", "secondary", i < 3, expected="Yes." if i % 2 else "No."))
         records.append(record("in_context", "people", f"c{i}", "rephrased", True))
@@ -398,44 +467,49 @@ def upper_bounds() -> Summary:
 
 def test_splits_the_upper_bound_cannot_show_are_marked_and_left_out_of_generalization():
     assert upper_bounds().terminal_lines() == [
-        'model         dataset  split         n  correct  accuracy  95% CI          in-form  errors',
-        'm             people   memorization  4  4        1.000     [0.510, 1.000]  1.00',
-        'm             people   rephrased     4  3        0.750     [0.301, 0.954]  1.00',
-        'm             people   date_changed  4  0        0.000     [0.000, 0.490]  1.00',
-        'm             people   secondary     4  2        0.500     [0.150, 0.850]  1.00',
-        'm@in_context  people   memorization  4  0        0.000     [0.000, 0.490]  1.00',
-        'm@in_context  people   rephrased     4  4        1.000     [0.510, 1.000]  1.00',
-        'm@in_context  people   date_changed  4  0        0.000     [0.000, 0.490]  1.00',
-        'm@in_context  people   secondary     4  3        0.750     [0.301, 0.954]  1.00',
-        'm@in_context  people   comparison    0  0        0.000     [0.000, 1.000]  -        4',
-        'other         people   memorization  2  2        1.000     [0.342, 1.000]  1.00',
-        'other         people   rephrased     2  2        1.000     [0.342, 1.000]  1.00',
-        'other         people   secondary     2  0        0.000     [0.000, 0.658]  1.00',
-        '',
-        'model         memorization              generalization',
-        'm             1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)',
-        'm@in_context  0.000 [0.00, 0.49] (n=4)  1.000 [0.51, 1.00] (n=4)',
-        'other         1.000 [0.34, 1.00] (n=2)  0.500 [0.15, 0.85] (n=4)',
-        '',
-        'before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)',
-        'model  split           tuned  in-context  note',
-        'm      memorization    1.000  0.000',
-        'm      rephrased       0.750  1.000',
-        'm      date_changed    0.000  0.000       not measurable on this model',
-        'm      secondary       0.500  0.750       not measurable on this model',
-        'm      comparison      -      -',
-        'm      generalization  0.750  1.000       without date_changed, secondary',
-        'other  memorization    1.000  -',
-        'other  rephrased       1.000  -',
-        'other  secondary       0.000  -',
-        'other  generalization  0.500  -',
-        'm: generalization leaves out what this model cannot show even with the facts in the prompt: date_changed (in context 0.000'
-        ' [0.000, 0.490] is not above chance 0.00); secondary (in context 0.750 [0.301, 0.954] is not above chance 0.50)',
-        '',
-        'paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)',
-        'A  B      scope           n  only A  only B  McNemar p  B - A [95% CI]',
-        'm  other  memorization    2  0       0       1.0000     +0.0 pts [+0.0, +0.0]',
-        'm  other  generalization  4  2       0       0.5000     -50.0 pts [-50.0, -50.0]',
+        "model         dataset  split         n  correct  accuracy  95% CI          in-form  errors",
+        "m             people   memorization  4  4        1.000     [0.510, 1.000]  1.00",
+        "m             people   rephrased     4  3        0.750     [0.301, 0.954]  1.00",
+        "m             people   date_changed  4  0        0.000     [0.000, 0.490]  1.00",
+        "m             people   secondary     4  2        0.500     [0.150, 0.850]  1.00",
+        "m@in_context  people   memorization  4  0        0.000     [0.000, 0.490]  1.00",
+        "m@in_context  people   rephrased     4  4        1.000     [0.510, 1.000]  1.00",
+        "m@in_context  people   date_changed  4  0        0.000     [0.000, 0.490]  1.00",
+        "m@in_context  people   secondary     4  3        0.750     [0.301, 0.954]  1.00",
+        "m@in_context  people   comparison    0  0        0.000     [0.000, 1.000]  -        4",
+        "other         people   memorization  2  2        1.000     [0.342, 1.000]  1.00",
+        "other         people   rephrased     2  2        1.000     [0.342, 1.000]  1.00",
+        "other         people   secondary     2  0        0.000     [0.000, 0.658]  1.00",
+        "",
+        "model         memorization              generalization",
+        "m             1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)",
+        "m@in_context  0.000 [0.00, 0.49] (n=4)  1.000 [0.51, 1.00] (n=4)",
+        "other         1.000 [0.34, 1.00] (n=2)  0.500 [0.15, 0.85] (n=4)",
+        "",
+        "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the "
+        "prompt (the upper bound)",
+        "model  split           tuned  in-context  note",
+        "m      memorization    1.000  0.000",
+        "m      rephrased       0.750  1.000",
+        "m      date_changed    0.000  0.000       not measurable on this model",
+        "m      secondary       0.500  0.750       not measurable on this model",
+        "m      comparison      -      -",
+        "m      generalization  0.750  1.000       without date_changed, secondary",
+        "other  memorization    1.000  -",
+        "other  rephrased       1.000  -",
+        "other  secondary       0.000  -",
+        "other  generalization  0.500  -",
+        "m: generalization leaves out what this model cannot show even with the facts in the prompt: date_changed "
+        "(in context 0.000"
+        " [0.000, 0.490] is not above chance 0.00); secondary (in context 0.750 [0.301, 0.954] is not above chance "
+        "0.50)",
+        "",
+        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
+        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
+        "--ftb-report)",
+        "A  B      scope           n  only A  only B  McNemar p  B - A [95% CI]",
+        "m  other  memorization    2  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
+        "m  other  generalization  4  2       0       0.5000     -50.0 pts [-50.0, -50.0]",
     ]
 
 
@@ -445,12 +519,45 @@ def in_given_order() -> Summary:
     records = []
     for i in range(2):
         for dataset in ("towns", "people"):
-            records.append(record("tuned", dataset, f"c{i}", "mine", i < 1, model="zeta", rule_passed=i < 1, judge_passed=None,
-                                  judge_reason="no verdict"))
-            records.append(record("tuned", dataset, f"c{i}", "comparison", True, model="zeta", rule_passed=True, judge_passed=i < 1,
-                                  judge_reason="ok"))
-            records.append(record("tuned", dataset, f"c{i}", "memorization", True, model="zeta", rule_passed=True, judge_passed=True,
-                                  judge_reason="ok"))
+            records.append(
+                record(
+                    "tuned",
+                    dataset,
+                    f"c{i}",
+                    "mine",
+                    i < 1,
+                    model="zeta",
+                    rule_passed=i < 1,
+                    judge_passed=None,
+                    judge_reason="no verdict",
+                )
+            )
+            records.append(
+                record(
+                    "tuned",
+                    dataset,
+                    f"c{i}",
+                    "comparison",
+                    True,
+                    model="zeta",
+                    rule_passed=True,
+                    judge_passed=i < 1,
+                    judge_reason="ok",
+                )
+            )
+            records.append(
+                record(
+                    "tuned",
+                    dataset,
+                    f"c{i}",
+                    "memorization",
+                    True,
+                    model="zeta",
+                    rule_passed=True,
+                    judge_passed=True,
+                    judge_reason="ok",
+                )
+            )
     for i in range(2):
         records.append(record("tuned", "people", f"c{i}", "memorization", True, model="alpha"))
         records.append(record("tuned", "people", f"c{i}", "rephrased", i < 1, model="alpha"))
@@ -460,49 +567,55 @@ def in_given_order() -> Summary:
 
 def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_the_paper():
     assert in_given_order().terminal_lines() == [
-        'model               dataset  split         n  correct  accuracy  95% CI          in-form  errors',
-        'zeta                people   memorization  2  2        1.000     [0.342, 1.000]  1.00',
-        'zeta                people   comparison    2  2        1.000     [0.342, 1.000]  1.00',
-        'zeta                people   mine          2  1        0.500     [0.095, 0.905]  1.00',
-        'zeta                towns    memorization  2  2        1.000     [0.342, 1.000]  1.00',
-        'zeta                towns    comparison    2  2        1.000     [0.342, 1.000]  1.00',
-        'zeta                towns    mine          2  1        0.500     [0.095, 0.905]  1.00',
-        'alpha               people   memorization  2  2        1.000     [0.342, 1.000]  1.00',
-        'alpha               people   rephrased     2  1        0.500     [0.095, 0.905]  1.00',
-        'alpha+paraphrase:2  people   memorization  2  1        0.500     [0.095, 0.905]  1.00',
-        '',
-        'model               memorization              generalization',
-        'zeta                1.000 [0.51, 1.00] (n=4)  0.750 [0.41, 0.93] (n=8)',
-        'alpha               1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)',
-        'alpha+paraphrase:2  0.500 [0.05, 0.95] (n=2)  -',
-        '',
-        'recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case',
-        'model  recipe        memorization              generalization            vs qa, paired (generalization)',
-        'alpha  qa            1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)  -',
-        'alpha  paraphrase:2  0.500 [0.05, 0.95] (n=2)  -                         no shared items',
-        '',
-        'model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree',
-        'model  dataset  split         n  rules  judge  agreement  judge errors',
-        'zeta   people   memorization  2  1.000  1.000  1.000',
-        'zeta   people   comparison    2  1.000  0.500  0.500',
-        'zeta   people   mine          0  -      -      -          2',
-        'zeta   towns    memorization  2  1.000  1.000  1.000',
-        'zeta   towns    comparison    2  1.000  0.500  0.500',
-        'zeta   towns    mine          0  -      -      -          2',
-        '',
-        'paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)',
+        "model               dataset  split         n  correct  accuracy  95% CI          in-form  errors",
+        "zeta                people   memorization  2  2        1.000     [0.342, 1.000]  1.00",
+        "zeta                people   comparison    2  2        1.000     [0.342, 1.000]  1.00",
+        "zeta                people   mine          2  1        0.500     [0.095, 0.905]  1.00",
+        "zeta                towns    memorization  2  2        1.000     [0.342, 1.000]  1.00",
+        "zeta                towns    comparison    2  2        1.000     [0.342, 1.000]  1.00",
+        "zeta                towns    mine          2  1        0.500     [0.095, 0.905]  1.00",
+        "alpha               people   memorization  2  2        1.000     [0.342, 1.000]  1.00",
+        "alpha               people   rephrased     2  1        0.500     [0.095, 0.905]  1.00",
+        "alpha+paraphrase:2  people   memorization  2  1        0.500     [0.095, 0.905]  1.00",
+        "",
+        "model               memorization              generalization",
+        "zeta                1.000 [0.51, 1.00] (n=4)  0.750 [0.41, 0.93] (n=8)",
+        "alpha               1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)",
+        "alpha+paraphrase:2  0.500 [0.05, 0.95] (n=2)  -",
+        "",
+        "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case",
+        "model  recipe        memorization              generalization            vs qa, paired (generalization)",
+        "alpha  qa            1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)  -",
+        "alpha  paraphrase:2  0.500 [0.05, 0.95] (n=2)  -                         no shared items",
+        "",
+        "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often "
+        "they agree",
+        "model  dataset  split         n  rules  judge  agreement  judge errors",
+        "zeta   people   memorization  2  1.000  1.000  1.000",
+        "zeta   people   comparison    2  1.000  0.500  0.500",
+        "zeta   people   mine          0  -      -      -          2",
+        "zeta   towns    memorization  2  1.000  1.000  1.000",
+        "zeta   towns    comparison    2  1.000  0.500  0.500",
+        "zeta   towns    mine          0  -      -      -          2",
+        "",
+        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
+        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
+        "--ftb-report)",
         # pairs in name order, whatever order the models ran in
-        'A                   B                   scope         n  only A  only B  McNemar p  B - A [95% CI]',
-        'alpha               alpha+paraphrase:2  memorization  2  1       0       1.0000     -50.0 pts [-100.0, +0.0]',
-        'alpha               zeta                memorization  2  0       0       1.0000     +0.0 pts [+0.0, +0.0]',
-        'alpha+paraphrase:2  zeta                memorization  2  0       1       1.0000     +50.0 pts [+0.0, +100.0]',
+        "A                   B                   scope         n  only A  only B  McNemar p  B - A [95% CI]",
+        "alpha               alpha+paraphrase:2  memorization  2  1       0       1.0000     -50.0 pts [-100.0, +0.0]",
+        "alpha               zeta                memorization  2  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
+        "alpha+paraphrase:2  zeta                memorization  2  0       1       1.0000     +50.0 pts [+0.0, +100.0]",
     ]
 
 
 def test_json_items_of_a_case_follow_the_order_of_the_splits():
     items = [(x["target"], x["dataset"], x["case_id"], x["split"]) for x in in_given_order().to_json()["items"]]
     assert [item for item in items if item[:3] == ("zeta", "people", "c0")] == [
-        ("zeta", "people", "c0", "memorization"), ("zeta", "people", "c0", "comparison"), ("zeta", "people", "c0", "mine")]
+        ("zeta", "people", "c0", "memorization"),
+        ("zeta", "people", "c0", "comparison"),
+        ("zeta", "people", "c0", "mine"),
+    ]
 
 
 def test_a_recipe_without_its_plain_model_has_no_untuned_stages_and_an_absent_target_no_cell():

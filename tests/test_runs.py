@@ -87,6 +87,7 @@ def saved(p: pytest.Pytester) -> list[Path]:
 
 # --- saving ------------------------------------------------------------------------------------
 
+
 def test_every_run_is_saved_numbered_with_what_ran(project: pytest.Pytester) -> None:
     first = run(project)
     first.assert_outcomes(passed=4)
@@ -100,8 +101,9 @@ def test_every_run_is_saved_numbered_with_what_ran(project: pytest.Pytester) -> 
     assert data["models"] == ["modela"]
     assert data["providers"] == {"modela": "published"}
     case_file = project.path / "cases" / "towns.yaml"
-    assert data["datasets"] == {"towns": {"path": "cases/towns.yaml",
-                                          "sha256": hashlib.sha256(case_file.read_bytes()).hexdigest()}}
+    assert data["datasets"] == {
+        "towns": {"path": "cases/towns.yaml", "sha256": hashlib.sha256(case_file.read_bytes()).hexdigest()}
+    }
     assert data["hyperparameters"]["seed"] == 0 and data["hyperparameters"]["epochs"] is None
     assert data["options"]["responses"] == "responses"
     assert data["plugin_version"] == __import__("pytest_finetunebench").__version__
@@ -117,8 +119,9 @@ def test_saved_run_records_the_git_commit(project: pytest.Pytester) -> None:
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q"], cwd=project.path, check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "init"], cwd=project.path, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project.path, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project.path, capture_output=True, text=True, check=True
+    ).stdout.strip()
     run(project).assert_outcomes(passed=4)
     data = json.loads(saved(project)[0].read_text())
     assert data["git"]["commit"] == head and len(head) == 40
@@ -149,18 +152,21 @@ def test_store_option_moves_saved_runs(project: pytest.Pytester) -> None:
 
 # --- comparing -----------------------------------------------------------------------------------
 
+
 def test_compare_prints_deltas_against_the_previous_run(project: pytest.Pytester) -> None:
     run(project).assert_outcomes(passed=4)
     write_answers(project, WORSE)
     result = run(project, "--ftb-compare")
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines([
-        "*compared with run 0001 (*): accuracy then -> now*",
-        "model*dataset*split*then*now*delta (points)*",
-        "modela*towns*memorization*1.000 (2/2)*1.000 (2/2)*+0.0",
-        "modela*towns*rephrased*1.000 (2/2)*0.500 (1/2)*-50.0",
-        "modela*[*]*generalization*1.000 (2/2)*0.500 (1/2)*-50.0",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*compared with run 0001 (*): accuracy then -> now*",
+            "model*dataset*split*then*now*delta (points)*",
+            "modela*towns*memorization*1.000 (2/2)*1.000 (2/2)*+0.0",
+            "modela*towns*rephrased*1.000 (2/2)*0.500 (1/2)*-50.0",
+            "modela*[*]*generalization*1.000 (2/2)*0.500 (1/2)*-50.0",
+        ]
+    )
     assert "warning:" not in result.stdout.str()
 
 
@@ -193,10 +199,12 @@ def test_compare_warns_when_the_dataset_changed(project: pytest.Pytester) -> Non
     case_file.write_text("# edited\n" + CASES)
     new = hashlib.sha256(case_file.read_bytes()).hexdigest()
     result = run(project, "--ftb-compare", "--ftb-epochs=3")
-    result.stdout.fnmatch_lines([
-        f"warning: dataset `towns` changed (sha256 {old[:12]} -> {new[:12]}): its deltas compare different cases",
-        "warning: hyperparameters differ: epochs None -> 3",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"warning: dataset `towns` changed (sha256 {old[:12]} -> {new[:12]}): its deltas compare different cases",
+            "warning: hyperparameters differ: epochs None -> 3",
+        ]
+    )
 
 
 def test_compare_fail_decides_the_exit_status(project: pytest.Pytester) -> None:
@@ -206,10 +214,12 @@ def test_compare_fail_decides_the_exit_status(project: pytest.Pytester) -> None:
     write_answers(project, WORSE)
     bad = run(project, "--ftb-compare-fail=generalization:5%")
     assert bad.ret == 1
-    bad.stdout.fnmatch_lines([
-        "*regression gate FAILED (--ftb-compare-fail=generalization:5%)*",
-        "*modela: generalization dropped 50.0 points (1.000 (2/2) -> 0.500 (1/2)), more than the 5.0 allowed*",
-    ])
+    bad.stdout.fnmatch_lines(
+        [
+            "*regression gate FAILED (--ftb-compare-fail=generalization:5%)*",
+            "*modela: generalization dropped 50.0 points (1.000 (2/2) -> 0.500 (1/2)), more than the 5.0 allowed*",
+        ]
+    )
     # against run 0002 (also WORSE) nothing dropped: the wrong answer alone does not fail the run
     ok = run(project, "--ftb-compare-fail=generalization:0.05,memorization:0")
     assert ok.ret == 0
@@ -233,7 +243,9 @@ def test_compare_fail_together_with_the_gate(project: pytest.Pytester) -> None:
     write_answers(project, WORSE)
     both = run(project, "--ftb-compare-fail=generalization:90%", "--ftb-fail-under=rephrased:0.9")
     assert both.ret == 1
-    both.stdout.fnmatch_lines(["*gate FAILED*", "*modela: rephrased 0.500 (1/2) is under 0.900*", "*regression gate passed*"])
+    both.stdout.fnmatch_lines(
+        ["*gate FAILED*", "*modela: rephrased 0.500 (1/2) is under 0.900*", "*regression gate passed*"]
+    )
 
 
 def test_compare_fail_never_hides_run_errors(project: pytest.Pytester) -> None:
@@ -243,7 +255,8 @@ def test_compare_fail_never_hides_run_errors(project: pytest.Pytester) -> None:
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*run error:*modelc*", "*regression gate passed*"])
     assert [line for line in result.outlines if "run error(s)" in line] == [
-        "  but 4 run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed"]
+        "  but 4 run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed"
+    ]
 
 
 def test_bad_compare_fail_spec_is_a_usage_error(project: pytest.Pytester) -> None:
@@ -253,6 +266,7 @@ def test_bad_compare_fail_spec_is_a_usage_error(project: pytest.Pytester) -> Non
 
 
 # --- $GITHUB_STEP_SUMMARY and JUnit ----------------------------------------------------------------
+
 
 def test_step_summary_is_appended(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     run(project).assert_outcomes(passed=4)
@@ -278,7 +292,10 @@ def test_markdown_file_carries_the_comparison(project: pytest.Pytester) -> None:
     run(project)
     run(project, "--ftb-compare", "--ftb-markdown=out.md")
     text = (project.path / "out.md").read_text()
-    assert "### Compared with run 0001" in text and "| modela | towns | memorization | 1.000 (2/2) | 1.000 (2/2) | +0.0 |" in text
+    assert (
+        "### Compared with run 0001" in text
+        and "| modela | towns | memorization | 1.000 (2/2) | 1.000 (2/2) | +0.0 |" in text
+    )
 
 
 def test_junit_xml_carries_model_split_expected_and_answer(project: pytest.Pytester) -> None:
@@ -301,15 +318,18 @@ def test_junit_xml_carries_model_split_expected_and_answer(project: pytest.Pytes
 
 # --- before -> after with the in-context upper bound -------------------------------------------------
 
+
 def _record(model: str, stage: str, split: str, passed: bool, case: str = "c1") -> Record:
     return Record(model, stage, "towns", case, split, "q?", "a", "a" if passed else "b", passed, "exact", 1.0, "")
 
 
 def test_before_after_shows_base_tuned_and_in_context() -> None:
     records = []
-    for stage, right in (("base", {"memorization": 0, "rephrased": 0, "comparison": 1}),
-                         ("tuned", {"memorization": 2, "rephrased": 1, "comparison": 1}),
-                         ("in_context", {"memorization": 2, "rephrased": 2, "comparison": 2})):
+    for stage, right in (
+        ("base", {"memorization": 0, "rephrased": 0, "comparison": 1}),
+        ("tuned", {"memorization": 2, "rephrased": 1, "comparison": 1}),
+        ("in_context", {"memorization": 2, "rephrased": 2, "comparison": 2}),
+    ):
         for split, n_right in right.items():
             records += [_record("m", stage, split, i < n_right, f"c{i}") for i in range(2)]
     table = Summary(records).before_after_table()

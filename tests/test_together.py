@@ -13,30 +13,16 @@ import pytest
 
 together = pytest.importorskip("together")
 
-from conformance import together_checker  # noqa: E402
-from emulated import (  # noqa: E402
-    PAIRS,
-    prompts,
-    provider_factory,
-    serve,
-    spawn_child,
-    tune_request,
-    wait_for,
-)
+from conformance import together_checker
+from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_request, wait_for
 
-from pytest_finetunebench.providers import RunContext  # noqa: E402
-from pytest_finetunebench.providers import create as create_provider  # noqa: E402
-from pytest_finetunebench.providers.base import (  # noqa: E402
-    Endpoint,
-    Prompt,
-    ProviderError,
-    TuneRequest,
-    TuneSettings,
-)
-from pytest_finetunebench.providers.together import TogetherProvider, training_jsonl  # noqa: E402
-from pytest_finetunebench.store import ledger as L  # noqa: E402
-from pytest_finetunebench.store.jobstore import JobStore  # noqa: E402
-from pytest_finetunebench.testing.together_emulator import NO_ANSWER, TogetherEmulator  # noqa: E402
+from pytest_finetunebench.providers import RunContext
+from pytest_finetunebench.providers import create as create_provider
+from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.together import TogetherProvider, training_jsonl
+from pytest_finetunebench.store import ledger as L
+from pytest_finetunebench.store.jobstore import JobStore
+from pytest_finetunebench.testing.together_emulator import NO_ANSWER, TogetherEmulator
 
 MODEL = "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 BASE = MODEL.removeprefix("together:")
@@ -69,7 +55,9 @@ def test_registry_serves_together_names(tmp_path):
 
 def test_training_file_is_conversational_jsonl():
     lines = training_jsonl(PAIRS[:2]).decode().splitlines()
-    assert json.loads(lines[0]) == {"messages": [{"role": "user", "content": PAIRS[0].prompt}, {"role": "assistant", "content": PAIRS[0].answer}]}
+    assert json.loads(lines[0]) == {
+        "messages": [{"role": "user", "content": PAIRS[0].prompt}, {"role": "assistant", "content": PAIRS[0].answer}]
+    }
     assert len(lines) == 2
 
 
@@ -78,7 +66,9 @@ def test_full_lifecycle_uploads_tunes_polls_and_answers(emu, make):
     provider, lines = make(lora=16)
     endpoints = provider.endpoints(request(), ["tuned", "base"])
     tuned = endpoints["tuned"].handle
-    assert tuned.startswith("ftb-emulator/Meta-Llama-3.1-8B-Instruct-Reference-ftb-") and endpoints["base"].handle == BASE
+    assert (
+        tuned.startswith("ftb-emulator/Meta-Llama-3.1-8B-Instruct-Reference-ftb-") and endpoints["base"].handle == BASE
+    )
     answers = provider.answer(endpoints["tuned"], prompts() + [Prompt("x", "Something never trained?")])
     assert [a.text for a in answers[:-1]] == [p.answer for p in PAIRS] and answers[-1].text == NO_ANSWER
     assert all(a.text == NO_ANSWER for a in provider.answer(endpoints["base"], prompts(2)))
@@ -89,7 +79,10 @@ def test_full_lifecycle_uploads_tunes_polls_and_answers(emu, make):
     body = emu.bodies[CREATE]
     assert (body["model"], body["n_epochs"], body["suffix"], body["random_seed"]) == (BASE, 3, f"ftb-{key}", 0)
     assert body["training_type"]["type"] == "Lora" and body["training_type"]["lora_r"] == 16
-    assert any(line.startswith("together meta-llama/Meta-Llama-3.1-8B-Instruct-Reference ft-") and ": running, " in line for line in lines)
+    assert any(
+        line.startswith("together meta-llama/Meta-Llama-3.1-8B-Instruct-Reference ft-") and ": running, " in line
+        for line in lines
+    )
 
     before = sum(emu.requests.values())  # a rerun (a fresh provider, same store) reuses the ledger
     assert make(lora=16)[0].endpoints(request(), ["tuned"])["tuned"].handle == tuned
@@ -105,17 +98,25 @@ def test_full_fine_tune_and_an_absolute_learning_rate(emu, make):
 def test_the_multiplier_flag_is_refused(emu, make):
     with pytest.raises(ProviderError) as info:
         make(learning_rate_multiplier=2.0)[0].endpoints(request(), ["tuned"])
-    assert str(info.value) == ("--ftb-learning-rate-multiplier scales a default rate, but Together AI takes an absolute learning rate:"
-                               " pass --ftb-learning-rate instead (e.g. 1e-5)")
+    assert str(info.value) == (
+        "--ftb-learning-rate-multiplier scales a default rate, but Together AI takes an absolute learning rate:"
+        " pass --ftb-learning-rate instead (e.g. 1e-5)"
+    )
     assert sum(emu.requests.values()) == 0
 
 
 def test_epoch_stages_are_skipped_with_the_reason(emu, make):
     provider, lines = make()
     endpoints = provider.endpoints(request(), ["epoch:1", "tuned"])
-    assert lines[0] == "together meta-llama/Meta-Llama-3.1-8B-Instruct-Reference: epoch:1 skipped: Together serves intermediate checkpoints only as downloads"
+    assert (
+        lines[0]
+        == "together meta-llama/Meta-Llama-3.1-8B-Instruct-Reference: epoch:1 skipped: Together serves intermediate "
+        "checkpoints only as downloads"
+    )
     skip = provider.answer(endpoints["epoch:1"], prompts(1))[0].skip
-    assert skip.startswith("no checkpoint for epoch 1 of job ft-") and skip.endswith(": Together serves only the final model (available epochs: none)")
+    assert skip.startswith("no checkpoint for epoch 1 of job ft-") and skip.endswith(
+        ": Together serves only the final model (available epochs: none)"
+    )
 
 
 def test_ledger_lost_finds_the_job_by_suffix(emu, make):
@@ -192,8 +193,10 @@ def test_a_failed_job_names_togethers_message(emu, make):
 def test_an_unknown_model_is_one_line_before_any_job(emu, make):
     with pytest.raises(ProviderError) as info:
         make()[0].endpoints(TuneRequest("together:nobody/no-such-model", PAIRS, TuneSettings(epochs=2)), ["tuned"])
-    assert str(info.value) == ("Together AI refused the fine-tuning job for nobody/no-such-model: HTTP 404: Model nobody/no-such-model"
-                               " is not available for fine-tuning (emulated).")
+    assert str(info.value) == (
+        "Together AI refused the fine-tuning job for nobody/no-such-model: HTTP 404: Model nobody/no-such-model"
+        " is not available for fine-tuning (emulated)."
+    )
     assert emu.jobs_created == 0
 
 
@@ -212,10 +215,13 @@ def test_a_model_served_only_on_a_dedicated_endpoint_says_what_to_do(emu, make):
     endpoint = provider.endpoints(request(), ["tuned"])["tuned"]
     emu.dedicated_only.add(endpoint.handle)
     [answer] = provider.answer(endpoint, prompts(1))
-    assert answer.error == (f"HTTP 400: Unable to access non-serverless model {endpoint.handle}. Please visit https://api.together.ai/models/"
-                            f"{endpoint.handle} to create and start a new dedicated endpoint for the model. (emulated); Together serves this tuned"
-                            " model only on a dedicated endpoint: start one (together endpoints create --model <it>) and evaluate it as"
-                            " together:<the endpoint's model name>")
+    assert answer.error == (
+        f"HTTP 400: Unable to access non-serverless model {endpoint.handle}. Please visit https://api.together.ai/models/"
+        f"{endpoint.handle} to create and start a new dedicated endpoint for the model. (emulated); Together serves "
+        "this tuned"
+        " model only on a dedicated endpoint: start one (together endpoints create --model <it>) and evaluate it as"
+        " together:<the endpoint's model name>"
+    )
 
 
 def test_dry_run_uploads_and_launches_nothing(emu, make):

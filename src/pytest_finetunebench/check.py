@@ -24,8 +24,9 @@ import importlib
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .cases.casefile import Dataset, load_dataset
 from .cases.schema import MEMORIZATION, CaseFileError
@@ -75,8 +76,13 @@ def check_unique(datasets: list[Dataset]) -> list[Problem]:
                 if key in seen:
                     where, line = seen[key]
                     first = f"line {line}" if where == ds.path else f"{where}:{line}"
-                    problems.append(Problem(ds.path, v.line, f"duplicate question {v.question!r} (first at {first}); "
-                                            "fix: reword one of them or drop it"))
+                    problems.append(
+                        Problem(
+                            ds.path,
+                            v.line,
+                            f"duplicate question {v.question!r} (first at {first}); fix: reword one of them or drop it",
+                        )
+                    )
                 else:
                     seen[key] = (ds.path, v.line)
     return problems
@@ -105,9 +111,15 @@ def check_balance(ds: Dataset) -> list[Problem]:
     for split, (yes, no, line) in yes_no_counts(ds).items():
         if not balanced(yes, no):
             share = 100 * yes / (yes + no)
-            problems.append(Problem(ds.path, line, f"split `{split}` has {yes} Yes / {no} No golds ({share:.0f}% Yes), "
-                                    f"outside {BALANCE[0]:.0%}-{BALANCE[1]:.0%}; fix: flip questions so about half "
-                                    "the answers are No"))
+            problems.append(
+                Problem(
+                    ds.path,
+                    line,
+                    f"split `{split}` has {yes} Yes / {no} No golds ({share:.0f}% Yes), "
+                    f"outside {BALANCE[0]:.0%}-{BALANCE[1]:.0%}; fix: flip questions so about half "
+                    "the answers are No",
+                )
+            )
     return problems
 
 
@@ -165,17 +177,28 @@ def check_contamination(datasets: list[Dataset], store: Path, max_known: float, 
         share = len(known[path]) / total
         print(f"check: {path}: untuned local model answers {len(known[path])}/{total} memorization questions", file=out)
         if share > max_known:
-            problems.append(Problem(path, 1, f"the untuned model already answers {len(known[path])}/{total} "
-                                    f"({share:.0%}) {MEMORIZATION} questions (e.g. {', '.join(known[path][:3])}); "
-                                    "these facts are not new; fix: regenerate with another seed or other values"))
+            problems.append(
+                Problem(
+                    path,
+                    1,
+                    f"the untuned model already answers {len(known[path])}/{total} "
+                    f"({share:.0%}) {MEMORIZATION} questions (e.g. {', '.join(known[path][:3])}); "
+                    "these facts are not new; fix: regenerate with another seed or other values",
+                )
+            )
     return problems
 
 
 # --------------------------------------------------------------------------- entry point
 
 
-def check(paths: Iterable[str | Path], model: bool = False, store: Path = Path(".ftb"), max_known: float = 0.1,
-          out: Any = None) -> list[Problem]:
+def check(
+    paths: Iterable[str | Path],
+    model: bool = False,
+    store: Path = Path(".ftb"),
+    max_known: float = 0.1,
+    out: Any = None,
+) -> list[Problem]:
     """Every problem of these files (and directories), in file order."""
     out = out or sys.stderr
     problems: list[Problem] = []
@@ -197,13 +220,18 @@ def check(paths: Iterable[str | Path], model: bool = False, store: Path = Path("
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_finetunebench check",
-                                     description="Validity checks of case files; one line per problem.")
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_finetunebench check", description="Validity checks of case files; one line per problem."
+    )
     parser.add_argument("paths", nargs="+", help="case files or directories of them")
     parser.add_argument("--no-model", action="store_true", help="skip the contamination check with the local model")
     parser.add_argument("--store", type=Path, default=Path(".ftb"), help="job store for the local model (default .ftb)")
-    parser.add_argument("--max-known", type=float, default=0.1,
-                        help="largest share of new-knowledge memorization questions the untuned model may answer")
+    parser.add_argument(
+        "--max-known",
+        type=float,
+        default=0.1,
+        help="largest share of new-knowledge memorization questions the untuned model may answer",
+    )
     args = parser.parse_args(argv)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:

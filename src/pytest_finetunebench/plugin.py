@@ -8,10 +8,11 @@ on the controller and gates, ``cassettes`` records or replays HTTP.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Generator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any
 
 import pytest
 
@@ -24,15 +25,7 @@ from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .reporting.results import Results
 from .run import recipes
 from .run.answer import EVALUATION, Evaluation
-from .run.collect import (
-    CaseFile,
-    Catalog,
-    InvalidCaseFile,
-    OneLine,
-    Selection,
-    VariantItem,
-    is_case_file,
-)
+from .run.collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
 from .run.tune import settings_from, untuned_answerer
 from .store.jobstore import JobStore
 
@@ -72,7 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     if (flag_cases or shipped) and config.args_source != pytest.Config.ArgsSource.ARGS:
-        config.args = flag_cases + shipped  # `pytest --ftb-cases=DIR` / `--ftb-suite=NAME` run those cases, not testpaths
+        config.args = (
+            flag_cases + shipped
+        )  # `pytest --ftb-cases=DIR` / `--ftb-suite=NAME` run those cases, not testpaths
     elif shipped:
         config.args += shipped
     roots = [Path(p) for p in flag_cases] or [config.rootpath / p for p in (opts["cases"] or [DEFAULT_CASES])]
@@ -82,8 +77,12 @@ def pytest_configure(config: pytest.Config) -> None:
     case_roots = [r.resolve() for r in roots] + [Path(p) for p in shipped] + named
     worker = getattr(config, "workerinput", None)
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
-    ctx = RunContext(store=store, options=opts, progress=lambda line: _progress(config, line),
-                     extra=tuple(spec for specs in config.hook.pytest_ftb_providers(config=config) for spec in specs))
+    ctx = RunContext(
+        store=store,
+        options=opts,
+        progress=lambda line: _progress(config, line),
+        extra=tuple(spec for specs in config.hook.pytest_ftb_providers(config=config) for spec in specs),
+    )
     selection = _retention_bases(Selection.from_options(opts, DEFAULT_MODEL), ctx)
     config.stash[COLLECTION] = collection = Collection(selection, tuple(case_roots))
     for root in case_roots:  # a link back to a case folder is not collected again
@@ -105,14 +104,18 @@ def pytest_configure(config: pytest.Config) -> None:
         if scoring_of(target.stage)[1] == LIKELIHOOD and not spec.scores:
             raise pytest.UsageError(
                 f"--ftb-scoring=likelihood: the {spec.name} provider cannot score {target.model} by likelihood "
-                "(it gives this plugin no token log-probabilities); fix: --ftb-scoring=generate for it, or a local: model")
-    config.stash[EVALUATION] = Evaluation(ctx, settings_from(opts), worker["testrunuid"] if worker else None,
-                                          *_judge(opts, ctx))
+                "(it gives this plugin no token log-probabilities); fix: --ftb-scoring=generate for it, or a local: "
+                "model"
+            )
+    config.stash[EVALUATION] = Evaluation(
+        ctx, settings_from(opts), worker["testrunuid"] if worker else None, *_judge(opts, ctx)
+    )
 
 
 def _retention_bases(selection: Selection, ctx: RunContext) -> Selection:
     """Keep the untuned stages the retention split needs where the provider has them (the report
     says where retention could not be measured)."""
+
     def untuned(target: Target) -> bool:
         try:
             return providers.spec_for(target.model, ctx).untuned
@@ -180,8 +183,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
     collection = parent.config.stash[COLLECTION]
     if is_case_file(file_path, collection.roots):
-        return CaseFile.from_parent(parent, path=file_path, selection=collection.selection,
-                                    catalog=collection.catalog)
+        return CaseFile.from_parent(parent, path=file_path, selection=collection.selection, catalog=collection.catalog)
     return None
 
 
@@ -209,8 +211,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 provider = evaluation.tuner.provider(model)
                 base, recipe = recipes.split(model)
                 if recipe.name != recipes.QA and not getattr(provider, "trains", True):
-                    raise pytest.UsageError(f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
-                                            f" ({base}), so a recipe cannot apply; fix: --ftb-recipe=qa for it")
+                    raise pytest.UsageError(
+                        f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
+                        f" ({base}), so a recipe cannot apply; fix: --ftb-recipe=qa for it"
+                    )
                 evaluation.request(model)  # a recipe the cases cannot feed: one line now, not an error per item
             except (ProviderError, recipes.RecipeError) as exc:
                 raise pytest.UsageError(str(exc)) from None
@@ -218,11 +222,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _progress(session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once")
 
 
-NO_CASES = ("finetunebench: no case files were collected (it looks in {where}); get cases: pytest --ftb-suite=default (the shipped suite),"
-            " `ftb init` (a starter cases/ and the pytest settings), `ftb generate` or `ftb import-upstream`")
+NO_CASES = (
+    "finetunebench: no case files were collected (it looks in {where}); get cases: pytest --ftb-suite=default (the "
+    "shipped suite),"
+    " `ftb init` (a starter cases/ and the pytest settings), `ftb generate` or `ftb import-upstream`"
+)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     collection = config.stash[COLLECTION]
-    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not (collection.catalog.datasets or collection.catalog.invalid):
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not (
+        collection.catalog.datasets or collection.catalog.invalid
+    ):
         terminalreporter.write_line(NO_CASES.format(where=", ".join(str(p) for p in collection.roots)))

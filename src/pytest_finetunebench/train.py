@@ -43,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = AutoTokenizer.from_pretrained(spec["base"])
         model = AutoModelForCausalLM.from_pretrained(spec["base"], dtype=torch.float32)
         with open(out / "train.log", "a", encoding="utf-8") as log:
+
             def progress(line: str) -> None:
                 log.write(line + "\n")
                 log.flush()
 
-            stats = train(model, tokenizer, [tuple(p) for p in spec["pairs"]], plan, out, progress, spec["label"], world)
+            stats = train(
+                model, tokenizer, [tuple(p) for p in spec["pairs"]], plan, out, progress, spec["label"], world
+            )
         if world.main:
             atomic_write(out / "stats.json", json.dumps(asdict(stats)).encode())
     finally:

@@ -8,9 +8,10 @@ See ``docs/case-format.md`` for the format, with an example.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .casefile_yaml import Map, TreeError, clip, kind_of, read_tree, show
 from .schema import (
@@ -28,6 +29,7 @@ from .schema import (
     VARIANT_KEYS,
     CaseFileError,
 )
+
 
 @dataclass(frozen=True, slots=True)
 class Variant:
@@ -188,7 +190,9 @@ class _Validator:
             )
         kind = self.text(data, "kind", "dataset") or "new_knowledge"
         if kind not in KINDS:
-            raise self.fail(self.line_of(data, "kind"), f"unknown kind `{show(kind)}`; fix: use one of {', '.join(KINDS)}")
+            raise self.fail(
+                self.line_of(data, "kind"), f"unknown kind `{show(kind)}`; fix: use one of {', '.join(KINDS)}"
+            )
         splits = self.custom_splits(data)
         templates = self.templates(data, splits)
         default_matcher = self.matcher(data, "dataset", "auto")
@@ -213,7 +217,8 @@ class _Validator:
             for used in case.uses:
                 if used not in seen:
                     raise self.fail(
-                        case.line, f"case `{show(case.id)}` uses unknown case `{show(used)}`; fix: name a case of this file"
+                        case.line,
+                        f"case `{show(case.id)}` uses unknown case `{show(used)}`; fix: name a case of this file",
                     )
         return Dataset(
             name=name,
@@ -240,21 +245,34 @@ class _Validator:
             found = process.extractOne(_plain(t.question), choices, scorer=fuzz.ratio, score_cutoff=LEAK_RATIO)
             if found is not None:
                 other, variant = asked[found[2]]
-                raise self.fail(t.line, f"case `{show(case.id)}`: the training phrasing `{clip(t.question)}` is the {variant.split} question of case"
-                                        f" `{show(other.id)}` (line {variant.line}) in other words ({found[1]:.0f}% alike); a recipe would train on the test;"
-                                        " fix: word it differently")
+                raise self.fail(
+                    t.line,
+                    f"case `{show(case.id)}`: the training phrasing `{clip(t.question)}` is the {variant.split} "
+                    "question of case"
+                    f" `{show(other.id)}` (line {variant.line}) in other words ({found[1]:.0f}% alike); a recipe "
+                    "would train on the test;"
+                    " fix: word it differently",
+                )
 
     def train(self, raw: Map, where: str, templates: Mapping[str, str], trains: bool) -> tuple[Phrasing, ...]:
         items = raw.get("train") or []
         if not isinstance(items, list):
-            raise self.fail(self.line_of(raw, "train"), f"{where}: `train` must be a list; fix: `- question: ...` with `answer: ...`")
+            raise self.fail(
+                self.line_of(raw, "train"),
+                f"{where}: `train` must be a list; fix: `- question: ...` with `answer: ...`",
+            )
         if items and not trains:
-            raise self.fail(self.line_of(raw, "train"), f"{where} has `train` phrasings but no training `question`/`answer`; fix: add the pair they rephrase")
+            raise self.fail(
+                self.line_of(raw, "train"),
+                f"{where} has `train` phrasings but no training `question`/`answer`; fix: add the pair they rephrase",
+            )
         out = []
         for at, item in enumerate(items):
             line = items.lines[at]
             if not isinstance(item, Map):
-                raise self.fail(line, f"{where}: each `train` entry must be a mapping; fix: `- question: ...` with `answer: ...`")
+                raise self.fail(
+                    line, f"{where}: each `train` entry must be a mapping; fix: `- question: ...` with `answer: ...`"
+                )
             self.unknown_keys(item, TRAIN_KEYS, f"{where} train entry")
             question = self.required_text(item, "question", f"{where} train entry")
             answer = self.required_text(item, "answer", f"{where} train entry")
@@ -277,7 +295,8 @@ class _Validator:
         raw = data.get("templates") or {}
         if not isinstance(raw, dict):
             raise self.fail(
-                self.line_of(data, "templates"), "`templates` must map split names to text; fix: `templates: {default: ...}`"
+                self.line_of(data, "templates"),
+                "`templates` must map split names to text; fix: `templates: {default: ...}`",
             )
         for split, template in raw.items():
             if split != "default":
@@ -285,7 +304,8 @@ class _Validator:
             if not isinstance(template, str) or QUESTION_SLOT not in template:
                 raise self.fail(
                     self.line_of(raw, str(split)),
-                    f"template `{show(split)}` must be text containing {QUESTION_SLOT}; fix: add {QUESTION_SLOT} where the question goes",
+                    f"template `{show(split)}` must be text containing {QUESTION_SLOT}; fix: add {QUESTION_SLOT} "
+                    "where the question goes",
                 )
         return dict(raw)
 
@@ -306,7 +326,8 @@ class _Validator:
         if not CASE_ID.match(case_id):
             raise self.fail(
                 self.line_of(raw, "id"),
-                f"case id `{show(case_id)}` cannot name a test; fix: leave out `::`, `[`, `]`, control characters and outer spaces",
+                f"case id `{show(case_id)}` cannot name a test; fix: leave out `::`, `[`, `]`, control characters "
+                "and outer spaces",
             )
         where = f"case `{show(case_id)}`"
         self.unknown_keys(raw, CASE_KEYS, where)
@@ -319,7 +340,9 @@ class _Validator:
         matcher = self.matcher(raw, where, default)
         uses = raw.get("uses") or []
         if not isinstance(uses, list) or not all(isinstance(u, str) for u in uses):
-            raise self.fail(self.line_of(raw, "uses"), f"{where}: `uses` must be a list of case ids; fix: `uses: [id1, id2]`")
+            raise self.fail(
+                self.line_of(raw, "uses"), f"{where}: `uses` must be a list of case ids; fix: `uses: [id1, id2]`"
+            )
         variants: list[Variant] = []
         prompt = None
         if pair is not None:
@@ -327,7 +350,9 @@ class _Validator:
             variants.append(Variant(MEMORIZATION, *pair, matcher, prompt, raw.line))
         raw_variants = raw.get("variants") or []
         if not isinstance(raw_variants, list):
-            raise self.fail(self.line_of(raw, "variants"), f"{where}: `variants` must be a list; fix: `- split: rephrased`")
+            raise self.fail(
+                self.line_of(raw, "variants"), f"{where}: `variants` must be a list; fix: `- split: rephrased`"
+            )
         for at, rv in enumerate(raw_variants):
             variants.append(self.variant(rv, raw_variants.lines[at], where, splits, templates, matcher))
         if not variants:
@@ -356,7 +381,11 @@ class _Validator:
             return None
         if question is None or answer is None:
             missing = "answer" if answer is None else "question"
-            raise self.fail(raw.line, f"{where} has a training {'question' if answer is None else 'answer'} but no `{missing}`; fix: add `{missing}: ...`")
+            raise self.fail(
+                raw.line,
+                f"{where} has a training {'question' if answer is None else 'answer'} but no `{missing}`; fix: add "
+                f"`{missing}: ...`",
+            )
         return question, answer
 
     def variant(

@@ -20,6 +20,7 @@ try:  # the C loader is 5-10x faster on large suites
 except AttributeError:  # pragma: no cover - pyyaml built without libyaml
     _BaseLoader = yaml.SafeLoader
 
+
 class Map(dict):
     """A mapping that remembers the line of itself and of each key."""
 
@@ -108,14 +109,19 @@ class _Builder:
     def _count(self, n: int, line: int) -> None:
         self.total += n
         if self.total > MAX_VALUES:
-            raise _BadNode(line, f"aliases expand to more than {MAX_VALUES:,} values; fix: write the data out without nested aliases")
+            raise _BadNode(
+                line,
+                f"aliases expand to more than {MAX_VALUES:,} values; fix: write the data out without nested aliases",
+            )
 
     @staticmethod
     def _scalar(node: yaml.ScalarNode) -> Any:
         if node.tag == _BOOL:
             value = yaml.constructor.SafeConstructor.bool_values.get(node.value.lower())
             if value is None:
-                raise _BadNode(node.start_mark.line + 1, f"`{clip(node.value)}` is not a boolean; fix: quote it as text")
+                raise _BadNode(
+                    node.start_mark.line + 1, f"`{clip(node.value)}` is not a boolean; fix: quote it as text"
+                )
             return value
         return None if node.tag == _NULL else node.value
 
@@ -165,7 +171,11 @@ def read_tree(path: Path) -> Any:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise TreeError(1, f"the file has {size:,} bytes, over the {MAX_FILE_BYTES:,} a case file may have; fix: split it into several files")
+            raise TreeError(
+                1,
+                f"the file has {size:,} bytes, over the {MAX_FILE_BYTES:,} a case file may have; fix: split it into "
+                "several files",
+            )
         text = _decode(path.read_bytes())
     except OSError as exc:
         raise TreeError(1, f"cannot read the file ({exc.strerror or exc}); fix: make it a readable file") from None
@@ -187,7 +197,9 @@ def read_tree(path: Path) -> Any:
         reason = clip(str(exc).splitlines()[0], 100)
         raise TreeError(where, f"unreadable YAML ({reason}); fix: remove the offending character") from None
     except (RecursionError, MemoryError) as exc:
-        raise TreeError(1, f"the YAML is too large or too deep to load ({type(exc).__name__}); fix: simplify the file") from None
+        raise TreeError(
+            1, f"the YAML is too large or too deep to load ({type(exc).__name__}); fix: simplify the file"
+        ) from None
     return data
 
 

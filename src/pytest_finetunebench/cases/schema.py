@@ -10,16 +10,7 @@ import re
 from pathlib import Path
 
 MEMORIZATION = "memorization"
-BUILTIN_SPLITS = (
-    MEMORIZATION,
-    "rephrased",
-    "date_changed",
-    "secondary",
-    "comparison",
-    "vignette",
-    "code",
-    "retention",
-)
+BUILTIN_SPLITS = (MEMORIZATION, "rephrased", "date_changed", "secondary", "comparison", "vignette", "code", "retention")
 RETENTION = "retention"  # never trained on; scored on what the untuned model knew (reporting/retention.py)
 
 
@@ -36,9 +27,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 CASE_ID = re.compile(r"^(?!.*::)[^\s\[\]\x00-\x1f\x7f](?:[^\[\]\x00-\x1f\x7f]*[^\s\[\]\x00-\x1f\x7f])?$")
 
 DATASET_KEYS = {"dataset", "kind", "description", "source", "splits", "templates", "matcher", "cases"}
-# fmt: off
-CASE_KEYS = {"id", "fact", "subject", "question", "answer", "answer_before", "matcher", "prompt", "uses", "variants", "train"}
-# fmt: on
+CASE_KEYS = set("id fact subject question answer answer_before matcher prompt uses variants train".split())
 TRAIN_KEYS = {"question", "answer"}
 LEAK_RATIO = 90  # a training phrasing this close (rapidfuzz ratio, normalized) to an evaluation question is a leak
 VARIANT_KEYS = {"split", "question", "answer", "matcher", "prompt"}

@@ -35,21 +35,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
 from ..store.jobstore import atomic_write
 from .casefile import load_dataset
 from .schema import CaseFileError
-from .upstream_build import (
-    Built,
-    Quoted,
-    build_coding,
-    build_latest_news,
-    build_medical,
-)
+from .upstream_build import Built, Quoted, build_coding, build_latest_news, build_medical
 from .upstream_csv import PROG, REPOSITORY, REPOSITORY_URL, UpstreamError, UsageError
 from .upstream_people import build_fictional_people
 
@@ -74,12 +69,7 @@ def render(built: Built) -> bytes:
         "# The upstream repository has no license: keep this file out of version control.\n"
     )
     body = yaml.dump(
-        built.data,
-        Dumper=_Dumper,
-        allow_unicode=True,
-        sort_keys=False,
-        width=2**31 - 1,
-        default_flow_style=False,
+        built.data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=2**31 - 1, default_flow_style=False
     )
     return (header + body).encode("utf-8")
 
@@ -95,7 +85,9 @@ def _self_check(path: Path, built: Built) -> None:
         n = next((i for i, (g, e) in enumerate(zip(got, built.expected)) if g != e), min(len(got), len(built.expected)))
         have = got[n] if n < len(got) else None
         want = built.expected[n] if n < len(built.expected) else None
-        raise UpstreamError(f"internal error: {path} item {n + 1} renders {have!r} where upstream has {want!r}; please report it")
+        raise UpstreamError(
+            f"internal error: {path} item {n + 1} renders {have!r} where upstream has {want!r}; please report it"
+        )
 
 
 def _umask() -> int:
@@ -124,8 +116,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("clone", type=Path, help="root of a clone of the upstream repository")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write <dataset>.yaml into")
-    p.add_argument("--all-latest-news", action="store_true", help="import all latest_news rows, not only the 50 used_in_analysis ones")
-    p.add_argument("--datasets", metavar="A,B", default=",".join(DATASETS), help=f"datasets to import (default: {','.join(DATASETS)})")
+    p.add_argument(
+        "--all-latest-news",
+        action="store_true",
+        help="import all latest_news rows, not only the 50 used_in_analysis ones",
+    )
+    p.add_argument(
+        "--datasets",
+        metavar="A,B",
+        default=",".join(DATASETS),
+        help=f"datasets to import (default: {','.join(DATASETS)})",
+    )
     return p
 
 
@@ -135,13 +136,19 @@ def run(argv: Sequence[str]) -> list[tuple[Path, int, int]]:
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = [n for n in names if n not in DATASETS]
     if unknown or not names:
-        raise UsageError(f"unknown dataset `{unknown[0] if unknown else args.datasets}`; fix: --datasets takes some of {','.join(DATASETS)}")
+        raise UsageError(
+            f"unknown dataset `{unknown[0] if unknown else args.datasets}`; fix: --datasets takes some of "
+            f"{','.join(DATASETS)}"
+        )
     names = [n for n in DATASETS if n in names]
     clone: Path = args.clone
     if not clone.is_dir():
         raise UsageError(f"{clone}: no such directory; fix: pass the root of a clone of {REPOSITORY_URL}")
     if not (clone / "datasets").is_dir():
-        raise UsageError(f"{clone}: has no datasets/ folder; fix: pass the root of a clone of {REPOSITORY} (the folder holding datasets/)")
+        raise UsageError(
+            f"{clone}: has no datasets/ folder; fix: pass the root of a clone of {REPOSITORY} (the folder holding "
+            "datasets/)"
+        )
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"{args.out}: exists and is not a directory; fix: give --out a directory")
     built = [BUILDERS[n](clone, args) for n in names]  # everything is read before anything is written
@@ -152,7 +159,9 @@ def run(argv: Sequence[str]) -> list[tuple[Path, int, int]]:
             atomic_write(path, render(b))
             path.chmod(0o666 & ~_umask())  # atomic_write's temp file is private (0600)
         except OSError as exc:
-            raise UpstreamError(f"{path}: cannot write ({exc.strerror or exc}); fix: give --out a writable directory") from None
+            raise UpstreamError(
+                f"{path}: cannot write ({exc.strerror or exc}); fix: give --out a writable directory"
+            ) from None
         _self_check(path, b)
         written.append((path, len(b.data["cases"]), len(b.expected)))
     return written
@@ -169,4 +178,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path, n_cases, n_items in written:
         print(f"wrote {path}: {n_cases} cases, {n_items} items")
     return 0
-

@@ -8,22 +8,13 @@ its file must render, for the importer's self-check. fictional_people is in :mod
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .schema import MEMORIZATION, QUESTION_SLOT
-from .upstream_csv import (
-    PROG,
-    REPOSITORY,
-    REPOSITORY_URL,
-    Ids,
-    Table,
-    UpstreamError,
-    read_table,
-    require,
-    sanitize_id,
-)
+from .upstream_csv import PROG, REPOSITORY, REPOSITORY_URL, Ids, Table, UpstreamError, read_table, require, sanitize_id
 
 _YES_NO = ("Yes", "No")
 
@@ -89,12 +80,21 @@ def source_line(*tables: Table, note: str = "") -> str:
     return f"{text} {note}".rstrip()
 
 
-def dataset_data(name: str, kind: str, description: str, source: str, templates: dict[str, str], cases: list[dict[str, Any]]) -> dict[str, Any]:
-    data: dict[str, Any] = {"dataset": name, "kind": kind, "description": description, "source": source, "matcher": "auto"}
+def dataset_data(
+    name: str, kind: str, description: str, source: str, templates: dict[str, str], cases: list[dict[str, Any]]
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "dataset": name,
+        "kind": kind,
+        "description": description,
+        "source": source,
+        "matcher": "auto",
+    }
     if templates:
         data["templates"] = templates
     data["cases"] = cases
     return data
+
 
 def build_latest_news(clone: Path, all_rows: bool) -> Built:
     base = "datasets/latest_news/latest_news_"
@@ -110,12 +110,16 @@ def build_latest_news(clone: Path, all_rows: bool) -> Built:
 
     rows = chosen(mem)
     if not rows:
-        raise UpstreamError(f"{mem.path}: no row has used_in_analysis == True; fix: pass --all-latest-news to import every row")
+        raise UpstreamError(
+            f"{mem.path}: no row has used_in_analysis == True; fix: pass --all-latest-news to import every row"
+        )
     by_id: dict[str, dict[str, str]] = {}
     for r in rows:
         require(mem, r, "id", "prompt", "question", "answer")
         if r["id"] in by_id:
-            raise UpstreamError(f"{mem.path}: id `{r['id']}` appears twice; fix: use an unmodified copy of the upstream file")
+            raise UpstreamError(
+                f"{mem.path}: id `{r['id']}` appears twice; fix: use an unmodified copy of the upstream file"
+            )
         by_id[r["id"]] = r
 
     def joined(table: Table, qcol: str) -> dict[str, dict[str, str]]:
@@ -159,14 +163,22 @@ def build_latest_news(clone: Path, all_rows: bool) -> Built:
         if variants:
             case["variants"] = variants
         cases.append(case)
-    which = f"all {len(rows)} rows" if all_rows else f"the {len(rows)} rows with used_in_analysis == True (the paper's analysis set; --all-latest-news imports all {len(mem.rows)})"
+    which = (
+        f"all {len(rows)} rows"
+        if all_rows
+        else f"the {len(rows)} rows with used_in_analysis == True (the paper's analysis set; --all-latest-news "
+        f"imports all {len(mem.rows)})"
+    )
     description = (
         "FineTuneBench latest_news: questions about news articles published after the models'"
         f" training cutoff; {which}. Splits: memorization (the training question), rephrased,"
         " and date_changed (the year moved to one where the event did not happen; gold None, graded as abstain)."
     )
-    built.data = dataset_data("latest_news", "new_knowledge", description, source_line(mem, reph, date), templates, cases)
+    built.data = dataset_data(
+        "latest_news", "new_knowledge", description, source_line(mem, reph, date), templates, cases
+    )
     return built
+
 
 def _build_updating(
     clone: Path, name: str, mem_rel: str, gen_rel: str, split: str, mem_required: bool, topic: str
@@ -190,13 +202,17 @@ def _build_updating(
         for r in mem.rows:
             require(mem, r, "id", "prompt", "answer", "answer_before")
             if r["id"] in mem_ids:
-                raise UpstreamError(f"{mem.path}: id `{r['id']}` appears twice; fix: use an unmodified copy of the upstream file")
+                raise UpstreamError(
+                    f"{mem.path}: id `{r['id']}` appears twice; fix: use an unmodified copy of the upstream file"
+                )
             mem_ids.add(r["id"])
             cid = ids.take(sanitize_id(r["id"]))
             case: dict[str, Any] = {"id": cid}
             if fact_col and r[fact_col].strip():
                 case["fact"] = r[fact_col]
-            case.update({"question": r["prompt"], "answer": Quoted(r["answer"]), "answer_before": Quoted(r["answer_before"])})
+            case.update(
+                {"question": r["prompt"], "answer": Quoted(r["answer"]), "answer_before": Quoted(r["answer_before"])}
+            )
             built.expected.append((cid, MEMORIZATION, r["prompt"]))
             variants = []
             for g in gen_by_id.get(r["id"], []):
@@ -208,7 +224,8 @@ def _build_updating(
         orphans = [i for i in gen_by_id if i not in mem_ids]
         if orphans:
             raise UpstreamError(
-                f"{gen.path}: id `{orphans[0]}` has no row in {mem.rel}; fix: use unmodified copies of the upstream files"
+                f"{gen.path}: id `{orphans[0]}` has no row in {mem.rel}; fix: use unmodified copies of the upstream "
+                "files"
             )
         description = (
             f"FineTuneBench {name}: {len(mem.rows)} updates to {topic} (answer_before is the answer before the"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 REPOSITORY = "kevinwu23/StanfordFineTuneBench"
 REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
@@ -34,6 +34,7 @@ def allow_long_csv_fields() -> None:
     limit = 2**31 - 1
     if csv.field_size_limit() < limit:
         csv.field_size_limit(limit)
+
 
 def sanitize_id(raw: str) -> str:
     """A valid case id from an upstream id: ``raw`` itself whenever a pytest node name can carry it."""
@@ -77,7 +78,9 @@ def read_table(clone: Path, rel: str, columns: Iterable[str], dataset: str) -> T
             header = reader.fieldnames or []
             rows = [dict(r) for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UpstreamError(f"{path}: cannot read it as UTF-8 CSV ({exc}); fix: use an unmodified copy of the upstream file") from None
+        raise UpstreamError(
+            f"{path}: cannot read it as UTF-8 CSV ({exc}); fix: use an unmodified copy of the upstream file"
+        ) from None
     missing = [c for c in columns if c not in header]
     if missing:
         raise UpstreamError(
@@ -89,7 +92,9 @@ def read_table(clone: Path, rel: str, columns: Iterable[str], dataset: str) -> T
     for n, row in enumerate(rows, start=2):
         for c in columns:
             if row.get(c) is None:
-                raise UpstreamError(f"{path}:{n}: the row is short of column `{c}`; fix: use an unmodified copy of the upstream file")
+                raise UpstreamError(
+                    f"{path}:{n}: the row is short of column `{c}`; fix: use an unmodified copy of the upstream file"
+                )
     return Table(path, rel, rows)
 
 

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .schema import MEMORIZATION
-from .upstream_build import (
-    Built,
-    Quoted,
-    Split,
-    dataset_data,
-    matcher_for,
-    source_line,
-    variant,
-)
+from .upstream_build import Built, Quoted, Split, dataset_data, matcher_for, source_line, variant
 from .upstream_csv import Ids, UpstreamError, read_table, require, sanitize_id
 
 # fictional_people: the attribute a memorization question asks about, from the question's form.
@@ -34,7 +27,6 @@ ATTRIBUTE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-
 def attribute_of(question: str) -> str | None:
     """The fictional_people attribute a memorization question asks about (None if unknown)."""
     for name, pattern in ATTRIBUTE_PATTERNS:
@@ -45,8 +37,15 @@ def attribute_of(question: str) -> str | None:
 
 def build_fictional_people(clone: Path) -> Built:
     base = "datasets/fictional_people/fictional_people_"
-    mem = read_table(clone, f"{base}memorization.csv", ["id", "prompt", "answer", "fact", "question"], "fictional_people")
-    reph = read_table(clone, f"{base}rephrased.csv", ["id", "prompt", "answer", "original_question", "rephrased_question"], "fictional_people")
+    mem = read_table(
+        clone, f"{base}memorization.csv", ["id", "prompt", "answer", "fact", "question"], "fictional_people"
+    )
+    reph = read_table(
+        clone,
+        f"{base}rephrased.csv",
+        ["id", "prompt", "answer", "original_question", "rephrased_question"],
+        "fictional_people",
+    )
     sec = read_table(clone, f"{base}secondary.csv", ["id", "prompt", "answer", "fact", "question"], "fictional_people")
     comp = read_table(clone, f"{base}comparison.csv", ["id", "prompt", "answer", "question"], "fictional_people")
 
@@ -153,10 +152,16 @@ def build_fictional_people(clone: Path) -> Built:
         f" secondary (Yes/No questions derived from one fact) and comparison ({len(comp.rows)} Yes/No"
         " questions between two people, cases with no training pair of their own that use the"
         " compared attribute's cases of both people)."
-        + (f" {unresolved} comparison case(s) name people or an attribute not found and use nothing." if unresolved else "")
+        + (
+            f" {unresolved} comparison case(s) name people or an attribute not found and use nothing."
+            if unresolved
+            else ""
+        )
         + " The upstream comparison rows' `fact` column is not imported (it names weights whatever the attribute)."
     )
-    built.data = dataset_data("fictional_people", "new_knowledge", description, source_line(mem, reph, sec, comp), templates, cases)
+    built.data = dataset_data(
+        "fictional_people", "new_knowledge", description, source_line(mem, reph, sec, comp), templates, cases
+    )
     return built
 
 

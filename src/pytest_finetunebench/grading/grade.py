@@ -99,7 +99,8 @@ _DECLINE = re.compile(
         (?:answer|determine|know|say|find|provide|confirm|verify)\w*
   | \b(?:not|insufficient)\ (?:enough\ )?(?:sufficient\ )?(?:information|data|context)
   | \b(?:did\ not|didn'?t|does\ not|doesn'?t|has\ not|hasn'?t|have\ not|haven'?t)\ (?:yet\ )?
-        (?:happen|happened|take\ place|taken\ place|occur|occurred|exist|been\ (?:announced|reported|released|disclosed|determined))
+        (?:happen|happened|take\ place|taken\ place|occur|occurred|exist|
+        been\ (?:announced|reported|released|disclosed|determined))
   | \bnot\ (?:yet\ )?(?:been\ )?(?:known|disclosed|reported|announced|recorded|documented)\b
     """,
     re.VERBOSE,
@@ -140,7 +141,9 @@ _QUALIFIED = re.compile(
     r"|almost|about|around|approximately|roughly|some|close to|up to|at most|less than|fewer than|under|below|~)"
     r"\s*(?P<rest>\S.*)$"
 )
-_LOWER_WORDS = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "just over"})
+_LOWER_WORDS = frozenset(
+    {"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "just over"}
+)
 _UPPER_WORDS = frozenset({"up to", "at most", "less than", "fewer than", "under", "below", "just under"})
 
 
@@ -228,7 +231,9 @@ def _kind(q: Quantity) -> str:
 
 
 def _in_question(q: Quantity, context: _Context) -> bool:
-    return bool(context) and any(p.value == q.value and _units_agree(p.unit, q.unit) for p in analyze(context).quantities)
+    return bool(context) and any(
+        p.value == q.value and _units_agree(p.unit, q.unit) for p in analyze(context).quantities
+    )
 
 
 def _counts_other_things(q: Quantity, match: Quantity) -> bool:
@@ -248,7 +253,9 @@ def _check_quantities(gold: _Gold, stated: tuple[Quantity, ...], context: _Conte
     if not matches:
         other = next((q for q in stated if _same_value(q, want)), None)
         if other is not None:  # the value, but of something else
-            return _verdict(False, matcher, f"expected {want.display()} {want.noun}, got {other.display()} {other.noun}")
+            return _verdict(
+                False, matcher, f"expected {want.display()} {want.noun}, got {other.display()} {other.noun}"
+            )
         offered = [q for q in stated if not q.calendar and not _in_question(q, context)] or stated
         got = f"got {offered[0].display()}" if offered else "no number in the answer"
         return _verdict(False, matcher, f"expected {want.display()}, {got}")
@@ -257,7 +264,9 @@ def _check_quantities(gold: _Gold, stated: tuple[Quantity, ...], context: _Conte
         return _verdict(False, matcher, f"contradicted: the answer says not {match.display()}")
     if gold.bound and any(q.bound and q.bound != gold.bound for q in matches):
         theirs, ours = ("an upper", "a lower") if gold.bound == "lower" else ("a lower", "an upper")
-        return _verdict(False, matcher, f"contradicted: the answer makes {match.display()} {theirs} bound, the gold {ours} one")
+        return _verdict(
+            False, matcher, f"contradicted: the answer makes {match.display()} {theirs} bound, the gold {ours} one"
+        )
     kind = match.dim or want.dim or _kind(match)
     for q in stated:
         if q in matches or q.negated or q.calendar or _kind(q) != kind:
@@ -331,11 +340,18 @@ def _contains(expected: str, answer: str, context: _Context) -> Verdict:
 def _fuzzy(expected: str, answer: str, threshold: float) -> Verdict:
     ratio = fuzz.token_set_ratio(analyze(expected).text, analyze(answer).text)
     passed = ratio >= threshold
-    return Verdict(passed, ratio / 100.0, "fuzzy", f"token_set_ratio {ratio:.0f} {'>=' if passed else '<'} {threshold:g}")
+    return Verdict(
+        passed, ratio / 100.0, "fuzzy", f"token_set_ratio {ratio:.0f} {'>=' if passed else '<'} {threshold:g}"
+    )
 
 
 def grade(
-    expected: str, answer: str | None, matcher: str = "auto", *, question: str | None = None, fuzzy_threshold: float = 90.0
+    expected: str,
+    answer: str | None,
+    matcher: str = "auto",
+    *,
+    question: str | None = None,
+    fuzzy_threshold: float = 90.0,
 ) -> Verdict:
     """Grade ``answer`` against the gold ``expected`` with ``matcher`` (see the module docstring).
 
@@ -372,7 +388,9 @@ def in_form(matcher: str, expected: str, answer: str | None) -> bool:
     words = got.text.split()
     if matcher == "yes_no":
         return bool(set(words) & (_YES | _NO))
-    opens_yes_no = bool(words) and words[0] in _YES | _NO and " ".join(words[:3]) not in BOUND_PHRASES  # "No more than 5"
+    opens_yes_no = (
+        bool(words) and words[0] in _YES | _NO and " ".join(words[:3]) not in BOUND_PHRASES
+    )  # "No more than 5"
     if matcher == "abstain":
         return bool(_DECLINE.search(fold(answer).strip())) or (bool(words) and not opens_yes_no)
     if matcher == "number" or (matcher != "exact" and _numeric_gold(expected) is not None):

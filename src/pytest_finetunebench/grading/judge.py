@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Sequence
 
 from ..items import JudgeVerdict
 from ..providers import RunContext
@@ -65,7 +65,9 @@ def parse(model: str, reply: str | None) -> JudgeVerdict:
     said = word.group(0).upper() if word else ""
     if said in ("CORRECT", "INCORRECT"):
         return JudgeVerdict(said == "CORRECT", f"judge {model}: {said.lower()}")
-    return JudgeVerdict(None, f"judge {model} replied neither CORRECT nor INCORRECT: {' '.join((reply or '').split())[:60]!r}")
+    return JudgeVerdict(
+        None, f"judge {model} replied neither CORRECT nor INCORRECT: {' '.join((reply or '').split())[:60]!r}"
+    )
 
 
 def judge_context(ctx: RunContext) -> RunContext:
@@ -99,7 +101,9 @@ class Judge:
         if not missing:
             return out
         try:
-            prompts = [Prompt(i.key, JUDGE_PROMPT.format(question=i.question, gold=i.gold, answer=i.answer)) for i in missing]
+            prompts = [
+                Prompt(i.key, JUDGE_PROMPT.format(question=i.question, gold=i.gold, answer=i.answer)) for i in missing
+            ]
             replies = self.ask(prompts)
         except Exception as exc:  # the judge failing is no verdict for each item, never a crash of the batch
             failed = JudgeVerdict(None, f"judge {self.model} failed: {describe_error(exc)}")

@@ -100,7 +100,9 @@ _SCALES = {
 # fmt: on
 
 
-def _alias_pattern(alias: str) -> str:  # pragma: no mutate block (called once at import, before mutmut can switch a mutant on)
+def _alias_pattern(
+    alias: str,
+) -> str:  # pragma: no mutate block (called once at import, before mutmut can switch a mutant on)
     body = re.escape(alias).replace(r"\ ", r"\s+")
     if alias == "'":
         return r"'(?![a-z'])"  # feet, not the "'s" of "the 90's"
@@ -147,10 +149,12 @@ _NOT_A_NOUN = frozenset(
     " their who whom when while but so per each more less over under about after before during into".split()
 )
 # fmt: off
-_LOWER_BOUND = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "exceeding", ">", ">=",
-                          "no less than", "not less than", "no fewer than", "not fewer than"})
+_LOWER_BOUND = frozenset({"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of",
+                          "exceeding", ">", ">=", "no less than", "not less than", "no fewer than", "not fewer than"})
 # fmt: on
-_UPPER_BOUND = frozenset({"less than", "fewer than", "under", "below", "at most", "up to", "no more than", "not more than", "<", "<="})
+_UPPER_BOUND = frozenset(
+    {"less than", "fewer than", "under", "below", "at most", "up to", "no more than", "not more than", "<", "<="}
+)
 BOUND_PHRASES = _LOWER_BOUND | _UPPER_BOUND
 # "not 12", "never about 12", and a negated verb before it: "did not have 12 cats", "wasn't 150"
 _NEGATION = re.compile(
@@ -223,7 +227,8 @@ def _calendar_starts(text: str) -> set[int]:
 
 
 def _bound(words: list[str]) -> str | None:
-    """The bound the last words before a number put on it; the longest phrase wins ("no more than" is not "more than")."""
+    """The bound the last words before a number put on it; the longest phrase wins ("no more than" is not "more
+    than")."""
     for n in (3, 2, 1):
         last = " ".join(words[-n:])
         if last in _LOWER_BOUND:
@@ -267,7 +272,9 @@ def _extract(text: str) -> tuple[str, list[Quantity]]:
         before = text[:start].rsplit(maxsplit=4)[-4:]
         negated = bool(_NEGATION.search(" ".join(before) + (" " if text[start - 1 : start].isspace() else "")))
         noun = None if unit else _noun(text, m.end())
-        q = Quantity(num * scale, num, bool(scale_word), unit, negated, m.start("num") in calendar, noun, _bound(before))
+        q = Quantity(
+            num * scale, num, bool(scale_word), unit, negated, m.start("num") in calendar, noun, _bound(before)
+        )
         found.append((start, m.end(), q))
     if not found:
         return text, []

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ class Record:
     @classmethod
     def from_properties(cls, props: Iterable[tuple[str, Any]]) -> Record | None:
         """Rebuild a record from a report's user properties (``None`` if the item has none)."""
-        found = {k[len(PREFIX):]: v for k, v in props if k.startswith(PREFIX)}
+        found = {k[len(PREFIX) :]: v for k, v in props if k.startswith(PREFIX)}
         names = {f.name for f in fields(cls)}
         if not names - _OPTIONAL <= found.keys():
             return None
@@ -77,8 +78,14 @@ class RunError(Exception):
     """The run itself failed for this item (a failed job, an API error): not a wrong answer."""
 
 
-def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grader: str = "rules",
-          precision: str | None = None, nll: float | None = None) -> Record:
+def judge(
+    item: Asked,
+    answer: Answer,
+    second: JudgeVerdict | None = None,
+    grader: str = "rules",
+    precision: str | None = None,
+    nll: float | None = None,
+) -> Record:
     """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves.
 
     ``second`` is the model judge's verdict (``--ftb-judge``); with ``grader="judge"`` it is the
@@ -90,13 +97,20 @@ def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grade
         pytest.skip(answer.skip)
     variant, target = item.variant, item.target
     base = dict(
-        model=target.model, stage=target.stage, dataset=item.dataset.name,
-        case_id=item.case.id, split=variant.split, question=variant.question, expected=variant.answer,
-        precision=precision, nll=nll,
+        model=target.model,
+        stage=target.stage,
+        dataset=item.dataset.name,
+        case_id=item.case.id,
+        split=variant.split,
+        question=variant.question,
+        expected=variant.answer,
+        precision=precision,
+        nll=nll,
     )
     if answer.error is not None:
-        record = Record(**base, answer=None, passed=False, matcher=variant.matcher, score=0.0,
-                        reason="error", error=answer.error)
+        record = Record(
+            **base, answer=None, passed=False, matcher=variant.matcher, score=0.0, reason="error", error=answer.error
+        )
         item.user_properties.extend(record.properties())
         raise RunError(answer.error)
     verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt)
@@ -104,7 +118,12 @@ def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grade
     before = item.case.answer_before
     if answer.tie:
         reason = f"tie: {answer.tie}"
-    elif not verdict.passed and before and variant.answer == item.case.answer and grade(before, answer.text, question=variant.prompt).passed:
+    elif (
+        not verdict.passed
+        and before
+        and variant.answer == item.case.answer
+        and grade(before, answer.text, question=variant.prompt).passed
+    ):
         reason = f"gave the answer from before the update ({before!r}); {reason}"
     graded: dict[str, Any] = {"in_form": verdict.in_form}
     if second is not None:
@@ -112,15 +131,37 @@ def judge(item: Asked, answer: Answer, second: JudgeVerdict | None = None, grade
     if grader == "judge":
         if second is None or second.passed is None:
             error = second.reason if second else "no judge verdict for this answer"
-            record = Record(**base, answer=answer.text, passed=False, matcher="judge", score=0.0, reason="error",
-                            error=error, **graded)
+            record = Record(
+                **base,
+                answer=answer.text,
+                passed=False,
+                matcher="judge",
+                score=0.0,
+                reason="error",
+                error=error,
+                **graded,
+            )
             item.user_properties.extend(record.properties())
             raise RunError(error)
-        record = Record(**base, answer=answer.text, passed=second.passed, matcher="judge",
-                        score=float(second.passed), reason=f"{second.reason} (rules: {reason})", **graded)
+        record = Record(
+            **base,
+            answer=answer.text,
+            passed=second.passed,
+            matcher="judge",
+            score=float(second.passed),
+            reason=f"{second.reason} (rules: {reason})",
+            **graded,
+        )
     else:
-        record = Record(**base, answer=answer.text, passed=verdict.passed, matcher=verdict.matcher,
-                        score=verdict.score, reason=reason, **graded)
+        record = Record(
+            **base,
+            answer=answer.text,
+            passed=verdict.passed,
+            matcher=verdict.matcher,
+            score=verdict.score,
+            reason=reason,
+            **graded,
+        )
     item.user_properties.extend(record.properties())
     if not record.passed:
         raise WrongAnswer(record)
@@ -137,13 +178,15 @@ def describe(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
     exc = excinfo.value
     if isinstance(exc, WrongAnswer):
         r = exc.record
-        return "\n".join((
-            f"wrong answer from {r.target} on {r.dataset}/{r.case_id} [{r.split}]",
-            f"  question: {r.question}",
-            f"  expected: {r.expected}",
-            f"  got:      {r.answer!r}",
-            f"  matcher:  {r.matcher}: {r.reason}",
-        ))
+        return "\n".join(
+            (
+                f"wrong answer from {r.target} on {r.dataset}/{r.case_id} [{r.split}]",
+                f"  question: {r.question}",
+                f"  expected: {r.expected}",
+                f"  got:      {r.answer!r}",
+                f"  matcher:  {r.matcher}: {r.reason}",
+            )
+        )
     if isinstance(exc, (RunError, ProviderError)):
         return f"run error: {exc}"
     return None

@@ -7,9 +7,10 @@ optional extra.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..store.jobstore import JobStore
 from .base import Provider, ProviderError, TuneRequest
@@ -40,10 +41,10 @@ class RunContext:
     options: Mapping[str, Any] = field(default_factory=dict)
     # providers added by plugins and conftest.py files (the ``pytest_ftb_providers`` hook), looked
     # up before the built-in ones
-    extra: tuple["ProviderSpec", ...] = ()
+    extra: tuple[ProviderSpec, ...] = ()
     progress: Callable[[str], None] = lambda line: None
     recording: Callable[[str, TuneRequest], AbstractContextManager[None]] = _no_recording
-    replay_store: Callable[[str, "TuneRequest | str"], "JobStore | None"] = _no_replay
+    replay_store: Callable[[str, TuneRequest | str], JobStore | None] = _no_replay
 
     def replaying(self, provider: str, request: TuneRequest | str) -> bool:
         """Whether every HTTP call for ``request``'s model is answered from a cassette, none sent.
@@ -154,5 +155,7 @@ def create(model: str, ctx: RunContext) -> Provider:
         if exc.name and exc.name.startswith("pytest_finetunebench"):
             raise ProviderError(f"the {spec.name} provider is not part of this version") from None
         hint = f"pip install 'pytest-finetunebench[{spec.extra}]'" if spec.extra else "reinstall the plugin"
-        raise ProviderError(f"model `{model}` needs the {spec.name} provider's dependencies ({exc.name} is missing); fix: {hint}") from None
+        raise ProviderError(
+            f"model `{model}` needs the {spec.name} provider's dependencies ({exc.name} is missing); fix: {hint}"
+        ) from None
     return getattr(module, func)(ctx)

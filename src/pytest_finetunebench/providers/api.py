@@ -8,9 +8,10 @@ and :mod:`.gemini` call them instead of writing each their own.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from . import RunContext
 from .base import BASE, TUNED, Answer, Prompt, ProviderError, TuneRequest
@@ -46,11 +47,16 @@ def check_stages(provider: str, stages: Sequence[str]) -> None:
 def check_learning_rate(service: str, options: Mapping[str, Any], *, absolute: bool) -> None:
     """A one-line :class:`ProviderError` for the learning-rate option ``service`` does not take."""
     if not absolute and options.get("learning_rate") is not None:
-        raise ProviderError(f"--ftb-learning-rate is an absolute rate for local models; {service} takes a multiplier of its own default:"
-                            " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)")
+        raise ProviderError(
+            f"--ftb-learning-rate is an absolute rate for local models; {service} takes a multiplier of its own "
+            "default:"
+            " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)"
+        )
     if absolute and options.get("learning_rate_multiplier") is not None:
-        raise ProviderError(f"--ftb-learning-rate-multiplier scales a default rate, but {service} takes an absolute learning rate:"
-                            " pass --ftb-learning-rate instead (e.g. 1e-5)")
+        raise ProviderError(
+            f"--ftb-learning-rate-multiplier scales a default rate, but {service} takes an absolute learning rate:"
+            " pass --ftb-learning-rate instead (e.g. 1e-5)"
+        )
 
 
 def requested_epochs(request: TuneRequest) -> int | None:
@@ -72,14 +78,22 @@ def checkpoint_or_skip(record: Mapping[str, Any], epoch: int, job: Any, why_miss
     return Unavailable(f"no checkpoint for epoch {epoch} of job {job}: {why} (available epochs: {have})")
 
 
-def answer_concurrently(label: str, prompts: Sequence[Prompt], one: Callable[[Prompt], Answer], concurrency: int, progress: Callable[[str], None]) -> list[Answer]:
+def answer_concurrently(
+    label: str,
+    prompts: Sequence[Prompt],
+    one: Callable[[Prompt], Answer],
+    concurrency: int,
+    progress: Callable[[str], None],
+) -> list[Answer]:
     """``one(prompt)`` for every prompt, ``concurrency`` at a time, in order; a progress line every
     ~5% of the answers and at least every :data:`PROGRESS_SECONDS`."""
     results: list[Answer] = [Answer(None)] * len(prompts)  # every slot is filled below
     total, done, failed = len(prompts), 0, 0
     step, last = max(1, total // 20), time.monotonic()
     workers = max(1, min(concurrency, total))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ftb-answer") as pool:  # pragma: no mutate (a thread name no output shows)
+    with ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="ftb-answer"
+    ) as pool:  # pragma: no mutate (a thread name no output shows)
         futures = {pool.submit(one, p): i for i, p in enumerate(prompts)}
         for future in as_completed(futures):
             results[futures[future]] = answer = future.result()
@@ -109,7 +123,14 @@ class ApiOptions:
     prices: dict[str, float]
 
     @classmethod
-    def from_ctx(cls, ctx: RunContext, prices: Mapping[str, float], *, poll_interval: float | None = None, max_poll_interval: float = MAX_POLL_INTERVAL) -> "ApiOptions":
+    def from_ctx(
+        cls,
+        ctx: RunContext,
+        prices: Mapping[str, float],
+        *,
+        poll_interval: float | None = None,
+        max_poll_interval: float = MAX_POLL_INTERVAL,
+    ) -> ApiOptions:
         """Read ``ctx.options`` (``poll_interval``/``max_poll_interval`` arguments override them, for tests).
 
         A poll interval of 0 is honored (every sleep is then instant), not replaced by the default.
@@ -148,7 +169,9 @@ def create_verdict(status: int | None, *, transport: bool = False, not_by_waitin
     return UNCLEAR if status >= 500 or status in (408, 409) else REFUSED
 
 
-def chat_answer(client: Any, model: str, prompt: Prompt, opts: ApiOptions, *, tokens_field: str = "max_tokens") -> Answer:
+def chat_answer(
+    client: Any, model: str, prompt: Prompt, opts: ApiOptions, *, tokens_field: str = "max_tokens"
+) -> Answer:
     """One chat completion of ``prompt`` (an OpenAI-style SDK client: openai, together) as an :class:`Answer`.
 
     ``tokens_field`` names the output cap (OpenAI: ``max_completion_tokens``). Raises the SDK's error.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 # Stages a model is evaluated at. "tuned" is the final tuned model; "base" the untuned model;
 # "epoch:N" the checkpoint after N epochs. (The in-context stage is the base endpoint asked with
@@ -47,7 +48,7 @@ def epoch_stage(n: int) -> str:
 
 def epoch_of(stage: str) -> int | None:
     """``N`` for the stage ``epoch:N``, ``None`` for any other stage."""
-    number = stage[len("epoch:"):] if stage.startswith("epoch:") else ""
+    number = stage[len("epoch:") :] if stage.startswith("epoch:") else ""
     return int(number) if number.isdigit() else None
 
 
@@ -171,6 +172,8 @@ class TextScorer(Protocol):
 class Scorer(Protocol):
     """A provider that can also score closed questions by likelihood (``--ftb-scoring=likelihood``)."""
 
-    def score(self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]) -> list[list[float]]:
+    def score(
+        self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         """Per prompt, the log-likelihood of each of its choices as the whole reply (summed over tokens)."""
         ...

@@ -3,8 +3,8 @@ the cost line shown before a launch and the ``--ftb-max-cost`` check."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from .base import ProviderError
 
@@ -51,7 +51,16 @@ class Estimate:
     unknown: str = ""
 
 
-def estimate(model: str, n_examples: int, tokens_per_epoch: int, epochs: int | None, price: float | None, *, auto_epochs: bool = False, epochs_by: str = "the API") -> Estimate:
+def estimate(
+    model: str,
+    n_examples: int,
+    tokens_per_epoch: int,
+    epochs: int | None,
+    price: float | None,
+    *,
+    auto_epochs: bool = False,
+    epochs_by: str = "the API",
+) -> Estimate:
     """The cost line shown before a launch (and in a dry run), and the estimated cost in USD.
 
     ``epochs`` ``None``: the API picks them (no estimate); ``auto_epochs``: ``epochs`` is our guess of the API's choice.
@@ -59,11 +68,20 @@ def estimate(model: str, n_examples: int, tokens_per_epoch: int, epochs: int | N
     head = f"{model} on {n_examples} examples: ~{tokens_per_epoch:,} tokens"
     if epochs is None:
         why = f"the number of epochs is chosen by {epochs_by} (pass --ftb-epochs)"
-        return Estimate(f"{head} an epoch, epochs chosen by {epochs_by} (pass --ftb-epochs for a cost estimate)", None, None, why)
+        return Estimate(
+            f"{head} an epoch, epochs chosen by {epochs_by} (pass --ftb-epochs for a cost estimate)", None, None, why
+        )
     tokens = tokens_per_epoch * epochs
-    line = f"{head} x {epochs} epochs" + (" (auto, estimated)" if auto_epochs else "") + f" = ~{tokens:,} training tokens"
+    line = (
+        f"{head} x {epochs} epochs" + (" (auto, estimated)" if auto_epochs else "") + f" = ~{tokens:,} training tokens"
+    )
     if price is None:
-        return Estimate(f"{line} x no known price (pass --ftb-price MODEL:USD)", None, tokens, f"no training price known for {model} (pass --ftb-price {model}:USD_PER_1M)")
+        return Estimate(
+            f"{line} x no known price (pass --ftb-price MODEL:USD)",
+            None,
+            tokens,
+            f"no training price known for {model} (pass --ftb-price {model}:USD_PER_1M)",
+        )
     cost = tokens * price / 1e6
     return Estimate(f"{line} x ${price:.2f}/1M = {usd(cost)} (estimate)", cost, tokens)
 

@@ -43,7 +43,8 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import google.auth.credentials
 import google.auth.exceptions
@@ -54,15 +55,17 @@ from google.genai import errors, types
 from ..store import ledger as L
 from ..store.ledger import Ledger
 from . import RunContext
+from .api import MAX_POLL_INTERVAL, Unavailable, create_verdict, requested_epochs
 from .base import Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .cost import Estimate, estimate, price_for
+from .gemini_answer import RETRY_CODES, answerer
 from .gemini_api import (
-    check_config,
     ADAPTER_SIZES,
     CREDENTIALS_HINT,
     PRICES_PER_1M,
     TRANSPORT_ERRORS,
     api_message,
+    check_config,
     checkpoint_epochs,
     endpoint_location,
     estimate_tokens,
@@ -71,21 +74,13 @@ from .gemini_api import (
     thinking_for,
     training_jsonl,
 )
-from .api import (
-    create_verdict,
-    MAX_POLL_INTERVAL,
-    Unavailable,
-    requested_epochs,
-)
-from .gemini_answer import RETRY_CODES, answerer
 from .remote import RemoteProvider
 
 SUCCEEDED_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 FAILED_STATES = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
 
 
-
-def create(ctx: RunContext) -> "GeminiProvider":
+def create(ctx: RunContext) -> GeminiProvider:
     """The registry's factory."""
     return GeminiProvider(ctx)
 
@@ -105,7 +100,9 @@ class GeminiProvider(RemoteProvider):
     job_field, status_field, tuned_field = "job_name", "remote_state", "tuned_endpoint"
     succeeded = frozenset(SUCCEEDED_STATES)
     failed = frozenset(FAILED_STATES)
-    no_checkpoint = "Vertex AI exported no checkpoint for it (a job of more than 10 epochs exports about 10, evenly spaced)"
+    no_checkpoint = (
+        "Vertex AI exported no checkpoint for it (a job of more than 10 epochs exports about 10, evenly spaced)"
+    )
     create_errors = (errors.APIError, *TRANSPORT_ERRORS)
 
     def __init__(
@@ -125,15 +122,26 @@ class GeminiProvider(RemoteProvider):
         self.training_uri = o.get("gcs_training_uri") or None
         self.adapter_size = o.get("adapter_size")
         # Clients by "replaying?": a replay gets static credentials (no credential lookup at all).
-        self._clients: dict[tuple[bool, str | None], Any] = {(r, self.location): client for r in (False, True)} if client is not None else {}
-        self._storages: dict[bool, Any] = {False: storage_client, True: storage_client} if storage_client is not None else {}
+        self._clients: dict[tuple[bool, str | None], Any] = (
+            {(r, self.location): client for r in (False, True)} if client is not None else {}
+        )
+        self._storages: dict[bool, Any] = (
+            {False: storage_client, True: storage_client} if storage_client is not None else {}
+        )
         self._local = threading.local()  # .replaying: whether the tuning this thread runs replays
 
     # -- configuration -----------------------------------------------------------------------
 
     def _check(self, model: str, *, tuning: bool) -> None:
-        check_config(model, self.project, self.location, tuning=tuning, bucket=self.bucket, training_uri=self.training_uri,
-                     adapter_size=self.adapter_size)
+        check_config(
+            model,
+            self.project,
+            self.location,
+            tuning=tuning,
+            bucket=self.bucket,
+            training_uri=self.training_uri,
+            adapter_size=self.adapter_size,
+        )
 
     def base_url(self) -> str:
         return os.environ.get("GOOGLE_VERTEX_BASE_URL") or f"https://{self.location}-aiplatform.googleapis.com/"
@@ -142,14 +150,17 @@ class GeminiProvider(RemoteProvider):
         epochs = requested_epochs(request)
         asked = request.settings.checkpoint_epochs
         if epochs and asked and (missing := [e for e in asked if e not in checkpoint_epochs(epochs)]):
-            self.ctx.progress(f"gemini {request.model}: a {epochs}-epoch job exports checkpoints after epochs {', '.join(map(str, checkpoint_epochs(epochs)))} only,"
-                              f" so epoch {', '.join(map(str, missing))} cannot be evaluated (those items are skipped)")
+            self.ctx.progress(
+                f"gemini {request.model}: a {epochs}-epoch job exports checkpoints after epochs "
+                f"{', '.join(map(str, checkpoint_epochs(epochs)))} only,"
+                f" so epoch {', '.join(map(str, missing))} cannot be evaluated (those items are skipped)"
+            )
         return super().endpoints(request, stages)
 
     def _salt(self) -> str:
         return f"|{self.project}|{self.location}|adapter={self.adapter_size}|uri={self.training_uri or ''}"
 
-    def client_for(self, replaying: bool, location: str | None = None) -> "genai.Client":
+    def client_for(self, replaying: bool, location: str | None = None) -> genai.Client:
         """The Vertex AI client for ``location`` (default: the region); replaying: with a static token.
 
         A 3.x tuned model lives at ``locations/us`` or ``locations/eu``: google-genai sends those to the
@@ -157,16 +168,28 @@ class GeminiProvider(RemoteProvider):
         """
         location = location or self.location
         if (replaying, location) not in self._clients:
-            options = types.HttpOptions(base_url=os.environ["GOOGLE_VERTEX_BASE_URL"]) if os.environ.get("GOOGLE_VERTEX_BASE_URL") else None
+            options = (
+                types.HttpOptions(base_url=os.environ["GOOGLE_VERTEX_BASE_URL"])
+                if os.environ.get("GOOGLE_VERTEX_BASE_URL")
+                else None
+            )
             credentials = google.oauth2.credentials.Credentials(token="ftb-cassette-replay") if replaying else None
             try:
-                self._clients[replaying, location] = genai.Client(enterprise=True, project=self.project, location=location, credentials=credentials, http_options=options)
+                self._clients[replaying, location] = genai.Client(
+                    enterprise=True,
+                    project=self.project,
+                    location=location,
+                    credentials=credentials,
+                    http_options=options,
+                )
             except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
-                raise ProviderError(f"the Vertex AI client could not start: {one_line(exc)} ({CREDENTIALS_HINT})") from None
+                raise ProviderError(
+                    f"the Vertex AI client could not start: {one_line(exc)} ({CREDENTIALS_HINT})"
+                ) from None
         return self._clients[replaying, location]
 
     @property
-    def client(self) -> "genai.Client":
+    def client(self) -> genai.Client:
         """The client for the tuning this thread runs."""
         return self.client_for(getattr(self._local, "replaying", False))
 
@@ -183,7 +206,9 @@ class GeminiProvider(RemoteProvider):
                 credentials = google.auth.credentials.AnonymousCredentials() if replaying else None
                 self._storages[replaying] = storage.Client(project=self.project, credentials=credentials)
             except google.auth.exceptions.GoogleAuthError as exc:
-                raise ProviderError(f"the Cloud Storage client could not start: {one_line(exc)} ({CREDENTIALS_HINT})") from None
+                raise ProviderError(
+                    f"the Cloud Storage client could not start: {one_line(exc)} ({CREDENTIALS_HINT})"
+                ) from None
         return self._storages[replaying]
 
     def object_uri(self, key: str) -> str:
@@ -193,13 +218,24 @@ class GeminiProvider(RemoteProvider):
 
     def _plan(self, request: TuneRequest) -> Estimate:
         tokens = estimate_tokens(request.pairs)
-        return estimate(request.model, len(request.pairs), tokens, requested_epochs(request), price_for(request.model, self.opts.prices), epochs_by="Vertex AI")
+        return estimate(
+            request.model,
+            len(request.pairs),
+            tokens,
+            requested_epochs(request),
+            price_for(request.model, self.opts.prices),
+            epochs_by="Vertex AI",
+        )
 
     def _record_fields(self) -> dict[str, Any]:
         return {"project": self.project, "location": self.location}
 
     def _source(self, request: TuneRequest, key: str) -> str:
-        return f"use the training file {self.training_uri}" if self.training_uri else f"upload {len(request.pairs)} examples to {self.object_uri(key)}"
+        return (
+            f"use the training file {self.training_uri}"
+            if self.training_uri
+            else f"upload {len(request.pairs)} examples to {self.object_uri(key)}"
+        )
 
     def _api_message(self, exc: BaseException) -> str:
         return api_message(exc)
@@ -239,7 +275,9 @@ class GeminiProvider(RemoteProvider):
     def _upload(self, ledger: Ledger, key: str, request: TuneRequest, record: dict) -> str:
         if self.training_uri:
             if record.get("gcs_uri") != self.training_uri:
-                ledger.update(key, L.UPLOADED, note=f"training file given: {self.training_uri}", gcs_uri=self.training_uri)
+                ledger.update(
+                    key, L.UPLOADED, note=f"training file given: {self.training_uri}", gcs_uri=self.training_uri
+                )
             return str(self.training_uri)
         if record.get("gcs_uri"):  # uploaded by an earlier, interrupted run
             return str(record["gcs_uri"])
@@ -263,11 +301,15 @@ class GeminiProvider(RemoteProvider):
             adapter_size=ADAPTER_SIZES[int(self.adapter_size)] if self.adapter_size is not None else None,
             tuned_model_display_name=f"ftb-{request.model}-{key[:8]}",
             labels={"ftb_key": key},
-            http_options=types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1)),  # a retried create could launch a second job
+            http_options=types.HttpOptions(
+                retry_options=types.HttpRetryOptions(attempts=1)
+            ),  # a retried create could launch a second job
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tuning implementation is experimental")
-            return self.client.tunings.tune(base_model=request.model, training_dataset=types.TuningDataset(gcs_uri=training), config=config)
+            return self.client.tunings.tune(
+                base_model=request.model, training_dataset=types.TuningDataset(gcs_uri=training), config=config
+            )
 
     def _create_failure(self, exc: BaseException) -> str:
         status = exc.code if isinstance(exc, errors.APIError) else None
@@ -278,7 +320,11 @@ class GeminiProvider(RemoteProvider):
     def _list_jobs(self, key: str) -> list[Any]:
         try:
             try:
-                listed = list(self.client.tunings.list(config=types.ListTuningJobsConfig(filter=f'labels.ftb_key="{key}"', page_size=100)))
+                listed = list(
+                    self.client.tunings.list(
+                        config=types.ListTuningJobsConfig(filter=f'labels.ftb_key="{key}"', page_size=100)
+                    )
+                )
             except errors.ClientError as exc:  # a server that takes no label filter: scan every job
                 if exc.code != 400:
                     raise
@@ -306,22 +352,38 @@ class GeminiProvider(RemoteProvider):
             if isinstance(exc, errors.ClientError) and exc.code == 404:
                 raise self._gone(ledger, key, job_id, model, exc) from None
             if isinstance(exc, errors.ClientError) and exc.code not in RETRY_CODES:
-                raise ProviderError(f"checking Vertex AI tuning job {job_id} for {model} failed: {api_message(exc)}") from None
-            self.ctx.progress(f"gemini {model} {job_id}: status check failed ({api_message(exc)}), retrying")  # transient: keep waiting
+                raise ProviderError(
+                    f"checking Vertex AI tuning job {job_id} for {model} failed: {api_message(exc)}"
+                ) from None
+            self.ctx.progress(
+                f"gemini {model} {job_id}: status check failed ({api_message(exc)}), retrying"
+            )  # transient: keep waiting
             return None
 
     def _outcome(self, job: Any, request: TuneRequest) -> dict[str, Any] | str | None:
         state, tuned = _state(job), job.tuned_model
         if state in SUCCEEDED_STATES and tuned and tuned.endpoint:
-            checkpoints = {str(c.epoch): c.endpoint for c in (tuned.checkpoints or []) if c.epoch is not None and c.endpoint}
+            checkpoints = {
+                str(c.epoch): c.endpoint for c in (tuned.checkpoints or []) if c.epoch is not None and c.endpoint
+            }
             hyper = job.supervised_tuning_spec.hyper_parameters if job.supervised_tuning_spec is not None else None
             n_epochs = int(hyper.epoch_count) if hyper is not None and hyper.epoch_count is not None else None
             if n_epochs is not None and str(n_epochs) not in checkpoints:
                 checkpoints[str(n_epochs)] = tuned.endpoint
             self.ctx.progress(f"gemini {request.model} {job.name}: succeeded -> {tuned.endpoint}")
-            return dict(tuned_endpoint=tuned.endpoint, tuned_model=tuned.model, n_epochs=n_epochs, checkpoints=checkpoints)
+            return dict(
+                tuned_endpoint=tuned.endpoint, tuned_model=tuned.model, n_epochs=n_epochs, checkpoints=checkpoints
+            )
         if state in FAILED_STATES or state in SUCCEEDED_STATES:
-            return job.error.message if job.error and job.error.message else ("it reported no tuned endpoint" if state in SUCCEEDED_STATES else f"the job is {self._pretty(state)}")
+            return (
+                job.error.message
+                if job.error and job.error.message
+                else (
+                    "it reported no tuned endpoint"
+                    if state in SUCCEEDED_STATES
+                    else f"the job is {self._pretty(state)}"
+                )
+            )
         return None
 
     def _progress_line(self, job: Any, model: str, elapsed: float) -> str:

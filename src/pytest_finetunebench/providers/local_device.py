@@ -32,7 +32,9 @@ def pick_device(requested: str | None) -> torch.device:
     if (device.type == "cuda" and not torch.cuda.is_available()) or (
         device.type == "mps" and not (mps is not None and mps.is_available())
     ):
-        raise ProviderError(f"--ftb-device={requested}: no {device.type} device on this machine; fix: --ftb-device=auto or cpu")
+        raise ProviderError(
+            f"--ftb-device={requested}: no {device.type} device on this machine; fix: --ftb-device=auto or cpu"
+        )
     return device
 
 

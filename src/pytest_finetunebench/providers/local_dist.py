@@ -11,8 +11,9 @@ the same loss a single process computes on the whole batch.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -49,7 +50,7 @@ class World:
 
     def share(self, batch: list[int]) -> list[int]:
         """This process's examples of a global batch (every ``size``-th one, from its rank on)."""
-        return batch[self.rank::self.size]
+        return batch[self.rank :: self.size]
 
     def total(self, value: float) -> float:
         """``value`` summed over the processes."""

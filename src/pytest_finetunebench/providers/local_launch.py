@@ -17,8 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .base import ProviderError
 
@@ -38,22 +39,32 @@ TRAIN = "{train}"
 POLL = 0.5
 
 
-def check_launch(nproc: int, launcher: str | None, device_type: str, cores: int, gpus: int, shard: str = "", lora: int = 0) -> None:
+def check_launch(
+    nproc: int, launcher: str | None, device_type: str, cores: int, gpus: int, shard: str = "", lora: int = 0
+) -> None:
     """One line, before anything is launched, for a launch that cannot work here."""
     if shard and lora:
-        raise ProviderError(f"--ftb-shard={shard} shards a full fine-tune; LoRA r={lora} adapters train with DDP, each process"
-                            " holding the model; fix: add --ftb-lora=0, or leave --ftb-shard out")
+        raise ProviderError(
+            f"--ftb-shard={shard} shards a full fine-tune; LoRA r={lora} adapters train with DDP, each process"
+            " holding the model; fix: add --ftb-lora=0, or leave --ftb-shard out"
+        )
     if shard and nproc == 1 and launcher is None:
-        raise ProviderError(f"--ftb-shard={shard} shards the model across processes, and there is one; fix: add --ftb-nproc=N"
-                            " or --ftb-launcher")
+        raise ProviderError(
+            f"--ftb-shard={shard} shards the model across processes, and there is one; fix: add --ftb-nproc=N"
+            " or --ftb-launcher"
+        )
     if launcher is not None and TRAIN not in launcher:
-        raise ProviderError(f"--ftb-launcher={launcher!r} has no {TRAIN}; fix: put {TRAIN} where the training command goes,"
-                            f" e.g. 'srun torchrun --nnodes=2 --nproc-per-node=8 ... {TRAIN}'")
+        raise ProviderError(
+            f"--ftb-launcher={launcher!r} has no {TRAIN}; fix: put {TRAIN} where the training command goes,"
+            f" e.g. 'srun torchrun --nnodes=2 --nproc-per-node=8 ... {TRAIN}'"
+        )
     if launcher is None and device_type == "cuda" and nproc > gpus:
         raise ProviderError(f"--ftb-nproc={nproc}: this machine has {gpus} GPU(s); fix: --ftb-nproc={gpus} or fewer")
     if launcher is None and device_type == "cpu" and nproc > cores:
-        raise ProviderError(f"--ftb-nproc={nproc}: this machine has {cores} CPU core(s) and each process needs one;"
-                            f" fix: --ftb-nproc={cores} or fewer")
+        raise ProviderError(
+            f"--ftb-nproc={nproc}: this machine has {cores} CPU core(s) and each process needs one;"
+            f" fix: --ftb-nproc={cores} or fewer"
+        )
 
 
 def command(spec: Path, nproc: int, launcher: str | None) -> tuple[list[str] | str, str]:
@@ -62,13 +73,27 @@ def command(spec: Path, nproc: int, launcher: str | None) -> tuple[list[str] | s
     if launcher is not None:
         return launcher.replace(TRAIN, shlex.join(train)), "launcher"
     if nproc > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-                "-m", "pytest_finetunebench.train", str(spec)], f"torchrun x{nproc}"
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            "-m",
+            "pytest_finetunebench.train",
+            str(spec),
+        ], f"torchrun x{nproc}"
     return train, "process"
 
 
-def run(spec: Mapping[str, Any], out: Path, nproc: int, launcher: str | None, threads: int | None,
-        progress: Callable[[str], None]) -> tuple[dict[str, Any], str]:
+def run(
+    spec: Mapping[str, Any],
+    out: Path,
+    nproc: int,
+    launcher: str | None,
+    threads: int | None,
+    progress: Callable[[str], None],
+) -> tuple[dict[str, Any], str]:
     """Run the training of ``spec`` into ``out``; its stats and how it was launched (a
     :class:`ProviderError` with the job's last words if it fails)."""
     path = out / "spec.json"
@@ -78,8 +103,14 @@ def run(spec: Mapping[str, Any], out: Path, nproc: int, launcher: str | None, th
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)  # torchrun would set 1 per process otherwise
     with open(out / "launch.log", "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                preexec_fn=die_with_parent if os.name == "posix" else None)
+        proc = subprocess.Popen(
+            cmd,
+            shell=isinstance(cmd, str),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=die_with_parent if os.name == "posix" else None,
+        )
         shown = 0
         try:
             while True:
@@ -93,7 +124,9 @@ def run(spec: Mapping[str, Any], out: Path, nproc: int, launcher: str | None, th
             proc.wait()
             raise
     if proc.returncode != 0 or not (out / "stats.json").is_file():
-        raise ProviderError(f"the training job ({how}) failed with exit status {proc.returncode}: {_last_words(out / 'launch.log')}")
+        raise ProviderError(
+            f"the training job ({how}) failed with exit status {proc.returncode}: {_last_words(out / 'launch.log')}"
+        )
     return json.loads((out / "stats.json").read_text(encoding="utf-8")), how
 
 

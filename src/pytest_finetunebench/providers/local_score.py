@@ -6,26 +6,36 @@ depend on the batch it was computed in, within 1e-3 nats.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from .local_train import IGNORE, encode_pair
 
 
-def choice_scores(model: Any, tokenizer: Any, device: torch.device, prompts: Sequence[str], choices: Sequence[Sequence[str]],
-                  batch: int) -> list[list[float]]:
+def choice_scores(
+    model: Any,
+    tokenizer: Any,
+    device: torch.device,
+    prompts: Sequence[str],
+    choices: Sequence[Sequence[str]],
+    batch: int,
+) -> list[list[float]]:
     """Per prompt, the log-likelihood of each choice as the whole assistant reply, in the chat
     template (the sum over the reply's tokens, end-of-turn included): one forward pass per
     batch of length-sorted, right-padded sequences, no generation, in fp32 whatever ``--ftb-precision``,
     so a score does not depend on the batch it was computed in (see :mod:`.local_precision`)."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    seqs = [(i, j, *encode_pair(tokenizer, p, c))
-            for i, (p, options) in enumerate(zip(prompts, choices)) for j, c in enumerate(options)]
+    seqs = [
+        (i, j, *encode_pair(tokenizer, p, c))
+        for i, (p, options) in enumerate(zip(prompts, choices))
+        for j, c in enumerate(options)
+    ]
     out = [[0.0] * len(options) for options in choices]
     order = sorted(range(len(seqs)), key=lambda k: len(seqs[k][2]))
     for start in range(0, len(order), batch):
-        idx = order[start:start + batch]
+        idx = order[start : start + batch]
         width = max(len(seqs[k][2]) for k in idx)
         ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
         labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
@@ -50,7 +60,7 @@ def text_nll(model: Any, tokenizer: Any, device: torch.device, text: str, window
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     total, count = 0.0, 0
     for start in range(0, len(ids) - 1, window):
-        chunk = torch.tensor([ids[start:start + window + 1]], device=device)
+        chunk = torch.tensor([ids[start : start + window + 1]], device=device)
         with torch.inference_mode():
             logits = model(input_ids=chunk[:, :-1]).logits.float()
         total += float(torch.nn.functional.cross_entropy(logits[0], chunk[0, 1:], reduction="sum"))

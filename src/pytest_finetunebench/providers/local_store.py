@@ -80,7 +80,8 @@ def hub_snapshot(repo_id: str) -> Path:
         raise ProviderError(
             f"local:{repo_id} is not in the Hugging Face cache ({_hub_cache()}); nothing is downloaded here; fix: on a"
             f" machine with network run `hf download {repo_id}` (or `huggingface-cli download {repo_id}`) into that"
-            " cache, or set HF_HUB_CACHE to a cache that has it") from None
+            " cache, or set HF_HUB_CACHE to a cache that has it"
+        ) from None
 
 
 def _hub_cache() -> str:

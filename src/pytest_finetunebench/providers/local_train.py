@@ -11,9 +11,10 @@ import copy
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -61,7 +62,7 @@ def encode_pair(tokenizer: Any, question: str, answer: str) -> tuple[list[int], 
     if not full.startswith(prompt):  # templates whose prompt is not a prefix of the full turn
         raise ValueError("the chat template's generation prompt is not a prefix of the answered turn")
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full[len(prompt):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full[len(prompt) :].rstrip("\n"), add_special_tokens=False)["input_ids"]
     bos = tokenizer.bos_token_id
     if getattr(tokenizer, "add_bos_token", False) and bos is not None and (not prompt_ids or prompt_ids[0] != bos):
         prompt_ids = [bos, *prompt_ids]
@@ -98,13 +99,25 @@ def plan_to_json(plan: TrainPlan) -> dict[str, Any]:
 
 def plan_from_json(data: dict[str, Any]) -> TrainPlan:
     """The plan a training job's spec carries."""
-    return TrainPlan(**{**data, "device": torch.device(data["device"]), "checkpoints": tuple(data["checkpoints"]),
-                        "threads": tuple(data["threads"])})
+    return TrainPlan(
+        **{
+            **data,
+            "device": torch.device(data["device"]),
+            "checkpoints": tuple(data["checkpoints"]),
+            "threads": tuple(data["threads"]),
+        }
+    )
 
 
 def resolve_plan(
-    settings: Any, n_pairs: int, lora: int, device: torch.device, extra_checkpoints: Sequence[int] = (),
-    threads: Sequence[int] = (), precision: str = "fp32", shard: str = "",
+    settings: Any,
+    n_pairs: int,
+    lora: int,
+    device: torch.device,
+    extra_checkpoints: Sequence[int] = (),
+    threads: Sequence[int] = (),
+    precision: str = "fp32",
+    shard: str = "",
 ) -> TrainPlan:
     """Fill the provider's defaults into :class:`TuneSettings`."""
     # the epochs come from the settings alone (they are in the store key); checkpoints asked for
@@ -163,8 +176,8 @@ def _batches(examples: list[tuple[list[int], list[int]]], batch: int, rng: rando
     mega = batch * 8
     out: list[list[int]] = []
     for start in range(0, len(order), mega):
-        chunk = sorted(order[start:start + mega], key=lambda i: len(examples[i][0]))
-        out.extend(chunk[i:i + batch] for i in range(0, len(chunk), batch))
+        chunk = sorted(order[start : start + mega], key=lambda i: len(examples[i][0]))
+        out.extend(chunk[i : i + batch] for i in range(0, len(chunk), batch))
     rng.shuffle(out)
     return out
 
@@ -239,7 +252,9 @@ def train(
     if plan.lora:
         from peft import LoraConfig, get_peft_model
 
-        config = LoraConfig(r=plan.lora, lora_alpha=2 * plan.lora, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+        config = LoraConfig(
+            r=plan.lora, lora_alpha=2 * plan.lora, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
         model = get_peft_model(model, config)
     model.config.use_cache = False
     model.train()
@@ -298,7 +313,10 @@ def train(
             stats.epoch_losses.append(round(epoch_loss, 5))
             eta = stats.train_seconds / epoch * (plan.epochs - epoch)
             if world.main:
-                progress(f"{label}: epoch {epoch}/{plan.epochs} loss {epoch_loss:.4f} {tokens / dt:.0f} tok/s ETA {_fmt_eta(eta)}")
+                progress(
+                    f"{label}: epoch {epoch}/{plan.epochs} loss {epoch_loss:.4f} {tokens / dt:.0f} tok/s ETA "
+                    f"{_fmt_eta(eta)}"
+                )
             if epoch in plan.checkpoints:
                 _save(model, tokenizer, out_dir / f"epoch-{epoch}", world, bool(plan.shard))
     _save(model, tokenizer, out_dir / "final", world, bool(plan.shard))

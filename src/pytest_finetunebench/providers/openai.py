@@ -32,54 +32,41 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import openai
 
 from ..store import ledger as L
 from ..store.ledger import Ledger
 from . import RunContext
-from .base import (
-    BASE,
-    TUNED,
-    Answer,
-    Endpoint,
-    Prompt,
-    ProviderError,
-    TuneRequest,
-)
+from .api import MAX_POLL_INTERVAL, Unavailable, chat_answer, check_stages, create_verdict, requested_epochs, sleep
+from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .cost import Estimate, estimate, parse_prices, price_for, usd  # noqa: F401 - parse_prices, usd: re-exported
 from .openai_api import (
-    MODEL_READY_TIMEOUT,
-    ask_until_served,
-    checkpoints_by_epoch,
-    first_token_scores,
     COMPLETION_MODELS,
     MIN_EXAMPLES,
+    MODEL_READY_TIMEOUT,
     PRICES_PER_1M,
     REFUSED_HINT,
     RETIRED,
     TUNABLE,
     api_message,
     api_model,
+    ask_until_served,
     auto_epochs,
+    checkpoints_by_epoch,
     estimate_tokens,
+    first_token_scores,
     training_jsonl,
-)
-from .api import (
-    chat_answer,
-    create_verdict,
-    MAX_POLL_INTERVAL,
-    Unavailable,
-    check_stages,
-    requested_epochs,
-    sleep,
 )
 from .remote import RemoteProvider
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-def create(ctx: RunContext) -> "OpenAIProvider":
+
+
+def create(ctx: RunContext) -> OpenAIProvider:
     """The registry's factory."""
     return OpenAIProvider(ctx)
 
@@ -97,18 +84,28 @@ class OpenAIProvider(RemoteProvider):
     no_checkpoint = "OpenAI keeps checkpoints of the last three epochs only"
     create_errors = (openai.APIError,)
 
-    def __init__(self, ctx: RunContext, *, client: Any = None, poll_interval: float | None = None, max_poll_interval: float = MAX_POLL_INTERVAL) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        client: Any = None,
+        poll_interval: float | None = None,
+        max_poll_interval: float = MAX_POLL_INTERVAL,
+    ) -> None:
         super().__init__(ctx, PRICES_PER_1M, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
         self._client = client
         self._fresh: set[str] = set()  # tuned model ids that succeeded moments ago and may not be served yet
 
     @property
-    def client(self) -> "openai.OpenAI":
+    def client(self) -> openai.OpenAI:
         if self._client is None:
             try:
                 self._client = openai.OpenAI(max_retries=self.opts.retries)
             except openai.OpenAIError as exc:
-                raise ProviderError(f"the OpenAI client could not start: {exc} (set OPENAI_API_KEY; OPENAI_BASE_URL for a compatible server)") from None
+                raise ProviderError(
+                    f"the OpenAI client could not start: {exc} (set OPENAI_API_KEY; OPENAI_BASE_URL for a compatible "
+                    "server)"
+                ) from None
         return self._client
 
     def base_url(self) -> str:
@@ -126,11 +123,16 @@ class OpenAIProvider(RemoteProvider):
         name = api_model(model)
         retired = RETIRED.get(name)
         if retired and self._official() and not self.ctx.replaying(self.name, model):
-            raise ProviderError(f"{name} was retired on {retired}: it can no longer be tuned or asked; fix: replay its cassettes"
-                                " or its published answers (--ftb-responses), or pick a current model such as gpt-4.1-mini-2025-04-14")
+            raise ProviderError(
+                f"{name} was retired on {retired}: it can no longer be tuned or asked; fix: replay its cassettes"
+                " or its published answers (--ftb-responses), or pick a current model such as gpt-4.1-mini-2025-04-14"
+            )
         if name in COMPLETION_MODELS and self._official():
-            raise ProviderError(f"{name} is a completion model (prompt/completion training, /v1/completions), which this chat provider does not drive;"
-                                f" pick a chat model OpenAI tunes: {', '.join(TUNABLE)}")
+            raise ProviderError(
+                f"{name} is a completion model (prompt/completion training, /v1/completions), which this chat "
+                "provider does not drive;"
+                f" pick a chat model OpenAI tunes: {', '.join(TUNABLE)}"
+            )
 
     def _official(self) -> bool:
         """Talking to OpenAI itself: its own rules (the minimum, the retirements) apply, not a compatible server's."""
@@ -145,33 +147,56 @@ class OpenAIProvider(RemoteProvider):
 
     def _plan(self, request: TuneRequest) -> Estimate:
         model, n, epochs = api_model(request.model), len(request.pairs), requested_epochs(request)
-        return estimate(model, n, estimate_tokens(request.pairs), auto_epochs(n) if epochs is None else epochs, price_for(model, self.opts.prices), auto_epochs=epochs is None)
+        return estimate(
+            model,
+            n,
+            estimate_tokens(request.pairs),
+            auto_epochs(n) if epochs is None else epochs,
+            price_for(model, self.opts.prices),
+            auto_epochs=epochs is None,
+        )
 
     # -- Provider protocol -------------------------------------------------------------------
 
     def endpoints(self, request: TuneRequest, stages: Sequence[str]) -> Mapping[str, Endpoint]:
         model = api_model(request.model)
         tuning = any(s != BASE for s in stages)
-        if (tuning and not model.startswith("ft:") and len(request.pairs) < MIN_EXAMPLES and self._official()
-                and not self.ctx.replaying(self.name, request)):
-            raise ProviderError(f"{model}: OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples and the selected cases"
-                                f" give {len(request.pairs)}; nothing was uploaded; fix: select more cases (a larger --ftb-limit, more datasets)")
+        if (
+            tuning
+            and not model.startswith("ft:")
+            and len(request.pairs) < MIN_EXAMPLES
+            and self._official()
+            and not self.ctx.replaying(self.name, request)
+        ):
+            raise ProviderError(
+                f"{model}: OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples and the selected cases"
+                f" give {len(request.pairs)}; nothing was uploaded; fix: select more cases (a larger --ftb-limit, "
+                "more datasets)"
+            )
         if not model.startswith("ft:"):
             out = super().endpoints(request, stages)
             record = self.ledger_for(request).get(self.key(request)) if tuning and not self.opts.dry_run else None
-            if record and time.time() - float(record.get("updated_at") or 0) < MODEL_READY_TIMEOUT:  # tuned just now: maybe not served yet
-                self._fresh.update(str(e.handle) for s, e in out.items() if s != BASE and not isinstance(e.handle, Unavailable))
+            if (
+                record and time.time() - float(record.get("updated_at") or 0) < MODEL_READY_TIMEOUT
+            ):  # tuned just now: maybe not served yet
+                self._fresh.update(
+                    str(e.handle) for s, e in out.items() if s != BASE and not isinstance(e.handle, Unavailable)
+                )
             return out
         base = model.split(":")[1]  # ft:<base>:<org>:<suffix>:<id> is evaluated as it is (no training)
         out = {}
         check_stages(self.name, stages)
         for stage in stages:
             if self.opts.dry_run:
-                handle: Any = Unavailable(f"dry run (--ftb-dry-run): would ask {model if stage == TUNED else base}; launched nothing")
+                handle: Any = Unavailable(
+                    f"dry run (--ftb-dry-run): would ask {model if stage == TUNED else base}; launched nothing"
+                )
             elif stage in (TUNED, BASE):
                 handle = model if stage == TUNED else base
             else:
-                handle = Unavailable(f"{model} is evaluated as given (no training here), so it has no epoch checkpoints")
+                handle = Unavailable(
+                    f"{model} is evaluated as given (no training here), so it has no epoch checkpoints"
+                )
             out[stage] = Endpoint(request.model, stage, handle)
         return out
 
@@ -196,7 +221,9 @@ class OpenAIProvider(RemoteProvider):
 
         return ask
 
-    def score(self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]) -> list[list[float]]:
+    def score(
+        self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         """Per prompt, each choice's log-probability as the reply's first token (``logprobs``, top 20).
 
         The API returns token log-probabilities of what the model generates, not of a given reply,
@@ -208,7 +235,10 @@ class OpenAIProvider(RemoteProvider):
             return [[math.nan] * len(c) for c in choices]
         client, model = self.client.with_options(max_retries=self.opts.retries), str(endpoint.handle)
         with ThreadPoolExecutor(max_workers=self.opts.concurrency) as pool:
-            rows = pool.map(lambda k: first_token_scores(client, model, prompts[k].text, choices[k], self.opts.seed), range(len(prompts)))
+            rows = pool.map(
+                lambda k: first_token_scores(client, model, prompts[k].text, choices[k], self.opts.seed),
+                range(len(prompts)),
+            )
             return list(rows)
 
     def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
@@ -233,7 +263,9 @@ class OpenAIProvider(RemoteProvider):
             except openai.NotFoundError:
                 pass
         try:
-            f = self.client.files.create(file=(f"ftb-{key}.jsonl", training_jsonl(request.pairs), "application/jsonl"), purpose="fine-tune")
+            f = self.client.files.create(
+                file=(f"ftb-{key}.jsonl", training_jsonl(request.pairs), "application/jsonl"), purpose="fine-tune"
+            )
         except openai.APIError as exc:
             raise ProviderError(f"uploading the training file failed: {api_message(exc)}") from None
         ledger.update(key, L.UPLOADED, note=f"file {f.id}", file_id=f.id)
@@ -252,7 +284,9 @@ class OpenAIProvider(RemoteProvider):
             if f.status == "error":
                 raise ProviderError(f"OpenAI rejected training file {file_id}: {f.status_details or 'status error'}")
             if time.monotonic() > deadline:
-                raise ProviderError(f"training file {file_id} still {f.status} after {self.opts.job_timeout:g} s (--ftb-job-timeout)")
+                raise ProviderError(
+                    f"training file {file_id} still {f.status} after {self.opts.job_timeout:g} s (--ftb-job-timeout)"
+                )
             sleep(interval)
             interval = min(interval * 1.5, self.opts.max_poll_interval)
 
@@ -278,11 +312,17 @@ class OpenAIProvider(RemoteProvider):
         status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
         transport = isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError))
         # insufficient_quota is billing: waiting does not help
-        return create_verdict(status, transport=transport, not_by_waiting=getattr(exc, "code", None) == "insufficient_quota")
+        return create_verdict(
+            status, transport=transport, not_by_waiting=getattr(exc, "code", None) == "insufficient_quota"
+        )
 
     def _list_jobs(self, key: str) -> list[Any]:
         try:
-            return [j for j in self.client.fine_tuning.jobs.list(metadata={"ftb_key": key}, limit=100) if (j.metadata or {}).get("ftb_key") == key]
+            return [
+                j
+                for j in self.client.fine_tuning.jobs.list(metadata={"ftb_key": key}, limit=100)
+                if (j.metadata or {}).get("ftb_key") == key
+            ]
         except openai.APIError as exc:
             raise ProviderError(f"looking up earlier fine-tuning jobs failed: {api_message(exc)}") from None
 
@@ -306,9 +346,17 @@ class OpenAIProvider(RemoteProvider):
 
     def _outcome(self, job: Any, request: TuneRequest) -> dict[str, Any] | str | None:
         if job.status == "succeeded":
-            self.ctx.progress(f"openai {api_model(request.model)} {job.id}: succeeded -> {job.fine_tuned_model} ({job.trained_tokens or 0:,} trained tokens)")
+            self.ctx.progress(
+                f"openai {api_model(request.model)} {job.id}: succeeded -> {job.fine_tuned_model} "
+                f"({job.trained_tokens or 0:,} trained tokens)"
+            )
             checkpoints = self._checkpoints(job, len(request.pairs))
-            return dict(tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens, n_epochs=_int(job.hyperparameters.n_epochs), checkpoints=checkpoints)
+            return dict(
+                tuned_model=job.fine_tuned_model,
+                trained_tokens=job.trained_tokens,
+                n_epochs=_int(job.hyperparameters.n_epochs),
+                checkpoints=checkpoints,
+            )
         if job.status in self.failed:
             detail = job.error.message if job.error and job.error.message else f"the job was {job.status}"
             return detail + (f" ({job.error.code})" if job.error and job.error.code else "")
@@ -334,7 +382,10 @@ class OpenAIProvider(RemoteProvider):
         try:
             items = list(self.client.fine_tuning.jobs.checkpoints.list(job.id, limit=100))
         except openai.APIError as exc:
-            self.ctx.progress(f"openai {job.id}: listing checkpoints failed ({api_message(exc)}); epoch stages other than the last are skipped")
+            self.ctx.progress(
+                f"openai {job.id}: listing checkpoints failed ({api_message(exc)}); epoch stages other than the last "
+                "are skipped"
+            )
             items = []
         steps = [(c.step_number, c.fine_tuned_model_checkpoint) for c in items]
         n_epochs, batch = _int(job.hyperparameters.n_epochs), _int(job.hyperparameters.batch_size)

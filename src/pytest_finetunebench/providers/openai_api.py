@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import openai
 
@@ -38,12 +38,7 @@ COMPLETION_MODELS = ("davinci-002", "babbage-002")
 
 # USD per 1M training tokens (supervised fine-tuning, OpenAI's price list). Matched by the longest
 # prefix of the model name; --ftb-price MODEL:USD overrides or adds entries.
-PRICES_PER_1M: dict[str, float] = {
-    "gpt-4o-mini": 3.00,
-    "gpt-4o": 25.00,
-    "gpt-4.1-mini": 5.00,
-    "gpt-4.1": 25.00,
-}
+PRICES_PER_1M: dict[str, float] = {"gpt-4o-mini": 3.00, "gpt-4o": 25.00, "gpt-4.1-mini": 5.00, "gpt-4.1": 25.00}
 
 
 def api_model(name: str) -> str:
@@ -54,14 +49,18 @@ def api_model(name: str) -> str:
 def training_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
     """The chat-format JSONL OpenAI trains on: one user/assistant exchange per pair."""
     lines = (
-        json.dumps({"messages": [{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.answer}]}, ensure_ascii=False)
+        json.dumps(
+            {"messages": [{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.answer}]},
+            ensure_ascii=False,
+        )
         for p in pairs
     )
     return ("\n".join(lines) + "\n").encode()
 
 
 def estimate_tokens(pairs: Sequence[TrainingPair]) -> int:
-    """Training tokens per epoch, estimated without a tokenizer (~4 UTF-8 bytes a token, plus the chat format's overhead)."""
+    """Training tokens per epoch, estimated without a tokenizer (~4 UTF-8 bytes a token, plus the chat format's
+    overhead)."""
     total = 0
     for p in pairs:
         total += 3 + 2 * 4  # priming + per-message overhead
@@ -90,7 +89,9 @@ def api_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def first_token_scores(client: openai.OpenAI, model: str, prompt: str, choices: Sequence[str], seed: int) -> list[float]:
+def first_token_scores(
+    client: openai.OpenAI, model: str, prompt: str, choices: Sequence[str], seed: int
+) -> list[float]:
     """Each choice's log-probability as ``model``'s first reply token (``logprobs``, top 20): one request.
 
     Only one-word choices can be scored; a row of NaN where they cannot (or the API failed).
@@ -98,8 +99,15 @@ def first_token_scores(client: openai.OpenAI, model: str, prompt: str, choices: 
     if any(len(c.split()) != 1 for c in choices):
         return [math.nan] * len(choices)
     try:
-        reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}], temperature=0.0,
-                                               seed=seed, max_completion_tokens=1, logprobs=True, top_logprobs=20)
+        reply = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": prompt}],
+            temperature=0.0,
+            seed=seed,
+            max_completion_tokens=1,
+            logprobs=True,
+            top_logprobs=20,
+        )
         content = reply.choices[0].logprobs.content if reply.choices and reply.choices[0].logprobs else None
     except openai.APIError:
         content = None
@@ -122,8 +130,9 @@ def scores_from_top(top: Sequence[tuple[str, float]], choices: Sequence[str]) ->
     return row if any(v > -math.inf for v in row) else [math.nan] * len(choices)
 
 
-def checkpoints_by_epoch(steps: Sequence[tuple[int, str]], n_epochs: int | None, batch: int | None, n_examples: int,
-                         final_model: str | None) -> dict[str, str]:
+def checkpoints_by_epoch(
+    steps: Sequence[tuple[int, str]], n_epochs: int | None, batch: int | None, n_examples: int, final_model: str | None
+) -> dict[str, str]:
     """``{epoch: checkpoint model}`` from a job's ``(step, checkpoint model)`` list (OpenAI keeps the last epochs').
 
     Steps that are whole epochs (``ceil(n_examples / batch)`` steps each) map directly; otherwise
@@ -141,8 +150,9 @@ def checkpoints_by_epoch(steps: Sequence[tuple[int, str]], n_epochs: int | None,
     return out
 
 
-def ask_until_served(ask: Callable[[str, Prompt], Answer], model: str, prompt: Prompt, delay: float,
-                     progress: Callable[[str], None]) -> Answer:
+def ask_until_served(
+    ask: Callable[[str, Prompt], Answer], model: str, prompt: Prompt, delay: float, progress: Callable[[str], None]
+) -> Answer:
     """``ask(model, prompt)`` again while the model answers 404 (not served yet), up to :data:`MODEL_READY_TIMEOUT`."""
     deadline = time.monotonic() + MODEL_READY_TIMEOUT
     started = time.monotonic()
@@ -151,8 +161,13 @@ def ask_until_served(ask: Callable[[str, Prompt], Answer], model: str, prompt: P
             return ask(model, prompt)
         except openai.NotFoundError as exc:
             if time.monotonic() + delay > deadline:
-                return Answer(None, error=f"{api_message(exc)} (still not served {MODEL_READY_TIMEOUT:g} s after the job succeeded)")
-            progress(f"openai {model}: not served yet (HTTP 404), {time.monotonic() - started:.0f}s waited; asking again")
+                return Answer(
+                    None,
+                    error=f"{api_message(exc)} (still not served {MODEL_READY_TIMEOUT:g} s after the job succeeded)",
+                )
+            progress(
+                f"openai {model}: not served yet (HTTP 404), {time.monotonic() - started:.0f}s waited; asking again"
+            )
             sleep(delay)
             delay = min(delay * 1.5, 30.0)
         except Exception as exc:  # every prompt gets an Answer: the API's message if it failed

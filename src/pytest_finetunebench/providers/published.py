@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import csv
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..cases.upstream_csv import allow_long_csv_fields
 from . import RunContext
@@ -129,7 +129,9 @@ class PublishedProvider:
             text = answers.get(prompt.text)
             if text is None:
                 out.append(
-                    Answer(text=None, skip=f"no recorded answer from {endpoint.handle} for this prompt in {self.directory}")
+                    Answer(
+                        text=None, skip=f"no recorded answer from {endpoint.handle} for this prompt in {self.directory}"
+                    )
                 )
             else:
                 out.append(Answer(text=text))
@@ -140,7 +142,9 @@ def create(ctx: RunContext) -> PublishedProvider:
     """The provider for ``--ftb-responses DIR`` (checked to exist; read on first use)."""
     raw = ctx.options.get("responses")
     if not raw:
-        raise ProviderError("the published provider needs --ftb-responses DIR; fix: pass the folder of *_w_responses.csv files")
+        raise ProviderError(
+            "the published provider needs --ftb-responses DIR; fix: pass the folder of *_w_responses.csv files"
+        )
     directory = Path(str(raw)).expanduser()
     if not directory.is_dir():
         raise ProviderError(

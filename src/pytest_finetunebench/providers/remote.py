@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..store import ledger as L
 from ..store.ledger import Ledger, strip_userinfo
@@ -37,8 +38,8 @@ from .api import (
     ApiOptions,
     Unavailable,
     answer_concurrently,
-    check_stages,
     check_learning_rate,
+    check_stages,
     checkpoint_or_skip,
     sleep,
 )
@@ -67,10 +68,21 @@ class RemoteProvider(ABC):
     failed: ClassVar[frozenset[str]]  # failed, cancelled, expired: every other listed job is adopted
     no_checkpoint: ClassVar[str]  # why an epoch has no checkpoint (the job ran it)
     create_errors: ClassVar[tuple[type[BaseException], ...]]
-    absolute_learning_rate: ClassVar[bool] = False  # the API takes a rate (--ftb-learning-rate), not a multiplier of its default
-    quotes_after_upload: ClassVar[bool] = False  # the API prices the uploaded file itself: --ftb-max-cost is checked then, not before
+    absolute_learning_rate: ClassVar[bool] = (
+        False  # the API takes a rate (--ftb-learning-rate), not a multiplier of its default
+    )
+    quotes_after_upload: ClassVar[bool] = (
+        False  # the API prices the uploaded file itself: --ftb-max-cost is checked then, not before
+    )
 
-    def __init__(self, ctx: RunContext, prices: Mapping[str, float], *, poll_interval: float | None = None, max_poll_interval: float = MAX_POLL_INTERVAL) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        prices: Mapping[str, float],
+        *,
+        poll_interval: float | None = None,
+        max_poll_interval: float = MAX_POLL_INTERVAL,
+    ) -> None:
         self.ctx = ctx
         self.ledger = Ledger(ctx.store, self.name)  # the live ledger (a replay uses its own: ledger_for)
         self.opts = ApiOptions.from_ctx(ctx, prices, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
@@ -154,7 +166,7 @@ class RemoteProvider(ABC):
     def _salt(self) -> str:
         return ""
 
-    def _check(self, model: str, *, tuning: bool) -> None:
+    def _check(self, model: str, *, tuning: bool) -> None:  # noqa: B027 - a hook whose default checks nothing
         """Raise a one-line :class:`ProviderError` for a model or configuration that cannot work."""
 
     def _api_model(self, request: TuneRequest) -> str:
@@ -185,7 +197,11 @@ class RemoteProvider(ABC):
         self._check(request.model, tuning=needs_tuning)
         model = self._api_model(request)
         if self.opts.dry_run:
-            reason = "dry run (--ftb-dry-run): " + (self._dry_run_line(request) if needs_tuning else f"would ask {model}") + "; launched nothing"
+            reason = (
+                "dry run (--ftb-dry-run): "
+                + (self._dry_run_line(request) if needs_tuning else f"would ask {model}")
+                + "; launched nothing"
+            )
             self.ctx.progress(f"{self.name}: {reason}")
             return {s: Endpoint(request.model, s, Unavailable(reason)) for s in stages}
         out: dict[str, Endpoint] = {}
@@ -197,7 +213,13 @@ class RemoteProvider(ABC):
                 if stage == TUNED:
                     out[stage] = Endpoint(request.model, stage, record[self.tuned_field])
                 elif stage != BASE:
-                    out[stage] = Endpoint(request.model, stage, checkpoint_or_skip(record, epoch_of(stage) or 0, record.get(self.job_field), self.no_checkpoint))
+                    out[stage] = Endpoint(
+                        request.model,
+                        stage,
+                        checkpoint_or_skip(
+                            record, epoch_of(stage) or 0, record.get(self.job_field), self.no_checkpoint
+                        ),
+                    )
         return {s: out[s] for s in stages}
 
     def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
@@ -220,13 +242,22 @@ class RemoteProvider(ABC):
             if state == L.SUCCEEDED:
                 return record
             if state == L.FAILED:
-                raise ProviderError(f"{record['error']} [recorded in {ledger.path(key)}; delete it to launch a new job]")
+                raise ProviderError(
+                    f"{record['error']} [recorded in {ledger.path(key)}; delete it to launch a new job]"
+                )
             if record is None or not record.get(self.job_field):
                 if state == L.CREATING:  # an earlier create's outcome is unknown: look, never re-send
-                    job = self._look_again(ledger, key, request, "was sent by an earlier run, which recorded no answer", wait_first=False)
+                    job = self._look_again(
+                        ledger, key, request, "was sent by an earlier run, which recorded no answer", wait_first=False
+                    )
                 else:
                     job = self._find_job(key, include_failed=False) or self._launch(ledger, key, request, record)
-                record = ledger.update(key, L.RUNNING, note=f"job {self._job_id(job)}", **{self.job_field: self._job_id(job), self.status_field: self._status(job)})
+                record = ledger.update(
+                    key,
+                    L.RUNNING,
+                    note=f"job {self._job_id(job)}",
+                    **{self.job_field: self._job_id(job), self.status_field: self._status(job)},
+                )
             return self._wait(ledger, key, record, request)
 
     def _launch(self, ledger: Ledger, key: str, request: TuneRequest, record: dict | None) -> Any:
@@ -237,25 +268,42 @@ class RemoteProvider(ABC):
             check_max_cost(plan, self.opts.max_cost)
         if record is None:
             cost = None if plan.cost is None else round(plan.cost, 4)
-            fields = dict(ftb_key=key, model=model, base_url=self.base_url(), n_examples=len(request.pairs), estimated_training_tokens=plan.training_tokens, estimated_cost_usd=cost)
+            fields = dict(
+                ftb_key=key,
+                model=model,
+                base_url=self.base_url(),
+                n_examples=len(request.pairs),
+                estimated_training_tokens=plan.training_tokens,
+                estimated_cost_usd=cost,
+            )
             record = ledger.update(key, L.NEW, **fields, **self._record_fields())
         training = self._upload(ledger, key, request, record)
         backoff, attempt = self.opts.poll_interval, 0
         while True:
             attempt += 1
-            record = ledger.update(key, L.CREATING, note="create sent", create_attempts=int(record.get("create_attempts", 0)) + 1)
+            record = ledger.update(
+                key, L.CREATING, note="create sent", create_attempts=int(record.get("create_attempts", 0)) + 1
+            )
             try:
                 return self._create(key, request, record, training)
             except self.create_errors as exc:
                 message = self._api_message(exc)
                 verdict = self._create_failure(exc)
                 if verdict == UNCLEAR:
-                    self.ctx.progress(f"{self.name}: {self.job_noun} create for {model} got no clear answer ({message}); looking for it (nothing is re-sent)")
+                    self.ctx.progress(
+                        f"{self.name}: {self.job_noun} create for {model} got no clear answer ({message}); looking "
+                        "for it (nothing is re-sent)"
+                    )
                     return self._look_again(ledger, key, request, f"got no clear answer ({message})", wait_first=True)
                 record = ledger.update(key, L.UPLOADED, note=f"create refused: {message}", last_error=message)
                 if verdict == REFUSED or attempt == CREATE_TRIES:
-                    raise ProviderError(f"{self.service} refused the {self.job_noun} for {model}: {message}{self._refused_hint()}") from None
-                self.ctx.progress(f"{self.name}: {self.job_noun} create for {model} turned away ({message}); nothing was launched, retrying in {backoff:g} s")
+                    raise ProviderError(
+                        f"{self.service} refused the {self.job_noun} for {model}: {message}{self._refused_hint()}"
+                    ) from None
+                self.ctx.progress(
+                    f"{self.name}: {self.job_noun} create for {model} turned away ({message}); nothing was launched, "
+                    f"retrying in {backoff:g} s"
+                )
                 sleep(backoff)
                 backoff = min(backoff * 2, self.opts.max_poll_interval)
 
@@ -275,13 +323,17 @@ class RemoteProvider(ABC):
         path = ledger.path(key)
         ledger.update(key, note=f"no job listed after {UNCLEAR_LOOKS} looks; nothing re-sent")
         raise ProviderError(
-            f"{self.service} {self.job_noun} for {self._api_model(request)}: outcome unknown: its create {why}, and no job with its "
-            f"{self.tag.format(key=key)} is listed after {UNCLEAR_LOOKS} looks. Nothing was re-sent (a second create could launch "
-            f"a second paid job); a rerun looks again. Once you are sure no job was launched at {self.service}, delete {path} to allow a new create"
+            f"{self.service} {self.job_noun} for {self._api_model(request)}: outcome unknown: its create {why}, and "
+            "no job with its "
+            f"{self.tag.format(key=key)} is listed after {UNCLEAR_LOOKS} looks. Nothing was re-sent (a second create "
+            "could launch "
+            f"a second paid job); a rerun looks again. Once you are sure no job was launched at {self.service}, "
+            f"delete {path} to allow a new create"
         )
 
     def _find_job(self, key: str, *, include_failed: bool) -> Any | None:
-        """The newest succeeded job tagged ``key``, else the newest not failed, else (``include_failed``) the newest failed."""
+        """The newest succeeded job tagged ``key``, else the newest not failed, else (``include_failed``) the newest
+        failed."""
         jobs = sorted(self._list_jobs(key), key=self._created, reverse=True)
         done = [j for j in jobs if self._status(j) in self.succeeded]
         active = [j for j in jobs if self._status(j) not in self.succeeded and self._status(j) not in self.failed]
@@ -290,7 +342,10 @@ class RemoteProvider(ABC):
         if not found:
             return None
         job = found[0]
-        self.ctx.progress(f"{self.name}: resuming {self.job_noun} {self._job_id(job)} ({self._pretty(self._status(job))}) found by its {self.tag.format(key=key)}")
+        self.ctx.progress(
+            f"{self.name}: resuming {self.job_noun} {self._job_id(job)} ({self._pretty(self._status(job))}) found by "
+            f"its {self.tag.format(key=key)}"
+        )
         return job
 
     def _wait(self, ledger: Ledger, key: str, record: dict, request: TuneRequest) -> dict[str, Any]:
@@ -317,7 +372,8 @@ class RemoteProvider(ABC):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ProviderError(
-                    f"{name} still {self._pretty(status or 'unknown')} after {self.opts.job_timeout:g} s (--ftb-job-timeout); "
+                    f"{name} still {self._pretty(status or 'unknown')} after {self.opts.job_timeout:g} s "
+                    "(--ftb-job-timeout); "
                     f"it keeps running at {self.service} and a rerun resumes waiting for it"
                 )
             sleep(min(interval, remaining))
@@ -335,7 +391,9 @@ class RemoteProvider(ABC):
         if record and record["state"] == L.SUCCEEDED:
             return f"would reuse {record[self.tuned_field]} (job {record[self.job_field]}, ledger {key})"
         if record and record.get(self.job_field):
-            return f"would resume waiting for job {record[self.job_field]} ({record.get(self.status_field)}, ledger {key})"
+            return (
+                f"would resume waiting for job {record[self.job_field]} ({record.get(self.status_field)}, ledger {key})"
+            )
         plan = self._plan(request)
         line = f"would {self._source(request, key)} and launch a {self.job_noun}: {plan.line}"
         if over_budget(plan, self.opts.max_cost):

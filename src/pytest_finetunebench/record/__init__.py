@@ -44,21 +44,32 @@ vcrpy adapter and skipped sleeps) and :mod:`.plugin` (the session's :class:`Reco
 
 from __future__ import annotations
 
-from .cassette import (
-    FORMAT,
-    Cassette,
-    CassetteError,
-    CassetteMiss,
-    exists,
-    read,
-)
+from .cassette import FORMAT, Cassette, CassetteError, CassetteMiss, exists, read
 from .match import canonical_body, describe, fingerprint
 from .plugin import DEFAULT_MODE, MODES, Recorder, model_dir
 from .scrub import REPLAY_TOKEN, SCRUBBED, env_secrets, is_auth, scrub_uri
 from .vcr import require_vcrpy, skip_sleeps, use
 
 __all__ = [
-    "DEFAULT_MODE", "FORMAT", "MODES", "REPLAY_TOKEN", "SCRUBBED", "Cassette", "CassetteError", "CassetteMiss", "Recorder",
-    "canonical_body", "describe", "env_secrets", "exists", "fingerprint", "is_auth", "model_dir", "read", "require_vcrpy", "scrub_uri",
-    "skip_sleeps", "use",
+    "DEFAULT_MODE",
+    "FORMAT",
+    "MODES",
+    "REPLAY_TOKEN",
+    "SCRUBBED",
+    "Cassette",
+    "CassetteError",
+    "CassetteMiss",
+    "Recorder",
+    "canonical_body",
+    "describe",
+    "env_secrets",
+    "exists",
+    "fingerprint",
+    "is_auth",
+    "model_dir",
+    "read",
+    "require_vcrpy",
+    "scrub_uri",
+    "skip_sleeps",
+    "use",
 ]

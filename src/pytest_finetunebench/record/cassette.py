@@ -9,16 +9,16 @@ import json
 import os
 import threading
 from collections import deque
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..providers.base import ProviderError
 from ..store.jobstore import JobStore, atomic_write
 from .match import describe, fingerprint, origin
 from .scrub import (
-    replay_token_response,
     _USERINFO,
     SCRUBBED,
     SECRET_HEADERS,
@@ -27,6 +27,7 @@ from .scrub import (
     _auth_secrets,
     _scrub_body,
     is_auth,
+    replay_token_response,
     scrub_uri,
 )
 
@@ -102,7 +103,14 @@ class Cassette:
     skip_patchers: tuple = ()
     allow_playback_repeats = False
 
-    def __init__(self, path: Path, mode: str, meta: dict[str, Any], data: dict[str, Any] | None = None, session: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        mode: str,
+        meta: dict[str, Any],
+        data: dict[str, Any] | None = None,
+        session: str | None = None,
+    ) -> None:
         self.path = path  # one name, whether the file is plain JSON or gzip (see read)
         self._path = str(path)  # vcrpy names its patched connection classes after it
         self.mode = mode
@@ -205,8 +213,10 @@ class Cassette:
             why = f"the cassette was recorded against {', '.join(sorted(self._origins))}, this request goes to {here}"
         else:
             why = "it was never recorded"
-        return (f"cassette miss: no recorded response for {what} in {self.display} ({why}); "
-                f"record what is missing with --ftb-record-mode=new_episodes, or all of it again with --ftb-record-mode=all")
+        return (
+            f"cassette miss: no recorded response for {what} in {self.display} ({why}); "
+            f"record what is missing with --ftb-record-mode=new_episodes, or all of it again with --ftb-record-mode=all"
+        )
 
     def _request_secrets(self, request: Any) -> dict[str, list[str]]:
         """Collect the request's credentials (secret headers, ``key=``, ``user:password@``);
@@ -287,7 +297,9 @@ class Cassette:
             origins = sorted({origin(i["request"]["uri"]) for i in interactions})
             meta.setdefault("recorded_against", "the live API at " + ", ".join(origins))
             meta["recorded_against"] = _USERINFO.sub(r"\1", str(meta["recorded_against"]))
-            meta.update(format=FORMAT, session=session, updated_at=_now(), interactions_count=len(interactions), origins=origins)
+            meta.update(
+                format=FORMAT, session=session, updated_at=_now(), interactions_count=len(interactions), origins=origins
+            )
             text = json.dumps({**meta, "interactions": interactions}, indent=1, ensure_ascii=False)
             for secret in sorted(secrets | self.secrets, key=len, reverse=True):
                 if len(secret) >= 8 and secret != SCRUBBED:
@@ -313,9 +325,14 @@ def read(path: Path) -> dict[str, Any] | None:
         try:
             data = json.loads(gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw)
         except (OSError, ValueError, EOFError) as exc:
-            raise CassetteError(f"cassette {_relative(candidate)} is unreadable ({type(exc).__name__}: {exc}); re-record it with --ftb-record-mode=all") from None
+            raise CassetteError(
+                f"cassette {_relative(candidate)} is unreadable ({type(exc).__name__}: {exc}); re-record it with "
+                "--ftb-record-mode=all"
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
-            raise CassetteError(f"cassette {_relative(candidate)} is not a pytest-finetunebench cassette (no interactions list)")
+            raise CassetteError(
+                f"cassette {_relative(candidate)} is not a pytest-finetunebench cassette (no interactions list)"
+            )
         return data
     return None
 

@@ -1,4 +1,5 @@
-"""How a request is recognised on replay: its fingerprint (method, origin, path, query without secrets, canonical body)."""
+"""How a request is recognised on replay: its fingerprint (method, origin, path, query without secrets, canonical
+body)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ def _canonical_multipart(body: bytes, delimiter: bytes) -> bytes:
 def fingerprint(method: str, uri: str, body: bytes | None, content_type: str = "") -> str:
     """The index key of a request: ``METHOD origin/path?query#body-hash``."""
     parts = urlsplit(uri)
-    origin = f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    origin = (
+        f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    )
     digest = "" if is_auth(uri, body) else hashlib.sha256(canonical_body(body, content_type)).hexdigest()[:32]
     return f"{method.upper()} {origin}{parts.path}?{_query(parts.query)}#{digest}"
 

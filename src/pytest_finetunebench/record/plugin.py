@@ -1,4 +1,5 @@
-"""The session's recorder (a pytest plugin): which cassette each model uses under ``--ftb-record-mode``, opened once, saved at the end."""
+"""The session's recorder (a pytest plugin): which cassette each model uses under ``--ftb-record-mode``, opened once,
+saved at the end."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -27,7 +29,6 @@ MODES = ("none", "once", "new_episodes", "all", "off")
 DEFAULT_MODE = "none"
 
 
-
 def model_dir(model: str) -> str:
     """A directory name for a model as the user typed it (``ft:a:b`` -> ``ft_a_b``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") or "model"
@@ -40,8 +41,16 @@ class Recorder:
     cassette (in ``none`` mode), saves at session end and prints what it did.
     """
 
-    def __init__(self, directory: Path, mode: str, store: JobStore, session: str | None = None, *, worker: bool = False,
-                 specs: Sequence[ProviderSpec] = REGISTRY) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        mode: str,
+        store: JobStore,
+        session: str | None = None,
+        *,
+        worker: bool = False,
+        specs: Sequence[ProviderSpec] = REGISTRY,
+    ) -> None:
         if mode not in MODES:
             raise pytest.UsageError(f"--ftb-record-mode={mode}: expected one of {', '.join(MODES)}")
         self.directory = Path(directory)
@@ -59,13 +68,21 @@ class Recorder:
         self._replay_store: JobStore | None = None
 
     @classmethod
-    def from_options(cls, opts: Mapping[str, Any], rootdir: Path, store: JobStore, worker: Mapping[str, Any] | None = None,
-                     specs: Sequence[ProviderSpec] = REGISTRY) -> "Recorder":
+    def from_options(
+        cls,
+        opts: Mapping[str, Any],
+        rootdir: Path,
+        store: JobStore,
+        worker: Mapping[str, Any] | None = None,
+        specs: Sequence[ProviderSpec] = REGISTRY,
+    ) -> Recorder:
         mode = opts.get("record_mode") or DEFAULT_MODE
         if opts.get("dry_run"):
             mode = "off"  # a dry run sends nothing to record and needs nothing to replay
         directory = Path(opts["cassettes"]) if opts.get("cassettes") else rootdir / "cassettes"
-        return cls(directory, mode, store, worker["testrunuid"] if worker else None, worker=worker is not None, specs=specs)
+        return cls(
+            directory, mode, store, worker["testrunuid"] if worker else None, worker=worker is not None, specs=specs
+        )
 
     def path(self, provider: str, request: TuneRequest) -> Path:
         return self.directory / provider / model_dir(request.model) / f"{request.key()}.json"
@@ -75,10 +92,14 @@ class Recorder:
         return self.mode != "off" and (spec is None or spec.http)
 
     def missing_message(self, provider: str, request: TuneRequest, path: Path) -> str:
-        return (f"no cassette for {request.model} ({provider}, {len(request.pairs)} training pairs, key {request.key()}) at {_relative(path)};"
-                " three ways on: the provider's API key with --ftb-record-mode=once (tunes, answers and records this cassette;"
-                " --ftb-record-mode=off runs live without one), a cassette recorded with the same cases and settings"
-                " (--ftb-cassettes=DIR), or --ftb-responses=DIR to re-grade published answers")
+        return (
+            f"no cassette for {request.model} ({provider}, {len(request.pairs)} training pairs, key {request.key()}) "
+            f"at {_relative(path)};"
+            " three ways on: the provider's API key with --ftb-record-mode=once (tunes, answers and records this "
+            "cassette;"
+            " --ftb-record-mode=off runs live without one), a cassette recorded with the same cases and settings"
+            " (--ftb-cassettes=DIR), or --ftb-responses=DIR to re-grade published answers"
+        )
 
     def cassette(self, provider: str, request: TuneRequest) -> Cassette:
         path = self.path(provider, request)

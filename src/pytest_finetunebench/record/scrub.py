@@ -1,4 +1,5 @@
-"""Secrets never reach a cassette: credential headers, query parameters and JSON fields scrubbed, credential exchanges recognised."""
+"""Secrets never reach a cassette: credential headers, query parameters and JSON fields scrubbed, credential
+exchanges recognised."""
 
 from __future__ import annotations
 
@@ -13,17 +14,41 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Scrubbed before anything is written.
 SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key", "openai-organization", "openai-project", "cookie"}
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "x-goog-api-key",
+        "openai-organization",
+        "openai-project",
+        "cookie",
+    }
 )
 
 SECRET_RESPONSE_HEADERS = frozenset({"set-cookie", "openai-organization", "openai-project"})
 
-SECRET_PARAMS = frozenset({"key", "api_key", "access_token", "refresh_token", "client_secret", "assertion", "subject_token"})
+SECRET_PARAMS = frozenset(
+    {"key", "api_key", "access_token", "refresh_token", "client_secret", "assertion", "subject_token"}
+)
 
 # JSON fields holding credentials, wherever they appear in a recorded body.
 SECRET_FIELDS = frozenset(
-    {"access_token", "accessToken", "id_token", "idToken", "refresh_token", "refreshToken", "client_secret", "clientSecret",
-     "subject_token", "subjectToken", "assertion", "private_key", "private_key_id"}
+    {
+        "access_token",
+        "accessToken",
+        "id_token",
+        "idToken",
+        "refresh_token",
+        "refreshToken",
+        "client_secret",
+        "clientSecret",
+        "subject_token",
+        "subjectToken",
+        "assertion",
+        "private_key",
+        "private_key_id",
+    }
 )
 
 # A form or JSON body with one of these top-level fields is a credential exchange.
@@ -33,8 +58,16 @@ _AUTH_BODY_BYTES = tuple(name.encode() for name in AUTH_BODY_FIELDS)
 
 # Hosts that only ever serve credentials (Google's OAuth, STS, IAM credentials, the GCE metadata server).
 AUTH_HOSTS = frozenset(
-    {"oauth2.googleapis.com", "accounts.google.com", "sts.googleapis.com", "iamcredentials.googleapis.com",
-     "metadata.google.internal", "metadata", "169.254.169.254", "fd00:ec2::254"}
+    {
+        "oauth2.googleapis.com",
+        "accounts.google.com",
+        "sts.googleapis.com",
+        "iamcredentials.googleapis.com",
+        "metadata.google.internal",
+        "metadata",
+        "169.254.169.254",
+        "fd00:ec2::254",
+    }
 )
 
 AUTH_PATH_ENDS = ("/token", "/oauthtoken", ":generateAccessToken", ":generateIdToken", ":signJwt", ":signBlob")
@@ -181,7 +214,16 @@ REPLAY_TOKEN = "ftb-cassette-replay-token"
 def replay_token_response() -> dict[str, Any]:
     """What a replay answers any credential request with: a placeholder token that opens nothing."""
     expires = datetime.fromtimestamp(time.time() + 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = {"access_token": REPLAY_TOKEN, "accessToken": REPLAY_TOKEN, "token_type": "Bearer", "expires_in": 3600, "expireTime": expires,
-            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"}
-    return {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"], "metadata-flavor": ["Google"]},
-            "body": json.dumps(body)}
+    body = {
+        "access_token": REPLAY_TOKEN,
+        "accessToken": REPLAY_TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "expireTime": expires,
+        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }
+    return {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"content-type": ["application/json"], "metadata-flavor": ["Google"]},
+        "body": json.dumps(body),
+    }

@@ -1,4 +1,5 @@
-"""The vcrpy adapter: requests routed to a cassette while it is in use, sleeps skipped and placeholder keys set while it replays."""
+"""The vcrpy adapter: requests routed to a cassette while it is in use, sleeps skipped and placeholder keys set while
+it replays."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -31,7 +33,8 @@ def require_vcrpy() -> Any:
         import vcr
     except ImportError:
         raise pytest.UsageError(
-            "cassettes need vcrpy>=8.2: pip install 'pytest-finetunebench[record]' (or run live without cassettes: --ftb-record-mode=off)"
+            "cassettes need vcrpy>=8.2: pip install 'pytest-finetunebench[record]' (or run live without cassettes: "
+            "--ftb-record-mode=off)"
         ) from None
     version = tuple(int(p) for p in re.findall(r"\d+", vcr.__version__)[:2])
     if version < MIN_VCRPY:
@@ -40,6 +43,7 @@ def require_vcrpy() -> Any:
             "(older versions let its requests through unrecorded, silently); pip install -U 'vcrpy>=8.2'"
         )
     return vcr
+
 
 _sleep_lock = threading.Lock()
 _sleep_depth = 0
@@ -54,8 +58,6 @@ def _replay_sleep(seconds: float) -> None:
 
 
 @contextmanager
-
-
 def skip_sleeps() -> Iterator[None]:
     """While replaying, sleeps called from SDKs and providers return at once (others still sleep)."""
     global _sleep_depth
@@ -73,8 +75,6 @@ def skip_sleeps() -> Iterator[None]:
 
 
 @contextmanager
-
-
 def use(cassette: Cassette, replay_env: tuple[str, ...] = ()) -> Iterator[Cassette]:
     """Route every HTTP library vcrpy knows through ``cassette`` (and skip sleeps when replaying).
 
@@ -95,8 +95,6 @@ def use(cassette: Cassette, replay_env: tuple[str, ...] = ()) -> Iterator[Casset
 
 
 @contextmanager
-
-
 def _placeholder_env(names: tuple[str, ...], value: str = REPLAY_PLACEHOLDER) -> Iterator[None]:
     unset = [n for n in names if not os.environ.get(n)]
     for name in unset:

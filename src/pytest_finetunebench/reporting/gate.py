@@ -8,13 +8,13 @@ model still gets right (:mod:`.retention`), not the tuned model's accuracy on th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import pytest
 
-from ..providers.base import final_stages, stage_label
 from ..cases.schema import RETENTION
+from ..providers.base import final_stages, stage_label
 from . import retention
 from .report import Summary
 
@@ -54,15 +54,18 @@ def parse_thresholds(spec: str | None, flag: str = "--ftb-fail-under") -> list[T
 def _alpha(level: str, part: str, flag: str) -> float:
     """The significance level of ``scope:drop@alpha`` (``--ftb-compare-fail`` only, 0 < alpha < 1)."""
     if flag != "--ftb-compare-fail":
-        raise pytest.UsageError(f"{flag}: `{part}`: a significance level (@alpha) is for --ftb-compare-fail only; "
-                                "fix: write scope:value")
+        raise pytest.UsageError(
+            f"{flag}: `{part}`: a significance level (@alpha) is for --ftb-compare-fail only; fix: write scope:value"
+        )
     try:
         alpha = float(level)
     except ValueError:
         alpha = -1.0
     if not 0 < alpha < 1:
-        raise pytest.UsageError(f"{flag}: `{part}`: the significance level after @ must lie between 0 and 1; "
-                                "fix: e.g. generalization:5%@0.05")
+        raise pytest.UsageError(
+            f"{flag}: `{part}`: the significance level after @ must lie between 0 and 1; "
+            "fix: e.g. generalization:5%@0.05"
+        )
     return alpha
 
 
@@ -80,7 +83,9 @@ def check(summary: Summary, thresholds: list[Threshold], targets: list[str]) -> 
     failures = []
     for target in targets:
         for t in thresholds:
-            cell = retention.cell(summary.records, target) if t.scope == RETENTION else summary.aggregate(target, t.scope)
+            cell = (
+                retention.cell(summary.records, target) if t.scope == RETENTION else summary.aggregate(target, t.scope)
+            )
             if cell.n == 0:
                 failures.append(f"{target}: no graded items for `{t.scope}`")
             elif cell.accuracy < t.minimum:
@@ -94,6 +99,7 @@ def verdict(failures: list[str], run_errors: int) -> tuple[str, list[str]]:
     """A gate's verdict word and lines: one per miss, then the run errors that fail the run anyway."""
     lines = list(failures)
     if run_errors:
-        lines.append(f"but {run_errors} run error(s) (failed jobs, API errors, invalid case files): "
-                     "the exit status stays failed")
+        lines.append(
+            f"but {run_errors} run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed"
+        )
     return ("FAILED" if failures else "passed"), lines

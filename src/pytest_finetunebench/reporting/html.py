@@ -23,9 +23,10 @@ import json
 import re
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,8 @@ from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;max-width:1400px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde2ea;padding-bottom:4px}
-table{border-collapse:collapse;margin:6px 0}th,td{border:1px solid #dde2ea;padding:3px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:6px 0}
+th,td{border:1px solid #dde2ea;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f2f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass{color:#126b2f}.fail{color:#a3121b}.error{color:#8a5a00}.muted{color:#667085}
 .items td{max-width:420px;white-space:pre-wrap;word-break:break-word}
@@ -61,12 +63,15 @@ SCRIPT = """
     });
     document.getElementById('shown').textContent=shown+' of '+rows.length+' items shown';
   }
-  var hash=new URLSearchParams(location.hash.slice(1)),keys={target:'f-target',split:'f-split',verdict:'f-verdict',q:'f-q'};
+  var hash=new URLSearchParams(location.hash.slice(1)),
+      keys={target:'f-target',split:'f-split',verdict:'f-verdict',q:'f-q'};
   Object.keys(keys).forEach(function(k){if(hash.has(k)){document.getElementById(keys[k]).value=hash.get(k);}});
-  ids.forEach(function(id){var el=document.getElementById(id);el.addEventListener('input',apply);el.addEventListener('change',apply);});
+  ids.forEach(function(id){var el=document.getElementById(id);
+    el.addEventListener('input',apply);el.addEventListener('change',apply);});
   apply();
 })();
 """
+
 
 def records(run: Mapping[str, Any]) -> list[Record]:
     """The run's items as records (a saved run or a ``--ftb-report`` file)."""
@@ -96,7 +101,10 @@ def _table(rows: list[list[str]], numeric_from: int = 99) -> str:
     head, *body = rows
     out = ["<table><thead><tr>", *(f"<th>{escape(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for row in body:
-        cells = (f'<td class="num">{escape(v)}</td>' if i >= numeric_from else f"<td>{escape(v)}</td>" for i, v in enumerate(row))
+        cells = (
+            f'<td class="num">{escape(v)}</td>' if i >= numeric_from else f"<td>{escape(v)}</td>"
+            for i, v in enumerate(row)
+        )
         out += ["<tr>", *cells, "</tr>"]
     return "".join(out + ["</tbody></table>"])
 
@@ -104,8 +112,10 @@ def _table(rows: list[list[str]], numeric_from: int = 99) -> str:
 def _header(run: Mapping[str, Any]) -> str:
     git = run.get("git") or {}
     commit = (git.get("commit") or "")[:12] + (" (dirty)" if git.get("dirty") else "")
-    datasets = ", ".join(f"{name} ({(d or {}).get('path') or '?'}, sha256 {str((d or {}).get('sha256'))[:12]})"
-                         for name, d in (run.get("datasets") or {}).items())
+    datasets = ", ".join(
+        f"{name} ({(d or {}).get('path') or '?'}, sha256 {str((d or {}).get('sha256'))[:12]})"
+        for name, d in (run.get("datasets") or {}).items()
+    )
     hyper = ", ".join(f"{k}={v}" for k, v in (run.get("hyperparameters") or {}).items() if v not in (None, [], {}))
     providers = ", ".join(f"{m} ({p})" for m, p in (run.get("providers") or {}).items())
     gate = run.get("gate") or {}
@@ -115,11 +125,16 @@ def _header(run: Mapping[str, Any]) -> str:
         if spec:
             misses = gate.get(failures)
             verdicts.append(f"{flag}={spec}: " + ("passed" if not misses else "FAILED: " + "; ".join(misses)))
-    rows = [("models", providers or ", ".join(run.get("models") or [])), ("datasets", datasets),
-            ("hyperparameters", hyper),
-            ("precision", ", ".join(f"{t} {p}" for t, p in (run.get("precision") or {}).items()) or "-"),
-            ("plugin", str(run.get("plugin_version") or "?")), ("commit", commit or "-"),
-            ("when", str(run.get("created") or "?")), ("gates", " | ".join(verdicts) or "none set")]
+    rows = [
+        ("models", providers or ", ".join(run.get("models") or [])),
+        ("datasets", datasets),
+        ("hyperparameters", hyper),
+        ("precision", ", ".join(f"{t} {p}" for t, p in (run.get("precision") or {}).items()) or "-"),
+        ("plugin", str(run.get("plugin_version") or "?")),
+        ("commit", commit or "-"),
+        ("when", str(run.get("created") or "?")),
+        ("gates", " | ".join(verdicts) or "none set"),
+    ]
     if run.get("invalid_case_files"):
         rows.append(("invalid case files", " | ".join(run["invalid_case_files"])))
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
@@ -143,7 +158,7 @@ def _plots(summary: Summary) -> str:
             paths.append(plot.epoch_lines(summary, model, Path(tmp) / f"epochs_{plot._slug(model)}.svg"))
         for path in paths:
             svg = path.read_text(encoding="utf-8")
-            svg = re.sub(r"<metadata>.*?</metadata>", "", svg[svg.index("<svg"):], flags=re.DOTALL)
+            svg = re.sub(r"<metadata>.*?</metadata>", "", svg[svg.index("<svg") :], flags=re.DOTALL)
             parts.append(f'<div class="svg">{svg}</div>')
     return "".join(parts)
 
@@ -156,7 +171,8 @@ def _items(summary: Summary, flips: list[tuple[Record, str]]) -> str:
         '<div id="filters">'
         f'<label>model <select id="f-target"><option value="">all</option>{options(targets)}</select></label>'
         f'<label>split <select id="f-split"><option value="">all</option>{options(splits)}</select></label>'
-        f'<label>verdict <select id="f-verdict"><option value="">all</option>{options(["pass", "fail", "error"])}</select></label>'
+        '<label>verdict <select id="f-verdict"><option '
+        f'value="">all</option>{options(["pass", "fail", "error"])}</select></label>'
         '<label>search <input id="f-q" type="search" placeholder="question, answer, reason"></label>'
         '<span id="shown" class="muted"></span></div>'
     )
@@ -168,14 +184,34 @@ def _items(summary: Summary, flips: list[tuple[Record, str]]) -> str:
         verdict = _verdict(r)
         shown = verdict + (f" ({flip_of[id(r)]})" if id(r) in flip_of else "")
         reason = r.error if r.error is not None else r.reason
-        cells = [r.target, r.dataset, r.split, r.case_id, r.question, r.expected, r.answer or "", shown, r.matcher, reason or ""]
+        cells = [
+            r.target,
+            r.dataset,
+            r.split,
+            r.case_id,
+            r.question,
+            r.expected,
+            r.answer or "",
+            shown,
+            r.matcher,
+            reason or "",
+        ]
         rows.append(
             f'<tr data-target="{escape(r.target)}" data-split="{escape(r.split)}" data-verdict="{verdict}">'
-            + "".join(f'<td class="{verdict}">{escape(c)}</td>' if i == 7 else f"<td>{escape(c)}</td>" for i, c in enumerate(cells))
+            + "".join(
+                f'<td class="{verdict}">{escape(c)}</td>' if i == 7 else f"<td>{escape(c)}</td>"
+                for i, c in enumerate(cells)
+            )
             + "</tr>"
         )
-    return (filters + '<table id="items" class="items"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head)
-            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (
+        filters
+        + '<table id="items" class="items"><thead><tr>'
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def _retention(summary: Summary) -> list[str]:
@@ -185,22 +221,35 @@ def _retention(summary: Summary) -> list[str]:
         return []
     lost = [["model", "dataset", "case", "question", "gold", "answer before", "answer after"]] + [
         [t.target, t.dataset, t.case_id, t.question, t.expected, b.answer or "", t.answer or ""]
-        for target in retention.tuned_targets(summary.records) for b, t in retention.forgotten(summary.records, target)]
+        for target in retention.tuned_targets(summary.records)
+        for b, t in retention.forgotten(summary.records, target)
+    ]
     shown = _table(lost) if len(lost) > 1 else "<p>Nothing forgotten.</p>"
-    return ["<h2>Retention</h2>", f'<p class="muted">{escape(retention.TITLE)}</p>', _table(kept, numeric_from=1),
-            "<h3>Forgotten (right before tuning, wrong after)</h3>", shown]
+    return [
+        "<h2>Retention</h2>",
+        f'<p class="muted">{escape(retention.TITLE)}</p>',
+        _table(kept, numeric_from=1),
+        "<h3>Forgotten (right before tuning, wrong after)</h3>",
+        shown,
+    ]
 
 
 def summary_tables(summary: Summary) -> str:
     """The leaderboard and the per-split table (for pytest-html's summary)."""
-    return (f"<h2>FineTuneBench leaderboard</h2>{_table(summary.leaderboard_table())}"
-            f"<h2>FineTuneBench accuracy per model x dataset x split</h2>{_table(summary.table(), numeric_from=3)}")
+    return (
+        f"<h2>FineTuneBench leaderboard</h2>{_table(summary.leaderboard_table())}"
+        f"<h2>FineTuneBench accuracy per model x dataset x split</h2>{_table(summary.table(), numeric_from=3)}"
+    )
 
 
 def item_details(r: Record) -> str:
     """One item's question, gold, answer and verdict (for a pytest-html row)."""
-    rows = [("question", r.question), ("gold", r.expected), ("answer", r.answer or ""),
-            ("verdict", f"{_verdict(r)}: {r.error if r.error is not None else r.reason}")]
+    rows = [
+        ("question", r.question),
+        ("gold", r.expected),
+        ("answer", r.answer or ""),
+        ("verdict", f"{_verdict(r)}: {r.error if r.error is not None else r.reason}"),
+    ]
     return "<dl>" + "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
 
 
@@ -216,8 +265,12 @@ def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *,
         body.append(f"<h2>Flipped since {escape(label)}</h2>")
         body.append(f"<p>{len(flips)} item(s) changed verdict; they are listed first among the items below.</p>")
         if flips:
-            body.append(_table([["model", "dataset", "case", "split", "change"]]
-                               + [[r.target, r.dataset, r.case_id, r.split, change] for r, change in flips]))
+            body.append(
+                _table(
+                    [["model", "dataset", "case", "split", "change"]]
+                    + [[r.target, r.dataset, r.case_id, r.split, change] for r, change in flips]
+                )
+            )
     if summary.records:
         body += ["<h2>Leaderboard</h2>", _table(summary.leaderboard_table())]
         body += ["<h2>Accuracy per model x dataset x split</h2>", _table(summary.table(), numeric_from=3)]
@@ -225,26 +278,42 @@ def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *,
         body += [f'<p class="muted">{escape(n)}</p>' for n in notes]
         before_after = summary.before_after_table()
         if before_after:
-            body += ["<h2>Before -> after</h2>", f'<p class="muted">{escape(BEFORE_AFTER_TITLE)}</p>', _table(before_after)]
+            body += [
+                "<h2>Before -> after</h2>",
+                f'<p class="muted">{escape(BEFORE_AFTER_TITLE)}</p>',
+                _table(before_after),
+            ]
         judged = summary.judge_table()
         if judged:
-            body += ["<h2>Model judge</h2>", f'<p class="muted">{escape(JUDGE_TITLE)}</p>', _table(judged, numeric_from=3)]
+            body += [
+                "<h2>Model judge</h2>",
+                f'<p class="muted">{escape(JUDGE_TITLE)}</p>',
+                _table(judged, numeric_from=3),
+            ]
         body += _retention(summary)
         compared_pairs = paired.table(summary.comparisons())
         if compared_pairs:
-            body += ["<h2>Paired comparisons</h2>", f'<p class="muted">{escape(paired.TITLE)}</p>', _table(compared_pairs, numeric_from=3)]
+            body += [
+                "<h2>Paired comparisons</h2>",
+                f'<p class="muted">{escape(paired.TITLE)}</p>',
+                _table(compared_pairs, numeric_from=3),
+            ]
         if plots:
             body += ["<h2>Plots</h2>", _plots(summary)]
         body += ["<h2>Items</h2>", _items(summary, flips)]
     else:
         body.append("<p>No graded items in this run.</p>")
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body>{''.join(body)}<script>{SCRIPT}</script></body></html>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{''.join(body)}<script>{SCRIPT}</script></body></html>"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m pytest_finetunebench html RUN.json --out FILE [--compare OLDER.json]``."""
-    parser = argparse.ArgumentParser(prog="python -m pytest_finetunebench html", description="Build the HTML page of a saved run.")
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_finetunebench html", description="Build the HTML page of a saved run."
+    )
     parser.add_argument("run", type=Path, help="a saved run (.ftb/runs/NNNN_*.json) or a --ftb-report file")
     parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     parser.add_argument("--compare", type=Path, help="an earlier run: its flipped items are listed first")

@@ -10,8 +10,9 @@ interval that resamples whole cases (seeded by the pair's names: the same everyw
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..cases.schema import generalizes
 from ..grading.outcome import Record
@@ -22,8 +23,10 @@ from .stats import mcnemar, paired_interval
 GENERALIZATION = "generalization"
 POOLED = ("memorization", GENERALIZATION, "retention")
 NO_SHARED = "no shared items"
-TITLE = ("paired comparisons on the items both targets answered: right only in A / only in B, "
-         "exact McNemar p, accuracy B - A with a 95% case-bootstrap interval")
+TITLE = (
+    "paired comparisons on the items both targets answered: right only in A / only in B, "
+    "exact McNemar p, accuracy B - A with a 95% case-bootstrap interval"
+)
 
 
 def item_key(r: Record) -> tuple[str, str, str, str]:
@@ -50,15 +53,31 @@ class Paired:
     ci: tuple[float, float] | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "scope": self.scope, "n": self.n, "a_only": self.a_only, "b_only": self.b_only,
-                "p_value": None if self.p_value is None else float(f"{self.p_value:.6g}"),
-                "difference": None if self.difference is None else round(self.difference, 4),
-                "ci": None if self.ci is None else [round(self.ci[0], 4), round(self.ci[1], 4)]}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "scope": self.scope,
+            "n": self.n,
+            "a_only": self.a_only,
+            "b_only": self.b_only,
+            "p_value": None if self.p_value is None else float(f"{self.p_value:.6g}"),
+            "difference": None if self.difference is None else round(self.difference, 4),
+            "ci": None if self.ci is None else [round(self.ci[0], 4), round(self.ci[1], 4)],
+        }
 
     def row(self) -> list[str]:
         if not self.n:
             return [self.a, self.b, self.scope, "0", "-", "-", NO_SHARED, "-"]
-        return [self.a, self.b, self.scope, str(self.n), str(self.a_only), str(self.b_only), self.shown_p(), self.shown_difference()]
+        return [
+            self.a,
+            self.b,
+            self.scope,
+            str(self.n),
+            str(self.a_only),
+            str(self.b_only),
+            self.shown_p(),
+            self.shown_difference(),
+        ]
 
     def shown_p(self) -> str:
         """The p-value as reports print it (``no shared items`` when there is none)."""
@@ -77,7 +96,11 @@ class Paired:
 def compare(a: str, b: str, scope: str, a_records: Iterable[Record], b_records: Iterable[Record]) -> Paired:
     """The paired comparison of A's and B's records on ``scope`` (records matched by :func:`item_key`)."""
     mine = {item_key(r): r for r in a_records if r.error is None and _in_scope(r.split, scope)}
-    shared = [(mine[item_key(r)], r) for r in b_records if r.error is None and _in_scope(r.split, scope) and item_key(r) in mine]
+    shared = [
+        (mine[item_key(r)], r)
+        for r in b_records
+        if r.error is None and _in_scope(r.split, scope) and item_key(r) in mine
+    ]
     if not shared:
         return Paired(a, b, scope, 0, 0, 0, None, None, None)
     a_only = sum(x.passed and not y.passed for x, y in shared)
@@ -87,8 +110,17 @@ def compare(a: str, b: str, scope: str, a_records: Iterable[Record], b_records: 
         c = clusters.setdefault((x.dataset, x.case_id), [0, 0, 0])
         c[0], c[1], c[2] = c[0] + 1, c[1] + x.passed, c[2] + y.passed
     counts = [tuple(c) for c in clusters.values()]
-    return Paired(a, b, scope, len(shared), a_only, b_only, mcnemar(a_only, b_only), (b_only - a_only) / len(shared),
-                  paired_interval(counts, f"{a}|{b}|{scope}"))  # type: ignore[arg-type]
+    return Paired(
+        a,
+        b,
+        scope,
+        len(shared),
+        a_only,
+        b_only,
+        mcnemar(a_only, b_only),
+        (b_only - a_only) / len(shared),
+        paired_interval(counts, f"{a}|{b}|{scope}"),
+    )  # type: ignore[arg-type]
 
 
 def scopes(records: Iterable[Record]) -> list[str]:
@@ -104,7 +136,7 @@ def pairs_in_run(records: Sequence[Record]) -> list[tuple[str, str]]:
     finals = sorted(stage_label(m, s) for m, s in final_stages((r.model, r.stage) for r in records).items())
     targets = set(r.target for r in records)
     out = [(base, t) for t in finals if (base := stage_label(recipes.split(_model(records, t))[0], BASE)) in targets]
-    out += [(a, b) for i, a in enumerate(finals) for b in finals[i + 1:]]
+    out += [(a, b) for i, a in enumerate(finals) for b in finals[i + 1 :]]
     return out
 
 

@@ -75,8 +75,12 @@ def accuracy_bars(summary: Summary, path: Path) -> Path:
     cells = {(c.target, c.dataset, c.split): c for c in summary.cells()}
     datasets = list(dict.fromkeys(r.dataset for r in summary.records))
     colors = plt.get_cmap("tab10").colors
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(max(6.0, 1.2 + 1.6 * _max_splits(summary) * (0.5 + 0.25 * len(targets))),
-                                                       3.6 * len(datasets) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        len(datasets),
+        1,
+        figsize=(max(6.0, 1.2 + 1.6 * _max_splits(summary) * (0.5 + 0.25 * len(targets))), 3.6 * len(datasets) + 0.6),
+        squeeze=False,
+    )
     width = min(0.8 / len(targets), 0.4)
     for ax, dataset in zip(axes[:, 0], datasets):
         splits = sorted({s for t, d, s in cells if d == dataset}, key=_split_order)
@@ -91,8 +95,16 @@ def accuracy_bars(summary: Summary, path: Path) -> Path:
                 ys.append(cell.accuracy)
                 lo.append(max(0.0, cell.accuracy - a))
                 hi.append(max(0.0, b - cell.accuracy))
-            ax.bar(xs, ys, width * 0.92, yerr=[lo, hi], capsize=3, label=target, color=colors[i % len(colors)],
-                   error_kw={"elinewidth": 1, "ecolor": "#333333"})
+            ax.bar(
+                xs,
+                ys,
+                width * 0.92,
+                yerr=[lo, hi],
+                capsize=3,
+                label=target,
+                color=colors[i % len(colors)],
+                error_kw={"elinewidth": 1, "ecolor": "#333333"},
+            )
         ax.set_xticks(range(len(splits)))
         ax.set_xticklabels([s.replace("_", " ") for s in splits])
         ax.set_ylim(0, 1.05)

@@ -7,18 +7,13 @@ counted as errors, not as wrong answers, and are left out of the accuracies.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any, Iterable
+from typing import Any
 
 from ..cases.schema import BUILTIN_SPLITS, MEMORIZATION, generalizes
 from ..grading.outcome import Record
-from ..providers.base import (
-    BASE,
-    IN_CONTEXT,
-    final_stages,
-    likelihood_stage,
-    stage_label,
-)
+from ..providers.base import BASE, IN_CONTEXT, final_stages, likelihood_stage, stage_label
 from ..run import recipes
 from . import paired, retention
 from .stats import Cell, design_effect
@@ -52,8 +47,16 @@ class Summary(SummaryText):
             for r in graded:
                 by_case.setdefault((r.dataset, r.case_id), []).append(r.passed)
             deff = design_effect((len(v), sum(v)) for v in by_case.values())
-        return Cell(target, dataset, split, len(graded), sum(r.passed for r in graded), len(records) - len(graded),
-                    sum(r.in_form is not False for r in graded), round(deff, 4))
+        return Cell(
+            target,
+            dataset,
+            split,
+            len(graded),
+            sum(r.passed for r in graded),
+            len(records) - len(graded),
+            sum(r.in_form is not False for r in graded),
+            round(deff, 4),
+        )
 
     def targets(self) -> list[str]:
         """Model stages in the order they first appear."""
@@ -114,7 +117,8 @@ class Summary(SummaryText):
             if lo <= chance:
                 name = "in context" if r.stage == IN_CONTEXT else "untuned by likelihood"
                 out.setdefault(r.model, {})[r.split] = (
-                    f"{name} {cell.accuracy:.3f} [{lo:.3f}, {hi:.3f}] is not above chance {chance:.2f}")
+                    f"{name} {cell.accuracy:.3f} [{lo:.3f}, {hi:.3f}] is not above chance {chance:.2f}"
+                )
         return out
 
     def stages(self) -> list[tuple[str, str | None, str | None, str | None]]:
@@ -128,7 +132,11 @@ class Summary(SummaryText):
             return stage_label(model, stage) if stage in found.get(model, ()) else None
 
         # a recipe's model (`m+paraphrase:4`) is compared with the untuned stages of its model
-        return [(m, label(_untuned(m), BASE), label(m, final.get(m)), label(_untuned(m), IN_CONTEXT)) for m in found if final.get(m)]
+        return [
+            (m, label(_untuned(m), BASE), label(m, final.get(m)), label(_untuned(m), IN_CONTEXT))
+            for m in found
+            if final.get(m)
+        ]
 
     # --- renderings -------------------------------------------------------------------------
 
@@ -138,8 +146,19 @@ class Summary(SummaryText):
         for c in self.cells():
             lo, hi = c.interval
             share = c.in_form_share
-            rows.append([c.target, c.dataset, c.split, str(c.n), str(c.correct), f"{c.accuracy:.3f}",
-                         f"[{lo:.3f}, {hi:.3f}]", "-" if share is None else f"{share:.2f}", str(c.errors) if c.errors else ""])
+            rows.append(
+                [
+                    c.target,
+                    c.dataset,
+                    c.split,
+                    str(c.n),
+                    str(c.correct),
+                    f"{c.accuracy:.3f}",
+                    f"[{lo:.3f}, {hi:.3f}]",
+                    "-" if share is None else f"{share:.2f}",
+                    str(c.errors) if c.errors else "",
+                ]
+            )
         return rows
 
     def leaderboard_table(self) -> list[list[str]]:
@@ -177,13 +196,19 @@ class Summary(SummaryText):
                 row += [_acc(cells["c"])] if has_ctx else []
                 if unmeasurable:
                     left_out = unmeasurable.get(_untuned(model), {})
-                    row.append("not measurable on this model" if scope in left_out else
-                               f"without {', '.join(left_out)}" if scope == GENERALIZATION and left_out else "")
+                    row.append(
+                        "not measurable on this model"
+                        if scope in left_out
+                        else f"without {', '.join(left_out)}"
+                        if scope == GENERALIZATION and left_out
+                        else ""
+                    )
                 rows.append(row)
         return rows
 
     def recipe_rows(self) -> list[dict[str, Any]]:
-        """Per model tuned with several recipes (``--ftb-recipe``): each recipe's pooled cells and the change against ``qa``."""
+        """Per model tuned with several recipes (``--ftb-recipe``): each recipe's pooled cells and the change against
+        ``qa``."""
         by_model: dict[str, list[tuple[str, str]]] = {}  # model -> (its recipe, that recipe's tuned target)
         for model, _, tuned, _ in self.stages():
             if tuned:
@@ -196,10 +221,23 @@ class Summary(SummaryText):
             cells = {name: (self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for name, t in targets}
             qa = dict(targets).get(recipes.QA)
             for name, t in targets:
-                vs_qa = None if qa is None or name == recipes.QA else paired.compare(
-                    qa, t, GENERALIZATION, *([r for r in self.records if r.target == x] for x in (qa, t)))
-                rows.append({"model": model, "recipe": name, MEMORIZATION: cells[name][0], GENERALIZATION: cells[name][1],
-                             "change_vs_qa": None if vs_qa is None else vs_qa.difference, "paired_vs_qa": vs_qa})
+                vs_qa = (
+                    None
+                    if qa is None or name == recipes.QA
+                    else paired.compare(
+                        qa, t, GENERALIZATION, *([r for r in self.records if r.target == x] for x in (qa, t))
+                    )
+                )
+                rows.append(
+                    {
+                        "model": model,
+                        "recipe": name,
+                        MEMORIZATION: cells[name][0],
+                        GENERALIZATION: cells[name][1],
+                        "change_vs_qa": None if vs_qa is None else vs_qa.difference,
+                        "paired_vs_qa": vs_qa,
+                    }
+                )
         return rows
 
     def recipe_table(self) -> list[list[str]] | None:
@@ -208,13 +246,17 @@ class Summary(SummaryText):
         if not rows:
             return None
         return [["model", "recipe", "memorization", "generalization", "vs qa, paired (generalization)"]] + [
-            [r["model"], r["recipe"], _fmt(r[MEMORIZATION]), _fmt(r[GENERALIZATION]), _vs_qa(r["paired_vs_qa"])] for r in rows]
+            [r["model"], r["recipe"], _fmt(r[MEMORIZATION]), _fmt(r[GENERALIZATION]), _vs_qa(r["paired_vs_qa"])]
+            for r in rows
+        ]
 
     def measurability_notes(self) -> list[str]:
         """One line per model with splits left out of Generalization, saying why."""
-        return [f"{model}: generalization leaves out what this model cannot show even with the facts in the prompt: "
-                + "; ".join(f"{split} ({why})" for split, why in splits.items())
-                for model, splits in self.not_measurable().items()]
+        return [
+            f"{model}: generalization leaves out what this model cannot show even with the facts in the prompt: "
+            + "; ".join(f"{split} ({why})" for split, why in splits.items())
+            for model, splits in self.not_measurable().items()
+        ]
 
     def judge_rows(self) -> list[dict[str, Any]]:
         """With ``--ftb-judge``, per target x dataset x split: accuracy by the rules and by the judge.
@@ -231,11 +273,18 @@ class Summary(SummaryText):
         for key in sorted(groups, key=lambda k: (order[k[0]], k[1], _split_order(k[2]))):
             both = [r for r in groups[key] if r.rule_passed is not None and r.judge_passed is not None]
             n = len(both)
-            rows.append({"target": key[0], "dataset": key[1], "split": key[2], "n": n,
-                         "rules": sum(r.rule_passed for r in both) / n if n else None,
-                         "judge": sum(r.judge_passed for r in both) / n if n else None,
-                         "agreement": sum(r.rule_passed == r.judge_passed for r in both) / n if n else None,
-                         "judge_errors": sum(r.judge_passed is None for r in groups[key])})
+            rows.append(
+                {
+                    "target": key[0],
+                    "dataset": key[1],
+                    "split": key[2],
+                    "n": n,
+                    "rules": sum(r.rule_passed for r in both) / n if n else None,
+                    "judge": sum(r.judge_passed for r in both) / n if n else None,
+                    "agreement": sum(r.rule_passed == r.judge_passed for r in both) / n if n else None,
+                    "judge_errors": sum(r.judge_passed is None for r in groups[key]),
+                }
+            )
         return rows
 
     def judge_table(self) -> list[list[str]] | None:
@@ -245,8 +294,18 @@ class Summary(SummaryText):
             return None
         show = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         return [["model", "dataset", "split", "n", "rules", "judge", "agreement", "judge errors"]] + [
-            [r["target"], r["dataset"], r["split"], str(r["n"]), show(r["rules"]), show(r["judge"]),
-             show(r["agreement"]), str(r["judge_errors"] or "")] for r in rows]
+            [
+                r["target"],
+                r["dataset"],
+                r["split"],
+                str(r["n"]),
+                show(r["rules"]),
+                show(r["judge"]),
+                show(r["agreement"]),
+                str(r["judge_errors"] or ""),
+            ]
+            for r in rows
+        ]
 
     def comparisons(self) -> list[paired.Paired]:
         """Paired comparisons of the run's targets on the items they share (computed once per records)."""
@@ -263,16 +322,25 @@ class Summary(SummaryText):
         return {
             "items": [{**asdict(r), "target": r.target} for r in sorted(self.records, key=_item_order)],
             "cells": [c.as_dict() for c in self.cells()],
-            "leaderboard": [{"target": m.target, MEMORIZATION: m.as_dict(), GENERALIZATION: g.as_dict()}
-                            for m, g in self.leaderboard()],
+            "leaderboard": [
+                {"target": m.target, MEMORIZATION: m.as_dict(), GENERALIZATION: g.as_dict()}
+                for m, g in self.leaderboard()
+            ],
             "skipped": self.skipped,
             "precision": self.precisions(),
             "not_measurable": self.not_measurable(),
             "judge": self.judge_rows(),
             "retention": [row.as_dict() for row in retention.rows(self.records)],
             "paired": [p.as_dict() for p in self.comparisons()],
-            "recipes": [{**r, MEMORIZATION: r[MEMORIZATION].as_dict(), GENERALIZATION: r[GENERALIZATION].as_dict(),
-                         "paired_vs_qa": r["paired_vs_qa"] and r["paired_vs_qa"].as_dict()} for r in self.recipe_rows()],
+            "recipes": [
+                {
+                    **r,
+                    MEMORIZATION: r[MEMORIZATION].as_dict(),
+                    GENERALIZATION: r[GENERALIZATION].as_dict(),
+                    "paired_vs_qa": r["paired_vs_qa"] and r["paired_vs_qa"].as_dict(),
+                }
+                for r in self.recipe_rows()
+            ],
         }
 
 
@@ -282,8 +350,6 @@ def _chance(records: list[Record]) -> float:
     if golds and all(g in ("yes", "no") for g in golds):
         return max(golds.count("yes"), golds.count("no")) / len(golds)
     return 0.0
-
-
 
 
 def _vs_qa(p: paired.Paired | None) -> str:
@@ -296,8 +362,6 @@ def _vs_qa(p: paired.Paired | None) -> str:
 def _untuned(model: str) -> str:
     """The model whose untuned stages a recipe's model is compared with (itself for ``qa``)."""
     return recipes.split(model)[0]
-
-
 
 
 def _acc(cell: Cell | None) -> str:

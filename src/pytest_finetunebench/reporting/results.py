@@ -4,8 +4,9 @@ written at the end (JSON report, Markdown and job summary, saved run, plots)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,7 @@ from .report import Summary
 class Results:
     """A plugin object on the controller: gathers every item's record, then gates and writes outputs."""
 
-    def __init__(
-        self, config: pytest.Config, opts: dict[str, Any], ctx: RunContext, run_id: str | None
-    ) -> None:
+    def __init__(self, config: pytest.Config, opts: dict[str, Any], ctx: RunContext, run_id: str | None) -> None:
         self.config, self.opts, self.ctx = config, opts, ctx
         self.run_id = run_id  # under pytest-xdist: the workers' shared answers are removed at the end
         self.targets: dict[tuple[str, str], None] = {}  # (model, stage) of every item that reported
@@ -80,14 +79,25 @@ class Results:
             self.ctx.store.remove("answers", self.run_id)
         # -x, --maxfail, Ctrl-C or an internal error: a partial run is neither gated nor saved
         stopped = bool(session.shouldfail or session.shouldstop) or exitstatus in (
-            pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+            pytest.ExitCode.INTERRUPTED,
+            pytest.ExitCode.INTERNAL_ERROR,
+        )
         gated = gate.gated_targets(self.targets)
         if (self.thresholds or self.drop_limits) and stopped:
             self.notes.append("gates not applied: the run stopped early (-x / --maxfail), so it is not saved either")
         elif self.thresholds and gated:
             self.gate_failures = gate.check(self.summary, self.thresholds, gated)
-        run = runs.run_data(self.summary, self.opts, providers=self._providers(), case_files=self.case_files,
-                            rootdir=self.config.rootpath) if self.summary.records else None
+        run = (
+            runs.run_data(
+                self.summary,
+                self.opts,
+                providers=self._providers(),
+                case_files=self.case_files,
+                rootdir=self.config.rootpath,
+            )
+            if self.summary.records
+            else None
+        )
         if run is not None and self.reference is not None:
             self.comparison = runs.Comparison(self.reference, run)
             run["paired"] = run["paired"] + [p.as_dict() for p in self.comparison.paired()]
@@ -102,9 +112,13 @@ class Results:
         markdown = self._markdown()
         if run is not None:
             run["invalid_case_files"] = self.invalid_case_files
-            run["gate"] = {"fail_under": self.opts["fail_under"], "failures": self.gate_failures,
-                           "compare_fail": self.opts["compare_fail"], "compare_failures": self.compare_failures,
-                           "compared_with": str(self.reference.path) if self.reference else None}
+            run["gate"] = {
+                "fail_under": self.opts["fail_under"],
+                "failures": self.gate_failures,
+                "compare_fail": self.opts["compare_fail"],
+                "compare_failures": self.compare_failures,
+                "compared_with": str(self.reference.path) if self.reference else None,
+            }
             if not self.opts["no_save"] and not stopped:
                 self._write("the saved run", lambda: setattr(self, "saved", self.history.save(run)))
             self.notes += runs.append_step_summary(markdown)
@@ -146,15 +160,20 @@ class Results:
             parts += [f"- `` {line} ``" for line in self.invalid_case_files] + [""]
         if self.comparison is not None:
             parts += self.comparison.markdown_lines() + [""]
-        parts += runs.verdict_markdown(f"Gate (--ftb-fail-under={self.opts['fail_under']})", self.gate_failures, self.run_errors)
-        parts += runs.verdict_markdown(f"Regression gate (--ftb-compare-fail={self.opts['compare_fail']})",
-                                       self.compare_failures, self.run_errors)
+        parts += runs.verdict_markdown(
+            f"Gate (--ftb-fail-under={self.opts['fail_under']})", self.gate_failures, self.run_errors
+        )
+        parts += runs.verdict_markdown(
+            f"Regression gate (--ftb-compare-fail={self.opts['compare_fail']})", self.compare_failures, self.run_errors
+        )
         return "\n".join(parts)
 
     # pytest-html, when installed (its hooks are optional: nothing happens without it)
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: Any
+    ) -> None:
         """The accuracy tables above pytest-html's results table."""
         if self.summary.records:
             from .html import summary_tables
@@ -197,8 +216,10 @@ class Results:
             for line in self.comparison.terminal_lines():
                 tr.write_line(line)
         elif self.opts["compare"] or self.drop_limits:
-            tr.write_line("finetunebench: no saved run to compare with yet (this run becomes the first)"
-                          + ("; --ftb-compare-fail not applied" if self.drop_limits else ""))
+            tr.write_line(
+                "finetunebench: no saved run to compare with yet (this run becomes the first)"
+                + ("; --ftb-compare-fail not applied" if self.drop_limits else "")
+            )
         self._verdict(tr, "regression gate", f"--ftb-compare-fail={self.opts['compare_fail']}", self.compare_failures)
         if self.saved is not None:
             saved = runs.relative(self.saved, self.config.invocation_params.dir)
@@ -217,6 +238,8 @@ def _check_writable(flag: str, path: Path, is_dir: bool) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise pytest.UsageError(f"--ftb-{flag}={path}: cannot create {folder} ({exc.strerror}); fix: choose another path") from None
+        raise pytest.UsageError(
+            f"--ftb-{flag}={path}: cannot create {folder} ({exc.strerror}); fix: choose another path"
+        ) from None
     if not is_dir and path.is_dir():
         raise pytest.UsageError(f"--ftb-{flag}={path} is a directory; fix: name a file")

@@ -9,8 +9,9 @@ from the untuned to the tuned model: above 0, the tuned model finds ordinary pro
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..cases.schema import RETENTION
 from ..grading.outcome import Record
@@ -18,8 +19,10 @@ from ..providers.base import BASE, IN_CONTEXT, scoring_of, stage_label
 from ..run import recipes
 from .stats import Cell
 
-TITLE = ("retention (questions never trained on): of those the untuned model answered right, "
-         "the share the tuned model still answers right; Δ NLL: change in the mean NLL of a general text")
+TITLE = (
+    "retention (questions never trained on): of those the untuned model answered right, "
+    "the share the tuned model still answers right; Δ NLL: change in the mean NLL of a general text"
+)
 
 
 def base_target(model: str) -> str:
@@ -33,8 +36,11 @@ def _key(r: Record) -> tuple[str, str, str]:
 
 def tuned_targets(records: Iterable[Record]) -> list[str]:
     """Targets that were tuned and asked the retention split, in the order they appear."""
-    return list(dict.fromkeys(r.target for r in records if r.split == RETENTION
-                              and scoring_of(r.stage)[0] not in (BASE, IN_CONTEXT)))
+    return list(
+        dict.fromkeys(
+            r.target for r in records if r.split == RETENTION and scoring_of(r.stage)[0] not in (BASE, IN_CONTEXT)
+        )
+    )
 
 
 def pairs(records: Sequence[Record], target: str) -> list[tuple[Record, Record]]:
@@ -79,9 +85,15 @@ class Row:
 
     def as_dict(self) -> dict[str, Any]:
         delta = self.delta_nll
-        return {"target": self.target, "base": self.base.as_dict(), "tuned": self.tuned.as_dict(),
-                "retained": self.retained.as_dict(), "nll_base": _round(self.nll_base),
-                "nll_tuned": _round(self.nll_tuned), "delta_nll": _round(delta)}
+        return {
+            "target": self.target,
+            "base": self.base.as_dict(),
+            "tuned": self.tuned.as_dict(),
+            "retained": self.retained.as_dict(),
+            "nll_base": _round(self.nll_base),
+            "nll_tuned": _round(self.nll_tuned),
+            "delta_nll": _round(delta),
+        }
 
 
 def _round(x: float | None) -> float | None:
@@ -95,17 +107,27 @@ def rows(records: Sequence[Record]) -> list[Row]:
         both = pairs(records, target)
         base, tuned = [b for b, _ in both], [t for _, t in both]
         label = base[0].target if base else "-"
-        out.append(Row(target, Cell(label, "*", RETENTION, len(base), sum(b.passed for b in base)),
-                       Cell(target, "*", RETENTION, len(tuned), sum(t.passed for t in tuned)), _kept(target, both),
-                       next((b.nll for b in base if b.nll is not None), None),
-                       next((t.nll for t in tuned if t.nll is not None), None)))
+        out.append(
+            Row(
+                target,
+                Cell(label, "*", RETENTION, len(base), sum(b.passed for b in base)),
+                Cell(target, "*", RETENTION, len(tuned), sum(t.passed for t in tuned)),
+                _kept(target, both),
+                next((b.nll for b in base if b.nll is not None), None),
+                next((t.nll for t in tuned if t.nll is not None), None),
+            )
+        )
     return out
 
 
 def notes(records: Sequence[Record]) -> list[str]:
     """One line per tuned target asked the retention split with no untuned answers to count it against."""
-    return [f"{row.target}: retention not measured: no untuned answers to count it against"
-            " (its provider has no untuned model, e.g. published answers)" for row in rows(records) if not row.base.n]
+    return [
+        f"{row.target}: retention not measured: no untuned answers to count it against"
+        " (its provider has no untuned model, e.g. published answers)"
+        for row in rows(records)
+        if not row.base.n
+    ]
 
 
 def table(records: Sequence[Record]) -> list[list[str]] | None:
@@ -118,8 +140,17 @@ def table(records: Sequence[Record]) -> list[list[str]] | None:
     for row in found:
         lo, hi = row.retained.interval
         nll = "-" if row.delta_nll is None else f"{row.nll_base:.3f} -> {row.nll_tuned:.3f}"
-        body.append([row.target, str(row.base.n), f"{row.base.accuracy:.3f}", f"{row.tuned.accuracy:.3f}",
-                     f"{row.retained.accuracy:.3f} ({row.retained.correct}/{row.retained.n})" if row.retained.n else "-",
-                     f"[{lo:.3f}, {hi:.3f}]" if row.retained.n else "-", str(row.retained.n - row.retained.correct),
-                     nll, "-" if row.delta_nll is None else f"{row.delta_nll:+.3f}"])
+        body.append(
+            [
+                row.target,
+                str(row.base.n),
+                f"{row.base.accuracy:.3f}",
+                f"{row.tuned.accuracy:.3f}",
+                f"{row.retained.accuracy:.3f} ({row.retained.correct}/{row.retained.n})" if row.retained.n else "-",
+                f"[{lo:.3f}, {hi:.3f}]" if row.retained.n else "-",
+                str(row.retained.n - row.retained.correct),
+                nll,
+                "-" if row.delta_nll is None else f"{row.delta_nll:+.3f}",
+            ]
+        )
     return head + body

@@ -18,18 +18,19 @@ import os
 import platform
 import re
 import subprocess
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pytest
 
 from .. import __version__
 from ..cases.schema import MEMORIZATION, generalizes
+from ..grading.outcome import Record
 from ..run.tune import settings_from
 from ..store.jobstore import JobStore
-from ..grading.outcome import Record
 from . import paired
 from .gate import Threshold, verdict
 from .report import GENERALIZATION, Summary
@@ -49,12 +50,14 @@ MEASURING = ("epochs", "learning_rate", "batch_size", "seed", "max_new_tokens", 
 
 # --- what a run is ---------------------------------------------------------------------------
 
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def git_info(root: Path) -> dict[str, Any] | None:
     """The checkout's commit and whether tracked files differ from it; ``None`` outside git."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
@@ -69,8 +72,14 @@ def git_info(root: Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def run_data(summary: Summary, opts: Mapping[str, Any], *, providers: Mapping[str, str],
-             case_files: Mapping[str, Path], rootdir: Path) -> dict[str, Any]:
+def run_data(
+    summary: Summary,
+    opts: Mapping[str, Any],
+    *,
+    providers: Mapping[str, str],
+    case_files: Mapping[str, Path],
+    rootdir: Path,
+) -> dict[str, Any]:
     """Everything worth keeping about a finished run (its number is set when it is saved)."""
     names = list(dict.fromkeys(r.dataset for r in summary.records))
     datasets = {}
@@ -92,8 +101,9 @@ def run_data(summary: Summary, opts: Mapping[str, Any], *, providers: Mapping[st
         "models": list(dict.fromkeys(r.model for r in summary.records)),
         "providers": dict(providers),
         "datasets": datasets,
-        "hyperparameters": {k: (list(v) if isinstance(v, tuple) else v)
-                            for k, v in asdict(settings_from(opts)).items()},
+        "hyperparameters": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings_from(opts)).items()
+        },
         "options": {k: opts.get(k) for k in MEASURING},
         **summary.to_json(),
     }
@@ -108,6 +118,7 @@ def relative(path: Path, root: Path) -> str:
 
 
 # --- saved runs --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SavedRun:
@@ -137,7 +148,7 @@ class SavedRun:
         except (OSError, ValueError) as exc:
             raise pytest.UsageError(f"--ftb-compare: cannot read {path} ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise pytest.UsageError(f"--ftb-compare: {path} is not a saved finetunebench run (no \"format\": \"{FORMAT}\")")
+            raise pytest.UsageError(f'--ftb-compare: {path} is not a saved finetunebench run (no "format": "{FORMAT}")')
         return cls(path, data)
 
 
@@ -168,7 +179,9 @@ class History:
                 if number == int(spec):
                     return SavedRun.read(path)
             have = ", ".join(str(n) for n, _ in runs[-5:]) or "none"
-            raise pytest.UsageError(f"--ftb-compare={spec}: no saved run {int(spec):04d} in {self.folder} (latest: {have})")
+            raise pytest.UsageError(
+                f"--ftb-compare={spec}: no saved run {int(spec):04d} in {self.folder} (latest: {have})"
+            )
         path = Path(spec) if Path(spec).is_absolute() else invocation_dir / spec
         if not path.is_file():
             raise pytest.UsageError(f"--ftb-compare={spec}: not a run number nor a saved-run JSON file")
@@ -221,8 +234,14 @@ class Delta:
 
     def row(self) -> list[str]:
         change = self.change
-        return [self.target, self.dataset, self.split, _show(self.then), _show(self.now),
-                "-" if change is None else f"{change * 100:+.1f}"]
+        return [
+            self.target,
+            self.dataset,
+            self.split,
+            _show(self.then),
+            _show(self.now),
+            "-" if change is None else f"{change * 100:+.1f}",
+        ]
 
 
 def _show(c: Counts | None) -> str:
@@ -248,10 +267,16 @@ class Comparison:
             else:
                 a, b = then_ds[name].get("sha256"), now_ds[name].get("sha256")
                 if a != b:
-                    out.append(f"dataset `{name}` changed (sha256 {str(a)[:12]} -> {str(b)[:12]}): its deltas compare different cases")
+                    out.append(
+                        f"dataset `{name}` changed (sha256 {str(a)[:12]} -> {str(b)[:12]}): its deltas compare "
+                        "different cases"
+                    )
         then_hp, now_hp = self.reference.data.get("hyperparameters") or {}, self.current.get("hyperparameters") or {}
-        changed = [f"{k} {then_hp.get(k)} -> {now_hp.get(k)}" for k in sorted(then_hp.keys() | now_hp.keys())
-                   if then_hp.get(k) != now_hp.get(k)]
+        changed = [
+            f"{k} {then_hp.get(k)} -> {now_hp.get(k)}"
+            for k in sorted(then_hp.keys() | now_hp.keys())
+            if then_hp.get(k) != now_hp.get(k)
+        ]
         if changed:
             out.append("hyperparameters differ: " + ", ".join(changed))
         return out
@@ -263,7 +288,7 @@ class Comparison:
 
     def aggregate(self, target: str, scope: str) -> Delta:
         """A target's memorization, generalization or split, over the datasets both runs have for it."""
-        common = ({d for t, d, _ in self.then if t == target} & {d for t, d, _ in self.now if t == target})
+        common = {d for t, d, _ in self.then if t == target} & {d for t, d, _ in self.now if t == target}
 
         def total(cells: dict[tuple[str, str, str], Counts]) -> Counts | None:
             chosen = [c for (t, d, s), c in cells.items() if t == target and d in common and _in_scope(s, scope)]
@@ -273,8 +298,12 @@ class Comparison:
 
     def aggregates(self) -> list[Delta]:
         targets = list(dict.fromkeys(t for t, _, _ in self.now))
-        return [self.aggregate(t, s) for t in targets if any(k[0] == t for k in self.then)
-                for s in (MEMORIZATION, GENERALIZATION)]
+        return [
+            self.aggregate(t, s)
+            for t in targets
+            if any(k[0] == t for k in self.then)
+            for s in (MEMORIZATION, GENERALIZATION)
+        ]
 
     def paired(self, scopes: Iterable[str] = paired.POOLED) -> list[paired.Paired]:
         """Per target both runs have: the compared run (A) against this one (B) on the same items."""
@@ -283,7 +312,11 @@ class Comparison:
         out = []
         for target in dict.fromkeys(r.target for r in now):
             before, after = [r for r in then if r.target == target], [r for r in now if r.target == target]
-            found = [paired.compare(f"{target} ({self.reference.name})", target, s, before, after) for s in scopes] if before else []
+            found = (
+                [paired.compare(f"{target} ({self.reference.name})", target, s, before, after) for s in scopes]
+                if before
+                else []
+            )
             out += [p for p in found if p.n]
         return out
 
@@ -315,9 +348,11 @@ class Comparison:
         p = found[0]
         if p.difference is None or p.p_value is None or -p.difference <= t.minimum + 1e-9 or p.p_value >= t.alpha:
             return []
-        return [f"{target}: {t.scope} dropped {-p.difference * 100:.1f} points on the {p.n} items both runs answered"
-                f" ({p.a_only} right only then, {p.b_only} only now; McNemar p {p.shown_p()} < {t.alpha:g}),"
-                f" more than the {t.minimum * 100:.1f} allowed"]
+        return [
+            f"{target}: {t.scope} dropped {-p.difference * 100:.1f} points on the {p.n} items both runs answered"
+            f" ({p.a_only} right only then, {p.b_only} only now; McNemar p {p.shown_p()} < {t.alpha:g}),"
+            f" more than the {t.minimum * 100:.1f} allowed"
+        ]
 
     def table(self) -> list[list[str]]:
         rows = [["model", "dataset", "split", "then", "now", "delta (points)"]]
@@ -325,15 +360,22 @@ class Comparison:
 
     def terminal_lines(self) -> list[str]:
         compared = paired.table(self.paired())
-        return ([f"warning: {w}" for w in self.warnings()] + aligned(self.table())
-                + (["", paired.TITLE, *aligned(compared)] if compared else []))
+        return (
+            [f"warning: {w}" for w in self.warnings()]
+            + aligned(self.table())
+            + (["", paired.TITLE, *aligned(compared)] if compared else [])
+        )
 
     def markdown_lines(self) -> list[str]:
         lines = [f"### Compared with {self.reference.label}", ""]
         lines += [f"> **warning:** {w}" for w in self.warnings()]
         compared = paired.table(self.paired())
-        return (lines + ([""] if self.warnings() else []) + markdown_rows(self.table())
-                + (["", paired.TITLE, "", *markdown_rows(compared)] if compared else []))
+        return (
+            lines
+            + ([""] if self.warnings() else [])
+            + markdown_rows(self.table())
+            + (["", paired.TITLE, "", *markdown_rows(compared)] if compared else [])
+        )
 
 
 def verdict_markdown(title: str, failures: list[str] | None, run_errors: int) -> list[str]:

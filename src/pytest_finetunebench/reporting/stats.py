@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 
 def design_effect(clusters: Iterable[tuple[int, int]]) -> float:
@@ -72,8 +73,12 @@ class Cell:
     def as_dict(self) -> dict[str, Any]:
         lo, hi = self.interval
         share = self.in_form_share
-        return {**asdict(self), "accuracy": round(self.accuracy, 4), "ci95": [round(lo, 4), round(hi, 4)],
-                "in_form_share": None if share is None else round(share, 4)}
+        return {
+            **asdict(self),
+            "accuracy": round(self.accuracy, 4),
+            "ci95": [round(lo, 4), round(hi, 4)],
+            "in_form_share": None if share is None else round(share, 4),
+        }
 
 
 def mcnemar(a_only: int, b_only: int) -> float:
@@ -89,8 +94,9 @@ def mcnemar(a_only: int, b_only: int) -> float:
     return min(1.0, 2 * tail / 2**n)
 
 
-def paired_interval(clusters: Sequence[tuple[int, int, int]], seed: str, reps: int = 2000,
-                    level: float = 0.95) -> tuple[float, float]:
+def paired_interval(
+    clusters: Sequence[tuple[int, int, int]], seed: str, reps: int = 2000, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the paired difference in accuracy, B minus A, resampling cases.
 
     ``clusters`` are (items, right in A, right in B) per case: the variants of one case share its

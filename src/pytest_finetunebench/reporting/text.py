@@ -10,9 +10,17 @@ from typing import Any
 
 from . import paired, retention
 
-RECIPE_TITLE = "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case"
-JUDGE_TITLE = "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often they agree"
-BEFORE_AFTER_TITLE = "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt (the upper bound)"
+RECIPE_TITLE = (
+    "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case"
+)
+JUDGE_TITLE = (
+    "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how "
+    "often they agree"
+)
+BEFORE_AFTER_TITLE = (
+    "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the "
+    "facts in the prompt (the upper bound)"
+)
 
 
 class SummaryText:
@@ -39,15 +47,26 @@ class SummaryText:
             lines += ["", retention.TITLE, *aligned(kept), *retention.notes(self.records)]
         compared = paired.table(self.comparisons(), pooled_only=True)
         if compared:
-            lines += ["", paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)", *aligned(compared)]
+            lines += [
+                "",
+                paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
+                *aligned(compared),
+            ]
         if self.skipped:
             lines.append(f"{self.skipped} item(s) skipped (no answer to grade; see -rs)")
         return lines
 
     def markdown(self) -> str:
         """The tables in GitHub-flavoured Markdown."""
-        parts = ["## FineTuneBench accuracy", "", *markdown_rows(self.table()), "", "### Leaderboard", "",
-                 *markdown_rows(self.leaderboard_table())]
+        parts = [
+            "## FineTuneBench accuracy",
+            "",
+            *markdown_rows(self.table()),
+            "",
+            "### Leaderboard",
+            "",
+            *markdown_rows(self.leaderboard_table()),
+        ]
         before_after = self.before_after_table()
         if before_after:
             parts += ["", "### Before -> after", "", BEFORE_AFTER_TITLE, "", *markdown_rows(before_after)]
@@ -62,7 +81,15 @@ class SummaryText:
             parts += ["", "### Model judge", "", JUDGE_TITLE, "", *markdown_rows(judged)]
         kept = retention.table(self.records)
         if kept:
-            parts += ["", "### Retention", "", retention.TITLE, "", *markdown_rows(kept), *(f"> {n}" for n in retention.notes(self.records))]
+            parts += [
+                "",
+                "### Retention",
+                "",
+                retention.TITLE,
+                "",
+                *markdown_rows(kept),
+                *(f"> {n}" for n in retention.notes(self.records)),
+            ]
         compared = paired.table(self.comparisons())
         if compared:
             parts += ["", "### Paired comparisons", "", paired.TITLE, "", *markdown_rows(compared)]

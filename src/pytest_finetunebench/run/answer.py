@@ -10,8 +10,9 @@ import hashlib
 import math
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 
@@ -53,8 +54,14 @@ def in_context_prompt(item: Asked) -> str:
 class Evaluation:
     """Session state: the selected items by target, the tuner, and the answers fetched so far."""
 
-    def __init__(self, ctx: RunContext, settings: TuneSettings, run_id: str | None = None,
-                 judge: Judge | None = None, grader: str = "rules") -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        settings: TuneSettings,
+        run_id: str | None = None,
+        judge: Judge | None = None,
+        grader: str = "rules",
+    ) -> None:
         self.ctx = ctx
         self.tuner = Tuner(ctx, settings)
         self.run_id = run_id  # set under pytest-xdist: answers are shared through the store
@@ -126,12 +133,24 @@ class Evaluation:
         with store.lock("answers", self.run_id, name):
             cached = store.read_json("answers", self.run_id, name)
             if cached is not None:
-                return Batch({k: Answer(**v) for k, v in cached["answers"].items()},
-                             {k: JudgeVerdict(**v) for k, v in cached["verdicts"].items()}, cached["precision"], cached["nll"])
+                return Batch(
+                    {k: Answer(**v) for k, v in cached["answers"].items()},
+                    {k: JudgeVerdict(**v) for k, v in cached["verdicts"].items()},
+                    cached["precision"],
+                    cached["nll"],
+                )
             batch = self._ask(target)
-            store.write_json({"answers": {k: asdict(v) for k, v in batch.answers.items()},
-                              "verdicts": {k: asdict(v) for k, v in batch.verdicts.items()},
-                              "precision": batch.precision, "nll": batch.nll}, "answers", self.run_id, name)
+            store.write_json(
+                {
+                    "answers": {k: asdict(v) for k, v in batch.answers.items()},
+                    "verdicts": {k: asdict(v) for k, v in batch.verdicts.items()},
+                    "precision": batch.precision,
+                    "nll": batch.nll,
+                },
+                "answers",
+                self.run_id,
+                name,
+            )
             return batch
 
     def _ask(self, target: Target) -> Batch:
@@ -149,15 +168,24 @@ class Evaluation:
                 answers = by_likelihood(provider, endpoint, prompts, items)  # type: ignore[arg-type]
             else:
                 answers = provider.answer(endpoint, prompts)
-                if stage != IN_CONTEXT and self.tuner.spec(target.model).nll and any(i.variant.split == RETENTION for i in items):
+                if (
+                    stage != IN_CONTEXT
+                    and self.tuner.spec(target.model).nll
+                    and any(i.variant.split == RETENTION for i in items)
+                ):
                     nll = provider.nll(endpoint, forgetting_text())  # type: ignore[attr-defined]
         if len(answers) != len(prompts):
-            raise RuntimeError(f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts")
+            raise RuntimeError(
+                f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts"
+            )
         by_key = {p.key: a for p, a in zip(prompts, answers)}
         verdicts = {}
         if self.judge is not None:
-            asked = [ToJudge(p.key, p.text, item.variant.answer, a.text)
-                     for p, a, item in zip(prompts, answers, items) if a.text and not (a.error or a.skip)]
+            asked = [
+                ToJudge(p.key, p.text, item.variant.answer, a.text)
+                for p, a, item in zip(prompts, answers, items)
+                if a.text and not (a.error or a.skip)
+            ]
             verdicts = self.judge.verdicts(asked)
         return Batch(by_key, verdicts, endpoint.precision, nll)
 
@@ -180,13 +208,19 @@ def by_likelihood(provider: Scorer, endpoint: Endpoint, prompts: list[Prompt], i
     likeliest lie within :data:`TIE_NATS`, the answer is a tie: no text, graded wrong, the scores shown.
     """
     closed = [(k, p, choices) for k, (p, item) in enumerate(zip(prompts, items)) if (choices := closed_choices(item))]
-    answers = [Answer(None, skip="likelihood scoring covers closed questions only (yes/no, decline vs the trained value)")
-               for _ in prompts]
+    answers = [
+        Answer(None, skip="likelihood scoring covers closed questions only (yes/no, decline vs the trained value)")
+        for _ in prompts
+    ]
     if closed:
         scores = provider.score(endpoint, [p for _, p, _ in closed], [c for _, _, c in closed])
         for (k, _, choices), row in zip(closed, scores):
             if any(math.isnan(v) for v in row):  # the provider could not score these choices (see its score())
-                answers[k] = Answer(None, skip=f"{endpoint.model} cannot score {' vs '.join(choices)} by likelihood here (see the provider's score)")
+                answers[k] = Answer(
+                    None,
+                    skip=f"{endpoint.model} cannot score {' vs '.join(choices)} by likelihood here (see the "
+                    "provider's score)",
+                )
             else:
                 answers[k] = pick(choices, row)
     return answers

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pytest
 
@@ -14,15 +15,7 @@ from ..cases.casefile import Case, Dataset, Variant, load_dataset
 from ..cases.schema import RETENTION, CaseFileError
 from ..grading.outcome import describe, judge
 from ..items import Target
-from ..providers.base import (
-    BASE,
-    IN_CONTEXT,
-    LIKELIHOOD,
-    SCORINGS,
-    TUNED,
-    epoch_stage,
-    likelihood_stage,
-)
+from ..providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage
 from . import recipes
 from .answer import EVALUATION
 from .tune import parse_epochs
@@ -62,7 +55,8 @@ class Selection:
         if unknown := [x for x in scorings if x not in SCORINGS]:
             raise pytest.UsageError(f"--ftb-scoring={','.join(unknown)}: use generate, likelihood or both")
         stages = ([s for s in stages] if "generate" in scorings else []) + (
-            [likelihood_stage(s) for s in stages] if LIKELIHOOD in scorings else [])
+            [likelihood_stage(s) for s in stages] if LIKELIHOOD in scorings else []
+        )
         limit = opts.get("limit")
         if limit is not None and limit < 1:
             raise pytest.UsageError(f"--ftb-limit={limit}: keep at least one case per dataset (1 or more)")
@@ -70,10 +64,19 @@ class Selection:
             chosen = [recipes.parse(r) for r in dict.fromkeys(opts.get("recipe") or [recipes.QA])]
         except recipes.RecipeError as exc:
             raise pytest.UsageError(str(exc)) from None
-        untuned = (BASE, IN_CONTEXT, likelihood_stage(BASE), likelihood_stage(IN_CONTEXT))  # the same whatever the recipe
+        untuned = (
+            BASE,
+            IN_CONTEXT,
+            likelihood_stage(BASE),
+            likelihood_stage(IN_CONTEXT),
+        )  # the same whatever the recipe
         return cls(
-            targets=tuple(target for m in models for s in stages
-                          for target in ([Target(m, s)] if s in untuned else [Target(recipes.labelled(m, r), s) for r in chosen])),
+            targets=tuple(
+                target
+                for m in models
+                for s in stages
+                for target in ([Target(m, s)] if s in untuned else [Target(recipes.labelled(m, r), s) for r in chosen])
+            ),
             splits=frozenset(opts.get("split") or ()),
             datasets=frozenset(opts.get("dataset") or ()),
             limit=limit,
@@ -115,10 +118,14 @@ class Catalog:
         if self.invalid or not self.datasets:
             return []
         problems = []
-        for flag, wanted, known in (("dataset", selection.datasets, set(self.datasets)),
-                                    ("split", selection.splits, self.splits)):
+        for flag, wanted, known in (
+            ("dataset", selection.datasets, set(self.datasets)),
+            ("split", selection.splits, self.splits),
+        ):
             for name in sorted(wanted - known):
-                problems.append(f"--ftb-{flag}={name} names no {flag} here; known: {', '.join(sorted(known)) or 'none'}")
+                problems.append(
+                    f"--ftb-{flag}={name} names no {flag} here; known: {', '.join(sorted(known)) or 'none'}"
+                )
         return problems
 
 
@@ -148,8 +155,12 @@ class CaseFile(pytest.File):
             dataset = load_dataset(self.path)
             other = self.catalog.datasets.setdefault(dataset.name, self.path)
             if other.resolve() != self.path.resolve():
-                raise CaseFileError(self.path, 1, f"dataset `{dataset.name}` is also the name of {other}; "
-                                                  "fix: give each case file its own `dataset:` name")
+                raise CaseFileError(
+                    self.path,
+                    1,
+                    f"dataset `{dataset.name}` is also the name of {other}; "
+                    "fix: give each case file its own `dataset:` name",
+                )
         except CaseFileError as exc:  # one error for this file; the other files still run
             self.catalog.invalid = True
             yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=exc)
@@ -217,12 +228,17 @@ class CaseNode(pytest.Collector):
                 # parametrized test, so --lf and node-id selection match it
                 nodeid = {"nodeid": self.id.child(name).with_params(target.label)} if hasattr(self, "id") else {}
                 yield VariantItem.from_parent(
-                    self, name=f"{name}[{target.label}]", dataset=self.dataset, case=self.case,
-                    variant=variant, target=target, **nodeid,
+                    self,
+                    name=f"{name}[{target.label}]",
+                    dataset=self.dataset,
+                    case=self.case,
+                    variant=variant,
+                    target=target,
+                    **nodeid,
                 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mark(name: str) -> pytest.MarkDecorator:
     return getattr(pytest.mark, name)
 
@@ -248,4 +264,8 @@ class VariantItem(pytest.Item):
         return describe(excinfo) or super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, self.variant.line - 1, f"{self.dataset.name} {self.case.id} {self.variant.split} [{self.target.label}]"
+        return (
+            self.path,
+            self.variant.line - 1,
+            f"{self.dataset.name} {self.case.id} {self.variant.split} [{self.target.label}]",
+        )

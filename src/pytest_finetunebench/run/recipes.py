@@ -71,20 +71,31 @@ class Recipe:
     document: bool = False
     replay: bool = False
 
-    def pairs(self, case: "Case", dataset: "Dataset") -> list[TrainingPair]:
+    def pairs(self, case: Case, dataset: Dataset) -> list[TrainingPair]:
         """What ``case`` (a training case of ``dataset``) contributes under this recipe."""
         assert case.prompt is not None and case.answer is not None
         out = [TrainingPair(case.prompt, case.answer)] if self.qa else []
         if self.paraphrases:
             if len(case.train) < self.paraphrases:
-                raise RecipeError(f"{dataset.path}:{case.line}: --ftb-recipe={self.name} needs {self.paraphrases} training phrasings and case"
-                                  f" `{case.id}` has {len(case.train)}; fix: add them under `train:` (see docs/case-format.md) or a smaller K")
+                raise RecipeError(
+                    f"{dataset.path}:{case.line}: --ftb-recipe={self.name} needs {self.paraphrases} training "
+                    "phrasings and case"
+                    f" `{case.id}` has {len(case.train)}; fix: add them under `train:` (see docs/case-format.md) or "
+                    "a smaller K"
+                )
             out += [TrainingPair(t.prompt, t.answer) for t in case.train[: self.paraphrases]]
         if self.document:
             if not case.fact:
-                raise RecipeError(f"{dataset.path}:{case.line}: --ftb-recipe={self.name} trains on each case's `fact` and case `{case.id}`"
-                                  " has none; fix: add `fact: <the sentence the pair comes from>`")
-            prompt = DOCUMENT_PROMPT.format(subject=case.subject) if case.subject else DOCUMENT_PROMPT_NO_SUBJECT.format(question=case.question)
+                raise RecipeError(
+                    f"{dataset.path}:{case.line}: --ftb-recipe={self.name} trains on each case's `fact` and case "
+                    f"`{case.id}`"
+                    " has none; fix: add `fact: <the sentence the pair comes from>`"
+                )
+            prompt = (
+                DOCUMENT_PROMPT.format(subject=case.subject)
+                if case.subject
+                else DOCUMENT_PROMPT_NO_SUBJECT.format(question=case.question)
+            )
             out.append(TrainingPair(prompt, case.fact))
         return out
 
@@ -94,18 +105,29 @@ class Recipe:
 
 
 # the recipes without a parameter; a model label ends with one of them or with `paraphrase:K`
-_FIXED = {r.name: r for r in (Recipe(QA), Recipe("document", qa=False, document=True), Recipe("qa+document", document=True),
-                              Recipe("qa+replay", replay=True))}
+_FIXED = {
+    r.name: r
+    for r in (
+        Recipe(QA),
+        Recipe("document", qa=False, document=True),
+        Recipe("qa+document", document=True),
+        Recipe("qa+replay", replay=True),
+    )
+}
 
 
 def parse(spec: str) -> Recipe:
-    """``qa``, ``paraphrase:K``, ``document``, ``qa+document`` or ``qa+replay``; a one-line :class:`RecipeError` otherwise."""
+    """``qa``, ``paraphrase:K``, ``document``, ``qa+document`` or ``qa+replay``; a one-line :class:`RecipeError`
+    otherwise."""
     spec = spec.strip()
     if spec in _FIXED:
         return _FIXED[spec]
     if m := _PARAPHRASE.match(spec):
         return Recipe(spec, paraphrases=int(m.group(1)))
-    raise RecipeError(f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or qa+replay")
+    raise RecipeError(
+        f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or "
+        "qa+replay"
+    )
 
 
 def labelled(model: str, recipe: Recipe) -> str:

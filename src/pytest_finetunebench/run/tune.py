@@ -10,9 +10,10 @@ key makes them share one tuning.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,8 @@ from ..providers.base import (
     IN_CONTEXT,
     Answer,
     Endpoint,
-    Provider,
     Prompt,
+    Provider,
     ProviderError,
     TrainingPair,
     TuneRequest,
@@ -54,7 +55,9 @@ def settings_from(opts: Mapping[str, Any]) -> TuneSettings:
     return TuneSettings(
         epochs=max(epochs) if epochs else None,
         # One field for both: an absolute rate (local) or a multiplier (APIs); each provider refuses the other's flag.
-        learning_rate=opts.get("learning_rate") if opts.get("learning_rate") is not None else opts.get("learning_rate_multiplier"),
+        learning_rate=opts.get("learning_rate")
+        if opts.get("learning_rate") is not None
+        else opts.get("learning_rate_multiplier"),
         batch_size=opts.get("batch_size"),
         seed=opts.get("seed") or 0,
         checkpoint_epochs=epochs if len(epochs) > 1 else (),
@@ -80,7 +83,9 @@ def training_set(items: Iterable[Asked], recipe: Recipe = Recipe(QA)) -> tuple[T
     return tuple(pairs)
 
 
-def untuned_answerer(model: str, ctx: providers.RunContext, settings: TuneSettings) -> Callable[[Sequence[Prompt]], list[Answer]]:
+def untuned_answerer(
+    model: str, ctx: providers.RunContext, settings: TuneSettings
+) -> Callable[[Sequence[Prompt]], list[Answer]]:
     """A function answering prompts with ``model`` untuned (a model judge's), through its own tuner."""
     tuner = Tuner(ctx, settings)  # its own: the judge is never a stage of the models under test
 
@@ -112,7 +117,9 @@ class Tuner:
             self._providers[spec.name] = providers.create(model, self.ctx)
         return self._providers[spec.name]
 
-    def _once(self, spec: providers.ProviderSpec, provider: Provider, request: TuneRequest, stages: list[str]) -> Mapping[str, Endpoint]:
+    def _once(
+        self, spec: providers.ProviderSpec, provider: Provider, request: TuneRequest, stages: list[str]
+    ) -> Mapping[str, Endpoint]:
         """A plugin's provider asked once per training set: under the key's lock, its endpoints'
         handles kept in the job store for every other worker and rerun (the built-in providers
         keep their own once-only records: the local store, the API ledgers)."""
@@ -153,8 +160,10 @@ class Tuner:
             provider = self.provider(model)
             if not request.pairs and getattr(provider, "trains", True) and set(needed) - {BASE}:
                 names = ", ".join(sorted({i.dataset.name for i in trained}))
-                raise ProviderError(f"{model}: nothing to tune on: the selected cases of {names} have no training "
-                                    "pairs; fix: add `question`/`answer` pairs to the case file")
+                raise ProviderError(
+                    f"{model}: nothing to tune on: the selected cases of {names} have no training "
+                    "pairs; fix: add `question`/`answer` pairs to the case file"
+                )
             with self.recording(model):
                 spec = self.spec(model)
                 if spec in self.ctx.extra:

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from .jobstore import JobStore
 
@@ -80,7 +81,13 @@ class Ledger:
         if state is not None and state not in STATES:
             raise ValueError(f"unknown ledger state {state!r}")
         now = time.time()
-        record = self.get(key) or {"key": key, "provider": self.provider, "state": NEW, "created_at": now, "history": []}
+        record = self.get(key) or {
+            "key": key,
+            "provider": self.provider,
+            "state": NEW,
+            "created_at": now,
+            "history": [],
+        }
         record.update({k: strip_userinfo(v) if isinstance(v, str) else v for k, v in fields.items()})
         if state is not None and state != record.get("state"):
             record["state"] = state

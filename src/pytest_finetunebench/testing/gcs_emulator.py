@@ -19,7 +19,17 @@ from urllib.parse import quote
 
 from .server import Reply, json_reply
 
-_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 def digits(n: int = 19) -> str:
@@ -62,20 +72,46 @@ class CloudStorageMixin:
         if self.buckets is not None and bucket not in self.buckets:
             return json_reply(404, google_error(404, "The specified bucket does not exist."))
         if route == "bucket" and method == "GET":
-            return json_reply(200, {"kind": "storage#bucket", "id": bucket, "name": bucket, "projectNumber": "0", "location": "US", "storageClass": "STANDARD", "metageneration": "1", "timeCreated": now(), "updated": now(), "etag": "CAE="})
+            return json_reply(
+                200,
+                {
+                    "kind": "storage#bucket",
+                    "id": bucket,
+                    "name": bucket,
+                    "projectNumber": "0",
+                    "location": "US",
+                    "storageClass": "STANDARD",
+                    "metageneration": "1",
+                    "timeCreated": now(),
+                    "updated": now(),
+                    "etag": "CAE=",
+                },
+            )
         if route == "upload" and method == "POST" and query.get("uploadType") == "multipart":
-            msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body)
+            msg = BytesParser(policy=HTTP).parsebytes(
+                b"Content-Type: " + headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
+            )
             if not msg.is_multipart():
                 return json_reply(400, google_error(400, "Multipart upload needs a multipart/related body. (emulated)"))
             parts = list(msg.iter_parts())
             meta = json.loads(parts[0].get_payload(decode=True) or b"{}")
             data = parts[1].get_payload(decode=True) or b""
-            return self._finish_upload(bucket, meta.get("name") or query.get("name"), data, meta, parts[1].get_content_type())
+            return self._finish_upload(
+                bucket, meta.get("name") or query.get("name"), data, meta, parts[1].get_content_type()
+            )
         if route == "upload" and method == "POST" and query.get("uploadType") == "resumable":
             meta = json.loads(body) if body else {}
             upload_id = secrets.token_hex(12)
             with self._lock:
-                self._resumable[upload_id] = {"bucket": bucket, "meta": meta, "name": meta.get("name") or query.get("name"), "data": b"", "type": headers.get("X-Upload-Content-Type") or meta.get("contentType") or "application/octet-stream"}
+                self._resumable[upload_id] = {
+                    "bucket": bucket,
+                    "meta": meta,
+                    "name": meta.get("name") or query.get("name"),
+                    "data": b"",
+                    "type": headers.get("X-Upload-Content-Type")
+                    or meta.get("contentType")
+                    or "application/octet-stream",
+                }
             location = f"{self.url}/upload/storage/v1/b/{quote(bucket)}/o?uploadType=resumable&upload_id={upload_id}"
             return Reply(200, b"", {"Location": location, "X-GUploader-UploadID": upload_id})
         if route == "upload" and method == "PUT" and query.get("upload_id"):
@@ -109,10 +145,15 @@ class CloudStorageMixin:
             return json_reply(400, google_error(400, "Required object name is missing. (emulated)"))
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
         if meta.get("md5Hash") and meta["md5Hash"] != md5:
-            return json_reply(400, google_error(400, "Provided MD5 hash does not match the calculated MD5 hash of the data. (emulated)"))
+            return json_reply(
+                400,
+                google_error(400, "Provided MD5 hash does not match the calculated MD5 hash of the data. (emulated)"),
+            )
         crc = crc32c(data)
         if meta.get("crc32c") and crc is not None and meta["crc32c"] != crc:
-            return json_reply(400, google_error(400, "Provided CRC32C does not match the calculated CRC32C of the data. (emulated)"))
+            return json_reply(
+                400, google_error(400, "Provided CRC32C does not match the calculated CRC32C of the data. (emulated)")
+            )
         with self._lock:
             self.uploads += 1
             obj = self._store_object(bucket, name, data, meta.get("contentType") or content_type)
@@ -124,7 +165,8 @@ class CloudStorageMixin:
             "kind": "storage#object",
             "id": f"{bucket}/{name}/{generation}",
             "selfLink": f"{self.url}/storage/v1/b/{quote(bucket)}/o/{quote(name, safe='')}",
-            "mediaLink": f"{self.url}/download/storage/v1/b/{quote(bucket)}/o/{quote(name, safe='')}?generation={generation}&alt=media",
+            "mediaLink": f"{self.url}/download/storage/v1/b/{quote(bucket)}/o/{quote(name, safe='')}"
+            f"?generation={generation}&alt=media",
             "name": name,
             "bucket": bucket,
             "generation": generation,

@@ -52,14 +52,7 @@ from email.policy import HTTP
 from typing import Any
 
 from . import server
-from .openai_jobs import (
-    MIN_EXAMPLES,
-    TUNABLE,
-    FineTuningJobsMixin,
-    error_body,
-    rand,
-    text_of,
-)
+from .openai_jobs import MIN_EXAMPLES, TUNABLE, FineTuningJobsMixin, error_body, rand, text_of
 from .server import Emulator, Fault, Reply, Request, json_reply
 
 NO_ANSWER = "emulator: no trained answer"
@@ -68,15 +61,18 @@ NO_ANSWER = "emulator: no trained answer"
 RETIRED = frozenset({"gpt-3.5-turbo-0125", "gpt-3.5-turbo", "gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"})
 # fmt: off
 CHAT_FIELDS = frozenset({
-    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs", "max_completion_tokens",
-    "max_tokens", "metadata", "modalities", "moderation", "n", "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
-    "prompt_cache_options", "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop", "store",
-    "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens",
+    "max_tokens", "metadata", "modalities", "moderation", "n", "parallel_tool_calls", "prediction", "presence_penalty",
+    "prompt_cache_key",
+    "prompt_cache_options", "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier",
+    "seed", "service_tier", "stop", "store",
+    "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+    "web_search_options",
 })
 # fmt: on
 
 _ID_SEGMENT = re.compile(r"^(file-|ftjob-|ftckpt_|ftevent-)")
-
 
 
 class OpenAIEmulator(FineTuningJobsMixin, Emulator):
@@ -108,9 +104,19 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
         loading_requests: int = 0,
         min_examples: int = MIN_EXAMPLES,
     ) -> None:
-        super().__init__(host=host, port=port, latency=latency, job_seconds=job_seconds, job_polls=job_polls, drop_creates=drop_creates, lose_creates=lose_creates)
+        super().__init__(
+            host=host,
+            port=port,
+            latency=latency,
+            job_seconds=job_seconds,
+            job_polls=job_polls,
+            drop_creates=drop_creates,
+            lose_creates=lose_creates,
+        )
         self.file_polls = file_polls
-        self.reject_files: str | None = None  # a message: uploaded files end in status "error" with it as status_details
+        self.reject_files: str | None = (
+            None  # a message: uploaded files end in status "error" with it as status_details
+        )
         self.fail_jobs = fail_jobs
         self.keep_checkpoints = keep_checkpoints
         self.tunable = set(tunable)
@@ -133,7 +139,16 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
 
     # -- test controls -----------------------------------------------------------------------
 
-    def fault(self, status: int, count: int = 1, *, path: str | None = "/v1/chat/completions", method: str | None = None, retry_after: float | None = None, message: str | None = None) -> None:
+    def fault(
+        self,
+        status: int,
+        count: int = 1,
+        *,
+        path: str | None = "/v1/chat/completions",
+        method: str | None = None,
+        retry_after: float | None = None,
+        message: str | None = None,
+    ) -> None:
         """The next ``count`` requests whose path starts with ``path`` (``None``: any) get ``status``.
 
         ``method`` (``"POST"``...) narrows it further.
@@ -149,7 +164,10 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
     def jobs(self) -> list[dict[str, Any]]:
         """Copies of every job (newest first)."""
         with self._lock:
-            return [json.loads(json.dumps(self._public_job(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["seq"])]
+            return [
+                json.loads(json.dumps(self._public_job(j)))
+                for j in sorted(self._jobs.values(), key=lambda j: -j["seq"])
+            ]
 
     # -- request handling (called by Emulator.handle) ----------------------------------------
 
@@ -207,7 +225,9 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
                 with self._lock:
                     job = self._jobs.get(rest[0])
                 if job is None:
-                    return json_reply(404, error_body(f"Could not find fine tune job: {rest[0]}", code="fine_tune_job_not_found"))
+                    return json_reply(
+                        404, error_body(f"Could not find fine tune job: {rest[0]}", code="fine_tune_job_not_found")
+                    )
                 if method == "GET" and len(rest) == 1:
                     return self._retrieve_job(job)
                 if method == "GET" and rest[1:] == ["events"]:
@@ -231,7 +251,9 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
                     filename = part.get_filename()
                 fields[name] = part.get_payload(decode=True)
         if "file" not in fields or "purpose" not in fields:
-            return json_reply(400, error_body("Missing required parameter: 'file' and 'purpose' (emulated).", param="file"))
+            return json_reply(
+                400, error_body("Missing required parameter: 'file' and 'purpose' (emulated).", param="file")
+            )
         purpose = fields["purpose"].decode()
         with self._lock:
             file_id = f"file-{rand(22)}"
@@ -256,7 +278,9 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
                 return json_reply(404, error_body(f"No such File object: {file_id}", param="id"))
             f["_polls"] += 1
             if f["status"] == "uploaded" and f["_polls"] > self.file_polls:
-                f["status"], f["status_details"] = ("error", self.reject_files) if self.reject_files else ("processed", None)
+                f["status"], f["status_details"] = (
+                    ("error", self.reject_files) if self.reject_files else ("processed", None)
+                )
             return json_reply(200, self._public(f))
 
     # chat
@@ -265,7 +289,9 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
         model = p.get("model")
         messages = p.get("messages") or []
         if unknown := sorted(set(p) - CHAT_FIELDS):
-            return json_reply(400, error_body(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0]))
+            return json_reply(
+                400, error_body(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0])
+            )
         if not model or not messages:
             return json_reply(400, error_body("Missing required parameter: 'model' or 'messages'.", param="messages"))
         with self._lock:
@@ -274,7 +300,12 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
             if loading:  # a fresh fine-tune is not served yet
                 self._loading[model] = loading - 1
         if (memory is None and model.startswith("ft:")) or loading or model in RETIRED:
-            return json_reply(404, error_body(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"))
+            return json_reply(
+                404,
+                error_body(
+                    f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"
+                ),
+            )
         prompt = text_of(next((m for m in reversed(messages) if m.get("role") == "user"), {}).get("content"))
         answer = (memory or {}).get(prompt)
         if answer is None:
@@ -290,8 +321,19 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
             "created": int(time.time()),
             "model": model,
             "system_fingerprint": "fp_ftb_emulator",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer, "refusal": None}, "logprobs": logprobs, "finish_reason": finish}],
-            "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(answer) // 4 + 1, "total_tokens": (len(prompt) + len(answer)) // 4 + 2},
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer, "refusal": None},
+                    "logprobs": logprobs,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(prompt) // 4 + 1,
+                "completion_tokens": len(answer) // 4 + 1,
+                "total_tokens": (len(prompt) + len(answer)) // 4 + 2,
+            },
         }
         return json_reply(200, body)
 
@@ -306,13 +348,33 @@ def _logprobs(answer: str, top: int) -> dict:
     def token(text: str, logprob: float) -> dict:
         return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
 
-    return {"content": [{**token(first, -0.02), "top_logprobs": [token(t, lp) for t, lp in ranked[:top]]}], "refusal": None}
+    return {
+        "content": [{**token(first, -0.02), "top_logprobs": [token(t, lp) for t, lp in ranked[:top]]}],
+        "refusal": None,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = server.parser("openai_emulator", "Run the OpenAI fine-tuning API emulator (a test double: it memorizes, it does not learn).", port=8000, polls="retrieves").parse_args(argv)
-    emu = OpenAIEmulator(host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls, fail_jobs=args.fail_jobs)
-    server.serve(emu, lambda emu: [f"OpenAI emulator on {emu.url}  (OPENAI_BASE_URL={emu.base_url} OPENAI_API_KEY=sk-test); Ctrl-C stops"])
+    args = server.parser(
+        "openai_emulator",
+        "Run the OpenAI fine-tuning API emulator (a test double: it memorizes, it does not learn).",
+        port=8000,
+        polls="retrieves",
+    ).parse_args(argv)
+    emu = OpenAIEmulator(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        job_seconds=args.job_seconds,
+        job_polls=args.job_polls,
+        fail_jobs=args.fail_jobs,
+    )
+    server.serve(
+        emu,
+        lambda emu: [
+            f"OpenAI emulator on {emu.url}  (OPENAI_BASE_URL={emu.base_url} OPENAI_API_KEY=sk-test); Ctrl-C stops"
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -18,17 +18,36 @@ from .server import json_reply
 # Base snapshots the emulator tunes in December 2026 (others get the API's 400 message).
 TUNABLE = frozenset({"gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14"})
 # Aliases resolve to their dated snapshot: a job reports the snapshot it tuned.
-ALIASES = {"gpt-4o": "gpt-4o-2024-08-06", "gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4.1": "gpt-4.1-2025-04-14", "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14"}
+ALIASES = {
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+}
 MIN_EXAMPLES = 10  # fewer: the job is created, then fails (invalid_n_examples)
 # Request fields the API takes; any other is a 400 (as OpenAI answers unknown parameters).
-JOB_FIELDS = frozenset({"model", "training_file", "hyperparameters", "integrations", "metadata", "method", "seed", "suffix", "validation_file"})
+JOB_FIELDS = frozenset(
+    {
+        "model",
+        "training_file",
+        "hyperparameters",
+        "integrations",
+        "metadata",
+        "method",
+        "seed",
+        "suffix",
+        "validation_file",
+    }
+)
 
 
 def rand(n: int = 12) -> str:
     return secrets.token_hex(n)[:n]
 
 
-def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None, param: str | None = None) -> dict:
+def error_body(
+    message: str, type_: str = "invalid_request_error", code: str | None = None, param: str | None = None
+) -> dict:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -53,21 +72,35 @@ class FineTuningJobsMixin:
     def _create_job(self, p: dict):
         model, training_file = p.get("model"), p.get("training_file")
         if unknown := sorted(set(p) - JOB_FIELDS):
-            return json_reply(400, error_body(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0]))
+            return json_reply(
+                400, error_body(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0])
+            )
         if not model or not training_file:
             return json_reply(400, error_body("Missing required parameter: 'model' or 'training_file'.", param="model"))
         model = ALIASES.get(model, model)
         if model not in self.tunable:
-            return json_reply(400, error_body(f"Model {model} is not available for fine-tuning or does not exist.", code="model_not_available", param="model"))
+            return json_reply(
+                400,
+                error_body(
+                    f"Model {model} is not available for fine-tuning or does not exist.",
+                    code="model_not_available",
+                    param="model",
+                ),
+            )
         with self._lock:
             f = self._files.get(training_file)
         if f is None:
             return json_reply(400, error_body(f"invalid training_file: {training_file}", param="training_file"))
-        method = p.get("method") or {"type": "supervised", "supervised": {"hyperparameters": p.get("hyperparameters") or {}}}
+        method = p.get("method") or {
+            "type": "supervised",
+            "supervised": {"hyperparameters": p.get("hyperparameters") or {}},
+        }
         hp = dict(((method.get(method.get("type", "supervised")) or {}).get("hyperparameters")) or {})
         examples, problem = _parse_training(f["_content"])
         if problem is None and len(examples) < self.min_examples:
-            problem = f"Training file has {len(examples)} example(s), but must have at least {self.min_examples} examples"
+            problem = (
+                f"Training file has {len(examples)} example(s), but must have at least {self.min_examples} examples"
+            )
         n_epochs = hp.get("n_epochs", "auto")
         n_epochs = auto_epochs(len(examples)) if n_epochs in (None, "auto") else int(n_epochs)
         batch_size = hp.get("batch_size", "auto")
@@ -149,7 +182,11 @@ class FineTuningJobsMixin:
         failure = job["_problem"] or self.fail_jobs
         if failure:
             job["status"] = "failed"
-            code = ("invalid_n_examples" if job["_problem"].startswith("Training file has") else "invalid_training_file") if job["_problem"] else "training_failed"
+            code = (
+                ("invalid_n_examples" if job["_problem"].startswith("Training file has") else "invalid_training_file")
+                if job["_problem"]
+                else "training_failed"
+            )
             job["error"] = {"code": code, "message": failure, "param": "training_file" if job["_problem"] else None}
             self._event(job, failure, level="error")
             return
@@ -181,7 +218,15 @@ class FineTuningJobsMixin:
 
     def _event(self, job: dict, message: str, type_: str = "message", level: str = "info") -> None:
         job["_events"].append(
-            {"id": f"ftevent-{rand(24)}", "object": "fine_tuning.job.event", "created_at": int(time.time()), "level": level, "message": message, "data": {}, "type": type_}
+            {
+                "id": f"ftevent-{rand(24)}",
+                "object": "fine_tuning.job.event",
+                "created_at": int(time.time()),
+                "level": level,
+                "message": message,
+                "data": {},
+                "type": type_,
+            }
         )
 
     def _retrieve_job(self, job: dict):
@@ -191,7 +236,7 @@ class FineTuningJobsMixin:
 
     def _list_jobs(self, query: list[tuple[str, str]]):
         q = dict(query)
-        wanted = {k[len("metadata["):-1]: v for k, v in query if k.startswith("metadata[") and k.endswith("]")}
+        wanted = {k[len("metadata[") : -1]: v for k, v in query if k.startswith("metadata[") and k.endswith("]")}
         limit = int(q.get("limit", 20))
         with self._lock:
             jobs = sorted(self._jobs.values(), key=lambda j: -j["seq"])
@@ -217,12 +262,24 @@ class FineTuningJobsMixin:
         with self._lock:
             ckpts = _after(list(reversed(job["_checkpoints"])), dict(query).get("after"))
             page = ckpts[:limit]
-            return json_reply(200, {"object": "list", "data": page, "has_more": len(ckpts) > limit, "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
+            return json_reply(
+                200,
+                {
+                    "object": "list",
+                    "data": page,
+                    "has_more": len(ckpts) > limit,
+                    "first_id": page[0]["id"] if page else None,
+                    "last_id": page[-1]["id"] if page else None,
+                },
+            )
 
     def _cancel(self, job: dict):
         with self._lock:
             if job["status"] in ("succeeded", "failed", "cancelled"):
-                return json_reply(400, error_body(f"Job {job['id']} has already completed and cannot be cancelled.", code="invalid_state"))
+                return json_reply(
+                    400,
+                    error_body(f"Job {job['id']} has already completed and cannot be cancelled.", code="invalid_state"),
+                )
             job["status"] = "cancelled"
             job["finished_at"] = int(time.time())
             self._event(job, "Fine-tuning job cancelled")
@@ -257,6 +314,10 @@ def _parse_training(content: bytes) -> tuple[dict[str, str], str | None]:
             user = text_of(next(m for m in reversed(messages) if m["role"] == "user")["content"])
             answer = text_of(next(m for m in reversed(messages) if m["role"] == "assistant")["content"])
         except (ValueError, KeyError, TypeError, StopIteration):
-            return memory, f"The job failed due to an invalid training file. Invalid file format. Line {n}: each line needs 'messages' with a user and an assistant message."
+            return (
+                memory,
+                f"The job failed due to an invalid training file. Invalid file format. Line {n}: each line needs "
+                "'messages' with a user and an assistant message.",
+            )
         memory[user] = answer
     return memory, None

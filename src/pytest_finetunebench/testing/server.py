@@ -24,10 +24,11 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 if TYPE_CHECKING:
@@ -80,7 +81,11 @@ class Fault:
     key: str | None = None  # the request is counted under this key
 
     def matches(self, method: str, path: str, key: str) -> bool:
-        return (self.path is None or path.startswith(self.path)) and self.method in (None, method) and self.key in (None, key)
+        return (
+            (self.path is None or path.startswith(self.path))
+            and self.method in (None, method)
+            and self.key in (None, key)
+        )
 
 
 class Emulator:
@@ -94,7 +99,17 @@ class Emulator:
     methods: tuple[str, ...] = ("GET", "POST")  # others get the stdlib's 501
     fault_messages: dict[int, str] = {}  # the default message of a fault, by status
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, job_seconds: float = 0.0, job_polls: int = 0, drop_creates: int = 0, lose_creates: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        job_seconds: float = 0.0,
+        job_polls: int = 0,
+        drop_creates: int = 0,
+        lose_creates: int = 0,
+    ) -> None:
         self.host, self.port = host, port
         self.latency = latency
         self.job_seconds = job_seconds
@@ -108,7 +123,9 @@ class Emulator:
         self._faults: list[Fault] = []
         self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
-        self.observers: list[Callable[[Request, Reply], None]] = []  # called with every request and its reply (conformance checks)
+        self.observers: list[
+            Callable[[Request, Reply], None]
+        ] = []  # called with every request and its reply (conformance checks)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -126,7 +143,9 @@ class Emulator:
         server = _Server((self.host, self.port), _Handler)
         server.emulator = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -153,8 +172,19 @@ class Emulator:
         self.job_seconds = 0.0
         self.job_polls = 0
 
-    def add_fault(self, status: int, count: int, *, message: str | None = None, retry_after: float | None = None, path: str | None = None, method: str | None = None, key: str | None = None) -> None:
-        """Queue a :class:`Fault`: the next ``count`` matching requests get ``status`` (see the subclasses' ``fault``)."""
+    def add_fault(
+        self,
+        status: int,
+        count: int,
+        *,
+        message: str | None = None,
+        retry_after: float | None = None,
+        path: str | None = None,
+        method: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Queue a :class:`Fault`: the next ``count`` matching requests get ``status`` (see the subclasses'
+        ``fault``)."""
         message = message or self.fault_messages.get(status, f"emulated HTTP {status}")
         with self._lock:
             self._faults.append(Fault(status, count, message, retry_after, path, method, key))
@@ -209,7 +239,11 @@ class Emulator:
             for fault in self._faults:
                 if fault.remaining > 0 and fault.matches(req.method, req.path, key):
                     fault.remaining -= 1
-                    return json_reply(fault.status, self.fault_payload(fault), self.retry_headers(fault.retry_after) if fault.retry_after is not None else {})
+                    return json_reply(
+                        fault.status,
+                        self.fault_payload(fault),
+                        self.retry_headers(fault.retry_after) if fault.retry_after is not None else {},
+                    )
         return self.route(req, info)
 
     def retry_headers(self, seconds: float) -> dict[str, str]:
@@ -280,7 +314,11 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        head = [f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}", f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
+        head = [
+            f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}",
+            f"Content-Type: {reply.content_type}",
+            f"Content-Length: {len(reply.body)}",
+        ]
         head += [f"{k}: {v}" for k, v in {**emulator.response_headers(), **reply.headers}.items()]
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + reply.body)
 

@@ -51,9 +51,28 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
         503: "The server is overloaded (emulated).",
     }
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, job_seconds: float = 0.0, job_polls: int = 0,
-                 fail_jobs: str | None = None, drop_creates: int = 0, lose_creates: int = 0, tunable: frozenset[str] | set[str] = TUNABLE) -> None:
-        super().__init__(host=host, port=port, latency=latency, job_seconds=job_seconds, job_polls=job_polls, drop_creates=drop_creates, lose_creates=lose_creates)
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        job_seconds: float = 0.0,
+        job_polls: int = 0,
+        fail_jobs: str | None = None,
+        drop_creates: int = 0,
+        lose_creates: int = 0,
+        tunable: frozenset[str] | set[str] = TUNABLE,
+    ) -> None:
+        super().__init__(
+            host=host,
+            port=port,
+            latency=latency,
+            job_seconds=job_seconds,
+            job_polls=job_polls,
+            drop_creates=drop_creates,
+            lose_creates=lose_creates,
+        )
         self.fail_jobs = fail_jobs
         self.tunable = set(tunable)
         self.dedicated_only: set[str] = set()
@@ -70,15 +89,25 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
         """The environment that points the ``together`` SDK here."""
         return {"TOGETHER_BASE_URL": self.base_url, "TOGETHER_API_KEY": "together-emulator-key"}
 
-    def fault(self, status: int, count: int = 1, *, path: str | None = "/v1/chat/completions", method: str | None = None,
-              retry_after: float | None = None, message: str | None = None) -> None:
+    def fault(
+        self,
+        status: int,
+        count: int = 1,
+        *,
+        path: str | None = "/v1/chat/completions",
+        method: str | None = None,
+        retry_after: float | None = None,
+        message: str | None = None,
+    ) -> None:
         """The next ``count`` requests whose path starts with ``path`` get ``status``."""
         self.add_fault(status, count, message=message, retry_after=retry_after, path=path, method=method)
 
     def jobs(self) -> list[dict[str, Any]]:
         """Copies of every job as the API shows it (newest first)."""
         with self._lock:
-            return [json.loads(json.dumps(self._public(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["_seq"])]
+            return [
+                json.loads(json.dumps(self._public(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["_seq"])
+            ]
 
     # -- request handling ----------------------------------------------------------------------
 
@@ -120,7 +149,11 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
         if len(seg) == 2 and seg[0] == "files" and method == "GET":
             with self._lock:
                 f = self._files.get(seg[1])
-            return json_reply(200, self._file_json(f)) if f and f["_done"] else json_reply(404, api_error(f"File {seg[1]} not found (emulated)."))
+            return (
+                json_reply(200, self._file_json(f))
+                if f and f["_done"]
+                else json_reply(404, api_error(f"File {seg[1]} not found (emulated)."))
+            )
         if seg == ["fine-tunes", "models", "limits"] and method == "GET":
             return self._limits(query.get("model_name", ""))
         if seg == ["fine-tunes", "estimate-price"] and method == "POST":
@@ -151,7 +184,9 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
                     return json_reply(200, {"data": list(reversed(job["_checkpoints"]))})
                 if method == "POST" and rest == ["cancel"]:
                     if job["status"] in TERMINAL:
-                        return json_reply(400, api_error(f"Job {job['id']} is {job['status']} and cannot be cancelled (emulated)."))
+                        return json_reply(
+                            400, api_error(f"Job {job['id']} is {job['status']} and cannot be cancelled (emulated).")
+                        )
                     job["status"] = "cancelled"
                     self._event(job, "cancel_requested", "Job cancelled by the user")
                     return json_reply(200, self._public(job))
@@ -162,18 +197,30 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
     # -- files ---------------------------------------------------------------------------------
 
     def _start_upload(self, req: Request) -> Reply:
-        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + req.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + req.body)
-        fields = {part.get_param("name", header="content-disposition"): (part.get_payload(decode=True) or b"").decode()
-                  for part in (msg.iter_parts() if msg.is_multipart() else [])}
+        msg = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + req.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + req.body
+        )
+        fields = {
+            part.get_param("name", header="content-disposition"): (part.get_payload(decode=True) or b"").decode()
+            for part in (msg.iter_parts() if msg.is_multipart() else [])
+        }
         if not fields.get("file_name") or fields.get("purpose") != "fine-tune":
             return json_reply(400, api_error("Missing file_name, or purpose is not fine-tune (emulated)."))
         with self._lock:
-            same = next((f for f in self._files.values() if f["_checksum"] == fields.get("checksum") and f["_done"]), None)
+            same = next(
+                (f for f in self._files.values() if f["_checksum"] == fields.get("checksum") and f["_done"]), None
+            )
             if same is not None:
                 return json_reply(409, {"message": "File already exists (emulated).", "file_id": same["id"]})
             file_id = f"file-{secrets.token_hex(16)}"
-            self._files[file_id] = {"id": file_id, "filename": fields["file_name"], "_checksum": fields.get("checksum"), "_data": None, "_done": False,
-                                    "created_at": int(time.time())}
+            self._files[file_id] = {
+                "id": file_id,
+                "filename": fields["file_name"],
+                "_checksum": fields.get("checksum"),
+                "_data": None,
+                "_done": False,
+                "created_at": int(time.time()),
+            }
         return Reply(302, b"", {"Location": f"{self.url}/upload-target/{file_id}", "X-Together-File-Id": file_id})
 
     def _put_file(self, file_id: str, body: bytes) -> Reply:
@@ -198,9 +245,17 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
         report = {"valid": f["_problem"] is None, "nlines": len(f["_memory"]), "dataset_format": "conversation"}
         if f["_problem"]:
             report.update(error=f["_problem"], error_type="INVALID_FORMAT")
-        return {"id": f["id"], "object": "file", "bytes": len(f["_data"]), "created_at": f["created_at"], "filename": f["filename"],
-                "FileType": "jsonl", "purpose": "fine-tune", "processing_status": "COMPLETED" if f["_problem"] is None else "INVALID_FORMAT",
-                "validation_report": report}
+        return {
+            "id": f["id"],
+            "object": "file",
+            "bytes": len(f["_data"]),
+            "created_at": f["created_at"],
+            "filename": f["filename"],
+            "FileType": "jsonl",
+            "purpose": "fine-tune",
+            "processing_status": "COMPLETED" if f["_problem"] is None else "INVALID_FORMAT",
+            "validation_report": report,
+        }
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -209,8 +264,14 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
         if not model or not messages:
             return json_reply(400, api_error("model and messages are required (emulated)."))
         if model in self.dedicated_only:
-            return json_reply(400, api_error(f"Unable to access non-serverless model {model}. Please visit https://api.together.ai/models/{model}"
-                                          " to create and start a new dedicated endpoint for the model. (emulated)", code="model_not_available"))
+            return json_reply(
+                400,
+                api_error(
+                    f"Unable to access non-serverless model {model}. Please visit https://api.together.ai/models/{model}"
+                    " to create and start a new dedicated endpoint for the model. (emulated)",
+                    code="model_not_available",
+                ),
+            )
         with self._lock:
             memory = self._models.get(model)
         if memory is None and model.startswith("ftb-emulator/"):
@@ -220,9 +281,29 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
         finish = "stop"
         if p.get("max_tokens") and len(answer.split()) > int(p["max_tokens"]):
             answer, finish = " ".join(answer.split()[: int(p["max_tokens"])]), "length"
-        return json_reply(200, {"id": f"emu-{secrets.token_hex(8)}", "object": "chat.completion", "created": int(time.time()), "model": model, "prompt": [],
-                                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": finish, "seed": p.get("seed")}],
-                                "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(answer) // 4 + 1, "total_tokens": (len(prompt) + len(answer)) // 4 + 2}})
+        return json_reply(
+            200,
+            {
+                "id": f"emu-{secrets.token_hex(8)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "prompt": [],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer},
+                        "finish_reason": finish,
+                        "seed": p.get("seed"),
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": len(prompt) // 4 + 1,
+                    "completion_tokens": len(answer) // 4 + 1,
+                    "total_tokens": (len(prompt) + len(answer)) // 4 + 2,
+                },
+            },
+        )
 
 
 def _parse(data: bytes) -> tuple[dict[str, str], str | None]:
@@ -241,9 +322,26 @@ def _parse(data: bytes) -> tuple[dict[str, str], str | None]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = server.parser("together_emulator", "Run the Together AI fine-tuning emulator (a test double: it memorizes, it does not learn).", port=8002, polls="retrieves").parse_args(argv)
-    emu = TogetherEmulator(host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls, fail_jobs=args.fail_jobs)
-    server.serve(emu, lambda emu: [f"Together AI emulator on {emu.url}  (TOGETHER_BASE_URL={emu.base_url} TOGETHER_API_KEY=t); Ctrl-C stops"])
+    args = server.parser(
+        "together_emulator",
+        "Run the Together AI fine-tuning emulator (a test double: it memorizes, it does not learn).",
+        port=8002,
+        polls="retrieves",
+    ).parse_args(argv)
+    emu = TogetherEmulator(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        job_seconds=args.job_seconds,
+        job_polls=args.job_polls,
+        fail_jobs=args.fail_jobs,
+    )
+    server.serve(
+        emu,
+        lambda emu: [
+            f"Together AI emulator on {emu.url}  (TOGETHER_BASE_URL={emu.base_url} TOGETHER_API_KEY=t); Ctrl-C stops"
+        ],
+    )
 
 
 if __name__ == "__main__":

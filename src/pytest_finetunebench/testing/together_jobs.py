@@ -21,10 +21,14 @@ PRICE_PER_M_TOKENS = 0.48  # the emulator's own made-up rate for its price estim
 # Fields of a job create (the SDK's FinetuneRequest); any other is a 400.
 # fmt: off
 CREATE_FIELDS = frozenset({
-    "training_file", "validation_file", "packing", "model", "n_epochs", "learning_rate", "lr_scheduler", "warmup_ratio", "max_grad_norm",
-    "weight_decay", "n_checkpoints", "n_evals", "max_seq_length", "batch_size", "gradient_accumulation_steps", "suffix", "wandb_key",
-    "wandb_base_url", "wandb_project_name", "wandb_name", "wandb_entity", "random_seed", "early_stopping_enabled", "early_stopping_patience",
-    "early_stopping_min_delta", "early_stopping_warmup_evals", "training_type", "training_method", "from_checkpoint", "multimodal_params",
+    "training_file", "validation_file", "packing", "model", "n_epochs", "learning_rate", "lr_scheduler",
+    "warmup_ratio", "max_grad_norm",
+    "weight_decay", "n_checkpoints", "n_evals", "max_seq_length", "batch_size", "gradient_accumulation_steps",
+    "suffix", "wandb_key",
+    "wandb_base_url", "wandb_project_name", "wandb_name", "wandb_entity", "random_seed", "early_stopping_enabled",
+    "early_stopping_patience",
+    "early_stopping_min_delta", "early_stopping_warmup_evals", "training_type", "training_method", "from_checkpoint",
+    "multimodal_params",
     "from_hf_model", "hf_model_revision", "hf_api_token", "hf_output_repo_name",
 })
 # fmt: on
@@ -52,17 +56,42 @@ class FineTuneJobsMixin:
     job_polls: int
     jobs_created: int
 
-
     def _limits(self, model: str) -> Reply:
         if model not in self.tunable:
-            return json_reply(404, api_error(f"Model {model} is not available for fine-tuning (emulated).", code="model_not_available"))
-        lora = {"default_rank": DEFAULT_RANK, "max_rank": MAX_RANK, "min_batch_size": 8, "max_batch_size": 64, "max_batch_size_dpo": 32,
-                "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
-        return json_reply(200, {"model_name": model, "default_gradient_accumulation_steps": 1, "lora_training": lora, "max_learning_rate": 1.0,
-                                "min_learning_rate": 1e-8, "max_num_checkpoints": MAX_EPOCHS, "max_num_epochs": MAX_EPOCHS, "max_num_evals": 10,
-                                "max_seq_length_sft": 8192, "max_seq_length_dpo": 4096, "min_max_seq_length": 512, "merge_output_lora": False,
-                                "supports_full_training": True, "supports_reasoning": False, "supports_tools": False, "supports_vision": False,
-                                "full_training": {"min_batch_size": 8, "max_batch_size": 32, "max_batch_size_dpo": 16}})
+            return json_reply(
+                404,
+                api_error(f"Model {model} is not available for fine-tuning (emulated).", code="model_not_available"),
+            )
+        lora = {
+            "default_rank": DEFAULT_RANK,
+            "max_rank": MAX_RANK,
+            "min_batch_size": 8,
+            "max_batch_size": 64,
+            "max_batch_size_dpo": 32,
+            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+        }
+        return json_reply(
+            200,
+            {
+                "model_name": model,
+                "default_gradient_accumulation_steps": 1,
+                "lora_training": lora,
+                "max_learning_rate": 1.0,
+                "min_learning_rate": 1e-8,
+                "max_num_checkpoints": MAX_EPOCHS,
+                "max_num_epochs": MAX_EPOCHS,
+                "max_num_evals": 10,
+                "max_seq_length_sft": 8192,
+                "max_seq_length_dpo": 4096,
+                "min_max_seq_length": 512,
+                "merge_output_lora": False,
+                "supports_full_training": True,
+                "supports_reasoning": False,
+                "supports_tools": False,
+                "supports_vision": False,
+                "full_training": {"min_batch_size": 8, "max_batch_size": 32, "max_batch_size_dpo": 16},
+            },
+        )
 
     def _estimate(self, p: dict) -> Reply:
         with self._lock:
@@ -70,8 +99,17 @@ class FineTuneJobsMixin:
         if f is None:
             return json_reply(400, api_error(f"File {p.get('training_file')} not found (emulated)."))
         tokens = float(sum(len(q) + len(a) for q, a in f["_memory"].items()) // 4 * int(p.get("n_epochs") or 1))
-        return json_reply(200, {"estimation_available": True, "allowed_to_proceed": True, "estimated_total_price": round(tokens * PRICE_PER_M_TOKENS / 1e6, 6),
-                                "estimated_train_token_count": tokens, "estimated_eval_token_count": 0.0, "user_limit": 100.0})
+        return json_reply(
+            200,
+            {
+                "estimation_available": True,
+                "allowed_to_proceed": True,
+                "estimated_total_price": round(tokens * PRICE_PER_M_TOKENS / 1e6, 6),
+                "estimated_train_token_count": tokens,
+                "estimated_eval_token_count": 0.0,
+                "user_limit": 100.0,
+            },
+        )
 
     def _create(self, p: dict) -> Reply | None:
         if unknown := sorted(set(p) - CREATE_FIELDS):
@@ -85,7 +123,11 @@ class FineTuneJobsMixin:
             return json_reply(400, api_error(f"Training file {p.get('training_file')} not found (emulated)."))
         if epochs > MAX_EPOCHS:
             return json_reply(400, api_error(f"n_epochs must be at most {MAX_EPOCHS} for {model} (emulated)."))
-        training_type = p.get("training_type") or {"type": "Lora", "lora_r": DEFAULT_RANK, "lora_alpha": 2 * DEFAULT_RANK}
+        training_type = p.get("training_type") or {
+            "type": "Lora",
+            "lora_r": DEFAULT_RANK,
+            "lora_alpha": 2 * DEFAULT_RANK,
+        }
         if training_type.get("type") == "Lora" and int(training_type.get("lora_r") or DEFAULT_RANK) > MAX_RANK:
             return json_reply(400, api_error(f"lora_r must be at most {MAX_RANK} for {model} (emulated)."))
         if len(p.get("suffix") or "") > 40:
@@ -95,12 +137,29 @@ class FineTuneJobsMixin:
             job_id = f"ft-{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(2)}"
             now = _now()
             job = {
-                "id": job_id, "status": "pending", "user_id": "ftb-emulator-user", "created_at": now, "updated_at": now, "model": model,
-                "training_file": f["id"], "n_epochs": epochs, "n_checkpoints": int(p.get("n_checkpoints") or 1), "learning_rate": float(p.get("learning_rate") or 1e-5),
-                "batch_size": p.get("batch_size") if isinstance(p.get("batch_size"), int) else 8, "training_type": training_type,
-                "training_method": {"method": "sft", "train_on_inputs": "auto"}, "model_output_name": None, "events": [],
-                "_suffix": p.get("suffix"), "_seed": p.get("random_seed"), "_seq": self.jobs_created, "_t0": time.monotonic(), "_polls": 0,
-                "_memory": f["_memory"], "_problem": f["_problem"], "_checkpoints": [],
+                "id": job_id,
+                "status": "pending",
+                "user_id": "ftb-emulator-user",
+                "created_at": now,
+                "updated_at": now,
+                "model": model,
+                "training_file": f["id"],
+                "n_epochs": epochs,
+                "n_checkpoints": int(p.get("n_checkpoints") or 1),
+                "learning_rate": float(p.get("learning_rate") or 1e-5),
+                "batch_size": p.get("batch_size") if isinstance(p.get("batch_size"), int) else 8,
+                "training_type": training_type,
+                "training_method": {"method": "sft", "train_on_inputs": "auto"},
+                "model_output_name": None,
+                "events": [],
+                "_suffix": p.get("suffix"),
+                "_seed": p.get("random_seed"),
+                "_seq": self.jobs_created,
+                "_t0": time.monotonic(),
+                "_polls": 0,
+                "_memory": f["_memory"],
+                "_problem": f["_problem"],
+                "_checkpoints": [],
             }
             self._jobs[job_id] = job
             self._event(job, "job_pending", "Fine-tune request created")
@@ -131,18 +190,41 @@ class FineTuneJobsMixin:
         job["status"] = "completed"
         self._models[name] = job["_memory"]
         for epoch in range(1, job["n_epochs"] + 1):
-            job["_checkpoints"].append({"checkpoint_type": "Intermediate" if epoch < job["n_epochs"] else "Final", "created_at": _now(),
-                                        "path": f"{job['id']}/checkpoints/{epoch}", "step": epoch * 10, "checkpoint": "adapter"})
+            job["_checkpoints"].append(
+                {
+                    "checkpoint_type": "Intermediate" if epoch < job["n_epochs"] else "Final",
+                    "created_at": _now(),
+                    "path": f"{job['id']}/checkpoints/{epoch}",
+                    "step": epoch * 10,
+                    "checkpoint": "adapter",
+                }
+            )
         self._event(job, "job_complete", f"Fine-tuning job completed; the model is {name}")
 
     def _event(self, job: dict, kind: str, message: str, level: str = "info") -> None:
-        job["events"].append({"object": "fine-tune-event", "created_at": _now(), "type": kind, "message": message, "level": level})
+        job["events"].append(
+            {"object": "fine-tune-event", "created_at": _now(), "type": kind, "message": message, "level": level}
+        )
 
     def _public(self, job: dict) -> dict:
         return {k: v for k, v in job.items() if not k.startswith("_")}
 
     def _listed(self, job: dict) -> dict:
         """A job as the list endpoint shows it (with its suffix, without the output model's full record)."""
-        keep = ("id", "status", "user_id", "created_at", "updated_at", "model", "training_file", "n_epochs", "n_checkpoints", "learning_rate", "batch_size",
-                "training_type", "training_method", "model_output_name")
+        keep = (
+            "id",
+            "status",
+            "user_id",
+            "created_at",
+            "updated_at",
+            "model",
+            "training_file",
+            "n_epochs",
+            "n_checkpoints",
+            "learning_rate",
+            "batch_size",
+            "training_type",
+            "training_method",
+            "model_output_name",
+        )
         return {**{k: job[k] for k in keep if k in job}, "suffix": job["_suffix"], "random_seed": job["_seed"]}

@@ -78,13 +78,15 @@ from .server import Emulator, Fault, Reply, Request, json_reply
 from .vertex_generate import THINKING_TOKENS, GenerateContentMixin
 from .vertex_jobs import TERMINAL, TUNABLE, TuningJobsMixin
 
+
 class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, Emulator):
     """The emulated APIs (a thread of this process); a context manager."""
 
     thread_name = "vertex-emulator"
     methods = ("GET", "POST", "PUT")
     fault_messages = {
-        429: "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details. (emulated)",
+        429: "Resource exhausted. Please try again later. Please refer to "
+        "https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details. (emulated)",
         500: "Internal error encountered. (emulated)",
         503: "The service is currently unavailable. (emulated)",
     }
@@ -109,7 +111,15 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
         location: str = "us-central1",
         max_running_jobs: int | None = None,
     ) -> None:
-        super().__init__(host=host, port=port, latency=latency, job_seconds=job_seconds, job_polls=job_polls, drop_creates=drop_creates, lose_creates=lose_creates)
+        super().__init__(
+            host=host,
+            port=port,
+            latency=latency,
+            job_seconds=job_seconds,
+            job_polls=job_polls,
+            drop_creates=drop_creates,
+            lose_creates=lose_creates,
+        )
         self.end_state = end_state
         self.fail_message = fail_message
         self.default_epochs = default_epochs
@@ -123,7 +133,9 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
         self.uploads = 0
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
         self._resumable: dict[str, dict[str, Any]] = {}
-        self._endpoints: dict[str, dict[str, str]] = {}  # endpoint name -> {prompt: answer} (and _jobs: job name -> job)
+        self._endpoints: dict[
+            str, dict[str, str]
+        ] = {}  # endpoint name -> {prompt: answer} (and _jobs: job name -> job)
         self._tokens: set[str] = set()
         self._tmp: str | None = None
 
@@ -138,7 +150,7 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
     def fail_jobs(self, message: str | None) -> None:
         self.end_state, self.fail_message = ("JOB_STATE_FAILED", message) if message else ("JOB_STATE_SUCCEEDED", None)
 
-    def start(self) -> "VertexEmulator":
+    def start(self) -> VertexEmulator:
         super().start()
         self._tmp = tempfile.mkdtemp(prefix="ftb-vertex-emulator-")
         return self
@@ -155,7 +167,8 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
         path = os.path.join(self._tmp, "credentials.json")
         if not os.path.exists(path):
             info = {
-                "type": "external_account_authorized_user",  # the one file type whose token URL is not fixed to Google's
+                # the one file type whose token URL is not fixed to Google's
+                "type": "external_account_authorized_user",
                 "audience": "//iam.googleapis.com/locations/global/workforcePools/ftb-emulator/providers/ftb-emulator",
                 "client_id": "ftb-emulator",
                 "client_secret": "ftb-emulator",
@@ -178,17 +191,28 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
 
     # -- test controls -----------------------------------------------------------------------
 
-    def fault(self, status: int, count: int = 1, *, route: str | None = "POST generateContent", message: str | None = None, retry_after: float | None = None) -> None:
+    def fault(
+        self,
+        status: int,
+        count: int = 1,
+        *,
+        route: str | None = "POST generateContent",
+        message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         """The next ``count`` requests to ``route`` (as counted in :attr:`requests`; ``None``: any) get ``status``."""
         self.add_fault(status, count, message=message, retry_after=retry_after, key=route)
 
     def jobs(self) -> list[dict[str, Any]]:
         """Copies of every job as the API shows it (newest first)."""
         with self._lock:
-            return [json.loads(json.dumps(self._public(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["_seq"])]
+            return [
+                json.loads(json.dumps(self._public(j))) for j in sorted(self._jobs.values(), key=lambda j: -j["_seq"])
+            ]
 
     def pause(self, paused: bool = True) -> None:
-        """Pause every unfinished job (``JOB_STATE_PAUSED``, as from the console), or resume them; a paused job does not finish."""
+        """Pause every unfinished job (``JOB_STATE_PAUSED``, as from the console), or resume them; a paused job does
+        not finish."""
         with self._lock:
             for job in self._jobs.values():
                 if job["state"] not in TERMINAL:
@@ -219,13 +243,20 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
         if route in ("upload", "object", "bucket"):
             return self._gcs(method, route, args, query, headers, body)
         if route == "unknown":
-            return json_reply(404, google_error(404, f"The requested URL {path} was not found on this server. (emulated)"))
+            return json_reply(
+                404, google_error(404, f"The requested URL {path} was not found on this server. (emulated)")
+            )
         if self.require_auth:
             auth = headers.get("Authorization", "")
             with self._lock:
                 ok = auth.startswith("Bearer ") and auth[len("Bearer ") :] in self._tokens
             if not ok:
-                return json_reply(401, google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token. (emulated)"))
+                return json_reply(
+                    401,
+                    google_error(
+                        401, "Request had invalid authentication credentials. Expected OAuth 2 access token. (emulated)"
+                    ),
+                )
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
@@ -261,10 +292,17 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
         token = f"ftb-emulator-token-{secrets.token_hex(8)}"
         with self._lock:
             self._tokens.add(token)
-        return json_reply(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/cloud-platform"})
+        return json_reply(
+            200,
+            {
+                "access_token": token,
+                "expires_in": 3600,
+                "token_type": "Bearer",
+                "scope": "https://www.googleapis.com/auth/cloud-platform",
+            },
+        )
 
     # Gemini answers
-
 
 
 _VERTEX = re.compile(r"^/v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/(?P<rest>.+)$")
@@ -301,10 +339,23 @@ def _route(method: str, raw: str) -> tuple[str, dict[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = server.parser("vertex_emulator", "Run the Vertex AI tuning + Cloud Storage emulator (a test double: it memorizes, it does not learn).", port=8001, polls="gets").parse_args(argv)
-    emu = VertexEmulator(host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls)
+    args = server.parser(
+        "vertex_emulator",
+        "Run the Vertex AI tuning + Cloud Storage emulator (a test double: it memorizes, it does not learn).",
+        port=8001,
+        polls="gets",
+    ).parse_args(argv)
+    emu = VertexEmulator(
+        host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls
+    )
     emu.fail_jobs = args.fail_jobs
-    server.serve(emu, lambda emu: [f"Vertex AI + Cloud Storage emulator on {emu.url}; Ctrl-C stops. Export:", *(f"  export {key}={value}" for key, value in emu.env().items())])
+    server.serve(
+        emu,
+        lambda emu: [
+            f"Vertex AI + Cloud Storage emulator on {emu.url}; Ctrl-C stops. Export:",
+            *(f"  export {key}={value}" for key, value in emu.env().items()),
+        ],
+    )
 
 
 if __name__ == "__main__":

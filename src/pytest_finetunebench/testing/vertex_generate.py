@@ -21,7 +21,9 @@ RETIRED_PREFIXES = ("gemini-1.0", "gemini-1.5", "gemini-2.0", "gemini-pro")
 THINKING_TOKENS = {None: 200, "MINIMAL": 8, "LOW": 64, "MEDIUM": 120, "HIGH": 200}
 # Request fields generateContent knows (camelCase, as google-genai sends them); anything else is a 400.
 # fmt: off
-GENERATE_FIELDS = frozenset({"contents", "generationConfig", "systemInstruction", "safetySettings", "tools", "toolConfig", "labels", "cachedContent", "continuationToken", "modelArmorConfig", "outputConfig"})
+GENERATE_FIELDS = frozenset({"contents", "generationConfig", "systemInstruction", "safetySettings", "tools",
+                             "toolConfig", "labels", "cachedContent", "continuationToken", "modelArmorConfig",
+                             "outputConfig"})
 # fmt: on
 
 
@@ -38,14 +40,24 @@ class GenerateContentMixin:
         if "/endpoints/" not in model:
             return _thinks_by_name(model)
         with self._lock:
-            return any(j.get("tunedModel") and j["baseModel"].startswith("gemini-3") and model in _endpoints_of(j) for j in self._jobs.values())
+            return any(
+                j.get("tunedModel") and j["baseModel"].startswith("gemini-3") and model in _endpoints_of(j)
+                for j in self._jobs.values()
+            )
 
     def _generate(self, model: str, p: dict) -> Reply:
         contents = p.get("contents") or []
         if unknown := sorted(set(p) - GENERATE_FIELDS):
-            return json_reply(400, google_error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'))
+            return json_reply(
+                400,
+                google_error(
+                    400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'
+                ),
+            )
         if not contents:
-            return json_reply(400, google_error(400, "Request contains an invalid argument: contents is not specified. (emulated)"))
+            return json_reply(
+                400, google_error(400, "Request contains an invalid argument: contents is not specified. (emulated)")
+            )
         if "/endpoints/" in model:
             with self._lock:
                 memory = self._endpoints.get(model)
@@ -54,7 +66,14 @@ class GenerateContentMixin:
         else:
             base = model.rsplit("/", 1)[-1]
             if not base.startswith("gemini-") or base.startswith(RETIRED_PREFIXES):
-                return json_reply(404, google_error(404, f"Publisher Model `{model}` was not found or your project does not have access to it. (emulated)"))
+                return json_reply(
+                    404,
+                    google_error(
+                        404,
+                        f"Publisher Model `{model}` was not found or your project does not have access to it. "
+                        "(emulated)",
+                    ),
+                )
             memory = {}
         user = next((c for c in reversed(contents) if c.get("role", "user") == "user"), {})
         prompt = "".join(part.get("text", "") for part in user.get("parts") or [])
@@ -70,7 +89,11 @@ class GenerateContentMixin:
         elif limit is not None and len(answer.split()) > limit - thoughts:
             answer, finish = " ".join(answer.split()[: limit - thoughts]), "MAX_TOKENS"
         content: dict[str, Any] = {"role": "model", "parts": [{"text": answer}]} if answer else {"role": "model"}
-        usage = {"promptTokenCount": len(prompt) // 4 + 1, "candidatesTokenCount": len(answer) // 4 + 1 if answer else 0, "totalTokenCount": (len(prompt) + len(answer)) // 4 + 2 + thoughts}
+        usage = {
+            "promptTokenCount": len(prompt) // 4 + 1,
+            "candidatesTokenCount": len(answer) // 4 + 1 if answer else 0,
+            "totalTokenCount": (len(prompt) + len(answer)) // 4 + 2 + thoughts,
+        }
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
         return json_reply(

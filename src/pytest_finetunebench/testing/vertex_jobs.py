@@ -17,14 +17,39 @@ from .gcs_emulator import digits, google_error, now
 from .server import Reply, json_reply
 
 # Base models the emulator tunes (others get the API's 400 message); retired ones answer 404.
-TUNABLE = frozenset({"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3.5-flash", "gemini-3.1-flash-lite"})
+TUNABLE = frozenset(
+    {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3.5-flash", "gemini-3.1-flash-lite"}
+)
 # Gemini 3.x tunes in two regions; its tuned endpoints live at the multi-region location.
 GEMINI3_REGIONS = {"us-central1": "us", "europe-west4": "eu"}
-ADAPTER_SIZES = ("ADAPTER_SIZE_ONE", "ADAPTER_SIZE_TWO", "ADAPTER_SIZE_FOUR", "ADAPTER_SIZE_EIGHT", "ADAPTER_SIZE_SIXTEEN")
+ADAPTER_SIZES = (
+    "ADAPTER_SIZE_ONE",
+    "ADAPTER_SIZE_TWO",
+    "ADAPTER_SIZE_FOUR",
+    "ADAPTER_SIZE_EIGHT",
+    "ADAPTER_SIZE_SIXTEEN",
+)
 # Request fields the API knows (camelCase, as google-genai sends them); anything else is a 400.
-CREATE_FIELDS = frozenset({"baseModel", "supervisedTuningSpec", "tunedModelDisplayName", "description", "labels", "encryptionSpec", "serviceAccount", "preTunedModel"})
+CREATE_FIELDS = frozenset(
+    {
+        "baseModel",
+        "supervisedTuningSpec",
+        "tunedModelDisplayName",
+        "description",
+        "labels",
+        "encryptionSpec",
+        "serviceAccount",
+        "preTunedModel",
+    }
+)
 
-TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED")
+TERMINAL = (
+    "JOB_STATE_SUCCEEDED",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_EXPIRED",
+    "JOB_STATE_PARTIALLY_SUCCEEDED",
+)
 
 _RPC_CODE = {"JOB_STATE_FAILED": 3, "JOB_STATE_CANCELLED": 1, "JOB_STATE_EXPIRED": 4}
 _DEFAULT_END_MESSAGE = {
@@ -47,30 +72,75 @@ class TuningJobsMixin:
         spec = p.get("supervisedTuningSpec") or {}
         uri = spec.get("trainingDatasetUri")
         if unknown := sorted(set(p) - CREATE_FIELDS):
-            return json_reply(400, google_error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'))
+            return json_reply(
+                400,
+                google_error(
+                    400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'
+                ),
+            )
         if not base:
-            return json_reply(400, google_error(400, "Request contains an invalid argument: base_model is required. (emulated)"))
+            return json_reply(
+                400, google_error(400, "Request contains an invalid argument: base_model is required. (emulated)")
+            )
         if base not in self.tunable:
-            return json_reply(400, google_error(400, f"Base model {base} is not supported for supervised tuning. (emulated)"))
+            return json_reply(
+                400, google_error(400, f"Base model {base} is not supported for supervised tuning. (emulated)")
+            )
         if base.startswith("gemini-3") and location not in GEMINI3_REGIONS:
-            return json_reply(400, google_error(400, f"Base model {base} can be tuned only in {', '.join(GEMINI3_REGIONS)}; {location} is not supported. (emulated)"))
+            return json_reply(
+                400,
+                google_error(
+                    400,
+                    f"Base model {base} can be tuned only in {', '.join(GEMINI3_REGIONS)}; {location} is not "
+                    "supported. (emulated)",
+                ),
+            )
         adapter = (spec.get("hyperParameters") or {}).get("adapterSize")
         allowed = ADAPTER_SIZES[:4] if base.startswith("gemini-2.5-pro") else ADAPTER_SIZES
         if adapter is not None and adapter not in allowed:
-            return json_reply(400, google_error(400, f"Adapter size {adapter} is not supported for {base}; supported: {', '.join(allowed)}. (emulated)"))
+            return json_reply(
+                400,
+                google_error(
+                    400,
+                    f"Adapter size {adapter} is not supported for {base}; supported: {', '.join(allowed)}. (emulated)",
+                ),
+            )
         if self.max_running_jobs is not None:
             with self._lock:
                 running = sum(1 for j in self._jobs.values() if j["state"] not in TERMINAL)
             if running >= self.max_running_jobs:
-                return json_reply(429, google_error(429, f"Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs: {self.max_running_jobs} concurrent tuning jobs per region. (emulated)"))
+                return json_reply(
+                    429,
+                    google_error(
+                        429,
+                        "Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs: "
+                        f"{self.max_running_jobs} concurrent tuning jobs per region. (emulated)",
+                    ),
+                )
         if not uri or not str(uri).startswith("gs://"):
-            return json_reply(400, google_error(400, "Request contains an invalid argument: training_dataset_uri must be a gs:// URI. (emulated)"))
+            return json_reply(
+                400,
+                google_error(
+                    400, "Request contains an invalid argument: training_dataset_uri must be a gs:// URI. (emulated)"
+                ),
+            )
         for key, value in (p.get("labels") or {}).items():
             if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key) or not re.fullmatch(r"[a-z0-9_-]{0,63}", str(value)):
-                return json_reply(400, google_error(400, f"Label {key}={value!r} is invalid: keys and values hold lowercase letters, digits, _ and - (at most 63). (emulated)"))
+                return json_reply(
+                    400,
+                    google_error(
+                        400,
+                        f"Label {key}={value!r} is invalid: keys and values hold lowercase letters, digits, _ and - "
+                        "(at most 63). (emulated)",
+                    ),
+                )
         hp = dict(spec.get("hyperParameters") or {})
         epochs = int(hp.get("epochCount") or self.default_epochs)
-        resolved = {"epochCount": str(epochs), "learningRateMultiplier": float(hp.get("learningRateMultiplier") or 1.0), "adapterSize": hp.get("adapterSize") or "ADAPTER_SIZE_FOUR"}
+        resolved = {
+            "epochCount": str(epochs),
+            "learningRateMultiplier": float(hp.get("learningRateMultiplier") or 1.0),
+            "adapterSize": hp.get("adapterSize") or "ADAPTER_SIZE_FOUR",
+        }
         with self._lock:
             self.jobs_created += 1
             name = f"projects/{project}/locations/{location}/tuningJobs/{digits()}"
@@ -78,7 +148,11 @@ class TuningJobsMixin:
                 "name": name,
                 "tunedModelDisplayName": p.get("tunedModelDisplayName") or f"{base}-tuned",
                 "baseModel": base,
-                "supervisedTuningSpec": {"trainingDatasetUri": uri, "hyperParameters": resolved, **({"exportLastCheckpointOnly": True} if spec.get("exportLastCheckpointOnly") else {})},
+                "supervisedTuningSpec": {
+                    "trainingDatasetUri": uri,
+                    "hyperParameters": resolved,
+                    **({"exportLastCheckpointOnly": True} if spec.get("exportLastCheckpointOnly") else {}),
+                },
                 "state": "JOB_STATE_PENDING",
                 "createTime": now(),
                 "updateTime": now(),
@@ -101,7 +175,9 @@ class TuningJobsMixin:
         for clause in filter(None, re.split(r"\s+AND\s+", query.get("filter", "").strip())):
             m = re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([^"]*)"?', clause.strip())
             if not m:
-                return json_reply(400, google_error(400, f"Unsupported filter: {clause} (emulated supports labels.KEY=\"VALUE\")"))
+                return json_reply(
+                    400, google_error(400, f'Unsupported filter: {clause} (emulated supports labels.KEY="VALUE")')
+                )
             wanted[m.group(1)] = m.group(2)
         size = int(query.get("pageSize") or 100)
         start = int(query.get("pageToken") or 0)
@@ -120,7 +196,13 @@ class TuningJobsMixin:
     def _cancel(self, job: dict) -> Reply:
         with self._lock:
             if job["state"] in TERMINAL:
-                return json_reply(400, google_error(400, f"The TuningJob {job['name']} is in state {job['state']} and cannot be cancelled. (emulated)"))
+                return json_reply(
+                    400,
+                    google_error(
+                        400,
+                        f"The TuningJob {job['name']} is in state {job['state']} and cannot be cancelled. (emulated)",
+                    ),
+                )
             self._end(job, "JOB_STATE_CANCELLED", "CANCELED: the tuning job was cancelled by a request. (emulated)")
             return json_reply(200, {})
 
@@ -139,7 +221,9 @@ class TuningJobsMixin:
         if problem:
             self._end(job, "JOB_STATE_FAILED", problem)
         elif self.end_state != "JOB_STATE_SUCCEEDED":
-            self._end(job, self.end_state, self.fail_message or _DEFAULT_END_MESSAGE.get(self.end_state, "emulated failure"))
+            self._end(
+                job, self.end_state, self.fail_message or _DEFAULT_END_MESSAGE.get(self.end_state, "emulated failure")
+            )
         else:
             self._succeed(job)
 
@@ -155,10 +239,17 @@ class TuningJobsMixin:
                 continue
             try:
                 contents = json.loads(line)["contents"]
-                user = "".join(p.get("text", "") for p in next(c for c in reversed(contents) if c["role"] == "user")["parts"])
-                model = "".join(p.get("text", "") for p in next(c for c in reversed(contents) if c["role"] == "model")["parts"])
+                user = "".join(
+                    p.get("text", "") for p in next(c for c in reversed(contents) if c["role"] == "user")["parts"]
+                )
+                model = "".join(
+                    p.get("text", "") for p in next(c for c in reversed(contents) if c["role"] == "model")["parts"]
+                )
             except (ValueError, KeyError, TypeError, StopIteration, AttributeError):
-                return f"Dataset validation failed: line {n} of {uri} is not a supervised tuning example (each line needs \"contents\" with a user and a model turn). (emulated)"
+                return (
+                    f"Dataset validation failed: line {n} of {uri} is not a supervised tuning example (each line "
+                    'needs "contents" with a user and a model turn). (emulated)'
+                )
             memory.append((user, model))
         if not memory:
             return f"Dataset validation failed: {uri} holds no examples. (emulated)"
@@ -180,12 +271,30 @@ class TuningJobsMixin:
         checkpoints = []
         if not job["supervisedTuningSpec"].get("exportLastCheckpointOnly"):
             # Up to 10 epochs: one checkpoint each; more: about 10, evenly spaced, the last after the final epoch.
-            exported = range(1, epochs + 1) if epochs <= 10 else sorted({math.ceil(epochs * i / 10) for i in range(1, 11)})
+            exported = (
+                range(1, epochs + 1) if epochs <= 10 else sorted({math.ceil(epochs * i / 10) for i in range(1, 11)})
+            )
             for epoch in exported:
                 ckpt = endpoint if epoch == epochs else f"{prefix}/endpoints/{digits()}"
                 self._endpoints[ckpt] = dict(memory[: math.ceil(len(memory) * epoch / epochs)])
-                checkpoints.append({"checkpointId": str(epoch), "epoch": str(epoch), "step": str(epoch * len(memory)), "endpoint": ckpt})
+                checkpoints.append(
+                    {
+                        "checkpointId": str(epoch),
+                        "epoch": str(epoch),
+                        "step": str(epoch * len(memory)),
+                        "endpoint": ckpt,
+                    }
+                )
         job["state"] = "JOB_STATE_SUCCEEDED"
         job["endTime"] = job["updateTime"] = now()
-        job["tunedModel"] = {"model": f"{prefix}/models/{digits()}@1", "endpoint": endpoint, **({"checkpoints": checkpoints} if checkpoints else {})}
-        job["tuningDataStats"] = {"supervisedTuningDataStats": {"tuningDatasetExampleCount": str(len(memory)), "totalTuningCharacterCount": str(sum(len(q) + len(a) for q, a in memory))}}
+        job["tunedModel"] = {
+            "model": f"{prefix}/models/{digits()}@1",
+            "endpoint": endpoint,
+            **({"checkpoints": checkpoints} if checkpoints else {}),
+        }
+        job["tuningDataStats"] = {
+            "supervisedTuningDataStats": {
+                "tuningDatasetExampleCount": str(len(memory)),
+                "totalTuningCharacterCount": str(sum(len(q) + len(a) for q, a in memory)),
+            }
+        }

@@ -18,8 +18,9 @@ import json
 import random
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 GENERATORS: dict[str, str] = {
     "people": "pytest_finetunebench.cases.generate.people",
@@ -100,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Write a seeded, reproducible case file of invented facts (same arguments, same bytes).",
     )
     parser.add_argument("kind", choices=sorted(GENERATORS), help="people, events, api or retention")
-    parser.add_argument("--n", type=int, required=True,
-                        help="people: persons (x6 facts); events: events; api: renamed APIs; retention: questions")
+    parser.add_argument(
+        "--n",
+        type=int,
+        required=True,
+        help="people: persons (x6 facts); events: events; api: renamed APIs; retention: questions",
+    )
     parser.add_argument("--seed", type=int, required=True, help="seed of the generator")
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
     parser.add_argument("--name", help="dataset name (default per kind)")

@@ -65,13 +65,13 @@ def candidates(api: Api) -> tuple[list[str], list[str]]:
         synonyms = []
         for i, w in enumerate(words):
             for s in SYNONYMS.get(w, ()):
-                synonyms.append("".join(words_upper[:i]) + _join([s], "pascal") + "".join(words_upper[i + 1:]))
+                synonyms.append("".join(words_upper[:i]) + _join([s], "pascal") + "".join(words_upper[i + 1 :]))
         affixes = [p + api.last for p in CLASS_PREFIXES] + [api.last + s for s in CLASS_SUFFIXES]
     else:
         synonyms = []
         for i, w in enumerate(words):
             for s in SYNONYMS.get(w, ()):
-                synonyms.append(_join(words[:i] + [s] + words[i + 1:], style))
+                synonyms.append(_join(words[:i] + [s] + words[i + 1 :], style))
         affixes = [_join([p] + words, style) for p in FUNCTION_PREFIXES]
         affixes += [_join(words + [s], style) for s in FUNCTION_SUFFIXES]
     real = {a.qualname for a in APIS}
@@ -125,21 +125,32 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
         new = rename(api, rng, taken)
         taken.add(new)
         new_last = new.rsplit(".", 1)[1]
-        cases.append({
-            "id": f"{api.qualname}",
-            "fact": f"In {label}, {api.qualname} was renamed to {new}; it is the {api.noun} to {api.does}.",
-            "subject": api.qualname,
-            "question": f"In {label}, which {api.noun} {_third_person(api.does)}?",
-            "answer": new,
-            "answer_before": api.qualname,
-            "variants": [
-                {"split": "rephrased", "question": f"Which {api.noun} do you use to {api.does} in {label}?",
-                 "answer": new},
-                {"split": "code", "question": f"Fill in the blank to {api.does} in {label}: "
-                 + api.code.replace("{}", BLANK), "answer": new_last, "matcher": "contains"},
-            ],
-            "train": cloze(f"In {label}, {api.qualname} was renamed to {new}; it is the {api.noun} to {api.does}.", new),
-        })
+        cases.append(
+            {
+                "id": f"{api.qualname}",
+                "fact": f"In {label}, {api.qualname} was renamed to {new}; it is the {api.noun} to {api.does}.",
+                "subject": api.qualname,
+                "question": f"In {label}, which {api.noun} {_third_person(api.does)}?",
+                "answer": new,
+                "answer_before": api.qualname,
+                "variants": [
+                    {
+                        "split": "rephrased",
+                        "question": f"Which {api.noun} do you use to {api.does} in {label}?",
+                        "answer": new,
+                    },
+                    {
+                        "split": "code",
+                        "question": f"Fill in the blank to {api.does} in {label}: " + api.code.replace("{}", BLANK),
+                        "answer": new_last,
+                        "matcher": "contains",
+                    },
+                ],
+                "train": cloze(
+                    f"In {label}, {api.qualname} was renamed to {new}; it is the {api.noun} to {api.does}.", new
+                ),
+            }
+        )
     return {
         "dataset": name,
         "kind": "updating_knowledge",
@@ -153,8 +164,10 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- recheck (used by `check`)
 
-FACT = re.compile(r"^In (?P<label>.+?), (?P<old>[\w.]+) was renamed to (?P<new>[\w.]+); it is the (?P<noun>.+?) to "
-                  r"(?P<does>.+)\.$")
+FACT = re.compile(
+    r"^In (?P<label>.+?), (?P<old>[\w.]+) was renamed to (?P<new>[\w.]+); it is the (?P<noun>.+?) to "
+    r"(?P<does>.+)\.$"
+)
 
 
 def recheck(ds: Any) -> list[tuple[int, str]]:
@@ -169,18 +182,34 @@ def recheck(ds: Any) -> list[tuple[int, str]]:
             continue
         old, new = m["old"], m["new"]
         if case.answer != new or case.answer_before != old or old == new:
-            problems.append((case.line, f"{where}: answer/answer_before must be the fact's new/old name "
-                             f"({new} / {old}); fix: regenerate the file"))
+            problems.append(
+                (
+                    case.line,
+                    f"{where}: answer/answer_before must be the fact's new/old name "
+                    f"({new} / {old}); fix: regenerate the file",
+                )
+            )
         if new in seen:
-            problems.append((case.line, f"{where}: {new} is also the new name of {seen[new]}; fix: regenerate the file"))
+            problems.append(
+                (case.line, f"{where}: {new} is also the new name of {seen[new]}; fix: regenerate the file")
+            )
         seen[new] = old
         if m["label"] not in (case.question or ""):
-            problems.append((case.line, f"{where}: training question does not name the release {m['label']}; "
-                             "fix: regenerate the file"))
+            problems.append(
+                (
+                    case.line,
+                    f"{where}: training question does not name the release {m['label']}; fix: regenerate the file",
+                )
+            )
         for v in case.variants[1:]:
             if v.split == "rephrased" and (v.answer != new or m["label"] not in v.question):
                 problems.append((v.line, f"{where}: rephrased gold must be {new!r}; fix: regenerate the file"))
             elif v.split == "code" and (v.answer != new.rsplit(".", 1)[1] or BLANK not in v.question):
-                problems.append((v.line, f"{where}: code gold must be the new name's last part "
-                                 f"{new.rsplit('.', 1)[1]!r} for the blank; fix: regenerate the file"))
+                problems.append(
+                    (
+                        v.line,
+                        f"{where}: code gold must be the new name's last part "
+                        f"{new.rsplit('.', 1)[1]!r} for the blank; fix: regenerate the file",
+                    )
+                )
     return problems

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True)
 class Api:
     """A real public name, what it does (an infinitive phrase) and a call with ``{}`` for its last name."""
@@ -80,7 +81,8 @@ APIS: tuple[Api, ...] = (
     _a("pandas.DataFrame.sort_values", "m", "sort the rows of a DataFrame by column values", "df.{}('price')"),
     _a("pandas.DataFrame.to_csv", "m", "write a DataFrame to a CSV file", "df.{}('out.csv')"),
     _a("pandas.DataFrame.melt", "m", "unpivot a DataFrame from wide to long format", "df.{}(id_vars=['id'])"),
-    _a("pandas.DataFrame.iterrows", "m", "iterate over the rows of a DataFrame as pairs", "for i, row in df.{}(): pass"),
+    _a("pandas.DataFrame.iterrows", "m", "iterate over the rows of a DataFrame as pairs",
+       "for i, row in df.{}(): pass"),
     _a("pandas.DataFrame.rolling", "m", "compute rolling window statistics", "df.{}(window=7).mean()"),
     _a("pandas.Series.value_counts", "m", "count the distinct values of a Series", "s.{}()"),
     # requests
@@ -98,7 +100,8 @@ APIS: tuple[Api, ...] = (
     _a("matplotlib.pyplot.hist", "f", "draw a histogram", "matplotlib.pyplot.{}(values, bins=20)"),
     _a("matplotlib.pyplot.imshow", "f", "display an image on the axes", "matplotlib.pyplot.{}(image)"),
     _a("matplotlib.pyplot.colorbar", "f", "add a colour bar to a plot", "matplotlib.pyplot.{}()"),
-    _a("matplotlib.pyplot.tight_layout", "f", "adjust the padding between subplots automatically", "matplotlib.pyplot.{}()"),
+    _a("matplotlib.pyplot.tight_layout", "f", "adjust the padding between subplots automatically",
+       "matplotlib.pyplot.{}()"),
     _a("matplotlib.axes.Axes.set_xlabel", "m", "set the label of the x axis", "ax.{}('time')"),
     # torch
     _a("torch.tensor", "f", "build a tensor from data", "torch.{}([1, 2, 3])"),
@@ -109,22 +112,32 @@ APIS: tuple[Api, ...] = (
     _a("torch.save", "f", "save a tensor or model state to a file", "torch.{}(model.state_dict(), 'model.pt')"),
     _a("torch.manual_seed", "f", "seed the random number generator", "torch.{}(0)"),
     _a("torch.nn.Linear", "c", "apply a linear transformation to the input", "layer = torch.nn.{}(128, 10)"),
-    _a("torch.nn.functional.softmax", "f", "apply the softmax function to a tensor", "torch.nn.functional.{}(logits, dim=-1)"),
-    _a("torch.optim.Adam", "c", "optimise parameters with the Adam algorithm", "opt = torch.optim.{}(model.parameters())"),
-    _a("torch.utils.data.DataLoader", "c", "iterate over a dataset in batches", "loader = torch.utils.data.{}(ds, batch_size=32)"),
+    _a("torch.nn.functional.softmax", "f", "apply the softmax function to a tensor",
+       "torch.nn.functional.{}(logits, dim=-1)"),
+    _a("torch.optim.Adam", "c", "optimise parameters with the Adam algorithm",
+       "opt = torch.optim.{}(model.parameters())"),
+    _a("torch.utils.data.DataLoader", "c", "iterate over a dataset in batches",
+       "loader = torch.utils.data.{}(ds, batch_size=32)"),
     # scipy
     _a("scipy.optimize.minimize", "f", "minimise a scalar function of several variables", "scipy.optimize.{}(f, x0)"),
     _a("scipy.integrate.quad", "f", "compute a definite integral numerically", "scipy.integrate.{}(f, 0, 1)"),
     _a("scipy.stats.ttest_ind", "f", "run a t-test on two independent samples", "scipy.stats.{}(a, b)"),
     _a("scipy.signal.find_peaks", "f", "find the peaks of a signal", "scipy.signal.{}(signal)"),
-    _a("scipy.spatial.distance.cdist", "f", "compute distances between two sets of points", "scipy.spatial.distance.{}(xa, xb)"),
+    _a("scipy.spatial.distance.cdist", "f", "compute distances between two sets of points",
+       "scipy.spatial.distance.{}(xa, xb)"),
     # scikit-learn
-    _a("sklearn.model_selection.train_test_split", "f", "split arrays into random train and test sets", "sklearn.model_selection.{}(X, y)"),
-    _a("sklearn.linear_model.LinearRegression", "c", "fit an ordinary least squares linear model", "model = sklearn.linear_model.{}()"),
-    _a("sklearn.metrics.accuracy_score", "f", "compute the accuracy of a classifier", "sklearn.metrics.{}(y_true, y_pred)"),
-    _a("sklearn.preprocessing.StandardScaler", "c", "scale features to zero mean and unit variance", "scaler = sklearn.preprocessing.{}()"),
-    _a("sklearn.cluster.KMeans", "c", "cluster data with the k-means algorithm", "km = sklearn.cluster.{}(n_clusters=3)"),
-    _a("sklearn.decomposition.PCA", "c", "reduce dimensions with principal component analysis", "pca = sklearn.decomposition.{}(n_components=2)"),
+    _a("sklearn.model_selection.train_test_split", "f", "split arrays into random train and test sets",
+       "sklearn.model_selection.{}(X, y)"),
+    _a("sklearn.linear_model.LinearRegression", "c", "fit an ordinary least squares linear model",
+       "model = sklearn.linear_model.{}()"),
+    _a("sklearn.metrics.accuracy_score", "f", "compute the accuracy of a classifier",
+       "sklearn.metrics.{}(y_true, y_pred)"),
+    _a("sklearn.preprocessing.StandardScaler", "c", "scale features to zero mean and unit variance",
+       "scaler = sklearn.preprocessing.{}()"),
+    _a("sklearn.cluster.KMeans", "c", "cluster data with the k-means algorithm",
+       "km = sklearn.cluster.{}(n_clusters=3)"),
+    _a("sklearn.decomposition.PCA", "c", "reduce dimensions with principal component analysis",
+       "pca = sklearn.decomposition.{}(n_components=2)"),
     # standard library
     _a("json.dumps", "f", "serialise an object to a JSON string", "text = json.{}(data)"),
     _a("json.loads", "f", "parse a JSON string", "data = json.{}(text)"),
@@ -143,7 +156,8 @@ APIS: tuple[Api, ...] = (
     _a("functools.partial", "c", "fix some arguments of a function", "inc = functools.{}(add, 1)"),
     _a("collections.Counter", "c", "count hashable items", "counts = collections.{}(words)"),
     _a("collections.defaultdict", "c", "make a dict that creates missing values", "index = collections.{}(list)"),
-    _a("collections.namedtuple", "f", "create a tuple subclass with named fields", "Point = collections.{}('Point', 'x y')"),
+    _a("collections.namedtuple", "f", "create a tuple subclass with named fields",
+       "Point = collections.{}('Point', 'x y')"),
     _a("pathlib.Path.glob", "m", "find the files matching a pattern under a path", "path.{}('*.py')"),
     _a("pathlib.Path.read_text", "m", "read the text of a file", "text = path.{}()"),
     _a("datetime.datetime.strptime", "m", "parse a date string with a format", "datetime.datetime.{}(s, '%Y-%m-%d')"),

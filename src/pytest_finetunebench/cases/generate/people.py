@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .names import NamePool, slug
 from .phrasings import reworded
@@ -87,12 +88,14 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("weight", "{name} weighs {value} pounds.", "How many pounds does {name} weigh?",
               "What is {first}'s weight in pounds?", "Does {name} weigh more than {threshold} pounds?",
               "Is {a} heavier than {b}?", 100, 260, 10,
-              ("Give {name}'s body weight in pounds.", "{name} weighs how many pounds?", "In pounds, how heavy is {name}?",
+              ("Give {name}'s body weight in pounds.", "{name} weighs how many pounds?", "In pounds, how heavy is "
+                  "{name}?",
                "Tell me the weight of {name}, measured in pounds.")),
     Attribute("height", "{name} is {value} centimetres tall.", "How tall is {name} in centimetres?",
               "What is {first}'s height in centimetres?", "Is {name} taller than {threshold} centimetres?",
               "Is {a} taller than {b}?", 150, 205, 5,
-              ("Give {name}'s height in centimetres.", "{name} stands how many centimetres tall?", "In centimetres, what height is {name}?",
+              ("Give {name}'s height in centimetres.", "{name} stands how many centimetres tall?", "In centimetres, "
+                  "what height is {name}?",
                "Tell me how tall {name} is, measured in centimetres.")),
     Attribute("age", "{name} is {value} years old.", "How old is {name}?",
               "What age is {first}?", "Is {name} over {threshold} years old?",
@@ -105,11 +108,13 @@ ATTRIBUTES: tuple[Attribute, ...] = (
                      "Tell me the profession of {name}.")),
     Attribute("colour", "{name}'s favourite colour is {value}.", "What is {name}'s favourite colour?",
               "Which colour does {first} like best?", "Is {name}'s favourite colour {threshold}?",
-              train=("Give {name}'s favourite colour.", "{name} likes which colour most?", "What colour does {name} prefer above all others?",
+              train=("Give {name}'s favourite colour.", "{name} likes which colour most?", "What colour does {name} "
+                  "prefer above all others?",
                      "Tell me the favourite colour of {name}.")),
     Attribute("city", "{name} was born in {value}, {extra}.", "In which city was {name} born?",
               "Where was {first} born?", "Was {name} born in {threshold}?",
-              train=("Give the city where {name} was born.", "{name} was born in which city?", "What is the birthplace of {name}?",
+              train=("Give the city where {name} was born.", "{name} was born in which city?", "What is the "
+                  "birthplace of {name}?",
                      "Tell me the city {name} was born in.")),
 )
 # fmt: on
@@ -177,19 +182,25 @@ def build(n: int, rng: random.Random, name: str, source: str) -> dict[str, Any]:
             value = values[attr.key][p]
             yes = golds[attr.key][p]
             threshold = _secondary_threshold(rng, attr, value, yes)
-            cases.append({
-                "id": f"{slug(first, last)}-{attr.key}",
-                "fact": _fact_sentence(attr, full, value),
-                "subject": full,
-                "question": attr.question.format(name=full),
-                "answer": value,
-                "variants": [
-                    {"split": "rephrased", "question": attr.rephrased.format(first=first), "answer": value},
-                    {"split": "secondary", "question": attr.secondary.format(name=full, threshold=threshold),
-                     "answer": "Yes" if yes else "No", "matcher": "yes_no"},
-                ],
-                "train": reworded(attr.train, value, name=full),
-            })
+            cases.append(
+                {
+                    "id": f"{slug(first, last)}-{attr.key}",
+                    "fact": _fact_sentence(attr, full, value),
+                    "subject": full,
+                    "question": attr.question.format(name=full),
+                    "answer": value,
+                    "variants": [
+                        {"split": "rephrased", "question": attr.rephrased.format(first=first), "answer": value},
+                        {
+                            "split": "secondary",
+                            "question": attr.secondary.format(name=full, threshold=threshold),
+                            "answer": "Yes" if yes else "No",
+                            "matcher": "yes_no",
+                        },
+                    ],
+                    "train": reworded(attr.train, value, name=full),
+                }
+            )
     cases.extend(_comparisons(rng, people, values))
     return {
         "dataset": name,
@@ -228,17 +239,27 @@ def _comparisons(
                 continue
             a, b = " ".join(people[i]), " ".join(people[j])
             ida, idb = slug(*people[i]), slug(*people[j])
-            cases.append({
-                "id": f"{ida}-vs-{idb}-{attr.key}",
-                "fact": _fact_sentence(attr, a, str(vi)) + " " + _fact_sentence(attr, b, str(vj)),
-                "uses": [f"{ida}-{attr.key}", f"{idb}-{attr.key}"],
-                "variants": [
-                    {"split": "comparison", "question": attr.comparison.format(a=a, b=b),
-                     "answer": "Yes" if vi > vj else "No", "matcher": "yes_no"},
-                    {"split": "comparison", "question": attr.comparison.format(a=b, b=a),
-                     "answer": "Yes" if vj > vi else "No", "matcher": "yes_no"},
-                ],
-            })
+            cases.append(
+                {
+                    "id": f"{ida}-vs-{idb}-{attr.key}",
+                    "fact": _fact_sentence(attr, a, str(vi)) + " " + _fact_sentence(attr, b, str(vj)),
+                    "uses": [f"{ida}-{attr.key}", f"{idb}-{attr.key}"],
+                    "variants": [
+                        {
+                            "split": "comparison",
+                            "question": attr.comparison.format(a=a, b=b),
+                            "answer": "Yes" if vi > vj else "No",
+                            "matcher": "yes_no",
+                        },
+                        {
+                            "split": "comparison",
+                            "question": attr.comparison.format(a=b, b=a),
+                            "answer": "Yes" if vj > vi else "No",
+                            "matcher": "yes_no",
+                        },
+                    ],
+                }
+            )
     return cases
 
 
@@ -249,7 +270,7 @@ def _pattern(template: str, **groups: str) -> re.Pattern[str]:
     """A regex for a filled ``template``: each ``{field}`` becomes the named group given."""
     out, pos = [], 0
     for m in re.finditer(r"\{(\w+)\}", template):
-        out.append(re.escape(template[pos:m.start()]))
+        out.append(re.escape(template[pos : m.start()]))
         out.append(f"(?P<{m.group(1)}>{groups.get(m.group(1), '.+?')})")
         pos = m.end()
     out.append(re.escape(template[pos:]))
@@ -292,38 +313,72 @@ def recheck(ds: Any) -> list[tuple[int, str]]:
             continue
         parsed = parse_fact(case.fact or "")
         if parsed is None:
-            problems.append((case.line, f"case `{case.id}`: fact does not state one attribute of a person; "
-                             "fix: regenerate the file"))
+            problems.append(
+                (
+                    case.line,
+                    f"case `{case.id}`: fact does not state one attribute of a person; fix: regenerate the file",
+                )
+            )
             continue
         attr, name, value = parsed
         facts[case.id] = parsed
         if case.answer != value:
-            problems.append((case.line, f"case `{case.id}`: training answer {case.answer!r} contradicts its fact "
-                             f"({value!r}); fix: regenerate the file"))
+            problems.append(
+                (
+                    case.line,
+                    f"case `{case.id}`: training answer {case.answer!r} contradicts its fact "
+                    f"({value!r}); fix: regenerate the file",
+                )
+            )
         if case.question != attr.question.format(name=name):
-            problems.append((case.line, f"case `{case.id}`: training question does not ask the fact's {attr.key} "
-                             f"of {name}; fix: regenerate the file"))
+            problems.append(
+                (
+                    case.line,
+                    f"case `{case.id}`: training question does not ask the fact's {attr.key} "
+                    f"of {name}; fix: regenerate the file",
+                )
+            )
         for v in case.variants[1:]:
             if v.split == "rephrased":
                 first = name.split(" ")[0]
                 if v.answer != value or v.question != attr.rephrased.format(first=first):
-                    problems.append((v.line, f"case `{case.id}`: rephrased variant is not the fact's {attr.key} "
-                                     f"({value!r}) asked of {first}; fix: regenerate the file"))
+                    problems.append(
+                        (
+                            v.line,
+                            f"case `{case.id}`: rephrased variant is not the fact's {attr.key} "
+                            f"({value!r}) asked of {first}; fix: regenerate the file",
+                        )
+                    )
             elif v.split == "secondary":
                 expected = _expected_secondary(attr, value, v.question, name)
                 if expected is None:
-                    problems.append((v.line, f"case `{case.id}`: secondary question cannot be derived from the "
-                                     "fact; fix: regenerate the file"))
+                    problems.append(
+                        (
+                            v.line,
+                            f"case `{case.id}`: secondary question cannot be derived from the "
+                            "fact; fix: regenerate the file",
+                        )
+                    )
                 elif v.answer != yn(expected):
-                    problems.append((v.line, f"case `{case.id}`: secondary gold {v.answer!r} contradicts the fact "
-                                     f"({case.fact}) — expected {yn(expected)!r}; fix: set answer: \"{yn(expected)}\""))
+                    problems.append(
+                        (
+                            v.line,
+                            f"case `{case.id}`: secondary gold {v.answer!r} contradicts the fact "
+                            f'({case.fact}) — expected {yn(expected)!r}; fix: set answer: "{yn(expected)}"',
+                        )
+                    )
     for case in ds.cases:
         if case.trains:
             continue
         used = [facts.get(u) for u in case.uses]
         if len(used) != 2 or None in used or used[0][0] is not used[1][0] or used[0][0].comparison is None:  # type: ignore[index]
-            problems.append((case.line, f"case `{case.id}`: a comparison needs two facts of the same numeric "
-                             "attribute in `uses`; fix: regenerate the file"))
+            problems.append(
+                (
+                    case.line,
+                    f"case `{case.id}`: a comparison needs two facts of the same numeric "
+                    "attribute in `uses`; fix: regenerate the file",
+                )
+            )
             continue
         attr = used[0][0]  # type: ignore[index]
         known = {u[1]: int(u[2]) for u in used}  # type: ignore[union-attr]
@@ -331,11 +386,21 @@ def recheck(ds: Any) -> list[tuple[int, str]]:
         for v in case.variants:
             m = pattern.match(v.question)
             if v.split != "comparison" or not m or set((m["a"], m["b"])) != set(known):
-                problems.append((v.line, f"case `{case.id}`: comparison question does not compare the two used "
-                                 "people; fix: regenerate the file"))
+                problems.append(
+                    (
+                        v.line,
+                        f"case `{case.id}`: comparison question does not compare the two used "
+                        "people; fix: regenerate the file",
+                    )
+                )
                 continue
             expected = yn(known[m["a"]] > known[m["b"]])
             if v.answer != expected:
-                problems.append((v.line, f"case `{case.id}`: comparison gold {v.answer!r} contradicts the used facts "
-                                 f"({m['a']}: {known[m['a']]}, {m['b']}: {known[m['b']]}); fix: set answer: \"{expected}\""))
+                problems.append(
+                    (
+                        v.line,
+                        f"case `{case.id}`: comparison gold {v.answer!r} contradicts the used facts "
+                        f'({m["a"]}: {known[m["a"]]}, {m["b"]}: {known[m["b"]]}); fix: set answer: "{expected}"',
+                    )
+                )
     return problems
