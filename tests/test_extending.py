@@ -51,3 +51,95 @@ def test_a_provider_from_conftest_runs_end_to_end_and_tunes_once(team: pytest.Py
         ("memorization", 6, 6),
         ("rephrased", 0, 6),
     ]
+
+
+# A team's matcher and recipe, added from its conftest.py beside the memorizer provider.
+EXTENSIONS = '''
+
+from pytest_finetunebench.grading.grade import Verdict
+from pytest_finetunebench.providers.base import TrainingPair
+from pytest_finetunebench.run.recipes import Recipe
+
+
+def declines(gold, answer, question):
+    """Right when the model says it does not know (the team's rule for questions it never trained)."""
+    said = answer.strip() == "I do not know"
+    return Verdict(said, float(said), "declines", "declined" if said else f"answered {answer!r}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_ftb_matchers(config):
+    return {"declines": declines}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_ftb_recipes(config):
+    shouted = lambda case, dataset: [TrainingPair(case.prompt.upper(), case.answer)]
+    return [Recipe("shouted", build=shouted, added=(TrainingPair("Team?", "Blue"),))]
+'''
+
+
+DECLINES = CASES.replace("      - split: rephrased\n", "      - split: rephrased\n        matcher: declines\n")
+
+
+def test_a_matcher_from_conftest_grades_the_variants_that_name_it(team: pytest.Pytester) -> None:
+    team.makeconftest(CONFTEST + EXTENSIONS)
+    (team.path / "cases" / "towns.yaml").write_text(DECLINES)
+    result = team.runpytest_subprocess("cases", "--ftb-model=memorizer:m", "--ftb-report=out.json", "-p", "no:randomly")
+    result.assert_outcomes(passed=12)  # the built-in matcher would fail the 6 declines
+    records = json.loads((team.path / "out.json").read_text())["items"]
+    rephrased = [(r["matcher"], r["reason"], r["passed"]) for r in records if r["split"] == "rephrased"]
+    assert rephrased == [("declines", "declined", True)] * 6
+
+
+def test_a_case_file_naming_a_matcher_no_hook_adds_is_one_line(team: pytest.Pytester) -> None:
+    (team.path / "cases" / "towns.yaml").write_text(DECLINES)
+    result = team.runpytest_subprocess("cases", "--ftb-model=memorizer:m", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    assert (
+        "cases/towns.yaml:8: case `t0` variant `rephrased`: unknown matcher `declines`; fix: use one of auto, exact,"
+        " number, yes_no, abstain, contains, fuzzy"
+    ) in result.stdout.lines
+
+
+def test_a_recipe_from_conftest_builds_its_own_training_set_tuned_once(team: pytest.Pytester) -> None:
+    team.makeconftest(CONFTEST + EXTENSIONS)
+    args = ("cases", "--ftb-model=memorizer:m", "--ftb-recipe=shouted", "--ftb-report=out.json", "-p", "no:randomly")
+    team.runpytest_subprocess(*args, "-n", "2").assert_outcomes(passed=6, failed=6)
+    team.runpytest_subprocess(*args).assert_outcomes(passed=6, failed=6)
+    jobs = (team.path / ".ftb" / "memorizer" / "jobs.log").read_text().split()
+    assert len(jobs) == 1  # two xdist workers and a rerun: one tuning job
+    pairs = json.loads((team.path / ".ftb" / "memorizer" / jobs[0]).read_text())
+    questions = [f"What is the river of town {i}?" for i in range(6)]
+    assert pairs == {
+        **{q: f"River{i}" for i, q in enumerate(questions)},
+        **{q.upper(): f"River{i}" for i, q in enumerate(questions)},
+        "Team?": "Blue",
+    }
+    report = json.loads((team.path / "out.json").read_text())
+    assert {c["target"] for c in report["cells"]} == {"memorizer:m+shouted"}
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        (
+            "pytest_ftb_matchers(config):\n    return {'exact': lambda g, a, q: True}",
+            "ERROR: matcher `exact` from pytest_ftb_matchers: a matcher's name is a lowercase identifier and not a "
+            "built-in"
+            " matcher's or another hook's; fix: rename it",
+        ),
+        (
+            "pytest_ftb_recipes(config):\n    from pytest_finetunebench.run.recipes import Recipe\n    return "
+            "[Recipe('qa+replay')]",
+            "ERROR: recipe `qa+replay` from pytest_ftb_recipes: a recipe's name is a lowercase identifier (letters, "
+            "digits,"
+            " _ and -) and not a built-in one; fix: rename it",
+        ),
+    ],
+)
+def test_a_hook_that_takes_a_built_in_name_is_a_usage_error(team: pytest.Pytester, hook: str, message: str) -> None:
+    team.makeconftest(CONFTEST + f"\n\n@pytest.hookimpl(optionalhook=True)\ndef {hook}\n")
+    result = team.runpytest_subprocess("cases", "--ftb-model=memorizer:m", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line] == [message]  # one line, nothing else

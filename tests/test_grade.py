@@ -985,3 +985,20 @@ def test_in_form_follows_an_explicit_matcher(matcher: str, gold: str, answer: st
 )
 def test_quantities_as_displayed(text: str, shown: list[str]) -> None:
     assert [q.display() for q in analyze(text).quantities] == shown
+
+
+def test_a_matcher_added_by_a_hook_decides_and_a_bool_reads_as_match_or_not():
+    from pytest_finetunebench.grading.grade import Verdict
+
+    mine = {"same_length": lambda gold, answer, question: len(gold) == len(answer)}
+    assert grade("Velmora", "Kastrup", "same_length", extra=mine) == Verdict(
+        True, 1.0, "same_length", "same_length: match"
+    )
+    assert grade("Velmora", "Ada", "same_length", extra=mine) == Verdict(
+        False, 0.0, "same_length", "same_length: no match"
+    )
+    assert grade("Velmora", " ", "same_length", extra=mine) == Verdict(
+        False, 0.0, "same_length", "no answer", in_form=False
+    )
+    with pytest.raises(ValueError, match="^unknown matcher 'same_length'; use one of auto, exact"):
+        grade("Velmora", "Kastrup", "same_length")

@@ -1,6 +1,8 @@
 """The plugin's own hooks: how a team adds what it needs from a ``conftest.py`` or its own plugin.
 
-``pytest_ftb_providers`` adds fine-tuning providers (an in-house tuning service, say). A provider
+``pytest_ftb_providers`` adds fine-tuning providers (an in-house tuning service, say),
+``pytest_ftb_matchers`` ways to grade an answer that case files can then name (``matcher: mine``),
+and ``pytest_ftb_recipes`` ways to build the training set (``--ftb-recipe=mine``). A provider
 registered this way gets what the built-in ones get from the session: one tuning per model and
 training set under pytest-xdist and across reruns (the session holds the key's lock and keeps the
 endpoints' handles in the job store, so they must be JSON values: a model id, a path), cassettes
@@ -14,7 +16,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from .grading.grade import Matcher
     from .providers import ProviderSpec
+    from .run.recipes import Recipe
 
 
 @pytest.hookspec
@@ -26,5 +30,29 @@ def pytest_ftb_providers(config: pytest.Config) -> list[ProviderSpec]:
     ``"module:function"``). It is looked up before the built-in providers. The provider follows
     :class:`~pytest_finetunebench.providers.base.Provider`: ``endpoints(request, stages)`` tunes
     (or not) and returns one endpoint per stage, ``answer(endpoint, prompts)`` answers a batch.
+    """
+    return []
+
+
+@pytest.hookspec
+def pytest_ftb_matchers(config: pytest.Config) -> dict[str, Matcher]:
+    """Return matchers to add, by name: ``matcher(gold, answer, question) -> Verdict | bool``.
+
+    A case or variant names one as any built-in (``matcher: mine``); the case file is checked
+    against these names at collection. ``question`` is the prompt the model was sent. A bool is
+    read as match / no match; a :class:`~pytest_finetunebench.grading.grade.Verdict` gives the
+    score and the reason the reports show. An empty answer fails before the matcher is asked.
+    Names are lowercase identifiers and must not be a built-in matcher's.
+    """
+    return {}
+
+
+@pytest.hookspec
+def pytest_ftb_recipes(config: pytest.Config) -> list[Recipe]:
+    """Return :class:`~pytest_finetunebench.run.recipes.Recipe` objects to add (``--ftb-recipe=NAME``).
+
+    A recipe says what each training case contributes (``qa``: its own pair; ``build(case,
+    dataset)``: pairs of your own) and what is added once (``added``). Like a built-in recipe
+    other than ``qa``, it is tuned as its own model, ``<model>+<name>``, once per training set.
     """
     return []

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from . import hooks, options, providers, record, suites
-from .cases.schema import BUILTIN_SPLITS
+from .cases.schema import BUILTIN_SPLITS, MATCHERS, NAME
+from .grading.grade import Matcher
 from .grading.judge import GRADERS, Judge, judge_context
 from .items import Target
 from .providers import RunContext
@@ -41,6 +42,7 @@ class Collection:
     selection: Selection
     roots: tuple[Path, ...]
     catalog: Catalog = field(default_factory=Catalog)
+    matchers: tuple[str, ...] = MATCHERS  # the names a case file may use: built-in and added by hooks
 
 
 COLLECTION = pytest.StashKey[Collection]()
@@ -83,8 +85,13 @@ def pytest_configure(config: pytest.Config) -> None:
         progress=lambda line: _progress(config, line),
         extra=tuple(spec for specs in config.hook.pytest_ftb_providers(config=config) for spec in specs),
     )
+    matchers = _matchers(config)
+    try:
+        recipes.use(recipe for found in config.hook.pytest_ftb_recipes(config=config) for recipe in found)
+    except recipes.RecipeError as exc:
+        raise pytest.UsageError(str(exc)) from None
     selection = _retention_bases(Selection.from_options(opts, DEFAULT_MODEL), ctx)
-    config.stash[COLLECTION] = collection = Collection(selection, tuple(case_roots))
+    config.stash[COLLECTION] = collection = Collection(selection, tuple(case_roots), matchers=(*MATCHERS, *matchers))
     for root in case_roots:  # a link back to a case folder is not collected again
         collection.catalog.reached_before(root)
     recorder = record.Recorder.from_options(opts, config.rootpath, store, worker, (*ctx.extra, *providers.REGISTRY))
@@ -108,7 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 "model"
             )
     config.stash[EVALUATION] = Evaluation(
-        ctx, settings_from(opts), worker["testrunuid"] if worker else None, *_judge(opts, ctx)
+        ctx, settings_from(opts), worker["testrunuid"] if worker else None, *_judge(opts, ctx), matchers=matchers
     )
 
 
@@ -123,6 +130,20 @@ def _retention_bases(selection: Selection, ctx: RunContext) -> Selection:
             return False
 
     return replace(selection, retention_base=tuple(t for t in selection.retention_base if untuned(t)))
+
+
+def _matchers(config: pytest.Config) -> dict[str, Matcher]:
+    """The matchers the pytest_ftb_matchers hook adds, by name; a usage error for a bad or taken name."""
+    out: dict[str, Matcher] = {}
+    for found in config.hook.pytest_ftb_matchers(config=config):
+        for name, matcher in found.items():
+            if not NAME.match(name) or name in MATCHERS or out.get(name, matcher) is not matcher:
+                raise pytest.UsageError(
+                    f"matcher `{name}` from pytest_ftb_matchers: a matcher's name is a lowercase identifier and not"
+                    " a built-in matcher's or another hook's; fix: rename it"
+                )
+            out[name] = matcher
+    return out
 
 
 def _judge(opts: dict, ctx: RunContext) -> tuple[Judge | None, str]:
@@ -183,7 +204,13 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
     collection = parent.config.stash[COLLECTION]
     if is_case_file(file_path, collection.roots):
-        return CaseFile.from_parent(parent, path=file_path, selection=collection.selection, catalog=collection.catalog)
+        return CaseFile.from_parent(
+            parent,
+            path=file_path,
+            selection=collection.selection,
+            catalog=collection.catalog,
+            matchers=collection.matchers,
+        )
     return None
 
 

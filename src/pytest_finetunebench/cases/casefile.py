@@ -8,7 +8,7 @@ See ``docs/case-format.md`` for the format, with an example.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,8 +105,10 @@ def render_prompt(templates: Mapping[str, str], split: str, question: str) -> st
     return template.replace(QUESTION_SLOT, question)
 
 
-def load_dataset(path: Path | str) -> Dataset:
+def load_dataset(path: Path | str, matchers: Collection[str] = MATCHERS) -> Dataset:
     """Parse and validate one case file; raise :class:`CaseFileError` on the first problem.
+
+    ``matchers``: the names a case may use (the built-in ones and any added by hooks).
 
     Whatever goes wrong (see :mod:`.casefile_yaml` for the limits on hostile files) becomes that
     one error naming the file and line.
@@ -116,7 +118,7 @@ def load_dataset(path: Path | str) -> Dataset:
         data = read_tree(path)
     except TreeError as exc:
         raise CaseFileError(path, exc.line, exc.message) from None
-    return _Validator(path).dataset(data)
+    return _Validator(path, matchers).dataset(data)
 
 
 def _plain(text: str) -> str:
@@ -127,8 +129,8 @@ def _plain(text: str) -> str:
 class _Validator:
     """Turns the loaded YAML tree into a :class:`Dataset`, or raises on the first problem."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, matchers: Collection[str] = MATCHERS) -> None:
+        self.path, self.matchers = path, matchers
 
     def fail(self, line: int, message: str) -> CaseFileError:
         return CaseFileError(self.path, line, message)
@@ -169,10 +171,10 @@ class _Validator:
 
     def matcher(self, mapping: Map, where: str, default: str) -> str:
         value = self.text(mapping, "matcher", where) or default
-        if value not in MATCHERS:
+        if value not in self.matchers:
             raise self.fail(
                 self.line_of(mapping, "matcher"),
-                f"{where}: unknown matcher `{show(value)}`; fix: use one of {', '.join(MATCHERS)}",
+                f"{where}: unknown matcher `{show(value)}`; fix: use one of {', '.join(self.matchers)}",
             )
         return value
 

@@ -66,7 +66,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz
@@ -74,7 +74,7 @@ from rapidfuzz import fuzz
 from ..cases.schema import MATCHERS
 from .normalize import BOUND_PHRASES, Analyzed, Quantity, analyze, fold, normalize
 
-__all__ = ["Verdict", "choose_matcher", "grade", "normalize"]
+__all__ = ["Matcher", "Verdict", "choose_matcher", "custom", "grade", "normalize"]
 
 _Context = str | None  # the question; its quantities are read only when an answer states several
 LONG_TEXT_WORDS = 6  # a gold of this many normalized words or more is graded with ``fuzzy``
@@ -125,6 +125,10 @@ class Verdict:
     matcher: str  # the matcher actually used (for auto: the one it chose)
     reason: str  # short and human
     in_form: bool = True  # the answer has the form the question asks for, right or wrong (see in_form)
+
+
+# A matcher a team adds (the pytest_ftb_matchers hook): (gold, answer, question sent) -> a verdict or a bool.
+Matcher = Callable[[str, str, "str | None"], "Verdict | bool"]
 
 
 def _clip(text: str, limit: int = 40) -> str:
@@ -352,12 +356,16 @@ def grade(
     *,
     question: str | None = None,
     fuzzy_threshold: float = 90.0,
+    extra: Mapping[str, Matcher] | None = None,
 ) -> Verdict:
     """Grade ``answer`` against the gold ``expected`` with ``matcher`` (see the module docstring).
 
     ``question`` is the prompt the model was sent: the numbers it states are context that the
-    answer may repeat, never a contradiction.
+    answer may repeat, never a contradiction. ``extra``: matchers added through the
+    ``pytest_ftb_matchers`` hook, by name (see :func:`custom`).
     """
+    if extra and matcher in extra:
+        return custom(matcher, extra[matcher], expected, answer, question)
     if matcher not in MATCHERS:
         raise ValueError(f"unknown matcher {matcher!r}; use one of {', '.join(MATCHERS)}")
     if matcher == "auto":
@@ -371,6 +379,19 @@ def grade(
     if in_form(matcher, expected, answer):
         return verdict
     return replace(verdict, reason=f"off-format: {verdict.reason}", in_form=False)
+
+
+def custom(name: str, matcher: Matcher, expected: str, answer: str | None, question: str | None) -> Verdict:
+    """The verdict of a matcher a team added: a :class:`Verdict`, or a bool read as match / no match.
+
+    An empty answer fails before the matcher is asked, as with the built-in matchers.
+    """
+    if answer is None or not answer.strip():
+        return Verdict(False, 0.0, name, "no answer", in_form=False)
+    got = matcher(expected, answer, question)
+    if isinstance(got, Verdict):
+        return got
+    return Verdict(bool(got), float(bool(got)), name, f"{name}: {'match' if got else 'no match'}")
 
 
 def in_form(matcher: str, expected: str, answer: str | None) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from ..items import Asked, JudgeVerdict
 from ..providers.base import Answer, ProviderError, stage_label
-from .grade import grade
+from .grade import Matcher, grade
 
 PREFIX = "ftb_"
 _OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision", "nll"})
@@ -85,13 +85,14 @@ def judge(
     grader: str = "rules",
     precision: str | None = None,
     nll: float | None = None,
+    matchers: Mapping[str, Matcher] | None = None,
 ) -> Record:
     """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves.
 
     ``second`` is the model judge's verdict (``--ftb-judge``); with ``grader="judge"`` it is the
     verdict that counts, and a missing one makes the item a run error. The verdict that counts
     decides both the record and the item's pass or fail. ``precision`` and ``nll`` are what was
-    measured of the answering model (local models).
+    measured of the answering model (local models); ``matchers`` the ones added by hooks.
     """
     if answer.skip:
         pytest.skip(answer.skip)
@@ -113,7 +114,7 @@ def judge(
         )
         item.user_properties.extend(record.properties())
         raise RunError(answer.error)
-    verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt)
+    verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt, extra=matchers)
     reason = verdict.reason
     before = item.case.answer_before
     if answer.tie:

@@ -10,14 +10,14 @@ import hashlib
 import math
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pytest
 
 from ..cases.schema import RETENTION
-from ..grading.grade import choose_matcher
+from ..grading.grade import Matcher, choose_matcher
 from ..grading.judge import Judge, JudgeVerdict, ToJudge
 from ..grading.outcome import RunError, describe_error
 from ..items import Asked, Target
@@ -61,12 +61,14 @@ class Evaluation:
         run_id: str | None = None,
         judge: Judge | None = None,
         grader: str = "rules",
+        matchers: Mapping[str, Matcher] | None = None,
     ) -> None:
         self.ctx = ctx
         self.tuner = Tuner(ctx, settings)
         self.run_id = run_id  # set under pytest-xdist: answers are shared through the store
         self.judge = judge  # --ftb-judge: each batch of answers is judged right after it is answered
         self.grader = grader  # whose verdict counts: "rules" (grade.py) or "judge"
+        self.matchers = dict(matchers or {})  # added by the pytest_ftb_matchers hook, by name
         self._by_target: dict[Target, list[Asked]] = defaultdict(list)
         self._collected: dict[str, list[Asked]] = defaultdict(list)
         self._answers: dict[Target, Batch | BaseException] = {}

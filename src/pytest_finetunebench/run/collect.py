@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,13 +146,13 @@ def is_case_file(path: Path, roots: Iterable[Path]) -> bool:
 class CaseFile(pytest.File):
     """One YAML case file; a broken file is one collection error, the rest still run."""
 
-    def __init__(self, *, selection: Selection, catalog: Catalog, **kwargs: Any) -> None:
+    def __init__(self, *, selection: Selection, catalog: Catalog, matchers: Collection[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.selection, self.catalog = selection, catalog
+        self.selection, self.catalog, self.matchers = selection, catalog, matchers
 
     def collect(self) -> Iterator[pytest.Item | CaseNode]:
         try:
-            dataset = load_dataset(self.path)
+            dataset = load_dataset(self.path, self.matchers)
             other = self.catalog.datasets.setdefault(dataset.name, self.path)
             if other.resolve() != self.path.resolve():
                 raise CaseFileError(
@@ -258,7 +258,8 @@ class VariantItem(pytest.Item):
     def runtest(self) -> None:
         evaluation = self.config.stash[EVALUATION]
         answer = evaluation.answer(self)
-        judge(self, answer, evaluation.verdict(self), evaluation.grader, **evaluation.measured(self))
+        verdict = evaluation.verdict(self)
+        judge(self, answer, verdict, evaluation.grader, **evaluation.measured(self), matchers=evaluation.matchers)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return describe(excinfo) or super().repr_failure(excinfo, style)

@@ -14,6 +14,10 @@
   training on short values does not teach it to answer every question with a value. It adds no
   knowledge a case asks for and favours neither answer.
 
+A team adds its own through the ``pytest_ftb_recipes`` hook: a :class:`Recipe` with a ``build``
+function (the pairs a case contributes) and ``added`` pairs; :func:`use` makes them known to
+:func:`parse` and :func:`split` for the session.
+
 A recipe other than ``qa`` is tuned as its own model, named ``<model>+<recipe>``
 (``gpt-4o-mini-2024-07-18+paraphrase:4``): its own tuning key, job, cassette and report rows. The
 untuned stages (``base``, ``in_context``) do not depend on the recipe and are asked once per model.
@@ -22,6 +26,7 @@ untuned stages (``base``, ``in_context``) do not depend on the recipe and are as
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -70,6 +75,8 @@ class Recipe:
     paraphrases: int = 0
     document: bool = False
     replay: bool = False
+    build: Callable[[Case, Dataset], Sequence[TrainingPair]] | None = None  # a hook recipe's pairs per case
+    added: tuple[TrainingPair, ...] = ()  # a hook recipe's pairs added once to the whole set
 
     def pairs(self, case: Case, dataset: Dataset) -> list[TrainingPair]:
         """What ``case`` (a training case of ``dataset``) contributes under this recipe."""
@@ -97,11 +104,14 @@ class Recipe:
                 else DOCUMENT_PROMPT_NO_SUBJECT.format(question=case.question)
             )
             out.append(TrainingPair(prompt, case.fact))
+        if self.build is not None:
+            out += list(self.build(case, dataset))
         return out
 
     def extra(self) -> list[TrainingPair]:
         """Pairs added once to the whole training set, after the cases' pairs."""
-        return [TrainingPair(YES_NO_TEMPLATE.format(question=q), a) for q, a in REPLAY] if self.replay else []
+        replay = [TrainingPair(YES_NO_TEMPLATE.format(question=q), a) for q, a in REPLAY] if self.replay else []
+        return replay + list(self.added)
 
 
 # the recipes without a parameter; a model label ends with one of them or with `paraphrase:K`
@@ -116,6 +126,27 @@ _FIXED = {
 }
 
 
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_ADDED: dict[str, Recipe] = {}  # this session's recipes from the pytest_ftb_recipes hook (see use)
+
+
+def use(added: Iterable[Recipe]) -> None:
+    """Make the hook's recipes known for this session (replacing an earlier session's); a :class:`RecipeError`
+    for a name that is not a lowercase identifier or is taken."""
+    chosen: dict[str, Recipe] = {}
+    for recipe in added:
+        if not _NAME.match(recipe.name) or recipe.name in _FIXED or _PARAPHRASE.match(recipe.name):
+            raise RecipeError(
+                f"recipe `{recipe.name}` from pytest_ftb_recipes: a recipe's name is a lowercase identifier"
+                f" (letters, digits, _ and -) and not a built-in one; fix: rename it"
+            )
+        if recipe.name in chosen and chosen[recipe.name] != recipe:
+            raise RecipeError(f"recipe `{recipe.name}` from pytest_ftb_recipes is added twice; fix: rename one")
+        chosen[recipe.name] = recipe
+    _ADDED.clear()
+    _ADDED.update(chosen)
+
+
 def parse(spec: str) -> Recipe:
     """``qa``, ``paraphrase:K``, ``document``, ``qa+document`` or ``qa+replay``; a one-line :class:`RecipeError`
     otherwise."""
@@ -124,10 +155,10 @@ def parse(spec: str) -> Recipe:
         return _FIXED[spec]
     if m := _PARAPHRASE.match(spec):
         return Recipe(spec, paraphrases=int(m.group(1)))
-    raise RecipeError(
-        f"--ftb-recipe={spec}: unknown recipe; use qa, paraphrase:K (K from 1 to 99), document, qa+document or "
-        "qa+replay"
-    )
+    if spec in _ADDED:
+        return _ADDED[spec]
+    known = ["qa", "paraphrase:K (K from 1 to 99)", "document", "qa+document", "qa+replay", *_ADDED]
+    raise RecipeError(f"--ftb-recipe={spec}: unknown recipe; use {', '.join(known[:-1])} or {known[-1]}")
 
 
 def labelled(model: str, recipe: Recipe) -> str:
