@@ -56,7 +56,7 @@ def test_a_provider_from_conftest_runs_end_to_end_and_tunes_once(team: pytest.Py
 # A team's matcher and recipe, added from its conftest.py beside the memorizer provider.
 EXTENSIONS = '''
 
-from pytest_finetunebench.grading.grade import Verdict
+from pytest_finetunebench.grading.matching import Verdict
 from pytest_finetunebench.providers.base import TrainingPair
 from pytest_finetunebench.run.recipes import Recipe
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .grading.grade import Matcher
+    from .grading.matching import Matcher
     from .providers import ProviderSpec
     from .run.recipes import Recipe
 

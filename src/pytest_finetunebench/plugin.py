@@ -18,8 +18,8 @@ import pytest
 
 from . import hooks, options, providers, record, suites
 from .cases.schema import BUILTIN_SPLITS, MATCHERS, NAME
-from .grading.grade import Matcher
 from .grading.judge import GRADERS, Judge, judge_context
+from .grading.matching import Matcher
 from .items import Target
 from .providers import RunContext
 from .providers.base import LIKELIHOOD, ProviderError, scoring_of

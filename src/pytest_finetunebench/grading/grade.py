@@ -72,9 +72,10 @@ from dataclasses import dataclass, replace
 from rapidfuzz import fuzz
 
 from ..cases.schema import MATCHERS
+from .matching import Matcher, Verdict, custom
 from .normalize import BOUND_PHRASES, Analyzed, Quantity, analyze, fold, normalize
 
-__all__ = ["Matcher", "Verdict", "choose_matcher", "custom", "grade", "normalize"]
+__all__ = ["Verdict", "choose_matcher", "grade", "normalize"]
 
 _Context = str | None  # the question; its quantities are read only when an answer states several
 LONG_TEXT_WORDS = 6  # a gold of this many normalized words or more is graded with ``fuzzy``
@@ -114,21 +115,6 @@ _NEGATED_BEFORE = re.compile(
     r"\b(?:not|never|no longer|rather than|instead of|isnt|wasnt|arent|werent|dont|doesnt|didnt|cant|cannot"
     r"|wont|hasnt|havent|hadnt)(?: (?:about|around|approximately|exactly|quite|really|just|only|even))? $"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of grading one answer."""
-
-    passed: bool
-    score: float  # 0..1
-    matcher: str  # the matcher actually used (for auto: the one it chose)
-    reason: str  # short and human
-    in_form: bool = True  # the answer has the form the question asks for, right or wrong (see in_form)
-
-
-# A matcher a team adds (the pytest_ftb_matchers hook): (gold, answer, question sent) -> a verdict or a bool.
-Matcher = Callable[[str, str, "str | None"], "Verdict | bool"]
 
 
 def _clip(text: str, limit: int = 40) -> str:
@@ -379,19 +365,6 @@ def grade(
     if in_form(matcher, expected, answer):
         return verdict
     return replace(verdict, reason=f"off-format: {verdict.reason}", in_form=False)
-
-
-def custom(name: str, matcher: Matcher, expected: str, answer: str | None, question: str | None) -> Verdict:
-    """The verdict of a matcher a team added: a :class:`Verdict`, or a bool read as match / no match.
-
-    An empty answer fails before the matcher is asked, as with the built-in matchers.
-    """
-    if answer is None or not answer.strip():
-        return Verdict(False, 0.0, name, "no answer", in_form=False)
-    got = matcher(expected, answer, question)
-    if isinstance(got, Verdict):
-        return got
-    return Verdict(bool(got), float(bool(got)), name, f"{name}: {'match' if got else 'no match'}")
 
 
 def in_form(matcher: str, expected: str, answer: str | None) -> bool:

@@ -10,7 +10,8 @@ import pytest
 
 from ..items import Asked, JudgeVerdict
 from ..providers.base import Answer, ProviderError, stage_label
-from .grade import Matcher, grade
+from .grade import grade
+from .matching import Matcher
 
 PREFIX = "ftb_"
 _OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision", "nll"})

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from ..cases.schema import RETENTION
-from ..grading.grade import Matcher, choose_matcher
+from ..grading.grade import choose_matcher
 from ..grading.judge import Judge, JudgeVerdict, ToJudge
+from ..grading.matching import Matcher
 from ..grading.outcome import RunError, describe_error
 from ..items import Asked, Target
 from ..providers import RunContext
