@@ -81,7 +81,7 @@ def test_training_file_is_vertex_supervised_jsonl():
 
 def test_full_lifecycle_uploads_tunes_polls_and_answers(emu, make):
     provider, lines = make(adapter_size=8, learning_rate=None)
-    req = request(learning_rate=0.5)
+    req = request(learning_rate_multiplier=0.5)
     endpoints = provider.endpoints(req, ["tuned", "base"])
     tuned = endpoints["tuned"].handle
     assert tuned.startswith(f"projects/{emu.project}/locations/{emu.location}/endpoints/")
@@ -587,7 +587,7 @@ def test_learning_rate_flags_belong_to_their_providers(emu, make):
         " pass --ftb-learning-rate-multiplier instead (e.g. 2.0)"
     )
     assert sum(emu.requests.values()) == 0
-    make(learning_rate_multiplier=2.0)[0].endpoints(request(learning_rate=2.0), ["tuned"])
+    make(learning_rate_multiplier=2.0)[0].endpoints(request(learning_rate_multiplier=2.0), ["tuned"])
     assert emu.jobs()[0]["supervisedTuningSpec"]["hyperParameters"]["learningRateMultiplier"] == 2.0
 
 

@@ -677,3 +677,15 @@ def test_a_rejected_training_file_is_one_line_with_openais_details(emu, make):
         ": Invalid file format: line 3 is not valid JSON."
     )
     assert emu.jobs_created == 0
+
+
+def test_a_learning_rate_multiplier_is_sent_as_one_and_keys_its_own_job(emu, make):
+    provider, _ = make(learning_rate_multiplier=2.0)
+    provider.endpoints(request(learning_rate_multiplier=2.0), ["tuned"])
+    hyper = emu.jobs()[0]["method"]["supervised"]["hyperparameters"]
+    assert (hyper["learning_rate_multiplier"], "learning_rate" in hyper) == (2.0, False)
+    # a request without one keeps the key it had before the field existed (recorded cassettes still replay)
+    assert (
+        request().key() == request(learning_rate_multiplier=None).key() != request(learning_rate_multiplier=2.0).key()
+    )
+    assert request().key() == "fb3eb61c5fd8de39"  # as computed before this field was added

@@ -224,3 +224,14 @@ def test_sleep_skips_zero_and_negative(monkeypatch):
 )
 def test_a_failed_create_is_classified_once_for_every_api(status, transport, not_by_waiting, verdict):
     assert api.create_verdict(status, transport=transport, not_by_waiting=not_by_waiting) == verdict
+
+
+def test_every_api_default_is_the_option_tables(tmp_path):
+    from pytest_finetunebench.options import OPTIONS
+
+    table = {o.name: o.default for o in OPTIONS}
+    got = api.ApiOptions.from_ctx(RunContext(store=JobStore(tmp_path)), {})
+    assert (got.concurrency, got.job_timeout, got.poll_interval, got.temperature, got.seed, got.max_tokens) == (
+        table["concurrency"], table["job-timeout"], table["poll-interval"], table["temperature"], table["seed"],
+        table["max-new-tokens"])  # fmt: skip
+    assert (got.retries, got.max_poll_interval, got.max_cost, got.dry_run) == (table["api-retries"], 60.0, None, False)

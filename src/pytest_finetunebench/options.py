@@ -7,6 +7,7 @@ Each option's value reaches providers as ``RunContext.options[name]`` (the flag 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,6 +298,7 @@ OPTIONS: tuple[Option, ...] = (
         "local models: train in N processes on this machine through torchrun (DDP; one per GPU on CUDA, gloo on a "
         "CPU with the cores shared out); the global batch stays the recipe's whatever N is; default 1",
         type=int,
+        default=1,
         ini=True,
         metavar="N",
         minimum=1,
@@ -336,6 +338,21 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1,
     ),
 )
+
+
+_BY_KEY = {opt.name.replace("-", "_"): opt for opt in OPTIONS}
+
+
+def setting(values: Mapping[str, Any], name: str) -> Any:
+    """``values[name]``, else the option's default from the table: the one place each default is stated.
+
+    ``values`` is :func:`values`'s output or a part of it (a provider built in a test, say).
+    """
+    value = values.get(name)
+    if value is not None:
+        return value
+    opt = _BY_KEY[name]
+    return [] if opt.multiple else (False if opt.flag else opt.default)
 
 
 def dest(option: Option) -> str:

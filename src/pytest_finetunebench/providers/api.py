@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from ..options import setting
 from . import RunContext
 from .base import BASE, TUNED, Answer, Prompt, ProviderError, TuneRequest
 from .cost import parse_prices
@@ -136,20 +137,18 @@ class ApiOptions:
         A poll interval of 0 is honored (every sleep is then instant), not replaced by the default.
         """
         o = ctx.options
-        if poll_interval is None:
-            poll_interval = o.get("poll_interval")
-        poll = float(poll_interval) if poll_interval is not None else 10.0
+        poll = float(setting(o, "poll_interval") if poll_interval is None else poll_interval)
         return cls(
-            concurrency=max(1, int(o.get("concurrency") or 16)),
+            concurrency=max(1, int(setting(o, "concurrency"))),
             max_cost=None if o.get("max_cost") is None else float(o["max_cost"]),
             dry_run=bool(o.get("dry_run")),
-            job_timeout=float(o.get("job_timeout") or 21600.0),
+            job_timeout=float(setting(o, "job_timeout")),
             poll_interval=poll,
             max_poll_interval=max(max_poll_interval, poll),
-            temperature=float(o.get("temperature") or 0.0),
-            seed=int(o.get("seed") or 0),
-            max_tokens=int(o.get("max_new_tokens") or 32),
-            retries=int(o["api_retries"]) if o.get("api_retries") is not None else 8,
+            temperature=float(setting(o, "temperature")),
+            seed=int(setting(o, "seed")),
+            max_tokens=int(setting(o, "max_new_tokens")),
+            retries=int(setting(o, "api_retries")),
             prices={**prices, **parse_prices(o.get("price"))},
         )
 

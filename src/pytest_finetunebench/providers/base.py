@@ -75,11 +75,13 @@ class TuneSettings:
     """Hyperparameters; ``None`` leaves the provider's default. ``extra`` holds provider-specific ones."""
 
     epochs: int | None = None
-    learning_rate: float | None = None
+    learning_rate: float | None = None  # an absolute rate (--ftb-learning-rate: local models, Together)
     batch_size: int | None = None
     seed: int = 0
     checkpoint_epochs: tuple[int, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # a multiple of the service's default rate (--ftb-learning-rate-multiplier: OpenAI, Vertex AI)
+    learning_rate_multiplier: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,14 @@ class TuneRequest:
 
     def key(self, salt: str = "") -> str:
         """A stable hash of everything that determines the tuned weights (plus a provider salt)."""
+        settings = asdict(self.settings)
+        if settings["learning_rate_multiplier"] is None:  # so keys from before the field existed still hold
+            del settings["learning_rate_multiplier"]
         blob = json.dumps(
             {
                 "model": self.model,
                 "pairs": [[p.prompt, p.answer] for p in self.pairs],
-                "settings": asdict(self.settings),
+                "settings": settings,
                 "salt": salt,
             },
             sort_keys=True,

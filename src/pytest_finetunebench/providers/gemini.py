@@ -297,7 +297,7 @@ class GeminiProvider(RemoteProvider):
     def _create(self, key: str, request: TuneRequest, record: dict, training: str) -> Any:
         config = types.CreateTuningJobConfig(
             epoch_count=requested_epochs(request),
-            learning_rate_multiplier=request.settings.learning_rate,
+            learning_rate_multiplier=request.settings.learning_rate_multiplier,
             adapter_size=ADAPTER_SIZES[int(self.adapter_size)] if self.adapter_size is not None else None,
             tuned_model_display_name=f"ftb-{request.model}-{key[:8]}",
             labels={"ftb_key": key},

@@ -51,6 +51,7 @@ if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
 
 import torch  # noqa: E402
 
+from ..options import setting
 from ..store.jobstore import JobStore, atomic_write
 from . import RunContext, local_launch
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
@@ -104,14 +105,14 @@ class LocalProvider:
         self.ctx = ctx
         self.store: JobStore = ctx.store
         self.device = pick_device(ctx.options.get("device"))
-        self.max_new_tokens = int(ctx.options.get("max_new_tokens") or 32)
+        self.max_new_tokens = int(setting(ctx.options, "max_new_tokens"))
         self.precision = resolve(ctx.options.get("precision"), self.device)  # trains and answers in it
         self.autocast = autocast_dtype(self.precision)
         self.threads = thread_candidates(ctx.options.get("threads")) if self.device.type == "cpu" else ()
         if self.device.type == "cpu":
             torch.set_num_threads(pick_threads(ctx.options.get("threads")))
         self._loaded: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
-        self.nproc = int(ctx.options.get("nproc") or 1)
+        self.nproc = int(setting(ctx.options, "nproc"))
         self._said_plain = False
         self.launcher: str | None = ctx.options.get("launcher")
         self.shard: str = ctx.options.get("shard") or ""

@@ -294,8 +294,8 @@ class OpenAIProvider(RemoteProvider):
         hyper: dict[str, Any] = {"n_epochs": self._n_epochs(request)}
         if request.settings.batch_size is not None:
             hyper["batch_size"] = request.settings.batch_size
-        if request.settings.learning_rate is not None:
-            hyper["learning_rate_multiplier"] = request.settings.learning_rate
+        if request.settings.learning_rate_multiplier is not None:
+            hyper["learning_rate_multiplier"] = request.settings.learning_rate_multiplier
         return self.client.with_options(max_retries=0).fine_tuning.jobs.create(
             model=api_model(request.model),
             training_file=training,

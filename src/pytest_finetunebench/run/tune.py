@@ -20,6 +20,7 @@ import pytest
 from .. import providers
 from ..grading.outcome import RunError, describe_error
 from ..items import Asked
+from ..options import setting
 from ..providers.base import (
     BASE,
     IN_CONTEXT,
@@ -54,12 +55,10 @@ def settings_from(opts: Mapping[str, Any]) -> TuneSettings:
     epochs = parse_epochs(opts.get("epochs"))
     return TuneSettings(
         epochs=max(epochs) if epochs else None,
-        # One field for both: an absolute rate (local) or a multiplier (APIs); each provider refuses the other's flag.
-        learning_rate=opts.get("learning_rate")
-        if opts.get("learning_rate") is not None
-        else opts.get("learning_rate_multiplier"),
+        learning_rate=opts.get("learning_rate"),  # each provider refuses the flag it does not take
+        learning_rate_multiplier=opts.get("learning_rate_multiplier"),
         batch_size=opts.get("batch_size"),
-        seed=opts.get("seed") or 0,
+        seed=setting(opts, "seed"),
         checkpoint_epochs=epochs if len(epochs) > 1 else (),
     )
 
