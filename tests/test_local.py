@@ -167,25 +167,25 @@ def test_rerun_reuses_the_tuned_weights(tuned):
     assert not any("epoch 1/" in line for line in lines)
 
 
-def test_thread_tuner_uses_the_fastest_count_and_keeps_probing(monkeypatch):
+def test_thread_tuner_times_each_count_on_a_fixed_schedule_then_keeps_the_fastest(monkeypatch):
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the counts are only recorded
-    tuner = ThreadTuner([1, 2])
-    seconds_per_token = {1: 0.004, 2: 0.003}
-    used = []
-    for _ in range(40):
-        n = tuner.choose()
-        used.append(n)
-        tuner.record(seconds_per_token[n] * 100, 100)
-    assert used[:3] == [2, 1, 2]  # warm-up with the most, then each candidate timed once
-    assert used.count(2) > 30 and 1 in used[10:]  # the faster one, the other re-timed now and then
-    assert tuner.fastest() == 2
-    seconds_per_token = {1: 0.002, 2: 0.008}  # the machine got busy: one thread is faster now
-    for _ in range(30):
-        n = tuner.choose()
-        used.append(n)
-        tuner.record(seconds_per_token[n] * 100, 100)
-    assert used[-10:].count(1) >= 9
-    assert tuner.fastest() == 1  # what answers after the training will use
+
+    def run(seconds_per_token: dict[int, float], busy_after: int = 10**9) -> tuple[list[int], ThreadTuner]:
+        tuner, used = ThreadTuner([1, 2]), []
+        for step in range(40):
+            n = tuner.choose()
+            used.append(n)
+            busy = step >= busy_after  # the machine gets busy: one thread would be faster now
+            tuner.record(({1: 0.002, 2: 0.008} if busy else seconds_per_token)[n] * 100, 100)
+        return used, tuner
+
+    idle, tuner = run({1: 0.004, 2: 0.003})
+    assert idle == [2, 1, 2, 1, 2] + [2] * 35  # warm-up, each count timed twice, then the faster one only
+    assert tuner.fastest() == 2  # what answers after the training will use
+    loaded, tuner = run({1: 0.003, 2: 0.004})
+    assert loaded == [2, 1, 2, 1, 2] + [1] * 35 and tuner.fastest() == 1
+    later, tuner = run({1: 0.004, 2: 0.003}, busy_after=10)
+    assert later == idle and tuner.fastest() == 2  # kept: a count that followed the load would move the numbers
     assert ThreadTuner([1, 2]).fastest() is None  # nothing timed: the count before training stays
     assert ThreadTuner([4]).choose() == torch.get_num_threads()  # one candidate: left alone
 
