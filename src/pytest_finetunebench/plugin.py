@@ -237,7 +237,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             try:
                 provider = evaluation.tuner.provider(model)
                 base, recipe = recipes.split(model)
-                if recipe.name != recipes.QA and not getattr(provider, "trains", True):
+                if recipe.name != recipes.QA and not evaluation.tuner.spec(model).trains:
                     raise pytest.UsageError(
                         f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
                         f" ({base}), so a recipe cannot apply; fix: --ftb-recipe=qa for it"

@@ -72,6 +72,7 @@ class ProviderSpec:
     factory: str | Callable[[RunContext], Provider]  # "module:function" (imported when needed), or the function
     examples: tuple[str, ...]
     extra: str = ""
+    trains: bool = True  # tunes models (a provider that replays answers does not: no recipe, no training pairs needed)
     http: bool = True  # speaks HTTP: its calls are recorded and replayed as cassettes
     scores: bool = False  # implements ``score`` (--ftb-scoring=likelihood)
     nll: bool = False  # implements ``nll`` (forgetting by likelihood: Δ NLL beside the retention split)
@@ -90,6 +91,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         lambda name, ctx: bool(ctx.options.get("responses")),
         "pytest_finetunebench.providers.published:create",
         ("<model> with --ftb-responses=DIR",),
+        trains=False,
         http=False,
         untuned=False,
     ),

@@ -147,10 +147,9 @@ class ProviderError(Exception):
 
 
 class Provider(Protocol):
-    """What every provider implements. Implementations live one per module in this package.
-
-    A provider that never tunes (it replays recorded answers) sets ``trains = False``.
-    """
+    """What every provider implements. Implementations live one per module in this package; what a
+    provider can do (train, speak HTTP, score by likelihood, ...) is said by its
+    :class:`~pytest_finetunebench.providers.ProviderSpec`."""
 
     name: str
 

@@ -86,7 +86,6 @@ class PublishedProvider:
     """Answers from ``*_w_responses.csv`` files; indexed once, on first use."""
 
     name = "published"
-    trains = False  # replays answers: an empty training set is no error
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)

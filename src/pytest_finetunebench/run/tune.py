@@ -157,7 +157,7 @@ class Tuner:
         try:
             request = self.request(model, trained)
             provider = self.provider(model)
-            if not request.pairs and getattr(provider, "trains", True) and set(needed) - {BASE}:
+            if not request.pairs and self.spec(model).trains and set(needed) - {BASE}:
                 names = ", ".join(sorted({i.dataset.name for i in trained}))
                 raise ProviderError(
                     f"{model}: nothing to tune on: the selected cases of {names} have no training "
