@@ -480,8 +480,13 @@ def test_prices_parse_and_match_by_prefix():
 def test_missing_api_key_is_a_provider_error(make, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with pytest.raises(ProviderError, match="OPENAI_API_KEY"):
+    with pytest.raises(ProviderError) as info:
         make()[0].endpoints(request(), ["tuned"])
+    assert str(info.value) == (
+        "the OpenAI client could not start: Missing credentials. Please pass an `api_key`, `workload_identity`,"
+        " `admin_api_key`, or set the `OPENAI_API_KEY` or `OPENAI_ADMIN_KEY` environment variable. (set OPENAI_API_KEY;"
+        " OPENAI_BASE_URL for a compatible server)"
+    )
 
 
 def test_options_are_registered():

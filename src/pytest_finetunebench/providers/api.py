@@ -7,6 +7,7 @@ and :mod:`.gemini` call them instead of writing each their own.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -184,3 +185,18 @@ def chat_answer(
     )
     message = reply.choices[0].message if reply.choices else None
     return Answer((message.content if message is not None else None) or "")
+
+
+def start_client(make: Callable[[], Any], errors: type[BaseException], service: str, hint: str) -> Any:
+    """``make()``: an SDK client; a one-line :class:`ProviderError` if it cannot start (``hint``: what to set)."""
+    try:
+        return make()
+    except errors as exc:
+        raise ProviderError(f"the {service} client could not start: {exc} ({hint})") from None
+
+
+def server_url(client: Any, env: str, default: str) -> str:
+    """The server an OpenAI-style SDK talks to: its client's, else ``$env``, else ``default`` (no slash at the end)."""
+    if client is not None:
+        return str(client.base_url).rstrip("/")
+    return (os.environ.get(env) or default).rstrip("/")

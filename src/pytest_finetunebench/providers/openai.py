@@ -30,7 +30,6 @@ the reason).
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +40,17 @@ import openai
 from ..store import ledger as L
 from ..store.ledger import Ledger
 from . import RunContext
-from .api import MAX_POLL_INTERVAL, Unavailable, chat_answer, check_stages, create_verdict, requested_epochs, sleep
+from .api import (
+    MAX_POLL_INTERVAL,
+    Unavailable,
+    chat_answer,
+    check_stages,
+    create_verdict,
+    requested_epochs,
+    server_url,
+    sleep,
+    start_client,
+)
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .cost import Estimate, estimate, parse_prices, price_for, usd  # noqa: F401 - parse_prices, usd: re-exported
 from .openai_api import (
@@ -99,19 +108,13 @@ class OpenAIProvider(RemoteProvider):
     @property
     def client(self) -> openai.OpenAI:
         if self._client is None:
-            try:
-                self._client = openai.OpenAI(max_retries=self.opts.retries)
-            except openai.OpenAIError as exc:
-                raise ProviderError(
-                    f"the OpenAI client could not start: {exc} (set OPENAI_API_KEY; OPENAI_BASE_URL for a compatible "
-                    "server)"
-                ) from None
+            hint = "set OPENAI_API_KEY; OPENAI_BASE_URL for a compatible server"
+            make = lambda: openai.OpenAI(max_retries=self.opts.retries)  # noqa: E731
+            self._client = start_client(make, openai.OpenAIError, "OpenAI", hint)
         return self._client
 
     def base_url(self) -> str:
-        if self._client is not None:
-            return str(self._client.base_url).rstrip("/")
-        return (os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        return server_url(self._client, "OPENAI_BASE_URL", DEFAULT_BASE_URL)
 
     def _api_model(self, request: TuneRequest) -> str:
         return api_model(request.model)

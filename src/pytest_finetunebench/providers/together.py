@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +41,16 @@ import together
 from ..store import ledger as L
 from ..store.ledger import Ledger
 from . import RunContext
-from .api import MAX_POLL_INTERVAL, Unavailable, chat_answer, check_stages, create_verdict, requested_epochs
+from .api import (
+    MAX_POLL_INTERVAL,
+    Unavailable,
+    chat_answer,
+    check_stages,
+    create_verdict,
+    requested_epochs,
+    server_url,
+    start_client,
+)
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
 from .cost import Estimate, estimate, price_for, usd
 from .remote import RemoteProvider
@@ -126,19 +134,13 @@ class TogetherProvider(RemoteProvider):
     @property
     def client(self) -> together.Together:
         if self._client is None:
-            try:
-                self._client = together.Together(max_retries=self.opts.retries)
-            except together.TogetherError as exc:
-                raise ProviderError(
-                    f"the Together client could not start: {exc} (set TOGETHER_API_KEY; TOGETHER_BASE_URL for "
-                    "another server)"
-                ) from None
+            hint = "set TOGETHER_API_KEY; TOGETHER_BASE_URL for another server"
+            make = lambda: together.Together(max_retries=self.opts.retries)  # noqa: E731
+            self._client = start_client(make, together.TogetherError, "Together", hint)
         return self._client
 
     def base_url(self) -> str:
-        if self._client is not None:
-            return str(self._client.base_url).rstrip("/")
-        return (os.environ.get("TOGETHER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        return server_url(self._client, "TOGETHER_BASE_URL", DEFAULT_BASE_URL)
 
     def _salt(self) -> str:
         return f"|lora={self.lora}"
