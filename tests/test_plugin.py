@@ -431,3 +431,26 @@ def test_each_item_is_located_at_its_variant(project: pytest.Pytester) -> None:
         "rephrased2[modela]": ("cases/more.yaml", 13),
         "rephrased3[modela]": ("cases/more.yaml", 16),
     }
+
+
+def test_the_options_are_one_frozen_typed_settings_object(pytester: pytest.Pytester) -> None:
+    import dataclasses
+
+    from pytest_finetunebench import options, settings
+
+    config = pytester.parseconfig("--ftb-seed=3", "--ftb-recipe=qa,document", "--ftb-learning-rate-multiplier=2")
+    got = settings.values(config)
+    assert isinstance(got, settings.Settings)
+    assert (got.seed, got.recipe, got.learning_rate_multiplier, got.learning_rate) == (3, ["qa", "document"], 2.0, None)
+    assert (got.concurrency, got.dry_run, got.max_new_tokens) == (16, False, 32)  # the table's defaults
+    assert got["seed"] == got.get("seed") == 3 and dict(got)["recipe"] == ["qa", "document"]  # reads as a mapping too
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.seed = 4  # type: ignore[misc]
+    types = {f.name: f.type for f in dataclasses.fields(got)}
+    assert (types["seed"], types["temperature"], types["dry_run"], types["recipe"]) == (
+        int | None,
+        float | None,
+        bool,
+        list[str],
+    )
+    assert [f.name for f in dataclasses.fields(got)] == [o.name.replace("-", "_") for o in options.OPTIONS]

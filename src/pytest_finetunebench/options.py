@@ -1,13 +1,11 @@
-"""Every ``--ftb-*`` flag in one table; the plugin registers them and hands their values around.
+"""Every ``--ftb-*`` flag in one table, registered on pytest's parser.
 
-Each option's value reaches providers as ``RunContext.options[name]`` (the flag without its
-``--ftb-`` prefix, dashes as underscores). Options with ``ini=True`` can also be set in the
-``[pytest]`` ini section as ``ftb_<name>``; the flag wins.
+:mod:`.settings` reads their values into one frozen, typed object. Options with ``ini=True`` can
+also be set in the ``[pytest]`` ini section as ``ftb_<name>``; the flag wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -340,21 +338,6 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-_BY_KEY = {opt.name.replace("-", "_"): opt for opt in OPTIONS}
-
-
-def setting(values: Mapping[str, Any], name: str) -> Any:
-    """``values[name]``, else the option's default from the table: the one place each default is stated.
-
-    ``values`` is :func:`values`'s output or a part of it (a provider built in a test, say).
-    """
-    value = values.get(name)
-    if value is not None:
-        return value
-    opt = _BY_KEY[name]
-    return [] if opt.multiple else (False if opt.flag else opt.default)
-
-
 def dest(option: Option) -> str:
     """The attribute name on ``config.option``."""
     return "ftb_" + option.name.replace("-", "_")
@@ -376,33 +359,3 @@ def add_options(parser: pytest.Parser) -> None:
         group.addoption(f"--ftb-{opt.name}", **kwargs)
         if opt.ini:
             parser.addini(dest(opt), f"default for --ftb-{opt.name}", type="linelist" if opt.multiple else "string")
-
-
-def values(config: pytest.Config) -> dict[str, Any]:
-    """Every option's value: flag, else ini, else default; multiples split on commas."""
-    out: dict[str, Any] = {}
-    for opt in OPTIONS:
-        key = opt.name.replace("-", "_")
-        value = config.getoption(dest(opt))
-        if opt.ini and value in (None, []):
-            ini = config.getini(dest(opt))
-            value = ini if ini not in ("", []) else None
-            if value is not None and not opt.multiple and opt.type is not str:
-                try:
-                    value = opt.type(value)
-                except ValueError:
-                    raise pytest.UsageError(
-                        f"ini option {dest(opt)} = {value!r} is not a {opt.type.__name__}; fix the value in "
-                        f"{config.inipath}"
-                    ) from None
-        if opt.choices and value is not None and value not in opt.choices:
-            raise pytest.UsageError(f"--ftb-{opt.name}={value}: use one of {', '.join(opt.choices)}")
-        if opt.minimum is not None and value is not None and value < opt.minimum:
-            raise pytest.UsageError(f"--ftb-{opt.name}={value}: must be at least {opt.minimum:g}")
-        if opt.multiple:
-            items = value or []
-            value = [part.strip() for item in items for part in str(item).split(",") if part.strip()]
-        elif value is None:
-            value = opt.default
-        out[key] = value
-    return out

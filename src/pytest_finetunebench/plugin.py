@@ -8,7 +8,7 @@ on the controller and gates, ``cassettes`` records or replays HTTP.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from . import hooks, options, providers, record, suites
+from . import hooks, options, providers, record, settings, suites
 from .cases.schema import BUILTIN_SPLITS, MATCHERS, NAME
 from .grading.judge import GRADERS, Judge, judge_context
 from .grading.matching import Matcher
@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "finetunebench: a FineTuneBench item (one variant for one model)")
     for split in BUILTIN_SPLITS:
         config.addinivalue_line("markers", f"{split}: FineTuneBench split {split}")
-    opts = options.values(config)
+    opts = settings.values(config)
     flag_cases = [str(config.invocation_params.dir / p) for p in config.getoption("ftb_cases")]
     try:
         shipped = [str(suites.suite_dir(name)) for name in opts["suite"]]
@@ -146,7 +146,7 @@ def _matchers(config: pytest.Config) -> dict[str, Matcher]:
     return out
 
 
-def _judge(opts: dict, ctx: RunContext) -> tuple[Judge | None, str]:
+def _judge(opts: Mapping[str, Any], ctx: RunContext) -> tuple[Judge | None, str]:
     """The model judge and whose verdict counts, from --ftb-judge / --ftb-grader (usage errors first)."""
     grader = opts["grader"] or "rules"
     if grader not in GRADERS:

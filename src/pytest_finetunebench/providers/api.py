@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-from ..options import setting
+from ..settings import setting
 from . import RunContext
 from .base import BASE, TUNED, Answer, Prompt, ProviderError, TuneRequest
 from .cost import parse_prices

@@ -51,7 +51,7 @@ if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
 
 import torch  # noqa: E402
 
-from ..options import setting
+from ..settings import setting
 from ..store.jobstore import JobStore, atomic_write
 from . import RunContext, local_launch
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest

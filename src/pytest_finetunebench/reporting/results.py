@@ -4,7 +4,7 @@ written at the end (JSON report, Markdown and job summary, saved run, plots)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from .report import Summary
 class Results:
     """A plugin object on the controller: gathers every item's record, then gates and writes outputs."""
 
-    def __init__(self, config: pytest.Config, opts: dict[str, Any], ctx: RunContext, run_id: str | None) -> None:
+    def __init__(self, config: pytest.Config, opts: Mapping[str, Any], ctx: RunContext, run_id: str | None) -> None:
         self.config, self.opts, self.ctx = config, opts, ctx
         self.run_id = run_id  # under pytest-xdist: the workers' shared answers are removed at the end
         self.targets: dict[tuple[str, str], None] = {}  # (model, stage) of every item that reported

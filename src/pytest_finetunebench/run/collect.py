@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ class Selection:
         return self.targets + self.retention_base if variant.split == RETENTION else self.targets
 
     @classmethod
-    def from_options(cls, opts: dict[str, Any], default_model: str) -> Selection:
+    def from_options(cls, opts: Mapping[str, Any], default_model: str) -> Selection:
         """Build the selection; several ``--ftb-epochs`` values turn the tuned stage into a sweep."""
         models = list(dict.fromkeys(opts["model"] or [default_model]))
         epochs = parse_epochs(opts.get("epochs"))

@@ -20,7 +20,6 @@ import pytest
 from .. import providers
 from ..grading.outcome import RunError, describe_error
 from ..items import Asked
-from ..options import setting
 from ..providers.base import (
     BASE,
     IN_CONTEXT,
@@ -33,6 +32,7 @@ from ..providers.base import (
     TuneRequest,
     TuneSettings,
 )
+from ..settings import setting
 from . import recipes
 from .recipes import QA, Recipe
 
