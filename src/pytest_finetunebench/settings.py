@@ -47,6 +47,7 @@ def _field(opt: Option) -> tuple[str, Any, Any]:
 # The run's settings: one frozen object, a field per option, its default the table's.
 Settings = make_dataclass("Settings", [_field(opt) for opt in OPTIONS], bases=(_ReadsAsMapping,), frozen=True)
 Settings.__module__ = __name__  # pickled by name, like a class written here
+_DEFAULTS = Settings()
 
 
 def setting(values: Mapping[str, Any], name: str) -> Any:
@@ -55,10 +56,7 @@ def setting(values: Mapping[str, Any], name: str) -> Any:
     ``values`` is :func:`values`'s output or a part of it (a provider built in a test, say).
     """
     value = values.get(name)
-    if value is not None:
-        return value
-    opt = _BY_KEY[name]
-    return [] if opt.multiple else (False if opt.flag else opt.default)
+    return getattr(_DEFAULTS, name) if value is None else value
 
 
 def values(config: pytest.Config) -> Any:

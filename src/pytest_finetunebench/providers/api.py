@@ -187,10 +187,10 @@ def chat_answer(
     return Answer((message.content if message is not None else None) or "")
 
 
-def start_client(make: Callable[[], Any], errors: type[BaseException], service: str, hint: str) -> Any:
-    """``make()``: an SDK client; a one-line :class:`ProviderError` if it cannot start (``hint``: what to set)."""
+def start_client(sdk: Callable[..., Any], errors: type[BaseException], service: str, hint: str, **kwargs: Any) -> Any:
+    """``sdk(**kwargs)``, an SDK client; a one-line :class:`ProviderError` naming ``hint`` if it cannot start."""
     try:
-        return make()
+        return sdk(**kwargs)
     except errors as exc:
         raise ProviderError(f"the {service} client could not start: {exc} ({hint})") from None
 

@@ -109,8 +109,9 @@ class OpenAIProvider(RemoteProvider):
     def client(self) -> openai.OpenAI:
         if self._client is None:
             hint = "set OPENAI_API_KEY; OPENAI_BASE_URL for a compatible server"
-            make = lambda: openai.OpenAI(max_retries=self.opts.retries)  # noqa: E731
-            self._client = start_client(make, openai.OpenAIError, "OpenAI", hint)
+            self._client = start_client(
+                openai.OpenAI, openai.OpenAIError, "OpenAI", hint, max_retries=self.opts.retries
+            )
         return self._client
 
     def base_url(self) -> str:

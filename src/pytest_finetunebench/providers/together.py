@@ -135,8 +135,10 @@ class TogetherProvider(RemoteProvider):
     def client(self) -> together.Together:
         if self._client is None:
             hint = "set TOGETHER_API_KEY; TOGETHER_BASE_URL for another server"
-            make = lambda: together.Together(max_retries=self.opts.retries)  # noqa: E731
-            self._client = start_client(make, together.TogetherError, "Together", hint)
+            retries = self.opts.retries
+            self._client = start_client(
+                together.Together, together.TogetherError, "Together", hint, max_retries=retries
+            )
         return self._client
 
     def base_url(self) -> str:

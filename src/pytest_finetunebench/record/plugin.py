@@ -117,7 +117,7 @@ class Recorder:
                 "training_pairs": len(request.pairs),
                 "settings": asdict(request.settings),
                 "recorded_at": _now(),
-                "recorded_with": _versions(self._spec_sdks(provider)),
+                "recorded_with": _versions(spec.sdks if (spec := self.specs.get(provider)) else ()),
             }
             self.cassettes[path] = cassette = Cassette(path, self.mode, meta, data, self.session)
             self._by_model[(provider, request.model)] = cassette
@@ -129,10 +129,6 @@ class Recorder:
             return nullcontext()
         spec = self.specs.get(provider)
         return use(self.cassette(provider, request), spec.replay_env if spec else ())
-
-    def _spec_sdks(self, provider: str) -> tuple[str, ...]:
-        spec = self.specs.get(provider)
-        return spec.sdks if spec else ()
 
     def replay_store(self, provider: str, request: TuneRequest | str) -> JobStore | None:
         """The seam behind :meth:`RunContext.replaying` and :meth:`RunContext.ledger_store`.

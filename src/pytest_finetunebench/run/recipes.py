@@ -135,7 +135,7 @@ def use(added: Iterable[Recipe]) -> None:
     for a name that is not a lowercase identifier or is taken."""
     chosen: dict[str, Recipe] = {}
     for recipe in added:
-        if not _NAME.match(recipe.name) or recipe.name in _FIXED or _PARAPHRASE.match(recipe.name):
+        if not _NAME.match(recipe.name) or recipe.name in _FIXED:
             raise RecipeError(
                 f"recipe `{recipe.name}` from pytest_ftb_recipes: a recipe's name is a lowercase identifier"
                 f" (letters, digits, _ and -) and not a built-in one; fix: rename it"
