@@ -67,12 +67,14 @@ def trained(store: Path, llama: Path, lora: int, **options) -> dict:
     return json.loads((Path(handle).parent / "train.json").read_text())
 
 
-@pytest.mark.parametrize("lora", [0, 4])
-def test_two_processes_give_the_per_step_losses_of_one(tmp_path, llama, lora):
-    """fp32, the same seed and global batch (4): 2-process DDP (gloo) matches 1 process within 1e-4."""
+@pytest.mark.parametrize("lora, compile", [(0, False), (4, False), (4, True)])
+def test_two_processes_give_the_per_step_losses_of_one(tmp_path, llama, lora, compile):
+    """fp32, the same seed and global batch (4): 2-process DDP (gloo) matches 1 eager process within
+    1e-4, also with each process's decoder layers through torch.compile (--ftb-compile)."""
     one = trained(tmp_path / "one", llama, lora)
-    two = trained(tmp_path / "two", llama, lora, nproc=2)
+    two = trained(tmp_path / "two", llama, lora, nproc=2, compile=compile)
     assert (one["world_size"], one["launcher"], two["world_size"], two["launcher"]) == (1, "process", 2, "torchrun x2")
+    assert (one["compiled_graphs"], two["compiled_graphs"] > 0) == (0, compile)
     assert len(one["step_losses"]) == len(two["step_losses"]) == 3 * 2
     assert two["step_losses"] == pytest.approx(one["step_losses"], rel=1e-4)
     assert one["step_losses"][-1] < one["step_losses"][0]  # it learns

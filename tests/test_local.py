@@ -315,6 +315,36 @@ def test_each_precision_trains_answers_and_scores_on_any_cpu(tmp_path, tiny_dir,
     assert [pytest.approx(row, abs=1e-3) for row in alone] == batched
 
 
+def test_compile_trains_the_eager_model_under_its_own_key(tmp_path, tiny_dir):
+    """--ftb-compile runs the decoder layers through torch.compile: in fp32 the same losses as the
+    eager step, a key of its own, the training line and train.json say so, and the saved weights
+    keep their names (the layers are plain modules again after training)."""
+    from safetensors import safe_open
+
+    request = TuneRequest(f"local:{tiny_dir}", FACTS[:4], TuneSettings(epochs=2))
+    runs = {}
+    for compiled in (False, True):
+        lines: list[str] = []
+        provider = make_provider(
+            JobStore(tmp_path / str(compiled)), lines, precision="fp32", threads=1, compile=compiled
+        )
+        tuned = Path(provider.endpoints(request, [TUNED])[TUNED].handle)
+        with safe_open(str(tuned / "model.safetensors"), "pt") as weights:
+            names = sorted(weights.keys())
+        record = json.loads((tuned.parent / "train.json").read_text())
+        runs[compiled] = (provider.tuned_key(request), lines[0], record, names)
+    (key, line, eager, names), (ckey, cline, compiled, cnames) = runs[False], runs[True]
+    assert ckey != key
+    assert cline == (
+        f"local:{tiny_dir} [{ckey}]: tuning on 4 pairs, 2 epochs, lr 0.001, batch 1, LoRA r=16, cpu fp32 compiled,"
+        " 1 threads"
+    )
+    assert line == cline.replace(ckey, key).replace(" compiled", "")
+    assert eager["compiled_graphs"] == 0 and compiled["compiled_graphs"] >= 1
+    assert compiled["step_losses"] == pytest.approx(eager["step_losses"], abs=1e-4)
+    assert cnames == names
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 

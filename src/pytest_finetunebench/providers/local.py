@@ -198,13 +198,14 @@ class LocalProvider:
             self.threads,
             self.precision,
             self.shard,
+            bool(self.ctx.options.get("compile")),
         )
 
     def tuned_key(self, request: TuneRequest, base: Path | None = None, plan: Any = None) -> str:
         """The store key: base model identity, pairs, settings and everything that shapes the weights.
 
-        The resolved plan (epochs, learning rate, batch size, seed, LoRA rank, device type and
-        precision) is in it, so changing a default or moving to a GPU never reuses other weights.
+        The resolved plan (epochs, learning rate, batch size, seed, LoRA rank, device type,
+        precision, compile) is in it, so changing a default or moving to a GPU never reuses other weights.
         """
         base = base or self.base_dir(request.model)
         plan = plan or self._plan(request)
@@ -214,6 +215,7 @@ class LocalProvider:
         shape = (
             f"epochs={plan.epochs}|lr={plan.learning_rate}|batch={plan.batch_size}|seed={plan.seed}"
             f"|lora={plan.lora}|device={plan.device.type}|precision={plan.precision}"
+            + ("|compile" if plan.compile else "")  # absent when off: earlier keys stay valid
         )
         return request.key(salt=f"{TRAINER_VERSION}|{shape}|base={ident}")
 
@@ -279,7 +281,7 @@ class LocalProvider:
             self.ctx.progress(
                 f"{label}: tuning on {len(request.pairs)} pairs, {plan.epochs} epochs, lr {plan.learning_rate:g}, "
                 f"batch {plan.batch_size}, {'LoRA r=' + str(plan.lora) if plan.lora else 'full'}, {plan.device.type}"
-                f" {plan.precision}{self._threads_note(plan)}"
+                f" {plan.precision}{' compiled' if plan.compile else ''}{self._threads_note(plan)}"
             )
             spec = {
                 "base": str(base),
@@ -307,21 +309,10 @@ class LocalProvider:
             }
             atomic_write(tmp / "train.json", json.dumps(record, indent=2).encode())
             publish(tmp, final)
+            entry = {"key": key, "pid": os.getpid(), "time": time.time(), "world_size": stats["world_size"]}
+            entry |= {"launcher": how, "device": plan.device.type, "precision": plan.precision}
             with open(self.store.dir("local") / "trainings.jsonl", "a", encoding="utf-8") as log:
-                log.write(
-                    json.dumps(
-                        {
-                            "key": key,
-                            "pid": os.getpid(),
-                            "time": time.time(),
-                            "world_size": stats["world_size"],
-                            "launcher": how,
-                            "device": plan.device.type,
-                            "precision": plan.precision,
-                        }
-                    )
-                    + "\n"
-                )
+                log.write(json.dumps(entry) + "\n")
             if plan.device.type == "cpu" and self.nproc == 1 and stats["threads_fastest"]:
                 torch.set_num_threads(stats["threads_fastest"])  # answers run with the count training measured fastest
             self.ctx.progress(
@@ -344,9 +335,9 @@ class LocalProvider:
             return f", {self.nproc} processes{per} (torchrun, DDP)"
         if plan.device.type != "cpu":
             return ""
-        if len(plan.threads) > 1:
+        if len(plan.threads) > 1 and not plan.compile:  # compiled kernels keep the most threads
             return f", {'/'.join(map(str, plan.threads))} threads (picked by measured speed)"
-        return f", {torch.get_num_threads()} threads"
+        return f", {plan.threads[-1] if plan.threads else torch.get_num_threads()} threads"
 
     # -- answering -----------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ class ThreadTuner:
         self.kept: int | None = None
 
     def choose(self) -> int:
-        if len(self.candidates) < 2:
+        if not self.candidates:
             return self.current
         timed = self.TIMINGS * len(self.candidates)
         if self.steps == 0:  # the first step is a warm-up (allocations, kernel selection): not timed

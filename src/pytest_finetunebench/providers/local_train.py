@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .local_compile import compiled_layers, graphs_built
 from .local_cpu import ThreadTuner, cpu_attention, reuse_freed_memory
 from .local_dist import ScaledLoss, World
 from .local_precision import autocast_dtype
@@ -85,6 +86,7 @@ class TrainPlan:
     # empty: keep torch's current setting
     threads: tuple[int, ...] = ()
     shard: str = ""  # "fsdp": a full fine-tune sharded across the processes (FSDP2), else each holds it whole
+    compile: bool = False  # decoder layers through torch.compile: see local_compile
 
     @property
     def autocast(self) -> torch.dtype | None:
@@ -118,6 +120,7 @@ def resolve_plan(
     threads: Sequence[int] = (),
     precision: str = "fp32",
     shard: str = "",
+    compile: bool = False,
 ) -> TrainPlan:
     """Fill the provider's defaults into :class:`TuneSettings`."""
     # the epochs come from the settings alone (they are in the store key); checkpoints asked for
@@ -137,6 +140,7 @@ def resolve_plan(
         device=device,
         precision=precision,
         shard=shard,
+        compile=compile,
         threads=tuple(sorted({int(n) for n in threads if int(n) > 0})) if device.type == "cpu" else (),
     )
 
@@ -164,6 +168,9 @@ class TrainStats:
     threads_fastest: int | None = None  # CPU: the count measured fastest (answers after training use it)
     world_size: int = 1  # processes the training ran in (torchrun)
     step_losses: list[float] = field(default_factory=list)  # each step's mean loss over the global batch
+    compiled_graphs: int = 0  # graphs torch.compile built for the decoder layers (0: eager)
+    first_step_seconds: float = 0.0  # the first step alone: a warm-up, and with compile the compilation
+    first_step_tokens: int = 0  # its real tokens (all processes)
 
 
 def _batches(examples: list[tuple[list[int], list[int]]], batch: int, rng: random.Random) -> list[list[int]]:
@@ -275,11 +282,13 @@ def train(
         pairs=len(examples),
         world_size=world.size,
     )
-    tuner = ThreadTuner(plan.threads if world.size == 1 else ())
+    # compiled kernels are built for the thread count they were compiled at (another one recompiles)
+    tuner = ThreadTuner((plan.threads[-1:] if plan.compile else plan.threads) if world.size == 1 else ())
     with contextlib.ExitStack() as stack:
         if plan.device.type == "cpu":
             stack.enter_context(reuse_freed_memory())
         stack.enter_context(cpu_attention(model, plan.device))
+        stack.enter_context(compiled_layers(model, plan.compile))
         for epoch in range(1, plan.epochs + 1):
             t0 = time.perf_counter()
             loss_sum = tokens = answer_tokens = positions = 0.0
@@ -302,6 +311,11 @@ def train(
                 tokens += world.total(float(mask[: len(shared)].sum()))
                 positions += world.total(float(mask[: len(shared)].numel()))
                 tuner.record(time.perf_counter() - t_step, int(mask.sum()))
+                if len(stats.step_losses) == 1:
+                    stats.first_step_seconds, stats.first_step_tokens = (
+                        round(time.perf_counter() - t_step, 2),
+                        int(tokens),
+                    )
                 if plan.device.type == "cpu":
                     stats.thread_steps[n_threads] = stats.thread_steps.get(n_threads, 0) + 1
             dt = time.perf_counter() - t0
@@ -322,6 +336,7 @@ def train(
     _save(model, tokenizer, out_dir / "final", world, bool(plan.shard))
     world.barrier()
     stats.threads_fastest = tuner.fastest()
+    stats.compiled_graphs = graphs_built() if plan.compile else 0
     stats.final_loss = stats.epoch_losses[-1]
     stats.tokens_per_second = round(stats.train_tokens / max(stats.train_seconds, 1e-9), 1)
     stats.train_seconds = round(stats.train_seconds, 2)
