@@ -187,7 +187,8 @@ def test_thread_tuner_times_each_count_on_a_fixed_schedule_then_keeps_the_fastes
     later, tuner = run({1: 0.004, 2: 0.003}, busy_after=10)
     assert later == idle and tuner.fastest() == 2  # kept: a count that followed the load would move the numbers
     assert ThreadTuner([1, 2]).fastest() is None  # nothing timed: the count before training stays
-    assert ThreadTuner([4]).choose() == torch.get_num_threads()  # one candidate: left alone
+    assert ThreadTuner([4]).choose() == 4  # one candidate (a compiled training): that count throughout
+    assert ThreadTuner([]).choose() == torch.get_num_threads()  # none (--ftb-threads, torchrun): left alone
 
 
 # -- formatting ----------------------------------------------------------------------------------
