@@ -32,15 +32,17 @@ recipes: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest tests -n 2 $(TEST_ARGS)
 
-# The precision test (fp32 and bf16: train, answer, score a tiny Llama) as on a CPU without AMX or AVX-512, the
-# AMD kind, on whatever CPU runs them: oneDNN is capped at AVX2 (no AMX, no bf16 instructions) and
-# ATen's kernels at AVX2. An emulation by instruction set, not an AMD machine: the line below says
-# what torch saw.
+# The whole suite as on a CPU without AMX or AVX-512 (the AMD kind), on whatever CPU runs it: oneDNN
+# capped at AVX2 (no AMX, no bf16 instructions, so --ftb-precision=auto is fp32 as there; the
+# bf16 tests run bf16 emulated) and ATen's and inductor's kernels at AVX2. An emulation by
+# instruction set, not an AMD machine: the line below says what torch saw.
 test-avx2: $(VENV)/.installed
-	@ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -c "import torch; print('torch CPU capability:',\
-	  torch.backends.cpu.get_cpu_capability(), '| oneDNN bf16:', torch.ops.mkldnn._is_mkldnn_bf16_supported())"
-	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest tests/test_local.py -q -p no:randomly \
-	  -k each_precision
+	@ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -c "import torch; \
+	  from pytest_finetunebench.providers.local_precision import resolve; \
+	  print('torch CPU capability:', torch.backends.cpu.get_cpu_capability(), \
+	  '| oneDNN bf16:', torch.ops.mkldnn._is_mkldnn_bf16_supported(), \
+	  '| auto precision:', resolve('auto', torch.device('cpu')))"
+	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest tests -n 2 $(TEST_ARGS)
 
 # ruff's lint and formatter check (configured in pyproject.toml; `ruff format .` rewrites).
 lint: $(VENV)/.installed

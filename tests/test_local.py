@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from pytest_finetunebench import providers
-from pytest_finetunebench.providers import RunContext, local, local_device, local_store
+from pytest_finetunebench.providers import RunContext, local, local_device, local_precision, local_store
 from pytest_finetunebench.providers.base import (
     BASE,
     TUNED,
@@ -286,6 +286,19 @@ def test_the_key_follows_what_shapes_the_weights(tmp_path, tiny_dir):
         assert key(settings) != same, settings
     assert key(lora=4) != same
     assert key(precision="bf16") != key(precision="fp32")  # the precision is in the key
+
+
+@pytest.mark.parametrize("cap", [None, "ALL", "AVX10_1_512_AMX", "AVX2", "avx512_core_bf16"])
+def test_auto_is_bf16_only_where_torch_can_use_amx(monkeypatch, cap):
+    """auto: bf16 on a CPU with AMX, unless oneDNN is capped below it (as on a CPU without it)."""
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    amx = "amx_bf16" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else False
+    expected = "bf16" if amx and cap in (None, "ALL", "AVX10_1_512_AMX") else "fp32"
+    assert local_precision.resolve("auto", torch.device("cpu")) == expected
+    assert local_precision.resolve("bf16", torch.device("cpu")) == "bf16"  # asked for: on any CPU
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

@@ -36,12 +36,25 @@ def decoder_layers(model: Any) -> list[torch.nn.Module]:
 
 @contextlib.contextmanager
 def compiled_layers(model: Any, enabled: bool) -> Iterator[None]:
-    """Compile ``model``'s decoder layers for the block, if ``enabled``; plain modules afterwards."""
-    layers = decoder_layers(model) if enabled else []
+    """Compile ``model``'s decoder layers for the block, if ``enabled``; plain modules afterwards.
+
+    The CPU kernels' vector width is set explicitly, which puts it in the key of inductor's
+    on-disk cache: left unset, inductor picks it from ``ATEN_CPU_CAPABILITY`` but keys the cache
+    without it, and kernels built for AVX2 then served under AVX-512 (or the reverse) trained to
+    NaN losses (measured with torch 2.13.0: ``make test`` and ``make test-avx2`` on one machine).
+    """
+    if not enabled:
+        yield
+        return
+    from torch._inductor import config
+    from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+    layers = decoder_layers(model)
     for layer in layers:
         layer.compile(dynamic=True)
     try:
-        yield
+        with config.patch({"cpp.simdlen": pick_vec_isa().bit_width()}):
+            yield
     finally:
         for layer in layers:
             layer._compiled_call_impl = None

@@ -12,6 +12,7 @@ differently per shape), more than the margin between two choices often is; in fp
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -22,7 +23,12 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def has_amx() -> bool:
-    """Whether this CPU has AMX bf16 tile units (Linux: read from /proc/cpuinfo)."""
+    """Whether torch's kernels can use AMX bf16 tile units: the CPU has them (Linux: /proc/cpuinfo)
+    and oneDNN is not capped below them (``ONEDNN_MAX_CPU_ISA=AVX2``, say, as ``make test-avx2``
+    runs the suite the way a CPU without AMX would)."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if isa not in ("ALL", "DEFAULT") and "AMX" not in isa:
+        return False
     try:
         return "amx_bf16" in Path("/proc/cpuinfo").read_text()
     except OSError:
