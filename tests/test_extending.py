@@ -102,6 +102,21 @@ def test_a_case_file_naming_a_matcher_no_hook_adds_is_one_line(team: pytest.Pyte
     ) in result.stdout.lines
 
 
+def test_check_accepts_the_matchers_a_team_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ftb check` runs outside pytest, so it is told the names a conftest.py adds (--matcher)."""
+    from pytest_finetunebench.check import main as check_main
+
+    path = tmp_path / "towns.yaml"
+    path.write_text(DECLINES)
+    assert check_main([str(path), "--no-model"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}:8: case `t0` variant `rephrased`: unknown matcher `declines`; fix: use one of auto, exact, number,"
+        " yes_no, abstain, contains, fuzzy"
+    ]
+    assert check_main([str(path), "--no-model", "--matcher", "shouting,declines"]) == 0
+    assert capsys.readouterr() == ("", "check: 1 file(s), no problems\n")
+
+
 def test_a_recipe_from_conftest_builds_its_own_training_set_tuned_once(team: pytest.Pytester) -> None:
     team.makeconftest(CONFTEST + EXTENSIONS)
     args = ("cases", "--ftb-model=memorizer:m", "--ftb-recipe=shouted", "--ftb-report=out.json", "-p", "no:randomly")

@@ -24,12 +24,12 @@ import importlib
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 from .cases.casefile import Dataset, load_dataset
-from .cases.schema import MEMORIZATION, CaseFileError
+from .cases.schema import MATCHERS, MEMORIZATION, CaseFileError
 
 GENERATED = re.compile(r"generate (people|events|api)\b")
 RECHECKERS = {
@@ -198,14 +198,16 @@ def check(
     store: Path = Path(".ftb"),
     max_known: float = 0.1,
     out: Any = None,
+    matchers: Collection[str] = MATCHERS,
 ) -> list[Problem]:
-    """Every problem of these files (and directories), in file order."""
+    """Every problem of these files (and directories), in file order; ``matchers``: the names a
+    case may use (the built-in ones and those a team's ``pytest_ftb_matchers`` hook adds)."""
     out = out or sys.stderr
     problems: list[Problem] = []
     datasets: list[Dataset] = []
     for path in case_files(paths):
         try:
-            datasets.append(load_dataset(path))
+            datasets.append(load_dataset(path, matchers))
         except CaseFileError as exc:
             problems.append(Problem(exc.path, exc.line, exc.message))
     problems += check_unique(datasets)
@@ -232,12 +234,22 @@ def main(argv: list[str] | None = None) -> int:
         default=0.1,
         help="largest share of new-knowledge memorization questions the untuned model may answer",
     )
+    parser.add_argument(
+        "--matcher",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME...]",
+        help="a matcher your conftest.py adds (the pytest_ftb_matchers hook) that case files may name; repeatable",
+    )
     args = parser.parse_args(argv)
+    added = [name.strip() for arg in args.matcher for name in arg.split(",") if name.strip()]
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"check: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 2
-    problems = check(args.paths, model=not args.no_model, store=args.store, max_known=args.max_known)
+    problems = check(
+        args.paths, not args.no_model, args.store, args.max_known, matchers=(*MATCHERS, *dict.fromkeys(added))
+    )
     for p in problems:
         print(p)
     if not problems:
