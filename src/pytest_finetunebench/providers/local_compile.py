@@ -1,8 +1,9 @@
 """``--ftb-compile``: training through ``torch.compile`` (inductor), one decoder layer at a time.
 
 Each decoder layer is compiled in place (``nn.Module.compile``), so the weights keep their names
-for saving and merging. The layers share one graph (torch inlines the modules, the weights are
-inputs), and dynamic shapes keep a new batch width from recompiling. Inductor fuses the
+for saving and merging. The layers share their graphs (torch inlines the modules, the weights are
+inputs; the first layer gets its own, its input needing no gradient), and dynamic shapes keep a
+new batch width from recompiling. Inductor fuses the
 elementwise work between the matmuls (autocast's casts, LoRA's scaling, RMSNorm, SiLU) that
 dominates a small model's step on a CPU. Measured on SmolLM2-135M, LoRA r=16, batch 8, 2 cores of
 an Intel Xeon with AMX (BENCHMARKS.md): a step 1.55x faster in bf16, 1.35x in fp32, after a first
