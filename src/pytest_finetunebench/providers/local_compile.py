@@ -1,15 +1,15 @@
 """``--ftb-compile``: training through ``torch.compile`` (inductor), one decoder layer at a time.
 
-Each decoder layer is compiled in place (``nn.Module.compile``), so the weights keep their names
-for saving and merging. The layers share their graphs (torch inlines the modules, the weights are
-inputs; the first layer gets its own, its input needing no gradient), and dynamic shapes keep a
-new batch width from recompiling. Inductor fuses the
-elementwise work between the matmuls (autocast's casts, LoRA's scaling, RMSNorm, SiLU) that
-dominates a small model's step on a CPU. Measured on SmolLM2-135M, LoRA r=16, batch 8, 2 cores of
-an Intel Xeon with AMX (BENCHMARKS.md): a step 1.55x faster in bf16, 1.35x in fp32, after a first
-step that compiles for about a minute (inductor caches the result on disk, so a later run
-compiles in seconds). The compiled bf16 step rounds fewer intermediates to bf16 than eager
-autocast does, so its losses differ; that is why the setting is part of the tuned model's key.
+Each decoder layer is compiled in place (``nn.Module.compile``), so the weights keep their names for
+saving and merging. The layers share their graphs (torch inlines the modules, the weights are
+inputs; the first layer gets its own, its input needing no gradient), and dynamic shapes keep a new
+batch width from recompiling. Inductor fuses the elementwise work between the matmuls (autocast's
+casts, LoRA's scaling, RMSNorm, SiLU) that dominates a small model's step on a CPU. Measured on
+SmolLM2-135M, LoRA r=16, batch 8, 2 cores of an Intel Xeon with AMX (BENCHMARKS.md): a step about
+1.5x faster in bf16 and 1.35x in fp32, after a first step that compiles for about a minute (inductor
+caches the result on disk, so a later run compiles in seconds). The compiled bf16 step rounds fewer
+intermediates to bf16 than eager autocast does, so its losses differ; that is why the setting is
+part of the tuned model's key.
 """
 
 from __future__ import annotations
