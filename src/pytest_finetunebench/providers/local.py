@@ -335,7 +335,7 @@ class LocalProvider:
             return f", {self.nproc} processes{per} (torchrun, DDP)"
         if plan.device.type != "cpu":
             return ""
-        if len(plan.threads) > 1 and not plan.compile:  # compiled kernels keep the most threads
+        if len(plan.threads) > 1:
             return f", {'/'.join(map(str, plan.threads))} threads (picked by measured speed)"
         return f", {plan.threads[-1] if plan.threads else torch.get_num_threads()} threads"
 

@@ -130,6 +130,7 @@ def resolve_plan(
     wanted |= {int(n) for n in extra_checkpoints if 0 < int(n) <= epochs}
     lr = float(settings.learning_rate or (DEFAULT_LR_LORA if lora else DEFAULT_LR_FULL))
     batch = int(settings.batch_size or max(1, min(DEFAULT_BATCH, n_pairs // MIN_STEPS_PER_EPOCH)))
+    counts = tuple(sorted({int(n) for n in threads if int(n) > 0})) if device.type == "cpu" else ()
     return TrainPlan(
         epochs=epochs,
         learning_rate=lr,
@@ -141,7 +142,8 @@ def resolve_plan(
         precision=precision,
         shard=shard,
         compile=compile,
-        threads=tuple(sorted({int(n) for n in threads if int(n) > 0})) if device.type == "cpu" else (),
+        # compiled kernels are built for one thread count (another recompiles): the most, throughout
+        threads=counts[-1:] if compile else counts,
     )
 
 
@@ -282,8 +284,7 @@ def train(
         pairs=len(examples),
         world_size=world.size,
     )
-    # compiled kernels are built for the thread count they were compiled at (another one recompiles)
-    tuner = ThreadTuner((plan.threads[-1:] if plan.compile else plan.threads) if world.size == 1 else ())
+    tuner = ThreadTuner(plan.threads if world.size == 1 else ())
     with contextlib.ExitStack() as stack:
         if plan.device.type == "cpu":
             stack.enter_context(reuse_freed_memory())
