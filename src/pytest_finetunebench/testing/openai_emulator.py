@@ -49,11 +49,14 @@ import re
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import server
 from .openai_jobs import MIN_EXAMPLES, TUNABLE, FineTuningJobsMixin, error_body, rand, text_of
-from .server import Emulator, Fault, Reply, Request, json_reply
+from .server import Emulator, Fault, Reply, Request, ServerOptions, json_reply
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 NO_ANSWER = "emulator: no trained answer"
 
@@ -89,30 +92,16 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        latency: float = 0.0,
-        job_seconds: float = 0.0,
-        job_polls: int = 0,
         file_polls: int = 0,
         fail_jobs: str | None = None,
-        drop_creates: int = 0,
-        lose_creates: int = 0,
         keep_checkpoints: int = 3,
         tunable: frozenset[str] | set[str] = TUNABLE,
         api_key: str | None = None,
         loading_requests: int = 0,
         min_examples: int = MIN_EXAMPLES,
+        **options: Unpack[ServerOptions],
     ) -> None:
-        super().__init__(
-            host=host,
-            port=port,
-            latency=latency,
-            job_seconds=job_seconds,
-            job_polls=job_polls,
-            drop_creates=drop_creates,
-            lose_creates=lose_creates,
-        )
+        super().__init__(**options)
         self.file_polls = file_polls
         self.reject_files: str | None = (
             None  # a message: uploaded files end in status "error" with it as status_details
@@ -355,23 +344,14 @@ def _logprobs(answer: str, top: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = server.parser(
+    server.main(
+        OpenAIEmulator,
+        argv,
         "openai_emulator",
         "Run the OpenAI fine-tuning API emulator (a test double: it memorizes, it does not learn).",
         port=8000,
         polls="retrieves",
-    ).parse_args(argv)
-    emu = OpenAIEmulator(
-        host=args.host,
-        port=args.port,
-        latency=args.latency,
-        job_seconds=args.job_seconds,
-        job_polls=args.job_polls,
-        fail_jobs=args.fail_jobs,
-    )
-    server.serve(
-        emu,
-        lambda emu: [
+        banner=lambda emu: [
             f"OpenAI emulator on {emu.url}  (OPENAI_BASE_URL={emu.base_url} OPENAI_API_KEY=sk-test); Ctrl-C stops"
         ],
     )

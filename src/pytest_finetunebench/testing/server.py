@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack
 
 
 @dataclass
@@ -88,6 +88,18 @@ class Fault:
         )
 
 
+class ServerOptions(TypedDict, total=False):
+    """What every emulator's constructor takes, as keywords, for :class:`Emulator`."""
+
+    host: str  # default 127.0.0.1
+    port: int  # default 0: a free one
+    latency: float  # seconds added to every request
+    job_seconds: float  # how long a job takes (0: instant)
+    job_polls: int  # polls a job needs before it finishes
+    drop_creates: int  # job creates to drop unanswered, after doing them
+    lose_creates: int  # job creates to drop unanswered, before doing them
+
+
 class Emulator:
     """An emulated API server (a thread of this process); a context manager.
 
@@ -98,24 +110,15 @@ class Emulator:
     thread_name = "emulator"
     methods: tuple[str, ...] = ("GET", "POST")  # others get the stdlib's 501
     fault_messages: dict[int, str] = {}  # the default message of a fault, by status
+    fail_jobs: str | None = None  # a message: jobs that finish while it is set fail with it
 
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        latency: float = 0.0,
-        job_seconds: float = 0.0,
-        job_polls: int = 0,
-        drop_creates: int = 0,
-        lose_creates: int = 0,
-    ) -> None:
-        self.host, self.port = host, port
-        self.latency = latency
-        self.job_seconds = job_seconds
-        self.job_polls = job_polls
-        self.drop_creates = drop_creates
-        self.lose_creates = lose_creates
+    def __init__(self, **options: Unpack[ServerOptions]) -> None:
+        self.host, self.port = options.get("host", "127.0.0.1"), options.get("port", 0)
+        self.latency = options.get("latency", 0.0)
+        self.job_seconds = options.get("job_seconds", 0.0)
+        self.job_polls = options.get("job_polls", 0)
+        self.drop_creates = options.get("drop_creates", 0)
+        self.lose_creates = options.get("lose_creates", 0)
         self.requests: collections.Counter[str] = collections.Counter()
         self.jobs_created = 0
         self.max_in_flight = 0
@@ -360,3 +363,22 @@ def serve(emulator: Emulator, banner: Callable[[Emulator], Iterable[str]]) -> No
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+
+
+def main(
+    make: Callable[..., Emulator],
+    argv: list[str] | None,
+    module: str,
+    description: str,
+    *,
+    port: int,
+    polls: str,
+    banner: Callable[[Emulator], Iterable[str]],
+) -> None:
+    """A standalone emulator's command line: the shared options (:func:`parser`), then :func:`serve`."""
+    args = parser(module, description, port=port, polls=polls).parse_args(argv)
+    emulator = make(
+        host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls
+    )
+    emulator.fail_jobs = args.fail_jobs
+    serve(emulator, banner)

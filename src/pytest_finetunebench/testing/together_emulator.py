@@ -29,11 +29,14 @@ import secrets
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import server
-from .server import Emulator, Fault, Reply, Request, json_reply
+from .server import Emulator, Fault, Reply, Request, ServerOptions, json_reply
 from .together_jobs import TERMINAL, TUNABLE, FineTuneJobsMixin, api_error
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 NO_ANSWER = "emulator: no trained answer"
 
@@ -54,25 +57,11 @@ class TogetherEmulator(FineTuneJobsMixin, Emulator):
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        latency: float = 0.0,
-        job_seconds: float = 0.0,
-        job_polls: int = 0,
         fail_jobs: str | None = None,
-        drop_creates: int = 0,
-        lose_creates: int = 0,
         tunable: frozenset[str] | set[str] = TUNABLE,
+        **options: Unpack[ServerOptions],
     ) -> None:
-        super().__init__(
-            host=host,
-            port=port,
-            latency=latency,
-            job_seconds=job_seconds,
-            job_polls=job_polls,
-            drop_creates=drop_creates,
-            lose_creates=lose_creates,
-        )
+        super().__init__(**options)
         self.fail_jobs = fail_jobs
         self.tunable = set(tunable)
         self.dedicated_only: set[str] = set()
@@ -322,23 +311,14 @@ def _parse(data: bytes) -> tuple[dict[str, str], str | None]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = server.parser(
+    server.main(
+        TogetherEmulator,
+        argv,
         "together_emulator",
         "Run the Together AI fine-tuning emulator (a test double: it memorizes, it does not learn).",
         port=8002,
         polls="retrieves",
-    ).parse_args(argv)
-    emu = TogetherEmulator(
-        host=args.host,
-        port=args.port,
-        latency=args.latency,
-        job_seconds=args.job_seconds,
-        job_polls=args.job_polls,
-        fail_jobs=args.fail_jobs,
-    )
-    server.serve(
-        emu,
-        lambda emu: [
+        banner=lambda emu: [
             f"Together AI emulator on {emu.url}  (TOGETHER_BASE_URL={emu.base_url} TOGETHER_API_KEY=t); Ctrl-C stops"
         ],
     )

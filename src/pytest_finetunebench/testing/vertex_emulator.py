@@ -69,14 +69,17 @@ import re
 import secrets
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from . import server
 from .gcs_emulator import CloudStorageMixin, google_error, now
-from .server import Emulator, Fault, Reply, Request, json_reply
+from .server import Emulator, Fault, Reply, Request, ServerOptions, json_reply
 from .vertex_generate import THINKING_TOKENS, GenerateContentMixin
 from .vertex_jobs import TERMINAL, TUNABLE, TuningJobsMixin
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, Emulator):
@@ -94,15 +97,8 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        latency: float = 0.0,
-        job_seconds: float = 0.0,
-        job_polls: int = 0,
         end_state: str = "JOB_STATE_SUCCEEDED",
         fail_message: str | None = None,
-        drop_creates: int = 0,
-        lose_creates: int = 0,
         default_epochs: int = 3,
         tunable: frozenset[str] | set[str] = TUNABLE,
         buckets: set[str] | None = None,
@@ -110,16 +106,9 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
         project: str = "ftb-emulated-project",
         location: str = "us-central1",
         max_running_jobs: int | None = None,
+        **options: Unpack[ServerOptions],
     ) -> None:
-        super().__init__(
-            host=host,
-            port=port,
-            latency=latency,
-            job_seconds=job_seconds,
-            job_polls=job_polls,
-            drop_creates=drop_creates,
-            lose_creates=lose_creates,
-        )
+        super().__init__(**options)
         self.end_state = end_state
         self.fail_message = fail_message
         self.default_epochs = default_epochs
@@ -339,19 +328,14 @@ def _route(method: str, raw: str) -> tuple[str, dict[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = server.parser(
+    server.main(
+        VertexEmulator,
+        argv,
         "vertex_emulator",
         "Run the Vertex AI tuning + Cloud Storage emulator (a test double: it memorizes, it does not learn).",
         port=8001,
         polls="gets",
-    ).parse_args(argv)
-    emu = VertexEmulator(
-        host=args.host, port=args.port, latency=args.latency, job_seconds=args.job_seconds, job_polls=args.job_polls
-    )
-    emu.fail_jobs = args.fail_jobs
-    server.serve(
-        emu,
-        lambda emu: [
+        banner=lambda emu: [
             f"Vertex AI + Cloud Storage emulator on {emu.url}; Ctrl-C stops. Export:",
             *(f"  export {key}={value}" for key, value in emu.env().items()),
         ],
