@@ -12,6 +12,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Collection
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -38,6 +39,20 @@ def digits(n: int = 19) -> str:
 
 def google_error(status: int, message: str) -> dict:
     return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
+
+
+def google_reply(status: int, message: str) -> Reply:
+    """A Google API error: ``status`` with its JSON error body."""
+    return json_reply(status, google_error(status, message))
+
+
+def unknown_field(payload: dict, known: Collection[str]) -> Reply | None:
+    """Google's 400 for a JSON body with a field the API does not define (the first, sorted), else None."""
+    if unknown := sorted(set(payload) - set(known)):
+        return google_reply(
+            400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'
+        )
+    return None
 
 
 def now() -> str:
@@ -70,7 +85,7 @@ class CloudStorageMixin:
     def _gcs(self, method: str, route: str, args: dict, query: dict, headers: Any, body: bytes) -> Reply:
         bucket = args["bucket"]
         if self.buckets is not None and bucket not in self.buckets:
-            return json_reply(404, google_error(404, "The specified bucket does not exist."))
+            return google_reply(404, "The specified bucket does not exist.")
         if route == "bucket" and method == "GET":
             return json_reply(
                 200,
@@ -92,7 +107,7 @@ class CloudStorageMixin:
                 b"Content-Type: " + headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
             )
             if not msg.is_multipart():
-                return json_reply(400, google_error(400, "Multipart upload needs a multipart/related body. (emulated)"))
+                return google_reply(400, "Multipart upload needs a multipart/related body. (emulated)")
             parts = list(msg.iter_parts())
             meta = json.loads(parts[0].get_payload(decode=True) or b"{}")
             data = parts[1].get_payload(decode=True) or b""
@@ -118,7 +133,7 @@ class CloudStorageMixin:
             with self._lock:
                 state = self._resumable.get(query["upload_id"])
             if state is None:
-                return json_reply(404, google_error(404, "No such upload session. (emulated)"))
+                return google_reply(404, "No such upload session. (emulated)")
             crange = headers.get("Content-Range", "")
             m = re.match(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)", crange)
             if body:
@@ -134,26 +149,21 @@ class CloudStorageMixin:
             with self._lock:
                 obj = self._objects.get((bucket, args["name"]))
             if obj is None:
-                return json_reply(404, google_error(404, f"No such object: {bucket}/{args['name']}"))
+                return google_reply(404, f"No such object: {bucket}/{args['name']}")
             if query.get("alt") == "media":
                 return Reply(200, obj["_data"], {}, obj["contentType"])
             return json_reply(200, self._public(obj))
-        return json_reply(400, google_error(400, "Unsupported Cloud Storage request (emulated)."))
+        return google_reply(400, "Unsupported Cloud Storage request (emulated).")
 
     def _finish_upload(self, bucket: str, name: str | None, data: bytes, meta: dict, content_type: str) -> Reply:
         if not name:
-            return json_reply(400, google_error(400, "Required object name is missing. (emulated)"))
+            return google_reply(400, "Required object name is missing. (emulated)")
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
         if meta.get("md5Hash") and meta["md5Hash"] != md5:
-            return json_reply(
-                400,
-                google_error(400, "Provided MD5 hash does not match the calculated MD5 hash of the data. (emulated)"),
-            )
+            return google_reply(400, "Provided MD5 hash does not match the calculated MD5 hash of the data. (emulated)")
         crc = crc32c(data)
         if meta.get("crc32c") and crc is not None and meta["crc32c"] != crc:
-            return json_reply(
-                400, google_error(400, "Provided CRC32C does not match the calculated CRC32C of the data. (emulated)")
-            )
+            return google_reply(400, "Provided CRC32C does not match the calculated CRC32C of the data. (emulated)")
         with self._lock:
             self.uploads += 1
             obj = self._store_object(bucket, name, data, meta.get("contentType") or content_type)

@@ -73,7 +73,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from . import server
-from .gcs_emulator import CloudStorageMixin, google_error, now
+from .gcs_emulator import CloudStorageMixin, google_error, google_reply, now
 from .server import Emulator, Fault, Reply, Request, ServerOptions, json_reply
 from .vertex_generate import THINKING_TOKENS, GenerateContentMixin
 from .vertex_jobs import TERMINAL, TUNABLE, TuningJobsMixin
@@ -232,24 +232,19 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
         if route in ("upload", "object", "bucket"):
             return self._gcs(method, route, args, query, headers, body)
         if route == "unknown":
-            return json_reply(
-                404, google_error(404, f"The requested URL {path} was not found on this server. (emulated)")
-            )
+            return google_reply(404, f"The requested URL {path} was not found on this server. (emulated)")
         if self.require_auth:
             auth = headers.get("Authorization", "")
             with self._lock:
                 ok = auth.startswith("Bearer ") and auth[len("Bearer ") :] in self._tokens
             if not ok:
-                return json_reply(
-                    401,
-                    google_error(
-                        401, "Request had invalid authentication credentials. Expected OAuth 2 access token. (emulated)"
-                    ),
+                return google_reply(
+                    401, "Request had invalid authentication credentials. Expected OAuth 2 access token. (emulated)"
                 )
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
-            return json_reply(400, google_error(400, "Invalid JSON payload received. (emulated)"))
+            return google_reply(400, "Invalid JSON payload received. (emulated)")
         with self._lock:
             self.bodies[f"{method} {route}"] = payload
         project, location = args["project"], args["location"]
@@ -264,7 +259,7 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
             with self._lock:
                 job = self._jobs.get(name)
             if job is None:
-                return json_reply(404, google_error(404, f"The TuningJob does not exist: {name} (emulated)"))
+                return google_reply(404, f"The TuningJob does not exist: {name} (emulated)")
             if route == "tuningJobs/{id}" and method == "GET":
                 with self._lock:
                     self._advance(job, poll=True)
@@ -273,7 +268,7 @@ class VertexEmulator(CloudStorageMixin, TuningJobsMixin, GenerateContentMixin, E
                 return self._cancel(job)
         if route == "generateContent" and method == "POST":
             return self._generate(args["model"], payload)
-        return json_reply(404, google_error(404, f"Method not found: {method} {path} (emulated)"))
+        return google_reply(404, f"Method not found: {method} {path} (emulated)")
 
     # OAuth
 

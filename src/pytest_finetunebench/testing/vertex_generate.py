@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from .gcs_emulator import google_error, now
+from .gcs_emulator import google_reply, now, unknown_field
 from .server import Reply, json_reply
 
 NO_ANSWER = "emulator: no trained answer"
@@ -47,32 +47,21 @@ class GenerateContentMixin:
 
     def _generate(self, model: str, p: dict) -> Reply:
         contents = p.get("contents") or []
-        if unknown := sorted(set(p) - GENERATE_FIELDS):
-            return json_reply(
-                400,
-                google_error(
-                    400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'
-                ),
-            )
+        if refused := unknown_field(p, GENERATE_FIELDS):
+            return refused
         if not contents:
-            return json_reply(
-                400, google_error(400, "Request contains an invalid argument: contents is not specified. (emulated)")
-            )
+            return google_reply(400, "Request contains an invalid argument: contents is not specified. (emulated)")
         if "/endpoints/" in model:
             with self._lock:
                 memory = self._endpoints.get(model)
             if memory is None:
-                return json_reply(404, google_error(404, f"Endpoint `{model}` not found. (emulated)"))
+                return google_reply(404, f"Endpoint `{model}` not found. (emulated)")
         else:
             base = model.rsplit("/", 1)[-1]
             if not base.startswith("gemini-") or base.startswith(RETIRED_PREFIXES):
-                return json_reply(
+                return google_reply(
                     404,
-                    google_error(
-                        404,
-                        f"Publisher Model `{model}` was not found or your project does not have access to it. "
-                        "(emulated)",
-                    ),
+                    f"Publisher Model `{model}` was not found or your project does not have access to it. (emulated)",
                 )
             memory = {}
         user = next((c for c in reversed(contents) if c.get("role", "user") == "user"), {})

@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from .gcs_emulator import digits, google_error, now
+from .gcs_emulator import digits, google_reply, now, unknown_field
 from .server import Reply, json_reply
 
 # Base models the emulator tunes (others get the API's 400 message); retired ones answer 404.
@@ -71,68 +71,43 @@ class TuningJobsMixin:
         base = p.get("baseModel")
         spec = p.get("supervisedTuningSpec") or {}
         uri = spec.get("trainingDatasetUri")
-        if unknown := sorted(set(p) - CREATE_FIELDS):
-            return json_reply(
-                400,
-                google_error(
-                    400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field. (emulated)'
-                ),
-            )
+        if refused := unknown_field(p, CREATE_FIELDS):
+            return refused
         if not base:
-            return json_reply(
-                400, google_error(400, "Request contains an invalid argument: base_model is required. (emulated)")
-            )
+            return google_reply(400, "Request contains an invalid argument: base_model is required. (emulated)")
         if base not in self.tunable:
-            return json_reply(
-                400, google_error(400, f"Base model {base} is not supported for supervised tuning. (emulated)")
-            )
+            return google_reply(400, f"Base model {base} is not supported for supervised tuning. (emulated)")
         if base.startswith("gemini-3") and location not in GEMINI3_REGIONS:
-            return json_reply(
+            return google_reply(
                 400,
-                google_error(
-                    400,
-                    f"Base model {base} can be tuned only in {', '.join(GEMINI3_REGIONS)}; {location} is not "
-                    "supported. (emulated)",
-                ),
+                f"Base model {base} can be tuned only in {', '.join(GEMINI3_REGIONS)}; {location} is not "
+                "supported. (emulated)",
             )
         adapter = (spec.get("hyperParameters") or {}).get("adapterSize")
         allowed = ADAPTER_SIZES[:4] if base.startswith("gemini-2.5-pro") else ADAPTER_SIZES
         if adapter is not None and adapter not in allowed:
-            return json_reply(
-                400,
-                google_error(
-                    400,
-                    f"Adapter size {adapter} is not supported for {base}; supported: {', '.join(allowed)}. (emulated)",
-                ),
+            return google_reply(
+                400, f"Adapter size {adapter} is not supported for {base}; supported: {', '.join(allowed)}. (emulated)"
             )
         if self.max_running_jobs is not None:
             with self._lock:
                 running = sum(1 for j in self._jobs.values() if j["state"] not in TERMINAL)
             if running >= self.max_running_jobs:
-                return json_reply(
+                return google_reply(
                     429,
-                    google_error(
-                        429,
-                        "Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs: "
-                        f"{self.max_running_jobs} concurrent tuning jobs per region. (emulated)",
-                    ),
+                    "Quota exceeded for aiplatform.googleapis.com/concurrent_tuning_jobs: "
+                    f"{self.max_running_jobs} concurrent tuning jobs per region. (emulated)",
                 )
         if not uri or not str(uri).startswith("gs://"):
-            return json_reply(
-                400,
-                google_error(
-                    400, "Request contains an invalid argument: training_dataset_uri must be a gs:// URI. (emulated)"
-                ),
+            return google_reply(
+                400, "Request contains an invalid argument: training_dataset_uri must be a gs:// URI. (emulated)"
             )
         for key, value in (p.get("labels") or {}).items():
             if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key) or not re.fullmatch(r"[a-z0-9_-]{0,63}", str(value)):
-                return json_reply(
+                return google_reply(
                     400,
-                    google_error(
-                        400,
-                        f"Label {key}={value!r} is invalid: keys and values hold lowercase letters, digits, _ and - "
-                        "(at most 63). (emulated)",
-                    ),
+                    f"Label {key}={value!r} is invalid: keys and values hold lowercase letters, digits, _ and - "
+                    "(at most 63). (emulated)",
                 )
         hp = dict(spec.get("hyperParameters") or {})
         epochs = int(hp.get("epochCount") or self.default_epochs)
@@ -175,9 +150,7 @@ class TuningJobsMixin:
         for clause in filter(None, re.split(r"\s+AND\s+", query.get("filter", "").strip())):
             m = re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([^"]*)"?', clause.strip())
             if not m:
-                return json_reply(
-                    400, google_error(400, f'Unsupported filter: {clause} (emulated supports labels.KEY="VALUE")')
-                )
+                return google_reply(400, f'Unsupported filter: {clause} (emulated supports labels.KEY="VALUE")')
             wanted[m.group(1)] = m.group(2)
         size = int(query.get("pageSize") or 100)
         start = int(query.get("pageToken") or 0)
@@ -196,12 +169,8 @@ class TuningJobsMixin:
     def _cancel(self, job: dict) -> Reply:
         with self._lock:
             if job["state"] in TERMINAL:
-                return json_reply(
-                    400,
-                    google_error(
-                        400,
-                        f"The TuningJob {job['name']} is in state {job['state']} and cannot be cancelled. (emulated)",
-                    ),
+                return google_reply(
+                    400, f"The TuningJob {job['name']} is in state {job['state']} and cannot be cancelled. (emulated)"
                 )
             self._end(job, "JOB_STATE_CANCELLED", "CANCELED: the tuning job was cancelled by a request. (emulated)")
             return json_reply(200, {})
