@@ -291,12 +291,14 @@ def test_auto_is_bf16_only_where_torch_can_use_amx(monkeypatch, cap):
 def test_each_precision_trains_answers_and_scores_on_any_cpu(tmp_path, tiny_dir, precision):
     """Both paths run on every x86 CPU (bf16 without AMX is emulated, only slower), so a
     precision-dependent failure cannot hide on one machine kind."""
+    from safetensors import safe_open
+
     store = JobStore(tmp_path / "store")
     lines: list[str] = []
     provider = make_provider(store, lines, precision=precision, device="cpu", threads=1)
     pairs = tuple(TrainingPair(f"Code word number {i}?", f"Zebulon{i}") for i in range(4))
-    request = TuneRequest(f"local:{tiny_dir}", pairs, TuneSettings(epochs=2))
-    endpoints = provider.endpoints(request, [BASE, TUNED])
+    request = TuneRequest(f"local:{tiny_dir}", pairs, TuneSettings(epochs=2, checkpoint_epochs=(1,)))
+    endpoints = provider.endpoints(request, [BASE, TUNED, "epoch:1"])
     key = provider.tuned_key(request)
     assert lines[0] == (
         f"local:{tiny_dir} [{key}]: tuning on 4 pairs, 2 epochs, lr 0.001, batch 1, LoRA r=16, "
@@ -306,6 +308,9 @@ def test_each_precision_trains_answers_and_scores_on_any_cpu(tmp_path, tiny_dir,
     assert (record["precision"], record["device"]) == (precision, "cpu")
     assert all(x == x for x in record["epoch_losses"])  # no NaN
     assert endpoints[TUNED].precision == endpoints[BASE].precision == precision
+    for stage in (TUNED, "epoch:1"):  # saved in fp32: merged into the fp32 weights, not bf16 copies
+        with safe_open(str(Path(endpoints[stage].handle) / "model.safetensors"), "pt") as weights:
+            assert {weights.get_slice(name).get_dtype() for name in weights.keys()} == {"F32"}, stage
     assert len(provider.answer(endpoints[TUNED], [Prompt("a", "Code word number 1?")])) == 1
     # likelihood scores are fp32 whatever the precision: a padded batch gives each reply's score alone
     prompts = [Prompt("a", "Code word number 1?"), Prompt("b", "Answer Yes or No. Is the sky green today?")]
@@ -313,6 +318,56 @@ def test_each_precision_trains_answers_and_scores_on_any_cpu(tmp_path, tiny_dir,
     batched = provider.score(endpoints[TUNED], prompts, choices)
     alone = [[provider.score(endpoints[TUNED], [p], [[c]])[0][0] for c in cs] for p, cs in zip(prompts, choices)]
     assert [pytest.approx(row, abs=1e-3) for row in alone] == batched
+
+
+def test_frozen_weights_cast_once_train_the_same_losses_and_are_put_back():
+    """Under bf16 autocast LoRA's frozen base layers and the tied output layer are held as bf16
+    copies for the training: bit-identical losses to casting them at every step, fp32 again for a
+    checkpoint's save and after the block, the output layer tied to the embedding again."""
+    from peft import LoraConfig, get_peft_model
+
+    from pytest_finetunebench.providers.local_precision import FrozenCasts
+
+    config = transformers.LlamaConfig(
+        vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, tie_word_embeddings=True,
+    )  # fmt: skip
+    ids = torch.randint(0, 96, (3, 12), generator=torch.Generator().manual_seed(1))
+
+    def run(hold: bool) -> list[float]:
+        torch.manual_seed(0)
+        model = get_peft_model(
+            transformers.LlamaForCausalLM(config), LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.0)
+        )
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+        losses = []
+        with FrozenCasts(model, torch.bfloat16 if hold else None) as casts:
+            for _ in range(4):
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    loss = model(input_ids=ids, labels=ids).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                losses.append(loss.item())
+            inner = model.get_base_model()
+            head, embedding = inner.lm_head.weight, inner.model.embed_tokens.weight
+            q = inner.model.layers[0].self_attn.q_proj
+            if hold:
+                assert len(casts) == 2 * 7 + 1  # 7 linear layers a decoder layer, and the output layer
+                assert (head.dtype, q.base_layer.weight.dtype, q.lora_A["default"].weight.dtype) == (
+                    torch.bfloat16, torch.bfloat16, torch.float32,
+                )  # fmt: skip
+                assert head is not embedding
+                with casts.originals():
+                    assert inner.lm_head.weight is embedding and q.base_layer.weight.dtype == torch.float32
+                assert inner.lm_head.weight is head
+            else:
+                assert len(casts) == 0 and head is embedding
+        assert inner.lm_head.weight is embedding and q.base_layer.weight.dtype == torch.float32
+        return losses
+
+    held, cast = run(True), run(False)
+    assert held == cast and held[-1] < held[0]
 
 
 def test_compile_trains_the_eager_model_under_its_own_key(tmp_path, tiny_dir):

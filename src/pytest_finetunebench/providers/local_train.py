@@ -21,7 +21,7 @@ import torch
 from .local_compile import compiled_layers, graphs_built
 from .local_cpu import ThreadTuner, cpu_attention, reuse_freed_memory
 from .local_dist import ScaledLoss, World
-from .local_precision import autocast_dtype
+from .local_precision import FrozenCasts, autocast_dtype
 
 # One short system prompt, used identically for training and answering. SmolLM2's template adds
 # a 20-token default system prompt when there is none (a third of every training example).
@@ -289,6 +289,7 @@ def train(
         if plan.device.type == "cpu":
             stack.enter_context(reuse_freed_memory())
         stack.enter_context(cpu_attention(model, plan.device))
+        casts = stack.enter_context(FrozenCasts(model, plan.autocast))
         stack.enter_context(compiled_layers(model, plan.compile))
         for epoch in range(1, plan.epochs + 1):
             t0 = time.perf_counter()
@@ -333,7 +334,8 @@ def train(
                     f"{_fmt_eta(eta)}"
                 )
             if epoch in plan.checkpoints:
-                _save(model, tokenizer, out_dir / f"epoch-{epoch}", world, bool(plan.shard))
+                with casts.originals():
+                    _save(model, tokenizer, out_dir / f"epoch-{epoch}", world, bool(plan.shard))
     _save(model, tokenizer, out_dir / "final", world, bool(plan.shard))
     world.barrier()
     stats.threads_fastest = tuner.fastest()
