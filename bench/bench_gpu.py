@@ -22,7 +22,8 @@ import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
-from pytest_finetunebench.providers.local_train import answer_loss
+from pytest_finetunebench.providers.local_precision import FrozenCasts
+from pytest_finetunebench.providers.local_train import answer_loss, with_lora
 
 LLAMA_1B = dict(
     hidden_size=2048,
@@ -92,11 +93,7 @@ def train_speed(
 ) -> tuple[float, float]:
     """(tokens/s, model FLOPs per token) of the provider's training step on full-length sequences."""
     if lora:
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(
-            model, LoraConfig(r=lora, lora_alpha=2 * lora, target_modules="all-linear", task_type="CAUSAL_LM")
-        )
+        model = with_lora(model, lora)
     model.train()
     model.config.use_cache = False
     params = [p for p in model.parameters() if p.requires_grad]
@@ -113,15 +110,16 @@ def train_speed(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    with FlopCounterMode(display=False) as counter:
+    with FrozenCasts(model, torch.bfloat16):  # as the provider trains: frozen weights cast once
+        with FlopCounterMode(display=False) as counter:
+            step()
+        flops = counter.get_total_flops() / (batch * seq)
         step()
-    flops = counter.get_total_flops() / (batch * seq)
-    step()
-    sync(device)
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
+        sync(device)
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(device)
     return batch * seq * steps / (time.perf_counter() - t), flops
 
 

@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local import create
-from pytest_finetunebench.providers.local_train import IGNORE, answer_loss, encode_pair
+from pytest_finetunebench.providers.local_train import answer_loss, collate, encode_pair, with_lora
 from pytest_finetunebench.store.jobstore import JobStore
 
 SYLLABLES = [
@@ -98,21 +98,11 @@ def flops_per_position(base: Path, pairs: list[TrainingPair], lora: int, precisi
     model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(base))
     if lora:
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=lora, lora_alpha=2 * lora, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
-            ),
-        )
+        model = with_lora(model, lora)
     model.train()
     examples = [encode_pair(tokenizer, p.prompt, p.answer) for p in pairs[:batch]]
-    width = max(len(ids) for ids, _ in examples)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in examples])
-    labels = torch.tensor([y + [IGNORE] * (width - len(y)) for _, y in examples])
-    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in examples])
+    ids, mask, labels = collate(examples, list(range(len(examples))), pad, torch.device("cpu"))
     with FlopCounterMode(display=False) as counter:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = answer_loss(model, ids, mask, labels)

@@ -324,9 +324,8 @@ def test_frozen_weights_cast_once_train_the_same_losses_and_are_put_back():
     """Under bf16 autocast LoRA's frozen base layers and the tied output layer are held as bf16
     copies for the training: bit-identical losses to casting them at every step, fp32 again for a
     checkpoint's save and after the block, the output layer tied to the embedding again."""
-    from peft import LoraConfig, get_peft_model
-
     from pytest_finetunebench.providers.local_precision import FrozenCasts
+    from pytest_finetunebench.providers.local_train import with_lora
 
     config = transformers.LlamaConfig(
         vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -336,9 +335,7 @@ def test_frozen_weights_cast_once_train_the_same_losses_and_are_put_back():
 
     def run(hold: bool) -> list[float]:
         torch.manual_seed(0)
-        model = get_peft_model(
-            transformers.LlamaForCausalLM(config), LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.0)
-        )
+        model = with_lora(transformers.LlamaForCausalLM(config), 4)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
         losses = []
         with FrozenCasts(model, torch.bfloat16 if hold else None) as casts:

@@ -191,7 +191,7 @@ def _batches(examples: list[tuple[list[int], list[int]]], batch: int, rng: rando
     return out
 
 
-def _collate(examples: list[tuple[list[int], list[int]]], idx: list[int], pad_id: int, device: torch.device):
+def collate(examples: list[tuple[list[int], list[int]]], idx: list[int], pad_id: int, device: torch.device):
     width = max(len(examples[i][0]) for i in idx)
     ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
     labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
@@ -202,6 +202,16 @@ def _collate(examples: list[tuple[list[int], list[int]]], idx: list[int], pad_id
         labels[row, : len(y)] = torch.tensor(y)
         mask[row, : len(x)] = 1
     return ids.to(device), mask.to(device), labels.to(device)
+
+
+def with_lora(model: Any, rank: int) -> Any:
+    """``model`` with LoRA adapters of ``rank`` on every linear layer (alpha 2 x rank, no dropout)."""
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(
+        model,
+        LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
 
 
 def answer_loss(model: Any, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -259,12 +269,7 @@ def train(
     device = world.device(plan.device.type)
     model.to(device)
     if plan.lora:
-        from peft import LoraConfig, get_peft_model
-
-        config = LoraConfig(
-            r=plan.lora, lora_alpha=2 * plan.lora, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
-        )
-        model = get_peft_model(model, config)
+        model = with_lora(model, plan.lora)
     model.config.use_cache = False
     model.train()
     step = world.wrap(ScaledLoss(model, full_loss if plan.shard else answer_loss), shard=bool(plan.shard))
@@ -298,7 +303,7 @@ def train(
                 n_threads = tuner.choose()
                 t_step = time.perf_counter()
                 shared = world.share(batch)
-                ids, mask, labels = _collate(examples, shared or batch[:1], pad_id, device)  # none: weight 0
+                ids, mask, labels = collate(examples, shared or batch[:1], pad_id, device)  # none: weight 0
                 n_answer = sum(sum(t != IGNORE for t in examples[i][1][1:]) for i in shared)
                 total_answer = world.total(n_answer)
                 with torch.autocast(plan.device.type, dtype=plan.autocast, enabled=plan.autocast is not None):
