@@ -63,7 +63,7 @@ class FrozenCasts:
     (LoRA's base layers, an output layer tied to the frozen embedding) gives the same bf16 tensor
     each time, so holding that copy changes no number: the same loss at every step, measured with
     and without. It saves the casts: SmolLM2-135M, LoRA r=16, batch 8, bf16, 2 cores of an Intel
-    Xeon with AMX (BENCHMARKS.md): +13% tokens/s eager, +20% compiled. In the block each layer has
+    Xeon with AMX (BENCHMARKS.md): +10% tokens/s eager, +16% compiled. In the block each layer has
     a parameter of its own (a tied output layer stops sharing the embedding's); :meth:`originals`
     puts the fp32 parameters back, for a save, and leaving the block puts them back for good.
     """
