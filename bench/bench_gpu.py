@@ -110,7 +110,7 @@ def train_speed(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    with FrozenCasts(model, torch.bfloat16):  # as the provider trains: frozen weights cast once
+    with FrozenCasts(model, torch.bfloat16):  # as the provider trains (frozen weights cast once on a CPU)
         with FlopCounterMode(display=False) as counter:
             step()
         flops = counter.get_total_flops() / (batch * seq)

@@ -65,7 +65,9 @@ class FrozenCasts:
     and without. It saves the casts: SmolLM2-135M, LoRA r=16, batch 8, bf16, 2 cores of an Intel
     Xeon with AMX (BENCHMARKS.md): +10% tokens/s eager, +16% compiled. In the block each layer has
     a parameter of its own (a tied output layer stops sharing the embedding's); :meth:`originals`
-    puts the fp32 parameters back, for a save, and leaving the block puts them back for good.
+    puts the fp32 parameters back, for a save, and leaving the block puts them back for good. Only
+    weights in CPU memory are copied: on a GPU the copies would add half the frozen weights' size to
+    its memory, for casts that are cheap there (not measured: no GPU was lent to this work).
     """
 
     def __init__(self, model: torch.nn.Module, dtype: torch.dtype | None) -> None:
@@ -75,7 +77,7 @@ class FrozenCasts:
                 continue
             for name in ("weight", "bias"):
                 param = getattr(module, name)
-                if param is None or param.requires_grad or param.dtype != torch.float32:
+                if param is None or param.requires_grad or param.dtype != torch.float32 or param.device.type != "cpu":
                     continue
                 copy = torch.nn.Parameter(param.detach().to(dtype), requires_grad=False)
                 self._swaps.append((module, name, param, copy))

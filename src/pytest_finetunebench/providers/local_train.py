@@ -192,6 +192,7 @@ def _batches(examples: list[tuple[list[int], list[int]]], batch: int, rng: rando
 
 
 def collate(examples: list[tuple[list[int], list[int]]], idx: list[int], pad_id: int, device: torch.device):
+    """Examples ``idx`` right-padded to their longest: (ids, attention mask, labels) on ``device``."""
     width = max(len(examples[i][0]) for i in idx)
     ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
     labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
