@@ -80,17 +80,22 @@ def invented_facts(n: int, seed: int = 7) -> list[TrainingPair]:
     return pairs
 
 
-def matmul_peak(precision: str, n: int = 2048, repeat: int = 10) -> float:
-    """FLOP/s of the best of ``repeat`` ``n`` x ``n`` matmuls in ``precision`` on torch's current threads."""
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_seconds(m: int, k: int, n: int, dtype: torch.dtype, repeat: int) -> float:
+    """Seconds of the best of ``repeat`` (m x k) @ (k x n) matmuls of contiguous operands on torch's threads."""
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     a @ b  # warm-up: kernel selection, page faults
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
+    return best
+
+
+def matmul_peak(precision: str, n: int = 2048, repeat: int = 10) -> float:
+    """FLOP/s of the best of ``repeat`` ``n`` x ``n`` matmuls in ``precision`` on torch's current threads."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return 2 * n**3 / matmul_seconds(n, n, n, dtype, repeat)
 
 
 def flops_per_position(base: Path, pairs: list[TrainingPair], lora: int, precision: str, batch: int) -> float:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from bench_local import invented_facts, matmul_peak
+from bench_local import invented_facts, matmul_peak, matmul_seconds
 from torch.profiler import ProfilerActivity, profile
 
 from pytest_finetunebench.providers import RunContext
@@ -54,22 +54,6 @@ def kind(op: str, dims: Shape, rank: int, vocab: int) -> str:
     if op in ("bmm", "baddbmm"):
         return "attention"
     return "adapter" if rank and rank in dims[1:] and vocab not in dims[1:] else "base"
-
-
-def alone(dims: Shape, dtype: torch.dtype, repeat: int = 20) -> float:
-    """Seconds of the best of ``repeat`` runs of one (m x k) @ (k x n) matmul of contiguous operands.
-
-    (A linear layer's layout, ``a @ w.t()``, crashed torch 2.13's bf16 AMX kernel with SIGFPE at
-    32 x 49152 @ (576 x 49152)^T, a product training never computes in that layout.)"""
-    _, m, k, n = dims
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> None:
@@ -140,7 +124,9 @@ def main() -> None:
             base_shapes[dims] += event.count // steps
     total_flops = sum(flops.values())
     peak = matmul_peak(precision)
-    ceiling = sum(n * alone(dims, dtype or torch.float32) for dims, n in base_shapes.items())
+    # contiguous operands: a linear layer's layout, a @ w.t(), crashed torch 2.13's bf16 AMX kernel with SIGFPE
+    # at 32 x 49152 @ (576 x 49152)^T, a product training never computes in that layout
+    ceiling = sum(n * matmul_seconds(*dims[1:], dtype or torch.float32, 20) for dims, n in base_shapes.items())
 
     print()
     print(
