@@ -4,14 +4,14 @@
         [--threads N] [--store DIR] [--quick]
 
 Builds SmolLM2-135M's training step as the local provider runs it (LoRA on every linear layer,
-eager attention, frozen weights cast once, ``--compile``'s layers) on a batch of invented facts,
-times ``--steps`` steps after three of warm-up, then profiles as many with torch's profiler and
-sorts the matmul kernels' time by their operands: attention's are batched (bmm), an adapter's have
-the LoRA rank as a dimension (and no vocabulary dimension), the rest multiply the base weights and
-the output layer; what the timed step spends beyond them is everything else. Each base shape is
-then timed alone (best of 20), which gives the ceiling: the share of the 2048^2 matmul peak the
-step would reach if it did nothing but its base matmuls at their own speed. --quick: 2 steps (CI's
-check that it runs).
+freed memory kept in the heap, eager attention, frozen weights cast once, ``--compile``'s layers)
+on a batch of invented facts, times ``--steps`` steps after three of warm-up, then profiles as
+many with torch's profiler and sorts the matmul kernels' time by their operands: attention's
+are batched (bmm), an adapter's have the LoRA rank as a dimension (and no vocabulary dimension),
+the rest multiply the base weights and the output layer; what the timed step spends beyond them
+is everything else. Each base shape is then timed alone (best of 20), which gives the ceiling:
+the share of the 2048^2 matmul peak the step would reach if it did nothing but its base matmuls
+at their own speed. --quick: 2 steps (CI's check that it runs).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from torch.profiler import ProfilerActivity, profile
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.local import create
 from pytest_finetunebench.providers.local_compile import compiled_layers
-from pytest_finetunebench.providers.local_cpu import cpu_attention
+from pytest_finetunebench.providers.local_cpu import cpu_attention, reuse_freed_memory
 from pytest_finetunebench.providers.local_precision import FrozenCasts, autocast_dtype, resolve
 from pytest_finetunebench.providers.local_train import answer_loss, collate, encode_pair, with_lora
 from pytest_finetunebench.store.jobstore import JobStore
@@ -92,6 +92,7 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(reuse_freed_memory())
         stack.enter_context(cpu_attention(model, device))
         stack.enter_context(FrozenCasts(model, dtype))
         stack.enter_context(compiled_layers(model, args.compile))

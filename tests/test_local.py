@@ -322,8 +322,9 @@ def test_each_precision_trains_answers_and_scores_on_any_cpu(tmp_path, tiny_dir,
 
 def test_frozen_weights_cast_once_train_the_same_losses_and_are_put_back():
     """Under bf16 autocast LoRA's frozen base layers and the tied output layer are held as bf16
-    copies for the training: bit-identical losses to casting them at every step, fp32 again for a
-    checkpoint's save and after the block, the output layer tied to the embedding again."""
+    copies for the training, and peft's input casts to fp32 are off: bit-identical losses to
+    casting at every step, fp32 again for a checkpoint's save and after the block, the output layer
+    tied to the embedding again, peft's casts on again."""
     from pytest_finetunebench.providers.local_precision import FrozenCasts
     from pytest_finetunebench.providers.local_train import with_lora
 
@@ -354,13 +355,14 @@ def test_frozen_weights_cast_once_train_the_same_losses_and_are_put_back():
                 assert (head.dtype, q.base_layer.weight.dtype, q.lora_A["default"].weight.dtype) == (
                     torch.bfloat16, torch.bfloat16, torch.float32,
                 )  # fmt: skip
-                assert head is not embedding
+                assert head is not embedding and not q.cast_input_dtype_enabled
                 with casts.originals():
                     assert inner.lm_head.weight is embedding and q.base_layer.weight.dtype == torch.float32
                 assert inner.lm_head.weight is head
             else:
                 assert len(casts) == 0 and head is embedding
         assert inner.lm_head.weight is embedding and q.base_layer.weight.dtype == torch.float32
+        assert all(layer.cast_input_dtype_enabled for layer in inner.modules() if hasattr(layer, "lora_A"))
         return losses
 
     held, cast = run(True), run(False)

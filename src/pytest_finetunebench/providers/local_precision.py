@@ -68,6 +68,11 @@ class FrozenCasts:
     puts the fp32 parameters back, for a save, and leaving the block puts them back for good. Only
     weights in CPU memory are copied: on a GPU the copies would add half the frozen weights' size to
     its memory, for casts that are cheap there (not measured: no GPU was lent to this work).
+
+    For the block it also stops peft's LoRA layers casting their input to the adapters' fp32: under
+    autocast a bf16 input (the attention's output, the MLP's product) went to fp32 and straight back
+    to bf16 for the adapter's matmul, and its gradient the same way back, both exact round trips.
+    On any device: the numbers stay bit for bit the same (tested), without 4 casts a layer a step.
     """
 
     def __init__(self, model: torch.nn.Module, dtype: torch.dtype | None) -> None:
@@ -81,6 +86,8 @@ class FrozenCasts:
                     continue
                 copy = torch.nn.Parameter(param.detach().to(dtype), requires_grad=False)
                 self._swaps.append((module, name, param, copy))
+        # peft's tuner layers (LoRA's), whose input cast to the adapter's dtype autocast undoes
+        self._tuners = [m for m in model.modules() if getattr(m, "cast_input_dtype_enabled", False)] if dtype else []
 
     def __len__(self) -> int:
         return len(self._swaps)
@@ -91,10 +98,14 @@ class FrozenCasts:
 
     def __enter__(self) -> FrozenCasts:
         self._hold(True)
+        for tuner in self._tuners:
+            tuner.cast_input_dtype_enabled = False
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._hold(False)
+        for tuner in self._tuners:
+            tuner.cast_input_dtype_enabled = True
 
     @contextlib.contextmanager
     def originals(self) -> Iterator[None]:
