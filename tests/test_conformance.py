@@ -19,7 +19,7 @@ from google import genai
 from google.genai import types
 from google.oauth2.credentials import Credentials
 
-from pytest_finetunebench.providers.openai import training_jsonl
+from pytest_finetunebench.providers.api import chat_jsonl
 from pytest_finetunebench.testing import OpenAIEmulator
 from pytest_finetunebench.testing.vertex_emulator import VertexEmulator
 
@@ -28,7 +28,7 @@ MODEL = "gpt-4o-mini-2024-07-18"
 
 def openai_lifecycle(emu: OpenAIEmulator) -> None:
     client = openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0)
-    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    f = client.files.create(file=("t.jsonl", chat_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(
         model=MODEL,
         training_file=f.id,
@@ -58,7 +58,7 @@ def test_a_field_the_sdk_does_not_know_and_a_wrong_type_are_caught(monkeypatch):
         public = emu._public_job
         monkeypatch.setattr(emu, "_public_job", lambda job: {**public(job), "ftb_debug": 1, "created_at": "yesterday"})
         client = openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0)
-        f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+        f = client.files.create(file=("t.jsonl", chat_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
         client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
     [failure] = checker.failures
     assert failure.startswith(
@@ -74,7 +74,7 @@ def test_an_extra_response_field_alone_is_caught(monkeypatch):
         public = emu._public_job
         monkeypatch.setattr(emu, "_public_job", lambda job: {**public(job), "ftb_debug": 1})
         client = openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0)
-        f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+        f = client.files.create(file=("t.jsonl", chat_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
         client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
     assert checker.failures == ["POST /v1/fine_tuning/jobs: response.ftb_debug: not a field of FineTuningJob"]
 

@@ -21,7 +21,7 @@ from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers import create as create_provider
 from pytest_finetunebench.providers.base import Answer, Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.cost import usd
-from pytest_finetunebench.providers.openai import OpenAIProvider, Unavailable, parse_prices, price_for, training_jsonl
+from pytest_finetunebench.providers.openai import OpenAIProvider, Unavailable, chat_jsonl, parse_prices, price_for
 from pytest_finetunebench.store import ledger as L
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.store.ledger import strip_userinfo
@@ -61,7 +61,7 @@ def test_registry_serves_gpt_and_ft_names(emu, tmp_path):
 
 
 def test_training_file_is_chat_jsonl():
-    lines = training_jsonl(PAIRS[:2]).decode().splitlines()
+    lines = chat_jsonl(PAIRS[:2]).decode().splitlines()
     assert json.loads(lines[0]) == {
         "messages": [{"role": "user", "content": PAIRS[0].prompt}, {"role": "assistant", "content": PAIRS[0].answer}]
     }
@@ -108,7 +108,7 @@ def test_ledger_lost_finds_the_job_by_metadata(emu, make):
 
 def test_sdk_sends_metadata_filter_the_emulator_understands(emu):
     client = openai.OpenAI()
-    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    f = client.files.create(file=("t.jsonl", chat_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
     for key in ("a", "b", "a"):
         client.fine_tuning.jobs.create(model=MODEL, training_file=f.id, metadata={"ftb_key": key})
     assert [j.metadata for j in client.fine_tuning.jobs.list(metadata={"ftb_key": "a"})] == [{"ftb_key": "a"}] * 2
@@ -141,7 +141,7 @@ def test_killed_between_create_and_ledger_write_finds_the_job(emu, make):
     provider, _ = make()
     key = provider.key(request())
     client = openai.OpenAI()
-    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    f = client.files.create(file=("t.jsonl", chat_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
     client.fine_tuning.jobs.create(
         model=MODEL, training_file=f.id, metadata={"ftb_key": key}
     )  # the "crashed" run's create
@@ -178,7 +178,7 @@ def test_why_create_retries_are_off(emu):
     """The hazard itself: the SDK's own retry of a dropped create launches a second job."""
     emu.drop_creates = 1
     client = openai.OpenAI(max_retries=2)
-    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    f = client.files.create(file=("t.jsonl", chat_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
     client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
     assert emu.jobs_created == 2
 
@@ -253,7 +253,7 @@ def test_a_job_in_an_unknown_status_is_adopted_not_duplicated(emu, make, monkeyp
     provider, _ = make(job_timeout=0.2)
     key = provider.key(request())
     client = openai.OpenAI()
-    f = client.files.create(file=("t.jsonl", training_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
+    f = client.files.create(file=("t.jsonl", chat_jsonl(PAIRS), "application/jsonl"), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=f.id, metadata={"ftb_key": key})
     monkeypatch.setattr(emu, "_advance", lambda job, poll: None)
     emu._jobs[job.id]["status"] = "awaiting_review"
@@ -580,7 +580,7 @@ def test_a_missing_given_model_is_one_error_at_once(emu, make):
 
 def test_emulator_enforces_the_services_rules(emu):
     client = openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0)
-    small = client.files.create(file=("t.jsonl", training_jsonl(PAIRS[:3]), "application/jsonl"), purpose="fine-tune")
+    small = client.files.create(file=("t.jsonl", chat_jsonl(PAIRS[:3]), "application/jsonl"), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=small.id)
     assert job.model == "gpt-4o-mini-2024-07-18"  # an alias tunes its dated snapshot
     job = client.fine_tuning.jobs.retrieve(job.id)

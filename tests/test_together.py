@@ -18,8 +18,9 @@ from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_
 
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers import create as create_provider
+from pytest_finetunebench.providers.api import chat_jsonl
 from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.together import TogetherProvider, training_jsonl
+from pytest_finetunebench.providers.together import TogetherProvider
 from pytest_finetunebench.store import ledger as L
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.testing.together_emulator import NO_ANSWER, TogetherEmulator
@@ -54,7 +55,7 @@ def test_registry_serves_together_names(tmp_path):
 
 
 def test_training_file_is_conversational_jsonl():
-    lines = training_jsonl(PAIRS[:2]).decode().splitlines()
+    lines = chat_jsonl(PAIRS[:2]).decode().splitlines()
     assert json.loads(lines[0]) == {
         "messages": [{"role": "user", "content": PAIRS[0].prompt}, {"role": "assistant", "content": PAIRS[0].answer}]
     }

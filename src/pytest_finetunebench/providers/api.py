@@ -7,6 +7,7 @@ and :mod:`.gemini` call them instead of writing each their own.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,13 +17,25 @@ from typing import Any
 
 from ..settings import setting
 from . import RunContext
-from .base import BASE, TUNED, Answer, Prompt, ProviderError, TuneRequest
+from .base import BASE, TUNED, Answer, Prompt, ProviderError, TrainingPair, TuneRequest
 from .cost import parse_prices
 
 MAX_POLL_INTERVAL = 60.0
 PROGRESS_SECONDS = 2.0  # while answering, a progress line at least this often
 
 REFUSED, THROTTLED, UNCLEAR = "refused", "throttled", "unclear"
+
+
+def chat_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
+    """The chat-format JSONL that OpenAI and Together train on: one user/assistant exchange per pair."""
+    lines = (
+        json.dumps(
+            {"messages": [{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.answer}]},
+            ensure_ascii=False,
+        )
+        for p in pairs
+    )
+    return ("\n".join(lines) + "\n").encode()
 
 
 def sleep(seconds: float) -> None:

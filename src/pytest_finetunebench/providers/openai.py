@@ -44,6 +44,7 @@ from .api import (
     MAX_POLL_INTERVAL,
     Unavailable,
     chat_answer,
+    chat_jsonl,
     check_stages,
     create_verdict,
     requested_epochs,
@@ -68,7 +69,6 @@ from .openai_api import (
     checkpoints_by_epoch,
     estimate_tokens,
     first_token_scores,
-    training_jsonl,
 )
 from .remote import RemoteProvider
 
@@ -268,7 +268,7 @@ class OpenAIProvider(RemoteProvider):
                 pass
         try:
             f = self.client.files.create(
-                file=(f"ftb-{key}.jsonl", training_jsonl(request.pairs), "application/jsonl"), purpose="fine-tune"
+                file=(f"ftb-{key}.jsonl", chat_jsonl(request.pairs), "application/jsonl"), purpose="fine-tune"
             )
         except openai.APIError as exc:
             raise ProviderError(f"uploading the training file failed: {api_message(exc)}") from None
@@ -400,4 +400,4 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-__all__ = ["OpenAIProvider", "Unavailable", "create", "training_jsonl", "usd"]
+__all__ = ["OpenAIProvider", "Unavailable", "chat_jsonl", "create", "usd"]

@@ -8,7 +8,6 @@ log-probability score, and asking a just-tuned model until it is served.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -44,18 +43,6 @@ PRICES_PER_1M: dict[str, float] = {"gpt-4o-mini": 3.00, "gpt-4o": 25.00, "gpt-4.
 def api_model(name: str) -> str:
     """The model name as the API spells it (``openai:<name>`` -> ``<name>``)."""
     return name[len("openai:") :] if name.startswith("openai:") else name
-
-
-def training_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
-    """The chat-format JSONL OpenAI trains on: one user/assistant exchange per pair."""
-    lines = (
-        json.dumps(
-            {"messages": [{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.answer}]},
-            ensure_ascii=False,
-        )
-        for p in pairs
-    )
-    return ("\n".join(lines) + "\n").encode()
 
 
 def estimate_tokens(pairs: Sequence[TrainingPair]) -> int:

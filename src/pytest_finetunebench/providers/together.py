@@ -28,7 +28,6 @@ upload Together's own estimate (``/fine-tunes/estimate-price``) is checked again
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -45,6 +44,7 @@ from .api import (
     MAX_POLL_INTERVAL,
     Unavailable,
     chat_answer,
+    chat_jsonl,
     check_stages,
     create_verdict,
     requested_epochs,
@@ -73,18 +73,6 @@ def create(ctx: RunContext) -> TogetherProvider:
 def api_model(name: str) -> str:
     """``together:<model>`` -> ``<model>``."""
     return name.removeprefix(PREFIX)
-
-
-def training_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
-    """Together's conversational JSONL: one user/assistant exchange per pair."""
-    lines = (
-        json.dumps(
-            {"messages": [{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.answer}]},
-            ensure_ascii=False,
-        )
-        for p in pairs
-    )
-    return ("\n".join(lines) + "\n").encode()
 
 
 def estimate_tokens(pairs: Sequence[TrainingPair]) -> int:
@@ -193,7 +181,7 @@ class TogetherProvider(RemoteProvider):
             return str(record["file_id"])
         with tempfile.TemporaryDirectory(prefix="ftb-together-") as tmp:
             path = Path(tmp) / f"ftb-{key}.jsonl"  # the SDK uploads a file by path (and checks it first)
-            path.write_bytes(training_jsonl(request.pairs))
+            path.write_bytes(chat_jsonl(request.pairs))
             self.ctx.progress(f"together: uploading {len(request.pairs)} examples ({path.stat().st_size:,} bytes)")
             try:
                 f = self.client.files.upload(file=path, purpose="fine-tune", check=True)
@@ -316,4 +304,4 @@ class TogetherProvider(RemoteProvider):
         return ", ".join(parts)
 
 
-__all__ = ["TogetherProvider", "Unavailable", "create", "training_jsonl"]
+__all__ = ["TogetherProvider", "Unavailable", "create"]
