@@ -335,8 +335,9 @@ def test_qualified_golds_choose_number(gold: str, matcher: str) -> None:
 
 
 def test_number_needs_a_numeric_gold() -> None:
-    with pytest.raises(ValueError, match="numeric gold"):
+    with pytest.raises(ValueError) as info:
         grade("Velmora", "Velmora", "number")
+    assert str(info.value) == "matcher `number` needs a numeric gold answer, got 'Velmora'"
 
 
 @pytest.mark.parametrize(
@@ -363,8 +364,9 @@ def test_yes_no(gold: str, answer: str, passed: bool, reason: str) -> None:
 
 
 def test_yes_no_needs_a_yes_or_no_gold() -> None:
-    with pytest.raises(ValueError, match="Yes or No"):
+    with pytest.raises(ValueError) as info:
         grade("Velmora", "yes", "yes_no")
+    assert str(info.value) == "matcher `yes_no` needs a gold of Yes or No, got 'Velmora'"
 
 
 @pytest.mark.parametrize(
@@ -528,8 +530,11 @@ def test_auto(gold: str, answer: str, passed: bool, matcher: str) -> None:
 
 
 def test_unknown_matcher_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unknown matcher"):
+    with pytest.raises(ValueError) as info:
         grade("185", "185", "regex")
+    assert (
+        str(info.value) == "unknown matcher 'regex'; use one of auto, exact, number, yes_no, abstain, contains, fuzzy"
+    )
 
 
 def _upstream_counts(clone: Path) -> dict[str, dict[str, tuple[int, int, int]]]:
@@ -1000,5 +1005,8 @@ def test_a_matcher_added_by_a_hook_decides_and_a_bool_reads_as_match_or_not():
     assert grade("Velmora", " ", "same_length", extra=mine) == Verdict(
         False, 0.0, "same_length", "no answer", in_form=False
     )
-    with pytest.raises(ValueError, match="^unknown matcher 'same_length'; use one of auto, exact"):
+    with pytest.raises(ValueError) as info:
         grade("Velmora", "Kastrup", "same_length")
+    assert str(info.value) == (
+        "unknown matcher 'same_length'; use one of auto, exact, number, yes_no, abstain, contains, fuzzy"
+    )

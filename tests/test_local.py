@@ -439,8 +439,12 @@ def test_a_hub_id_is_read_from_the_local_cache_offline(tmp_path, tiny_dir, monke
 def test_unknown_local_model_and_registry(tmp_path):
     ctx = RunContext(JobStore(tmp_path))
     assert providers.create(MODEL, ctx).name == "local"
-    with pytest.raises(ProviderError, match="unknown local model"):
+    with pytest.raises(ProviderError) as info:
         local.create(ctx).base_dir(f"local:{tmp_path / 'nowhere'}")
+    assert str(info.value) == (
+        f"unknown local model `local:{tmp_path / 'nowhere'}`: use local:smollm2-135m, local:<dir of a Hugging Face "
+        "causal LM with config.json> or local:<hub id in the Hugging Face cache>"
+    )
 
 
 # -- likelihood scoring (--ftb-scoring=likelihood) ------------------------------------------------

@@ -94,20 +94,24 @@ def test_comparisons_without_a_recorded_answer_are_skipped(
         assert a.skip == f"no recorded answer from {MODEL} for this prompt in {clone / 'model_responses'}"
 
 
-def test_unknown_model_lists_the_recorded_ones(recorded: PublishedProvider) -> None:
+def test_unknown_model_lists_the_recorded_ones(clone: Path, recorded: PublishedProvider) -> None:
     with pytest.raises(ProviderError) as exc:
         recorded.endpoints(TuneRequest("no-such-model", ()), [TUNED])
-    message = str(exc.value)
-    assert "no-such-model" in message and "\n" not in message
-    for model in sorted(recorded.models()):
-        assert model in message
+    assert str(exc.value) == (
+        f"no recorded answers from model `no-such-model` in {clone / 'model_responses'}; models with a "
+        f"`<model>_response` column there: {', '.join(sorted(recorded.models()))}; fix: pass one of them as --ftb-model"
+    )
     assert MODEL in recorded.models() and len(recorded.models()) == 5
 
 
 @pytest.mark.parametrize("stage", [BASE, epoch_stage(1)])
 def test_no_base_or_checkpoint_answers(recorded: PublishedProvider, stage: str) -> None:
-    with pytest.raises(ProviderError, match="published answers have no base or checkpoint answers"):
+    with pytest.raises(ProviderError) as info:
         recorded.endpoints(TuneRequest(MODEL, ()), [TUNED, stage])
+    assert str(info.value) == (
+        f"published answers have no base or checkpoint answers (asked for stage {stage}); "
+        "fix: with --ftb-responses drop --ftb-baseline and give at most one --ftb-epochs"
+    )
 
 
 # --- invented response files ----------------------------------------------------------------
@@ -152,16 +156,24 @@ def test_an_empty_cell_records_nothing(invented: Path, tmp_path: Path) -> None:
 def test_only_response_files_count(invented: Path, tmp_path: Path) -> None:
     provider = create(context(tmp_path, invented))
     assert sorted(provider.models()) == ["alpha", "beta", "gamma"]
-    with pytest.raises(ProviderError, match="models with a `<model>_response` column there: alpha, beta, gamma"):
+    with pytest.raises(ProviderError) as info:
         ask(provider, "delta", ["What is four?"])
+    assert str(info.value) == (
+        f"no recorded answers from model `delta` in {invented}; models with a `<model>_response` column there: "
+        "alpha, beta, gamma; fix: pass one of them as --ftb-model"
+    )
 
 
 def test_files_are_indexed_once_and_lazily(invented: Path, tmp_path: Path) -> None:
     provider = create(context(tmp_path, invented))
     moved = tmp_path / "moved"
     shutil.move(invented, moved)  # nothing was read at creation...
-    with pytest.raises(ProviderError, match="no \\*_w_responses.csv files"):
+    with pytest.raises(ProviderError) as info:
         ask(provider, "alpha", ["What is two?"])
+    assert str(info.value) == (
+        f"--ftb-responses {invented}: no *_w_responses.csv files in it or below; "
+        "fix: point it at a folder of recorded answers, e.g. <FineTuneBench clone>/model_responses"
+    )
     provider = create(context(tmp_path, moved))
     assert ask(provider, "alpha", ["What is two?"])[0].text == "two"
     shutil.rmtree(moved)  # ... and after the first use nothing is read again
@@ -169,11 +181,19 @@ def test_files_are_indexed_once_and_lazily(invented: Path, tmp_path: Path) -> No
 
 
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ProviderError, match="no such directory; fix:"):
+    with pytest.raises(ProviderError) as info:
         create(context(tmp_path, tmp_path / "nowhere"))
+    assert str(info.value) == (
+        f"--ftb-responses {tmp_path / 'nowhere'}: no such directory; "
+        "fix: point it at a folder of *_w_responses.csv files, e.g. <FineTuneBench clone>/model_responses"
+    )
 
 
 def test_a_response_file_without_prompts(tmp_path: Path) -> None:
     write_responses(tmp_path / "r" / "x_w_responses.csv", ["question", "alpha_response"], [["What?", "this"]])
-    with pytest.raises(ProviderError, match="x_w_responses.csv: no `prompt` column"):
+    with pytest.raises(ProviderError) as info:
         ask(create(context(tmp_path, tmp_path / "r")), "alpha", ["What?"])
+    assert str(info.value) == (
+        f"{tmp_path / 'r' / 'x_w_responses.csv'}: no `prompt` column (it has question, alpha_response); "
+        "fix: use the recorded-answers file unmodified, or move it out of the --ftb-responses directory"
+    )
