@@ -106,3 +106,20 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def unknown_outcome(job: str, create: str, listed_by: str, service: str, ledger_file: Path) -> str:
+    """The whole message of a create whose outcome is unknown and whose job is not listed."""
+    return (
+        f"{job}: outcome unknown: its create {create}, and no job with its {listed_by} is listed after 4 looks. "
+        "Nothing was re-sent (a second create could launch a second paid job); a rerun looks again. "
+        f"Once you are sure no job was launched at {service}, delete {ledger_file} to allow a new create"
+    )
+
+
+def still_waiting(job: str, state: str, seconds: float, service: str) -> str:
+    """The whole message of a job still ``state`` when --ftb-job-timeout ran out."""
+    return (
+        f"{job} still {state} after {seconds} s (--ftb-job-timeout); it keeps running at {service} and a rerun "
+        "resumes waiting for it"
+    )
