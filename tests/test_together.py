@@ -14,7 +14,7 @@ import pytest
 together = pytest.importorskip("together")
 
 from conformance import together_checker
-from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_request, wait_for
+from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_request, unknown_outcome, wait_for
 
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers import create as create_provider
@@ -141,10 +141,16 @@ def test_dropped_create_response_yields_one_job(emu, make):
 def test_lost_create_is_never_resent(emu, make):
     emu.lose_creates = 1  # the connection drops before the server records anything
     provider, _ = make()
-    with pytest.raises(ProviderError, match="outcome unknown: its create got no clear answer .*Nothing was re-sent"):
+    with pytest.raises(ProviderError) as info:
         provider.endpoints(request(), ["tuned"])
+    key = provider.key(request())
+    assert str(info.value) == unknown_outcome(
+        f"Together AI fine-tuning job for {MODEL.removeprefix('together:')}",
+        "got no clear answer (connection error: Connection error.)", f"suffix ftb-{key}", "Together AI",
+        provider.ledger.path(key),
+    )  # fmt: skip
     assert emu.jobs_created == 0 and emu.count(CREATE) == 1
-    assert provider.ledger.get(provider.key(request()))["state"] == L.CREATING
+    assert provider.ledger.get(key)["state"] == L.CREATING
 
 
 def test_kill_9_while_polling_then_rerun_resumes_the_same_job(emu, make, tmp_path):
@@ -187,8 +193,14 @@ def test_a_429_and_503_storm_loses_no_answer(emu, make):
 
 def test_a_failed_job_names_togethers_message(emu, make):
     emu.fail_jobs = "Training failed: the emulated GPU melted."
-    with pytest.raises(ProviderError, match="Training failed: the emulated GPU melted"):
-        make()[0].endpoints(request(), ["tuned"])
+    provider, _ = make()
+    with pytest.raises(ProviderError) as info:
+        provider.endpoints(request(), ["tuned"])
+    job_id = provider.ledger.get(provider.key(request()))["job_id"]
+    assert str(info.value) == (
+        f"Together AI fine-tuning job {job_id} for {MODEL.removeprefix('together:')} failed (status error): "
+        "Training failed: the emulated GPU melted."
+    )
 
 
 def test_an_unknown_model_is_one_line_before_any_job(emu, make):

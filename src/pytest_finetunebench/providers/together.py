@@ -269,6 +269,9 @@ class TogetherProvider(RemoteProvider):
     def _status(self, job: Any) -> str:
         return str(getattr(job.status, "value", job.status))
 
+    def _pretty(self, status: str) -> str:
+        return "failed (status error)" if status == "error" else status  # "<job> error: ..." reads as a typo
+
     def _created(self, job: Any) -> Any:
         return str(job.created_at or "")
 
