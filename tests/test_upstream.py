@@ -316,21 +316,30 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 def test_missing_clone_directory(tmp_path: Path) -> None:
     proc = run_cli(str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1
-    assert "nowhere: no such directory; fix:" in proc.stderr
+    assert proc.stderr == (
+        f"import-upstream: error: {tmp_path / 'nowhere'}: no such directory; "
+        "fix: pass the root of a clone of https://github.com/kevinwu23/StanfordFineTuneBench\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_clone_without_datasets_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert upstream.main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    assert "has no datasets/ folder" in one_line_error(capsys)
+    assert one_line_error(capsys) == (
+        f"import-upstream: error: {tmp_path}: has no datasets/ folder; "
+        "fix: pass the root of a clone of kevinwu23/StanfordFineTuneBench (the folder holding datasets/)\n"
+    )
 
 
 def test_missing_file_names_it_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clone = invented_coding_clone(tmp_path / "clone", with_memorization=False)
     assert upstream.main([str(clone), "--out", str(tmp_path / "out")]) == 1  # coding is fine, the others are missing
     err = one_line_error(capsys)
-    assert "latest_news_memorization.csv: file not found; fix:" in err and "--datasets" in err
+    assert err == (
+        f"import-upstream: error: {clone / 'datasets/latest_news/latest_news_memorization.csv'}: file not found; "
+        "fix: pass the root of a complete clone of kevinwu23/StanfordFineTuneBench or leave latest_news out with "
+        "--datasets\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -338,7 +347,10 @@ def test_missing_column_names_file_and_column(tmp_path: Path, capsys: pytest.Cap
     write_csv(tmp_path / "datasets/coding/coding_generalization.csv", ["id", "prompt"], [["0", "What is it?"]])
     assert upstream.main([str(tmp_path), "--out", str(tmp_path / "out"), "--datasets", "coding"]) == 1
     err = one_line_error(capsys)
-    assert "coding_generalization.csv: no column `answer`" in err and "fix:" in err
+    assert err == (
+        f"import-upstream: error: {tmp_path / 'datasets/coding/coding_generalization.csv'}: no column `answer` "
+        "(it has id, prompt); fix: use an unmodified copy of the upstream file\n"
+    )
 
 
 def test_latest_news_without_analysis_rows_suggests_the_flag(
