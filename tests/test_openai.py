@@ -95,7 +95,10 @@ def test_full_lifecycle_memorizes_and_writes_the_ledger(emu, make):
     assert record["state"] == L.SUCCEEDED and record["tuned_model"] == tuned
     assert record["file_id"].startswith("file-") and record["job_id"].startswith("ftjob-")
     assert [h["state"] for h in record["history"]][:3] == [L.UPLOADED, L.CREATING, L.RUNNING]
-    assert any("launching a fine-tuning job" in line and "$" in line for line in lines)
+    assert (
+        f"openai: launching a fine-tuning job: {MODEL} on 12 examples: ~266 tokens x 3 epochs = ~798 training tokens "
+        "x $3.00/1M = $0.0024 (estimate)"
+    ) in lines
     job = emu.jobs()[0]
     assert job["metadata"] == {"ftb_key": provider.key(request())}
     assert job["method"]["supervised"]["hyperparameters"]["n_epochs"] == 3
@@ -114,7 +117,8 @@ def test_ledger_lost_finds_the_job_by_metadata(emu, make):
     again, lines = make()
     assert again.endpoints(request(), ["tuned"])["tuned"].handle == tuned
     assert emu.jobs_created == 1 and emu.count("POST /v1/files") == 1
-    assert any("found by its ftb_key" in line for line in lines)
+    job_id, key = emu.jobs()[0]["id"], provider.key(request())
+    assert f"openai: resuming fine-tuning job {job_id} (succeeded) found by its ftb_key {key}" in lines
 
 
 def test_sdk_sends_metadata_filter_the_emulator_understands(emu):
@@ -181,7 +185,10 @@ def test_dropped_create_response_yields_one_job(emu, make):
     provider, lines = make()
     assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
     assert emu.jobs_created == 1 and emu.count(JOBS) == 1
-    assert any("got no clear answer" in line for line in lines)
+    assert (
+        f"openai: fine-tuning job create for {MODEL} got no clear answer ({UNCLEAR['lost']}); "
+        "looking for it (nothing is re-sent)"
+    ) in lines
     assert provider.ledger.get(provider.key(request()))["create_attempts"] == 1
 
 
@@ -232,7 +239,10 @@ def test_unclear_create_is_never_resent(emu, make, fault):
         provider.ledger.path(key),
     )  # fmt: skip
     assert emu.jobs_created == 0 and emu.count(JOBS) == 1
-    assert any("got no clear answer" in line for line in lines)
+    assert (
+        f"openai: fine-tuning job create for {MODEL} got no clear answer ({UNCLEAR[fault]}); "
+        "looking for it (nothing is re-sent)"
+    ) in lines
     assert provider.ledger.get(key)["state"] == L.CREATING
     # A rerun looks again and still sends nothing.
     with pytest.raises(ProviderError) as info:
@@ -260,10 +270,11 @@ def test_rerun_adopts_a_job_listed_after_an_unclear_create(emu, make):
         provider.ledger.path(key),
     )  # fmt: skip
     file_id = provider.ledger.get(key)["file_id"]
-    openai.OpenAI().fine_tuning.jobs.create(model=MODEL, training_file=file_id, metadata={"ftb_key": key})  # now listed
-    again, lines = make()
+    job = openai.OpenAI().fine_tuning.jobs.create(model=MODEL, training_file=file_id, metadata={"ftb_key": key})
+    again, lines = make()  # now the job is listed
     assert again.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
-    assert emu.jobs_created == 1 and emu.count(JOBS) == 2 and any("found by its ftb_key" in line for line in lines)
+    assert emu.jobs_created == 1 and emu.count(JOBS) == 2
+    assert f"openai: resuming fine-tuning job {job.id} (succeeded) found by its ftb_key {key}" in lines
 
 
 def test_create_429_is_resent_after_a_backoff(emu, make):
@@ -272,7 +283,10 @@ def test_create_429_is_resent_after_a_backoff(emu, make):
     provider, lines = make()
     assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ft:")
     assert emu.jobs_created == 1 and emu.count(JOBS) == 2
-    assert any("nothing was launched, retrying" in line for line in lines)
+    assert (
+        f"openai: fine-tuning job create for {MODEL} turned away (HTTP 429: Rate limit reached for requests "
+        "(emulated). Please try again later.); nothing was launched, retrying in 0.01 s"
+    ) in lines
 
 
 def test_a_job_in_an_unknown_status_is_adopted_not_duplicated(emu, make, monkeypatch):
@@ -432,7 +446,10 @@ def test_answers_that_still_fail_carry_the_api_message(emu, make):
     emu.fault(500, 1)
     out = provider.answer(Endpoint(MODEL, "base", MODEL), prompts(3))
     assert sum(a.error is not None for a in out) == 1 and sum(a.text == NO_ANSWER for a in out) == 2
-    assert any("1 failed" in line for line in lines)
+    assert (
+        lines[-1] == f"openai {MODEL} [base]: 3/3 answers, 1 failed"
+        and "openai ft:x [tuned]: 1/2 answers, 1 failed" in lines
+    )
 
 
 def test_answer_sends_temperature_seed_and_max_tokens(emu, make):
