@@ -127,7 +127,8 @@ def test_ledger_lost_finds_the_job_by_suffix(emu, make):
     again, lines = make()
     assert again.endpoints(request(), ["tuned"])["tuned"].handle == tuned
     assert emu.jobs_created == 1 and emu.count(UPLOAD) == 1
-    assert any("found by its suffix ftb-" in line for line in lines)
+    job_id, key = emu.jobs()[0]["id"], provider.key(request())
+    assert f"together: resuming fine-tuning job {job_id} (completed) found by its suffix ftb-{key}" in lines
 
 
 def test_dropped_create_response_yields_one_job(emu, make):
@@ -135,7 +136,10 @@ def test_dropped_create_response_yields_one_job(emu, make):
     provider, lines = make()
     assert provider.endpoints(request(), ["tuned"])["tuned"].handle.startswith("ftb-emulator/")
     assert emu.jobs_created == 1 and emu.count(CREATE) == 1
-    assert any("got no clear answer" in line for line in lines)
+    assert (
+        f"together: fine-tuning job create for {MODEL.removeprefix('together:')} got no clear answer "
+        "(connection error: Connection error.); looking for it (nothing is re-sent)"
+    ) in lines
 
 
 def test_lost_create_is_never_resent(emu, make):
