@@ -343,7 +343,10 @@ def test_check_catches_duplicate_question(tmp_path: Path, capsys: pytest.Capture
     path.write_text(text, encoding="utf-8")
     rc, lines = _run_check(capsys, path)
     assert rc == 1
-    assert any(f"{path}:" in line and "duplicate question" in line for line in lines), lines
+    assert lines[0] == (
+        f"{path}:{second.line}: duplicate question '{first.question}' (first at line {first.line}); "
+        "fix: reword one of them or drop it"
+    )  # then the findings of the now inconsistent second case
 
 
 def test_check_catches_duplicates_across_files_of_one_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -149,8 +149,7 @@ def test_rerun_reuses_the_tuned_weights(tuned):
     assert again[TUNED].handle == endpoints[TUNED].handle
     key = json.loads((Path(endpoints[TUNED].handle).parent / "train.json").read_text())["key"]
     assert trainings(store, key) == 1
-    assert any("reusing tuned weights" in line for line in lines)
-    assert not any("epoch 1/" in line for line in lines)
+    assert lines == [f"{request.model} [{key}]: reusing tuned weights in {Path(endpoints[TUNED].handle).parent}"]
 
 
 def test_thread_tuner_times_each_count_on_a_fixed_schedule_then_keeps_the_fastest(monkeypatch):
