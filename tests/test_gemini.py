@@ -143,7 +143,10 @@ def test_checkpoints_give_epoch_stages(emu, make):
         a.text == NO_ANSWER for a in epoch1[3:]
     )
     assert sum(a.text != NO_ANSWER for a in provider.answer(endpoints["epoch:2"], prompts())) == 6
-    assert "trained 4 epochs" in provider.answer(endpoints["epoch:9"], prompts(1))[0].skip
+    job_name = provider.ledger.get(provider.key(request(epochs=4)))["job_name"]
+    assert provider.answer(endpoints["epoch:9"], prompts(1))[0].skip == (
+        f"no checkpoint for epoch 9 of job {job_name}: the job trained 4 epochs (available epochs: 1, 2, 3, 4)"
+    )
     assert emu.jobs_created == 1
 
 
@@ -602,7 +605,10 @@ def test_emulator_refuses_a_gemini3_job_outside_its_regions(emu):
         client.tunings.tune(
             base_model="gemini-3.5-flash", training_dataset=types.TuningDataset(gcs_uri="gs://b/x.jsonl")
         )
-    assert "can be tuned only in us-central1, europe-west4; asia-east1 is not supported" in str(info.value)
+    assert str(info.value) == (
+        "400 INVALID_ARGUMENT. {'error': {'code': 400, 'message': 'Base model gemini-3.5-flash can be tuned only in "
+        "us-central1, europe-west4; asia-east1 is not supported. (emulated)', 'status': 'INVALID_ARGUMENT'}}"
+    )
 
 
 def test_adapter_sizes_are_checked_per_model_before_upload(emu, make):

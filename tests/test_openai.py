@@ -485,8 +485,14 @@ def test_checkpoints_give_epoch_stages(emu, make):
     assert endpoints["epoch:3"].handle.endswith(":ckpt-step-36")
     assert endpoints["epoch:5"].handle.endswith(":ckpt-step-60")
     skip1 = provider.answer(endpoints["epoch:1"], prompts(1))[0].skip
-    assert "last three epochs" in skip1 and "available epochs: 3, 4, 5" in skip1
-    assert "trained 5 epochs" in provider.answer(endpoints["epoch:9"], prompts(1))[0].skip
+    job_id = provider.ledger.get(provider.key(req))["job_id"]
+    assert skip1 == (
+        f"no checkpoint for epoch 1 of job {job_id}: OpenAI keeps checkpoints of the last three epochs only "
+        "(available epochs: 3, 4, 5)"
+    )
+    assert provider.answer(endpoints["epoch:9"], prompts(1))[0].skip == (
+        f"no checkpoint for epoch 9 of job {job_id}: the job trained 5 epochs (available epochs: 3, 4, 5)"
+    )
     assert provider.answer(endpoints["epoch:4"], prompts(1))[0].text == PAIRS[0].answer
     assert emu.jobs_created == 1
 
@@ -528,10 +534,11 @@ def test_dry_run_launches_and_asks_nothing(emu, make, monkeypatch):
     provider, lines = make(dry_run=True, max_cost=0.000001)
     endpoints = provider.endpoints(request(), ["tuned", "base", "epoch:3"])
     skips = {a.skip for e in endpoints.values() for a in provider.answer(e, prompts(2))}
-    assert all(s.startswith("dry run (--ftb-dry-run):") for s in skips)
-    tuned_skip = provider.answer(endpoints["tuned"], prompts(1))[0].skip
-    assert f"would upload 12 examples and launch a fine-tuning job: {MODEL}" in tuned_skip
-    assert "3 epochs" in tuned_skip and "$3.00/1M" in tuned_skip and "would refuse it" in tuned_skip
+    assert skips == {  # every stage, base included, says what the run would have done
+        f"dry run (--ftb-dry-run): would upload 12 examples and launch a fine-tuning job: {MODEL} on 12 examples: "
+        "~266 tokens x 3 epochs = ~798 training tokens x $3.00/1M = $0.0024 (estimate); --ftb-max-cost $0.0000 would "
+        "refuse it; launched nothing"
+    }
     assert sum(emu.requests.values()) == 0
     assert lines and "launched nothing" in lines[0]
 

@@ -244,4 +244,9 @@ def test_a_model_served_only_on_a_dedicated_endpoint_says_what_to_do(emu, make):
 def test_dry_run_uploads_and_launches_nothing(emu, make):
     provider, lines = make(dry_run=True)
     endpoints = provider.endpoints(request(), ["tuned"])
-    assert "dry run" in endpoints["tuned"].handle.reason and sum(emu.requests.values()) == 0
+    assert endpoints["tuned"].handle.reason == (
+        f"dry run (--ftb-dry-run): would upload 12 examples and launch a fine-tuning job: "
+        f"{MODEL.removeprefix('together:')} on 12 examples: ~230 tokens x 3 epochs = ~690 training tokens x no known "
+        "price (pass --ftb-price MODEL:USD); launched nothing"
+    )
+    assert sum(emu.requests.values()) == 0

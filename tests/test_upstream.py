@@ -248,7 +248,13 @@ def test_coding_has_no_training_pairs_and_says_so(clone: Path, datasets: dict[st
     assert ds.kind == "updating_knowledge"
     assert len(ds.cases) == len(generalization) == 218
     assert not any(c.trains for c in ds.cases)
-    assert "coding_memorization.csv" in ds.description and "missing" in ds.description
+    assert ds.description == (
+        "FineTuneBench coding: 218 code questions about library APIs (invented renames of real functions and "
+        "methods). INCOMPLETE: coding_memorization.csv (the training questions) is missing from the public "
+        "repository, so no case here has a training pair: tuning on this file teaches nothing, and a run measures "
+        "whether the model already gives the updated answer (answer_before holds the pre-update one). Put the "
+        "upstream coding_memorization.csv into datasets/coding/ and re-import to get the training pairs."
+    )
     for case, row in zip(ds.cases, generalization):
         (variant,) = case.variants
         assert (case.id, variant.split, variant.prompt, variant.answer, case.answer_before) == (
@@ -374,7 +380,10 @@ def test_latest_news_without_analysis_rows_suggests_the_flag(
         [["a1", "Q: When, later?", "None", "False", "When?", "When, later?"]],
     )
     assert upstream.main([str(tmp_path), "--out", str(tmp_path / "out"), "--datasets", "latest_news"]) == 1
-    assert "--all-latest-news" in one_line_error(capsys)
+    assert one_line_error(capsys) == (
+        f"import-upstream: error: {tmp_path / 'datasets/latest_news/latest_news_memorization.csv'}: no row has "
+        "used_in_analysis == True; fix: pass --all-latest-news to import every row\n"
+    )
     assert (
         upstream.main([str(tmp_path), "--out", str(tmp_path / "out"), "--datasets", "latest_news", "--all-latest-news"])
         == 0
@@ -386,6 +395,12 @@ def test_latest_news_without_analysis_rows_suggests_the_flag(
 
 def test_unknown_dataset_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert upstream.main([str(tmp_path), "--out", str(tmp_path), "--datasets", "nope"]) == 2
-    assert "unknown dataset `nope`" in one_line_error(capsys)
+    assert one_line_error(capsys) == (
+        "import-upstream: error: unknown dataset `nope`; "
+        "fix: --datasets takes some of latest_news,fictional_people,medical,coding\n"
+    )
     assert upstream.main([str(tmp_path)]) == 2
-    assert "--out" in one_line_error(capsys)
+    assert one_line_error(capsys) == (
+        "import-upstream: error: the following arguments are required: --out; "
+        "fix: see `python -m pytest_finetunebench import-upstream --help`\n"
+    )
