@@ -72,7 +72,7 @@ class FrozenCasts:
     For the block it also stops peft's LoRA layers casting their input to the adapters' fp32: under
     autocast a bf16 input (the attention's output, the MLP's product) went to fp32 and straight back
     to bf16 for the adapter's matmul, and its gradient the same way back, both exact round trips.
-    On any device: the numbers stay bit for bit the same (tested), without 4 casts a layer a step.
+    On any device: the numbers stay bit for bit the same (tested), without 8 casts a layer a step.
     """
 
     def __init__(self, model: torch.nn.Module, dtype: torch.dtype | None) -> None:
