@@ -536,8 +536,8 @@ def test_dry_run_launches_and_asks_nothing(emu, make, monkeypatch):
     skips = {a.skip for e in endpoints.values() for a in provider.answer(e, prompts(2))}
     assert skips == {  # every stage, base included, says what the run would have done
         f"dry run (--ftb-dry-run): would upload 12 examples and launch a fine-tuning job: {MODEL} on 12 examples: "
-        "~266 tokens x 3 epochs = ~798 training tokens x $3.00/1M = $0.0024 (estimate); --ftb-max-cost $0.0000 would "
-        "refuse it; launched nothing"
+        "~266 tokens x 3 epochs = ~798 training tokens x $3.00/1M = $0.0024 (estimate); --ftb-max-cost $0.0000010 "
+        "would refuse it; launched nothing"
     }
     assert sum(emu.requests.values()) == 0
     assert lines and "launched nothing" in lines[0]
@@ -550,7 +550,9 @@ def test_prices_parse_and_match_by_prefix():
     table = {"gpt-4o": 25.0, "gpt-4o-mini": 3.0}
     assert price_for("gpt-4o-mini-2024-07-18", table) == 3.0 and price_for("gpt-4o-2024-08-06", table) == 25.0
     assert price_for("davinci-003", table) is None
-    assert (usd(12.345), usd(0.0023), usd(0), usd(None)) == ("$12.35", "$0.0023", "$0.00", "unknown")
+    assert (usd(12.345), usd(0.0023), usd(0.000123), usd(1e-6), usd(0), usd(None)) == (
+        "$12.35", "$0.0023", "$0.0001", "$0.0000010", "$0.00", "unknown",
+    )  # fmt: skip
 
 
 def test_missing_api_key_is_a_provider_error(make, monkeypatch):

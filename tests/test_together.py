@@ -221,8 +221,10 @@ def test_max_cost_uses_togethers_own_estimate_before_the_create(emu, make):
     provider, lines = make(max_cost=0.0000001)
     with pytest.raises(ProviderError) as info:
         provider.endpoints(request(), ["tuned"])
-    assert str(info.value).startswith("refusing to launch: Together estimates $0.0")
-    assert str(info.value).endswith(", over --ftb-max-cost $0.0000; the file is uploaded, nothing was launched")
+    assert str(info.value) == (
+        "refusing to launch: Together estimates $0.0002, over --ftb-max-cost $0.00000010; the file is uploaded, "
+        "nothing was launched"
+    )
     assert emu.count(UPLOAD) == 1 and emu.jobs_created == 0
     assert provider.ledger.get(provider.key(request()))["state"] == L.UPLOADED
 

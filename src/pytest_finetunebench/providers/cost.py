@@ -3,6 +3,7 @@ the cost line shown before a launch and the ``--ftb-max-cost`` check."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,10 +33,15 @@ def price_for(model: str, prices: Mapping[str, float]) -> float | None:
 
 
 def usd(amount: float | None) -> str:
-    """``$12.34``; small amounts keep four decimals (``$0.0023``), so a tiny cost never reads ``$0.00``."""
+    """``$12.34``; small amounts four decimals (``$0.0023``), or two significant digits below that
+    (``$0.0000010``), so a tiny cost or limit never reads ``$0.00``."""
     if amount is None:
         return "unknown"
-    return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+    if amount >= 0.01 or amount <= 0:
+        return f"${amount:.2f}"
+    if amount >= 0.00005:  # four decimals show it
+        return f"${amount:.4f}"
+    return f"${amount:.{1 - math.floor(math.log10(amount))}f}"
 
 
 @dataclass(frozen=True)
