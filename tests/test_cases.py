@@ -176,22 +176,31 @@ def test_unquoted_scalars_stay_as_written(tmp_path: Path, scalar: str, expected:
 
 
 @pytest.mark.parametrize(
-    ("text", "line", "needle"),
+    ("text", "line", "message"),
     [
         (
             "dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1'\n    answer: '2'\n",
             6,
-            "`answer` is given twice (first at line 5)",
+            "`answer` is given twice (first at line 5); fix: keep one",
         ),
-        ("dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1\x07'\n", 5, "unreadable YAML"),
-        ("dataset: x\ncases:\n  - id: a\n    ? [a, b]: x\n", 4, "is not a name"),
+        (
+            "dataset: x\ncases:\n  - id: a\n    question: q?\n    answer: '1\x07'\n",
+            5,
+            "unreadable YAML (unacceptable character #x0007: control characters are not allowed); "
+            "fix: remove the offending character",
+        ),
+        (
+            "dataset: x\ncases:\n  - id: a\n    ? [a, b]: x\n",
+            4,
+            "key `[...]` is not a name; fix: use a plain field name",
+        ),
     ],
 )
-def test_every_yaml_problem_is_one_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
+def test_every_yaml_problem_is_one_line(tmp_path: Path, text: str, line: int, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(CaseFileError) as info:
         load_dataset(path)
-    assert str(info.value).startswith(f"{path}:{line}: ") and needle in str(info.value)
+    assert str(info.value) == f"{path}:{line}: {message}"
 
 
 @pytest.mark.parametrize(

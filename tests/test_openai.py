@@ -760,9 +760,8 @@ def test_a_rejected_training_file_is_one_line_with_openais_details(emu, make):
     provider, _ = make()
     with pytest.raises(ProviderError) as info:
         provider.endpoints(request(), ["tuned"])
-    assert str(info.value).startswith("OpenAI rejected training file file-") and str(info.value).endswith(
-        ": Invalid file format: line 3 is not valid JSON."
-    )
+    file_id = provider.ledger.get(provider.key(request()))["file_id"]
+    assert str(info.value) == f"OpenAI rejected training file {file_id}: Invalid file format: line 3 is not valid JSON."
     assert emu.jobs_created == 0
 
 
