@@ -44,6 +44,11 @@ from pytest_finetunebench.testing.vertex_generate import NO_ANSWER
 
 MODEL = "gemini-2.5-flash"
 BUCKET = "ftb-test"
+# what the provider says of a create with no clear answer: the connection dropped, or an HTTP 503
+UNCLEAR = {
+    "lost": "RemoteProtocolError: Server disconnected without sending a response.",
+    "503": "HTTP 503 UNAVAILABLE: The service is currently unavailable. (emulated)",
+}
 CREATE = "POST tuningJobs"
 POLL = "GET tuningJobs/{id}"
 UPLOAD = "POST upload"
@@ -243,13 +248,6 @@ def test_dropped_create_response_yields_one_job(emu, make):
         "looking for it (nothing is re-sent)"
     ) in lines
     assert provider.ledger.get(provider.key(request()))["create_attempts"] == 1
-
-
-# what the provider says of a create with no clear answer: the connection dropped, or an HTTP 503
-UNCLEAR = {
-    "lost": "RemoteProtocolError: Server disconnected without sending a response.",
-    "503": "HTTP 503 UNAVAILABLE: The service is currently unavailable. (emulated)",
-}
 
 
 @pytest.mark.parametrize("fault", ["lost", "503"])

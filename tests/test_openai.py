@@ -40,6 +40,11 @@ from pytest_finetunebench.testing import OpenAIEmulator
 from pytest_finetunebench.testing.openai_emulator import NO_ANSWER
 
 MODEL = "gpt-4o-mini-2024-07-18"
+# what the provider says of a create with no clear answer: the connection dropped, or an HTTP 500
+UNCLEAR = {
+    "lost": "Connection error. (RemoteProtocolError: Server disconnected without sending a response.)",
+    "500": "HTTP 500: The server had an error while processing your request. Sorry about that! (emulated)",
+}
 JOBS = "POST /v1/fine_tuning/jobs"
 POLL = "GET /v1/fine_tuning/jobs/{id}"
 
@@ -214,13 +219,6 @@ def test_create_sends_an_idempotency_key(emu, make, monkeypatch):
     provider, _ = make()
     provider.endpoints(request(), ["tuned"])
     assert len(seen) == 1 and seen[0].startswith(f"ftb-{provider.key(request())}-")
-
-
-# what the provider says of a create with no clear answer: the connection dropped, or an HTTP 500
-UNCLEAR = {
-    "lost": "Connection error. (RemoteProtocolError: Server disconnected without sending a response.)",
-    "500": "HTTP 500: The server had an error while processing your request. Sorry about that! (emulated)",
-}
 
 
 @pytest.mark.parametrize("fault", ["lost", "500"])
