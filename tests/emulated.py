@@ -1,6 +1,7 @@
-"""What tests/test_openai.py and tests/test_gemini.py share: the training pairs, the provider
-factory behind their ``make`` fixture, the emulator behind ``emu``, and the child process that
-builds the same request (a pytest-xdist worker, a run killed with -9).
+"""What the provider tests (test_openai, test_gemini, test_together) share: the training pairs,
+the provider factory behind their ``make`` fixture, the emulator behind ``emu``, the child process
+that builds the same request (a pytest-xdist worker, a run killed with -9), and the whole text of
+the two long messages every API provider shows (an unknown create outcome, a job timeout).
 
 A plain module next to the tests: pytest's default (``prepend``) import mode puts this folder
 on ``sys.path`` before it imports a test file, so ``from emulated import ...`` finds it.
