@@ -14,7 +14,7 @@ import pytest
 
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.grading.outcome import Record
-from pytest_finetunebench.reporting.gate import Threshold, check, parse_thresholds
+from pytest_finetunebench.reporting.gate import Threshold, check, parse_thresholds, unknown_scopes
 from pytest_finetunebench.reporting.report import Summary
 from pytest_finetunebench.reporting.runs import Comparison, SavedRun
 from pytest_finetunebench.reporting.stats import design_effect, wilson
@@ -328,18 +328,7 @@ def test_thresholds_parse_fractions_and_percentages_and_skip_empty_parts() -> No
     ]
 
 
-@pytest.mark.parametrize(
-    "part",
-    [
-        "memorization=0.9",
-        ":0.5",
-        "memorization:abc",
-        "memorization:1.5",
-        "memorization:-0.1",
-        "a:b:0.5",
-        "memorization:",
-    ],
-)
+@pytest.mark.parametrize("part", ["memorization=0.9", ":0.5", "memorization:abc", "a:b:0.5", "memorization:"])
 def test_a_bad_threshold_is_one_usage_line(part: str) -> None:
     with pytest.raises(pytest.UsageError) as err:
         parse_thresholds(f"generalization:0.3,{part}", "--ftb-compare-fail")
@@ -347,3 +336,25 @@ def test_a_bad_threshold_is_one_usage_line(part: str) -> None:
         str(err.value)
         == f"--ftb-compare-fail: `{part}` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
     )
+
+
+@pytest.mark.parametrize("part", ["memorization:1.5", "memorization:-0.1", "generalization:101%", "rephrased:nan"])
+def test_a_threshold_outside_0_to_1_says_so(part: str) -> None:
+    with pytest.raises(pytest.UsageError) as err:
+        parse_thresholds(part)
+    assert str(err.value) == (
+        f"--ftb-fail-under: `{part}`: the value must lie between 0 and 1 (or 0% and 100%); "
+        "fix: e.g. memorization:0.9 or generalization:30%"
+    )
+
+
+def test_a_scope_that_names_no_split_is_listed_with_the_known_ones() -> None:
+    thresholds = parse_thresholds("memorization:0.9,generalisation:30%,retention:0.5")
+    fix = "fix: use one of generalization, memorization"
+    assert unknown_scopes(thresholds, {"memorization", "rephrased"}, "--ftb-fail-under") == [
+        f"--ftb-fail-under: `generalisation` names no split here; {fix}, rephrased",
+        f"--ftb-fail-under: `retention` names no split here; {fix}, rephrased",
+    ]
+    assert unknown_scopes(thresholds, {"memorization", "retention"}, "--ftb-fail-under") == [
+        f"--ftb-fail-under: `generalisation` names no split here; {fix}, retention"
+    ]

@@ -165,7 +165,8 @@ def test_gate_never_hides_run_errors(project: pytest.Pytester) -> None:
 def test_bad_threshold_spec_is_a_usage_error(project: pytest.Pytester) -> None:
     result = run(project, "--ftb-model=modela", "--ftb-fail-under=memorization=0.9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--ftb-fail-under: `memorization=0.9` is not scope:value*"])
+    message = "--ftb-fail-under: `memorization=0.9` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
 
 
 def test_an_unknown_precision_is_a_usage_error(project: pytest.Pytester) -> None:
@@ -289,6 +290,16 @@ def test_a_failed_tuning_is_reported_once_in_full_then_as_one_line(project: pyte
     [
         (["--ftb-dataset=town"], "--ftb-dataset=town names no dataset here; known: towns"),
         (["--ftb-split=rephrase"], "--ftb-split=rephrase names no split here; known: comparison, date_changed,*"),
+        (
+            ["--ftb-fail-under=memorisation:0.9"],
+            "--ftb-fail-under: `memorisation` names no split here; "
+            "fix: use one of comparison, date_changed, generalization, memorization, rephrased",
+        ),
+        (
+            ["--ftb-compare-fail=generalisation:5%"],
+            "--ftb-compare-fail: `generalisation` names no split here; "
+            "fix: use one of comparison, date_changed, generalization, memorization, rephrased",
+        ),
         (["--ftb-limit=0"], "--ftb-limit=0: keep at least one case per dataset (1 or more)"),
         (
             ["--ftb-scoring=likelihood"],
@@ -304,7 +315,7 @@ def test_selection_and_output_mistakes_are_usage_errors(
 ) -> None:
     result = run(project, "--ftb-model=modela", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*{message}*"])
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
 
 
 def test_a_wrong_answer_that_is_the_pre_update_answer_says_so(pytester: pytest.Pytester) -> None:

@@ -226,7 +226,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Confi
 def pytest_collection_finish(session: pytest.Session) -> None:
     collection = session.config.stash[COLLECTION]
     worker = hasattr(session.config, "workerinput")  # under xdist a worker cannot stop the session cleanly
-    problems = collection.catalog.unknown(collection.selection)
+    catalog, results = collection.catalog, session.config.pluginmanager.get_plugin("finetunebench-results")
+    problems = catalog.unknown(collection.selection)
+    if results is not None and catalog.datasets and not catalog.invalid:  # a gate's typo: before any tuning
+        problems += results.unknown_scopes(catalog.splits)
     if problems and not worker:
         raise pytest.UsageError("; ".join(problems))
     items = [i for i in session.items if isinstance(i, VariantItem)]

@@ -16,7 +16,7 @@ import pytest
 from ..cases.schema import RETENTION
 from ..providers.base import final_stages, stage_label
 from . import retention
-from .report import Summary
+from .report import GENERALIZATION, Summary
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,29 @@ def parse_thresholds(spec: str | None, flag: str = "--ftb-fail-under") -> list[T
         try:
             minimum = float(value[:-1]) / 100 if value.endswith("%") else float(value)
         except ValueError:
-            minimum = -1.0
-        if not sep or not scope or not 0 <= minimum <= 1:
+            minimum = None
+        if not sep or not scope or minimum is None:
             raise pytest.UsageError(
                 f"{flag}: `{part.strip()}` is not scope:value; fix: e.g. memorization:0.9,generalization:30%"
             )
+        if not 0 <= minimum <= 1:
+            raise pytest.UsageError(
+                f"{flag}: `{part.strip()}`: the value must lie between 0 and 1 (or 0% and 100%); "
+                "fix: e.g. memorization:0.9 or generalization:30%"
+            )
         out.append(Threshold(scope.strip(), minimum, alpha))
     return out
+
+
+def unknown_scopes(thresholds: Iterable[Threshold], splits: Iterable[str], flag: str) -> list[str]:
+    """One line per threshold whose scope names neither ``generalization`` nor a split collected here
+    (a typo would otherwise fail the gate only after every model was tuned and asked)."""
+    known = sorted({GENERALIZATION, *splits})
+    return [
+        f"{flag}: `{t.scope}` names no split here; fix: use one of {', '.join(known)}"
+        for t in thresholds
+        if t.scope not in known
+    ]
 
 
 def _alpha(level: str, part: str, flag: str) -> float:

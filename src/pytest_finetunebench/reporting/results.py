@@ -4,7 +4,7 @@ written at the end (JSON report, Markdown and job summary, saved run, plots)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,13 @@ class Results:
         for flag in ("report", "markdown", "html", "plot"):
             if self.opts[flag]:
                 _check_writable(flag, Path(self.opts[flag]), is_dir=flag == "plot")
+
+    def unknown_scopes(self, splits: Iterable[str]) -> list[str]:
+        """One line per --ftb-fail-under / --ftb-compare-fail scope that names no split collected here."""
+        return [
+            *gate.unknown_scopes(self.thresholds, splits, "--ftb-fail-under"),
+            *gate.unknown_scopes(self.drop_limits, splits, "--ftb-compare-fail"),
+        ]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
