@@ -228,7 +228,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     worker = hasattr(session.config, "workerinput")  # under xdist a worker cannot stop the session cleanly
     catalog, results = collection.catalog, session.config.pluginmanager.get_plugin("finetunebench-results")
     problems = catalog.unknown(collection.selection)
-    if results is not None and catalog.datasets and not catalog.invalid:  # a gate's typo: before any tuning
+    if results is not None and catalog.complete:  # a gate's typo: said before any tuning
         problems += results.unknown_scopes(catalog.splits)
     if problems and not worker:
         raise pytest.UsageError("; ".join(problems))

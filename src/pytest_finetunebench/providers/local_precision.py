@@ -77,7 +77,10 @@ class FrozenCasts:
 
     def __init__(self, model: torch.nn.Module, dtype: torch.dtype | None) -> None:
         self._swaps: list[tuple[torch.nn.Module, str, torch.nn.Parameter, torch.nn.Parameter]] = []
+        self._tuners: list[torch.nn.Module] = []  # peft's LoRA layers: their input cast autocast undoes
         for module in model.modules() if dtype is not None else ():
+            if getattr(module, "cast_input_dtype_enabled", False):
+                self._tuners.append(module)
             if not isinstance(module, torch.nn.Linear):
                 continue
             for name in ("weight", "bias"):
@@ -86,8 +89,6 @@ class FrozenCasts:
                     continue
                 copy = torch.nn.Parameter(param.detach().to(dtype), requires_grad=False)
                 self._swaps.append((module, name, param, copy))
-        # peft's tuner layers (LoRA's), whose input cast to the adapter's dtype autocast undoes
-        self._tuners = [m for m in model.modules() if getattr(m, "cast_input_dtype_enabled", False)] if dtype else []
 
     def __len__(self) -> int:
         return len(self._swaps)

@@ -110,12 +110,16 @@ class Catalog:
         """Whether ``path`` is a file or folder already collected under another path (a symlink loop, a link)."""
         return self.visited.setdefault(path.resolve(), path) != path
 
-    def unknown(self, selection: Selection) -> list[str]:
-        """One line per ``--ftb-dataset`` / ``--ftb-split`` value that names nothing collected.
+    @property
+    def complete(self) -> bool:
+        """Whether the names collected are all there are: some dataset, and no invalid case file (its
+        names are unknown, and its own error says what to fix first)."""
+        return bool(self.datasets) and not self.invalid
 
-        Nothing while a case file is invalid: its own error says what to fix first.
-        """
-        if self.invalid or not self.datasets:
+    def unknown(self, selection: Selection) -> list[str]:
+        """One line per ``--ftb-dataset`` / ``--ftb-split`` value that names nothing collected
+        (nothing unless :attr:`complete`)."""
+        if not self.complete:
             return []
         problems = []
         for flag, wanted, known in (
