@@ -50,9 +50,14 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 # Every benchmark script in its --quick mode (small sizes, under a minute each): CI runs this so a
-# refactor cannot break a benchmark unnoticed. The numbers it prints are not results.
+# refactor cannot break a benchmark unnoticed. The numbers it prints are not results. Each runs with
+# a temp dir of its own, which must be empty when it ends (a job store holds a 0.5-1 GB model);
+# torch.compile's cache stays where torch keeps it by default.
 bench-quick: $(VENV)/.installed
-	@set -e; for script in bench/bench_*.py; do echo "== $$script --quick"; $(PY) $$script --quick; done
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	export TORCHINDUCTOR_CACHE_DIR=$${TORCHINDUCTOR_CACHE_DIR:-$${TMPDIR:-/tmp}/torchinductor_$$(id -un)}; \
+	for script in bench/bench_*.py; do echo "== $$script --quick"; TMPDIR=$$tmp $(PY) $$script --quick; \
+	  left=$$(ls -A "$$tmp"); [ -z "$$left" ] || { echo "$$script left in its temp dir: $$left"; exit 1; }; done
 
 # Mutation testing of grade, normalize, cases, gate, report, runs, collect and the ledger/remote
 # code (mutmut 3, configured in pyproject.toml); prints the score per module (goal: 90% killed).

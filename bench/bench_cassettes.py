@@ -18,6 +18,7 @@ three; the ratio and how many answers each replay got right go into the results 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -164,17 +165,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.quick:
-        args.answers, args.repeat, args.out = (
-            50,
-            1,
-            Path(tempfile.mkdtemp(prefix="ftb-bench-")) / "RESULTS-cassettes.md",
-        )
+        args.answers, args.repeat, args.out = 50, 1, None
     request, prompts = workload(args.answers)
     with tempfile.TemporaryDirectory(prefix="ftb-bench-cassettes-") as tmp_name:
         tmp = Path(tmp_name)
         with OpenAIEmulator(job_polls=3, file_polls=1) as emu:
-            import os
-
             os.environ.update(OPENAI_BASE_URL=emu.base_url, OPENAI_API_KEY="sk-bench")
             recorder = C.Recorder(tmp / "cassettes", "once", JobStore(tmp / "rec-store"))
             record_s, truth = drive(tmp / "rec-store", recorder.recording, request, prompts)
@@ -194,7 +189,7 @@ def main() -> int:
             print(f"ours: {seconds:.3f}s, {ours_right}/{len(want)} answers as recorded", flush=True)
 
         def vcr_run(label: str, make_cm) -> tuple[float, int, int]:
-            @__import__("contextlib").contextmanager
+            @contextlib.contextmanager
             def recording(provider, req):
                 with make_cm():
                     yield
@@ -290,7 +285,8 @@ def main() -> int:
         f"{os.cpu_count()} cores, 1-min load average {os.getloadavg()[0]:.1f} at the end.",
         "",
     ]
-    args.out.write_text("\n".join(lines))
+    if args.out:
+        args.out.write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 

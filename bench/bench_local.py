@@ -16,6 +16,7 @@ training's share of the machine's peak (steps after the first, which warms up an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -23,6 +24,7 @@ import random
 import resource
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -120,6 +122,16 @@ def norm(text: str | None) -> str:
     return " ".join((text or "").lower().strip().rstrip(".").split())
 
 
+@contextlib.contextmanager
+def store_root(path: str | None, prefix: str) -> Iterator[Path]:
+    """The job store at `path`, else a temp dir removed on the way out (a converted model is 0.5 GB)."""
+    if path:
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--facts", type=int, default=50)
@@ -132,14 +144,18 @@ def main() -> None:
     )
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--compile", action="store_true", help="train through torch.compile (--ftb-compile)")
-    ap.add_argument("--store", default=None, help="job store (default: a fresh temp dir)")
+    ap.add_argument("--store", default=None, help="job store (default: a temp dir, removed at the end)")
     ap.add_argument("--quick", action="store_true", help="6 facts, 1 epoch: CI's check that it runs")
     args = ap.parse_args()
     if args.quick:
         args.facts, args.epochs = 6, 1
+    with store_root(args.store, "ftb-bench-") as root:
+        run(args, root)
 
+
+def run(args: argparse.Namespace, root: Path) -> None:
+    """Tune, answer, and print the table, with the job store at `root`."""
     load0 = os.getloadavg()
-    root = Path(args.store or tempfile.mkdtemp(prefix="ftb-bench-"))
     store = JobStore(root)
     lines: list[str] = []
     ctx = RunContext(

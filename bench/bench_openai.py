@@ -46,17 +46,15 @@ def run(n: int, latency: float, concurrency: int) -> dict:
         os.environ["OPENAI_BASE_URL"] = url + "/v1"
         os.environ["OPENAI_API_KEY"] = "sk-bench"
         lines: list[str] = []
-        ctx = RunContext(
-            JobStore(tempfile.mkdtemp(prefix="ftb-bench-")), {"concurrency": concurrency}, progress=lines.append
-        )
-        provider = OpenAIProvider(ctx)
-        endpoint = Endpoint("bench", "tuned", "ft:gpt-4o-mini-2024-07-18:ftb-emulator:bench:00000000")
-        provider.answer(endpoint, [Prompt("w", "question 0?")] * concurrency)  # warm the connection pool
-        prompts = [Prompt(str(i), f"question {i}?") for i in range(n)]
-        t0 = time.perf_counter()
-        answers = provider.answer(endpoint, prompts)
-        wall = time.perf_counter() - t0
-        cpu = time.process_time()
+        with tempfile.TemporaryDirectory(prefix="ftb-bench-") as store:
+            provider = OpenAIProvider(RunContext(JobStore(store), {"concurrency": concurrency}, progress=lines.append))
+            endpoint = Endpoint("bench", "tuned", "ft:gpt-4o-mini-2024-07-18:ftb-emulator:bench:00000000")
+            provider.answer(endpoint, [Prompt("w", "question 0?")] * concurrency)  # warm the connection pool
+            prompts = [Prompt(str(i), f"question {i}?") for i in range(n)]
+            t0 = time.perf_counter()
+            answers = provider.answer(endpoint, prompts)
+            wall = time.perf_counter() - t0
+            cpu = time.process_time()
     finally:
         out, _ = server.communicate("", timeout=30)
     max_in_flight, requests = (int(x) for x in out.split())

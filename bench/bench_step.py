@@ -20,14 +20,12 @@ import argparse
 import contextlib
 import os
 import platform
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
 import torch
 import transformers
-from bench_local import invented_facts, matmul_peak, matmul_seconds
+from bench_local import invented_facts, matmul_peak, matmul_seconds, store_root
 from torch.profiler import ProfilerActivity, profile
 
 from pytest_finetunebench.providers import RunContext
@@ -64,7 +62,7 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="the decoder layers through torch.compile")
     ap.add_argument("--steps", type=int, default=10, help="steps timed, and steps profiled")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--store", default=None, help="job store holding the converted model (default: a temp dir)")
+    ap.add_argument("--store", default=None, help="job store of the converted model (default: a temp dir, removed)")
     ap.add_argument("--quick", action="store_true", help="2 steps: CI's check that it runs")
     args = ap.parse_args()
     steps = 2 if args.quick else args.steps
@@ -73,10 +71,10 @@ def main() -> None:
     precision = resolve(args.precision, device)
     dtype = autocast_dtype(precision)
 
-    store = JobStore(Path(args.store or tempfile.mkdtemp(prefix="ftb-step-")))
-    base = create(RunContext(store, {})).base_dir("local:smollm2-135m")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(base))
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    with store_root(args.store, "ftb-step-") as root:  # a temp store goes once the model is in memory
+        base = create(RunContext(JobStore(root), {})).base_dir("local:smollm2-135m")
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(base))
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     model = with_lora(model, args.lora) if args.lora else model
     model.train()
     model.config.use_cache = False
