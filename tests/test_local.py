@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -366,6 +367,20 @@ def test_frozen_weights_cast_once_train_the_same_losses_and_are_put_back():
 
     held, cast = run(True), run(False)
     assert held == cast and held[-1] < held[0]
+
+
+def test_lora_wraps_a_model_without_warnings():
+    """peft 0.21 reads transformers 5's deprecated `is_gradient_checkpointing`: that FutureWarning,
+    which no user can act on, is not printed in every training's output."""
+    from pytest_finetunebench.providers.local_train import with_lora
+
+    config = transformers.LlamaConfig(
+        vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = with_lora(transformers.LlamaForCausalLM(config), 4)
+    assert [str(w.message) for w in caught] == [] and model.peft_config["default"].r == 4
 
 
 def test_compile_trains_the_eager_model_under_its_own_key(tmp_path, tiny_dir):
