@@ -319,9 +319,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "precision",
-        "local models: the precision to train and answer in: auto (default: bf16 autocast on CUDA with bf16 and on "
-        "CPUs with AMX, else fp32), fp32 or bf16 (runs on any CPU, slowly without AMX); part of the tuned "
-        "model's key. Likelihood scores are always computed in fp32",
+        "local models: the precision to train in (and to answer in on a GPU; a CPU answers in fp32): auto "
+        "(default: bf16 autocast on CUDA with bf16 and on CPUs with AMX, else fp32), fp32 or bf16 (runs on any "
+        "CPU, slowly without AMX); part of the tuned model's key. Likelihood scores are always computed in fp32",
         ini=True,
         metavar="auto|fp32|bf16",
         choices=("auto", "fp32", "bf16"),

@@ -39,7 +39,7 @@ class Record:
     rule_passed: bool | None = None
     judge_passed: bool | None = None
     judge_reason: str | None = None
-    precision: str | None = None  # local models: the precision the answering model ran in (fp32, bf16)
+    precision: str | None = None  # local models: the answering model's training precision (fp32, bf16)
     nll: float | None = None  # local models asked the retention split: the model's mean NLL of the general text
 
     @property

@@ -121,7 +121,7 @@ class Endpoint:
     model: str
     stage: str
     handle: Any
-    precision: str | None = None  # local models: fp32 or bf16, what it was trained and answers in
+    precision: str | None = None  # local models: fp32 or bf16, what it was trained in
 
 
 @dataclass(frozen=True, slots=True)

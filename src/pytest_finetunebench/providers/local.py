@@ -56,7 +56,7 @@ from ..store.jobstore import JobStore, atomic_write
 from . import RunContext, local_launch
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .local_device import cpu_share, pick_device, pick_threads, thread_candidates
-from .local_precision import autocast_dtype, resolve
+from .local_precision import generation_dtype, resolve
 from .local_score import choice_scores, text_nll
 from .local_store import HUB_ID, clear_stale, dir_fingerprint, hub_snapshot, is_complete, publish
 from .local_train import SYSTEM_PROMPT, chat_prompt, plan_to_json, resolve_plan
@@ -106,8 +106,8 @@ class LocalProvider:
         self.store: JobStore = ctx.store
         self.device = pick_device(ctx.options.get("device"))
         self.max_new_tokens = int(setting(ctx.options, "max_new_tokens"))
-        self.precision = resolve(ctx.options.get("precision"), self.device)  # trains and answers in it
-        self.autocast = autocast_dtype(self.precision)
+        self.precision = resolve(ctx.options.get("precision"), self.device)  # trains in it
+        self.generation = generation_dtype(self.precision, self.device)  # fp32 on a CPU
         self.threads = thread_candidates(ctx.options.get("threads")) if self.device.type == "cpu" else ()
         if self.device.type == "cpu":
             torch.set_num_threads(pick_threads(ctx.options.get("threads")))
@@ -382,7 +382,7 @@ class LocalProvider:
                 mask[row, width - len(encoded[i]) :] = 1
             with (
                 torch.inference_mode(),
-                torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None),
+                torch.autocast(self.device.type, dtype=self.generation, enabled=self.generation is not None),
             ):
                 generated = model.generate(
                     input_ids=ids.to(self.device),

@@ -129,7 +129,7 @@ def _header(run: Mapping[str, Any]) -> str:
         ("models", providers or ", ".join(run.get("models") or [])),
         ("datasets", datasets),
         ("hyperparameters", hyper),
-        ("precision", ", ".join(f"{t} {p}" for t, p in (run.get("precision") or {}).items()) or "-"),
+        ("training precision", ", ".join(f"{t} {p}" for t, p in (run.get("precision") or {}).items()) or "-"),
         ("plugin", str(run.get("plugin_version") or "?")),
         ("commit", commit or "-"),
         ("when", str(run.get("created") or "?")),

@@ -314,7 +314,7 @@ class Summary(SummaryText):
         return self._comparisons
 
     def precisions(self) -> dict[str, str]:
-        """The precision each local model trained and generated in (its likelihood scores are fp32)."""
+        """The precision each local model trained in (and generated in on a GPU; a CPU generates in fp32)."""
         return {r.model: r.precision for r in sorted(self.records, key=_item_order) if r.precision}
 
     def to_json(self) -> dict[str, Any]:

@@ -94,7 +94,8 @@ class SummaryText:
         if compared:
             parts += ["", "### Paired comparisons", "", paired.TITLE, "", *markdown_rows(compared)]
         if shown := ", ".join(f"{model} {p}" for model, p in self.precisions().items()):
-            parts += ["", f"Precision (local models; likelihood scores in fp32): {shown}"]
+            note = "local models; a CPU generates in fp32, likelihood scores are fp32"
+            parts += ["", f"Precision of training ({note}): {shown}"]
         return "\n".join(parts) + "\n"
 
 

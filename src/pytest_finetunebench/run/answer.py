@@ -246,7 +246,7 @@ class Batch:
 
     answers: dict[str, Answer]
     verdicts: dict[str, JudgeVerdict] = field(default_factory=dict)
-    precision: str | None = None  # local models: what the answering model ran in
+    precision: str | None = None  # local models: what the answering model was trained in
     nll: float | None = None  # local models asked the retention split: mean NLL of the general text
 
 
