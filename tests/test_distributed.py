@@ -106,7 +106,7 @@ def test_the_progress_lines_come_from_the_job_and_the_record_names_the_launch(tm
         "(torchrun, DDP)"
     )
     assert [line.split(" loss ")[0] for line in lines[1:3]] == [f"{label}: epoch 1/2", f"{label}: epoch 2/2"]
-    assert lines[3].startswith(f"{label}: tuned in ")
+    assert re.fullmatch(rf"{re.escape(label)}: tuned in \d+ s, \d+ tok/s, final loss \d+\.\d{{4}}", lines[3])
     (log,) = [json.loads(x) for x in (tmp_path / "store" / "local" / "trainings.jsonl").read_text().splitlines()]
     assert {k: log[k] for k in ("key", "world_size", "launcher", "device", "precision")} == {
         "key": key,

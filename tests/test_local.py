@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -124,7 +125,8 @@ def test_finetune_puts_the_facts_in(tuned):
     store, provider, request, endpoints, lines = tuned
     assert accuracy(provider, endpoints[BASE]) <= 0.125
     assert accuracy(provider, endpoints[TUNED]) >= 0.8
-    assert any("epoch 10/10 loss" in line and "tok/s" in line and "ETA" in line for line in lines)
+    label = re.escape(f"{MODEL} [{provider.tuned_key(request)}]")
+    assert any(re.fullmatch(rf"{label}: epoch 10/10 loss \d+\.\d{{4}} \d+ tok/s ETA \d+s", line) for line in lines)
 
 
 def test_checkpoints_and_train_record(tuned):
@@ -142,6 +144,21 @@ def test_checkpoints_and_train_record(tuned):
     if record["device"] == "cpu":  # every step ran with one of the candidate thread counts
         assert sum(record["thread_steps"].values()) == 10 * 4
         assert {int(n) for n in record["thread_steps"]} <= set(local_device.thread_candidates(None))
+
+
+def test_the_last_training_line_names_the_thread_count_speed_kept():
+    """Two trainings that kept different thread counts round differently: the line says which."""
+    stats = {"wall_seconds": 40.2, "tokens_per_second": 688.4, "final_loss": 0.10312}
+    assert local.tuned_line("m [k]", {**stats, "thread_steps": {2: 88, 1: 2}}) == (
+        "m [k]: tuned in 40 s on 2 threads, 688 tok/s, final loss 0.1031"
+    )
+    assert local.tuned_line("m [k]", {**stats, "thread_steps": {"1": 60, "2": 30}}) == (
+        "m [k]: tuned in 40 s on 1 threads, 688 tok/s, final loss 0.1031"
+    )  # train.json's keys are strings
+    for steps in ({1: 90}, {}):  # one count (--ftb-threads, a pytest-xdist share of one core) or a GPU
+        assert local.tuned_line("m [k]", {**stats, "thread_steps": steps}) == (
+            "m [k]: tuned in 40 s, 688 tok/s, final loss 0.1031"
+        )
 
 
 def test_rerun_reuses_the_tuned_weights(tuned):

@@ -96,6 +96,17 @@ def answer_batch(config: Any, positions: int, free_bytes: int | None) -> int:
     return max(1, min(1024, free_bytes // 2 // per_sequence))
 
 
+def tuned_line(label: str, stats: dict[str, Any]) -> str:
+    """The line that ends a training; it names the thread count kept when speed chose among several
+    (the count changes float rounding, so two trainings that kept different counts differ)."""
+    steps = stats.get("thread_steps") or {}
+    kept = f" on {max(steps, key=steps.get)} threads" if len(steps) > 1 else ""
+    return (
+        f"{label}: tuned in {stats['wall_seconds']:.0f} s{kept}, {stats['tokens_per_second']:.0f} tok/s,"
+        f" final loss {stats['final_loss']:.4f}"
+    )
+
+
 class LocalProvider:
     """Tunes and answers with Hugging Face causal LMs on this machine."""
 
@@ -315,10 +326,7 @@ class LocalProvider:
                 log.write(json.dumps(entry) + "\n")
             if plan.device.type == "cpu" and self.nproc == 1 and stats["threads_fastest"]:
                 torch.set_num_threads(stats["threads_fastest"])  # answers run with the count training measured fastest
-            self.ctx.progress(
-                f"{label}: tuned in {stats['wall_seconds']:.0f} s, {stats['tokens_per_second']:.0f} tok/s,"
-                f" final loss {stats['final_loss']:.4f}"
-            )
+            self.ctx.progress(tuned_line(label, stats))
             return final
 
     def _job_threads(self) -> int | None:
