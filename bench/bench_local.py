@@ -147,6 +147,7 @@ def main() -> None:
     ap.add_argument("--store", default=None, help="job store (default: a temp dir, removed at the end)")
     ap.add_argument("--quick", action="store_true", help="6 facts, 1 epoch: CI's check that it runs")
     args = ap.parse_args()
+    transformers.utils.logging.disable_progress_bar()  # loading bars would break up the table
     if args.quick:
         args.facts, args.epochs = 6, 1
     with store_root(args.store, "ftb-bench-") as root:

@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--store", default=None, help="job store of the converted model (default: a temp dir, removed)")
     ap.add_argument("--quick", action="store_true", help="2 steps: CI's check that it runs")
     args = ap.parse_args()
+    transformers.utils.logging.disable_progress_bar()  # loading bars would break up the table
     steps = 2 if args.quick else args.steps
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
