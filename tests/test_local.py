@@ -560,14 +560,21 @@ def test_generate_and_likelihood_are_separate_stages_end_to_end(pytester, tiny_d
         "-rs",
     )
     report = json.loads((pytester.path / "out.json").read_text())
-    # the precision is shown wherever the run is: the JSON, the Markdown, the HTML header
-    assert report["precision"] == {f"local:{tiny_dir}": "bf16"}
+    # the precision is shown wherever the run is: the JSON, the Markdown, the HTML header; a CPU
+    # generates in fp32 whatever the training's precision, likelihood stages generate nothing
+    shown = f"local:{tiny_dir}: trained in bf16, answers generated in fp32"
+    model = f"local:{tiny_dir}"
+    assert (report["precision"], report["generated_in"]) == ({model: "bf16"}, {model: "fp32"})
     assert (
-        "Precision of training (local models; a CPU generates in fp32, likelihood scores are fp32): "
-        f"local:{tiny_dir} bf16" in (pytester.path / "out.md").read_text().splitlines()
+        f"Precision (local models; likelihood scores are fp32): {shown}"
+        in (pytester.path / "out.md").read_text().splitlines()
     )
-    assert f"<dt>training precision</dt><dd>local:{tiny_dir} bf16</dd>" in (pytester.path / "out.html").read_text()
+    assert f"<dt>precision</dt><dd>{shown}</dd>" in (pytester.path / "out.html").read_text()
     stages = {(i["stage"], i["split"]): i for i in report["items"]}
+    assert {(stage, i["precision"], i["generated_in"]) for (stage, _), i in stages.items()} == {
+        ("tuned", "bf16", "fp32"),
+        ("likelihood", "bf16", None),
+    }
     # generation answers everything; likelihood answers the closed questions with one of their choices
     assert {s for s, _ in stages} == {"tuned", "likelihood"}
     assert stages["likelihood", "secondary"]["answer"] in ("Yes", "No") and stages["likelihood", "secondary"]["in_form"]

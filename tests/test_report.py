@@ -255,6 +255,7 @@ JSON = {
     ],
     "skipped": 0,
     "precision": {},
+    "generated_in": {},
     "not_measurable": {},
     "judge": [],
     "retention": [],
@@ -329,6 +330,7 @@ def test_the_json_report_whole():
         "judge_reason": None,
         "precision": None,
         "nll": None,
+        "generated_in": None,
         "target": "m@base",
     }
 

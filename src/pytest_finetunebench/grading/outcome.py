@@ -14,7 +14,9 @@ from .grade import grade
 from .matching import Matcher
 
 PREFIX = "ftb_"
-_OPTIONAL = frozenset({"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision", "nll"})
+_OPTIONAL = frozenset(
+    {"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision", "nll", "generated_in"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class Record:
     judge_reason: str | None = None
     precision: str | None = None  # local models: the answering model's training precision (fp32, bf16)
     nll: float | None = None  # local models asked the retention split: the model's mean NLL of the general text
+    generated_in: str | None = None  # local models: what the answer was generated in (none: chosen by likelihood)
 
     @property
     def target(self) -> str:
@@ -86,14 +89,15 @@ def judge(
     grader: str = "rules",
     precision: str | None = None,
     nll: float | None = None,
+    generated_in: str | None = None,
     matchers: Mapping[str, Matcher] | None = None,
 ) -> Record:
     """Grade ``answer`` for ``item``; record it; skip, error or fail the item as it deserves.
 
     ``second`` is the model judge's verdict (``--ftb-judge``); with ``grader="judge"`` it is the
     verdict that counts, and a missing one makes the item a run error. The verdict that counts
-    decides both the record and the item's pass or fail. ``precision`` and ``nll`` are what was
-    measured of the answering model (local models); ``matchers`` the ones added by hooks.
+    decides both the record and the item's pass or fail. ``precision``, ``nll`` and ``generated_in``
+    are what was measured of the answering model (local models); ``matchers`` the ones added by hooks.
     """
     if answer.skip:
         pytest.skip(answer.skip)
@@ -108,6 +112,7 @@ def judge(
         expected=variant.answer,
         precision=precision,
         nll=nll,
+        generated_in=generated_in,
     )
     if answer.error is not None:
         record = Record(

@@ -122,6 +122,7 @@ class Endpoint:
     stage: str
     handle: Any
     precision: str | None = None  # local models: fp32 or bf16, what it was trained in
+    generates_in: str | None = None  # local models: fp32 or bf16, what its answers are generated in
 
 
 @dataclass(frozen=True, slots=True)

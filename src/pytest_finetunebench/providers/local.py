@@ -119,6 +119,7 @@ class LocalProvider:
         self.max_new_tokens = int(setting(ctx.options, "max_new_tokens"))
         self.precision = resolve(ctx.options.get("precision"), self.device)  # trains in it
         self.generation = generation_dtype(self.precision, self.device)  # fp32 on a CPU
+        self.generates_in = "fp32" if self.generation is None else "bf16"
         self.threads = thread_candidates(ctx.options.get("threads")) if self.device.type == "cpu" else ()
         if self.device.type == "cpu":
             torch.set_num_threads(pick_threads(ctx.options.get("threads")))
@@ -234,7 +235,7 @@ class LocalProvider:
         base = self.base_dir(request.model)
         out: dict[str, Endpoint] = {}
         if BASE in stages:
-            out[BASE] = Endpoint(request.model, BASE, str(base), self.precision)
+            out[BASE] = Endpoint(request.model, BASE, str(base), self.precision, self.generates_in)
         tuned_stages = [s for s in stages if s != BASE]
         if not tuned_stages:
             return out
@@ -271,7 +272,7 @@ class LocalProvider:
                     raise ProviderError(
                         f"{request.model}: no checkpoint after epoch {n} in {final}; include {n} in --ftb-epochs"
                     )
-            out[stage] = Endpoint(request.model, stage, str(path), self.precision)
+            out[stage] = Endpoint(request.model, stage, str(path), self.precision, self.generates_in)
         return out
 
     def ensure_tuned(self, request: TuneRequest, base: Path, key: str, plan: Any) -> Path:

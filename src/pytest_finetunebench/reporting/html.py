@@ -33,7 +33,7 @@ import pytest
 from ..grading.outcome import Record
 from . import paired, retention
 from .report import Summary, _split_order
-from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE
+from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE, precision_note
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;max-width:1400px}
@@ -129,7 +129,7 @@ def _header(run: Mapping[str, Any]) -> str:
         ("models", providers or ", ".join(run.get("models") or [])),
         ("datasets", datasets),
         ("hyperparameters", hyper),
-        ("training precision", ", ".join(f"{t} {p}" for t, p in (run.get("precision") or {}).items()) or "-"),
+        ("precision", precision_note(run.get("precision") or {}, run.get("generated_in") or {}) or "-"),
         ("plugin", str(run.get("plugin_version") or "?")),
         ("commit", commit or "-"),
         ("when", str(run.get("created") or "?")),

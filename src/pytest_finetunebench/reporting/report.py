@@ -314,8 +314,12 @@ class Summary(SummaryText):
         return self._comparisons
 
     def precisions(self) -> dict[str, str]:
-        """The precision each local model trained in (and generated in on a GPU; a CPU generates in fp32)."""
+        """The precision each local model trained in."""
         return {r.model: r.precision for r in sorted(self.records, key=_item_order) if r.precision}
+
+    def generated_in(self) -> dict[str, str]:
+        """The precision each local model generated its answers in (fp32 on a CPU, else its training's)."""
+        return {r.model: r.generated_in for r in sorted(self.records, key=_item_order) if r.generated_in}
 
     def to_json(self) -> dict[str, Any]:
         """Every item and the aggregates."""
@@ -328,6 +332,7 @@ class Summary(SummaryText):
             ],
             "skipped": self.skipped,
             "precision": self.precisions(),
+            "generated_in": self.generated_in(),
             "not_measurable": self.not_measurable(),
             "judge": self.judge_rows(),
             "retention": [row.as_dict() for row in retention.rows(self.records)],

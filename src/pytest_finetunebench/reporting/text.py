@@ -23,6 +23,14 @@ BEFORE_AFTER_TITLE = (
 )
 
 
+def precision_note(trained: dict[str, str], generated: dict[str, str]) -> str:
+    """What each local model trained in and generated its answers in, for a header line."""
+    return "; ".join(
+        f"{model}: trained in {p}" + (f", answers generated in {generated[model]}" if model in generated else "")
+        for model, p in trained.items()
+    )
+
+
 class SummaryText:
     """The summary's tables as terminal lines and as Markdown (the summary computes them)."""
 
@@ -93,9 +101,8 @@ class SummaryText:
         compared = paired.table(self.comparisons())
         if compared:
             parts += ["", "### Paired comparisons", "", paired.TITLE, "", *markdown_rows(compared)]
-        if shown := ", ".join(f"{model} {p}" for model, p in self.precisions().items()):
-            note = "local models; a CPU generates in fp32, likelihood scores are fp32"
-            parts += ["", f"Precision of training ({note}): {shown}"]
+        if shown := precision_note(self.precisions(), self.generated_in()):
+            parts += ["", f"Precision (local models; likelihood scores are fp32): {shown}"]
         return "\n".join(parts) + "\n"
 
 

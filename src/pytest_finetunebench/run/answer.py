@@ -112,12 +112,13 @@ class Evaluation:
         return batch.answers[item.nodeid]
 
     def measured(self, item: Asked) -> dict[str, Any]:
-        """What was measured of ``item``'s answering model (local models): its precision and, with
-        the retention split, its NLL of the general text; empty before its batch is answered."""
+        """What was measured of ``item``'s answering model (local models): its precision, what its
+        answers were generated in and, with the retention split, its NLL of the general text; empty
+        before its batch is answered."""
         batch = self._answers.get(item.target)
         if batch is None or isinstance(batch, BaseException):
             return {}
-        return {"precision": batch.precision, "nll": batch.nll}
+        return {"precision": batch.precision, "generated_in": batch.generated_in, "nll": batch.nll}
 
     def verdict(self, item: Asked) -> JudgeVerdict | None:
         """The model judge's verdict on ``item``'s answer (``None`` without ``--ftb-judge`` or an answer)."""
@@ -141,6 +142,7 @@ class Evaluation:
                     {k: JudgeVerdict(**v) for k, v in cached["verdicts"].items()},
                     cached["precision"],
                     cached["nll"],
+                    cached["generated_in"],
                 )
             batch = self._ask(target)
             store.write_json(
@@ -149,6 +151,7 @@ class Evaluation:
                     "verdicts": {k: asdict(v) for k, v in batch.verdicts.items()},
                     "precision": batch.precision,
                     "nll": batch.nll,
+                    "generated_in": batch.generated_in,
                 },
                 "answers",
                 self.run_id,
@@ -190,7 +193,8 @@ class Evaluation:
                 if a.text and not (a.error or a.skip)
             ]
             verdicts = self.judge.verdicts(asked)
-        return Batch(by_key, verdicts, endpoint.precision, nll)
+        generated_in = endpoint.generates_in if scoring != LIKELIHOOD else None
+        return Batch(by_key, verdicts, endpoint.precision, nll, generated_in)
 
 
 def closed_choices(item: Asked) -> list[str] | None:
@@ -248,6 +252,7 @@ class Batch:
     verdicts: dict[str, JudgeVerdict] = field(default_factory=dict)
     precision: str | None = None  # local models: what the answering model was trained in
     nll: float | None = None  # local models asked the retention split: mean NLL of the general text
+    generated_in: str | None = None  # local models: what the answers were generated in (none: scored)
 
 
 EVALUATION = pytest.StashKey[Evaluation]()
