@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting.report import Summary
+from pytest_finetunebench.reporting.text import precision_note
 
 
 def record(
@@ -624,3 +625,13 @@ def test_a_recipe_without_its_plain_model_has_no_untuned_stages_and_an_absent_ta
     summary = Summary([record("tuned", "people", "c0", "memorization", True, model="m+paraphrase:2")])
     assert summary.stages() == [("m+paraphrase:2", None, "m+paraphrase:2", None)]
     assert summary.aggregate("nobody", "generalization").n == 0
+
+
+def test_the_precision_note_says_what_each_local_model_trained_and_generated_in():
+    """A run saved before answers recorded what they were generated in shows the training's alone."""
+    trained = {"local:a": "bf16", "local:b": "fp32"}
+    assert precision_note(trained, {"local:a": "fp32", "local:b": "fp32"}) == (
+        "local:a: trained in bf16, answers generated in fp32; local:b: trained in fp32, answers generated in fp32"
+    )
+    assert precision_note(trained, {}) == "local:a: trained in bf16; local:b: trained in fp32"
+    assert precision_note({}, {}) == ""
