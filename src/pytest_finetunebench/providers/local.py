@@ -119,7 +119,6 @@ class LocalProvider:
         self.max_new_tokens = int(setting(ctx.options, "max_new_tokens"))
         self.precision = resolve(ctx.options.get("precision"), self.device)  # trains in it
         self.generation = generation_dtype(self.precision, self.device)  # fp32 on a CPU
-        self.generates_in = "fp32" if self.generation is None else "bf16"
         self.threads = thread_candidates(ctx.options.get("threads")) if self.device.type == "cpu" else ()
         if self.device.type == "cpu":
             torch.set_num_threads(pick_threads(ctx.options.get("threads")))
@@ -128,6 +127,11 @@ class LocalProvider:
         self._said_plain = False
         self.launcher: str | None = ctx.options.get("launcher")
         self.shard: str = ctx.options.get("shard") or ""
+
+    @property
+    def generates_in(self) -> str:
+        """What answers are generated in, as records name it: fp32 or bf16."""
+        return "fp32" if self.generation is None else "bf16"
 
     # -- models --------------------------------------------------------------------------------
 
