@@ -59,7 +59,7 @@ from .local_device import cpu_share, pick_device, pick_threads, thread_candidate
 from .local_precision import generation_dtype, resolve
 from .local_score import choice_scores, text_nll
 from .local_store import HUB_ID, clear_stale, dir_fingerprint, hub_snapshot, is_complete, publish
-from .local_train import SYSTEM_PROMPT, chat_prompt, plan_to_json, resolve_plan
+from .local_train import SYSTEM_PROMPT, chat_prompt, plan_to_json, resolve_plan, tuned_line
 from .smollm2 import FETCH_HINT, SMOLLM2, locate
 
 # LoRA rank of the default recipe (0 is a full fine-tune). Measured on the default suite (BENCHMARKS.md):
@@ -94,17 +94,6 @@ def answer_batch(config: Any, positions: int, free_bytes: int | None) -> int:
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     per_sequence = 4 * 2 * config.num_hidden_layers * heads * head_dim * positions * 2
     return max(1, min(1024, free_bytes // 2 // per_sequence))
-
-
-def tuned_line(label: str, stats: dict[str, Any]) -> str:
-    """The line that ends a training; it names the thread count kept when speed chose among several
-    (the count changes float rounding, so two trainings that kept different counts differ)."""
-    steps = stats.get("thread_steps") or {}
-    kept = f" on {max(steps, key=steps.get)} threads" if len(steps) > 1 else ""
-    return (
-        f"{label}: tuned in {stats['wall_seconds']:.0f} s{kept}, {stats['tokens_per_second']:.0f} tok/s,"
-        f" final loss {stats['final_loss']:.4f}"
-    )
 
 
 class LocalProvider:

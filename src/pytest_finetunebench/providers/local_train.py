@@ -372,3 +372,14 @@ def save_model(model: Any, tokenizer: Any, path: Path, state: dict[str, Any] | N
     model.save_pretrained(path, safe_serialization=True, state_dict=state)
     model.config.use_cache = False
     tokenizer.save_pretrained(path)
+
+
+def tuned_line(label: str, stats: dict[str, Any]) -> str:
+    """The line that ends a training; it names the thread count kept when speed chose among several
+    (the count changes float rounding, so two trainings that kept different counts differ)."""
+    steps = stats.get("thread_steps") or {}
+    kept = f" on {max(steps, key=steps.get)} threads" if len(steps) > 1 else ""
+    return (
+        f"{label}: tuned in {stats['wall_seconds']:.0f} s{kept}, {stats['tokens_per_second']:.0f} tok/s,"
+        f" final loss {stats['final_loss']:.4f}"
+    )
