@@ -13,7 +13,7 @@ import pytest
 
 from ..cases.casefile import Case, Dataset, Variant, load_dataset
 from ..cases.schema import RETENTION, CaseFileError
-from ..grading.outcome import describe, judge
+from ..grading.outcome import UserCodeError, describe, describe_error, failed, judge
 from ..items import Target
 from ..providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage
 from . import recipes
@@ -261,11 +261,18 @@ class VariantItem(pytest.Item):
 
     def runtest(self) -> None:
         evaluation = self.config.stash[EVALUATION]
-        answer = evaluation.answer(self)
+        try:
+            answer = evaluation.answer(self)
+        except Exception as exc:  # tuning or answering failed: this item's error, still counted
+            raise failed(self, describe_error(exc), exc) from exc
         verdict = evaluation.verdict(self)
         judge(self, answer, verdict, evaluation.grader, **evaluation.measured(self), matchers=evaluation.matchers)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        # a team's code failing is one line; -v or --tb=long shows its traceback
+        verbose = self.config.option.verbose > 0 or self.config.option.tbstyle == "long"
+        if isinstance(excinfo.value, UserCodeError) and verbose:
+            return super().repr_failure(excinfo, style)
         return describe(excinfo) or super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:

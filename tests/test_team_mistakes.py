@@ -1,0 +1,131 @@
+"""A team's mistakes, made in its own conftest.py beside this repository's memorizer provider.
+
+Each mistake (a matcher that raises or returns a string, a provider that raises or returns the
+wrong thing, a hook returning the wrong value, a misspelt hook) must cost one line that names the
+item or the hook, the team's own file:line and the fix, and must never change a number silently:
+an item whose grading failed stays in every output as an error, and the run fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+CONFTEST = (Path(__file__).resolve().parents[1] / "conftest.py").read_text(encoding="utf-8")
+
+CASES = "dataset: towns\ncases:\n" + "".join(
+    f"""  - id: t{i}
+    question: What is the river of town {i}?
+    answer: River{i}
+    variants:
+      - split: rephrased
+        matcher: mine
+        question: Which river runs through town {i}?
+        answer: River{i}
+"""
+    for i in range(6)
+)
+
+MATCHER = """
+
+def mine(gold, answer, question):
+    if "town 2" in question or "town 4" in question:
+        raise ValueError("cannot grade " + question[-7:-1])
+    return answer.strip() == "I do not know"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_ftb_matchers(config):
+    return {"mine": mine}
+"""
+
+
+def failures(lines: list[str]) -> list[list[str]]:
+    """Each failure's lines under its heading, in the FAILURES section."""
+    start = next(i for i, line in enumerate(lines) if re.fullmatch(r"=+ FAILURES =+", line))
+    found: list[list[str]] = []
+    for line in lines[start + 1 :]:
+        if re.fullmatch(r"[-=]+ .* [-=]+", line):
+            break
+        if re.fullmatch(r"_+ .* _+", line):
+            found.append([])
+        else:
+            found[-1].append(line)
+    return found
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of ``text`` that holds ``needle`` (once)."""
+    found = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
+    assert len(found) == 1, (needle, found)
+    return found[0]
+
+
+@pytest.fixture
+def team(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "towns.yaml").write_text(CASES)
+    return pytester
+
+
+def run(team: pytest.Pytester, conftest: str, *args: str) -> pytest.RunResult:
+    team.makeconftest(conftest)
+    return team.runpytest_subprocess("cases", "--ftb-model=memorizer:m", "-p", "no:randomly", "-p", "no:xdist", *args)
+
+
+def test_an_item_whose_matcher_raised_stays_in_every_output(team: pytest.Pytester) -> None:
+    conftest = CONFTEST + MATCHER
+    at = f"conftest.py:{line_of(conftest, 'raise ValueError')}"
+    outputs = ("--ftb-report=out.json", "--ftb-markdown=out.md", "--ftb-html=out.html", "--junitxml=junit.xml")
+    result = run(team, conftest, "--ftb-fail-under=memorization:0", *outputs)
+    result.assert_outcomes(passed=10, failed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the gate passes, the errors fail the run
+    errors = [f"matcher `mine` raised ValueError: cannot grade town {i} ({at})" for i in (2, 4)]
+    assert failures(result.outlines) == [[f"run error: {e}"] for e in errors]
+    row = "memorizer:m  towns    rephrased     4  4        1.000     [0.510, 1.000]  1.00     2"
+    assert row in result.outlines
+    assert (
+        "  but 2 run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed"
+        in result.outlines
+    )
+    markdown = (team.path / "out.md").read_text().splitlines()
+    assert "| memorizer:m | towns | rephrased | 4 | 4 | 1.000 | [0.510, 1.000] | 1.00 | 2 |" in markdown
+    report = json.loads((team.path / "out.json").read_text())
+    assert len(report["items"]) == 12
+    assert [(i["case_id"], i["passed"], i["error"]) for i in report["items"] if i["error"]] == [
+        ("t2", False, errors[0]),
+        ("t4", False, errors[1]),
+    ]
+    assert [(c["split"], c["n"], c["errors"]) for c in report["cells"]] == [("memorization", 6, 0), ("rephrased", 4, 2)]
+    html = (team.path / "out.html").read_text()
+    assert (
+        '<tr><td>memorizer:m</td><td>towns</td><td>rephrased</td><td class="num">4</td><td class="num">4</td>'
+        '<td class="num">1.000</td><td class="num">[0.510, 1.000]</td><td class="num">1.00</td>'
+        '<td class="num">2</td></tr>'
+    ) in html
+    junit = ElementTree.parse(team.path / "junit.xml")
+    assert [f.get("message") for f in junit.iter("failure")] == [f"run error: {e}" for e in errors]
+    assert len(list(junit.iter("testcase"))) == 12
+
+
+@pytest.mark.parametrize("returned", ['"no"', '"False"', "None", "0"])
+def test_a_matcher_returning_no_bool_is_an_error_never_a_pass(team: pytest.Pytester, returned: str) -> None:
+    conftest = CONFTEST + MATCHER.replace('"town 2" in question or "town 4" in question', "False").replace(
+        'return answer.strip() == "I do not know"', f"return {returned}"
+    )
+    at = f"conftest.py:{line_of(conftest, 'def mine(')}"
+    result = run(team, conftest, "--ftb-report=out.json")
+    result.assert_outcomes(passed=6, failed=6)
+    shown = f"{type(eval(returned)).__name__} {eval(returned)!r}"
+    line = (
+        f"run error: matcher `mine` returned {shown}, not a bool or a Verdict ({at}); fix: return True, False or"
+        " a Verdict"
+    )
+    assert failures(result.outlines) == [[line]] * 6
+    report = json.loads((team.path / "out.json").read_text())
+    assert [(c["split"], c["n"], c["errors"]) for c in report["cells"]] == [("memorization", 6, 0), ("rephrased", 0, 6)]
