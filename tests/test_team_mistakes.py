@@ -129,3 +129,39 @@ def test_a_matcher_returning_no_bool_is_an_error_never_a_pass(team: pytest.Pytes
     assert failures(result.outlines) == [[line]] * 6
     report = json.loads((team.path / "out.json").read_text())
     assert [(c["split"], c["n"], c["errors"]) for c in report["cells"]] == [("memorization", 6, 0), ("rephrased", 0, 6)]
+
+
+def test_three_random_orders_give_identical_reports(pytester: pytest.Pytester) -> None:
+    """The memorizer reference on the shipped suite, in three random test orders (pytest-randomly):
+    the same terminal tables, Markdown, JSON report and saved run (apart from its time)."""
+    pytest.importorskip("pytest_randomly")
+    pytester.makeini("[pytest]\n")
+    pytester.makeconftest(CONFTEST)
+    outputs = []
+    for seed in (1, 2, 3):
+        result = pytester.runpytest_subprocess(
+            "--ftb-suite=default",
+            "--ftb-model=memorizer:lookup",
+            "-p",
+            "randomly",
+            f"--randomly-seed={seed}",
+            "-p",
+            "no:xdist",
+            "--tb=no",
+            f"--ftb-markdown={seed}.md",
+            f"--ftb-report={seed}.json",
+            f"--ftb-store=store{seed}",
+        )
+        result.assert_outcomes(passed=64, failed=310)
+        assert f"Using --randomly-seed={seed}" in result.outlines
+        start = next(i for i, line in enumerate(result.outlines) if "finetunebench: accuracy per model" in line)
+        end = next(i for i, line in enumerate(result.outlines) if "short test summary info" in line)
+        tables = [line for line in result.outlines[start + 1 : end] if not line.startswith("finetunebench: run saved")]
+        (saved,) = (pytester.path / f"store{seed}" / "runs").glob("*.json")
+        run = {k: v for k, v in json.loads(saved.read_text()).items() if k != "created"}
+        outputs.append(
+            (tables, (pytester.path / f"{seed}.md").read_bytes(), (pytester.path / f"{seed}.json").read_bytes(), run)
+        )
+    assert outputs[0][0][0].startswith("model ") and len(outputs[0][0]) > 20
+    assert outputs[1] == outputs[0]
+    assert outputs[2] == outputs[0]

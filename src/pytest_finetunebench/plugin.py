@@ -99,7 +99,8 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = None
         if getattr(config.option, "numprocesses", None):  # pytest-xdist: name the run the workers share
             config.option.testrunuid = run_id = config.option.testrunuid or uuid.uuid4().hex
-        config.pluginmanager.register(Results(config, opts, ctx, run_id), "finetunebench-results")
+        order = [t.label for t in (*selection.targets, *selection.retention_base)]
+        config.pluginmanager.register(Results(config, opts, ctx, run_id, order), "finetunebench-results")
     for target in collection.selection.targets:
         try:
             spec = providers.spec_for(target.model, ctx)

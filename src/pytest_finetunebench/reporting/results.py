@@ -4,7 +4,7 @@ written at the end (JSON report, Markdown and job summary, saved run, plots)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,21 @@ from .report import Summary
 class Results:
     """A plugin object on the controller: gathers every item's record, then gates and writes outputs."""
 
-    def __init__(self, config: pytest.Config, opts: Mapping[str, Any], ctx: RunContext, run_id: str | None) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        opts: Mapping[str, Any],
+        ctx: RunContext,
+        run_id: str | None,
+        order: Sequence[str] = (),
+    ) -> None:
         self.config, self.opts, self.ctx = config, opts, ctx
         self.run_id = run_id  # under pytest-xdist: the workers' shared answers are removed at the end
         self.targets: dict[tuple[str, str], None] = {}  # (model, stage) of every item that reported
         self.case_files: dict[str, Path] = {}  # dataset -> the case file its items came from
         self.thresholds = gate.parse_thresholds(opts["fail_under"])
         self.drop_limits = gate.parse_thresholds(opts["compare_fail"], "--ftb-compare-fail")
-        self.summary = Summary()
+        self.summary = Summary(order=order)  # the selection's targets: the tables' row order
         self.run_errors = 0
         self.invalid_case_files: list[str] = []  # one line each, as the terminal shows them
         self.html: Path | None = None  # the page written by --ftb-html
@@ -89,7 +96,8 @@ class Results:
             pytest.ExitCode.INTERRUPTED,
             pytest.ExitCode.INTERNAL_ERROR,
         )
-        gated = gate.gated_targets(self.targets)
+        gated = gate.gated_targets(sorted(self.targets))  # in one order, whatever order the items ran in
+        self.invalid_case_files.sort()
         if (self.thresholds or self.drop_limits) and stopped:
             self.notes.append("gates not applied: the run stopped early (-x / --maxfail), so it is not saved either")
         elif self.thresholds and gated:
