@@ -165,3 +165,73 @@ def test_three_random_orders_give_identical_reports(pytester: pytest.Pytester) -
     assert outputs[0][0][0].startswith("model ") and len(outputs[0][0]) > 20
     assert outputs[1] == outputs[0]
     assert outputs[2] == outputs[0]
+
+
+PLAIN = CASES.replace("        matcher: mine\n", "")
+ENDPOINTS_FIX = "; fix: return {stage: Endpoint(request.model, stage, handle)} for every stage asked"
+
+# a mistake in the team's provider (one method replaced), the line the message points at (the
+# `raise`, the method's `def`, or none) and the line every one of its items fails with
+PROVIDER_MISTAKES = {
+    "answer_raises": (
+        "def answer(self, endpoint, prompts):\n    raise ConnectionError('the tuning service is down')",
+        "raise ",
+        "ConnectionError: the tuning service is down ({at})",
+    ),
+    "endpoints_raises": (
+        "def endpoints(self, request, stages):\n    raise ValueError('no GPU free')",
+        "raise ",
+        "ValueError: no GPU free ({at})",
+    ),
+    "answer_returns_strings": (
+        "def answer(self, endpoint, prompts):\n    return ['I do not know' for p in prompts]",
+        "def ",
+        "memorizer:m: the memorizer provider's answer() returned str 'I do not know', not an Answer ({at}); fix:"
+        " return [Answer(text), ...], one per prompt",
+    ),
+    "answer_returns_too_few": (
+        "def answer(self, endpoint, prompts):\n    return [Answer('x')]",
+        None,
+        "memorizer:m: the memorizer provider returned 1 answers for 12 prompts; fix: return one Answer per prompt,"
+        " in order",
+    ),
+    "endpoints_returns_nothing": (
+        "def endpoints(self, request, stages):\n    return {}",
+        "def ",
+        "memorizer:m: the memorizer provider's endpoints() returned dict {}, without the stage(s) tuned ({at})"
+        + ENDPOINTS_FIX,
+    ),
+    "endpoints_returns_handles": (
+        "def endpoints(self, request, stages):\n    return {s: 'model-7' for s in stages}",
+        "def ",
+        "memorizer:m: the memorizer provider's endpoints() returned str 'model-7', not an Endpoint ({at})"
+        + ENDPOINTS_FIX,
+    ),
+    "a_path_as_handle": (
+        "def endpoints(self, request, stages):\n    return {s: Endpoint(request.model, s, Path('m.json')) for s in"
+        " stages}",
+        "def ",
+        "memorizer:m: the memorizer provider's tuned endpoint has the handle PosixPath PosixPath('m.json'), not a"
+        " JSON value (the job store keeps it) ({at}); fix: a str, a number or a list of them, such as str(path)",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", PROVIDER_MISTAKES)
+def test_a_provider_mistake_is_one_line_per_item_and_every_item_stays_counted(
+    team: pytest.Pytester, mistake: str
+) -> None:
+    code, pointed, message = PROVIDER_MISTAKES[mistake]
+    method = code.split("(")[0].removeprefix("def ")
+    conftest = CONFTEST + "\n\n" + code.replace("def ", "def broken_") + f"\n\n\nMemorizer.{method} = broken_{method}\n"
+    (team.path / "cases" / "towns.yaml").write_text(PLAIN)
+    where = {"raise ": "    raise ", "def ": "def broken_"}.get(pointed or "", "")
+    at = f"conftest.py:{line_of(conftest, where)}" if pointed else ""
+    result = run(team, conftest, "--ftb-report=out.json")
+    result.assert_outcomes(failed=12)
+    assert failures(result.outlines) == [[f"run error: {message.replace('{at}', at)}"]] * 12
+    assert "Traceback" not in result.stdout.str()
+    # every item errored: the table still shows them, as errors
+    assert "memorizer:m  towns    memorization  0  0        0.000     [0.000, 1.000]  -        6" in result.outlines
+    report = json.loads((team.path / "out.json").read_text())
+    assert [(c["split"], c["n"], c["errors"]) for c in report["cells"]] == [("memorization", 0, 6), ("rephrased", 0, 6)]
