@@ -121,7 +121,7 @@ def test_a_matcher_returning_no_bool_is_an_error_never_a_pass(team: pytest.Pytes
     at = f"conftest.py:{line_of(conftest, 'def mine(')}"
     result = run(team, conftest, "--ftb-report=out.json")
     result.assert_outcomes(passed=6, failed=6)
-    shown = f"{type(eval(returned)).__name__} {eval(returned)!r}"
+    shown = "None" if returned == "None" else f"{type(eval(returned)).__name__} {eval(returned)!r}"
     line = (
         f"run error: matcher `mine` returned {shown}, not a bool or a Verdict ({at}); fix: return True, False or"
         " a Verdict"
@@ -211,8 +211,8 @@ PROVIDER_MISTAKES = {
         "def endpoints(self, request, stages):\n    return {s: Endpoint(request.model, s, Path('m.json')) for s in"
         " stages}",
         "def ",
-        "memorizer:m: the memorizer provider's tuned endpoint has the handle PosixPath PosixPath('m.json'), not a"
-        " JSON value (the job store keeps it) ({at}); fix: a str, a number or a list of them, such as str(path)",
+        "memorizer:m: the memorizer provider's tuned endpoint has the handle a PosixPath, not a JSON value"
+        " (the job store keeps it) ({at}); fix: a str, a number or a list of them, such as str(path)",
     ),
 }
 
@@ -235,3 +235,123 @@ def test_a_provider_mistake_is_one_line_per_item_and_every_item_stays_counted(
     assert "memorizer:m  towns    memorization  0  0        0.000     [0.000, 1.000]  -        6" in result.outlines
     report = json.loads((team.path / "out.json").read_text())
     assert [(c["split"], c["n"], c["errors"]) for c in report["cells"]] == [("memorization", 0, 6), ("rephrased", 0, 6)]
+
+
+HOOK = "\n\n@pytest.hookimpl(optionalhook=True)\ndef {}\n"
+PROVIDERS_EXPECTED = (
+    "expected a list of ProviderSpec (from pytest_finetunebench import ProviderSpec); fix: return [ProviderSpec(...)]"
+)
+RECIPES_EXPECTED = (
+    "expected a list of Recipe (from pytest_finetunebench import Recipe); fix: return [Recipe('name', build=...)]"
+)
+SPEC = "ProviderSpec('team', lambda name, ctx: name.startswith('team:'), Memorizer, ('team:<name>',))"
+
+# a hook the team wrote wrongly (added to its conftest.py) -> the one line that says so ({at}: the line marked #here)
+HOOK_MISTAKES = {
+    "one_spec_not_a_list": (
+        f"pytest_ftb_providers(config):\n    return {SPEC}",
+        f"pytest_ftb_providers in conftest.py returned a ProviderSpec; {PROVIDERS_EXPECTED}",
+    ),
+    "a_dict_of_specs": (
+        f"pytest_ftb_providers(config):\n    return {{'team': {SPEC}}}",
+        f"pytest_ftb_providers in conftest.py returned a dict; {PROVIDERS_EXPECTED}",
+    ),
+    "a_class_in_the_list": (
+        "pytest_ftb_providers(config):\n    return [Memorizer]",
+        f"pytest_ftb_providers in conftest.py returned a list holding the class Memorizer; {PROVIDERS_EXPECTED}",
+    ),
+    "matches_of_one_argument": (
+        "pytest_ftb_providers(config):\n    return [ProviderSpec('team', lambda name: True, Memorizer, ('t',))]  #here",
+        "pytest_ftb_providers in conftest.py: provider `team`: its `matches` (a function ({at})) cannot be called with"
+        " (model name, context); fix: lambda name, ctx: name.startswith('mine:')",
+    ),
+    "matchers_as_a_list": (
+        "pytest_ftb_matchers(config):\n    return [lambda gold, answer, question: True]",
+        "pytest_ftb_matchers in conftest.py returned a list; expected a dict of name -> matcher; fix: return"
+        " {'name': function}",
+    ),
+    "a_matcher_of_two_arguments": (
+        "pytest_ftb_matchers(config):\n    return {'mine': lambda gold, answer: True}  #here",
+        "pytest_ftb_matchers in conftest.py: matcher `mine` (a function ({at})) cannot be called with (gold, answer,"
+        " question); fix: def mine(gold, answer, question) returning a bool or a Verdict",
+    ),
+    "one_recipe_not_a_list": (
+        "pytest_ftb_recipes(config):\n    from pytest_finetunebench.run.recipes import Recipe\n    return"
+        " Recipe('shouted')",
+        f"pytest_ftb_recipes in conftest.py returned a Recipe; {RECIPES_EXPECTED}",
+    ),
+    "a_hook_that_raises": (
+        "pytest_ftb_matchers(config):\n    raise KeyError('TEAM_GRADER_URL')  #here",
+        "pytest_ftb_matchers in conftest.py raised KeyError: 'TEAM_GRADER_URL' ({at})",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", HOOK_MISTAKES)
+def test_a_hook_returning_the_wrong_thing_is_one_line_at_registration(team: pytest.Pytester, mistake: str) -> None:
+    hook, message = HOOK_MISTAKES[mistake]
+    conftest = CONFTEST + HOOK.format(hook)
+    at = f"conftest.py:{line_of(conftest, '#here')}" if "#here" in conftest else ""
+    result = run(team, conftest)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line] == ["ERROR: " + message.replace("{at}", at)]
+
+
+def test_a_misspelt_hook_names_the_closest_one(team: pytest.Pytester) -> None:
+    result = run(team, CONFTEST.replace("def pytest_ftb_providers(", "def pytest_ftb_provider("))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line] == [
+        "ERROR: conftest.py: pytest_ftb_provider is not a hook of pytest-finetunebench, so nothing calls it; fix:"
+        " rename it pytest_ftb_providers"
+    ]
+
+
+def test_a_team_factory_that_cannot_be_imported_names_its_spec_not_a_reinstall(team: pytest.Pytester) -> None:
+    conftest = CONFTEST.replace("            Memorizer,\n", "            'team_tuning:create',\n")
+    (team.path / "cases" / "towns.yaml").write_text(PLAIN)
+    result = run(team, conftest)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line] == [
+        "ERROR: model `memorizer:m`: the memorizer provider's factory `team_tuning:create` cannot be imported"
+        " (team_tuning is missing); fix: correct the module in its ProviderSpec, or install what it needs"
+    ]
+
+
+SHOUTED = """
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_ftb_recipes(config):
+    from pytest_finetunebench.run.recipes import Recipe
+
+    def shouted(case, dataset):
+        {}  #here
+
+    return [Recipe("shouted", build=shouted)]
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "raise ValueError('no subject')",
+            "recipe `shouted`: its build raised ValueError: no subject ({at}) on case `t0`",
+        ),
+        (
+            "return [(case.prompt.upper(), case.answer)]",
+            "recipe `shouted`: its build returned tuple ('WHAT IS THE RIVER OF TOWN 0?', 'River0') for case `t0`, not"
+            " a TrainingPair ({defined}); fix: return a list of TrainingPair(prompt, answer)",
+        ),
+    ],
+)
+def test_a_recipe_build_mistake_is_one_line_naming_the_case(team: pytest.Pytester, body: str, message: str) -> None:
+    conftest = CONFTEST + SHOUTED.format(body)
+    (team.path / "cases" / "towns.yaml").write_text(PLAIN)
+    at = f"conftest.py:{line_of(conftest, '#here')}"
+    defined = f"conftest.py:{line_of(conftest, 'def shouted(')}"
+    result = run(team, conftest, "--ftb-recipe=shouted")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    where = team.path / "cases" / "towns.yaml"
+    assert [line for line in result.stderr.lines if line] == [
+        f"ERROR: {where}:3: " + message.replace("{at}", at).replace("{defined}", defined)
+    ]

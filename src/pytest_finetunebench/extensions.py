@@ -20,7 +20,7 @@ from .grading.matching import Matcher
 from .providers import ProviderSpec
 from .providers.base import TrainingPair
 from .run.recipes import Recipe
-from .usercode import brief, describe, shown
+from .usercode import brief, defined_at, describe, shown
 
 PREFIX = "pytest_ftb_"
 HOOKS = tuple(sorted(name for name in vars(hooks) if name.startswith(PREFIX)))
@@ -58,8 +58,10 @@ def _results(config: pytest.Config, hook: str) -> list[tuple[str, object]]:
     return out
 
 
-def _wrong(where: str, got: object, expected: str) -> pytest.UsageError:
-    return pytest.UsageError(f"{where} returned {brief(got)}; expected {expected}")
+def _wrong(where: str, got: object, expected: str, *item: object) -> pytest.UsageError:
+    """A hook's wrong return value (or the wrong ``item`` in the list it returned), as one line."""
+    what = f"a {type(got).__name__} holding {brief(item[0])}" if item else brief(got)
+    return pytest.UsageError(f"{where} returned {what}; expected {expected}")
 
 
 def _takes(function: object, count: int) -> bool:
@@ -84,22 +86,31 @@ def providers(config: pytest.Config) -> tuple[ProviderSpec, ...]:
             raise _wrong(where, got, expected)
         for spec in got:
             if not isinstance(spec, ProviderSpec):
-                raise _wrong(where, spec, expected)
-            problem = (
-                "its name must be a non-empty string"
-                if not (isinstance(spec.name, str) and spec.name)
-                else "its `matches` must be a function of (model name, context)"
-                if not _takes(spec.matches, 2)
-                else "its `factory` must be a function of the context or 'module:function'"
-                if not (_takes(spec.factory, 1) or (isinstance(spec.factory, str) and ":" in spec.factory))
-                else "its `examples` must be a tuple of model names"
-                if not (isinstance(spec.examples, (tuple, list)) and all(isinstance(e, str) for e in spec.examples))
-                else None
-            )
+                raise _wrong(where, got, expected, spec)
+            problem = _spec_problem(spec)
             if problem:
-                raise pytest.UsageError(f"{where}: provider `{spec.name}`: {problem}; fix: see the README's Extending")
+                raise pytest.UsageError(f"{where}: provider `{spec.name}`: {problem}")
             found.append(spec)
     return tuple(found)
+
+
+def _spec_problem(spec: ProviderSpec) -> str | None:
+    """What is wrong with a team's :class:`ProviderSpec`, with the fix (``None``: nothing)."""
+    if not (isinstance(spec.name, str) and spec.name):
+        return "its name must be a non-empty string; fix: ProviderSpec('mine', ...)"
+    if not _takes(spec.matches, 2):
+        return (
+            f"its `matches` ({brief(spec.matches)}{defined_at(spec.matches)}) cannot be called with (model name,"
+            " context); fix: lambda name, ctx: name.startswith('mine:')"
+        )
+    if not (_takes(spec.factory, 1) or (isinstance(spec.factory, str) and ":" in spec.factory)):
+        return (
+            f"its `factory` is {brief(spec.factory)}; fix: the provider class, a function of the context, or"
+            " 'module:function'"
+        )
+    if not (isinstance(spec.examples, (tuple, list)) and all(isinstance(e, str) for e in spec.examples)):
+        return f"its `examples` are {brief(spec.examples)}; fix: a tuple of model names, such as ('mine:<name>',)"
+    return None
 
 
 def matchers(config: pytest.Config) -> dict[str, Matcher]:
@@ -121,9 +132,8 @@ def matchers(config: pytest.Config) -> dict[str, Matcher]:
                 )
             if not _takes(matcher, 3):
                 raise pytest.UsageError(
-                    f"{where}: matcher `{name}` is {brief(matcher)}; expected a function of (gold, answer, question)"
-                    " returning a bool or a Verdict; fix: def "
-                    f"{name}(gold, answer, question): ..."
+                    f"{where}: matcher `{name}` ({brief(matcher)}{defined_at(matcher)}) cannot be called with"
+                    f" (gold, answer, question); fix: def {name}(gold, answer, question) returning a bool or a Verdict"
                 )
             out[name] = matcher
     return out
@@ -138,11 +148,12 @@ def recipes(config: pytest.Config) -> list[Recipe]:
             raise _wrong(where, got, expected)
         for recipe in got:
             if not isinstance(recipe, Recipe):
-                raise _wrong(where, recipe, expected)
+                raise _wrong(where, got, expected, recipe)
             if recipe.build is not None and not _takes(recipe.build, 2):
                 raise pytest.UsageError(
-                    f"{where}: recipe `{recipe.name}`: its build is {brief(recipe.build)}; expected a function of"
-                    " (case, dataset) returning TrainingPair objects"
+                    f"{where}: recipe `{recipe.name}`: its build ({brief(recipe.build)}{defined_at(recipe.build)})"
+                    " cannot be called with (case, dataset); fix: a function of (case, dataset) returning a list of"
+                    " TrainingPair"
                 )
             if not isinstance(recipe.added, Sequence) or not all(isinstance(p, TrainingPair) for p in recipe.added):
                 raise pytest.UsageError(

@@ -61,6 +61,14 @@ def describe(exc: BaseException) -> str:
 
 
 def brief(value: object) -> str:
-    """A returned value as a message shows it: its type and a short repr."""
+    """A returned value as a message shows it: a plain value with its type and a short repr (``str 'no'``),
+    a class by name, anything else by its type (no memory addresses)."""
+    if value is None:
+        return "None"
+    if inspect.isclass(value):
+        return f"the class {value.__name__}"
     text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+    if isinstance(value, (str, bytes, int, float, list, tuple, dict, set)) and " at 0x" not in text:
+        return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+    name = type(value).__name__
+    return f"an {name}" if name[0].lower() in "aeiou" else f"a {name}"
