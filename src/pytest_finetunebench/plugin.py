@@ -25,7 +25,7 @@ from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .reporting.results import Results
 from .run import recipes
 from .run.answer import EVALUATION, Evaluation
-from .run.collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
+from .run.collect import CaseDir, CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
 from .run.tune import settings_from, untuned_answerer
 from .store.jobstore import JobStore
 
@@ -183,6 +183,14 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if not any(root in collection_path.parents for root in collection.roots):
         return None
     return True if collection.catalog.reached_before(collection_path) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> CaseDir | None:
+    roots = parent.config.stash[COLLECTION].roots
+    if any(path == root or root in path.parents for root in roots) and not (path / "__init__.py").exists():
+        return CaseDir.from_parent(parent, path=path)
+    return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:

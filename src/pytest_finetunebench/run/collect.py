@@ -147,6 +147,29 @@ def is_case_file(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
+class CaseDir(pytest.Dir):
+    """A folder of case files: an entry named like a case file that is no regular file (a dangling
+    symlink, a symlink loop, a folder) is collected as a case file, so it fails in one line instead
+    of being left out without a word."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        with os.scandir(self.path) as entries:
+            odd = sorted(Path(e.path) for e in entries if e.name.endswith(CASE_SUFFIXES) and not _regular(e))
+        for node in super().collect():
+            if node.path not in odd:
+                yield node
+        for path in odd:
+            yield from self.ihook.pytest_collect_file(file_path=path, parent=self)
+
+
+def _regular(entry: os.DirEntry[str]) -> bool:
+    """Whether a folder entry is a regular file (or a symlink to one); a symlink loop is not."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 class CaseFile(pytest.File):
     """One YAML case file; a broken file is one collection error, the rest still run."""
 
