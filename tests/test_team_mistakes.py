@@ -131,6 +131,13 @@ def test_a_matcher_returning_no_bool_is_an_error_never_a_pass(team: pytest.Pytes
     assert [(c["split"], c["n"], c["errors"]) for c in report["cells"]] == [("memorization", 6, 0), ("rephrased", 0, 6)]
 
 
+def _timeless(path: Path) -> bytes:
+    """A JSON report's bytes but for its one time (``created``, the run's start), which must be there."""
+    text = path.read_text()
+    assert len(re.findall(r'^  "created": "[^"]+",$', text, re.M)) == 1
+    return re.sub(r'^  "created": "[^"]+",$', "", text, flags=re.M).encode()
+
+
 def test_three_random_orders_give_identical_reports(pytester: pytest.Pytester) -> None:
     """The memorizer reference on the shipped suite, in three random test orders (pytest-randomly):
     the same terminal tables, Markdown, JSON report and saved run (apart from its time)."""
@@ -160,7 +167,7 @@ def test_three_random_orders_give_identical_reports(pytester: pytest.Pytester) -
         (saved,) = (pytester.path / f"store{seed}" / "runs").glob("*.json")
         run = {k: v for k, v in json.loads(saved.read_text()).items() if k != "created"}
         outputs.append(
-            (tables, (pytester.path / f"{seed}.md").read_bytes(), (pytester.path / f"{seed}.json").read_bytes(), run)
+            (tables, (pytester.path / f"{seed}.md").read_bytes(), _timeless(pytester.path / f"{seed}.json"), run)
         )
     assert outputs[0][0][0].startswith("model ") and len(outputs[0][0]) > 20
     assert outputs[1] == outputs[0]
@@ -355,3 +362,40 @@ def test_a_recipe_build_mistake_is_one_line_naming_the_case(team: pytest.Pyteste
     assert [line for line in result.stderr.lines if line] == [
         f"ERROR: {where}:3: " + message.replace("{at}", at).replace("{defined}", defined)
     ]
+
+
+RECIPE = """
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_ftb_recipes(config):
+    from pytest_finetunebench import Recipe, TrainingPair
+
+    return [Recipe("shouted", build=lambda case, dataset: [TrainingPair(case.prompt.upper(), case.answer)])]
+"""
+
+
+def test_reports_carry_the_run_header_the_recipes_table_and_the_users_umask(team: pytest.Pytester) -> None:
+    import os
+
+    from pytest_finetunebench import __version__
+    from pytest_finetunebench.reporting.results import REPORT_HEADER
+
+    (team.path / "cases" / "towns.yaml").write_text(PLAIN)
+    old = os.umask(0o027)
+    try:
+        args = ("--ftb-recipe=qa,shouted", "--ftb-report=out.json", "--ftb-markdown=out.md", "--ftb-html=out.html")
+        result = run(team, CONFTEST + RECIPE, *args)
+    finally:
+        os.umask(old)
+    result.assert_outcomes(passed=12, failed=12)
+    for name in ("out.json", "out.md", "out.html"):
+        assert (team.path / name).stat().st_mode & 0o777 == 0o640, name  # the umask's, not 0600
+    report = json.loads((team.path / "out.json").read_text())
+    assert list(report)[: len(REPORT_HEADER)] == list(REPORT_HEADER)
+    assert (report["plugin_version"], report["models"]) == (__version__, ["memorizer:m", "memorizer:m+shouted"])
+    assert report["providers"] == {"memorizer:m": "memorizer", "memorizer:m+shouted": "memorizer"}
+    html = (team.path / "out.html").read_text()
+    assert "<h2>Recipes</h2>" in html
+    assert (
+        "<tr><td>memorizer:m</td><td>shouted</td><td>1.000 [0.61, 1.00] (n=6)</td><td>0.000 [0.00, 0.39] (n=6)</td>"
+    ) in html

@@ -18,6 +18,26 @@ from ..store.jobstore import atomic_write
 from . import gate, runs
 from .report import Summary
 
+# what --ftb-report holds of a saved run's header, before the items and the tables
+REPORT_HEADER = (
+    "created",
+    "plugin_version",
+    "python",
+    "pytest",
+    "git",
+    "models",
+    "providers",
+    "datasets",
+    "hyperparameters",
+    "options",
+    "gate",
+)
+
+
+def without_header(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``--ftb-report`` JSON without its run header (what depends on when, where and by whom it ran)."""
+    return {k: v for k, v in report.items() if k not in REPORT_HEADER}
+
 
 class Results:
     """A plugin object on the controller: gathers every item's record, then gates and writes outputs."""
@@ -139,18 +159,20 @@ class Results:
             self.notes += runs.append_step_summary(markdown)
         if self.opts["report"]:
             report = {**self.summary.to_json(), "invalid_case_files": self.invalid_case_files}
-            if run is not None:
-                report["paired"] = run["paired"]
+            if run is not None:  # the saved run's header first: what ran, with what, when
+                report = {**{k: run[k] for k in REPORT_HEADER}, **report, "paired": run["paired"]}
             data = json.dumps(report, indent=2, ensure_ascii=False).encode()
-            self._write("--ftb-report", lambda: atomic_write(Path(self.opts["report"]), data))
+            self._write("--ftb-report", lambda: atomic_write(Path(self.opts["report"]), data, public=True))
         if self.opts["markdown"]:
-            self._write("--ftb-markdown", lambda: atomic_write(Path(self.opts["markdown"]), markdown.encode()))
+            self._write(
+                "--ftb-markdown", lambda: atomic_write(Path(self.opts["markdown"]), markdown.encode(), public=True)
+            )
         if self.opts["html"] and run is not None:
             from . import html
 
             reference = self.reference.data if self.reference is not None else None
             page = lambda: html.render(run, reference).encode()  # noqa: E731
-            self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page()))
+            self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page(), public=True))
             self.html = Path(self.opts["html"])
         if self.opts["plot"] and self.summary.records:
             from . import plot
