@@ -97,9 +97,9 @@ def test_an_item_whose_matcher_raised_stays_in_every_output(team: pytest.Pyteste
     assert "| memorizer:m | towns | rephrased | 4 | 4 | 1.000 | [0.510, 1.000] | 1.00 | 2 |" in markdown
     report = json.loads((team.path / "out.json").read_text())
     assert len(report["items"]) == 12
-    assert [(i["case_id"], i["passed"], i["error"]) for i in report["items"] if i["error"]] == [
-        ("t2", False, errors[0]),
-        ("t4", False, errors[1]),
+    assert [(i["case_id"], i["answer"], i["passed"], i["error"]) for i in report["items"] if i["error"]] == [
+        ("t2", "I do not know", False, errors[0]),
+        ("t4", "I do not know", False, errors[1]),
     ]
     assert [(c["split"], c["n"], c["errors"]) for c in report["cells"]] == [("memorization", 6, 0), ("rephrased", 4, 2)]
     html = (team.path / "out.html").read_text()

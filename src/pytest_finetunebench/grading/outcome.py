@@ -88,7 +88,7 @@ class UserCodeError(RunError):
     full traceback (its ``__cause__``) only under ``-v`` or ``--tb=long``."""
 
 
-def failed(item: Asked, message: str, cause: BaseException, **measured: Any) -> RunError:
+def failed(item: Asked, message: str, cause: BaseException, answer: str | None = None, **measured: Any) -> RunError:
     """Record ``item`` as an error (it stays counted: the errors column, every output) and return
     the run error to raise: a :class:`UserCodeError` unless ``cause`` was already a one-line one."""
     variant, target = item.variant, item.target
@@ -100,7 +100,7 @@ def failed(item: Asked, message: str, cause: BaseException, **measured: Any) -> 
         split=variant.split,
         question=variant.question,
         expected=variant.answer,
-        answer=None,
+        answer=answer,
         passed=False,
         matcher=variant.matcher,
         score=0.0,
@@ -158,7 +158,7 @@ def judge(
             if isinstance(exc, MatcherError)
             else f"matcher `{variant.matcher}` raised {describe_user_error(exc)}"
         )
-        raise failed(item, message, exc, precision=precision, nll=nll, generated_in=generated_in) from exc
+        raise failed(item, message, exc, answer.text, precision=precision, nll=nll, generated_in=generated_in) from exc
     reason = verdict.reason
     before = item.case.answer_before
     if answer.tie:
