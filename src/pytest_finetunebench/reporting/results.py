@@ -18,9 +18,9 @@ from ..store.jobstore import atomic_write
 from . import gate, runs
 from .report import Summary
 
-# what --ftb-report holds of a saved run's header, before the items and the tables
+# what --ftb-report holds of a saved run's header, before the items and the tables: not its time, so
+# that a replayed run's report is the recorded one's byte for byte
 REPORT_HEADER = (
-    "created",
     "plugin_version",
     "python",
     "pytest",
