@@ -113,6 +113,21 @@ def test_an_item_whose_matcher_raised_stays_in_every_output(team: pytest.Pyteste
     assert len(list(junit.iter("testcase"))) == 12
 
 
+def test_the_traceback_of_a_teams_error_is_its_own_frames_under_verbose(team: pytest.Pytester) -> None:
+    conftest = CONFTEST + MATCHER
+    at = line_of(conftest, "raise ValueError")
+    result = run(team, conftest, "-v")
+    result.assert_outcomes(passed=10, failed=2)
+    first = failures(result.outlines)[0]
+    assert first[-4:] == [
+        '>           raise ValueError("cannot grade " + question[-7:-1])',
+        "E           ValueError: cannot grade town 2",
+        "",
+        f"conftest.py:{at}: ValueError",
+    ]
+    assert not any("pytest_finetunebench" in line or "def judge(" in line for line in first)
+
+
 @pytest.mark.parametrize("returned", ['"no"', '"False"', "None", "0"])
 def test_a_matcher_returning_no_bool_is_an_error_never_a_pass(team: pytest.Pytester, returned: str) -> None:
     conftest = CONFTEST + MATCHER.replace('"town 2" in question or "town 4" in question', "False").replace(

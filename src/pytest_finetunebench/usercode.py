@@ -31,6 +31,11 @@ def shown(path: str | Path) -> str:
     return os.path.relpath(absolute, here) if absolute.is_relative_to(here) else str(path)
 
 
+def in_plugin(path: str | Path) -> bool:
+    """Whether ``path`` is one of this plugin's own files (not the team's)."""
+    return str(Path(path).resolve()).startswith(_PACKAGE)
+
+
 def location(tb: TracebackType | None) -> str | None:
     """``file:line`` of the innermost frame in the team's own code (not the plugin's, not an
     installed library's), else of the innermost frame outside the plugin; ``None`` if neither."""

@@ -16,6 +16,7 @@ from ..cases.schema import RETENTION, CaseFileError
 from ..grading.outcome import UserCodeError, describe, describe_error, failed, judge
 from ..items import Target
 from ..providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage
+from ..usercode import in_plugin
 from . import recipes
 from .answer import EVALUATION
 from .tune import parse_epochs
@@ -294,8 +295,11 @@ class VariantItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         # a team's code failing is one line; -v or --tb=long shows its traceback
         verbose = self.config.option.verbose > 0 or self.config.option.tbstyle == "long"
-        if isinstance(excinfo.value, UserCodeError) and verbose:
-            return super().repr_failure(excinfo, style)
+        cause = excinfo.value.__cause__
+        if isinstance(excinfo.value, UserCodeError) and verbose and cause is not None:
+            raised = pytest.ExceptionInfo.from_exception(cause)  # its traceback from the team's frames on
+            raised.traceback = raised.traceback.filter(lambda e: not in_plugin(e.path)) or raised.traceback
+            return super().repr_failure(raised, style)
         return describe(excinfo) or super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
