@@ -111,7 +111,8 @@ def test_the_grader_agrees_with_our_labels_on_the_embedded_models_answers() -> N
 
 def test_the_grader_agrees_with_our_labels_on_retention_answers() -> None:
     """414 answers to retention questions; the gold is the full suite's, found by the question."""
-    golds = {v.question: v for case in load_dataset(suite_dir("full") / "retention.yaml").cases for v in case.variants}
+    full = HERE.parent.parent / "cases" / "full" / "retention.yaml"  # this checkout's, not an installed copy's
+    golds = {v.question: v for case in load_dataset(full).cases for v in case.variants}
     graded = []
     for row in _read(HERE / "retention_answers.csv"):
         v = golds[row["question"]]

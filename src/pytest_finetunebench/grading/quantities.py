@@ -14,6 +14,8 @@ from .normalize import Analyzed, Quantity, analyze, fold, normalize
 
 Context = str | None  # the question; its quantities are read only when an answer states several
 _CONVERSION_TOLERANCE = 0.015
+_TEMPERATURE_TOLERANCE = 0.6  # degrees Celsius: a Fahrenheit figure rounded to the degree is within 0.56
+_ASKS_FOR_A_ROOT = re.compile(r"\broots?\b")
 _GOLD_CONVERSION_TOLERANCE = 0.01  # the gold itself in another unit: "6'1\"" is 185 cm (0.2% off), "6 ft" is not (1.1%)
 
 
@@ -98,9 +100,25 @@ def _counts_other_things(q: Quantity, match: Quantity) -> bool:
     return bool(q.noun and match.noun and q.noun != match.noun)
 
 
+def _celsius(q: Quantity) -> float | None:
+    """A temperature in degrees Celsius; None for another unit or plain "degrees"."""
+    if q.unit == "degc":
+        return float(q.value)
+    return (float(q.value) - 32) * 5 / 9 if q.unit == "degf" else None
+
+
 def _restates(q: Quantity, match: Quantity) -> bool:
+    """``q`` is ``match`` in another unit: "3600 seconds" for "60 minutes", "32 °F" for "0 °C"."""
+    c, d = _celsius(q), _celsius(match)
+    if c is not None and d is not None:
+        return abs(c - d) <= _TEMPERATURE_TOLERANCE
     a, b = q.in_base(), match.in_base()
     return a is not None and b is not None and q.dim == match.dim and abs(a - b) <= _CONVERSION_TOLERANCE * abs(b)
+
+
+def _other_root(q: Quantity, match: Quantity, context: Context) -> bool:
+    """The negative root beside the positive one when the question asks for a root: "12 (or -12)", "9 and -9"."""
+    return bool(context) and q.value == -match.value != 0 and bool(_ASKS_FOR_A_ROOT.search(fold(context or "")))
 
 
 def check_quantities(gold: Gold, stated: tuple[Quantity, ...], context: Context, matcher: str) -> Verdict:
@@ -124,10 +142,13 @@ def check_quantities(gold: Gold, stated: tuple[Quantity, ...], context: Context,
             False, matcher, f"contradicted: the answer makes {match.display()} {theirs} bound, the gold {ours} one"
         )
     kind = match.dim or want.dim or _kind(match)
-    for q in stated:
+    after = stated.index(match)
+    for i, q in enumerate(stated):
         if q in matches or q.negated or q.calendar or _kind(q) != kind:
             continue
         if _restates(q, match) or _counts_other_things(q, match) or _in_question(q, context):
+            continue
+        if (q.derived and i > after) or _other_root(q, match, context):
             continue
         return verdict(False, matcher, f"states {match.display()} but also {q.display()}")
     return verdict(True, matcher, f"number {want.display()} matches {match.display()}")
