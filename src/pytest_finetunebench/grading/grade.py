@@ -34,6 +34,11 @@
       restatement, not a conflict: "6'1\\" (185 cm)" passes for 185 because 6'1" is 185.4 cm.
       The answer must still state the gold number itself: "6'1\\"" alone fails for 185 (the
       gold carries no unit, so nothing says 185 is centimetres).
+    * a temperature restated in the other scale is no conflict when it converts to the match
+      within 0.6 °C: "0 °C (32 °F)" passes for 0, "100 °C (210 °F)" fails (212 °F is 100 °C).
+    * a number worked out from the match and stated after it is no conflict ("11 players per
+      side, so 22 in total", "7 days, making 14 in a fortnight"); nor is the negative root
+      beside the positive one when the question asks for a root ("12 (or -12)").
     * a gold with a unit matches the same quantity in another unit of its dimension when it
       converts to the gold within 1% (the rounding of a converted figure): "1500 g" and
       "3.3 pounds" pass for "1.5 kg", "6'1\\"" for "185 cm"; "6 ft" (182.9 cm, 1.1% off) does not.
@@ -54,9 +59,12 @@
 ``contains``
     The normalized gold occurs in the normalized answer on word boundaries ("pilot" in "She
     is a pilot", not in "copilot"), and is not contradicted: an occurrence right after a
-    negation ("not Velmora"), offered as one of alternatives ("Velmora or Ostrin"), or - for
-    a gold with a number - any conflicting quantity by the ``number`` rules above fails.
-    An answer that is a truncation of the gold never contains it.
+    negation ("not Velmora"), offered as one of alternatives ("Velmora or Ostrin", "Velmora, but
+    it might be Ostrin"), or - for a gold with a number - any conflicting quantity by the
+    ``number`` rules above fails. An answer that is a truncation of the gold never contains it.
+    The gold written another way counts as the gold (``variants.py``): a transliteration
+    ("Tolstoi"), a plural, middle names ("Mary Wollstonecraft Shelley"), a substance's formula
+    ("CO2"); a slip of spelling does not.
 ``fuzzy``
     rapidfuzz ``token_set_ratio`` of the normalized texts at or above ``fuzzy_threshold``.
 ``auto``

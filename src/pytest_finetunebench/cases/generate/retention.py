@@ -5,11 +5,13 @@ symbols, arithmetic, authors, units, and basic science and geography. An author'
 surname alone unless a likely wrong answer shares it (Charlotte, not Emily, Brontë; Mary, not
 Percy, Shelley): then it names the person. Questions with more than one defensible answer are
 worded to have one (the highest summit above sea level, not "the tallest mountain"; the largest
-continent, not how many there are). Written for this project
-(no copied data set). Every case has only a ``retention`` variant (no training pair), and the
-leakage guard (``run/leakage.py``, run by ``check`` and before any training) refuses a recipe whose
-training text states one of their answers in other words ("Is Paris the capital of France? Yes"). ``--n`` picks that many from the bank, in a seeded order; the shipped
-suites take 100 (default) and all of them (full).
+continent, not how many there are). Written for this project (no copied data set).
+
+Every case has only a ``retention`` variant (no training pair), and the leakage guard
+(``run/leakage.py``, run by ``check`` and before any training) refuses a recipe whose training
+text states one of their answers in other words ("Is Paris the capital of France? Yes").
+``--n`` picks that many from the bank, in a seeded order; the shipped suites take 100 (default)
+and all of them (full).
 """
 
 from __future__ import annotations
