@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..cases.schema import RETENTION
@@ -49,11 +50,12 @@ class Asked:
     gold: str
 
 
-def _words(text: str) -> set[str]:
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in analyze(text).text.split()}
+@lru_cache(maxsize=65536)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") else w for w in analyze(text).text.split())
 
 
-def _content(text: str) -> set[str]:
+def _content(text: str) -> frozenset[str]:
     return _words(text) - _FUNCTION_WORDS
 
 
