@@ -142,19 +142,17 @@ def check_answerable(ds: Dataset) -> list[Problem]:
 
 
 def check_leakage(datasets: list[Dataset]) -> list[Problem]:
-    """The leakage guard over every built-in recipe's training text (one problem per conflict)."""
+    """The leakage guard over every built-in recipe's training text (one problem per conflict, named once)."""
     from .run import leakage, recipes
 
-    asked, seen, problems = leakage.asked_in(datasets), set(), []
+    asked, problems, seen = leakage.asked_in(datasets), [], set()
     for name in (recipes.QA, "paraphrase:99", "document", "qa+replay"):
-        recipe = recipes.parse(name)
+        recipe, label = recipes.parse(name), name.replace(":99", ":K")
         pairs = [p for ds in datasets for case in ds.cases if case.trains for p in _pairs(recipe, case, ds)]
-        for line in leakage.conflicts([*pairs, *recipe.extra()], recipe.extra(), asked, recipe.name.split(":")[0]):
-            where, _, message = line.partition(": ")
-            if (where, message.split("trains on ", 1)[1]) not in seen:
-                seen.add((where, message.split("trains on ", 1)[1]))
-                path, _, number = where.rpartition(":")
-                problems.append(Problem(Path(path), int(number), message))
+        for c in leakage.conflicts([*pairs, *recipe.extra()], recipe.extra(), asked, label):
+            if (c.asked, c.text) not in seen:
+                seen.add((c.asked, c.text))
+                problems.append(Problem(c.asked.path, c.asked.line, c.message))
     return problems
 
 

@@ -250,7 +250,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 raise pytest.UsageError(str(exc)) from None
             asked = dict.fromkeys(
                 leakage.Asked(
-                    f"{_relative(i.dataset.path, session.config.rootpath)}:{i.variant.line}",
+                    _relative(i.dataset.path, session.config.rootpath),
+                    i.variant.line,
                     i.variant.split,
                     i.variant.question,
                     i.variant.answer,
@@ -258,7 +259,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 for i in items
             )
             if leaks := leakage.conflicts(request.pairs, recipe.extra(), asked, recipe.name):  # before any training
-                raise pytest.UsageError("\n".join(leaks))
+                raise pytest.UsageError("\n".join(map(str, leaks)))
     if items and not hasattr(session.config, "workerinput"):
         _progress(session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cases.schema import RETENTION
@@ -44,10 +45,31 @@ _NO_STATED_ANSWER = frozenset({"yes", "no", "none"})  # a yes/no or decline gold
 class Asked:
     """A question the benchmark asks unseen: where it is, its split, the question and its gold."""
 
-    where: str  # "file:line"
+    path: Path
+    line: int
     split: str
     question: str
     gold: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A training text that states the answer to a question asked unseen."""
+
+    asked: Asked
+    recipe: str
+    text: str  # the pair's prompt and answer, on one line
+
+    @property
+    def message(self) -> str:
+        q = self.asked
+        return (
+            f"recipe `{self.recipe}` trains on {self.text!r}, which states the answer {q.gold!r} to {q.question!r}"
+            f" ({q.split}, asked unseen); fix: drop or reword that training text or the question"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.asked.path}:{self.asked.line}: {self.message}"
 
 
 @lru_cache(maxsize=65536)
@@ -73,27 +95,20 @@ def states(text: str, question: str, gold: str) -> bool:
 def asked_in(datasets: Iterable[Dataset]) -> list[Asked]:
     """Every question of these case files, where it is and its gold."""
     return [
-        Asked(f"{ds.path}:{v.line}", v.split, v.question, v.answer)
-        for ds in datasets
-        for c in ds.cases
-        for v in c.variants
+        Asked(ds.path, v.line, v.split, v.question, v.answer) for ds in datasets for c in ds.cases for v in c.variants
     ]
 
 
 def conflicts(
     pairs: Iterable[TrainingPair], added: Iterable[TrainingPair], asked: Iterable[Asked], recipe: str
-) -> list[str]:
-    """One line per training text that states a question's answer: ``pairs`` (all of a recipe's training pairs)
-    against the retention questions, ``added`` (the pairs the recipe adds once) against every question."""
+) -> list[Conflict]:
+    """Each training text that states a question's answer: ``pairs`` (all of a recipe's training pairs) against
+    the retention questions, ``added`` (the pairs the recipe adds once) against every question."""
     every, extra = tuple(dict.fromkeys(pairs)), frozenset(added)
-    lines = []
+    found = []
     for q in asked:
         for pair in every if q.split == RETENTION else tuple(p for p in every if p in extra):
             text = f"{pair.prompt}\n{pair.answer}"
             if states(text, q.question, q.gold):
-                shown = " ".join(text.split())
-                lines.append(
-                    f"{q.where}: recipe `{recipe}` trains on {shown!r}, which states the answer {q.gold!r} to "
-                    f"{q.question!r} ({q.split}, asked unseen); fix: drop or reword that training text or the question"
-                )
-    return lines
+                found.append(Conflict(q, recipe, " ".join(text.split())))
+    return found
