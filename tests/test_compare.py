@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_finetunebench.grading.outcome import Record
-from pytest_finetunebench.reporting.gate import Threshold
+from pytest_finetunebench.reporting.gate import Threshold, verdict_markdown
 from pytest_finetunebench.reporting.report import Summary
 from pytest_finetunebench.reporting.runs import (
     FORMAT,
@@ -27,7 +27,6 @@ from pytest_finetunebench.reporting.runs import (
     git_info,
     relative,
     run_data,
-    verdict_markdown,
 )
 from pytest_finetunebench.store.jobstore import JobStore
 

@@ -116,7 +116,7 @@ def test_a_run_pairs_base_with_tuned_then_every_two_tuned_targets() -> None:
         ("m", "n"),
         ("m+paraphrase:4", "n"),
     ]
-    found = paired.in_run(records)
+    found = paired.in_run(records, {})
     assert [(p.a, p.b, p.scope, p.a_only, p.b_only) for p in found][:2] == [
         ("m@base", "m", "memorization", 0, 3),
         ("m@base", "m+paraphrase:4", "memorization", 0, 3),
@@ -125,7 +125,7 @@ def test_a_run_pairs_base_with_tuned_then_every_two_tuned_targets() -> None:
 
 def test_a_pair_with_nothing_in_common_is_one_no_shared_items_entry() -> None:
     records = [_r("m", "tuned", "c0", "memorization", True), _r("n", "tuned", "c1", "rephrased", True)]
-    assert [p.as_dict() for p in paired.in_run(records)] == [
+    assert [p.as_dict() for p in paired.in_run(records, {})] == [
         {
             "a": "m",
             "b": "n",
@@ -138,7 +138,7 @@ def test_a_pair_with_nothing_in_common_is_one_no_shared_items_entry() -> None:
             "ci": None,
         }
     ]
-    assert paired.table(paired.in_run(records), pooled_only=True) == [
+    assert paired.table(paired.in_run(records, {}), pooled_only=True) == [
         ["A", "B", "scope", "n", "only A", "only B", "McNemar p", "B - A [95% CI]"],
         ["m", "n", "*", "0", "-", "-", "no shared items", "-"],
     ]

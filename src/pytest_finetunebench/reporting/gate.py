@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ..cases.schema import RETENTION
 from ..providers.base import final_stages, stage_label
-from . import retention
 from .report import GENERALIZATION, Summary
 
 
@@ -99,9 +97,7 @@ def check(summary: Summary, thresholds: list[Threshold], targets: list[str]) -> 
     failures = []
     for target in targets:
         for t in thresholds:
-            cell = (
-                retention.cell(summary.records, target) if t.scope == RETENTION else summary.aggregate(target, t.scope)
-            )
+            cell = summary.aggregate(target, t.scope)
             if cell.n == 0:
                 failures.append(f"{target}: no graded items for `{t.scope}`")
             elif cell.accuracy < t.minimum:
@@ -119,3 +115,11 @@ def verdict(failures: list[str], run_errors: int) -> tuple[str, list[str]]:
             f"but {run_errors} run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed"
         )
     return ("FAILED" if failures else "passed"), lines
+
+
+def verdict_markdown(title: str, failures: list[str] | None, run_errors: int) -> list[str]:
+    """A gate's verdict for the Markdown summary (nothing when the gate was not set)."""
+    if failures is None:
+        return []
+    word, lines = verdict(failures, run_errors)
+    return [f"**{title}: {word}**", "", *(f"- {line}" for line in lines), ""]

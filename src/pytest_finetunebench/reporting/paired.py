@@ -10,7 +10,7 @@ interval that resamples whole cases (seeded by the pair's names: the same everyw
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,11 @@ from ..cases.schema import generalizes
 from ..grading.outcome import Record
 from ..providers.base import BASE, final_stages, scoring_of, stage_label
 from ..run import recipes
+from . import scores
 from .stats import mcnemar, paired_interval
 
-GENERALIZATION = "generalization"
-POOLED = ("memorization", GENERALIZATION, "retention")
+GENERALIZATION = scores.GENERALIZATION
+POOLED = scores.POOLED
 NO_SHARED = "no shared items"
 TITLE = (
     "paired comparisons on the items both targets answered: right only in A / only in B, "
@@ -32,10 +33,6 @@ TITLE = (
 def item_key(r: Record) -> tuple[str, str, str, str]:
     """What makes two records the same item whoever answered it."""
     return r.dataset, r.case_id, r.split, r.question
-
-
-def _in_scope(split: str, scope: str) -> bool:
-    return generalizes(split) if scope == GENERALIZATION else split == scope
 
 
 @dataclass(frozen=True)
@@ -94,13 +91,10 @@ class Paired:
 
 
 def compare(a: str, b: str, scope: str, a_records: Iterable[Record], b_records: Iterable[Record]) -> Paired:
-    """The paired comparison of A's and B's records on ``scope`` (records matched by :func:`item_key`)."""
-    mine = {item_key(r): r for r in a_records if r.error is None and _in_scope(r.split, scope)}
-    shared = [
-        (mine[item_key(r)], r)
-        for r in b_records
-        if r.error is None and _in_scope(r.split, scope) and item_key(r) in mine
-    ]
+    """The paired comparison of A's and B's records on ``scope``: the records that count for it
+    (:func:`.scores.counted`), matched by :func:`item_key`, graded on both sides."""
+    mine = {item_key(r): r for r in a_records if r.error is None}
+    shared = [(mine[item_key(r)], r) for r in b_records if r.error is None and item_key(r) in mine]
     if not shared:
         return Paired(a, b, scope, 0, 0, 0, None, None, None)
     a_only = sum(x.passed and not y.passed for x, y in shared)
@@ -144,15 +138,25 @@ def _model(records: Sequence[Record], target: str) -> str:
     return next(r.model for r in records if r.target == target)
 
 
-def in_run(records: Sequence[Record]) -> list[Paired]:
-    """Every pair of :func:`pairs_in_run` on every scope they share (one ``no shared items`` entry if none)."""
+def in_run(records: Sequence[Record], marked: Mapping[str, Mapping[str, str]]) -> list[Paired]:
+    """Every pair of :func:`pairs_in_run` on every scope they share (one ``no shared items`` entry if none).
+
+    ``marked``: the splits not measurable per model (:func:`.scores.not_measurable`), left out of
+    generalization on both sides.
+    """
+    generated = [r for r in records if scoring_of(r.stage)[1] == "generate"]
     by_target: dict[str, list[Record]] = {}
-    for r in records:
-        if scoring_of(r.stage)[1] == "generate":
-            by_target.setdefault(r.target, []).append(r)
+    for r in generated:
+        by_target.setdefault(r.target, []).append(r)
     out = []
-    for a, b in pairs_in_run([r for rs in by_target.values() for r in rs]):
-        found = [compare(a, b, s, by_target[a], by_target[b]) for s in scopes(by_target[a] + by_target[b])]
+    for a, b in pairs_in_run(generated):
+        left_out = scores.left_out_for(marked, by_target[a][0].model) | scores.left_out_for(
+            marked, by_target[b][0].model
+        )
+        found = [
+            compare(a, b, s, *(scores.counted(generated, t, s, left_out) for t in (a, b)))
+            for s in scopes(by_target[a] + by_target[b])
+        ]
         shared = [p for p in found if p.n]
         out += shared or [Paired(a, b, "*", 0, 0, 0, None, None, None)]
     return out

@@ -13,14 +13,13 @@ from typing import Any
 
 from ..cases.schema import BUILTIN_SPLITS, MEMORIZATION, generalizes
 from ..grading.outcome import Record
-from ..providers.base import BASE, IN_CONTEXT, final_stages, likelihood_stage, stage_label
+from ..providers.base import BASE, IN_CONTEXT, final_stages, stage_label
 from ..run import recipes
-from . import paired, retention
+from . import paired, retention, scores
 from .stats import Cell, design_effect
 from .text import SummaryText
 
-GENERALIZATION = "generalization"
-BASE_LIKELIHOOD = likelihood_stage(BASE)
+GENERALIZATION = scores.GENERALIZATION
 
 
 def _split_order(split: str) -> tuple[int, str]:
@@ -34,10 +33,11 @@ class Summary(SummaryText):
         self.records: list[Record] = list(records)
         self.skipped = 0
         self._comparisons: list[paired.Paired] | None = None  # bootstrapped once, read by every output
+        self._not_measurable: dict[str, dict[str, str]] | None = None
 
     def add(self, record: Record) -> None:
         self.records.append(record)
-        self._comparisons = None
+        self._comparisons = self._not_measurable = None
 
     def _cell(self, target: str, dataset: str, split: str, records: list[Record], clustered: bool = False) -> Cell:
         graded = [r for r in records if r.error is None]
@@ -76,50 +76,21 @@ class Summary(SummaryText):
         return [(self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for t in self.targets()]
 
     def aggregate(self, target: str, scope: str) -> Cell:
-        """A target's cell for ``memorization``, ``generalization`` or one split, over all datasets.
+        """A target's cell for a pooled score or one split, over all datasets (:mod:`.scores` says which
+        records count). Its interval is clustered by case (the variants of a case are not independent)."""
+        return self._cell(target, "*", scope, self.counted(target, scope), clustered=True)
 
-        Its interval is clustered by case (the variants of a case are not independent).
-        Generalization leaves out the splits not measurable on the target's model.
-        """
-        mine = [r for r in self.records if r.target == target]
-        if scope == GENERALIZATION:
-            left_out = self.not_measurable().get(_untuned(mine[0].model), {}) if mine else {}
-            chosen = [r for r in mine if generalizes(r.split) and r.split not in left_out]
-        else:
-            chosen = [r for r in mine if r.split == scope]
-        return self._cell(target, "*", scope, chosen, clustered=True)
+    def counted(self, target: str, scope: str) -> list[Record]:
+        """``target``'s records that count for ``scope`` (:func:`.scores.counted`)."""
+        mine = next((r.model for r in self.records if r.target == target), None)
+        left_out = scores.left_out_for(self.not_measurable(), mine) if mine else set()
+        return scores.counted(self.records, target, scope, left_out)
 
     def not_measurable(self) -> dict[str, dict[str, str]]:
-        """Per model, the splits its upper bound cannot show: split -> why.
-
-        A split is measurable on a model when the model, untuned with the facts in the prompt
-        (``--ftb-in-context``), answers it above chance: the lower end of its 95% Wilson interval
-        is above chance. Without an in-context stage, the untuned model scored by likelihood
-        (``--ftb-baseline --ftb-scoring=...likelihood``) is the reference instead; without either,
-        nothing is marked. Chance is the share of the commoner gold answer for yes/no splits (0.5
-        when balanced), and 0 for the others (a value or a decline is not guessed). Memorization
-        is never marked.
-        """
-        stages: dict[str, set[str]] = {}
-        for r in self.records:
-            stages.setdefault(r.model, set()).add(r.stage)
-        reference = {m: IN_CONTEXT if IN_CONTEXT in found else BASE_LIKELIHOOD for m, found in stages.items()}
-        out: dict[str, dict[str, str]] = {}
-        for r in self.records:
-            if r.stage != reference[r.model] or r.split == MEMORIZATION or r.split in out.get(r.model, {}):
-                continue
-            records = [x for x in self.records if x.model == r.model and x.stage == r.stage and x.split == r.split]
-            cell = self._cell(r.target, "*", r.split, records)
-            if not cell.n:
-                continue
-            chance = _chance(records)
-            lo, hi = cell.interval
-            if lo <= chance:
-                name = "in context" if r.stage == IN_CONTEXT else "untuned by likelihood"
-                out.setdefault(r.model, {})[r.split] = (
-                    f"{name} {cell.accuracy:.3f} [{lo:.3f}, {hi:.3f}] is not above chance {chance:.2f}"
-                )
-        return out
+        """Per model, the splits its upper bound cannot show (:func:`.scores.not_measurable`; computed once)."""
+        if self._not_measurable is None:
+            self._not_measurable = scores.not_measurable(self.records)
+        return self._not_measurable
 
     def stages(self) -> list[tuple[str, str | None, str | None, str | None]]:
         """Per model: its (base, tuned, in-context) targets; tuned is the final stage (or the last epoch)."""
@@ -133,7 +104,7 @@ class Summary(SummaryText):
 
         # a recipe's model (`m+paraphrase:4`) is compared with the untuned stages of its model
         return [
-            (m, label(_untuned(m), BASE), label(m, final.get(m)), label(_untuned(m), IN_CONTEXT))
+            (m, label(scores.untuned(m), BASE), label(m, final.get(m)), label(scores.untuned(m), IN_CONTEXT))
             for m in found
             if final.get(m)
         ]
@@ -195,7 +166,7 @@ class Summary(SummaryText):
                     row.append(f"{(t.accuracy - b.accuracy) * 100:+.1f} pts" if b and t and b.n and t.n else "-")
                 row += [_acc(cells["c"])] if has_ctx else []
                 if unmeasurable:
-                    left_out = unmeasurable.get(_untuned(model), {})
+                    left_out = unmeasurable.get(scores.untuned(model), {})
                     row.append(
                         "not measurable on this model"
                         if scope in left_out
@@ -225,7 +196,7 @@ class Summary(SummaryText):
                     None
                     if qa is None or name == recipes.QA
                     else paired.compare(
-                        qa, t, GENERALIZATION, *([r for r in self.records if r.target == x] for x in (qa, t))
+                        qa, t, GENERALIZATION, self.counted(qa, GENERALIZATION), self.counted(t, GENERALIZATION)
                     )
                 )
                 rows.append(
@@ -310,7 +281,7 @@ class Summary(SummaryText):
     def comparisons(self) -> list[paired.Paired]:
         """Paired comparisons of the run's targets on the items they share (computed once per records)."""
         if self._comparisons is None:
-            self._comparisons = paired.in_run(self.records)
+            self._comparisons = paired.in_run(self.records, self.not_measurable())
         return self._comparisons
 
     def precisions(self) -> dict[str, str]:
@@ -349,24 +320,11 @@ class Summary(SummaryText):
         }
 
 
-def _chance(records: list[Record]) -> float:
-    """What guessing scores: the commoner answer's share for yes/no golds, else 0."""
-    golds = [r.expected.strip().lower().rstrip(".") for r in records]
-    if golds and all(g in ("yes", "no") for g in golds):
-        return max(golds.count("yes"), golds.count("no")) / len(golds)
-    return 0.0
-
-
 def _vs_qa(p: paired.Paired | None) -> str:
     """A recipe against qa on the same generalization items: B - A, its interval and McNemar p."""
     if p is None:
         return "-"
     return f"{p.shown_difference()}, p {p.shown_p()}" if p.n else paired.NO_SHARED
-
-
-def _untuned(model: str) -> str:
-    """The model whose untuned stages a recipe's model is compared with (itself for ``qa``)."""
-    return recipes.split(model)[0]
 
 
 def _acc(cell: Cell | None) -> str:

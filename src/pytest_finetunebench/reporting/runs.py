@@ -27,12 +27,12 @@ from typing import Any
 import pytest
 
 from .. import __version__
-from ..cases.schema import MEMORIZATION, generalizes
+from ..cases.schema import MEMORIZATION
 from ..grading.outcome import Record
 from ..run.tune import settings_from
 from ..store.jobstore import JobStore
-from . import paired
-from .gate import Threshold, verdict
+from . import paired, scores
+from .gate import Threshold
 from .report import GENERALIZATION, Summary
 from .text import aligned, markdown_rows
 
@@ -210,12 +210,6 @@ def _cells(data: Mapping[str, Any]) -> dict[tuple[str, str, str], Counts]:
     return {(c["target"], c["dataset"], c["split"]): (int(c["n"]), int(c["correct"])) for c in data.get("cells", [])}
 
 
-def _in_scope(split: str, scope: str) -> bool:
-    if scope == GENERALIZATION:
-        return generalizes(split)
-    return split == scope
-
-
 @dataclass(frozen=True)
 class Delta:
     """One row of a comparison: a cell (or an aggregate, dataset ``*``) then and now."""
@@ -289,12 +283,11 @@ class Comparison:
     def aggregate(self, target: str, scope: str) -> Delta:
         """A target's memorization, generalization or split, over the datasets both runs have for it."""
         common = {d for t, d, _ in self.then if t == target} & {d for t, d, _ in self.now if t == target}
-
-        def total(cells: dict[tuple[str, str, str], Counts]) -> Counts | None:
-            chosen = [c for (t, d, s), c in cells.items() if t == target and d in common and _in_scope(s, scope)]
-            return (sum(n for n, _ in chosen), sum(c for _, c in chosen)) if chosen else None
-
-        return Delta(target, "*", scope, total(self.then), total(self.now))
+        left_out = scores.saved_left_out((self.reference.data, self.current), target)
+        then, now = (
+            scores.saved_counts(d, target, scope, common, left_out) for d in (self.reference.data, self.current)
+        )
+        return Delta(target, "*", scope, then, now)
 
     def aggregates(self) -> list[Delta]:
         targets = list(dict.fromkeys(t for t, _, _ in self.now))
@@ -311,10 +304,19 @@ class Comparison:
         now = [Record.from_item(i) for i in self.current.get("items", [])]
         out = []
         for target in dict.fromkeys(r.target for r in now):
-            before, after = [r for r in then if r.target == target], [r for r in now if r.target == target]
+            left_out = scores.saved_left_out((self.reference.data, self.current), target)
             found = (
-                [paired.compare(f"{target} ({self.reference.name})", target, s, before, after) for s in scopes]
-                if before
+                [
+                    paired.compare(
+                        f"{target} ({self.reference.name})",
+                        target,
+                        s,
+                        scores.counted(then, target, s, left_out),
+                        scores.counted(now, target, s, left_out),
+                    )
+                    for s in scopes
+                ]
+                if any(r.target == target for r in then)
                 else []
             )
             out += [p for p in found if p.n]
@@ -376,14 +378,6 @@ class Comparison:
             + markdown_rows(self.table())
             + (["", paired.TITLE, "", *markdown_rows(compared)] if compared else [])
         )
-
-
-def verdict_markdown(title: str, failures: list[str] | None, run_errors: int) -> list[str]:
-    """A gate's verdict for the Markdown summary (nothing when the gate was not set)."""
-    if failures is None:
-        return []
-    word, lines = verdict(failures, run_errors)
-    return [f"**{title}: {word}**", "", *(f"- {line}" for line in lines), ""]
 
 
 def append_step_summary(markdown: str) -> list[str]:
