@@ -6,6 +6,7 @@ factor (4/3 for 4 cases of one answer each)."""
 from __future__ import annotations
 
 from pytest_finetunebench.grading.outcome import Record
+from pytest_finetunebench.reporting import paired
 from pytest_finetunebench.reporting.report import Summary
 from pytest_finetunebench.reporting.text import precision_note
 
@@ -75,13 +76,12 @@ TERMINAL = [
     "m      secondary       0.500  0.250  -25.0 pts",
     "m      generalization  0.500  0.429  -7.1 pts",
     "",
-    # base vs tuned on the same items: 3 right only after tuning (McNemar p = 2 / 2**3), one secondary
-    # item right only before (p = 2 / 2**1, capped at 1); the rephrased items have no untuned answers
-    "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B "
-    "- A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
-    "A       B  scope           n  only A  only B  McNemar p  B - A [95% CI]",
-    "m@base  m  memorization    4  0       3       0.2500     +75.0 pts [+25.0, +100.0]",
-    "m@base  m  generalization  4  1       0       1.0000     -25.0 pts [-75.0, +0.0]",
+    # base vs tuned on the same items: 3 right only after tuning, one secondary item right only before;
+    # the rephrased items have no untuned answers
+    paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
+    "A       B  scope           n  only A  only B  p       B - A [95% CI]",
+    "m@base  m  memorization    4  0       3       0.0491  +75.0 pts [+0.2, +96.3]",
+    "m@base  m  generalization  4  1       0       0.3163  -25.0 pts [-55.6, +16.3]",
 ]
 
 
@@ -116,13 +116,13 @@ before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned
 
 ### Paired comparisons
 
-paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval
+paired comparisons on the items both targets answered: right only in A / only in B, accuracy B - A with a 95% interval clustered by linked case (Newcombe's paired score interval) and the p-value that inverts it (exploratory: no multiple-comparison control; the gate's tests are Holm-adjusted)
 
-| A | B | scope | n | only A | only B | McNemar p | B - A [95% CI] |
+| A | B | scope | n | only A | only B | p | B - A [95% CI] |
 |---|---|---|---|---|---|---|---|
-| m@base | m | memorization | 4 | 0 | 3 | 0.2500 | +75.0 pts [+25.0, +100.0] |
-| m@base | m | secondary | 4 | 1 | 0 | 1.0000 | -25.0 pts [-75.0, +0.0] |
-| m@base | m | generalization | 4 | 1 | 0 | 1.0000 | -25.0 pts [-75.0, +0.0] |
+| m@base | m | memorization | 4 | 0 | 3 | 0.0491 | +75.0 pts [+0.2, +96.3] |
+| m@base | m | secondary | 4 | 1 | 0 | 0.3163 | -25.0 pts [-55.6, +16.3] |
+| m@base | m | generalization | 4 | 1 | 0 | 0.3163 | -25.0 pts [-55.6, +16.3] |
 """
 
 
@@ -268,9 +268,10 @@ JSON = {
             "n": 4,
             "a_only": 0,
             "b_only": 3,
-            "p_value": 0.25,
+            "p_value": 0.0491244,
             "difference": 0.75,
-            "ci": [0.25, 1.0],
+            "ci": [0.0022, 0.9632],
+            "design_effect": 1.3333,
         },
         {
             "a": "m@base",
@@ -279,9 +280,10 @@ JSON = {
             "n": 4,
             "a_only": 1,
             "b_only": 0,
-            "p_value": 1.0,
+            "p_value": 0.316269,
             "difference": -0.25,
-            "ci": [-0.75, 0.0],
+            "ci": [-0.5559, 0.1631],
+            "design_effect": 1.3333,
         },
         {
             "a": "m@base",
@@ -290,9 +292,10 @@ JSON = {
             "n": 4,
             "a_only": 1,
             "b_only": 0,
-            "p_value": 1.0,
+            "p_value": 0.316269,
             "difference": -0.25,
-            "ci": [-0.75, 0.0],
+            "ci": [-0.5559, 0.1631],
+            "design_effect": 1.3333,
         },
     ],
     "recipes": [],
@@ -332,6 +335,7 @@ def test_the_json_report_whole():
         "precision": None,
         "nll": None,
         "generated_in": None,
+        "group": None,
         "target": "m@base",
     }
 
@@ -376,7 +380,7 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case",
         "model  recipe        memorization              generalization            vs qa, paired (generalization)",
         "m      qa            1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)  -",
-        "m      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [+0.0, +75.0], p 1.0000",
+        "m      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [-16.3, +55.6], p 0.3163",
         "",
         "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often "
         "they agree",
@@ -384,12 +388,10 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         "m      people   memorization  4  1.000  0.750  0.750",
         "m      people   rephrased     4  0.500  0.250  0.750",
         "",
-        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
-        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
-        "--ftb-report)",
-        "A  B               scope           n  only A  only B  McNemar p  B - A [95% CI]",
-        "m  m+paraphrase:4  memorization    4  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
-        "m  m+paraphrase:4  generalization  4  0       1       1.0000     +25.0 pts [+0.0, +75.0]",
+        paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
+        "A  B               scope           n  only A  only B  p       B - A [95% CI]",
+        "m  m+paraphrase:4  memorization    4  0       0       1.0000  +0.0 pts [-49.0, +49.0]",
+        "m  m+paraphrase:4  generalization  4  0       1       0.3163  +25.0 pts [-16.3, +55.6]",
     ]
 
 
@@ -420,7 +422,7 @@ recipes (--ftb-recipe): the same model tuned on training sets built differently;
 | model | recipe | memorization | generalization | vs qa, paired (generalization) |
 |---|---|---|---|---|
 | m | qa | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) | - |
-| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts [+0.0, +75.0], p 1.0000 |
+| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts [-16.3, +55.6], p 0.3163 |
 
 ### Model judge
 
@@ -433,13 +435,13 @@ model judge (--ftb-judge): accuracy by the rule grader and by the judge on the s
 
 ### Paired comparisons
 
-paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval
+paired comparisons on the items both targets answered: right only in A / only in B, accuracy B - A with a 95% interval clustered by linked case (Newcombe's paired score interval) and the p-value that inverts it (exploratory: no multiple-comparison control; the gate's tests are Holm-adjusted)
 
-| A | B | scope | n | only A | only B | McNemar p | B - A [95% CI] |
+| A | B | scope | n | only A | only B | p | B - A [95% CI] |
 |---|---|---|---|---|---|---|---|
-| m | m+paraphrase:4 | memorization | 4 | 0 | 0 | 1.0000 | +0.0 pts [+0.0, +0.0] |
-| m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 1.0000 | +25.0 pts [+0.0, +75.0] |
-| m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 1.0000 | +25.0 pts [+0.0, +75.0] |
+| m | m+paraphrase:4 | memorization | 4 | 0 | 0 | 1.0000 | +0.0 pts [-49.0, +49.0] |
+| m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 0.3163 | +25.0 pts [-16.3, +55.6] |
+| m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 0.3163 | +25.0 pts [-16.3, +55.6] |
 """
     )
 
@@ -507,12 +509,10 @@ def test_splits_the_upper_bound_cannot_show_are_marked_and_left_out_of_generaliz
         " [0.000, 0.490] is not above chance 0.00); secondary (in context 0.750 [0.301, 0.954] is not above chance "
         "0.50)",
         "",
-        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
-        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
-        "--ftb-report)",
-        "A  B      scope           n  only A  only B  McNemar p  B - A [95% CI]",
-        "m  other  memorization    2  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
-        "m  other  generalization  2  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
+        paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
+        "A  B      scope           n  only A  only B  p       B - A [95% CI]",
+        "m  other  memorization    2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
+        "m  other  generalization  2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
     ]
 
 
@@ -601,14 +601,12 @@ def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_
         "zeta   towns    comparison    2  1.000  0.500  0.500",
         "zeta   towns    mine          0  -      -      -          2",
         "",
-        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
-        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
-        "--ftb-report)",
+        paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
         # pairs in name order, whatever order the models ran in
-        "A                   B                   scope         n  only A  only B  McNemar p  B - A [95% CI]",
-        "alpha               alpha+paraphrase:2  memorization  2  1       0       1.0000     -50.0 pts [-100.0, +0.0]",
-        "alpha               zeta                memorization  2  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
-        "alpha+paraphrase:2  zeta                memorization  2  0       1       1.0000     +50.0 pts [+0.0, +100.0]",
+        "A                   B                   scope         n  only A  only B  p       B - A [95% CI]",
+        "alpha               alpha+paraphrase:2  memorization  2  1       0       0.4236  -50.0 pts [-94.5, +41.0]",
+        "alpha               zeta                memorization  2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
+        "alpha+paraphrase:2  zeta                memorization  2  0       1       0.4236  +50.0 pts [-41.0, +94.5]",
     ]
 
 

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
+
+from pytest_finetunebench.cases.schema import linked_groups
 from pytest_finetunebench.grading.outcome import Record
-from pytest_finetunebench.reporting import gate
+from pytest_finetunebench.reporting import gate, paired
 from pytest_finetunebench.reporting.gate import Threshold
 from pytest_finetunebench.reporting.report import Summary
 from pytest_finetunebench.reporting.runs import Comparison, SavedRun
@@ -82,3 +86,26 @@ def test_every_table_and_gate_counts_the_same_generalization_and_retention(tmp_p
         ("generalization", 20, 4, 0),
         ("retention", 10, 3, 0),
     ]
+
+
+def test_a_linked_group_is_a_case_the_cases_it_uses_and_every_case_using_them() -> None:
+    groups = linked_groups({"a": (), "b": (), "cmp": ("a", "b"), "d": ("b",), "e": (), "f": ("missing",)})
+    assert groups == {"a": "a+b+cmp+d", "b": "a+b+cmp+d", "cmp": "a+b+cmp+d", "d": "a+b+cmp+d", "e": "e", "f": "f"}
+
+
+def test_linked_cases_are_one_cluster_of_the_paired_interval() -> None:
+    """B is right where A is wrong on three linked cases and nowhere else: clustered as one group,
+    the three flips are one draw, so the interval is wider than with three independent cases. By hand
+    (n 12, B - A 0.25, simple variance (3/12 - 0.25**2) / 12 = 0.015625): alone, 12 clusters,
+    12/11 * (3 * 0.75**2 + 9 * 0.25**2) / 144 = 0.017045 (design effect 12/11); linked, 10 clusters,
+    10/9 * ((3 - 0.75)**2 + 9 * 0.25**2) / 144 = 0.043403 (design effect 2.7778)."""
+
+    def records(stage: str, group: str | None) -> list[Record]:
+        out = [rec(stage, "comparison", i, stage == "tuned" and i < 3) for i in range(12)]
+        return [r if int(r.case_id[1:]) >= 3 else dataclasses.replace(r, group=group) for r in out]
+
+    alone = paired.compare("m@base", "m", "comparison", records("base", None), records("tuned", None))
+    linked = paired.compare("m@base", "m", "comparison", records("base", "c0+c1+c2"), records("tuned", "c0+c1+c2"))
+    assert alone.counts is not None and linked.counts is not None
+    assert (alone.counts.design_effect, round(linked.counts.design_effect, 4)) == (pytest.approx(12 / 11), 2.7778)
+    assert linked.ci[0] < alone.ci[0] and linked.p_value > alone.p_value  # type: ignore[index, operator]

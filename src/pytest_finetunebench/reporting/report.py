@@ -32,7 +32,7 @@ class Summary(SummaryText):
     def __init__(self, records: Iterable[Record] = ()) -> None:
         self.records: list[Record] = list(records)
         self.skipped = 0
-        self._comparisons: list[paired.Paired] | None = None  # bootstrapped once, read by every output
+        self._comparisons: list[paired.Paired] | None = None  # computed once, read by every output
         self._not_measurable: dict[str, dict[str, str]] | None = None
 
     def add(self, record: Record) -> None:
@@ -45,7 +45,7 @@ class Summary(SummaryText):
         if clustered:
             by_case: dict[tuple[str, str], list[bool]] = {}
             for r in graded:
-                by_case.setdefault((r.dataset, r.case_id), []).append(r.passed)
+                by_case.setdefault(r.cluster, []).append(r.passed)
             deff = design_effect((len(v), sum(v)) for v in by_case.values())
         return Cell(
             target,
@@ -77,7 +77,8 @@ class Summary(SummaryText):
 
     def aggregate(self, target: str, scope: str) -> Cell:
         """A target's cell for a pooled score or one split, over all datasets (:mod:`.scores` says which
-        records count). Its interval is clustered by case (the variants of a case are not independent)."""
+        records count). Its interval is clustered by linked case (the variants of a case, and the cases
+        linked by ``uses``, are not independent)."""
         return self._cell(target, "*", scope, self.counted(target, scope), clustered=True)
 
     def counted(self, target: str, scope: str) -> list[Record]:
@@ -321,7 +322,7 @@ class Summary(SummaryText):
 
 
 def _vs_qa(p: paired.Paired | None) -> str:
-    """A recipe against qa on the same generalization items: B - A, its interval and McNemar p."""
+    """A recipe against qa on the same generalization items: B - A, its interval and p."""
     if p is None:
         return "-"
     return f"{p.shown_difference()}, p {p.shown_p()}" if p.n else paired.NO_SHARED

@@ -5,9 +5,9 @@ Every run with results is saved as ``<store>/runs/NNNN_<UTC timestamp>.json`` (n
 hyperparameters, options, plugin version, git commit) and what came out (every item, the cells,
 the leaderboard, the gate's verdict). ``--ftb-compare`` prints, per target x dataset x split,
 the accuracy then -> now and the change in points; ``--ftb-compare-fail`` turns drops larger
-than allowed into a failed exit status (``scope:drop@alpha``: only drops the paired McNemar test
-on the items both runs answered finds significant at ``alpha``). Both runs' items are also
-compared paired, per target, on the pooled scopes (:mod:`.paired`).
+than allowed into a failed exit status (``scope:drop@alpha``: only drops that a one-sided paired
+test on the items both runs answered finds larger than allowed, Holm-adjusted over every test).
+Both runs' items are also compared paired, per target, on the pooled scopes (:mod:`.paired`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..grading.outcome import Record
 from ..run.tune import settings_from
 from ..store.jobstore import JobStore
 from . import paired, scores
-from .gate import Threshold
+from .gate import Threshold, significant_drops
 from .report import GENERALIZATION, Summary
 from .text import aligned, markdown_rows
 
@@ -323,14 +323,21 @@ class Comparison:
         return out
 
     def check(self, thresholds: list[Threshold], targets: Iterable[str]) -> list[str]:
-        """One line per allowed drop a target exceeds (empty when every drop is within bounds)."""
-        failures = []
+        """One line per allowed drop a target exceeds (empty when every drop is within bounds).
+
+        ``scope:drop@alpha`` thresholds are tested together (:func:`.gate.significant_drops`: one-sided,
+        Holm over every target and scope)."""
+        failures, tests = [], []
         for target in targets:
             if not any(k[0] == target for k in self.then):
                 continue  # new since the compared run: nothing to regress from
             for t in thresholds:
                 if t.alpha is not None:
-                    failures += self._significant_drop(target, t)
+                    found = [p for p in self.paired([t.scope]) if p.b == target]
+                    if found:
+                        tests.append((target, t, found[0]))
+                    else:
+                        failures.append(f"{target}: no `{t.scope}` items both runs answered to compare")
                     continue
                 d = self.aggregate(target, t.scope)
                 if d.change is None:
@@ -340,21 +347,7 @@ class Comparison:
                         f"{target}: {t.scope} dropped {-d.change * 100:.1f} points ({_show(d.then)} -> {_show(d.now)}),"
                         f" more than the {t.minimum * 100:.1f} allowed"
                     )
-        return failures
-
-    def _significant_drop(self, target: str, t: Threshold) -> list[str]:
-        """``scope:drop@alpha``: a failure only for a drop beyond ``drop`` that is significant at ``alpha``."""
-        found = [p for p in self.paired([t.scope]) if p.b == target]
-        if not found:
-            return [f"{target}: no `{t.scope}` items both runs answered to compare"]
-        p = found[0]
-        if p.difference is None or p.p_value is None or -p.difference <= t.minimum + 1e-9 or p.p_value >= t.alpha:
-            return []
-        return [
-            f"{target}: {t.scope} dropped {-p.difference * 100:.1f} points on the {p.n} items both runs answered"
-            f" ({p.a_only} right only then, {p.b_only} only now; McNemar p {p.shown_p()} < {t.alpha:g}),"
-            f" more than the {t.minimum * 100:.1f} allowed"
-        ]
+        return failures + significant_drops(tests)
 
     def table(self) -> list[list[str]]:
         rows = [["model", "dataset", "split", "then", "now", "delta (points)"]]

@@ -1,11 +1,10 @@
-"""The statistics reports stand on: a group's counts (:class:`Cell`), intervals for one proportion
-clustered by case, and paired tests of two targets on the same items (exact McNemar, case bootstrap)."""
+"""The statistics reports stand on: a group's counts (:class:`Cell`) and intervals for one proportion
+clustered by linked case (Wilson on the effective sample size). Paired differences: :mod:`.intervals`."""
 
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -79,37 +78,3 @@ class Cell:
             "ci95": [round(lo, 4), round(hi, 4)],
             "in_form_share": None if share is None else round(share, 4),
         }
-
-
-def mcnemar(a_only: int, b_only: int) -> float:
-    """Two-sided exact McNemar p-value: the binomial test at 1/2 on the discordant pairs.
-
-    ``min(1, 2 * P(X <= min(a_only, b_only)))`` for ``X ~ Binomial(a_only + b_only, 1/2)``; 1 when
-    there is no discordant pair (callers report a pair with no shared items apart, never as p = 1).
-    """
-    n = a_only + b_only
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(a_only, b_only) + 1))
-    return min(1.0, 2 * tail / 2**n)
-
-
-def paired_interval(
-    clusters: Sequence[tuple[int, int, int]], seed: str, reps: int = 2000, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the paired difference in accuracy, B minus A, resampling cases.
-
-    ``clusters`` are (items, right in A, right in B) per case: the variants of one case share its
-    fact, so whole cases are drawn with replacement. ``seed`` names the comparison, so the same
-    data gives the same interval on every machine.
-    """
-    rng = random.Random(seed)
-    k = len(clusters)
-    diffs = []
-    for _ in range(reps):
-        drawn = [clusters[i] for i in rng.choices(range(k), k=k)]
-        n = sum(c[0] for c in drawn)
-        diffs.append((sum(c[2] for c in drawn) - sum(c[1] for c in drawn)) / n)
-    diffs.sort()
-    tail = (1 - level) / 2
-    return diffs[int(tail * reps)], diffs[min(reps - 1, int((1 - tail) * reps))]
