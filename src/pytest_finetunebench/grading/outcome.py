@@ -16,7 +16,18 @@ from .matching import Matcher
 
 PREFIX = "ftb_"
 _OPTIONAL = frozenset(
-    {"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision", "nll", "generated_in", "group"}
+    {
+        "error",
+        "in_form",
+        "rule_passed",
+        "judge_passed",
+        "judge_reason",
+        "precision",
+        "nll",
+        "generated_in",
+        "group",
+        "seed",
+    }
 )
 
 
@@ -46,6 +57,7 @@ class Record:
     nll: float | None = None  # local models asked the retention split: the model's mean NLL of the general text
     generated_in: str | None = None  # local models: what the answer was generated in (none: chosen by likelihood)
     group: str | None = None  # the case's linked group (cases.schema.linked_groups) when it links to others
+    seed: int | None = None  # with --ftb-seeds above 1: the seed of the training that answered (None: untuned)
 
     @property
     def cluster(self) -> tuple[str, str]:
@@ -121,6 +133,7 @@ def judge(
         nll=nll,
         generated_in=generated_in,
         group=_group(item),
+        seed=target.seed,
     )
     if answer.error is not None:
         record = Record(
