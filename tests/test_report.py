@@ -8,7 +8,7 @@ from __future__ import annotations
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting import paired
 from pytest_finetunebench.reporting.report import Summary
-from pytest_finetunebench.reporting.text import precision_note
+from pytest_finetunebench.reporting.text import ONE_TRAINING_NOTE, precision_note
 
 
 def record(
@@ -63,10 +63,12 @@ TERMINAL = [
     "m       people   secondary     4  1        0.250     [0.046, 0.699]  0.50",
     "m@base  people   memorization  4  0        0.000     [0.000, 0.490]  1.00",
     "m@base  people   secondary     4  2        0.500     [0.150, 0.850]  1.00",
+    ONE_TRAINING_NOTE,
     "",
     "model   memorization              generalization",
     "m       0.750 [0.26, 0.96] (n=4)  0.429 [0.15, 0.77] (n=7)",
     "m@base  0.000 [0.00, 0.49] (n=4)  0.500 [0.13, 0.87] (n=4)",
+    ONE_TRAINING_NOTE,
     "",
     "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt "
     "(the upper bound)",
@@ -82,6 +84,7 @@ TERMINAL = [
     "A       B  scope           n  only A  only B  p       B - A [95% CI]",
     "m@base  m  memorization    4  0       3       0.0491  +75.0 pts [+0.2, +96.3]",
     "m@base  m  generalization  4  1       0       0.3163  -25.0 pts [-55.6, +16.3]",
+    ONE_TRAINING_NOTE,
 ]
 
 
@@ -96,12 +99,16 @@ MARKDOWN = """\
 | m@base | people | memorization | 4 | 0 | 0.000 | [0.000, 0.490] | 1.00 |  |
 | m@base | people | secondary | 4 | 2 | 0.500 | [0.150, 0.850] | 1.00 |  |
 
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
+
 ### Leaderboard
 
 | model | memorization | generalization |
 |---|---|---|
 | m | 0.750 [0.26, 0.96] (n=4) | 0.429 [0.15, 0.77] (n=7) |
 | m@base | 0.000 [0.00, 0.49] (n=4) | 0.500 [0.13, 0.87] (n=4) |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 
 ### Before -> after
 
@@ -123,6 +130,8 @@ paired comparisons on the items both targets answered: right only in A / only in
 | m@base | m | memorization | 4 | 0 | 3 | 0.0491 | +75.0 pts [+0.2, +96.3] |
 | m@base | m | secondary | 4 | 1 | 0 | 0.3163 | -25.0 pts [-55.6, +16.3] |
 | m@base | m | generalization | 4 | 1 | 0 | 0.3163 | -25.0 pts [-55.6, +16.3] |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 """
 
 
@@ -336,6 +345,7 @@ def test_the_json_report_whole():
         "nll": None,
         "generated_in": None,
         "group": None,
+        "seed": None,
         "target": "m@base",
     }
 
@@ -372,15 +382,18 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         "m               people   rephrased     4  2        0.500     [0.150, 0.850]  1.00",
         "m+paraphrase:4  people   memorization  4  4        1.000     [0.510, 1.000]  1.00",
         "m+paraphrase:4  people   rephrased     4  3        0.750     [0.301, 0.954]  1.00",
+        ONE_TRAINING_NOTE,
         "",
         "model           memorization              generalization",
         "m               1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)",
         "m+paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)",
+        ONE_TRAINING_NOTE,
         "",
         "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case",
         "model  recipe        memorization              generalization            vs qa, paired (generalization)",
         "m      qa            1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)  -",
         "m      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [-16.3, +55.6], p 0.3163",
+        ONE_TRAINING_NOTE,
         "",
         "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often "
         "they agree",
@@ -392,6 +405,7 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         "A  B               scope           n  only A  only B  p       B - A [95% CI]",
         "m  m+paraphrase:4  memorization    4  0       0       1.0000  +0.0 pts [-49.0, +49.0]",
         "m  m+paraphrase:4  generalization  4  0       1       0.3163  +25.0 pts [-16.3, +55.6]",
+        ONE_TRAINING_NOTE,
     ]
 
 
@@ -408,12 +422,16 @@ def test_the_markdown_report_with_recipes_and_a_judge():
 | m+paraphrase:4 | people | memorization | 4 | 4 | 1.000 | [0.510, 1.000] | 1.00 |  |
 | m+paraphrase:4 | people | rephrased | 4 | 3 | 0.750 | [0.301, 0.954] | 1.00 |  |
 
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
+
 ### Leaderboard
 
 | model | memorization | generalization |
 |---|---|---|
 | m | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) |
 | m+paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 
 ### Recipes
 
@@ -423,6 +441,8 @@ recipes (--ftb-recipe): the same model tuned on training sets built differently;
 |---|---|---|---|---|
 | m | qa | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) | - |
 | m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts [-16.3, +55.6], p 0.3163 |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 
 ### Model judge
 
@@ -442,6 +462,8 @@ paired comparisons on the items both targets answered: right only in A / only in
 | m | m+paraphrase:4 | memorization | 4 | 0 | 0 | 1.0000 | +0.0 pts [-49.0, +49.0] |
 | m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 0.3163 | +25.0 pts [-16.3, +55.6] |
 | m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 0.3163 | +25.0 pts [-16.3, +55.6] |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 """
     )
 
@@ -485,11 +507,13 @@ def test_splits_the_upper_bound_cannot_show_are_marked_and_left_out_of_generaliz
         "other         people   memorization  2  2        1.000     [0.342, 1.000]  1.00",
         "other         people   rephrased     2  2        1.000     [0.342, 1.000]  1.00",
         "other         people   secondary     2  0        0.000     [0.000, 0.658]  1.00",
+        ONE_TRAINING_NOTE,
         "",
         "model         memorization              generalization",
         "m             1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)",
         "m@in_context  0.000 [0.00, 0.49] (n=4)  1.000 [0.51, 1.00] (n=4)",
         "other         1.000 [0.34, 1.00] (n=2)  0.500 [0.15, 0.85] (n=4)",
+        ONE_TRAINING_NOTE,
         "",
         "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the "
         "prompt (the upper bound)",
@@ -513,6 +537,7 @@ def test_splits_the_upper_bound_cannot_show_are_marked_and_left_out_of_generaliz
         "A  B      scope           n  only A  only B  p       B - A [95% CI]",
         "m  other  memorization    2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
         "m  other  generalization  2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
+        ONE_TRAINING_NOTE,
     ]
 
 
@@ -580,16 +605,19 @@ def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_
         "alpha               people   memorization  2  2        1.000     [0.342, 1.000]  1.00",
         "alpha               people   rephrased     2  1        0.500     [0.095, 0.905]  1.00",
         "alpha+paraphrase:2  people   memorization  2  1        0.500     [0.095, 0.905]  1.00",
+        ONE_TRAINING_NOTE,
         "",
         "model               memorization              generalization",
         "zeta                1.000 [0.51, 1.00] (n=4)  0.750 [0.41, 0.93] (n=8)",
         "alpha               1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)",
         "alpha+paraphrase:2  0.500 [0.05, 0.95] (n=2)  -",
+        ONE_TRAINING_NOTE,
         "",
         "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case",
         "model  recipe        memorization              generalization            vs qa, paired (generalization)",
         "alpha  qa            1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)  -",
         "alpha  paraphrase:2  0.500 [0.05, 0.95] (n=2)  -                         no shared items",
+        ONE_TRAINING_NOTE,
         "",
         "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often "
         "they agree",
@@ -607,6 +635,7 @@ def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_
         "alpha               alpha+paraphrase:2  memorization  2  1       0       0.4236  -50.0 pts [-94.5, +41.0]",
         "alpha               zeta                memorization  2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
         "alpha+paraphrase:2  zeta                memorization  2  0       1       0.4236  +50.0 pts [-41.0, +94.5]",
+        ONE_TRAINING_NOTE,
     ]
 
 

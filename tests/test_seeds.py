@@ -4,17 +4,25 @@ once under pytest-xdist and on a rerun; untuned stages are asked once; --ftb-max
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from test_once import FACTS, write_cases
 
-pytest.importorskip("xdist")
-pytest.importorskip("openai")
+from pytest_finetunebench.grading.outcome import Record
+from pytest_finetunebench.reporting import gate
+from pytest_finetunebench.reporting.gate import Threshold
+from pytest_finetunebench.reporting.intervals import PairedCounts
+from pytest_finetunebench.reporting.report import Summary
+from pytest_finetunebench.reporting.seeded import Crossed, t_cdf, t_quantile
+from pytest_finetunebench.reporting.stats import wilson
 
 
 def test_three_seeds_are_three_jobs_tuned_once_under_xdist_and_reused_on_a_rerun(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pytest.importorskip("xdist")
+    pytest.importorskip("openai")
     from pytest_finetunebench.testing import OpenAIEmulator
 
     items = write_cases(pytester)
@@ -32,6 +40,12 @@ def test_three_seeds_are_three_jobs_tuned_once_under_xdist_and_reused_on_a_rerun
         monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         result = pytester.runpytest(*args, "-n", "3")
+        result.stdout.fnmatch_lines(
+            [
+                "note: 3 trainings per tuned model (seeds 5..7): accuracy is their mean, intervals include training"
+                " variance (cases x seeds, Student's t)"
+            ]
+        )
         # 3 trainings x 8 items (4 right each: the emulator memorizes) and the untuned base's 8 once
         result.assert_outcomes(passed=3 * len(FACTS), failed=3 * len(FACTS) + items)
         assert emu.jobs_created == 3
@@ -48,11 +62,17 @@ def test_three_seeds_are_three_jobs_tuned_once_under_xdist_and_reused_on_a_rerun
         ("gpt-4o-mini-2024-07-18", 7),
         ("gpt-4o-mini-2024-07-18@base", None),
     ]
+    tuned = [c for c in report["cells"] if c["target"] == "gpt-4o-mini-2024-07-18"]
+    assert [(c["split"], c["seeds"]["mean"], c["seeds"]["seed_sd"], len(c["seeds"]["seeds"])) for c in tuned] == [
+        ("memorization", 1.0, 0.0, 3),
+        ("rephrased", 0.0, 0.0, 3),
+    ]
 
 
 def test_the_cost_limit_covers_every_seed_before_the_first_job(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pytest.importorskip("openai")
     from pytest_finetunebench.testing import OpenAIEmulator
 
     write_cases(pytester)
@@ -72,3 +92,89 @@ def test_the_cost_limit_covers_every_seed_before_the_first_job(
         assert emu.jobs_created == 0  # one job ($0.35) fits, the three do not: none launched
         pytester.runpytest(*args, "--ftb-seeds=3", "--ftb-max-cost=1.1").assert_outcomes(passed=12, failed=12)
         assert emu.jobs_created == 3
+
+
+def _summary() -> Summary:
+    """4 cases asked of three trainings (seeds 0, 1, 2) and of the untuned base once. Right per seed:
+    seed 0 c0 c1, seed 1 c0 c1 c2, seed 2 c0 (accuracy 0.50, 0.75, 0.25); the base none."""
+    right = {0: {0, 1}, 1: {0, 1, 2}, 2: {0}}
+
+    def rec(stage: str, seed: int | None, i: int, passed: bool) -> Record:
+        return Record(
+            model="m",
+            stage=stage,
+            dataset="d",
+            case_id=f"c{i}",
+            split="memorization",
+            question=f"q{i}?",
+            expected="1",
+            answer="1" if passed else "2",
+            passed=passed,
+            matcher="auto",
+            score=float(passed),
+            reason="",
+            seed=seed,
+        )
+
+    out = [rec("tuned", s, i, i in right[s]) for s in (0, 1, 2) for i in range(4)]
+    return Summary(out + [rec("base", None, i, False) for i in range(4)])
+
+
+# By hand, the 4 x 3 table of right answers (cases x seeds) [[1,1,1],[1,1,0],[0,1,0],[0,0,0]]: grand
+# mean 0.5; case means 1, 2/3, 1/3, 0 give MS_cases = 3 * (0.25 + 1/36 + 1/36 + 0.25) / 3 = 5/9; seed
+# means 0.5, 0.75, 0.25 give MS_seeds = 4 * (0 + 1/16 + 1/16) / 2 = 1/4; the residuals' squares sum to
+# 5/6, MS_interaction = (5/6) / 6 = 5/36. Variance (5/9 + 1/4 - 5/36) / 12 = 1/18; Satterthwaite's df
+# (2/3)**2 / ((5/9)**2 / 3 + (1/4)**2 / 2 + (5/36)**2 / 6) = 3.2360.
+DF = (2 / 3) ** 2 / ((5 / 9) ** 2 / 3 + (1 / 4) ** 2 / 2 + (5 / 36) ** 2 / 6)
+
+
+def test_the_crossed_variance_by_hand() -> None:
+    crossed = Crossed.of([[1, 1, 1], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+    assert (crossed.mean, crossed.variance, crossed.df) == (0.5, pytest.approx(1 / 18), pytest.approx(DF))
+    assert round(DF, 4) == 3.236
+
+
+def test_three_trainings_give_their_mean_sd_and_a_seed_aware_interval() -> None:
+    summary = _summary()
+    mem = summary.aggregate("m", "memorization")
+    # Wilson on the effective n = 0.5 * 0.5 / (1/18) = 4.5 with Student's t at 3.236 df
+    expected = wilson(2.25, 4.5, t_quantile(0.975, DF))
+    assert (mem.n, mem.correct, mem.accuracy, mem.seeds.sd) == (12, 6, 0.5, 0.25)  # type: ignore[union-attr]
+    assert mem.interval == pytest.approx(expected)
+    lo, hi = expected
+    assert summary.table()[1:3] == [
+        ["m", "d", "memorization", "12", "6", "0.500", f"[{lo:.3f}, {hi:.3f}]", "0.250", "1.00", ""],
+        ["m@base", "d", "memorization", "4", "0", "0.000", "[0.000, 0.490]", "-", "1.00", ""],
+    ]
+    assert summary.table(each_seed=True)[1][8] == "0: 0.500, 1: 0.750, 2: 0.250"  # the HTML page's column
+    assert summary.to_json()["cells"][0]["seeds"] == {
+        "mean": 0.5,
+        "seed_sd": 0.25,
+        "ci95": [round(lo, 4), round(hi, 4)],
+        "seeds": [
+            {"seed": 0, "n": 4, "correct": 2},
+            {"seed": 1, "n": 4, "correct": 3},
+            {"seed": 2, "n": 4, "correct": 1},
+        ],
+    }
+    assert summary.variance_note() == [
+        "note: 3 trainings per tuned model (seeds 0..2): accuracy is their mean, intervals include training"
+        " variance (cases x seeds, Student's t)"
+    ]
+    assert gate.check(summary, [Threshold("memorization", 0.6)], ["m"]) == [
+        "m: memorization 0.500 (6/12 over 3 trainings: their mean decides) is under 0.600"
+    ]
+
+
+def test_base_against_three_trainings_is_tested_with_the_seed_noise_in_the_variance() -> None:
+    """The base answers nothing right, so B - A per case and seed is the table above: difference 0.5,
+    variance 1/18, t = 0.5 / sqrt(1/18) = 2.1213 on 3.236 df, two-sided p = 2 P(T < -2.1213)."""
+    found = {p.scope: p for p in _summary().comparisons()}["memorization"]
+    assert (found.a, found.b, found.n, found.a_only, found.b_only, found.trainings) == ("m@base", "m", 12, 0, 6, 3)
+    assert found.difference == 0.5
+    assert found.p_value == pytest.approx(2 * t_cdf(-0.5 / math.sqrt(1 / 18), DF))
+    half = t_quantile(0.975, DF) * math.sqrt(1 / 18)
+    assert found.ci == pytest.approx((0.5 - half, min(1.0, 0.5 + half)))
+    # the seed noise keeps it from significance; the 12 answers counted as independent would not
+    assert found.p_value > 0.05 and found.ci[0] < 0  # type: ignore[index]
+    assert PairedCounts(0, 6, 0, 6).p_value() < 0.01

@@ -104,9 +104,10 @@ def check(summary: Summary, thresholds: list[Threshold], targets: list[str]) -> 
             if cell.n == 0:
                 failures.append(f"{target}: no graded items for `{t.scope}`")
             elif cell.accuracy < t.minimum:
-                failures.append(
-                    f"{target}: {t.scope} {cell.accuracy:.3f} ({cell.correct}/{cell.n}) is under {t.minimum:.3f}"
+                counts = f"{cell.correct}/{cell.n}" + (
+                    f" over {len(cell.seeds.per_seed)} trainings: their mean decides" if cell.seeds else ""
                 )
+                failures.append(f"{target}: {t.scope} {cell.accuracy:.3f} ({counts}) is under {t.minimum:.3f}")
     return failures
 
 
@@ -119,12 +120,14 @@ def significant_drops(tests: Sequence[tuple[str, Threshold, Paired]]) -> list[st
     the tests of every target and scope together are Holm-adjusted, so the chance that the gate fails a
     run whose drops are all within bounds is at most alpha.
     """
-    ps = [p.counts.p_drop(t.minimum) if p.counts else 1.0 for _, t, p in tests]
+    ps = [p.p_drop(t.minimum) for _, t, p in tests]
     rejected = holm(ps, [t.alpha or 0.0 for _, t, _ in tests])
     return [
         f"{target}: {t.scope} dropped {-(p.difference or 0) * 100:.1f} points on the {p.n} items both runs"
         f" answered ({p.a_only} right only then, {p.b_only} only now), more than the {t.minimum * 100:.1f}"
-        f" allowed: one-sided p {_shown(pv)} (Holm over {len(tests)} test(s)) < {t.alpha:g}"
+        f" allowed: one-sided p {_shown(pv)} (Holm over {len(tests)} test(s)"
+        + (f"; {p.trainings} trainings a side, training variance included" if p.trainings > 1 else "")
+        + f") < {t.alpha:g}"
         for (target, t, p), pv, no in zip(tests, ps, rejected)
         if no
     ]

@@ -11,14 +11,14 @@ interval (:mod:`.intervals`: deterministic, nothing resampled). Per-split p-valu
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..cases.schema import generalizes
 from ..grading.outcome import Record
 from ..providers.base import BASE, final_stages, scoring_of, stage_label
 from ..run import recipes
-from . import scores
+from . import scores, seeded
 from .intervals import PairedCounts
 
 GENERALIZATION = scores.GENERALIZATION
@@ -50,6 +50,14 @@ class Paired:
     difference: float | None  # accuracy of B minus accuracy of A on the shared items
     ci: tuple[float, float] | None
     counts: PairedCounts | None = None  # None: no shared items
+    over_seeds: seeded.SeededDifference | None = None  # several trainings on a side: the seed-aware test
+    trainings: int = 1  # the trainings paired (--ftb-seeds)
+
+    def p_drop(self, allowed: float) -> float:
+        """One-sided p of "B is at most ``allowed`` below A" by the same test as :attr:`p_value`."""
+        if self.over_seeds is not None:
+            return self.over_seeds.p_drop(allowed)
+        return 1.0 if self.counts is None else self.counts.p_drop(allowed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +71,7 @@ class Paired:
             "difference": None if self.difference is None else round(self.difference, 4),
             "ci": None if self.ci is None else [round(self.ci[0], 4), round(self.ci[1], 4)],
             "design_effect": None if self.counts is None else round(self.counts.design_effect, 4),
+            **({"trainings": self.trainings} if self.trainings > 1 else {}),
         }
 
     def row(self) -> list[str]:
@@ -95,21 +104,42 @@ class Paired:
 
 def compare(a: str, b: str, scope: str, a_records: Iterable[Record], b_records: Iterable[Record]) -> Paired:
     """The paired comparison of A's and B's records on ``scope``: the records that count for it
-    (:func:`.scores.counted`), matched by :func:`item_key`, graded on both sides."""
-    mine = {item_key(r): r for r in a_records if r.error is None}
-    shared = [(mine[item_key(r)], r) for r in b_records if r.error is None and item_key(r) in mine]
-    if not shared:
+    (:func:`.scores.counted`), matched by :func:`item_key`, graded on both sides.
+
+    With several trainings on a side (``--ftb-seeds``), seed i of A is paired with seed i of B (an
+    untuned side with each of them), and the test is :func:`.seeded.difference`'s, whose variance
+    includes the seed-to-seed noise.
+    """
+    mine, theirs = _by_seed(a_records), _by_seed(b_records)
+    k = 1 if len(mine) == 1 == len(theirs) else min(x for x in (len(mine), len(theirs)) if x > 1)
+    pairs = [(mine[min(s, len(mine) - 1)], theirs[min(s, len(theirs) - 1)]) for s in range(k)]
+    shared = [[(x[key], y) for key, y in ys.items() if key in x] for x, ys in pairs]
+    n = sum(map(len, shared))
+    if not n:
         return Paired(a, b, scope, 0, 0, 0, None, None, None)
-    a_only = sum(x.passed and not y.passed for x, y in shared)
-    b_only = sum(y.passed and not x.passed for x, y in shared)
-    clusters: dict[tuple[str, str], list[int]] = {}
-    for x, y in shared:
-        c = clusters.setdefault(x.cluster, [0, 0, 0, 0])
-        c[0], c[1], c[2], c[3] = c[0] + 1, c[1] + x.passed, c[2] + y.passed, c[3] + (x.passed and y.passed)
-    counts = PairedCounts.of([(c[0], c[1], c[2], c[3]) for c in clusters.values()])
-    return Paired(
-        a, b, scope, len(shared), a_only, b_only, counts.p_value(), counts.difference, counts.interval(), counts
-    )
+    a_only = sum(x.passed and not y.passed for both in shared for x, y in both)
+    b_only = sum(y.passed and not x.passed for both in shared for x, y in both)
+    clusters: dict[tuple[str, str], list[list[int]]] = {}
+    for s, both in enumerate(shared):
+        for x, y in both:
+            c = clusters.setdefault(x.cluster, [[0, 0, 0, 0] for _ in range(k)])[s]
+            c[0], c[1], c[2], c[3] = c[0] + 1, c[1] + x.passed, c[2] + y.passed, c[3] + (x.passed and y.passed)
+    pooled = [tuple(sum(c[s][i] for s in range(k)) for i in range(4)) for c in clusters.values()]
+    counts = PairedCounts.of(pooled)  # type: ignore[arg-type]
+    if k == 1:
+        return Paired(a, b, scope, n, a_only, b_only, counts.p_value(), counts.difference, counts.interval(), counts)
+    per_training = replace(counts, design_effect=counts.design_effect * k)  # the fallback: one training's worth
+    over = seeded.difference([[tuple(c[s][:3]) for s in range(k)] for c in clusters.values()], per_training.interval())  # type: ignore[misc]
+    return Paired(a, b, scope, n, a_only, b_only, over.p_value(), over.difference, over.interval(), counts, over, k)
+
+
+def _by_seed(records: Iterable[Record]) -> list[dict[tuple[str, str, str, str], Record]]:
+    """The graded records by :func:`item_key`, one mapping per training in seed order (one when untuned)."""
+    out: dict[int | None, dict[tuple[str, str, str, str], Record]] = {}
+    for r in records:
+        if r.error is None:
+            out.setdefault(r.seed, {})[item_key(r)] = r
+    return [out[s] for s in sorted(out, key=lambda s: -1 if s is None else s)] or [{}]
 
 
 def scopes(records: Iterable[Record]) -> list[str]:

@@ -15,7 +15,7 @@ from ..cases.schema import BUILTIN_SPLITS, MEMORIZATION, generalizes
 from ..grading.outcome import Record
 from ..providers.base import BASE, IN_CONTEXT, final_stages, stage_label
 from ..run import recipes
-from . import paired, retention, scores
+from . import paired, retention, scores, seeded
 from .stats import Cell, design_effect
 from .text import SummaryText
 
@@ -47,6 +47,7 @@ class Summary(SummaryText):
             for r in graded:
                 by_case.setdefault(r.cluster, []).append(r.passed)
             deff = design_effect((len(v), sum(v)) for v in by_case.values())
+        several = len({r.seed for r in graded}) > 1  # K >= 2 trainings: their mean and a seed-aware interval
         return Cell(
             target,
             dataset,
@@ -56,6 +57,7 @@ class Summary(SummaryText):
             len(records) - len(graded),
             sum(r.in_form is not False for r in graded),
             round(deff, 4),
+            seeded.proportion([(r.seed or 0, "|".join(r.cluster), r.passed) for r in graded]) if several else None,
         )
 
     def targets(self) -> list[str]:
@@ -112,24 +114,24 @@ class Summary(SummaryText):
 
     # --- renderings -------------------------------------------------------------------------
 
-    def table(self) -> list[list[str]]:
-        """Rows of the per-split table, header first."""
-        rows = [["model", "dataset", "split", "n", "correct", "accuracy", "95% CI", "in-form", "errors"]]
-        for c in self.cells():
+    def table(self, each_seed: bool = False) -> list[list[str]]:
+        """Rows of the per-split table, header first; with several trainings, their SD (and with
+        ``each_seed``, every training's accuracy: the HTML page)."""
+        cells = self.cells()
+        seeded_ = any(c.seeds for c in cells)
+        head = ["model", "dataset", "split", "n", "correct", "accuracy", "95% CI"]
+        head += (["seed SD"] if seeded_ else []) + (["each seed"] if seeded_ and each_seed else [])
+        rows = [head + ["in-form", "errors"]]
+        for c in cells:
             lo, hi = c.interval
             share = c.in_form_share
+            spread = [f"{c.seeds.sd:.3f}" if c.seeds else "-"] if seeded_ else []
+            if seeded_ and each_seed:
+                spread.append(", ".join(f"{s}: {x / n:.3f}" for s, n, x in c.seeds.per_seed if n) if c.seeds else "-")
             rows.append(
-                [
-                    c.target,
-                    c.dataset,
-                    c.split,
-                    str(c.n),
-                    str(c.correct),
-                    f"{c.accuracy:.3f}",
-                    f"[{lo:.3f}, {hi:.3f}]",
-                    "-" if share is None else f"{share:.2f}",
-                    str(c.errors) if c.errors else "",
-                ]
+                [c.target, c.dataset, c.split, str(c.n), str(c.correct), f"{c.accuracy:.3f}", f"[{lo:.3f}, {hi:.3f}]"]
+                + spread
+                + ["-" if share is None else f"{share:.2f}", str(c.errors) if c.errors else ""]
             )
         return rows
 
@@ -341,4 +343,5 @@ def _fmt(cell: Cell) -> str:
     if not cell.n:
         return "-"
     lo, hi = cell.interval
-    return f"{cell.accuracy:.3f} [{lo:.2f}, {hi:.2f}] (n={cell.n})"
+    trainings = f", {len(cell.seeds.per_seed)} seeds, SD {cell.seeds.sd:.3f}" if cell.seeds else ""
+    return f"{cell.accuracy:.3f} [{lo:.2f}, {hi:.2f}] (n={cell.n}{trainings})"

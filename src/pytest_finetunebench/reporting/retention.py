@@ -17,6 +17,7 @@ from ..cases.schema import RETENTION
 from ..grading.outcome import Record
 from ..providers.base import BASE, IN_CONTEXT, scoring_of, stage_label
 from ..run import recipes
+from . import seeded
 from .stats import Cell
 
 TITLE = (
@@ -60,7 +61,9 @@ def cell(records: Sequence[Record], target: str) -> Cell:
 
 def _kept(target: str, both: Sequence[tuple[Record, Record]]) -> Cell:
     known = [t for b, t in both if b.passed]
-    return Cell(target, "*", RETENTION, len(known), sum(t.passed for t in known))
+    several = len({t.seed for t in known}) > 1  # K >= 2 trainings: their mean, a seed-aware interval
+    estimate = seeded.proportion([(t.seed or 0, t.question, t.passed) for t in known]) if several else None
+    return Cell(target, "*", RETENTION, len(known), sum(t.passed for t in known), seeds=estimate)
 
 
 def forgotten(records: Sequence[Record], target: str) -> list[tuple[Record, Record]]:
@@ -96,6 +99,12 @@ class Row:
         }
 
 
+def _mean(values: Iterable[float]) -> float | None:
+    """The mean NLL over a target's trainings (``None`` without any)."""
+    found = list(values)
+    return sum(found) / len(found) if found else None
+
+
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
@@ -114,7 +123,7 @@ def rows(records: Sequence[Record]) -> list[Row]:
                 Cell(target, "*", RETENTION, len(tuned), sum(t.passed for t in tuned)),
                 _kept(target, both),
                 next((b.nll for b in base if b.nll is not None), None),
-                next((t.nll for t in tuned if t.nll is not None), None),
+                _mean({t.seed: t.nll for t in tuned if t.nll is not None}.values()),
             )
         )
     return out

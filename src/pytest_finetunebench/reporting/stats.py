@@ -44,6 +44,25 @@ def wilson(correct: float, n: float, z: float = 1.96) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
+class SeedEstimate:
+    """An accuracy over K >= 2 trainings (:mod:`.seeded`): the mean over seeds, their SD, the seed-aware
+    95% interval, and each seed's (seed, n, correct)."""
+
+    mean: float
+    sd: float
+    interval: tuple[float, float]
+    per_seed: tuple[tuple[int, int, int], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mean": round(self.mean, 4),
+            "seed_sd": round(self.sd, 4),
+            "ci95": [round(self.interval[0], 4), round(self.interval[1], 4)],
+            "seeds": [{"seed": s, "n": n, "correct": c} for s, n, c in self.per_seed],
+        }
+
+
+@dataclass(frozen=True)
 class Cell:
     """Counts for one group of items."""
 
@@ -55,14 +74,21 @@ class Cell:
     errors: int = 0
     in_form: int = 0  # graded answers in the form the question asks for (see grade.in_form)
     design_effect: float = 1.0  # pooled cells: the interval uses n / design_effect (clustered by case)
+    seeds: SeedEstimate | None = None  # with K >= 2 trainings: n and correct are totals over them
 
     @property
     def accuracy(self) -> float:
+        """The share right (over several trainings: the mean of their accuracies)."""
+        if self.seeds is not None:
+            return self.seeds.mean
         return self.correct / self.n if self.n else 0.0
 
     @property
     def interval(self) -> tuple[float, float]:
-        """95% Wilson; for a pooled cell, on the effective sample size n / design effect."""
+        """95% Wilson; for a pooled cell, on the effective sample size n / design effect; over several
+        trainings, the seed-aware interval (:mod:`.seeded`)."""
+        if self.seeds is not None:
+            return self.seeds.interval
         return wilson(self.correct / self.design_effect, self.n / self.design_effect)
 
     @property
@@ -72,8 +98,11 @@ class Cell:
     def as_dict(self) -> dict[str, Any]:
         lo, hi = self.interval
         share = self.in_form_share
+        fields = asdict(self)
+        del fields["seeds"]  # several trainings: each one's numbers, else nothing
         return {
-            **asdict(self),
+            **fields,
+            **({"seeds": self.seeds.as_dict()} if self.seeds else {}),
             "accuracy": round(self.accuracy, 4),
             "ci95": [round(lo, 4), round(hi, 4)],
             "in_form_share": None if share is None else round(share, 4),
