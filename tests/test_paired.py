@@ -10,17 +10,24 @@ import pytest
 
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting import paired
-from pytest_finetunebench.reporting.intervals import PairedCounts, holm, newcombe, paired_design_effect
+from pytest_finetunebench.reporting.intervals import Z95, PairedCounts, holm, newcombe, paired_design_effect
+from pytest_finetunebench.reporting.stats import wilson
 
 
 def test_the_paired_interval_is_newcombes_hybrid_score_interval_computed_by_hand() -> None:
     """20 items: 10 right in both, 6 only in B, 2 only in A, 2 in neither. By hand: B 16/20 has the
-    Wilson interval [0.583983, 0.919342], A 12/20 [0.386582, 0.781193]; phi = (10*2 - 6*2) /
-    sqrt(16*4*12*8) = 0.102062; lower = 0.2 - sqrt(0.216017**2 - 2 phi 0.216017 0.181193 + 0.181193**2)
-    = -0.067404, upper = 0.2 + sqrt(0.119342**2 - 2 phi 0.119342 0.213418 + 0.213418**2) = 0.433647."""
-    assert newcombe(10, 6, 2, 2) == pytest.approx((-0.067404, 0.433647), abs=1e-6)
+    Wilson interval [0.583983, 0.919342], A 12/20 [0.386582, 0.781193]; Newcombe's corrected phi is
+    max(10*2 - 6*2 - 20/2, 0) / sqrt(16*4*12*8) = 0; lower = 0.2 - sqrt(0.216017**2 + 0.181193**2)
+    = -0.081948, upper = 0.2 + sqrt(0.119342**2 + 0.213418**2) = 0.444520."""
+    assert newcombe(10, 6, 2, 2) == pytest.approx((-0.081948, 0.444520), abs=1e-6)
     counts = PairedCounts(10, 6, 2, 2)
-    assert counts.interval() == pytest.approx((-0.067404, 0.433647), abs=1e-6) and counts.difference == 0.2
+    assert counts.interval() == pytest.approx((-0.081948, 0.444520), abs=1e-6) and counts.difference == 0.2
+    # with a real association (30 both, 2 and 1 discordant, 17 neither): phi = (510 - 2 - 25) / sqrt(32 18 31 19)
+    lo, hi = newcombe(30, 2, 1, 17)
+    p1, p2, (l1, u1), (l2, u2) = 0.64, 0.62, wilson(32, 50, Z95), wilson(31, 50, Z95)
+    phi = (30 * 17 - 2 * 1 - 25) / (32 * 18 * 31 * 19) ** 0.5
+    assert lo == pytest.approx(0.02 - ((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2) ** 0.5)
+    assert hi == pytest.approx(0.02 + ((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2) ** 0.5)
 
 
 def test_the_interval_does_not_collapse_on_small_or_extreme_splits() -> None:

@@ -83,7 +83,7 @@ TERMINAL = [
     paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
     "A       B  scope           n  only A  only B  p       B - A [95% CI]",
     "m@base  m  memorization    4  0       3       0.0491  +75.0 pts [+0.2, +96.3]",
-    "m@base  m  generalization  4  1       0       0.3163  -25.0 pts [-55.6, +16.3]",
+    "m@base  m  generalization  4  1       0       0.5257  -25.0 pts [-68.1, +37.0]",
     ONE_TRAINING_NOTE,
 ]
 
@@ -128,8 +128,8 @@ paired comparisons on the items both targets answered: right only in A / only in
 | A | B | scope | n | only A | only B | p | B - A [95% CI] |
 |---|---|---|---|---|---|---|---|
 | m@base | m | memorization | 4 | 0 | 3 | 0.0491 | +75.0 pts [+0.2, +96.3] |
-| m@base | m | secondary | 4 | 1 | 0 | 0.3163 | -25.0 pts [-55.6, +16.3] |
-| m@base | m | generalization | 4 | 1 | 0 | 0.3163 | -25.0 pts [-55.6, +16.3] |
+| m@base | m | secondary | 4 | 1 | 0 | 0.5257 | -25.0 pts [-68.1, +37.0] |
+| m@base | m | generalization | 4 | 1 | 0 | 0.5257 | -25.0 pts [-68.1, +37.0] |
 
 > note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 """
@@ -289,9 +289,9 @@ JSON = {
             "n": 4,
             "a_only": 1,
             "b_only": 0,
-            "p_value": 0.316269,
+            "p_value": 0.525748,
             "difference": -0.25,
-            "ci": [-0.5559, 0.1631],
+            "ci": [-0.6811, 0.3699],
             "design_effect": 1.3333,
         },
         {
@@ -301,9 +301,9 @@ JSON = {
             "n": 4,
             "a_only": 1,
             "b_only": 0,
-            "p_value": 0.316269,
+            "p_value": 0.525748,
             "difference": -0.25,
-            "ci": [-0.5559, 0.1631],
+            "ci": [-0.6811, 0.3699],
             "design_effect": 1.3333,
         },
     ],
@@ -392,7 +392,7 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case",
         "model  recipe        memorization              generalization            vs qa, paired (generalization)",
         "m      qa            1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)  -",
-        "m      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [-16.3, +55.6], p 0.3163",
+        "m      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [-37.0, +68.1], p 0.5257",
         ONE_TRAINING_NOTE,
         "",
         "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often "
@@ -404,7 +404,7 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
         "A  B               scope           n  only A  only B  p       B - A [95% CI]",
         "m  m+paraphrase:4  memorization    4  0       0       1.0000  +0.0 pts [-49.0, +49.0]",
-        "m  m+paraphrase:4  generalization  4  0       1       0.3163  +25.0 pts [-16.3, +55.6]",
+        "m  m+paraphrase:4  generalization  4  0       1       0.5257  +25.0 pts [-37.0, +68.1]",
         ONE_TRAINING_NOTE,
     ]
 
@@ -440,7 +440,7 @@ recipes (--ftb-recipe): the same model tuned on training sets built differently;
 | model | recipe | memorization | generalization | vs qa, paired (generalization) |
 |---|---|---|---|---|
 | m | qa | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) | - |
-| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts [-16.3, +55.6], p 0.3163 |
+| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts [-37.0, +68.1], p 0.5257 |
 
 > note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 
@@ -460,8 +460,8 @@ paired comparisons on the items both targets answered: right only in A / only in
 | A | B | scope | n | only A | only B | p | B - A [95% CI] |
 |---|---|---|---|---|---|---|---|
 | m | m+paraphrase:4 | memorization | 4 | 0 | 0 | 1.0000 | +0.0 pts [-49.0, +49.0] |
-| m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 0.3163 | +25.0 pts [-16.3, +55.6] |
-| m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 0.3163 | +25.0 pts [-16.3, +55.6] |
+| m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 0.5257 | +25.0 pts [-37.0, +68.1] |
+| m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 0.5257 | +25.0 pts [-37.0, +68.1] |
 
 > note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 """

@@ -125,20 +125,26 @@ def _summary() -> Summary:
 # means 0.5, 0.75, 0.25 give MS_seeds = 4 * (0 + 1/16 + 1/16) / 2 = 1/4; the residuals' squares sum to
 # 5/6, MS_interaction = (5/6) / 6 = 5/36. Variance (5/9 + 1/4 - 5/36) / 12 = 1/18; Satterthwaite's df
 # (2/3)**2 / ((5/9)**2 / 3 + (1/4)**2 / 2 + (5/36)**2 / 6) = 3.2360.
+# An accuracy's interval takes its df from the components instead: var_case 5/9 - 5/36 = 5/12, var_seed
+# 1/4 - 5/36 = 1/9, interaction 5/36 (the same sum, 2/3): (2/3)**2 / ((5/12)**2 / 3 + (1/9)**2 / 2 +
+# (5/36)**2 / 6) = 6.6080.
 DF = (2 / 3) ** 2 / ((5 / 9) ** 2 / 3 + (1 / 4) ** 2 / 2 + (5 / 36) ** 2 / 6)
+DF_COMPONENTS = (2 / 3) ** 2 / ((5 / 12) ** 2 / 3 + (1 / 9) ** 2 / 2 + (5 / 36) ** 2 / 6)
 
 
 def test_the_crossed_variance_by_hand() -> None:
-    crossed = Crossed.of([[1, 1, 1], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+    table = [[1, 1, 1], [1, 1, 0], [0, 1, 0], [0, 0, 0]]
+    crossed = Crossed.of(table)
     assert (crossed.mean, crossed.variance, crossed.df) == (0.5, pytest.approx(1 / 18), pytest.approx(DF))
-    assert round(DF, 4) == 3.236
+    assert (round(DF, 4), round(DF_COMPONENTS, 4)) == (3.236, 6.608)
+    assert Crossed.of(table, components=True).df == pytest.approx(DF_COMPONENTS)
 
 
 def test_three_trainings_give_their_mean_sd_and_a_seed_aware_interval() -> None:
     summary = _summary()
     mem = summary.aggregate("m", "memorization")
-    # Wilson on the effective n = 0.5 * 0.5 / (1/18) = 4.5 with Student's t at 3.236 df
-    expected = wilson(2.25, 4.5, t_quantile(0.975, DF))
+    # Wilson on the effective n = 0.5 * 0.5 / (1/18) = 4.5 with Student's t at 6.608 df
+    expected = wilson(2.25, 4.5, t_quantile(0.975, DF_COMPONENTS))
     assert (mem.n, mem.correct, mem.accuracy, mem.seeds.sd) == (12, 6, 0.5, 0.25)  # type: ignore[union-attr]
     assert mem.interval == pytest.approx(expected)
     lo, hi = expected

@@ -5,7 +5,10 @@ Every training answers the same cases, so seeds and clusters (linked cases) are 
 the per-cluster, per-seed scores form a C x K table, and the variance of their mean is estimated by
 the two-way random-effects ANOVA, ``(MS_cases + MS_seeds - MS_interaction) / (C K)`` (unbiased for
 ``var_case / C + var_seed / K + var_interaction / (C K)``), with Satterthwaite's degrees of freedom
-and Student's t. This was chosen over a two-stage bootstrap (seeds, then clusters within seed):
+and Student's t: for a difference's test, over the three mean squares, with the variance never under
+a main term's (its false-failure rate stays at or under alpha); for an accuracy's interval, over the
+three variance components (closer to 95%; the mean squares' df over-cover there).
+This was chosen over a two-stage bootstrap (seeds, then clusters within seed):
 with K = 3 a bootstrap over seeds has 10 distinct draws and shrinks the seed variance by (K-1)/K,
 so it under-covers exactly where training varies most; the t with few degrees of freedom widens
 instead. A single proportion's interval is Wilson's on the effective sample size
@@ -19,10 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from .stats import SeedEstimate, wilson
 
 LEVEL = 0.95
+NORMAL = NormalDist()
 
 
 def t_cdf(t: float, df: float) -> float:
@@ -34,9 +39,16 @@ def t_cdf(t: float, df: float) -> float:
 
 
 def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t (bisection on :func:`t_cdf`)."""
-    lo, hi = -1e3, 1e3
-    for _ in range(100):
+    """The ``p`` quantile of Student's t (Newton's method on :func:`t_cdf`, bisection if it strays)."""
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    t = NORMAL.inv_cdf(p)
+    for _ in range(50):
+        step = (t_cdf(t, df) - p) / math.exp(log_c - (df + 1) / 2 * math.log1p(t * t / df))
+        t -= step
+        if abs(step) < 1e-12 * max(1.0, abs(t)):
+            return t
+    lo, hi = -1e4, 1e4
+    for _ in range(200):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
     return (lo + hi) / 2
@@ -76,8 +88,10 @@ class Crossed:
     df: float
 
     @classmethod
-    def of(cls, table: Sequence[Sequence[float]]) -> Crossed:
-        """``table[c][s]``: cluster c's contribution under seed s, scaled so the mean over the table is the estimate."""
+    def of(cls, table: Sequence[Sequence[float]], components: bool = False) -> Crossed:
+        """``table[c][s]``: cluster c's contribution under seed s, scaled so the mean over the table is the
+        estimate. ``components``: degrees of freedom from the variance components (an accuracy's interval)
+        rather than from the mean squares (a difference's test, which they keep at or under alpha)."""
         c, k = len(table), len(table[0])
         grand = sum(map(sum, table)) / (c * k)
         if c < 2 or k < 2:
@@ -88,12 +102,13 @@ class Crossed:
         ms_s = c * sum((x - grand) ** 2 for x in cols) / (k - 1)
         resid = sum((table[i][s] - rows[i] - cols[s] + grand) ** 2 for i in range(c) for s in range(k))
         ms_e = resid / ((c - 1) * (k - 1))
-        combined = ms_c + ms_s - ms_e
-        if combined < max(ms_c, ms_s):  # a negative interaction estimate: keep the larger main term alone
-            combined, df_terms = max(ms_c, ms_s), [(max(ms_c, ms_s), c - 1 if ms_c >= ms_s else k - 1)]
-        else:
-            df_terms = [(ms_c, c - 1), (ms_s, k - 1), (ms_e, (c - 1) * (k - 1))]
-        denom = sum(m * m / d for m, d in df_terms)
+        if components:  # var_case, var_seed (each at least 0) and the interaction, each with its own df
+            terms = [(max(ms_c - ms_e, 0.0), c - 1), (max(ms_s - ms_e, 0.0), k - 1), (ms_e, (c - 1) * (k - 1))]
+            combined = sum(m for m, _ in terms)
+        else:  # never under a main term's mean square; Satterthwaite's df over all three mean squares
+            terms = [(ms_c, c - 1), (ms_s, k - 1), (ms_e, (c - 1) * (k - 1))]
+            combined = max(ms_c + ms_s - ms_e, ms_c, ms_s)
+        denom = sum(m * m / d for m, d in terms)
         df = combined * combined / denom if denom > 0 else float("inf")
         return cls(grand, combined / (c * k), max(1.0, df))
 
@@ -105,15 +120,22 @@ def proportion(cells: Sequence[tuple[int, str, bool]]) -> SeedEstimate:
     """The seed-aware estimate of an accuracy from (seed, cluster, passed) per graded answer (K >= 2 seeds)."""
     seeds = sorted({s for s, _, _ in cells})
     clusters = sorted({c for _, c, _ in cells})
-    per_seed = [(s, sum(1 for x, _, _ in cells if x == s), sum(p for x, _, p in cells if x == s)) for s in seeds]
-    table = []
-    for c in clusters:
-        row = []
-        for s, n, _ in per_seed:
-            right = sum(p for x, y, p in cells if x == s and y == c)
-            row.append(len(clusters) * right / n if n else 0.0)
-        table.append(row)
-    crossed = Crossed.of(table)
+    column, row = {s: i for i, s in enumerate(seeds)}, {c: i for i, c in enumerate(clusters)}
+    right = [[0] * len(seeds) for _ in clusters]
+    n, correct = [0] * len(seeds), [0] * len(seeds)
+    for s, c, passed in cells:
+        n[column[s]] += 1
+        correct[column[s]] += passed
+        right[row[c]][column[s]] += passed
+    table = [[len(clusters) * x / n[j] if n[j] else 0.0 for j, x in enumerate(r)] for r in right]
+    return estimate(table, [(s, n[j], correct[j]) for j, s in enumerate(seeds)])
+
+
+def estimate(table: Sequence[Sequence[float]], per_seed: Sequence[tuple[int, int, int]]) -> SeedEstimate:
+    """From the clusters x seeds table (each cell: clusters x right / items of that seed) and each seed's
+    (seed, n, correct): the mean over seeds, their SD, and Wilson's interval on the effective sample size
+    ``mean (1 - mean) / variance`` with Student's t (the items of one training when the variance is 0)."""
+    crossed = Crossed.of(table, components=True)
     accs = [x / n for _, n, x in per_seed if n]
     mean = sum(accs) / len(accs) if accs else 0.0
     sd = math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) if len(accs) > 1 else 0.0
