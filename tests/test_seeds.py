@@ -184,3 +184,19 @@ def test_base_against_three_trainings_is_tested_with_the_seed_noise_in_the_varia
     # the seed noise keeps it from significance; the 12 answers counted as independent would not
     assert found.p_value > 0.05 and found.ci[0] < 0  # type: ignore[index]
     assert PairedCounts(0, 6, 0, 6).p_value() < 0.01
+
+
+def test_delta_nll_over_three_trainings_has_a_t_interval() -> None:
+    """Base NLL 2.5; the trainings 2.6, 2.7, 2.9: Δ NLL 0.2333, SD 0.152753, half-width
+    t(0.975, 2) 4.302653 x 0.152753 / sqrt(3) = 0.379458."""
+    from pytest_finetunebench.reporting import retention
+
+    def rec(stage: str, seed: int | None, nll: float) -> Record:
+        return Record("m", stage, "d", "q0", "retention", "q?", "1", "1", True, "auto", 1.0, "", nll=nll, seed=seed)
+
+    records = [rec("base", None, 2.5)] + [rec("tuned", s, x) for s, x in ((0, 2.6), (1, 2.7), (2, 2.9))]
+    (row,) = retention.rows(records)
+    assert row.nll_seeds == (2.6, 2.7, 2.9) and row.delta_nll == pytest.approx(0.7 / 3)
+    assert row.delta_nll_ci == pytest.approx((0.7 / 3 - 0.379458, 0.7 / 3 + 0.379458), abs=1e-6)
+    assert retention.table(records)[1][-1] == "+0.233 [-0.146, +0.613]"
+    assert row.as_dict()["delta_nll_ci"] == [-0.1461, 0.6128]
