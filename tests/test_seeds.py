@@ -200,3 +200,17 @@ def test_delta_nll_over_three_trainings_has_a_t_interval() -> None:
     assert row.delta_nll_ci == pytest.approx((0.7 / 3 - 0.379458, 0.7 / 3 + 0.379458), abs=1e-6)
     assert retention.table(records)[1][-1] == "+0.233 [-0.146, +0.613]"
     assert row.as_dict()["delta_nll_ci"] == [-0.1461, 0.6128]
+
+
+def test_the_html_page_shows_each_training() -> None:
+    from pytest_finetunebench.reporting import html
+
+    page = html.render(_summary().to_json(), plots=False)
+    lo, hi = wilson(2.25, 4.5, t_quantile(0.975, DF_COMPONENTS))
+    assert (
+        '<tr><td>m</td><td>d</td><td>memorization</td><td class="num">12</td><td class="num">6</td>'
+        f'<td class="num">0.500</td><td class="num">[{lo:.3f}, {hi:.3f}]</td><td class="num">0.250</td>'
+        '<td class="num">0: 0.500, 1: 0.750, 2: 0.250</td><td class="num">1.00</td>'
+    ) in page
+    assert '<p class="muted">note: 3 trainings per tuned model (seeds 0..2): accuracy is their mean,' in page
+    assert page.count("<td>m (seed 1)</td>") == 4  # each training's answers, named by its seed

@@ -82,8 +82,8 @@ def _verdict(r: Record) -> str:
     return "error" if r.error is not None else "pass" if r.passed else "fail"
 
 
-def _key(r: Record) -> tuple[str, str, str, str, str]:
-    return (r.target, r.dataset, r.case_id, r.split, r.question)
+def _key(r: Record) -> tuple[str, str, str, str, str, int]:
+    return (r.target, r.dataset, r.case_id, r.split, r.question, -1 if r.seed is None else r.seed)
 
 
 def flipped(before: Sequence[Record], now: Sequence[Record]) -> list[tuple[Record, str]]:
@@ -185,7 +185,7 @@ def _items(summary: Summary, flips: list[tuple[Record, str]]) -> str:
         shown = verdict + (f" ({flip_of[id(r)]})" if id(r) in flip_of else "")
         reason = r.error if r.error is not None else r.reason
         cells = [
-            r.target,
+            r.target if r.seed is None else f"{r.target} (seed {r.seed})",
             r.dataset,
             r.split,
             r.case_id,

@@ -334,9 +334,10 @@ def _acc(cell: Cell | None) -> str:
     return f"{cell.accuracy:.3f}" if cell is not None and cell.n else "-"
 
 
-def _item_order(r: Record) -> tuple[str, str, str, tuple[int, str], str]:
-    """A stable order for items, whatever order pytest-xdist workers finished them in."""
-    return (r.target, r.dataset, r.case_id, _split_order(r.split), r.question)
+def _item_order(r: Record) -> tuple[str, str, str, tuple[int, str], str, int]:
+    """A stable order for items, whatever order pytest-xdist workers finished them in (each training's
+    answers to a question in seed order)."""
+    return (r.target, r.dataset, r.case_id, _split_order(r.split), r.question, -1 if r.seed is None else r.seed)
 
 
 def _fmt(cell: Cell) -> str:
