@@ -168,7 +168,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "compare-fail",
         "gate: fail when accuracy dropped by more than this since the compared run (default: the previous), e.g. "
-        "generalization:5%,memorization:0.02 (splits too)",
+        "generalization:5%,memorization:0.02 (splits too); SCOPE:DROP@ALPHA fails only when a one-sided paired "
+        "test finds the drop larger than DROP at ALPHA, Holm-adjusted over every such test",
         ini=True,
         metavar="SPEC",
     ),

@@ -220,12 +220,14 @@ class TogetherProvider(RemoteProvider):
                 "--ftb-price MODEL:USD)"
             )
         k = self.opts.seeds  # --ftb-seeds=K: K such jobs, all counted before the first is launched
-        each = f"{usd(price)} for this job" + (f", {usd(price * k)} for all {k} seeds" if k > 1 else "")
-        self.ctx.progress(f"together: Together estimates {each} (--ftb-max-cost {usd(self.opts.max_cost)})")
+        every = f", {usd(price * k)} for all {k} seeds" if k > 1 else ""
+        self.ctx.progress(
+            f"together: Together estimates {usd(price)} for this job{every} (--ftb-max-cost {usd(self.opts.max_cost)})"
+        )
         if price * k > self.opts.max_cost:
             raise ProviderError(
-                f"refusing to launch: Together estimates {each}, over --ftb-max-cost "
-                f"{usd(self.opts.max_cost)}; the file is uploaded, nothing was launched"
+                f"refusing to launch: Together estimates {usd(price)}{' a job' + every if k > 1 else ''}, over"
+                f" --ftb-max-cost {usd(self.opts.max_cost)}; the file is uploaded, nothing was launched"
             )
 
     def _create(self, key: str, request: TuneRequest, record: dict, training: str) -> Any:
