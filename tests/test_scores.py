@@ -109,3 +109,15 @@ def test_linked_cases_are_one_cluster_of_the_paired_interval() -> None:
     assert alone.counts is not None and linked.counts is not None
     assert (alone.counts.design_effect, round(linked.counts.design_effect, 4)) == (pytest.approx(12 / 11), 2.7778)
     assert linked.ci[0] < alone.ci[0] and linked.p_value > alone.p_value  # type: ignore[index, operator]
+
+
+def test_a_record_names_its_linked_group_only_when_its_case_links_to_others() -> None:
+    from types import SimpleNamespace
+
+    from pytest_finetunebench.grading.outcome import _group
+
+    cases = [SimpleNamespace(id=i, uses=u) for i, u in (("a", ()), ("b", ()), ("cmp", ("a", "b")), ("e", ()))]
+    dataset = SimpleNamespace(cases=cases)
+    assert [_group(SimpleNamespace(dataset=dataset, case=c)) for c in cases] == ["a+b+cmp", "a+b+cmp", "a+b+cmp", None]
+    assert rec("tuned", "comparison", 0, True).cluster == ("people", "c0")
+    assert dataclasses.replace(rec("tuned", "comparison", 0, True), group="a+b+cmp").cluster == ("people", "a+b+cmp")
