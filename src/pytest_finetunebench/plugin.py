@@ -20,7 +20,7 @@ from . import hooks, options, providers, record, settings, suites
 from .cases.schema import BUILTIN_SPLITS, MATCHERS, NAME
 from .grading.judge import GRADERS, Judge, judge_context
 from .grading.matching import Matcher
-from .items import Target
+from .items import Target, split_training
 from .providers import RunContext
 from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .reporting.results import Results
@@ -239,7 +239,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for model in evaluation.models:
             try:
                 provider = evaluation.tuner.provider(model)
-                base, recipe = recipes.split(model)
+                base, recipe = recipes.split(split_training(model)[0])
                 if recipe.name != recipes.QA and not evaluation.tuner.spec(model).trains:
                     raise pytest.UsageError(
                         f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
