@@ -19,11 +19,11 @@ import pytest
 from . import extensions, hooks, options, providers, record, settings, suites, usercode
 from .cases.schema import BUILTIN_SPLITS, MATCHERS
 from .grading.judge import GRADERS, Judge, judge_context
-from .items import Target
+from .items import Target, split_training
 from .providers import RunContext
 from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .reporting.results import Results
-from .run import recipes
+from .run import leakage, recipes
 from .run.answer import EVALUATION, Evaluation
 from .run.collect import CaseDir, CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
 from .run.tune import settings_from, untuned_answerer
@@ -231,21 +231,38 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for model in evaluation.models:
             try:
                 provider = evaluation.tuner.provider(model)
-                base, recipe = recipes.split(model)
+                base, recipe = recipes.split(split_training(model)[0])
                 if recipe.name != recipes.QA and not evaluation.tuner.spec(model).trains:
                     raise pytest.UsageError(
                         f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
                         f" ({base}), so a recipe cannot apply; fix: --ftb-recipe=qa for it"
                     )
-                evaluation.request(model)  # a recipe the cases cannot feed: one line now, not an error per item
+                request = evaluation.request(model)  # a recipe the cases cannot feed: one line now, not per item
             except (ProviderError, recipes.RecipeError) as exc:
                 raise pytest.UsageError(str(exc)) from None
             except pytest.UsageError:
                 raise
             except Exception as exc:  # a team's provider factory raised
                 raise pytest.UsageError(f"{model}: making its provider raised {usercode.describe(exc)}") from None
+            asked = dict.fromkeys(
+                leakage.Asked(
+                    _relative(i.dataset.path, session.config.rootpath),
+                    i.variant.line,
+                    i.variant.split,
+                    i.variant.question,
+                    i.variant.answer,
+                )
+                for i in items
+            )
+            if leaks := leakage.conflicts(request.pairs, recipe.extra(), asked, recipe.name):  # before any training
+                raise pytest.UsageError("\n".join(map(str, leaks)))
     if items and not hasattr(session.config, "workerinput"):
         _progress(session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once")
+
+
+def _relative(path: Path, root: Path) -> Path:
+    """``path`` under ``root`` as relative, as pytest shows it; elsewhere as it is."""
+    return path.relative_to(root) if path.is_relative_to(root) else path
 
 
 NO_CASES = (

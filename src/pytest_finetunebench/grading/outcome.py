@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ..cases.schema import linked_groups
 from ..items import Asked, JudgeVerdict
 from ..providers.base import Answer, ProviderError, stage_label
 from ..usercode import describe as describe_user_error
@@ -16,7 +17,18 @@ from .matching import Matcher, MatcherError
 
 PREFIX = "ftb_"
 _OPTIONAL = frozenset(
-    {"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision", "nll", "generated_in"}
+    {
+        "error",
+        "in_form",
+        "rule_passed",
+        "judge_passed",
+        "judge_reason",
+        "precision",
+        "nll",
+        "generated_in",
+        "group",
+        "seed",
+    }
 )
 
 
@@ -45,6 +57,13 @@ class Record:
     precision: str | None = None  # local models: the answering model's training precision (fp32, bf16)
     nll: float | None = None  # local models asked the retention split: the model's mean NLL of the general text
     generated_in: str | None = None  # local models: what the answer was generated in (none: chosen by likelihood)
+    group: str | None = None  # the case's linked group (cases.schema.linked_groups) when it links to others
+    seed: int | None = None  # with --ftb-seeds above 1: the seed of the training that answered (None: untuned)
+
+    @property
+    def cluster(self) -> tuple[str, str]:
+        """What intervals resample as one unit: the linked group, or the case alone."""
+        return self.dataset, self.group or self.case_id
 
     @property
     def target(self) -> str:
@@ -143,6 +162,8 @@ def judge(
         precision=precision,
         nll=nll,
         generated_in=generated_in,
+        group=_group(item),
+        seed=target.seed,
     )
     if answer.error is not None:
         record = Record(
@@ -211,6 +232,12 @@ def judge(
     if not record.passed:
         raise WrongAnswer(record)
     return record
+
+
+def _group(item: Asked) -> str | None:
+    """The item's linked group when its case links to other cases (``None``: the case alone)."""
+    group = linked_groups({c.id: c.uses for c in item.dataset.cases})[item.case.id]
+    return None if group == item.case.id else group
 
 
 def describe_error(exc: BaseException) -> str:

@@ -83,8 +83,8 @@ def _verdict(r: Record) -> str:
     return "error" if r.error is not None else "pass" if r.passed else "fail"
 
 
-def _key(r: Record) -> tuple[str, str, str, str, str]:
-    return (r.target, r.dataset, r.case_id, r.split, r.question)
+def _key(r: Record) -> tuple[str, str, str, str, str, int]:
+    return (r.target, r.dataset, r.case_id, r.split, r.question, -1 if r.seed is None else r.seed)
 
 
 def flipped(before: Sequence[Record], now: Sequence[Record]) -> list[tuple[Record, str]]:
@@ -186,7 +186,7 @@ def _items(summary: Summary, flips: list[tuple[Record, str]]) -> str:
         shown = verdict + (f" ({flip_of[id(r)]})" if id(r) in flip_of else "")
         reason = r.error if r.error is not None else r.reason
         cells = [
-            r.target,
+            r.target if r.seed is None else f"{r.target} (seed {r.seed})",
             r.dataset,
             r.split,
             r.case_id,
@@ -239,7 +239,8 @@ def summary_tables(summary: Summary) -> str:
     """The leaderboard and the per-split table (for pytest-html's summary)."""
     return (
         f"<h2>FineTuneBench leaderboard</h2>{_table(summary.leaderboard_table())}"
-        f"<h2>FineTuneBench accuracy per model x dataset x split</h2>{_table(summary.table(), numeric_from=3)}"
+        "<h2>FineTuneBench accuracy per model x dataset x split</h2>"
+        + _table(summary.table(each_seed=True), numeric_from=3)
     )
 
 
@@ -274,8 +275,8 @@ def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *,
             )
     if summary.records:
         body += ["<h2>Leaderboard</h2>", _table(summary.leaderboard_table())]
-        body += ["<h2>Accuracy per model x dataset x split</h2>", _table(summary.table(), numeric_from=3)]
-        notes = summary.measurability_notes()
+        body += ["<h2>Accuracy per model x dataset x split</h2>", _table(summary.table(each_seed=True), numeric_from=3)]
+        notes = summary.variance_note() + summary.measurability_notes()
         body += [f'<p class="muted">{escape(n)}</p>' for n in notes]
         before_after = summary.before_after_table()
         if before_after:

@@ -197,10 +197,10 @@ class Results:
             parts += [f"- `` {line} ``" for line in self.invalid_case_files] + [""]
         if self.comparison is not None:
             parts += self.comparison.markdown_lines() + [""]
-        parts += runs.verdict_markdown(
+        parts += gate.verdict_markdown(
             f"Gate (--ftb-fail-under={self.opts['fail_under']})", self.gate_failures, self.run_errors
         )
-        parts += runs.verdict_markdown(
+        parts += gate.verdict_markdown(
             f"Regression gate (--ftb-compare-fail={self.opts['compare_fail']})", self.compare_failures, self.run_errors
         )
         return "\n".join(parts)

@@ -16,6 +16,7 @@ from ..cases.schema import RETENTION, CaseFileError
 from ..grading.outcome import UserCodeError, describe, describe_error, failed, judge
 from ..items import Target
 from ..providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage
+from ..settings import setting
 from ..usercode import in_plugin
 from . import recipes
 from .answer import EVALUATION
@@ -65,6 +66,8 @@ class Selection:
             chosen = [recipes.parse(r) for r in dict.fromkeys(opts.get("recipe") or [recipes.QA])]
         except recipes.RecipeError as exc:
             raise pytest.UsageError(str(exc)) from None
+        k, first = int(setting(opts, "seeds")), int(setting(opts, "seed"))
+        seeds: list[int | None] = [None] if k == 1 else list(range(first, first + k))
         untuned = (
             BASE,
             IN_CONTEXT,
@@ -76,7 +79,11 @@ class Selection:
                 target
                 for m in models
                 for s in stages
-                for target in ([Target(m, s)] if s in untuned else [Target(recipes.labelled(m, r), s) for r in chosen])
+                for target in (
+                    [Target(m, s)]
+                    if s in untuned
+                    else [Target(recipes.labelled(m, r), s, seed) for r in chosen for seed in seeds]
+                )
             ),
             splits=frozenset(opts.get("split") or ()),
             datasets=frozenset(opts.get("dataset") or ()),

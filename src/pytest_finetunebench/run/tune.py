@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 
 from .. import providers
 from ..grading.outcome import RunError, describe_error
-from ..items import Asked
+from ..items import Asked, split_training
 from ..providers.base import (
     BASE,
     IN_CONTEXT,
@@ -108,14 +109,14 @@ class Tuner:
         self._endpoints: dict[str, Mapping[str, Endpoint] | BaseException] = {}
 
     def spec(self, model: str) -> providers.ProviderSpec:
-        """The provider spec serving ``model`` (its capabilities)."""
-        return providers.spec_for(model, self.ctx)
+        """The provider spec serving ``model`` (its capabilities; ``model`` may name one of its trainings)."""
+        return providers.spec_for(split_training(model)[0], self.ctx)
 
     def provider(self, model: str) -> Provider:
         """The provider serving ``model`` (one instance per provider kind)."""
-        spec = providers.spec_for(model, self.ctx)
+        spec = self.spec(model)
         if spec.name not in self._providers:
-            self._providers[spec.name] = providers.create(model, self.ctx)
+            self._providers[spec.name] = providers.create(split_training(model)[0], self.ctx)
         return self._providers[spec.name]
 
     def _once(
@@ -141,15 +142,19 @@ class Tuner:
         return {s: Endpoint(request.model, s, handles[s]) for s in stages}
 
     def request(self, model: str, trained: list[Asked]) -> TuneRequest:
-        """The request ``model`` is (or will be) tuned with: what ``trained`` relies on."""
+        """The request ``model`` is (or will be) tuned with: what ``trained`` relies on. ``model`` may name
+        one of its trainings (``m#seed3``, :attr:`.items.Target.training`): that training's seed, so its
+        own key, job and weights."""
         if model not in self._requests:
-            base, recipe = recipes.split(model)  # `gpt-4o-mini+paraphrase:4`: its own request, keyed by its own pairs
-            self._requests[model] = TuneRequest(base, training_set(trained, recipe), self.settings)
+            plain, seed = split_training(model)
+            base, recipe = recipes.split(plain)  # `gpt-4o-mini+paraphrase:4`: its own request, keyed by its own pairs
+            settings = self.settings if seed is None else replace(self.settings, seed=seed)
+            self._requests[model] = TuneRequest(base, training_set(trained, recipe), settings)
         return self._requests[model]
 
     def recording(self, model: str) -> AbstractContextManager[None]:
         """The recording context for calls into ``model``'s provider (tuning and answers)."""
-        return self.ctx.recording(providers.spec_for(model, self.ctx).name, self._requests[model])
+        return self.ctx.recording(self.spec(model).name, self._requests[model])
 
     def endpoints(self, model: str, stages: list[str], trained: list[Asked]) -> Mapping[str, Endpoint]:
         """Endpoints for ``stages`` of ``model``, trained on what ``trained`` relies on; tunes once.
