@@ -147,8 +147,9 @@ def test_a_matcher_returning_no_bool_is_an_error_never_a_pass(team: pytest.Pytes
 
 
 def test_three_random_orders_give_identical_reports(pytester: pytest.Pytester) -> None:
-    """The memorizer reference on the shipped suite, in three random test orders (pytest-randomly):
-    the same terminal tables, Markdown, JSON report and saved run (apart from its time)."""
+    """The memorizer reference on the shipped suite, in three random test orders (pytest-randomly),
+    the last under pytest-xdist: the same terminal tables, Markdown, JSON report and saved run (apart
+    from its time)."""
     pytest.importorskip("pytest_randomly")
     pytester.makeini("[pytest]\n")
     pytester.makeconftest(CONFTEST)
@@ -160,8 +161,7 @@ def test_three_random_orders_give_identical_reports(pytester: pytest.Pytester) -
             "-p",
             "randomly",
             f"--randomly-seed={seed}",
-            "-p",
-            "no:xdist",
+            *(["-n", "2"] if seed == 3 else ["-p", "no:xdist"]),  # the last also split between two workers
             "--tb=no",
             f"--ftb-markdown={seed}.md",
             f"--ftb-report={seed}.json",
