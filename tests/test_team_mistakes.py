@@ -407,3 +407,32 @@ def test_reports_carry_the_run_header_the_recipes_table_and_the_users_umask(team
     assert (
         "<tr><td>memorizer:m</td><td>shouted</td><td>1.000 [0.61, 1.00] (n=6)</td><td>0.000 [0.00, 0.39] (n=6)</td>"
     ) in html
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (
+            "def broken_init(self, ctx):\n    raise RuntimeError('no licence for the tuning service')  #here\n\n\n"
+            "Memorizer.__init__ = broken_init\n",
+            "memorizer:m: making its provider raised RuntimeError: no licence for the tuning service ({at})",
+        ),
+        (
+            "def broken_matches(name, ctx):\n    raise ValueError('which model?')  #here\n\n\n"
+            "_spec = pytest_ftb_providers\n"
+            "pytest_ftb_providers = lambda config: [dataclasses.replace(s, matches=broken_matches)"
+            " for s in _spec(config)]\n",
+            "the memorizer provider's `matches` raised ValueError: which model? ({at}) on `memorizer:m`",
+        ),
+    ],
+    ids=["factory_raises", "matches_raises"],
+)
+def test_a_provider_that_cannot_be_made_or_asked_is_one_usage_error(
+    team: pytest.Pytester, patch: str, message: str
+) -> None:
+    conftest = CONFTEST + "\n\nimport dataclasses  # noqa: E402\n\n\n" + patch
+    (team.path / "cases" / "towns.yaml").write_text(PLAIN)
+    result = run(team, conftest)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    at = f"conftest.py:{line_of(conftest, '#here')}"
+    assert [line for line in result.stderr.lines if line] == ["ERROR: " + message.replace("{at}", at)]
