@@ -11,8 +11,9 @@ import pytest
 from ..cases.schema import linked_groups
 from ..items import Asked, JudgeVerdict
 from ..providers.base import Answer, ProviderError, stage_label
+from ..usercode import describe as describe_user_error
 from .grade import grade
-from .matching import Matcher
+from .matching import Matcher, MatcherError
 
 PREFIX = "ftb_"
 _OPTIONAL = frozenset(
@@ -101,6 +102,35 @@ class RunError(Exception):
     """The run itself failed for this item (a failed job, an API error): not a wrong answer."""
 
 
+class UserCodeError(RunError):
+    """A team's own code (its provider, matcher or recipe) failed for this item: one line, the
+    full traceback (its ``__cause__``) only under ``-v`` or ``--tb=long``."""
+
+
+def failed(item: Asked, message: str, cause: BaseException, answer: str | None = None, **measured: Any) -> RunError:
+    """Record ``item`` as an error (it stays counted: the errors column, every output) and return
+    the run error to raise: a :class:`UserCodeError` unless ``cause`` was already a one-line one."""
+    variant, target = item.variant, item.target
+    record = Record(
+        model=target.model,
+        stage=target.stage,
+        dataset=item.dataset.name,
+        case_id=item.case.id,
+        split=variant.split,
+        question=variant.question,
+        expected=variant.answer,
+        answer=answer,
+        passed=False,
+        matcher=variant.matcher,
+        score=0.0,
+        reason="error",
+        error=message,
+        **measured,
+    )
+    item.user_properties.extend(record.properties())
+    return RunError(message) if isinstance(cause, (RunError, ProviderError)) else UserCodeError(message)
+
+
 def judge(
     item: Asked,
     answer: Answer,
@@ -141,7 +171,15 @@ def judge(
         )
         item.user_properties.extend(record.properties())
         raise RunError(answer.error)
-    verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt, extra=matchers)
+    try:
+        verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt, extra=matchers)
+    except Exception as exc:  # a team's matcher raised or returned a non-bool: this item's error, still counted
+        message = (
+            str(exc)
+            if isinstance(exc, MatcherError)
+            else f"matcher `{variant.matcher}` raised {describe_user_error(exc)}"
+        )
+        raise failed(item, message, exc, answer.text, precision=precision, nll=nll, generated_in=generated_in) from exc
     reason = verdict.reason
     before = item.case.answer_before
     if answer.tie:
@@ -204,7 +242,7 @@ def _group(item: Asked) -> str | None:
 
 def describe_error(exc: BaseException) -> str:
     """An error as one line: a provider's own message as is, anything else with its type."""
-    return str(exc) if isinstance(exc, (RunError, ProviderError)) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, (RunError, ProviderError)) else describe_user_error(exc)
 
 
 def describe(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:

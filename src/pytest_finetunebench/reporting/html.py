@@ -4,7 +4,8 @@ The page needs no network: its style, its small filtering script and its plots (
 by matplotlib, when the ``plot`` extra is installed) are all inside the file, so it opens from disk
 and as a CI artifact. It shows the run header (models, providers, datasets with their hashes,
 hyperparameters, version, commit, time, gate verdicts), the leaderboard, the per-split table with
-intervals and the in-form share, the before -> after table, the model-judge table, and every item,
+intervals and the in-form share, the before -> after table, the recipes table (several
+``--ftb-recipe``), the model-judge table, and every item,
 filterable by model stage, split and verdict and searchable; with a compared run, the items that
 flipped (pass -> fail, fail -> pass) come first. The filters can also be set from the address
 (``page.html#verdict=fail&split=rephrased&q=velmora``).
@@ -33,7 +34,7 @@ import pytest
 from ..grading.outcome import Record
 from . import paired, retention
 from .report import Summary, _split_order
-from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE, precision_note
+from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE, RECIPE_TITLE, precision_note
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;max-width:1400px}
@@ -284,6 +285,9 @@ def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *,
                 f'<p class="muted">{escape(BEFORE_AFTER_TITLE)}</p>',
                 _table(before_after),
             ]
+        by_recipe = summary.recipe_table()
+        if by_recipe:
+            body += ["<h2>Recipes</h2>", f'<p class="muted">{escape(RECIPE_TITLE)}</p>', _table(by_recipe)]
         judged = summary.judge_table()
         if judged:
             body += [

@@ -7,6 +7,7 @@ counted as errors, not as wrong answers, and are left out of the accuracies.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
@@ -29,15 +30,29 @@ def _split_order(split: str) -> tuple[int, str]:
 class Summary(SummaryText):
     """The records of a run and their aggregates."""
 
-    def __init__(self, records: Iterable[Record] = ()) -> None:
-        self.records: list[Record] = list(records)
+    def __init__(self, records: Iterable[Record] = (), order: Iterable[str] = ()) -> None:
+        records = list(records)
+        # targets ranked as ``order`` gives them (a run's selection), then as they first appear; the records
+        # kept sorted by it, so no table or file depends on the order items ran or xdist workers finished in
+        self._rank = {t: i for i, t in enumerate(dict.fromkeys([*order, *(r.target for r in records)]))}
+        self.records: list[Record] = sorted(records, key=self._order)
         self.skipped = 0
         self._comparisons: list[paired.Paired] | None = None  # computed once, read by every output
         self._not_measurable: dict[str, dict[str, str]] | None = None
 
     def add(self, record: Record) -> None:
-        self.records.append(record)
+        bisect.insort(self.records, record, key=self._order)
         self._comparisons = self._not_measurable = None
+
+    def _order(self, r: Record) -> tuple[int, str, str, tuple[int, str], str]:
+        """Where a record goes: its target's rank, then dataset, case and split."""
+        return (
+            self._rank.setdefault(r.target, len(self._rank)),
+            r.dataset,
+            r.case_id,
+            _split_order(r.split),
+            r.question,
+        )
 
     def _cell(self, target: str, dataset: str, split: str, records: list[Record], clustered: bool = False) -> Cell:
         graded = [r for r in records if r.error is None]
@@ -61,7 +76,7 @@ class Summary(SummaryText):
         )
 
     def targets(self) -> list[str]:
-        """Model stages in the order they first appear."""
+        """Model stages in their rank: as the run selected them (see ``order``), else as they first appear."""
         return list(dict.fromkeys(r.target for r in self.records))
 
     def cells(self) -> list[Cell]:

@@ -30,12 +30,14 @@ from ..providers.base import (
     Answer,
     Endpoint,
     Prompt,
+    ProviderError,
     Scorer,
     TuneRequest,
     TuneSettings,
     scoring_of,
 )
 from ..suites import forgetting_text
+from ..usercode import brief, defined_at
 from .tune import Tuner
 
 IN_CONTEXT_PREAMBLE = "Use these facts to answer.\n"
@@ -182,9 +184,16 @@ class Evaluation:
                     and any(i.variant.split == RETENTION for i in items)
                 ):
                     nll = provider.nll(endpoint, forgetting_text())  # type: ignore[attr-defined]
+        answers = list(answers)
         if len(answers) != len(prompts):
-            raise RuntimeError(
-                f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts"
+            raise ProviderError(
+                f"{target.label}: the {provider.name} provider returned {len(answers)} answers for {len(prompts)}"
+                " prompts; fix: return one Answer per prompt, in order"
+            )
+        if wrong := [a for a in answers if not isinstance(a, Answer)]:
+            raise ProviderError(
+                f"{target.label}: the {provider.name} provider's answer() returned {brief(wrong[0])}, not an Answer"
+                f"{defined_at(type(provider).answer)}; fix: return [Answer(text), ...], one per prompt"
             )
         by_key = {p.key: a for p, a in zip(prompts, answers)}
         verdicts = {}

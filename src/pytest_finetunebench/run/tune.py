@@ -10,6 +10,7 @@ key makes them share one tuning.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -34,6 +35,7 @@ from ..providers.base import (
     TuneSettings,
 )
 from ..settings import setting
+from ..usercode import brief, defined_at
 from . import recipes
 from .recipes import QA, Recipe
 
@@ -128,7 +130,14 @@ class Tuner:
         with store.lock("tuned", spec.name, key):
             handles = store.read_json("tuned", spec.name, key) or {}
             if not set(stages) <= handles.keys():
-                handles.update({s: e.handle for s, e in provider.endpoints(request, stages).items()})
+                handles.update(
+                    _handles(
+                        f"{request.model}: the {spec.name} provider",
+                        provider,
+                        provider.endpoints(request, stages),
+                        stages,
+                    )
+                )
                 store.write_json(handles, "tuned", spec.name, key)
         return {s: Endpoint(request.model, s, handles[s]) for s in stages}
 
@@ -178,3 +187,25 @@ class Tuner:
             self._endpoints[model] = exc
             raise
         return self._endpoints[model]
+
+
+def _handles(who: str, provider: Provider, got: object, stages: Sequence[str]) -> dict[str, Any]:
+    """The handles a plugin's provider returned from ``endpoints``, by stage; a one-line
+    :class:`ProviderError` unless it is one :class:`Endpoint` per stage with a JSON handle."""
+    at = defined_at(type(provider).endpoints)
+    fix = f"{at}; fix: return {{stage: Endpoint(request.model, stage, handle)}} for every stage asked"
+    if not isinstance(got, Mapping) or not set(stages) <= got.keys():
+        missing = ", ".join(s for s in stages if not isinstance(got, Mapping) or s not in got)
+        raise ProviderError(f"{who}'s endpoints() returned {brief(got)}, without the stage(s) {missing}{fix}")
+    if wrong := [e for s, e in got.items() if s in stages and not isinstance(e, Endpoint)]:
+        raise ProviderError(f"{who}'s endpoints() returned {brief(wrong[0])}, not an Endpoint{fix}")
+    handles = {s: e.handle for s, e in got.items() if s in stages}
+    for stage, handle in handles.items():
+        try:
+            json.dumps(handle)
+        except (TypeError, ValueError):
+            raise ProviderError(
+                f"{who}'s {stage} endpoint has the handle {brief(handle)}, not a JSON value (the job"
+                f" store keeps it){at}; fix: a str, a number or a list of them, such as str(path)"
+            ) from None
+    return handles
