@@ -28,6 +28,10 @@ _BESIDE = [folder / "shared" / "upstream-finetunebench" for folder in Path(__fil
 UPSTREAM = next((path for path in _BESIDE if path.is_dir()), _BESIDE[1])
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU (skipped without one; bench/gpu_check.sh runs them)")
+
+
 @pytest.fixture(autouse=True)
 def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs inside our tests must not append to a real CI job summary."""

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .providers.local_dist import World, backend_string
+    from .providers.local_dist import World, backend_string, load_sharded
     from .providers.local_rule import NcclRule, enforced
     from .providers.local_train import plan_from_json, train
     from .store.jobstore import atomic_write
@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         if plan.device.type == "cpu" and spec.get("threads"):
             torch.set_num_threads(int(spec["threads"]))
         tokenizer = AutoTokenizer.from_pretrained(spec["base"])
-        model = AutoModelForCausalLM.from_pretrained(spec["base"], dtype=torch.float32)
+        if plan.shard and world.joined:  # no process holds the whole model on its device
+            model = load_sharded(spec["base"], world, world.device(plan.device), plan.autocast)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(spec["base"], dtype=torch.float32)
         with open(out / "train.log", "a", encoding="utf-8") as log, rule or contextlib.nullcontext():
 
             def progress(line: str) -> None:

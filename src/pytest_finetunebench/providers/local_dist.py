@@ -99,12 +99,10 @@ class World:
         if not self.joined:
             return module
         if shard:
-            from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+            from torch.distributed.fsdp import FSDPModule
 
-            policy = MixedPrecisionPolicy(param_dtype=mixed, reduce_dtype=torch.float32 if mixed else None)
-            for layer in shard_units(module.model):
-                fully_shard(layer, mp_policy=policy)
-            fully_shard(module.model, mp_policy=policy)
+            if not isinstance(module.model, FSDPModule):  # not sharded as it loaded (load_sharded)
+                sharded(module.model, mixed)
             return module
         from torch.nn.parallel import DistributedDataParallel
 
@@ -129,6 +127,46 @@ class World:
     def leave(self) -> None:
         if self.joined and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def sharded(model: torch.nn.Module, mixed: torch.dtype | None) -> torch.nn.Module:
+    """``model`` sharded by FSDP2: each of its :func:`shard_units`, then the whole; parameters
+    all-gathered in ``mixed`` when given (bf16: half the traffic), gradients reduced in fp32."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    policy = MixedPrecisionPolicy(param_dtype=mixed, reduce_dtype=torch.float32 if mixed else None)
+    for layer in shard_units(model):
+        fully_shard(layer, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    return model
+
+
+def load_sharded(base: str, world: World, device: torch.device, mixed: torch.dtype | None) -> torch.nn.Module:
+    """The model at ``base`` sharded across the group without any process holding it whole on its
+    device: every process builds it on the ``meta`` device (no memory), shards it (:func:`sharded`)
+    and makes its shards on ``device``; the main process reads the weights into host memory and
+    broadcasts them into the shards, a tensor at a time. So a model one device cannot hold trains
+    if the main process's host memory holds it once (in fp32)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    whole: dict[str, torch.Tensor] = {}
+    buffers: dict[str, torch.Tensor] = {}
+    if world.main:
+        read = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        whole, buffers = read.state_dict(), dict(read.named_buffers())
+        del read
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base), dtype=torch.float32)
+    sharded(model, mixed)
+    model.to_empty(device=device)
+    set_model_state_dict(model, whole, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    del whole
+    for name, buffer in model.named_buffers():  # those in no state dict (rotary frequencies) too
+        if world.main:
+            buffer.copy_(buffers[name])
+        dist.broadcast(buffer, src=0)
+    return model
 
 
 def shard_units(model: torch.nn.Module) -> list[torch.nn.Module]:

@@ -271,7 +271,8 @@ def train(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     device = world.device(plan.device)
-    model.to(device)
+    if not (plan.shard and world.joined):  # a sharded model loads in its shards on the device (load_sharded)
+        model.to(device)
     if plan.lora:
         model = with_lora(model, plan.lora)
     model.config.use_cache = False
