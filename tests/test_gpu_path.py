@@ -143,6 +143,14 @@ def test_a_job_torchrun_started_joins_its_group_with_the_backend_string_and_time
     assert local_dist.World().device(torch.device("cuda", 1)) == torch.device("cuda", 1)  # alone: as asked
 
 
+def test_a_job_started_alone_is_no_rank_of_a_group_the_session_runs_in(tmp_path, llama, monkeypatch):
+    """A session that itself runs as a rank (RANK, WORLD_SIZE set) starts a lone job that joins nothing."""
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    record = json.loads((tuned_dir(tmp_path / "store", llama, 4) / "train.json").read_text())
+    assert (record["world_size"], record["launcher"]) == (1, "process")
+
+
 # -- the README's launcher examples --------------------------------------------------------------
 
 SHIM = """#!/bin/sh

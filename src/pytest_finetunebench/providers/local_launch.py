@@ -118,6 +118,9 @@ def run(
     path.write_text(json.dumps({**spec, "out": str(out), "threads": threads}), encoding="utf-8")
     cmd, how = command(path, nproc, launcher)
     env = dict(os.environ)
+    if how == "process":  # alone: not a rank of whatever group launched this session (World.join)
+        for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+            env.pop(name, None)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)  # torchrun would set 1 per process otherwise
     with open(out / "launch.log", "w", encoding="utf-8") as log:
