@@ -199,9 +199,11 @@ def test_the_readmes_launcher_examples_start_as_printed(tmp_path, llama, monkeyp
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:{__import__('os').environ['PATH']}")
     lines: list[str] = []
-    tuned = tuned_dir(tmp_path / "store", llama, 4, lines, launcher=rendered)
-    record = json.loads((tuned / "train.json").read_text())
+    request = TuneRequest(f"local:{llama}", PAIRS, TuneSettings(epochs=2, batch_size=4, seed=3))
+    endpoint = provider(tmp_path / "store", lines, lora=4, launcher=rendered).endpoints(request, [TUNED])[TUNED]
+    record = json.loads((Path(endpoint.handle).parent / "train.json").read_text())
     assert (record["world_size"], record["launcher"], record["device"]) == (2, "launcher", "cpu")
+    assert endpoint.precision == record["precision"]  # what the job resolved on its node
     copies = list((tmp_path / "store" / "local" / "base").iterdir())
     assert len(copies) == 1 and (copies[0] / "config.json").is_file()
     assert f"{llama}: copying into the job store (once), where every node of the job reads it: {copies[0]}" in lines

@@ -261,6 +261,8 @@ class LocalProvider:
         )
         key = self.tuned_key(request, base, plan)
         final = self.ensure_tuned(request, base, key, plan)
+        # a launched job resolved its precision on its own nodes: its record says which
+        trained = json.loads((final / "train.json").read_text())["precision"] if self.launcher else self.precision
         for stage in tuned_stages:
             if stage == TUNED:
                 path = final / "final"
@@ -271,7 +273,7 @@ class LocalProvider:
                     raise ProviderError(
                         f"{request.model}: no checkpoint after epoch {n} in {final}; include {n} in --ftb-epochs"
                     )
-            out[stage] = Endpoint(request.model, stage, str(path), self.precision, self.generates_in)
+            out[stage] = Endpoint(request.model, stage, str(path), trained, self.generates_in)
         return out
 
     def ensure_tuned(self, request: TuneRequest, base: Path, key: str, plan: Any) -> Path:
