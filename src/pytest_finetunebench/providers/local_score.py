@@ -79,13 +79,14 @@ def reply_logprobs(model: Any, ids: torch.Tensor, mask: torch.Tensor, labels: to
 
 def text_nll(model: Any, tokenizer: Any, device: torch.device, text: str, window: int = 1024) -> float:
     """Mean per-token negative log-likelihood of ``text`` (nats) in fp32, over windows of
-    ``window`` tokens (each window's first token is context only)."""
+    ``window`` tokens (each window's first token is context only; :func:`reply_logprobs`)."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     total, count = 0.0, 0
     for start in range(0, len(ids) - 1, window):
         chunk = torch.tensor([ids[start : start + window + 1]], device=device)
+        labels = chunk.clone()
+        labels[0, 0] = IGNORE
         with torch.inference_mode():
-            logits = model(input_ids=chunk[:, :-1]).logits.float()
-        total += float(torch.nn.functional.cross_entropy(logits[0], chunk[0, 1:], reduction="sum"))
+            total -= float(reply_logprobs(model, chunk, torch.ones_like(chunk), labels)[0])
         count += chunk.shape[1] - 1
     return total / count
