@@ -12,10 +12,11 @@ import pytest
 # imports httpcore2 lazily and caches the exception classes of the first copy it saw, so an
 # in-process run that loaded httpcore2 first left the rest of this process raising a second
 # copy's exceptions that httpx2 no longer maps (a raw httpcore2.RemoteProtocolError instead of
-# the SDK's APIConnectionError); numpy refuses outright to be imported a second time. A real
-# session imports each module once and cannot see this; importing these here, once, keeps the
-# tests independent of their order.
-for _lazy in ("httpcore2", "httpcore", "numpy"):
+# the SDK's APIConnectionError); numpy refuses outright to be imported a second time, and so do
+# torch.distributed's op libraries (DTensor, FSDP, symmetric memory), which transformers' model
+# loading imports. A real session imports each module once and cannot see this; importing these
+# here, once, keeps the tests independent of their order.
+for _lazy in ("httpcore2", "httpcore", "numpy", "transformers.modeling_utils"):
     try:
         importlib.import_module(_lazy)
     except ImportError:
