@@ -64,12 +64,14 @@ lint: $(VENV)/.installed
 # Every benchmark script in its --quick mode (small sizes, under a minute each): CI runs this so a
 # refactor cannot break a benchmark unnoticed. The numbers it prints are not results. Each runs with
 # a temp dir of its own, which must be empty when it ends (a job store holds a 0.5-1 GB model);
-# torch.compile's cache stays where torch keeps it by default.
+# torch.compile's cache stays where torch keeps it by default. Then the GPU check's --dry-run
+# (bench/gpu_check.sh: its steps print, the CUDA tests collect, its options parse).
 bench-quick: $(VENV)/.installed
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	export TORCHINDUCTOR_CACHE_DIR=$${TORCHINDUCTOR_CACHE_DIR:-$${TMPDIR:-/tmp}/torchinductor_$$(id -un)}; \
 	for script in bench/bench_*.py; do echo "== $$script --quick"; TMPDIR=$$tmp $(PY) $$script --quick; \
-	  left=$$(ls -A "$$tmp"); [ -z "$$left" ] || { echo "$$script left in its temp dir: $$left"; exit 1; }; done
+	  left=$$(ls -A "$$tmp"); [ -z "$$left" ] || { echo "$$script left in its temp dir: $$left"; exit 1; }; done; \
+	echo "== bench/gpu_check.sh --dry-run"; TMPDIR=$$tmp PY=$(PY) bash bench/gpu_check.sh --dry-run
 
 # Mutation testing of grade, normalize, cases, gate, report, runs, collect and the ledger/remote
 # code (mutmut 3, configured in pyproject.toml); prints the score per module (goal: 90% killed).

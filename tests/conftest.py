@@ -27,6 +27,7 @@ PRELOAD = (
     "torch.distributed.tensor",
     "torch.distributed.fsdp",
     "torch.distributed.checkpoint.state_dict",
+    "transformers.modeling_utils",
     "transformers.models.llama.modeling_llama",
     "peft",
     "safetensors.torch",
@@ -57,6 +58,10 @@ _import_once()
 # tests (mutants/tests, a level deeper).
 _BESIDE = [folder / "shared" / "upstream-finetunebench" for folder in Path(__file__).resolve().parents[1:]]
 UPSTREAM = next((path for path in _BESIDE if path.is_dir()), _BESIDE[1])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU (skipped without one; bench/gpu_check.sh runs them)")
 
 
 @pytest.fixture(autouse=True)

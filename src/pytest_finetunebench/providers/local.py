@@ -35,7 +35,6 @@ import os
 import shutil
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,9 +55,10 @@ from ..store.jobstore import JobStore, atomic_write
 from . import RunContext, local_launch
 from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .local_device import cpu_share, pick_device, pick_threads, thread_candidates
+from .local_models import LoadedModels, generate
 from .local_precision import generation_dtype, resolve
 from .local_score import choice_scores, text_nll
-from .local_store import HUB_ID, clear_stale, dir_fingerprint, hub_snapshot, is_complete, publish
+from .local_store import HUB_ID, clear_stale, dir_fingerprint, hub_snapshot, in_store, is_complete, publish
 from .local_train import SYSTEM_PROMPT, chat_prompt, plan_to_json, resolve_plan, tuned_line
 from .smollm2 import FETCH_HINT, SMOLLM2, locate
 
@@ -71,8 +71,9 @@ DEFAULT_LORA = 16
 TRAINER_VERSION = "local-3"  # local-3: a job of its own (torchrun for N processes), loss scaled per global batch
 
 INSTALL_HINT = FETCH_HINT
-ANSWER_BATCH = 64  # on a CPU; on a GPU as many as half its free memory holds (answer_batch)
-KEEP_LOADED = 2  # models kept in memory per process (e.g. base + tuned)
+# Prompts generated (and replies scored) together, on any device: a fixed batch shape, so answers
+# do not move with free memory or with what else is loaded; on a GPU recorded with the precision.
+ANSWER_BATCH = 64
 
 
 def create(ctx: RunContext) -> LocalProvider:
@@ -85,17 +86,6 @@ def smollm2_gguf(store: Path | None = None) -> Path:
     return locate(store)[0]
 
 
-def answer_batch(config: Any, positions: int, free_bytes: int | None) -> int:
-    """Prompts generated together: :data:`ANSWER_BATCH` on a CPU; on a GPU as many as half its free
-    memory holds, counting each sequence's bf16 key-value cache four times over (activations, logits)."""
-    if free_bytes is None:
-        return ANSWER_BATCH
-    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    per_sequence = 4 * 2 * config.num_hidden_layers * heads * head_dim * positions * 2
-    return max(1, min(1024, free_bytes // 2 // per_sequence))
-
-
 class LocalProvider:
     """Tunes and answers with Hugging Face causal LMs on this machine."""
 
@@ -104,23 +94,49 @@ class LocalProvider:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.store: JobStore = ctx.store
-        self.device = pick_device(ctx.options.get("device"))
+        self.launcher: str | None = ctx.options.get("launcher")
+        self.device = self._answering_device(ctx.options.get("device"))
         self.max_new_tokens = int(setting(ctx.options, "max_new_tokens"))
         self.precision = resolve(ctx.options.get("precision"), self.device)  # trains in it
         self.generation = generation_dtype(self.precision, self.device)  # fp32 on a CPU
         self.threads = thread_candidates(ctx.options.get("threads")) if self.device.type == "cpu" else ()
         if self.device.type == "cpu":
             torch.set_num_threads(pick_threads(ctx.options.get("threads")))
-        self._loaded: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self.models = LoadedModels(self.device, ctx.progress)
         self.nproc = int(setting(ctx.options, "nproc"))
-        self._said_plain = False
-        self.launcher: str | None = ctx.options.get("launcher")
         self.shard: str = ctx.options.get("shard") or ""
+
+    def _answering_device(self, requested: str | None) -> torch.device:
+        """Where this session answers (and a job it launches alone trains): ``requested``. A job started
+        by ``--ftb-launcher`` resolves the request on its own nodes (:func:`~pytest_finetunebench.train.decided_plan`),
+        so a session on a machine without that device (a login node) answers on what it has, and says so."""
+        try:
+            return pick_device(requested)
+        except ProviderError:
+            if self.launcher is None:
+                raise
+        device = pick_device("auto")
+        self.ctx.progress(
+            f"--ftb-device={requested}: not on this machine; the launched jobs train on it, answers run on {device}"
+        )
+        return device
+
+    @property
+    def _decide(self) -> dict[str, str] | None:
+        """What a launched job resolves on its own nodes (``--ftb-launcher``); ``None``: this machine decides."""
+        if self.launcher is None:
+            return None
+        return {
+            "device": self.ctx.options.get("device") or "auto",
+            "precision": self.ctx.options.get("precision") or "auto",
+        }
 
     @property
     def generates_in(self) -> str:
-        """What answers are generated in, as records name it: fp32 or bf16."""
-        return "fp32" if self.generation is None else "bf16"
+        """What answers are generated in, as records name it: fp32 or bf16, and on a GPU the batch
+        (``bf16 in batches of 64``: a GPU's kernels round per shape)."""
+        dtype = "fp32" if self.generation is None else "bf16"
+        return dtype if self.device.type == "cpu" else f"{dtype} in batches of {ANSWER_BATCH}"
 
     # -- models --------------------------------------------------------------------------------
 
@@ -166,26 +182,11 @@ class LocalProvider:
             del model
         return final
 
-    def load(self, path: Path | str) -> tuple[Any, Any]:
-        """Model and tokenizer saved at ``path``, loaded once per process (a small LRU)."""
-        key = str(path)
-        if key in self._loaded:
-            self._loaded.move_to_end(key)
-            return self._loaded[key]
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        while len(self._loaded) >= KEEP_LOADED:
-            self._loaded.popitem(last=False)
-        tokenizer = AutoTokenizer.from_pretrained(key)
-        model = AutoModelForCausalLM.from_pretrained(key, dtype=torch.float32).to(self.device)
-        model.eval()
-        if not getattr(tokenizer, "chat_template", None) and not self._said_plain:
-            self._said_plain = True
-            self.ctx.progress(
-                f"{key}: the tokenizer has no chat template: plain '{SYSTEM_PROMPT} Question: ... Answer:' prompts"
-            )
-        self._loaded[key] = (model, tokenizer)
-        return model, tokenizer
+    def load(self, path: Path | str, dtype: torch.dtype | None = None) -> tuple[Any, Any]:
+        """Model and tokenizer saved at ``path``, in ``dtype`` (default: the generation dtype), loaded
+        once per process (:class:`.local_models.LoadedModels`)."""
+        note = f"{path}: the tokenizer has no chat template: plain '{SYSTEM_PROMPT} Question: ... Answer:' prompts"
+        return self.models.get(str(path), dtype or self.generation or torch.float32, note)
 
     # -- tuning --------------------------------------------------------------------------------
 
@@ -217,9 +218,14 @@ class LocalProvider:
         # SmolLM2's converted directory is named by the wheel's version and GGUF size; any other
         # directory by its files' names, sizes and modification times
         ident = base.name if base.parent == self.store.root / "local" / "base" else f"{base}:{dir_fingerprint(base)}"
+        # a launched job's device and precision are its nodes' resolution of the request (job:auto)
+        decide = self._decide
+        device, precision = (
+            (f"job:{decide['device']}", f"job:{decide['precision']}") if decide else (plan.device.type, plan.precision)
+        )
         shape = (
             f"epochs={plan.epochs}|lr={plan.learning_rate}|batch={plan.batch_size}|seed={plan.seed}"
-            f"|lora={plan.lora}|device={plan.device.type}|precision={plan.precision}"
+            f"|lora={plan.lora}|device={device}|precision={precision}"
             + ("|compile" if plan.compile else "")  # absent when off: earlier keys stay valid
         )
         return request.key(salt=f"{TRAINER_VERSION}|{shape}|base={ident}")
@@ -255,6 +261,8 @@ class LocalProvider:
         )
         key = self.tuned_key(request, base, plan)
         final = self.ensure_tuned(request, base, key, plan)
+        # a launched job resolved its precision on its own nodes: its record says which
+        trained = json.loads((final / "train.json").read_text())["precision"] if self.launcher else self.precision
         for stage in tuned_stages:
             if stage == TUNED:
                 path = final / "final"
@@ -265,7 +273,7 @@ class LocalProvider:
                     raise ProviderError(
                         f"{request.model}: no checkpoint after epoch {n} in {final}; include {n} in --ftb-epochs"
                     )
-            out[stage] = Endpoint(request.model, stage, str(path), self.precision, self.generates_in)
+            out[stage] = Endpoint(request.model, stage, str(path), trained, self.generates_in)
         return out
 
     def ensure_tuned(self, request: TuneRequest, base: Path, key: str, plan: Any) -> Path:
@@ -283,13 +291,20 @@ class LocalProvider:
             clear_stale(parent, key)
             tmp = parent / f".{key}.tmp-{os.getpid()}"
             tmp.mkdir(parents=True)
+            decide = self._decide
+            where = (
+                f"{plan.device.type} {plan.precision}"
+                if decide is None
+                else "{device} {precision} (job)".format(**decide)
+            )
             self.ctx.progress(
                 f"{label}: tuning on {len(request.pairs)} pairs, {plan.epochs} epochs, lr {plan.learning_rate:g}, "
-                f"batch {plan.batch_size}, {'LoRA r=' + str(plan.lora) if plan.lora else 'full'}, {plan.device.type}"
-                f" {plan.precision}{' compiled' if plan.compile else ''}{self._threads_note(plan)}"
+                f"batch {plan.batch_size}, {'LoRA r=' + str(plan.lora) if plan.lora else 'full'}, {where}"
+                f"{' compiled' if plan.compile else ''}{self._threads_note(plan)}"
             )
             spec = {
-                "base": str(base),
+                "base": str(in_store(base, self.store, self.ctx.progress) if self.launcher else base),
+                "decide": self._decide,
                 "pairs": [[p.prompt, p.answer] for p in request.pairs],
                 "plan": plan_to_json(plan),
                 "label": label,
@@ -348,55 +363,19 @@ class LocalProvider:
     ) -> list[list[float]]:
         """Per prompt, the log-likelihood of each choice as the whole assistant reply
         (:func:`.local_score.choice_scores`)."""
-        model, tokenizer = self.load(endpoint.handle)
+        model, tokenizer = self.load(endpoint.handle, torch.float32)
         return choice_scores(model, tokenizer, self.device, [p.text for p in prompts], choices, ANSWER_BATCH)
 
     def nll(self, endpoint: Endpoint, text: str, window: int = 1024) -> float:
         """Mean per-token negative log-likelihood of ``text`` (:func:`.local_score.text_nll`)."""
-        model, tokenizer = self.load(endpoint.handle)
+        model, tokenizer = self.load(endpoint.handle, torch.float32)
         return text_nll(model, tokenizer, self.device, text, window)
-
-    def _free_memory(self) -> int | None:
-        """Free memory of this provider's GPU (``None`` on a CPU)."""
-        return torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else None
 
     def answer(self, endpoint: Endpoint, prompts: Sequence[Prompt]) -> list[Answer]:
         """Greedy answers for all prompts: length-sorted, left-padded batches."""
         if not prompts:
             return []
         model, tokenizer = self.load(endpoint.handle)
-        tokenizer.padding_side = "left"
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
         texts = [chat_prompt(tokenizer, p.text) for p in prompts]
-        encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-        out: list[Answer | None] = [None] * len(prompts)
-        size = answer_batch(model.config, max(len(e) for e in encoded) + self.max_new_tokens, self._free_memory())
-        for start in range(0, len(order), size):
-            idx = order[start : start + size]
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]) :] = 1
-            with (
-                torch.inference_mode(),
-                torch.autocast(self.device.type, dtype=self.generation, enabled=self.generation is not None),
-            ):
-                generated = model.generate(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    max_new_tokens=self.max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=pad_id,
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
-                )
-            for row, i in enumerate(idx):
-                text = tokenizer.decode(generated[row, width:], skip_special_tokens=True)
-                out[i] = Answer(text.strip())
-        return [a if a is not None else Answer(None, error="no answer generated") for a in out]
+        replies = generate(model, tokenizer, self.device, texts, self.max_new_tokens, ANSWER_BATCH)
+        return [Answer(text.strip()) for text in replies]

@@ -15,7 +15,9 @@ from .base import ProviderError
 
 
 def pick_device(requested: str | None) -> torch.device:
-    """``auto`` (default): cuda, then mps, then cpu."""
+    """``auto`` (default): cuda, then mps, then cpu. CUDA without an index is this pytest-xdist
+    worker's GPU (worker N on GPU N mod the GPUs), so the workers spread over a machine's GPUs;
+    ``cuda:1`` is GPU 1."""
     name = (requested or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():
@@ -35,7 +37,20 @@ def pick_device(requested: str | None) -> torch.device:
         raise ProviderError(
             f"--ftb-device={requested}: no {device.type} device on this machine; fix: --ftb-device=auto or cpu"
         )
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", worker_index() % torch.cuda.device_count())
+    if device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise ProviderError(
+            f"--ftb-device={requested}: this machine has {torch.cuda.device_count()} GPU(s), numbered from 0;"
+            " fix: --ftb-device=cuda"
+        )
     return device
+
+
+def worker_index() -> int:
+    """This pytest-xdist worker's number (``gw3``: 3), 0 outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker[2:].isdigit() else 0
 
 
 def cpu_share() -> int:

@@ -3,7 +3,8 @@
 One process: ``python -m pytest_finetunebench.train SPEC``. Several on this machine
 (``--ftb-nproc=N``): torchrun (``python -m torch.distributed.run --standalone``) starts N of them.
 Several machines (``--ftb-launcher``): the user's own launch line, ``{train}`` replaced by the
-training command, e.g. ``srun ... torchrun --nnodes=2 ... {train}``. The job writes into the
+training command (a script and the spec: :func:`train_script`), e.g. ``srun ... torchrun
+--nnodes=2 ... {train}``. The job writes into the
 directory the provider holds the key's lock for; the provider publishes it when the job succeeds.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -69,9 +71,8 @@ def check_launch(
 
 def command(spec: Path, nproc: int, launcher: str | None) -> tuple[list[str] | str, str]:
     """The command that runs the training (a shell line with a launcher) and how it is described."""
-    train = [sys.executable, "-m", "pytest_finetunebench.train", str(spec)]
     if launcher is not None:
-        return launcher.replace(TRAIN, shlex.join(train)), "launcher"
+        return launcher.replace(TRAIN, shlex.join([str(train_script(spec.parent)), str(spec)])), "launcher"
     if nproc > 1:
         return [
             sys.executable,
@@ -83,7 +84,24 @@ def command(spec: Path, nproc: int, launcher: str | None) -> tuple[list[str] | s
             "pytest_finetunebench.train",
             str(spec),
         ], f"torchrun x{nproc}"
-    return train, "process"
+    return [sys.executable, "-m", "pytest_finetunebench.train", str(spec)], "process"
+
+
+def train_script(folder: Path) -> Path:
+    """An executable Python script in ``folder`` that runs the training of the spec it is given:
+    what ``{train}`` starts, as a program (``srun SCRIPT SPEC``: its ``#!`` line names this Python)
+    and as a script (torchrun runs ``python -u SCRIPT SPEC``; an interpreter's path there would be
+    read as Python source)."""
+    script = folder / "train-job.py"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        '"""The training job of the spec given (pytest-finetunebench, --ftb-launcher)."""\n'
+        "from pytest_finetunebench.train import main\n\n"
+        "raise SystemExit(main())\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return script
 
 
 def run(
@@ -100,6 +118,9 @@ def run(
     path.write_text(json.dumps({**spec, "out": str(out), "threads": threads}), encoding="utf-8")
     cmd, how = command(path, nproc, launcher)
     env = dict(os.environ)
+    if how == "process":  # alone: not a rank of whatever group launched this session (World.join)
+        for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+            env.pop(name, None)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)  # torchrun would set 1 per process otherwise
     with open(out / "launch.log", "w", encoding="utf-8") as log:
@@ -141,7 +162,9 @@ def _forward(log: Path, shown: int, progress: Callable[[str], None]) -> int:
 
 
 def _last_words(log: Path) -> str:
-    """The last meaningful line of the job's output (an error's message, usually)."""
+    """The last meaningful line of the job's output: the last exception a rank raised (``[rank1]:
+    RuntimeError: ...``), else the last line naming an error (torchrun's own), else the last line."""
     lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    raised = [x for x in lines if re.match(r"^\[?[\w.\]:]*\s*\w+(Error|Exception): ", x) and "ChildFailed" not in x]
     errors = [line for line in lines if "Error" in line or "error" in line]
-    return (errors or lines or ["no output"])[-1][:500]
+    return (raised or errors or lines or ["no output"])[-1][:500]

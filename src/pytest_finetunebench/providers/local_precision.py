@@ -1,8 +1,8 @@
 """The precision local models train in: ``--ftb-precision=auto|fp32|bf16``.
 
-``auto`` is bf16 autocast where it pays (CUDA with bf16, CPUs with AMX: 1.3-1.6x faster), else
-fp32. ``bf16`` runs on any x86 CPU (without AMX torch emulates it, only slower), so the bf16 path
-can be tested on every machine.
+``auto`` is bf16 autocast where it pays (GPUs with native bf16, compute capability 8.0 on; CPUs
+with AMX: 1.3-1.6x faster), else fp32. ``bf16`` runs on any x86 CPU (without AMX torch emulates it,
+only slower), so the bf16 path can be tested on every machine.
 
 On a GPU answers are generated in it too; on a CPU in fp32 (:func:`generation_dtype`).
 Log-likelihood scores are computed in fp32 whatever the precision. Measured on the untuned
@@ -45,11 +45,17 @@ def resolve(requested: str | None, device: torch.device) -> str:
         raise ProviderError(f"--ftb-precision={requested}: use one of {', '.join(PRECISIONS)}")
     if name == "auto":
         if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+            return "bf16" if native_bf16(device) else "fp32"
         return "bf16" if device.type == "cpu" and has_amx() else "fp32"
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ProviderError("--ftb-precision=bf16: this GPU has no bf16; fix: --ftb-precision=fp32 or auto")
     return name
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether a GPU computes bf16 in hardware: compute capability 8.0 (Ampere) or later.
+    ``torch.cuda.is_bf16_supported()`` also counts emulation (T4, V100), which is slower than fp32."""
+    return torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 def autocast_dtype(precision: str) -> torch.dtype | None:

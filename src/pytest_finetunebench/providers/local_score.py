@@ -11,7 +11,9 @@ from typing import Any
 
 import torch
 
-from .local_train import IGNORE, encode_pair
+from .local_train import IGNORE, PLAIN_HEAD_MODELS, encode_pair
+
+CHUNK = 1024  # answer positions whose logits exist at once
 
 
 def choice_scores(
@@ -44,25 +46,47 @@ def choice_scores(
             n = len(seqs[k][2])
             ids[row, :n], labels[row, :n], mask[row, :n] = torch.tensor(seqs[k][2]), torch.tensor(seqs[k][3]), 1
         with torch.inference_mode():  # fp32: batch-invariant scores
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        target = labels[:, 1:].to(device)
-        picked = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (target != IGNORE)
-        for row, total in zip(idx, picked.sum(dim=-1).tolist()):
+            sums = reply_logprobs(model, ids.to(device), mask.to(device), labels.to(device))
+        for row, total in zip(idx, sums.tolist()):
             i, j = seqs[row][:2]
             out[i][j] = total
     return out
 
 
+def reply_logprobs(model: Any, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per row, the sum of the labelled tokens' log-probabilities, in fp32, without a whole batch's
+    full-vocabulary logits: the output layer runs on the labelled positions alone, :data:`CHUNK` at a
+    time (models whose logits are more than the output layer: one row at a time)."""
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    rows = torch.arange(len(ids), device=ids.device).unsqueeze(1).expand_as(targets)[keep]
+    out = torch.zeros(len(ids), dtype=torch.float32, device=ids.device)
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    if getattr(model.config, "model_type", None) in PLAIN_HEAD_MODELS and decoder is not None and head is not None:
+        hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1][keep]
+        wanted = targets[keep]
+        for start in range(0, len(wanted), CHUNK):
+            logp = torch.log_softmax(head(hidden[start : start + CHUNK]).float(), dim=-1)
+            picked = logp.gather(-1, wanted[start : start + CHUNK].unsqueeze(-1)).squeeze(-1)
+            out.index_add_(0, rows[start : start + CHUNK], picked)
+        return out
+    for row in range(len(ids)):
+        logits = model(input_ids=ids[row : row + 1], attention_mask=mask[row : row + 1]).logits[0, :-1].float()
+        logp = torch.log_softmax(logits[keep[row]], dim=-1)
+        out[row] = logp.gather(-1, targets[row][keep[row]].unsqueeze(-1)).sum()
+    return out
+
+
 def text_nll(model: Any, tokenizer: Any, device: torch.device, text: str, window: int = 1024) -> float:
     """Mean per-token negative log-likelihood of ``text`` (nats) in fp32, over windows of
-    ``window`` tokens (each window's first token is context only)."""
+    ``window`` tokens (each window's first token is context only; :func:`reply_logprobs`)."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     total, count = 0.0, 0
     for start in range(0, len(ids) - 1, window):
         chunk = torch.tensor([ids[start : start + window + 1]], device=device)
+        labels = chunk.clone()
+        labels[0, 0] = IGNORE
         with torch.inference_mode():
-            logits = model(input_ids=chunk[:, :-1]).logits.float()
-        total += float(torch.nn.functional.cross_entropy(logits[0], chunk[0, 1:], reduction="sum"))
+            total -= float(reply_logprobs(model, chunk, torch.ones_like(chunk), labels)[0])
         count += chunk.shape[1] - 1
     return total / count

@@ -12,9 +12,10 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from ..store.jobstore import atomic_write
+from ..store.jobstore import JobStore, atomic_write
 from .base import ProviderError
 
 COMPLETE = ".complete"
@@ -89,3 +90,25 @@ def _hub_cache() -> str:
     from huggingface_hub import constants
 
     return os.environ.get("HF_HUB_CACHE") or str(constants.HF_HUB_CACHE)
+
+
+def in_store(base: Path, store: JobStore, progress: Callable[[str], None]) -> Path:
+    """``base`` where every node of a launched job reads it: itself when it is in the job store,
+    else a copy made there once (``local/base/``, published like a model; links followed, so a Hugging
+    Face snapshot's files are copied, not its links into the session node's cache)."""
+    if base.resolve().is_relative_to(store.root.resolve()):
+        return base
+    ident = re.sub(r"[^\w.-]+", "-", str(base.resolve())).strip("-")[-80:] + f"-{dir_fingerprint(base)}"
+    parent = store.dir("local", "base")
+    final = parent / ident
+    if is_complete(final):
+        return final
+    with store.lock("local", f"base-{ident}"):
+        if is_complete(final):
+            return final
+        clear_stale(parent, ident)
+        progress(f"{base}: copying into the job store (once), where every node of the job reads it: {final}")
+        tmp = parent / f".{ident}.tmp-{os.getpid()}"
+        shutil.copytree(base, tmp, symlinks=False)
+        publish(tmp, final)
+    return final

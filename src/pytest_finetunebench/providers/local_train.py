@@ -97,7 +97,7 @@ class TrainPlan:
 
 def plan_to_json(plan: TrainPlan) -> dict[str, Any]:
     """The plan as the training job's spec carries it."""
-    return {**asdict(plan), "device": plan.device.type}
+    return {**asdict(plan), "device": str(plan.device)}
 
 
 def plan_from_json(data: dict[str, Any]) -> TrainPlan:
@@ -270,13 +270,15 @@ def train(
     examples = [encode_pair(tokenizer, q, a) for q, a in pairs]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    device = world.device(plan.device.type)
-    model.to(device)
+    device = world.device(plan.device)
+    if not (plan.shard and world.joined):  # a sharded model loads in its shards on the device (load_sharded)
+        model.to(device)
     if plan.lora:
         model = with_lora(model, plan.lora)
     model.config.use_cache = False
     model.train()
-    step = world.wrap(ScaledLoss(model, full_loss if plan.shard else answer_loss), shard=bool(plan.shard))
+    loss_fn = full_loss if plan.shard else answer_loss
+    step = world.wrap(ScaledLoss(model, loss_fn), shard=bool(plan.shard), mixed=plan.autocast)
     params = [p for p in model.parameters() if p.requires_grad]
     try:
         optimizer = torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=0.0, fused=True)
@@ -309,18 +311,18 @@ def train(
                 shared = world.share(batch)
                 ids, mask, labels = collate(examples, shared or batch[:1], pad_id, device)  # none: weight 0
                 n_answer = sum(sum(t != IGNORE for t in examples[i][1][1:]) for i in shared)
-                total_answer = world.total(n_answer)
+                total_answer = world.total(n_answer, device)
                 with torch.autocast(plan.device.type, dtype=plan.autocast, enabled=plan.autocast is not None):
                     loss = step(ids, mask, labels, n_answer * world.size / total_answer)
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                step_loss = world.total(float(loss.detach()) / world.size)  # the global batch's mean
+                step_loss = world.total(float(loss.detach()) / world.size, device)  # the global batch's mean
                 stats.step_losses.append(step_loss)
                 loss_sum += step_loss * total_answer
                 answer_tokens += total_answer
-                tokens += world.total(float(mask[: len(shared)].sum()))
-                positions += world.total(float(mask[: len(shared)].numel()))
+                tokens += world.total(float(mask[: len(shared)].sum()), device)
+                positions += world.total(float(mask[: len(shared)].numel()), device)
                 tuner.record(time.perf_counter() - t_step, int(mask.sum()))
                 if len(stats.step_losses) == 1:
                     stats.first_step_seconds, stats.first_step_tokens = (
@@ -346,7 +348,6 @@ def train(
                 with casts.originals():
                     _save(model, tokenizer, out_dir / f"epoch-{epoch}", world, bool(plan.shard))
     _save(model, tokenizer, out_dir / "final", world, bool(plan.shard))
-    world.barrier()
     stats.threads_fastest = tuner.fastest()
     stats.compiled_graphs = graphs_built() if plan.compile else 0
     stats.final_loss = stats.epoch_losses[-1]
@@ -357,21 +358,36 @@ def train(
 
 
 def _save(model: Any, tokenizer: Any, path: Path, world: World, shard: bool) -> None:
-    """The main process saves; a sharded model's weights are gathered to it first (by every process)."""
+    """The main process saves while the others wait (:meth:`World.saved`); a sharded model's weights
+    are gathered to it first (by every process)."""
     state = world.full_state(model, shard)
     if world.main:
         save_model(model, tokenizer, path, state)
+    world.saved()
 
 
 def save_model(model: Any, tokenizer: Any, path: Path, state: dict[str, Any] | None = None) -> None:
     """Save a plain (merged, if LoRA) model in safetensors, with its tokenizer, on the CPU
     (``state``: the whole weights of a sharded model)."""
     if hasattr(model, "merge_and_unload"):  # a peft model: save a merged copy, keep training the adapters
-        model = copy.deepcopy(model).merge_and_unload()
+        model = cpu_copy(model).merge_and_unload()
     model.config.use_cache = True
     model.save_pretrained(path, safe_serialization=True, state_dict=state)
     model.config.use_cache = False
     tokenizer.save_pretrained(path)
+
+
+def cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` in CPU memory, made without a second copy on its device: each parameter
+    and buffer is copied to the CPU first (tied weights stay tied) and the module tree around them."""
+    memo: dict[int, Any] = {}
+    for param in model.parameters():
+        memo.setdefault(
+            id(param), torch.nn.Parameter(param.detach().to("cpu", copy=True), requires_grad=param.requires_grad)
+        )
+    for buffer in model.buffers():
+        memo.setdefault(id(buffer), buffer.detach().to("cpu", copy=True))
+    return copy.deepcopy(model, memo)
 
 
 def tuned_line(label: str, stats: dict[str, Any]) -> str:
