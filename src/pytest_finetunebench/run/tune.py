@@ -33,7 +33,7 @@ from ..providers.base import (
     TuneSettings,
 )
 from ..settings import setting
-from . import recipes
+from . import elsewhere, recipes
 from .recipes import QA, Recipe
 
 
@@ -87,6 +87,7 @@ def untuned_answerer(
 ) -> Callable[[Sequence[Prompt]], list[Answer]]:
     """A function answering prompts with ``model`` untuned (a model judge's), through its own tuner."""
     tuner = Tuner(ctx, settings)  # its own: the judge is never a stage of the models under test
+    tuner.elsewhere = None  # the judge is asked as the untuned model it names, even in an answer-only run
 
     def ask(prompts: Sequence[Prompt]) -> list[Answer]:
         endpoint = tuner.endpoints(model, [BASE], [])[BASE]
@@ -104,6 +105,7 @@ class Tuner:
         self._providers: dict[str, Provider] = {}
         self._requests: dict[str, TuneRequest] = {}
         self._endpoints: dict[str, Mapping[str, Endpoint] | BaseException] = {}
+        self.elsewhere = elsewhere.declared(ctx.options)  # --ftb-tuned-elsewhere: answer-only, nothing tuned
 
     def spec(self, model: str) -> providers.ProviderSpec:
         """The provider spec serving ``model`` (its capabilities)."""
@@ -157,7 +159,7 @@ class Tuner:
         try:
             request = self.request(model, trained)
             provider = self.provider(model)
-            if not request.pairs and self.spec(model).trains and set(needed) - {BASE}:
+            if not request.pairs and self.spec(model).trains and set(needed) - {BASE} and not self.elsewhere:
                 names = ", ".join(sorted({i.dataset.name for i in trained}))
                 raise ProviderError(
                     f"{model}: nothing to tune on: the selected cases of {names} have no training "
@@ -165,7 +167,10 @@ class Tuner:
                 )
             with self.recording(model):
                 spec = self.spec(model)
-                if spec in self.ctx.extra:
+                if self.elsewhere:  # tuned elsewhere: asked as given, no job looked for or started
+                    base = self.ctx.options.get("base_model") or None
+                    self._endpoints[model] = elsewhere.endpoints(provider, request.model, base, self.settings, needed)
+                elif spec in self.ctx.extra:
                     self._endpoints[model] = self._once(spec, provider, request, needed)
                 else:
                     self._endpoints[model] = provider.endpoints(request, needed)
