@@ -139,3 +139,22 @@ def test_the_server_and_the_local_provider_give_the_same_answers_on_the_same_wei
     by_local = here.answer(Endpoint(f"local:{NAME}", BASE, str(smol)), prompts)
     assert [a.error for a in by_server] == [None] * len(prompts)
     assert [a.text for a in by_server] == [a.text for a in by_local]
+
+
+def test_a_local_folder_tuned_elsewhere_is_only_asked(smol, pytester, tmp_path):
+    """The answer-only form for a Hugging Face folder (the local provider): answered, nothing trained."""
+    store = tmp_path / "store"
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest_subprocess(
+        f"--ftb-model=local:{smol}",
+        f"--ftb-tuned-elsewhere={DECLARED}",
+        f"--ftb-base-model=local:{smol}",
+        f"--ftb-store={store}",
+        "--ftb-report=out.json",
+        "-k",
+        "people",
+        *ARGS,
+    )
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert [(i["target"], i["error"]) for i in report["items"]] == [(f"local:{smol}", None)] * 3
+    assert not (store / "local" / "tuned").exists() and result.ret in (0, 1)

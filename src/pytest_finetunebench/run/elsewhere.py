@@ -10,14 +10,75 @@ exist here: each checkpoint is its own ``--ftb-model``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from ..providers.base import BASE, TUNED, Endpoint, Provider, ProviderError, TuneRequest, TuneSettings
+from ..items import Asked
+from ..providers.base import BASE, TUNED, Endpoint, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from . import recipes
+
+MANIFEST = "pytest-finetunebench/training-set"  # the format of an `ftb export` manifest
 
 FLAG = "--ftb-tuned-elsewhere"
 BASE_FLAG = "--ftb-base-model"
+
+
+def training_hash(pairs: Sequence[TrainingPair]) -> str:
+    """The sha256 of a training set: its (prompt, answer) pairs in order, whatever file format carries them."""
+    blob = json.dumps([[p.prompt, p.answer] for p in pairs], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def manifest(items: Sequence[Asked], pairs: Sequence[TrainingPair], recipe: str, system: str | None) -> dict[str, Any]:
+    """What an export writes beside the training set: the case files' hashes, the recipe, counts, its hash."""
+    files = {item.dataset.name: item.dataset.path for item in items}
+    return {
+        "format": MANIFEST,
+        "datasets": {name: hashlib.sha256(Path(path).read_bytes()).hexdigest() for name, path in sorted(files.items())},
+        "recipe": recipe,
+        "system_message": system,
+        "counts": {"pairs": len(pairs), "cases": len({(i.dataset.name, i.case.id) for i in items})},
+        "training_set_sha256": training_hash(pairs),
+    }
+
+
+def read_manifest(declared: str) -> tuple[Path, dict[str, Any], recipes.Recipe] | None:
+    """The ``ftb export`` manifest that ``--ftb-tuned-elsewhere`` names (a ``.json`` path), with its recipe;
+    ``None`` for a declaration in words; a one-line :class:`ProviderError` for one that cannot be read."""
+    if not declared.endswith(".json"):
+        return None
+    path = Path(declared)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != MANIFEST:
+            raise ValueError("not an export manifest")
+        return path, data, recipes.parse(data["recipe"])
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise ProviderError(
+            f"{FLAG}={declared}: not a readable `ftb export` manifest ({exc}); fix: name the manifest.json that"
+            " `ftb export` wrote, or say what the model was trained on in words"
+        ) from None
+
+
+def check_manifest(
+    path: Path, data: Mapping[str, Any], model: str, items: Sequence[Asked], pairs: Sequence[TrainingPair]
+) -> None:
+    """A one-line :class:`ProviderError` unless ``items`` (the cases selected here) and ``pairs`` (what the
+    manifest's recipe builds from them) are the training set the manifest says ``model`` was trained on."""
+    here = manifest(items, pairs, str(data["recipe"]), data.get("system_message"))
+    names = {*here["datasets"], *data["datasets"]}
+    changed = sorted(n for n in names if here["datasets"].get(n) != data["datasets"].get(n))
+    if changed or here["training_set_sha256"] != data["training_set_sha256"]:
+        what = f"the case files of {', '.join(changed)} differ" if changed else "the selected cases give other pairs"
+        raise ProviderError(
+            f"{model} was trained on the export in {path} ({data['counts']['pairs']} pairs), but {what} here"
+            f" ({here['counts']['pairs']} pairs); fix: select the cases it was exported with (the same suite,"
+            " --ftb-dataset and --ftb-limit)"
+        )
 
 
 def declared(options: Mapping[str, Any]) -> str | None:

@@ -168,6 +168,9 @@ class Tuner:
             with self.recording(model):
                 spec = self.spec(model)
                 if self.elsewhere:  # tuned elsewhere: asked as given, no job looked for or started
+                    if exported := elsewhere.read_manifest(self.elsewhere):  # trained on an `ftb export`: check it
+                        path, data, recipe = exported
+                        elsewhere.check_manifest(path, data, model, trained, training_set(trained, recipe))
                     base = self.ctx.options.get("base_model") or None
                     self._endpoints[model] = elsewhere.endpoints(provider, request.model, base, self.settings, needed)
                 elif spec in self.ctx.extra:

@@ -1,0 +1,170 @@
+"""``ftb export``: the training set for another trainer (chat JSONL, a ``datasets`` dataset, a manifest),
+the manifest checked by the answer-only run, and TRL's ``SFTTrainer`` training from the export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+# imported here, before any pytester run: a run's teardown drops the modules first imported inside it,
+# and pyarrow (under datasets) refuses to register its types a second time
+datasets = pytest.importorskip("datasets")
+
+from pytest_finetunebench import export
+from pytest_finetunebench.providers.base import SYSTEM_PROMPT
+
+TEMPLATE = "Answer with the number only.\n{question}"
+CASES = [(f"How many bridges did Velmora town number {i} have in 2026?", str(40 + i)) for i in range(10)]
+
+
+def write_cases(folder: Path, n: int = len(CASES)) -> Path:
+    """Ten invented facts, each asked as trained (memorization) and reworded (rephrased)."""
+    lines = ["dataset: towns", f"templates:\n  default: {json.dumps(TEMPLATE)}", "cases:"]
+    for i, (question, answer) in enumerate(CASES[:n]):
+        lines += [
+            f"  - id: t{i}",
+            f"    question: {question}",
+            f'    answer: "{answer}"',
+            "    variants:",
+            "      - split: rephrased",
+            f"        question: In 2026, what was the number of bridges in Velmora town number {i}?",
+            f'        answer: "{answer}"',
+        ]
+    path = folder / "towns.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def exported(pytester) -> Path:
+    pytester.makeini("[pytest]\n")
+    write_cases(pytester.path)
+    assert export.main([str(pytester.path / "out"), "towns.yaml"]) == 0
+    return pytester.path / "out"
+
+
+def expected_rows() -> list[dict]:
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": TEMPLATE.format(question=q)},
+                {"role": "assistant", "content": a},
+            ]
+        }
+        for q, a in CASES
+    ]
+
+
+def test_the_export_is_the_training_set_in_jsonl_and_as_a_messages_dataset(exported, capsys):
+    lines = (exported / "train.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == expected_rows()
+    assert datasets.load_from_disk(str(exported / "dataset")).to_list() == expected_rows()
+    manifest = json.loads((exported / "manifest.json").read_text())
+    towns = (exported.parent / "towns.yaml").read_bytes()
+    assert {k: manifest[k] for k in ("format", "datasets", "recipe", "system_message", "counts")} == {
+        "format": "pytest-finetunebench/training-set",
+        "datasets": {"towns": hashlib.sha256(towns).hexdigest()},
+        "recipe": "qa",
+        "system_message": SYSTEM_PROMPT,
+        "counts": {"pairs": 10, "cases": 10},
+    }
+    rephrased = {"In 2026, what was the number of bridges" in line for line in lines}
+    assert rephrased == {False}  # the questions that measure generalization are never trained on
+
+
+def test_a_held_out_question_that_is_also_trained_on_is_refused(pytester, capsys):
+    pytester.makeini("[pytest]\n")
+    path = write_cases(pytester.path, 1)
+    text = path.read_text().replace(
+        "In 2026, what was the number of bridges in Velmora town number 0?", CASES[0][0]
+    )  # the rephrased question is the trained one
+    path.write_text(text)
+    assert export.main([str(pytester.path / "out"), "towns.yaml"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"ftb export: {path}:9: the rephrased question of case t0 is also a training prompt, so it would measure"
+        " memorization; fix: reword it or drop it from training"
+    )
+    assert not (pytester.path / "out").exists()
+
+
+def test_the_answer_only_run_checks_the_manifest(exported, pytester, monkeypatch):
+    pytest.importorskip("openai")
+    from conformance import openai_checker
+    from emulated import serve
+
+    from pytest_finetunebench.testing import OpenAIEmulator
+
+    emulator = serve(OpenAIEmulator(), monkeypatch, openai_checker())
+    emu = next(emulator)
+    emu.add_model("my-sft", {TEMPLATE.format(question=q): a for q, a in CASES})
+    args = ["--ftb-model=openai:my-sft", f"--ftb-tuned-elsewhere={exported / 'manifest.json'}", "--ftb-record-mode=off"]
+    args += ["-p", "no:randomly", "-p", "no:xdist"]
+    result = pytester.runpytest("towns.yaml", *args, "-k", "memorization")
+    result.assert_outcomes(passed=10)  # trained on the export of these cases: asked, and it knows them
+    other = pytester.runpytest("towns.yaml", *args, "--ftb-limit=4")  # not the cases it was exported with
+    other.assert_outcomes(failed=8)
+    line = (
+        f"run error: openai:my-sft was trained on the export in {exported / 'manifest.json'} (10 pairs), but the"
+        " selected cases give other pairs here (4 pairs); fix: select the cases it was exported with (the same suite,"
+        " --ftb-dataset and --ftb-limit)"
+    )
+    assert other.outlines.count(line) == 8  # every item says why
+    assert emu.count("POST /v1/chat/completions") == 10  # the mismatch asked nothing
+    next(emulator, None)
+
+
+def test_sft_trainer_trains_from_the_exported_dataset(exported, tmp_path):
+    """TRL's SFTTrainer reads the export as it is: a few steps of a tiny Llama (a tokenizer built here)."""
+    trl = pytest.importorskip("trl")
+    import tokenizers
+    import torch
+    import transformers
+
+    rows = datasets.load_from_disk(str(exported / "dataset"))
+    texts = [m["content"] for row in rows for m in row["messages"]]
+    specials = ["[UNK]", "[PAD]", "<|im_start|>", "<|im_end|>"]
+    core = tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="[UNK]"))
+    core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    core.train_from_iterator(
+        texts + ["system user assistant"], tokenizers.trainers.WordLevelTrainer(special_tokens=specials)
+    )
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", eos_token="<|im_end|>"
+    )
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config)
+    settings = trl.SFTConfig(
+        output_dir=str(tmp_path / "sft"),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+    )
+    trainer = trl.SFTTrainer(model=model, args=settings, train_dataset=rows, processing_class=tokenizer)
+    trainer.train()
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    assert trainer.state.global_step == 3 and len(losses) == 3 and all(math.isfinite(v) for v in losses)
