@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -118,21 +119,17 @@ def test_the_answer_only_run_checks_the_manifest(exported, pytester, monkeypatch
     next(emulator, None)
 
 
-def test_sft_trainer_trains_from_the_exported_dataset(exported, tmp_path):
-    """TRL's SFTTrainer reads the export as it is: a few steps of a tiny Llama (a tokenizer built here)."""
-    trl = pytest.importorskip("trl")
+def tiny_chat_model(texts: list[str]) -> tuple[object, object]:
+    """A tiny random Llama and a word-level tokenizer with a chat template, built here from ``texts``."""
     import tokenizers
     import torch
     import transformers
 
-    rows = datasets.load_from_disk(str(exported / "dataset"))
-    texts = [m["content"] for row in rows for m in row["messages"]]
     specials = ["[UNK]", "[PAD]", "<|im_start|>", "<|im_end|>"]
     core = tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="[UNK]"))
     core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    core.train_from_iterator(
-        texts + ["system user assistant"], tokenizers.trainers.WordLevelTrainer(special_tokens=specials)
-    )
+    words = texts + ["system user assistant", SYSTEM_PROMPT]
+    core.train_from_iterator(words, tokenizers.trainers.WordLevelTrainer(special_tokens=specials))
     tokenizer = transformers.PreTrainedTokenizerFast(
         tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", eos_token="<|im_end|>"
     )
@@ -152,19 +149,40 @@ def test_sft_trainer_trains_from_the_exported_dataset(exported, tmp_path):
         eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config)
-    settings = trl.SFTConfig(
-        output_dir=str(tmp_path / "sft"),
-        max_steps=3,
-        per_device_train_batch_size=4,
-        learning_rate=1e-2,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        seed=0,
-    )
-    trainer = trl.SFTTrainer(model=model, args=settings, train_dataset=rows, processing_class=tokenizer)
+    return transformers.LlamaForCausalLM(config), tokenizer
+
+
+def sft_trainer(exported: Path, out: Path, callbacks: list, **settings: object) -> object:
+    trl = pytest.importorskip("trl")
+    rows = datasets.load_from_disk(str(exported / "dataset"))
+    model, tokenizer = tiny_chat_model([m["content"] for row in rows for m in row["messages"]])
+    config = dict(per_device_train_batch_size=4, learning_rate=1e-2, logging_steps=1, save_strategy="no")
+    config |= dict(report_to=[], use_cpu=True, seed=0, **settings)
+    args = trl.SFTConfig(output_dir=str(out), **config)
+    return trl.SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks)
+
+
+def test_sft_trainer_trains_from_the_exported_dataset(exported, tmp_path):
+    """TRL's SFTTrainer reads the export as it is: a few steps of a tiny Llama."""
+    trainer = sft_trainer(exported, tmp_path / "sft", [], max_steps=3)
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert trainer.state.global_step == 3 and len(losses) == 3 and all(math.isfinite(v) for v in losses)
+
+
+def test_the_callback_asks_the_suite_after_each_epoch_and_writes_the_run(exported, tmp_path):
+    """The callback in SFTTrainer's loop: the cases asked after each of 2 epochs, graded, one run page."""
+    from pytest_finetunebench.callback import FineTuneBenchCallback
+
+    cases = str(exported.parent / "towns.yaml")
+    callback = FineTuneBenchCallback(tmp_path / "ftb", [cases, "--ftb-max-new-tokens=4"], label="tiny-sft")
+    sft_trainer(exported, tmp_path / "sft", [callback], num_train_epochs=2).train()
+    run = json.loads((tmp_path / "ftb" / "run.json").read_text())
+    stages = [(i["target"], i["split"]) for i in run["items"]]
+    assert sorted(set(stages)) == [(f"tiny-sft@epoch:{n}", s) for n in (1, 2) for s in ("memorization", "rephrased")]
+    assert len(stages) == 40 and [i for i in run["items"] if i["error"]] == []  # every item answered and graded
+    assert run["tuned_elsewhere"]["trained_on"] == "a trainer's loop (FineTuneBenchCallback)"
+    assert "tiny-sft: accuracy vs epochs" in (tmp_path / "ftb" / "report.html").read_text()
+    assert "| tiny-sft@epoch:2 | towns | memorization | 10 |" in (tmp_path / "ftb" / "report.md").read_text()
+    counted = [sum(int(n) for n in re.findall(r"(\d+) (?:passed|failed)", line)) for line in callback.lines]
+    assert counted == [20, 20]  # one pytest run an epoch, every item passed or failed (no error, no skip)
