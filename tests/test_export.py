@@ -48,6 +48,17 @@ def exported(pytester) -> Path:
     return pytester.path / "out"
 
 
+@pytest.fixture
+def exported_here(tmp_path, monkeypatch) -> Path:
+    """The export, made without pytester: a test that imports torch must not run inside pytester's
+    module snapshot (its teardown drops torch, which cannot be imported a second time)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    write_cases(tmp_path)
+    assert export.main([str(tmp_path / "out"), "towns.yaml"]) == 0
+    return tmp_path / "out"
+
+
 def expected_rows() -> list[dict]:
     return [
         {
@@ -162,21 +173,21 @@ def sft_trainer(exported: Path, out: Path, callbacks: list, **settings: object) 
     return trl.SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks)
 
 
-def test_sft_trainer_trains_from_the_exported_dataset(exported, tmp_path):
+def test_sft_trainer_trains_from_the_exported_dataset(exported_here, tmp_path):
     """TRL's SFTTrainer reads the export as it is: a few steps of a tiny Llama."""
-    trainer = sft_trainer(exported, tmp_path / "sft", [], max_steps=3)
+    trainer = sft_trainer(exported_here, tmp_path / "sft", [], max_steps=3)
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert trainer.state.global_step == 3 and len(losses) == 3 and all(math.isfinite(v) for v in losses)
 
 
-def test_the_callback_asks_the_suite_after_each_epoch_and_writes_the_run(exported, tmp_path):
+def test_the_callback_asks_the_suite_after_each_epoch_and_writes_the_run(exported_here, tmp_path):
     """The callback in SFTTrainer's loop: the cases asked after each of 2 epochs, graded, one run page."""
     from pytest_finetunebench.callback import FineTuneBenchCallback
 
-    cases = str(exported.parent / "towns.yaml")
+    cases = str(exported_here.parent / "towns.yaml")
     callback = FineTuneBenchCallback(tmp_path / "ftb", [cases, "--ftb-max-new-tokens=4"], label="tiny-sft")
-    sft_trainer(exported, tmp_path / "sft", [callback], num_train_epochs=2).train()
+    sft_trainer(exported_here, tmp_path / "sft", [callback], num_train_epochs=2).train()
     run = json.loads((tmp_path / "ftb" / "run.json").read_text())
     stages = [(i["target"], i["split"]) for i in run["items"]]
     assert sorted(set(stages)) == [(f"tiny-sft@epoch:{n}", s) for n in (1, 2) for s in ("memorization", "rephrased")]
