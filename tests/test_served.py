@@ -145,7 +145,7 @@ def test_a_local_folder_tuned_elsewhere_is_only_asked(smol, pytester, tmp_path):
     """The answer-only form for a Hugging Face folder (the local provider): answered, nothing trained."""
     store = tmp_path / "store"
     pytester.makeini("[pytest]\n")
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(  # in this process: torch is already loaded here (the conversion)
         f"--ftb-model=local:{smol}",
         f"--ftb-tuned-elsewhere={DECLARED}",
         f"--ftb-base-model=local:{smol}",
