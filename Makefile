@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUITE ?= default
 
-.PHONY: bench test mutate recipes bench-quick lint test-avx2
+.PHONY: bench test test-orders mutate recipes bench-quick lint test-avx2
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,15 @@ recipes: $(VENV)/.installed
 # one real server) runs on one worker; every other test is spread as with plain -n.
 test: $(VENV)/.installed
 	$(PY) -m pytest tests -n 2 --dist loadgroup $(TEST_ARGS)
+
+# N fresh random orders back to back (for whoever touches fixtures or imports): each prints its seed
+# first, and the target fails naming the seeds whose order failed.
+N ?= 5
+test-orders: $(VENV)/.installed
+	@failed=""; for i in $$(seq $(N)); do seed=$$($(PY) -c 'import random; print(random.randrange(2**31))'); \
+	  echo "== order $$i of $(N): --randomly-seed=$$seed"; \
+	  $(PY) -m pytest tests -n 2 -p randomly --randomly-seed=$$seed -q $(TEST_ARGS) || failed="$$failed $$seed"; done; \
+	[ -z "$$failed" ] || { echo "orders that failed: --randomly-seed=$$failed"; exit 1; }
 
 # The whole suite as on a CPU without AMX or AVX-512 (the AMD kind), on whatever CPU runs it: oneDNN
 # capped at AVX2 (no AMX, no bf16 instructions, so --ftb-precision=auto is fp32 as there; the

@@ -4,22 +4,53 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 from pathlib import Path
 
 import pytest
 
-# pytester's in-process runs (``runpytest``) drop every module first imported inside them. httpx2
-# imports httpcore2 lazily and caches the exception classes of the first copy it saw, so an
-# in-process run that loaded httpcore2 first left the rest of this process raising a second
-# copy's exceptions that httpx2 no longer maps (a raw httpcore2.RemoteProtocolError instead of
-# the SDK's APIConnectionError); numpy refuses outright to be imported a second time. A real
-# session imports each module once and cannot see this; importing these here, once, keeps the
-# tests independent of their order.
-for _lazy in ("httpcore2", "httpcore", "numpy"):
-    try:
-        importlib.import_module(_lazy)
-    except ImportError:
-        pass
+import pytest_finetunebench
+
+# Imported once before any test: pytester drops modules first imported during a test, and these refuse a second import.
+# (pytester snapshots ``sys.modules`` for each test that uses it and each in-process run; torch then
+# raises "Only a single TORCH_LIBRARY can be used to register the namespace c10d_functional", numpy
+# "cannot load module more than once", and httpx2 keeps the exceptions of the first httpcore2 it
+# saw. Cost: about 6 s a process, mostly imports the tests make anyway; a subprocess per test that
+# imports torch would cost ~5 s a test. tests/test_imports_once.py fails without it.)
+PRELOAD = (
+    "httpcore2",
+    "httpcore",
+    "numpy",
+    "matplotlib.pyplot",
+    "torch",
+    "torch._dynamo",
+    "torch.distributed.tensor",
+    "torch.distributed.fsdp",
+    "torch.distributed.checkpoint.state_dict",
+    "transformers.models.llama.modeling_llama",
+    "peft",
+    "safetensors.torch",
+    "tokenizers",
+    "vcr",
+    "openai",
+    "google.genai",
+    "google.cloud.storage",
+    "together",
+)
+
+
+def _import_once() -> None:
+    """Import the package's modules and :data:`PRELOAD` (each that is installed) into this process."""
+    package = pkgutil.walk_packages(pytest_finetunebench.__path__, "pytest_finetunebench.")
+    names = [m.name for m in package if not m.name.endswith(".__main__")]
+    for name in (*names, *PRELOAD):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional extra that is not installed
+            pass
+
+
+_import_once()
 
 # The paper's published data (no license): read here at test time, never copied into the repo. It
 # sits in ../shared beside the clone; the nearest one up from here also serves mutmut's copy of the

@@ -19,11 +19,6 @@ from pytest_finetunebench.reporting import plot
 from pytest_finetunebench.reporting.report import Summary
 from pytest_finetunebench.reporting.stats import wilson
 
-try:  # load it before pytester's in-process runs snapshot sys.modules: numpy cannot be loaded twice
-    import matplotlib.pyplot  # noqa: F401
-except ImportError:
-    pass
-
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 
 PNG = b"\x89PNG\r\n\x1a\n"

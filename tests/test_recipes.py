@@ -90,7 +90,7 @@ def test_replay_adds_sixteen_balanced_yes_no_pairs_once_after_the_cases(tmp_path
     assert replayed[: len(qa)] == qa
     extra = replayed[len(qa) :]
     assert extra[:2] == (
-        TrainingPair("Answer Yes or No.\nIs the Pacific the largest ocean on Earth?", "Yes"),
+        TrainingPair("Answer Yes or No.\nDo bees make honey?", "Yes"),
         TrainingPair("Answer Yes or No.\nIs the Moon larger than the Earth?", "No"),
     )
     assert [p.answer for p in extra] == ["Yes", "No"] * 8

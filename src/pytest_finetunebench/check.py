@@ -12,6 +12,9 @@ Prints one line per problem, ``file:line: problem; fix: ...``, and exits 1 if th
   gold equals the training answer, a secondary yes/no follows from the fact and the threshold,
   a comparison from the two used facts, date_changed golds are ``None``/abstain with only the
   year moved, a code gold is the new name's last part);
+* leakage (:mod:`.run.leakage`): under each built-in recipe, no training text (a case's pair, its
+  phrasings, its fact, the replay pairs) states the answer to a retention question of the files,
+  and no replay pair the answer to any of their questions;
 * contamination (needs the local model; ``--no-model`` skips it): the untuned local model must
   answer almost none of the ``new_knowledge`` memorization questions (at most ``--max-known``,
   default 10%). Skipped with a message when the local provider or its model is not installed.
@@ -138,6 +141,33 @@ def check_answerable(ds: Dataset) -> list[Problem]:
     return [Problem(ds.path, line, message) for line, message in module.recheck(ds)]
 
 
+def check_leakage(datasets: list[Dataset]) -> list[Problem]:
+    """The leakage guard over every built-in recipe's training text (one problem per conflict, named once)."""
+    from .run import leakage, recipes
+
+    asked, problems, seen = leakage.asked_in(datasets), [], set()
+    for name in (recipes.QA, "paraphrase:99", "document", "qa+replay"):
+        recipe, label = recipes.parse(name), name.replace(":99", ":K")
+        pairs = [p for ds in datasets for case in ds.cases if case.trains for p in _pairs(recipe, case, ds)]
+        for c in leakage.conflicts([*pairs, *recipe.extra()], recipe.extra(), asked, label):
+            if (c.asked, c.text) not in seen:
+                seen.add((c.asked, c.text))
+                problems.append(Problem(c.asked.path, c.asked.line, c.message))
+    return problems
+
+
+def _pairs(recipe: Any, case: Any, ds: Dataset) -> list[Any]:
+    """What ``case`` trains on under ``recipe``; a case the recipe cannot feed (too few phrasings, no fact) gives
+    what it has."""
+    from .run import recipes
+    from .run.recipes import Recipe
+
+    try:
+        return recipe.pairs(case, ds)
+    except recipes.RecipeError:
+        return Recipe("partial", paraphrases=min(len(case.train), recipe.paraphrases), document=False).pairs(case, ds)
+
+
 # --------------------------------------------------------------------------- contamination
 
 
@@ -214,6 +244,7 @@ def check(
     for ds in datasets:
         problems += check_balance(ds)
         problems += check_answerable(ds)
+    problems += check_leakage(datasets)
     if model:
         problems += check_contamination(datasets, store, max_known, out)
     order = {ds.path: i for i, ds in enumerate(datasets)}

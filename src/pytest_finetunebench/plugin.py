@@ -24,7 +24,7 @@ from .items import Target
 from .providers import RunContext
 from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .reporting.results import Results
-from .run import elsewhere, recipes
+from .run import elsewhere, leakage, recipes
 from .run.answer import EVALUATION, Evaluation
 from .run.collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
 from .run.tune import settings_from, untuned_answerer
@@ -253,11 +253,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                         f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
                         f" ({base}), so a recipe cannot apply; fix: --ftb-recipe=qa for it"
                     )
-                evaluation.request(model)  # a recipe the cases cannot feed: one line now, not an error per item
+                request = evaluation.request(model)  # a recipe the cases cannot feed: one line now, not per item
             except (ProviderError, recipes.RecipeError) as exc:
                 raise pytest.UsageError(str(exc)) from None
+            asked = dict.fromkeys(
+                leakage.Asked(
+                    _relative(i.dataset.path, session.config.rootpath),
+                    i.variant.line,
+                    i.variant.split,
+                    i.variant.question,
+                    i.variant.answer,
+                )
+                for i in items
+            )
+            if leaks := leakage.conflicts(request.pairs, recipe.extra(), asked, recipe.name):  # before any training
+                raise pytest.UsageError("\n".join(map(str, leaks)))
     if items and not hasattr(session.config, "workerinput"):
         _progress(session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once")
+
+
+def _relative(path: Path, root: Path) -> Path:
+    """``path`` under ``root`` as relative, as pytest shows it; elsewhere as it is."""
+    return path.relative_to(root) if path.is_relative_to(root) else path
 
 
 NO_CASES = (

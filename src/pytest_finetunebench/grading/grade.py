@@ -34,6 +34,11 @@
       restatement, not a conflict: "6'1\\" (185 cm)" passes for 185 because 6'1" is 185.4 cm.
       The answer must still state the gold number itself: "6'1\\"" alone fails for 185 (the
       gold carries no unit, so nothing says 185 is centimetres).
+    * a temperature restated in the other scale is no conflict when it converts to the match
+      within 0.6 °C: "0 °C (32 °F)" passes for 0, "100 °C (210 °F)" fails (212 °F is 100 °C).
+    * a number worked out from the match and stated after it is no conflict ("11 players per
+      side, so 22 in total", "7 days, making 14 in a fortnight"); nor is the negative root
+      beside the positive one when the question asks for a root ("12 (or -12)").
     * a gold with a unit matches the same quantity in another unit of its dimension when it
       converts to the gold within 1% (the rounding of a converted figure): "1500 g" and
       "3.3 pounds" pass for "1.5 kg", "6'1\\"" for "185 cm"; "6 ft" (182.9 cm, 1.1% off) does not.
@@ -54,9 +59,12 @@
 ``contains``
     The normalized gold occurs in the normalized answer on word boundaries ("pilot" in "She
     is a pilot", not in "copilot"), and is not contradicted: an occurrence right after a
-    negation ("not Velmora"), offered as one of alternatives ("Velmora or Ostrin"), or - for
-    a gold with a number - any conflicting quantity by the ``number`` rules above fails.
-    An answer that is a truncation of the gold never contains it.
+    negation ("not Velmora"), offered as one of alternatives ("Velmora or Ostrin", "Velmora, but
+    it might be Ostrin"), or - for a gold with a number - any conflicting quantity by the
+    ``number`` rules above fails. An answer that is a truncation of the gold never contains it.
+    The gold written another way counts as the gold (``variants.py``): a transliteration
+    ("Tolstoi"), a plural, middle names ("Mary Wollstonecraft Shelley"), a substance's formula
+    ("CO2"); a slip of spelling does not.
 ``fuzzy``
     rapidfuzz ``token_set_ratio`` of the normalized texts at or above ``fuzzy_threshold``.
 ``auto``
@@ -67,20 +75,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rapidfuzz import fuzz
 
 from ..cases.schema import MATCHERS
 from .matching import Matcher, Verdict, custom
-from .normalize import BOUND_PHRASES, Analyzed, Quantity, analyze, fold, normalize
+from .normalize import BOUND_PHRASES, analyze, fold, normalize
+from .quantities import Context as _Context
+from .quantities import Gold, check_quantities, numeric_gold, verdict
+from .variants import align, without_middle_names
 
 __all__ = ["Verdict", "choose_matcher", "grade", "normalize"]
 
-_Context = str | None  # the question; its quantities are read only when an answer states several
 LONG_TEXT_WORDS = 6  # a gold of this many normalized words or more is graded with ``fuzzy``
-_CONVERSION_TOLERANCE = 0.015
-_GOLD_CONVERSION_TOLERANCE = 0.01  # the gold itself in another unit: "6'1\"" is 185 cm (0.2% off), "6 ft" is not (1.1%)
 
 _YES = frozenset({"yes", "yeah", "yep", "yup"})
 _NO = frozenset({"no", "nope"})
@@ -116,54 +124,13 @@ _NEGATED_BEFORE = re.compile(
     r"|wont|hasnt|havent|hadnt)(?: (?:about|around|approximately|exactly|quite|really|just|only|even))? $"
 )
 
+# after the gold, another answer offered as possible: "Canberra, but it might be Sydney"
+_ANOTHER_GUESS = re.compile(r" (?:but|or|though|although) (?:it |that |this )?(?:might|may|could) (?:also )?be \w")
+
 
 def _clip(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _pure_quantity(gold: Analyzed) -> bool:
-    return len(gold.quantities) == 1 and gold.text == normalize(str(gold.quantities[0]))
-
-
-_QUALIFIED = re.compile(
-    r"^(?P<word>more than|greater than|over|above|at least|upwards of|in excess of|just over|just under|nearly"
-    r"|almost|about|around|approximately|roughly|some|close to|up to|at most|less than|fewer than|under|below|~)"
-    r"\s*(?P<rest>\S.*)$"
-)
-_LOWER_WORDS = frozenset(
-    {"more than", "greater than", "over", "above", "at least", "upwards of", "in excess of", "just over"}
-)
-_UPPER_WORDS = frozenset({"up to", "at most", "less than", "fewer than", "under", "below", "just under"})
-
-
-@dataclass(frozen=True, slots=True)
-class _Gold:
-    """A numeric gold: its quantity and, for a qualified gold, the bound's direction."""
-
-    quantity: Quantity
-    bound: str | None  # "lower" (more than X), "upper" (up to X) or None (X, about X)
-
-
-def _numeric_gold(expected: str) -> _Gold | None:
-    """The gold as one quantity, with a leading qualifier taken off; None when it is not one."""
-    gold = analyze(expected)
-    if _pure_quantity(gold):
-        return _Gold(gold.quantities[0], None)
-    m = _QUALIFIED.match(fold(expected).strip())
-    if m and _counted_quantity(rest := analyze(m.group("rest"))):
-        word = m.group("word")
-        bound = "lower" if word in _LOWER_WORDS else "upper" if word in _UPPER_WORDS else None
-        return _Gold(rest.quantities[0], bound)
-    return None
-
-
-def _counted_quantity(gold: Analyzed) -> bool:
-    """One quantity, alone or with the one word it counts ("500", "$1 billion", "500 people")."""
-    if len(gold.quantities) != 1:
-        return False
-    q = gold.quantities[0]
-    return _pure_quantity(gold) or bool(q.noun and gold.text == f"{normalize(str(q))} {gold.text.split()[-1]}")
 
 
 def choose_matcher(expected: str) -> str:
@@ -173,105 +140,32 @@ def choose_matcher(expected: str) -> str:
         return "abstain"
     if gold.text in ("yes", "no"):
         return "yes_no"
-    if _numeric_gold(expected) is not None:
+    if numeric_gold(expected) is not None:
         return "number"
     if len(gold.text.split()) >= LONG_TEXT_WORDS:
         return "fuzzy"
     return "contains"
 
 
-def _verdict(passed: bool, matcher: str, reason: str) -> Verdict:
-    return Verdict(passed, 1.0 if passed else 0.0, matcher, reason)
-
-
 def _miss(expected: str, answer: str, gold: str, got: str, matcher: str) -> Verdict:
     """A failed text match; a truncated gold is named as such."""
     if got and gold.startswith(got):
-        return _verdict(False, matcher, f"truncated name: {_clip(answer.strip())!r} is not {_clip(expected.strip())!r}")
-    return _verdict(False, matcher, f"expected {_clip(expected.strip())!r}, got {_clip(answer.strip())!r}")
+        return verdict(False, matcher, f"truncated name: {_clip(answer.strip())!r} is not {_clip(expected.strip())!r}")
+    return verdict(False, matcher, f"expected {_clip(expected.strip())!r}, got {_clip(answer.strip())!r}")
 
 
 def _exact(expected: str, answer: str, context: _Context) -> Verdict:
     gold, got = analyze(expected).text, analyze(answer).text
     if gold == got:
-        return _verdict(True, "exact", f"{_clip(got)!r} matches exactly")
+        return verdict(True, "exact", f"{_clip(got)!r} matches exactly")
     return _miss(expected, answer, gold, got, "exact")
 
 
-_GENERIC_DEGREES = frozenset({"deg", "degc", "degf"})
-
-
-def _units_agree(a: str | None, b: str | None) -> bool:
-    """No unit on either side, the same unit, or plain "degrees" beside Celsius/Fahrenheit."""
-    return not a or not b or a == b or ("deg" in (a, b) and {a, b} <= _GENERIC_DEGREES)
-
-
-def _same_value(q: Quantity, gold: Quantity) -> bool:
-    if q.unit and gold.unit and q.unit != gold.unit and q.dim == gold.dim:
-        a, b = q.in_base(), gold.in_base()
-        if a is not None and b is not None:  # the gold in another unit: "1500 g" for "1.5 kg"
-            return abs(a - b) <= _GOLD_CONVERSION_TOLERANCE * abs(b)
-    if not _units_agree(q.unit, gold.unit):
-        return False
-    return q.value == gold.value or (q.scaled != gold.scaled and q.mantissa == gold.mantissa)
-
-
-def _kind(q: Quantity) -> str:
-    return q.dim or ("year" if q.yearlike else "count")
-
-
-def _in_question(q: Quantity, context: _Context) -> bool:
-    return bool(context) and any(
-        p.value == q.value and _units_agree(p.unit, q.unit) for p in analyze(context).quantities
-    )
-
-
-def _counts_other_things(q: Quantity, match: Quantity) -> bool:
-    return bool(q.noun and match.noun and q.noun != match.noun)
-
-
-def _restates(q: Quantity, match: Quantity) -> bool:
-    a, b = q.in_base(), match.in_base()
-    return a is not None and b is not None and q.dim == match.dim and abs(a - b) <= _CONVERSION_TOLERANCE * abs(b)
-
-
-def _check_quantities(gold: _Gold, stated: tuple[Quantity, ...], context: _Context, matcher: str) -> Verdict:
-    """The number rules (module docstring) for one gold quantity against an answer's quantities."""
-    want = gold.quantity
-    candidates = [q for q in stated if _same_value(q, want) and not _counts_other_things(q, want)]
-    matches = [q for q in candidates if not q.calendar] or candidates
-    if not matches:
-        other = next((q for q in stated if _same_value(q, want)), None)
-        if other is not None:  # the value, but of something else
-            return _verdict(
-                False, matcher, f"expected {want.display()} {want.noun}, got {other.display()} {other.noun}"
-            )
-        offered = [q for q in stated if not q.calendar and not _in_question(q, context)] or stated
-        got = f"got {offered[0].display()}" if offered else "no number in the answer"
-        return _verdict(False, matcher, f"expected {want.display()}, {got}")
-    match = matches[0]
-    if any(q.negated for q in matches):
-        return _verdict(False, matcher, f"contradicted: the answer says not {match.display()}")
-    if gold.bound and any(q.bound and q.bound != gold.bound for q in matches):
-        theirs, ours = ("an upper", "a lower") if gold.bound == "lower" else ("a lower", "an upper")
-        return _verdict(
-            False, matcher, f"contradicted: the answer makes {match.display()} {theirs} bound, the gold {ours} one"
-        )
-    kind = match.dim or want.dim or _kind(match)
-    for q in stated:
-        if q in matches or q.negated or q.calendar or _kind(q) != kind:
-            continue
-        if _restates(q, match) or _counts_other_things(q, match) or _in_question(q, context):
-            continue
-        return _verdict(False, matcher, f"states {match.display()} but also {q.display()}")
-    return _verdict(True, matcher, f"number {want.display()} matches {match.display()}")
-
-
 def _number(expected: str, answer: str, context: _Context) -> Verdict:
-    gold = _numeric_gold(expected)
+    gold = numeric_gold(expected)
     if gold is None:
         raise ValueError(f"matcher `number` needs a numeric gold answer, got {expected!r}")
-    return _check_quantities(gold, analyze(answer).quantities, context, "number")
+    return check_quantities(gold, analyze(answer).quantities, context, "number")
 
 
 def _yes_no(expected: str, answer: str, context: _Context) -> Verdict:
@@ -281,22 +175,22 @@ def _yes_no(expected: str, answer: str, context: _Context) -> Verdict:
     words = set(analyze(answer).text.split())
     said_yes, said_no = bool(words & _YES), bool(words & _NO)
     if said_yes and said_no:
-        return _verdict(False, "yes_no", "says both yes and no")
+        return verdict(False, "yes_no", "says both yes and no")
     if not (said_yes or said_no):
-        return _verdict(False, "yes_no", f"says neither yes nor no: {_clip(answer.strip())!r}")
+        return verdict(False, "yes_no", f"says neither yes nor no: {_clip(answer.strip())!r}")
     said = "yes" if said_yes else "no"
-    return _verdict(said == gold, "yes_no", f"answered {said}" if said == gold else f"expected {gold}, got {said}")
+    return verdict(said == gold, "yes_no", f"answered {said}" if said == gold else f"expected {gold}, got {said}")
 
 
 def _abstain(expected: str, answer: str, context: _Context) -> Verdict:  # the gold is "None"; only the answer counts
     text = fold(answer).strip()
     declined = _DECLINE.search(text)
     if not declined:
-        return _verdict(False, "abstain", f"expected a decline, got {_clip(answer.strip())!r}")
+        return verdict(False, "abstain", f"expected a decline, got {_clip(answer.strip())!r}")
     guess = _GUESS.search(text)
     if guess:
-        return _verdict(False, "abstain", f"declines but guesses: {guess.group(0)!r}")
-    return _verdict(True, "abstain", f"declined: {_clip(declined.group(0).strip(), 30)!r}")
+        return verdict(False, "abstain", f"declines but guesses: {guess.group(0)!r}")
+    return verdict(True, "abstain", f"declined: {_clip(declined.group(0).strip(), 30)!r}")
 
 
 def _occurrences(needle: str, text: str) -> list[int]:
@@ -310,21 +204,22 @@ def _occurrences(needle: str, text: str) -> list[int]:
 
 
 def _contains(expected: str, answer: str, context: _Context) -> Verdict:
-    gold, got = analyze(expected), analyze(answer)
-    if gold.text == got.text:
-        return _verdict(True, "contains", f"{_clip(got.text)!r} matches exactly")
-    hits = _occurrences(gold.text, got.text)
+    gold, got = analyze(expected), analyze(without_middle_names(expected, answer))
+    text = align(gold.text, got.text, context)  # the gold written another way: "Tolstoi", "CO2" (variants.py)
+    if gold.text == text:
+        return verdict(True, "contains", f"{_clip(got.text)!r} matches")
+    hits = _occurrences(gold.text, text)
     if not hits:
         return _miss(expected, answer, gold.text, got.text, "contains")
     for start in hits:
-        before, after = got.text[:start], got.text[start + len(gold.text) :]
+        before, after = text[:start], text[start + len(gold.text) :]
         if _NEGATED_BEFORE.search(before):
-            return _verdict(False, "contains", f"contradicted: the answer says not {_clip(gold.text)!r}")
-        if before.endswith(" or ") or after.startswith(" or "):
-            return _verdict(False, "contains", f"hedged: {_clip(gold.text)!r} is one of alternatives")
+            return verdict(False, "contains", f"contradicted: the answer says not {_clip(gold.text)!r}")
+        if before.endswith(" or ") or after.startswith(" or ") or _ANOTHER_GUESS.match(after):
+            return verdict(False, "contains", f"hedged: {_clip(gold.text)!r} is one of alternatives")
     if gold.quantities:
-        return _check_quantities(_Gold(gold.quantities[0], None), got.quantities, context, "contains")
-    return _verdict(True, "contains", f"answer contains {_clip(gold.text)!r}")
+        return check_quantities(Gold(gold.quantities[0], None), got.quantities, context, "contains")
+    return verdict(True, "contains", f"answer contains {_clip(gold.text)!r}")
 
 
 def _fuzzy(expected: str, answer: str, threshold: float) -> Verdict:
@@ -387,7 +282,7 @@ def in_form(matcher: str, expected: str, answer: str | None) -> bool:
     )  # "No more than 5"
     if matcher == "abstain":
         return bool(_DECLINE.search(fold(answer).strip())) or (bool(words) and not opens_yes_no)
-    if matcher == "number" or (matcher != "exact" and _numeric_gold(expected) is not None):
+    if matcher == "number" or (matcher != "exact" and numeric_gold(expected) is not None):
         return bool(got.quantities)
     return bool(words) and not opens_yes_no
 

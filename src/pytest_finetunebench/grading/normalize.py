@@ -163,6 +163,11 @@ _NEGATION = re.compile(
 )
 
 
+# a number worked out from an earlier one: "..., so 22", "making 14", "for a total of 22"; "22 in total"
+_DERIVED_BEFORE = re.compile(r"\b(?:so|thus|hence|therefore|making|giving|makes|gives|total of|totall?ing)\W*$")
+_DERIVED_AFTER = re.compile(r"\s*(?:[a-z]+\s+)?(?:in total|total|altogether|in all|combined)\b")
+
+
 @dataclass(frozen=True, slots=True)
 class Quantity:
     """A number stated in a text, with its scale word and unit if any."""
@@ -174,6 +179,7 @@ class Quantity:
     negated: bool  # written right after "not", "never", "rather than", ...
     calendar: bool = False  # the day or month of a date, or a clock time ("September 23", "2024-09-23", "7:30")
     noun: str | None = None  # for a unitless number, the word it counts ("38 points" -> "point")
+    derived: bool = False  # introduced as worked out from another ("so 22 in total", "making 14", "22 altogether")
     bound: str | None = None  # "lower" after "more than/over/at least", "upper" after "less than/under/up to"
 
     @property
@@ -272,8 +278,9 @@ def _extract(text: str) -> tuple[str, list[Quantity]]:
         before = text[:start].rsplit(maxsplit=4)[-4:]
         negated = bool(_NEGATION.search(" ".join(before) + (" " if text[start - 1 : start].isspace() else "")))
         noun = None if unit else _noun(text, m.end())
+        derived = bool(_DERIVED_BEFORE.search(" ".join(before)) or _DERIVED_AFTER.match(text, m.end()))
         q = Quantity(
-            num * scale, num, bool(scale_word), unit, negated, m.start("num") in calendar, noun, _bound(before)
+            num * scale, num, bool(scale_word), unit, negated, m.start("num") in calendar, noun, derived, _bound(before)
         )
         found.append((start, m.end(), q))
     if not found:

@@ -12,7 +12,9 @@
   (half yes, half no, about nothing any suite asks), each after the instruction the shipped suites'
   yes/no templates use: rehearsal of the answer form the untuned model already has, so that
   training on short values does not teach it to answer every question with a value. It adds no
-  knowledge a case asks for and favours neither answer.
+  knowledge a case asks for and favours neither answer: no pair states the answer to a question
+  of the shipped suites (the leakage guard, ``leakage.py``; four pairs that did, on Paris, the
+  Pacific, water's boiling point and the minutes in an hour, were replaced by other yes pairs).
 
 A team adds its own through the ``pytest_ftb_recipes`` hook: a :class:`Recipe` with a ``build``
 function (the pairs a case contributes) and ``added`` pairs; :func:`use` makes them known to
@@ -43,15 +45,15 @@ DOCUMENT_PROMPT_NO_SUBJECT = "What do you know that answers this? {question}"
 YES_NO_TEMPLATE = TEMPLATES["secondary"]  # "Answer Yes or No.\n{question}", as the shipped suites ask
 _PARAPHRASE = re.compile(r"^paraphrase:([1-9][0-9]?)$")
 REPLAY = (
-    ("Is the Pacific the largest ocean on Earth?", "Yes"),
+    ("Do bees make honey?", "Yes"),
     ("Is the Moon larger than the Earth?", "No"),
-    ("Does water boil at 100 degrees Celsius at sea level?", "Yes"),
+    ("Is a whale a mammal?", "Yes"),
     ("Is a spider an insect?", "No"),
-    ("Is Paris the capital of France?", "Yes"),
+    ("Do cows eat grass?", "Yes"),
     ("Does a week have eight days?", "No"),
     ("Is gold heavier than the same volume of water?", "Yes"),
     ("Is the Sahara colder than Antarctica?", "No"),
-    ("Are there 60 minutes in an hour?", "Yes"),
+    ("Is a violin a string instrument?", "Yes"),
     ("Is 7 an even number?", "No"),
     ("Is Mount Everest taller than 8000 metres?", "Yes"),
     ("Is a kilogram lighter than a gram?", "No"),

@@ -1,10 +1,17 @@
 """Stable general knowledge the tuning never trains on: the ``retention`` split (what tuning cost).
 
 Questions with one short, unambiguous gold that has not changed in decades: capitals, chemical
-symbols, arithmetic, authors, units, and basic science and geography. Written for this project
-(no copied data set). Every case has only a ``retention`` variant (no training pair), so no
-recipe ever trains on one. ``--n`` picks that many from the bank, in a seeded order; the shipped
-suites take 100 (default) and all of them (full).
+symbols, arithmetic, authors, units, and basic science and geography. An author's gold is the
+surname alone unless a likely wrong answer shares it (Charlotte, not Emily, Brontë; Mary, not
+Percy, Shelley): then it names the person. Questions with more than one defensible answer are
+worded to have one (the highest summit above sea level, not "the tallest mountain"; the largest
+continent, not how many there are). Written for this project (no copied data set).
+
+Every case has only a ``retention`` variant (no training pair), and the leakage guard
+(``run/leakage.py``, run by ``check`` and before any training) refuses a recipe whose training
+text states one of their answers in other words ("Is Paris the capital of France? Yes").
+``--n`` picks that many from the bank, in a seeded order; the shipped suites take 100 (default)
+and all of them (full).
 """
 
 from __future__ import annotations
@@ -81,11 +88,11 @@ AUTHORS = (
     ("the novel Crime and Punishment", "Dostoevsky"),
     ("the novel The Great Gatsby", "Fitzgerald"),
     ("the play Romeo and Juliet", "Shakespeare"),
-    ("the novel Frankenstein", "Shelley"),
+    ("the novel Frankenstein", "Mary Shelley"),
     ("the novel Les Miserables", "Hugo"),
     ("the novel The Adventures of Tom Sawyer", "Twain"),
     ("the book On the Origin of Species", "Darwin"),
-    ("the novel Jane Eyre", "Bronte"),
+    ("the novel Jane Eyre", "Charlotte Bronte"),
     ("the novel Animal Farm", "Orwell"),
     ("the novel Dracula", "Stoker"),
 )
@@ -130,7 +137,7 @@ FACTS = (  # (question, gold)
     ("How many sides does a hexagon have?", "6"),
     ("How many legs does a spider have?", "8"),
     ("How many legs does an insect have?", "6"),
-    ("How many continents are there on Earth?", "7"),
+    ("Which is the largest continent by area?", "Asia"),
     ("At what temperature in degrees Celsius does water freeze at sea level?", "0"),
     ("At what temperature in degrees Celsius does water boil at sea level?", "100"),
     ("Which planet is closest to the Sun?", "Mercury"),
@@ -141,7 +148,7 @@ FACTS = (  # (question, gold)
     ("What is the chemical formula of water?", "H2O"),
     ("What is the longest river in Africa?", "Nile"),
     ("On which continent is Brazil?", "South America"),
-    ("What is the tallest mountain on Earth?", "Everest"),
+    ("Which mountain has the highest summit above sea level?", "Everest"),
     ("What is the largest desert in Africa?", "Sahara"),
     ("What colour do you get by mixing blue and yellow?", "green"),
     ("What is the freezing point of water in degrees Fahrenheit?", "32"),
