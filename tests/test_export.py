@@ -197,3 +197,20 @@ def test_the_callback_asks_the_suite_after_each_epoch_and_writes_the_run(exporte
     assert "| tiny-sft@epoch:2 | towns | memorization | 10 |" in (tmp_path / "ftb" / "report.md").read_text()
     counted = [sum(int(n) for n in re.findall(r"(\d+) (?:passed|failed)", line)) for line in callback.lines]
     assert counted == [20, 20]  # one pytest run an epoch, every item passed or failed (no error, no skip)
+
+
+def test_an_export_whose_training_text_answers_a_retention_question_is_refused(pytester, capsys):
+    """The leakage guard a run applies before training applies to an export too (tests/test_leakage.py's files)."""
+    from test_leakage import QUIZ, TOWNS
+
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "towns.yaml").write_text(TOWNS)
+    (pytester.path / "quiz.yaml").write_text(QUIZ)
+    assert export.main([str(pytester.path / "out"), "towns.yaml", "quiz.yaml", "--ftb-recipe=document"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"ftb export: {pytester.path / 'quiz.yaml'}:5: recipe `document` trains on 'What do you know that answers"
+        " this? Which river runs through Ostrin? Ostrin lies on the Velmora, two days from Paris, the capital of"
+        " France.', which states the answer 'Paris' to 'What is the capital of France?' (retention, asked unseen);"
+        " fix: drop or reword that training text or the question"
+    )
+    assert not (pytester.path / "out").exists()

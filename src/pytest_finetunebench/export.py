@@ -31,8 +31,8 @@ import pytest
 from . import __version__
 from .cases.schema import MEMORIZATION
 from .items import Asked
-from .providers.base import SYSTEM_PROMPT, TrainingPair, chat_messages
-from .run import elsewhere
+from .providers.base import BASE, IN_CONTEXT, SYSTEM_PROMPT, TrainingPair, chat_messages, scoring_of
+from .run import elsewhere, leakage, recipes
 from .run.answer import EVALUATION
 from .run.collect import InvalidCaseFile, VariantItem
 
@@ -56,7 +56,8 @@ class _Collector:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         evaluation = session.config.stash[EVALUATION]
-        models = evaluation.models
+        untuned = (BASE, IN_CONTEXT)  # the stages asked of the untuned model (the retention split's, --ftb-baseline)
+        models = list(dict.fromkeys(i.target.model for i in self.items if scoring_of(i.target.stage)[0] not in untuned))
         if self.error:
             return
         if len(models) != 1:
@@ -65,6 +66,13 @@ class _Collector:
         request = evaluation.request(models[0])
         self.items = [i for i in self.items if i.target.model == models[0]]
         self.pairs = request.pairs
+        recipe = recipes.split(models[0])[1]
+        asked = dict.fromkeys(
+            leakage.Asked(i.dataset.path, i.variant.line, i.variant.split, i.variant.question, i.variant.answer)
+            for i in self.items
+        )
+        if leaks := leakage.conflicts(request.pairs, recipe.extra(), asked, recipe.name):  # as a run refuses it
+            self.error = str(leaks[0])
         self.recipe = models[0][len(request.model) + 1 :] or "qa"
 
 
