@@ -201,13 +201,24 @@ def test_likelihood_against_a_server_without_logprobs_fails_every_item_and_the_g
     assert sum(reason in line for line in result.outlines) >= 10
 
 
-def test_the_same_case_is_sent_as_the_same_messages_the_local_provider_renders(emu, make):
-    """What a compatible server is sent is exactly what the local provider's chat template renders."""
+def test_a_compatible_server_is_sent_the_messages_the_local_provider_renders(emu, make):
+    """What a compatible server is sent is exactly what the local provider puts through its chat template."""
+    pytest.importorskip("torch")
+    from pytest_finetunebench.providers.local_train import chat_prompt
+
+    class Template:  # a tokenizer whose chat template shows the messages it is given
+        chat_template = "shown"
+
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            return json.dumps([messages, add_generation_prompt])
+
     provider, _ = make()
     provider.answer(Endpoint("openai:m", "base", "m"), prompts(1))
     sent = emu.bodies["POST /v1/chat/completions"]["messages"]
+    text = prompts(1)[0].text
     assert (
         sent
-        == chat_messages(prompts(1)[0].text)
-        == [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": prompts(1)[0].text}]
+        == chat_messages(text)
+        == [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": text}]
     )
+    assert json.loads(chat_prompt(Template(), text)) == [sent, True]
