@@ -87,7 +87,7 @@ def untuned_answerer(
 ) -> Callable[[Sequence[Prompt]], list[Answer]]:
     """A function answering prompts with ``model`` untuned (a model judge's), through its own tuner."""
     tuner = Tuner(ctx, settings)  # its own: the judge is never a stage of the models under test
-    tuner.elsewhere = None  # the judge is asked as the untuned model it names, even in an answer-only run
+    tuner.answer_only = False  # the judge is asked as the untuned model it names, even in an answer-only run
 
     def ask(prompts: Sequence[Prompt]) -> list[Answer]:
         endpoint = tuner.endpoints(model, [BASE], [])[BASE]
@@ -105,7 +105,12 @@ class Tuner:
         self._providers: dict[str, Provider] = {}
         self._requests: dict[str, TuneRequest] = {}
         self._endpoints: dict[str, Mapping[str, Endpoint] | BaseException] = {}
-        self.elsewhere = elsewhere.declared(ctx.options)  # --ftb-tuned-elsewhere: answer-only, nothing tuned
+        self.answer_only = True  # honours --ftb-tuned-elsewhere (a judge's own tuner does not)
+
+    @property
+    def elsewhere(self) -> str | None:
+        """What the models were trained on, as ``--ftb-tuned-elsewhere`` declares it (``None``: tuned here)."""
+        return elsewhere.declared(self.ctx.options) if self.answer_only else None
 
     def spec(self, model: str) -> providers.ProviderSpec:
         """The provider spec serving ``model`` (its capabilities)."""
