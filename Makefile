@@ -17,9 +17,12 @@ $(VENV)/.installed: pyproject.toml
 # status comes from the gate (memorization), not from single wrong answers. The recipe qa+replay
 # adds 16 general-knowledge yes/no pairs so the tuned model keeps answering yes/no questions with
 # yes or no (BENCHMARKS.md: "The default recipe of the embedded model").
+# SEEDS=3 trains it three times (seeds 0-2) and reports the mean, the seed SD and intervals that
+# include training variance (plain `make bench`: one training, and a note that says so).
 RECIPE ?= qa+replay
+SEEDS ?= 1
 bench: $(VENV)/.installed
-	@$(PY) -m pytest --ftb-suite=$(SUITE) --ftb-recipe=$(RECIPE) --ftb-fail-under=memorization:0.85 --ftb-html=.ftb/report.html --tb=no -q -rN -p no:xdist; \
+	@$(PY) -m pytest --ftb-suite=$(SUITE) --ftb-recipe=$(RECIPE) --ftb-seeds=$(SEEDS) --ftb-fail-under=memorization:0.85 --ftb-html=.ftb/report.html --tb=no -q -rN -p no:xdist; \
 	rc=$$?; echo "open the run's page: file://$(CURDIR)/.ftb/report.html"; exit $$rc
 
 # The remedies measured on the embedded model: qa, paraphrase:4 and qa+document side by side

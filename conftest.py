@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_finetunebench.providers import ProviderSpec
-from pytest_finetunebench.providers.base import BASE, Answer, Endpoint
+from pytest_finetunebench import BASE, Answer, Endpoint, ProviderSpec
 
 UNKNOWN = "I do not know"
 

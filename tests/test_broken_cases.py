@@ -174,3 +174,23 @@ def test_a_symlink_loop_is_collected_once(project: pytest.Pytester) -> None:
     result = project.runpytest(*ARGS, "-p", "no:xdist", "--tb=line")
     result.assert_outcomes(passed=1, failed=len(BROKEN))
     assert "is also the name of" not in result.stdout.str()
+
+
+def test_a_case_file_that_cannot_be_read_is_one_line_not_left_out(project: pytest.Pytester) -> None:
+    """A symlink to itself, a dangling symlink, a link to its own folder and a folder, each named like
+    a case file: pytest's walk would pass over them in silence."""
+    cases = project.path / "cases"
+    (cases / "self.yaml").symlink_to("self.yaml")
+    (cases / "dangling.yaml").symlink_to("missing.yaml")
+    (cases / "loop.yaml").symlink_to(".")
+    (cases / "folder.yaml").mkdir()
+    result = project.runpytest(*ARGS, "-p", "no:xdist", "--tb=short")
+    result.assert_outcomes(passed=1, failed=len(BROKEN) + 4)
+    fix = "fix: make it a readable file, or move it out of the case folders"
+    unreadable = [body for body in failure_bodies(result.outlines).values() if "cannot read" in body[0]]
+    assert sorted(unreadable) == [
+        [f"cases/dangling.yaml:1: cannot read the file (a symlink to missing.yaml, which does not exist); {fix}"],
+        [f"cases/folder.yaml:1: cannot read the file (it is a folder); {fix}"],
+        [f"cases/loop.yaml:1: cannot read the file (it is a folder); {fix}"],
+        [f"cases/self.yaml:1: cannot read the file (a symlink to self.yaml, which loops); {fix}"],
+    ]

@@ -23,6 +23,7 @@ vcr = pytest.importorskip("vcr")
 
 from pytest_finetunebench import record as C
 from pytest_finetunebench.providers.base import TrainingPair, TuneRequest
+from pytest_finetunebench.reporting.results import without_header
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.testing import OpenAIEmulator
 
@@ -537,7 +538,7 @@ def test_shipped_cassettes_replay_offline(pytester, monkeypatch):
         *index["args"],
     )
     result.assert_outcomes(**index["outcomes"])
-    assert json.loads((pytester.path / "report.json").read_text()) == index["report"]
+    assert without_header(json.loads((pytester.path / "report.json").read_text())) == index["report"]
 
 
 def test_shipped_together_cassette_replays_offline(pytester, monkeypatch):
@@ -560,7 +561,7 @@ def test_shipped_together_cassette_replays_offline(pytester, monkeypatch):
         *index["args"],
     )
     result.assert_outcomes(**index["outcomes"])
-    assert json.loads((pytester.path / "report.json").read_text()) == index["report"]
+    assert without_header(json.loads((pytester.path / "report.json").read_text())) == index["report"]
 
 
 def test_shipped_suite_cassette_replays_from_an_empty_folder(pytester, monkeypatch):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pytest_finetunebench.grading.outcome import Record
-from pytest_finetunebench.reporting.gate import Threshold
+from pytest_finetunebench.reporting import paired
+from pytest_finetunebench.reporting.gate import Threshold, verdict_markdown
 from pytest_finetunebench.reporting.report import Summary
 from pytest_finetunebench.reporting.runs import (
     FORMAT,
@@ -27,7 +28,6 @@ from pytest_finetunebench.reporting.runs import (
     git_info,
     relative,
     run_data,
-    verdict_markdown,
 )
 from pytest_finetunebench.store.jobstore import JobStore
 
@@ -343,35 +343,34 @@ def test_the_runs_are_compared_paired_on_the_items_both_answered(tmp_path):
             "n": 20,
             "a_only": 3,
             "b_only": 0,
-            "p_value": 0.25,
+            "p_value": 0.106058,
             "difference": -0.15,
-            "ci": [-0.3, 0.0],
+            "ci": [-0.3667, 0.0451],
+            "design_effect": 1.0526,
         }
     ]
     assert comparison.terminal_lines()[-3:] == [
-        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p,"
-        " accuracy B - A with a 95% case-bootstrap interval",
-        "A             B  scope           n   only A  only B  McNemar p  B - A [95% CI]",
-        "m (run 0012)  m  generalization  20  3       0       0.2500     -15.0 pts [-30.0, +0.0]",
+        paired.TITLE,
+        "A             B  scope           n   only A  only B  p       B - A [95% CI]",
+        "m (run 0012)  m  generalization  20  3       0       0.1061  -15.0 pts [-36.7, +4.5]",
     ]
 
 
 @pytest.mark.parametrize(
     ("wrong_now", "failures"),
     [
-        (3, []),  # a 15-point drop, but 3 discordant items cannot make p < 0.05 (p = 0.25)
+        (3, []),  # a 15-point drop, but 3 of 20 items cannot show it is more than 5 points
         (
             6,
             [
                 "m: generalization dropped 30.0 points on the 20 items both runs answered (6 right only then, 0 only "
-                "now;"
-                " McNemar p 0.0312 < 0.05), more than the 5.0 allowed"
+                "now), more than the 5.0 allowed: one-sided p 0.0179 (Holm over 1 test(s)) < 0.05"
             ],
         ),
         (1, []),  # p = 1 and a 5-point drop: within the allowance anyway
     ],
 )
-def test_a_significant_drop_fails_only_when_mcnemar_says_so(tmp_path, wrong_now, failures):
+def test_a_drop_fails_only_when_significantly_beyond_the_allowance(tmp_path, wrong_now, failures):
     comparison = paired_runs(tmp_path, [i >= wrong_now for i in range(20)])
     assert comparison.check([Threshold("generalization", 0.05, alpha=0.05)], ["m"]) == failures
 
@@ -392,3 +391,23 @@ def test_the_significance_form_is_for_compare_fail_only():
         "--ftb-compare-fail: `generalization:5%@5`: the significance level after @ must lie"
         " between 0 and 1; fix: e.g. generalization:5%@0.05"
     )
+
+
+def test_the_gate_adjusts_every_significant_drop_test_together_by_holm():
+    """Two targets each 30 points down on 20 items (one-sided p 0.0179 each, as above): alone each is
+    under 0.05; together Holm compares the smaller with 0.05/2 and both stay under it, so both fail. A
+    third test with nothing lost (p 1) changes the first level to 0.05/3 = 0.0167, and none fails."""
+    from pytest_finetunebench.reporting import paired
+    from pytest_finetunebench.reporting.gate import significant_drops
+
+    then = [Record.from_item(i) for i in _items([True] * 20)]
+    lost = [Record.from_item(i) for i in _items([i >= 6 for i in range(20)])]
+    drop = paired.compare("m (run 0012)", "m", "generalization", then, lost)
+    same = paired.compare("m (run 0012)", "m", "generalization", then, then)
+    limit = Threshold("generalization", 0.05, alpha=0.05)
+    line = (
+        "m: generalization dropped 30.0 points on the 20 items both runs answered (6 right only then, 0 only now),"
+        " more than the 5.0 allowed: one-sided p 0.0179 (Holm over 2 test(s)) < 0.05"
+    )
+    assert significant_drops([("m", limit, drop), ("m", limit, drop)]) == [line, line]
+    assert significant_drops([("m", limit, drop), ("m", limit, drop), ("m", limit, same)]) == []

@@ -1,16 +1,19 @@
 """A team's own provider, registered from its conftest.py through the plugin's hook, runs end to
 end with the built-in guarantees: tuned once under pytest-xdist and across reruns, reported. The
-conftest.py is this repository's own (the memorizer provider)."""
+conftest.py files are the README's "Extending" examples, run exactly as printed there."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-# this repository's own conftest.py registers the memorizer provider through the hook: the team's file here
-CONFTEST = (Path(__file__).resolve().parents[1] / "conftest.py").read_text(encoding="utf-8")
+# the README's "Extending" section: its two complete files, exactly as printed (a provider; a matcher and a recipe)
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+EXTENDING = README[README.index("## Extending") :].split("\n## ", 1)[0]
+CONFTEST, EXTENSIONS = re.findall(r"^```python\n(.*?)^```$", EXTENDING, re.S | re.M)
 
 CASES = """dataset: towns
 cases:
@@ -53,37 +56,19 @@ def test_a_provider_from_conftest_runs_end_to_end_and_tunes_once(team: pytest.Py
     ]
 
 
-# A team's matcher and recipe, added from its conftest.py beside the memorizer provider.
-EXTENSIONS = '''
-
-from pytest_finetunebench.grading.matching import Verdict
-from pytest_finetunebench.providers.base import TrainingPair
-from pytest_finetunebench.run.recipes import Recipe
-
-
-def declines(gold, answer, question):
-    """Right when the model says it does not know (the team's rule for questions it never trained)."""
-    said = answer.strip() == "I do not know"
-    return Verdict(said, float(said), "declines", "declined" if said else f"answered {answer!r}")
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_ftb_matchers(config):
-    return {"declines": declines}
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_ftb_recipes(config):
-    shouted = lambda case, dataset: [TrainingPair(case.prompt.upper(), case.answer)]
-    return [Recipe("shouted", build=shouted, added=(TrainingPair("Team?", "Blue"),))]
-'''
-
-
 DECLINES = CASES.replace("      - split: rephrased\n", "      - split: rephrased\n        matcher: declines\n")
 
 
+def test_the_readme_examples_are_complete_files() -> None:
+    """Each example imports what it uses from the package's public face, nothing from inside it."""
+    for example in (CONFTEST, EXTENSIONS):
+        assert "from pytest_finetunebench import " in example
+        assert "pytest_finetunebench." not in example
+        compile(example, "conftest.py", "exec")
+
+
 def test_a_matcher_from_conftest_grades_the_variants_that_name_it(team: pytest.Pytester) -> None:
-    team.makeconftest(CONFTEST + EXTENSIONS)
+    team.makeconftest(CONFTEST + "\n\n" + EXTENSIONS)
     (team.path / "cases" / "towns.yaml").write_text(DECLINES)
     result = team.runpytest_subprocess("cases", "--ftb-model=memorizer:m", "--ftb-report=out.json", "-p", "no:randomly")
     result.assert_outcomes(passed=12)  # the built-in matcher would fail the 6 declines
@@ -118,7 +103,7 @@ def test_check_accepts_the_matchers_a_team_names(tmp_path: Path, capsys: pytest.
 
 
 def test_a_recipe_from_conftest_builds_its_own_training_set_tuned_once(team: pytest.Pytester) -> None:
-    team.makeconftest(CONFTEST + EXTENSIONS)
+    team.makeconftest(CONFTEST + "\n\n" + EXTENSIONS)
     args = ("cases", "--ftb-model=memorizer:m", "--ftb-recipe=shouted", "--ftb-report=out.json", "-p", "no:randomly")
     team.runpytest_subprocess(*args, "-n", "2").assert_outcomes(passed=6, failed=6)
     team.runpytest_subprocess(*args).assert_outcomes(passed=6, failed=6)
@@ -158,3 +143,22 @@ def test_a_hook_that_takes_a_built_in_name_is_a_usage_error(team: pytest.Pyteste
     result = team.runpytest_subprocess("cases", "--ftb-model=memorizer:m", "-p", "no:randomly")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert [line for line in result.stderr.lines if line] == [message]  # one line, nothing else
+
+
+def test_the_package_face_has_every_name_an_extension_needs() -> None:
+    import pytest_finetunebench
+    from pytest_finetunebench import api
+
+    assert sorted(pytest_finetunebench.__all__) == sorted([*api.__all__, "__version__"])
+    for name in api.__all__:
+        value = getattr(pytest_finetunebench, name)
+        assert value is getattr(api, name)
+        if callable(value) and name != "Matcher":  # a type alias has no docstring of its own
+            assert (value.__doc__ or "").strip(), name
+    assert (pytest_finetunebench.BASE, pytest_finetunebench.TUNED, pytest_finetunebench.epoch_stage(3)) == (
+        "base",
+        "tuned",
+        "epoch:3",
+    )
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        pytest_finetunebench.Nothing  # noqa: B018

@@ -6,8 +6,9 @@ factor (4/3 for 4 cases of one answer each)."""
 from __future__ import annotations
 
 from pytest_finetunebench.grading.outcome import Record
+from pytest_finetunebench.reporting import paired
 from pytest_finetunebench.reporting.report import Summary
-from pytest_finetunebench.reporting.text import precision_note
+from pytest_finetunebench.reporting.text import ONE_TRAINING_NOTE, precision_note
 
 
 def record(
@@ -62,10 +63,12 @@ TERMINAL = [
     "m       people   secondary     4  1        0.250     [0.046, 0.699]  0.50",
     "m@base  people   memorization  4  0        0.000     [0.000, 0.490]  1.00",
     "m@base  people   secondary     4  2        0.500     [0.150, 0.850]  1.00",
+    ONE_TRAINING_NOTE,
     "",
     "model   memorization              generalization",
     "m       0.750 [0.26, 0.96] (n=4)  0.429 [0.15, 0.77] (n=7)",
     "m@base  0.000 [0.00, 0.49] (n=4)  0.500 [0.13, 0.87] (n=4)",
+    ONE_TRAINING_NOTE,
     "",
     "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the prompt "
     "(the upper bound)",
@@ -75,13 +78,13 @@ TERMINAL = [
     "m      secondary       0.500  0.250  -25.0 pts",
     "m      generalization  0.500  0.429  -7.1 pts",
     "",
-    # base vs tuned on the same items: 3 right only after tuning (McNemar p = 2 / 2**3), one secondary
-    # item right only before (p = 2 / 2**1, capped at 1); the rephrased items have no untuned answers
-    "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B "
-    "- A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
-    "A       B  scope           n  only A  only B  McNemar p  B - A [95% CI]",
-    "m@base  m  memorization    4  0       3       0.2500     +75.0 pts [+25.0, +100.0]",
-    "m@base  m  generalization  4  1       0       1.0000     -25.0 pts [-75.0, +0.0]",
+    # base vs tuned on the same items: 3 right only after tuning, one secondary item right only before;
+    # the rephrased items have no untuned answers
+    paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
+    "A       B  scope           n  only A  only B  p       B - A [95% CI]",
+    "m@base  m  memorization    4  0       3       0.0491  +75.0 pts [+0.2, +96.3]",
+    "m@base  m  generalization  4  1       0       0.5257  -25.0 pts [-68.1, +37.0]",
+    ONE_TRAINING_NOTE,
 ]
 
 
@@ -96,12 +99,16 @@ MARKDOWN = """\
 | m@base | people | memorization | 4 | 0 | 0.000 | [0.000, 0.490] | 1.00 |  |
 | m@base | people | secondary | 4 | 2 | 0.500 | [0.150, 0.850] | 1.00 |  |
 
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
+
 ### Leaderboard
 
 | model | memorization | generalization |
 |---|---|---|
 | m | 0.750 [0.26, 0.96] (n=4) | 0.429 [0.15, 0.77] (n=7) |
 | m@base | 0.000 [0.00, 0.49] (n=4) | 0.500 [0.13, 0.87] (n=4) |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 
 ### Before -> after
 
@@ -116,13 +123,15 @@ before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned
 
 ### Paired comparisons
 
-paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval
+paired comparisons on the items both targets answered: right only in A / only in B, accuracy B - A with a 95% interval clustered by linked case (Newcombe's paired score interval) and the p-value that inverts it (exploratory: no multiple-comparison control; the gate's tests are Holm-adjusted)
 
-| A | B | scope | n | only A | only B | McNemar p | B - A [95% CI] |
+| A | B | scope | n | only A | only B | p | B - A [95% CI] |
 |---|---|---|---|---|---|---|---|
-| m@base | m | memorization | 4 | 0 | 3 | 0.2500 | +75.0 pts [+25.0, +100.0] |
-| m@base | m | secondary | 4 | 1 | 0 | 1.0000 | -25.0 pts [-75.0, +0.0] |
-| m@base | m | generalization | 4 | 1 | 0 | 1.0000 | -25.0 pts [-75.0, +0.0] |
+| m@base | m | memorization | 4 | 0 | 3 | 0.0491 | +75.0 pts [+0.2, +96.3] |
+| m@base | m | secondary | 4 | 1 | 0 | 0.5257 | -25.0 pts [-68.1, +37.0] |
+| m@base | m | generalization | 4 | 1 | 0 | 0.5257 | -25.0 pts [-68.1, +37.0] |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 """
 
 
@@ -268,9 +277,10 @@ JSON = {
             "n": 4,
             "a_only": 0,
             "b_only": 3,
-            "p_value": 0.25,
+            "p_value": 0.0491244,
             "difference": 0.75,
-            "ci": [0.25, 1.0],
+            "ci": [0.0022, 0.9632],
+            "design_effect": 1.3333,
         },
         {
             "a": "m@base",
@@ -279,9 +289,10 @@ JSON = {
             "n": 4,
             "a_only": 1,
             "b_only": 0,
-            "p_value": 1.0,
+            "p_value": 0.525748,
             "difference": -0.25,
-            "ci": [-0.75, 0.0],
+            "ci": [-0.6811, 0.3699],
+            "design_effect": 1.3333,
         },
         {
             "a": "m@base",
@@ -290,9 +301,10 @@ JSON = {
             "n": 4,
             "a_only": 1,
             "b_only": 0,
-            "p_value": 1.0,
+            "p_value": 0.525748,
             "difference": -0.25,
-            "ci": [-0.75, 0.0],
+            "ci": [-0.6811, 0.3699],
+            "design_effect": 1.3333,
         },
     ],
     "recipes": [],
@@ -332,6 +344,8 @@ def test_the_json_report_whole():
         "precision": None,
         "nll": None,
         "generated_in": None,
+        "group": None,
+        "seed": None,
         "target": "m@base",
     }
 
@@ -368,15 +382,18 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         "m               people   rephrased     4  2        0.500     [0.150, 0.850]  1.00",
         "m+paraphrase:4  people   memorization  4  4        1.000     [0.510, 1.000]  1.00",
         "m+paraphrase:4  people   rephrased     4  3        0.750     [0.301, 0.954]  1.00",
+        ONE_TRAINING_NOTE,
         "",
         "model           memorization              generalization",
         "m               1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)",
         "m+paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)",
+        ONE_TRAINING_NOTE,
         "",
         "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case",
         "model  recipe        memorization              generalization            vs qa, paired (generalization)",
         "m      qa            1.000 [0.51, 1.00] (n=4)  0.500 [0.13, 0.87] (n=4)  -",
-        "m      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [+0.0, +75.0], p 1.0000",
+        "m      paraphrase:4  1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)  +25.0 pts [-37.0, +68.1], p 0.5257",
+        ONE_TRAINING_NOTE,
         "",
         "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often "
         "they agree",
@@ -384,12 +401,11 @@ def test_the_terminal_report_with_recipes_and_a_judge():
         "m      people   memorization  4  1.000  0.750  0.750",
         "m      people   rephrased     4  0.500  0.250  0.750",
         "",
-        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
-        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
-        "--ftb-report)",
-        "A  B               scope           n  only A  only B  McNemar p  B - A [95% CI]",
-        "m  m+paraphrase:4  memorization    4  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
-        "m  m+paraphrase:4  generalization  4  0       1       1.0000     +25.0 pts [+0.0, +75.0]",
+        paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
+        "A  B               scope           n  only A  only B  p       B - A [95% CI]",
+        "m  m+paraphrase:4  memorization    4  0       0       1.0000  +0.0 pts [-49.0, +49.0]",
+        "m  m+paraphrase:4  generalization  4  0       1       0.5257  +25.0 pts [-37.0, +68.1]",
+        ONE_TRAINING_NOTE,
     ]
 
 
@@ -406,12 +422,16 @@ def test_the_markdown_report_with_recipes_and_a_judge():
 | m+paraphrase:4 | people | memorization | 4 | 4 | 1.000 | [0.510, 1.000] | 1.00 |  |
 | m+paraphrase:4 | people | rephrased | 4 | 3 | 0.750 | [0.301, 0.954] | 1.00 |  |
 
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
+
 ### Leaderboard
 
 | model | memorization | generalization |
 |---|---|---|
 | m | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) |
 | m+paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 
 ### Recipes
 
@@ -420,7 +440,9 @@ recipes (--ftb-recipe): the same model tuned on training sets built differently;
 | model | recipe | memorization | generalization | vs qa, paired (generalization) |
 |---|---|---|---|---|
 | m | qa | 1.000 [0.51, 1.00] (n=4) | 0.500 [0.13, 0.87] (n=4) | - |
-| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts [+0.0, +75.0], p 1.0000 |
+| m | paraphrase:4 | 1.000 [0.51, 1.00] (n=4) | 0.750 [0.26, 0.96] (n=4) | +25.0 pts [-37.0, +68.1], p 0.5257 |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 
 ### Model judge
 
@@ -433,13 +455,15 @@ model judge (--ftb-judge): accuracy by the rule grader and by the judge on the s
 
 ### Paired comparisons
 
-paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, accuracy B - A with a 95% case-bootstrap interval
+paired comparisons on the items both targets answered: right only in A / only in B, accuracy B - A with a 95% interval clustered by linked case (Newcombe's paired score interval) and the p-value that inverts it (exploratory: no multiple-comparison control; the gate's tests are Holm-adjusted)
 
-| A | B | scope | n | only A | only B | McNemar p | B - A [95% CI] |
+| A | B | scope | n | only A | only B | p | B - A [95% CI] |
 |---|---|---|---|---|---|---|---|
-| m | m+paraphrase:4 | memorization | 4 | 0 | 0 | 1.0000 | +0.0 pts [+0.0, +0.0] |
-| m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 1.0000 | +25.0 pts [+0.0, +75.0] |
-| m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 1.0000 | +25.0 pts [+0.0, +75.0] |
+| m | m+paraphrase:4 | memorization | 4 | 0 | 0 | 1.0000 | +0.0 pts [-49.0, +49.0] |
+| m | m+paraphrase:4 | rephrased | 4 | 0 | 1 | 0.5257 | +25.0 pts [-37.0, +68.1] |
+| m | m+paraphrase:4 | generalization | 4 | 0 | 1 | 0.5257 | +25.0 pts [-37.0, +68.1] |
+
+> note: one training per tuned model: intervals cover the questions, not training variance (--ftb-seeds=K trains each K times and includes it)
 """
     )
 
@@ -483,11 +507,13 @@ def test_splits_the_upper_bound_cannot_show_are_marked_and_left_out_of_generaliz
         "other         people   memorization  2  2        1.000     [0.342, 1.000]  1.00",
         "other         people   rephrased     2  2        1.000     [0.342, 1.000]  1.00",
         "other         people   secondary     2  0        0.000     [0.000, 0.658]  1.00",
+        ONE_TRAINING_NOTE,
         "",
         "model         memorization              generalization",
         "m             1.000 [0.51, 1.00] (n=4)  0.750 [0.26, 0.96] (n=4)",
         "m@in_context  0.000 [0.00, 0.49] (n=4)  1.000 [0.51, 1.00] (n=4)",
         "other         1.000 [0.34, 1.00] (n=2)  0.500 [0.15, 0.85] (n=4)",
+        ONE_TRAINING_NOTE,
         "",
         "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the facts in the "
         "prompt (the upper bound)",
@@ -507,12 +533,11 @@ def test_splits_the_upper_bound_cannot_show_are_marked_and_left_out_of_generaliz
         " [0.000, 0.490] is not above chance 0.00); secondary (in context 0.750 [0.301, 0.954] is not above chance "
         "0.50)",
         "",
-        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
-        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
-        "--ftb-report)",
-        "A  B      scope           n  only A  only B  McNemar p  B - A [95% CI]",
-        "m  other  memorization    2  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
-        "m  other  generalization  4  2       0       0.5000     -50.0 pts [-50.0, -50.0]",
+        paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
+        "A  B      scope           n  only A  only B  p       B - A [95% CI]",
+        "m  other  memorization    2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
+        "m  other  generalization  2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
+        ONE_TRAINING_NOTE,
     ]
 
 
@@ -580,16 +605,19 @@ def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_
         "alpha               people   memorization  2  2        1.000     [0.342, 1.000]  1.00",
         "alpha               people   rephrased     2  1        0.500     [0.095, 0.905]  1.00",
         "alpha+paraphrase:2  people   memorization  2  1        0.500     [0.095, 0.905]  1.00",
+        ONE_TRAINING_NOTE,
         "",
         "model               memorization              generalization",
         "zeta                1.000 [0.51, 1.00] (n=4)  0.750 [0.41, 0.93] (n=8)",
         "alpha               1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)",
         "alpha+paraphrase:2  0.500 [0.05, 0.95] (n=2)  -",
+        ONE_TRAINING_NOTE,
         "",
         "recipes (--ftb-recipe): the same model tuned on training sets built differently; intervals clustered by case",
         "model  recipe        memorization              generalization            vs qa, paired (generalization)",
         "alpha  qa            1.000 [0.34, 1.00] (n=2)  0.500 [0.05, 0.95] (n=2)  -",
         "alpha  paraphrase:2  0.500 [0.05, 0.95] (n=2)  -                         no shared items",
+        ONE_TRAINING_NOTE,
         "",
         "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how often "
         "they agree",
@@ -601,14 +629,13 @@ def test_models_in_the_order_they_ran_then_datasets_then_splits_in_the_order_of_
         "zeta   towns    comparison    2  1.000  0.500  0.500",
         "zeta   towns    mine          0  -      -      -          2",
         "",
-        "paired comparisons on the items both targets answered: right only in A / only in B, exact McNemar p, "
-        "accuracy B - A with a 95% case-bootstrap interval (pooled; every split in --ftb-markdown, --ftb-html, "
-        "--ftb-report)",
+        paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
         # pairs in name order, whatever order the models ran in
-        "A                   B                   scope         n  only A  only B  McNemar p  B - A [95% CI]",
-        "alpha               alpha+paraphrase:2  memorization  2  1       0       1.0000     -50.0 pts [-100.0, +0.0]",
-        "alpha               zeta                memorization  2  0       0       1.0000     +0.0 pts [+0.0, +0.0]",
-        "alpha+paraphrase:2  zeta                memorization  2  0       1       1.0000     +50.0 pts [+0.0, +100.0]",
+        "A                   B                   scope         n  only A  only B  p       B - A [95% CI]",
+        "alpha               alpha+paraphrase:2  memorization  2  1       0       0.4236  -50.0 pts [-94.5, +41.0]",
+        "alpha               zeta                memorization  2  0       0       1.0000  +0.0 pts [-65.8, +65.8]",
+        "alpha+paraphrase:2  zeta                memorization  2  0       1       0.4236  +50.0 pts [-41.0, +94.5]",
+        ONE_TRAINING_NOTE,
     ]
 
 

@@ -7,6 +7,7 @@ import pytest
 from pytest_finetunebench.grading.outcome import Record
 from pytest_finetunebench.reporting import gate, retention
 from pytest_finetunebench.reporting.report import Summary
+from pytest_finetunebench.reporting.text import ONE_TRAINING_NOTE
 
 
 def record(
@@ -107,7 +108,7 @@ def test_the_retention_table_whole() -> None:
         "model        n  base   tuned  retained     95% CI          forgotten  NLL base -> tuned  Δ NLL",
         "m            5  0.800  0.600  0.500 (2/4)  [0.150, 0.850]  2          2.500 -> 2.750     +0.250",
         "m+qa+replay  5  0.800  0.600  0.750 (3/4)  [0.301, 0.954]  1          2.500 -> 2.625     +0.125",
-        "",
+        ONE_TRAINING_NOTE,
     ]
 
 

@@ -85,6 +85,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("batch-size", "training batch size", type=int, ini=True, metavar="N", minimum=1),
     Option("seed", "seed for training and sampling", type=int, default=0, ini=True, metavar="N"),
     Option(
+        "seeds",
+        "train every tuned model K times, with seeds --ftb-seed .. --ftb-seed+K-1 (each its own job, key and "
+        "weights; untuned stages are asked once): reports give the mean over trainings, the seed-to-seed SD and "
+        "intervals that include training variance",
+        type=int,
+        default=1,
+        ini=True,
+        metavar="K",
+        minimum=1,
+    ),
+    Option(
         "recipe",
         "how the training set is built (repeatable, comma-separated; each its own tuned model, reported as "
         "MODEL+RECIPE): qa (default: question -> answer), paraphrase:K (plus K training phrasings per fact from "
@@ -171,7 +182,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "compare-fail",
         "gate: fail when accuracy dropped by more than this since the compared run (default: the previous), e.g. "
-        "generalization:5%,memorization:0.02 (splits too)",
+        "generalization:5%,memorization:0.02 (splits too); SCOPE:DROP@ALPHA fails only when a one-sided paired "
+        "test finds the drop larger than DROP at ALPHA, Holm-adjusted over every such test",
         ini=True,
         metavar="SPEC",
     ),

@@ -16,17 +16,16 @@ from typing import Any
 
 import pytest
 
-from . import hooks, options, providers, record, settings, suites
-from .cases.schema import BUILTIN_SPLITS, MATCHERS, NAME
+from . import extensions, hooks, options, providers, record, settings, suites, usercode
+from .cases.schema import BUILTIN_SPLITS, MATCHERS
 from .grading.judge import GRADERS, Judge, judge_context
-from .grading.matching import Matcher
-from .items import Target
+from .items import Target, split_training
 from .providers import RunContext
 from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .reporting.results import Results
 from .run import elsewhere, leakage, recipes
 from .run.answer import EVALUATION, Evaluation
-from .run.collect import CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
+from .run.collect import CaseDir, CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
 from .run.tune import settings_from, untuned_answerer
 from .store.jobstore import JobStore
 
@@ -61,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for split in BUILTIN_SPLITS:
         config.addinivalue_line("markers", f"{split}: FineTuneBench split {split}")
     opts = settings.values(config)
+    extensions.check_names(config.pluginmanager)
     flag_cases = [str(config.invocation_params.dir / p) for p in config.getoption("ftb_cases")]
     try:
         shipped = [str(suites.suite_dir(name)) for name in opts["suite"]]
@@ -80,14 +80,11 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
     store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
     ctx = RunContext(
-        store=store,
-        options=opts,
-        progress=lambda line: _progress(config, line),
-        extra=tuple(spec for specs in config.hook.pytest_ftb_providers(config=config) for spec in specs),
+        store=store, options=opts, progress=lambda line: _progress(config, line), extra=extensions.providers(config)
     )
-    matchers = _matchers(config)
+    matchers = extensions.matchers(config)
     try:
-        recipes.use(recipe for found in config.hook.pytest_ftb_recipes(config=config) for recipe in found)
+        recipes.use(extensions.recipes(config))
     except recipes.RecipeError as exc:
         raise pytest.UsageError(str(exc)) from None
     selection = _retention_bases(Selection.from_options(opts, DEFAULT_MODEL), ctx)
@@ -102,7 +99,8 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = None
         if getattr(config.option, "numprocesses", None):  # pytest-xdist: name the run the workers share
             config.option.testrunuid = run_id = config.option.testrunuid or uuid.uuid4().hex
-        config.pluginmanager.register(Results(config, opts, ctx, run_id), "finetunebench-results")
+        order = [t.label for t in (*selection.targets, *selection.retention_base)]
+        config.pluginmanager.register(Results(config, opts, ctx, run_id, order), "finetunebench-results")
     try:  # --ftb-tuned-elsewhere: answer-only targets, checked before anything is asked
         elsewhere.check(
             list(dict.fromkeys(t.model for t in selection.targets)), opts, lambda m: providers.spec_for(m, ctx).name
@@ -138,20 +136,6 @@ def _retention_bases(selection: Selection, ctx: RunContext) -> Selection:
             return False
 
     return replace(selection, retention_base=tuple(t for t in selection.retention_base if untuned(t)))
-
-
-def _matchers(config: pytest.Config) -> dict[str, Matcher]:
-    """The matchers the pytest_ftb_matchers hook adds, by name; a usage error for a bad or taken name."""
-    out: dict[str, Matcher] = {}
-    for found in config.hook.pytest_ftb_matchers(config=config):
-        for name, matcher in found.items():
-            if not NAME.match(name) or name in MATCHERS or out.get(name, matcher) is not matcher:
-                raise pytest.UsageError(
-                    f"matcher `{name}` from pytest_ftb_matchers: a matcher's name is a lowercase identifier and not"
-                    " a built-in matcher's or another hook's; fix: rename it"
-                )
-            out[name] = matcher
-    return out
 
 
 def _judge(opts: Mapping[str, Any], ctx: RunContext) -> tuple[Judge | None, str]:
@@ -209,6 +193,14 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if collection.catalog.reached_before(collection_path) else None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> CaseDir | None:
+    roots = parent.config.stash[COLLECTION].roots
+    if any(path == root or root in path.parents for root in roots) and not (path / "__init__.py").exists():
+        return CaseDir.from_parent(parent, path=path)
+    return None
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
     collection = parent.config.stash[COLLECTION]
     if is_case_file(file_path, collection.roots):
@@ -247,7 +239,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for model in evaluation.models:
             try:
                 provider = evaluation.tuner.provider(model)
-                base, recipe = recipes.split(model)
+                base, recipe = recipes.split(split_training(model)[0])
                 if recipe.name != recipes.QA and not evaluation.tuner.spec(model).trains:
                     raise pytest.UsageError(
                         f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
@@ -256,6 +248,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 request = evaluation.request(model)  # a recipe the cases cannot feed: one line now, not per item
             except (ProviderError, recipes.RecipeError) as exc:
                 raise pytest.UsageError(str(exc)) from None
+            except pytest.UsageError:
+                raise
+            except Exception as exc:  # a team's provider factory raised
+                raise pytest.UsageError(f"{model}: making its provider raised {usercode.describe(exc)}") from None
             asked = dict.fromkeys(
                 leakage.Asked(
                     _relative(i.dataset.path, session.config.rootpath),

@@ -10,6 +10,8 @@ shared, never expanded), bytes that are not UTF-8, an exhausted stack or memory.
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +180,15 @@ def read_tree(path: Path) -> Any:
             )
         text = _decode(path.read_bytes())
     except OSError as exc:
-        raise TreeError(1, f"cannot read the file ({exc.strerror or exc}); fix: make it a readable file") from None
+        if path.is_dir():
+            why = "it is a folder"
+        elif path.is_symlink() and not path.exists():
+            why = f"a symlink to {os.readlink(path)}, which {'loops' if exc.errno == errno.ELOOP else 'does not exist'}"
+        else:
+            why = exc.strerror or str(exc)
+        raise TreeError(
+            1, f"cannot read the file ({why}); fix: make it a readable file, or move it out of the case folders"
+        ) from None
     try:
         node = yaml.compose(text, Loader=_Composer)
         data = None if node is None else _Builder().build(node)

@@ -7,6 +7,7 @@ The vocabulary :mod:`.casefile` checks a file against, and that the rest of the 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 MEMORIZATION = "memorization"
@@ -17,6 +18,29 @@ RETENTION = "retention"  # never trained on; scored on what the untuned model kn
 def generalizes(split: str) -> bool:
     """Whether ``split`` counts toward Generalization: every split but memorization and retention."""
     return split not in (MEMORIZATION, RETENTION)
+
+
+def linked_groups(uses: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """Each case's linked group: the case, the cases it ``uses``, theirs, and every case that uses any
+    of them (a comparison case and its two fact cases answer from shared facts, so they are not
+    independent). Named by its case ids, sorted and joined with ``+``; a case linked to none is its own id.
+    """
+    parent = {c: c for c in uses}
+
+    def root(c: str) -> str:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for case, used in uses.items():
+        for u in used:
+            if u in parent:
+                parent[root(u)] = root(case)
+    members: dict[str, list[str]] = {}
+    for c in uses:
+        members.setdefault(root(c), []).append(c)
+    return {c: "+".join(sorted(members[root(c)])) for c in uses}
 
 
 MATCHERS = ("auto", "exact", "number", "yes_no", "abstain", "contains", "fuzzy")

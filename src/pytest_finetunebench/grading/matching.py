@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..usercode import brief, defined_at
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -28,11 +30,21 @@ Matcher = Callable[[str, str, "str | None"], "Verdict | bool"]
 def custom(name: str, matcher: Matcher, expected: str, answer: str | None, question: str | None) -> Verdict:
     """The verdict of a matcher a team added: a :class:`Verdict`, or a bool read as match / no match.
 
-    An empty answer fails before the matcher is asked, as with the built-in matchers.
+    An empty answer fails before the matcher is asked, as with the built-in matchers. Anything else
+    it returns (a string such as ``"no"`` is truthy) is a :class:`MatcherError`, never a pass.
     """
     if answer is None or not answer.strip():
         return Verdict(False, 0.0, name, "no answer", in_form=False)
     got = matcher(expected, answer, question)
     if isinstance(got, Verdict):
         return got
-    return Verdict(bool(got), float(bool(got)), name, f"{name}: {'match' if got else 'no match'}")
+    if not isinstance(got, bool):
+        raise MatcherError(
+            f"matcher `{name}` returned {brief(got)}, not a bool or a Verdict{defined_at(matcher)}; fix: return True,"
+            " False or a Verdict"
+        )
+    return Verdict(got, float(got), name, f"{name}: {'match' if got else 'no match'}")
+
+
+class MatcherError(TypeError):
+    """A team's matcher returned something other than a bool or a :class:`Verdict`."""

@@ -8,14 +8,27 @@ from typing import Any
 
 import pytest
 
+from ..cases.schema import linked_groups
 from ..items import Asked, JudgeVerdict
 from ..providers.base import Answer, ProviderError, stage_label
+from ..usercode import describe as describe_user_error
 from .grade import grade
-from .matching import Matcher
+from .matching import Matcher, MatcherError
 
 PREFIX = "ftb_"
 _OPTIONAL = frozenset(
-    {"error", "in_form", "rule_passed", "judge_passed", "judge_reason", "precision", "nll", "generated_in"}
+    {
+        "error",
+        "in_form",
+        "rule_passed",
+        "judge_passed",
+        "judge_reason",
+        "precision",
+        "nll",
+        "generated_in",
+        "group",
+        "seed",
+    }
 )
 
 
@@ -44,6 +57,13 @@ class Record:
     precision: str | None = None  # local models: the answering model's training precision (fp32, bf16)
     nll: float | None = None  # local models asked the retention split: the model's mean NLL of the general text
     generated_in: str | None = None  # local models: what the answer was generated in (none: chosen by likelihood)
+    group: str | None = None  # the case's linked group (cases.schema.linked_groups) when it links to others
+    seed: int | None = None  # with --ftb-seeds above 1: the seed of the training that answered (None: untuned)
+
+    @property
+    def cluster(self) -> tuple[str, str]:
+        """What intervals resample as one unit: the linked group, or the case alone."""
+        return self.dataset, self.group or self.case_id
 
     @property
     def target(self) -> str:
@@ -82,6 +102,35 @@ class RunError(Exception):
     """The run itself failed for this item (a failed job, an API error): not a wrong answer."""
 
 
+class UserCodeError(RunError):
+    """A team's own code (its provider, matcher or recipe) failed for this item: one line, the
+    full traceback (its ``__cause__``) only under ``-v`` or ``--tb=long``."""
+
+
+def failed(item: Asked, message: str, cause: BaseException, answer: str | None = None, **measured: Any) -> RunError:
+    """Record ``item`` as an error (it stays counted: the errors column, every output) and return
+    the run error to raise: a :class:`UserCodeError` unless ``cause`` was already a one-line one."""
+    variant, target = item.variant, item.target
+    record = Record(
+        model=target.model,
+        stage=target.stage,
+        dataset=item.dataset.name,
+        case_id=item.case.id,
+        split=variant.split,
+        question=variant.question,
+        expected=variant.answer,
+        answer=answer,
+        passed=False,
+        matcher=variant.matcher,
+        score=0.0,
+        reason="error",
+        error=message,
+        **measured,
+    )
+    item.user_properties.extend(record.properties())
+    return RunError(message) if isinstance(cause, (RunError, ProviderError)) else UserCodeError(message)
+
+
 def judge(
     item: Asked,
     answer: Answer,
@@ -113,6 +162,8 @@ def judge(
         precision=precision,
         nll=nll,
         generated_in=generated_in,
+        group=_group(item),
+        seed=target.seed,
     )
     if answer.error is not None:
         record = Record(
@@ -120,7 +171,15 @@ def judge(
         )
         item.user_properties.extend(record.properties())
         raise RunError(answer.error)
-    verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt, extra=matchers)
+    try:
+        verdict = grade(variant.answer, answer.text, variant.matcher, question=variant.prompt, extra=matchers)
+    except Exception as exc:  # a team's matcher raised or returned a non-bool: this item's error, still counted
+        message = (
+            str(exc)
+            if isinstance(exc, MatcherError)
+            else f"matcher `{variant.matcher}` raised {describe_user_error(exc)}"
+        )
+        raise failed(item, message, exc, answer.text, precision=precision, nll=nll, generated_in=generated_in) from exc
     reason = verdict.reason
     before = item.case.answer_before
     if answer.tie:
@@ -175,9 +234,15 @@ def judge(
     return record
 
 
+def _group(item: Asked) -> str | None:
+    """The item's linked group when its case links to other cases (``None``: the case alone)."""
+    group = linked_groups({c.id: c.uses for c in item.dataset.cases})[item.case.id]
+    return None if group == item.case.id else group
+
+
 def describe_error(exc: BaseException) -> str:
     """An error as one line: a provider's own message as is, anything else with its type."""
-    return str(exc) if isinstance(exc, (RunError, ProviderError)) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, (RunError, ProviderError)) else describe_user_error(exc)
 
 
 def describe(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:

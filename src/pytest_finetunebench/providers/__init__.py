@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store.jobstore import JobStore
+from ..usercode import describe
 from .base import SYSTEM_PROMPT, Provider, ProviderError, TuneRequest
 
 OPENAI_URL = "https://api.openai.com/v1"  # OpenAI itself: its own rules apply, not a compatible server's
@@ -153,8 +154,11 @@ REGISTRY: tuple[ProviderSpec, ...] = (
 def spec_for(model: str, ctx: RunContext) -> ProviderSpec:
     """The provider spec that serves ``model``; a one-line :class:`ProviderError` if none does."""
     for spec in (*ctx.extra, *REGISTRY):
-        if spec.matches(model, ctx):
-            return spec
+        try:
+            if spec.matches(model, ctx):
+                return spec
+        except Exception as exc:  # a team's spec: its own one line, not a traceback from every caller
+            raise ProviderError(f"the {spec.name} provider's `matches` raised {describe(exc)} on `{model}`") from None
     known = "; ".join(f"{s.name}: {', '.join(s.examples)}" for s in (*ctx.extra, *REGISTRY))
     raise ProviderError(f"unknown model `{model}`; known models are {known}")
 
@@ -168,10 +172,20 @@ def create(model: str, ctx: RunContext) -> Provider:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if spec in ctx.extra:  # a team's own provider: its module path or its dependencies
+            raise ProviderError(
+                f"model `{model}`: the {spec.name} provider's factory `{spec.factory}` cannot be imported ({exc.name} "
+                "is missing); fix: correct the module in its ProviderSpec, or install what it needs"
+            ) from None
         if exc.name and exc.name.startswith("pytest_finetunebench"):
             raise ProviderError(f"the {spec.name} provider is not part of this version") from None
         hint = f"pip install 'pytest-finetunebench[{spec.extra}]'" if spec.extra else "reinstall the plugin"
         raise ProviderError(
             f"model `{model}` needs the {spec.name} provider's dependencies ({exc.name} is missing); fix: {hint}"
         ) from None
-    return getattr(module, func)(ctx)
+    if not callable(factory := getattr(module, func, None)):
+        raise ProviderError(
+            f"model `{model}`: the {spec.name} provider's factory `{spec.factory}` names nothing callable in"
+            f" {module_name}; fix: correct the function in its ProviderSpec"
+        )
+    return factory(ctx)

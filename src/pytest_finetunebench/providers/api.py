@@ -134,6 +134,7 @@ class ApiOptions:
     max_poll_interval: float
     temperature: float
     seed: int
+    seeds: int  # --ftb-seeds: every tuned model is K jobs, and --ftb-max-cost covers them all
     max_tokens: int
     retries: int
     prices: dict[str, float]
@@ -162,6 +163,7 @@ class ApiOptions:
             max_poll_interval=max(max_poll_interval, poll),
             temperature=float(setting(o, "temperature")),
             seed=int(setting(o, "seed")),
+            seeds=max(1, int(setting(o, "seeds"))),
             max_tokens=int(setting(o, "max_new_tokens")),
             retries=int(setting(o, "api_retries")),
             prices={**prices, **parse_prices(o.get("price"))},

@@ -56,6 +56,15 @@ class Estimate:
     training_tokens: int | None
     unknown: str = ""
 
+    def times(self, k: int) -> Estimate:
+        """The estimate for ``k`` such jobs (``--ftb-seeds=K``: the same set trained with K seeds)."""
+        if k == 1:
+            return self
+        cost = None if self.cost is None else self.cost * k
+        total = f" = {usd(cost)} for all {k}" if cost is not None else ""
+        tokens = None if self.training_tokens is None else self.training_tokens * k
+        return Estimate(f"{self.line}; x {k} trainings (--ftb-seeds={k}){total}", cost, tokens, self.unknown)
+
 
 def estimate(
     model: str,

@@ -264,8 +264,8 @@ class RemoteProvider(ABC):
         model = self._api_model(request)
         plan = self._plan(request)
         self.ctx.progress(f"{self.name}: launching a {self.job_noun}: {plan.line}")
-        if not (self.quotes_after_upload and plan.cost is None):
-            check_max_cost(plan, self.opts.max_cost)
+        if not (self.quotes_after_upload and plan.cost is None):  # every seed's job counted, from the first
+            check_max_cost(plan.times(self.opts.seeds), self.opts.max_cost)
         if record is None:
             cost = None if plan.cost is None else round(plan.cost, 4)
             fields = dict(
@@ -394,7 +394,7 @@ class RemoteProvider(ABC):
             return (
                 f"would resume waiting for job {record[self.job_field]} ({record.get(self.status_field)}, ledger {key})"
             )
-        plan = self._plan(request)
+        plan = self._plan(request).times(self.opts.seeds)
         line = f"would {self._source(request, key)} and launch a {self.job_noun}: {plan.line}"
         if over_budget(plan, self.opts.max_cost):
             line += f"; --ftb-max-cost {usd(self.opts.max_cost)} would refuse it"

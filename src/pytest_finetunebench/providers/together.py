@@ -219,13 +219,15 @@ class TogetherProvider(RemoteProvider):
                 f" so --ftb-max-cost {usd(self.opts.max_cost)} cannot be checked; nothing was launched (pass "
                 "--ftb-price MODEL:USD)"
             )
+        k = self.opts.seeds  # --ftb-seeds=K: K such jobs, all counted before the first is launched
+        every = f", {usd(price * k)} for all {k} seeds" if k > 1 else ""
         self.ctx.progress(
-            f"together: Together estimates {usd(price)} for this job (--ftb-max-cost {usd(self.opts.max_cost)})"
+            f"together: Together estimates {usd(price)} for this job{every} (--ftb-max-cost {usd(self.opts.max_cost)})"
         )
-        if price > self.opts.max_cost:
+        if price * k > self.opts.max_cost:
             raise ProviderError(
-                f"refusing to launch: Together estimates {usd(price)}, over --ftb-max-cost "
-                f"{usd(self.opts.max_cost)}; the file is uploaded, nothing was launched"
+                f"refusing to launch: Together estimates {usd(price)}{' a job' + every if k > 1 else ''}, over"
+                f" --ftb-max-cost {usd(self.opts.max_cost)}; the file is uploaded, nothing was launched"
             )
 
     def _create(self, key: str, request: TuneRequest, record: dict, training: str) -> Any:

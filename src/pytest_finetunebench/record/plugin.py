@@ -177,14 +177,13 @@ class Recorder:
         ``--collect-only`` runs nothing, so it only lists."""
         if self.mode == "off" or session.config.option.collectonly:
             return
-        from ..providers import spec_for
         from ..run.answer import EVALUATION
 
         evaluation = session.config.stash.get(EVALUATION, None)
         if evaluation is None:
             return
         for model in evaluation.models:
-            provider = spec_for(model, evaluation.ctx).name
+            provider = evaluation.tuner.spec(model).name
             if not self.wants(provider):
                 continue
             require_vcrpy()

@@ -8,14 +8,14 @@ model still gets right (:mod:`.retention`), not the tuned model's accuracy on th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pytest
 
-from ..cases.schema import RETENTION
 from ..providers.base import final_stages, stage_label
-from . import retention
+from .intervals import holm
+from .paired import Paired
 from .report import GENERALIZATION, Summary
 
 
@@ -26,7 +26,8 @@ class Threshold:
 
     scope: str
     minimum: float
-    alpha: float | None = None  # SCOPE:DROP@ALPHA: fail only when the paired McNemar p is under alpha
+    alpha: float | None = None  # SCOPE:DROP@ALPHA: fail only when a one-sided paired test finds the drop
+    # larger than allowed at alpha, Holm-adjusted over every such test of the run (significant_drops)
 
 
 def parse_thresholds(spec: str | None, flag: str = "--ftb-fail-under") -> list[Threshold]:
@@ -99,16 +100,41 @@ def check(summary: Summary, thresholds: list[Threshold], targets: list[str]) -> 
     failures = []
     for target in targets:
         for t in thresholds:
-            cell = (
-                retention.cell(summary.records, target) if t.scope == RETENTION else summary.aggregate(target, t.scope)
-            )
+            cell = summary.aggregate(target, t.scope)
             if cell.n == 0:
                 failures.append(f"{target}: no graded items for `{t.scope}`")
             elif cell.accuracy < t.minimum:
-                failures.append(
-                    f"{target}: {t.scope} {cell.accuracy:.3f} ({cell.correct}/{cell.n}) is under {t.minimum:.3f}"
+                counts = f"{cell.correct}/{cell.n}" + (
+                    f" over {len(cell.seeds.per_seed)} trainings: their mean decides" if cell.seeds else ""
                 )
+                failures.append(f"{target}: {t.scope} {cell.accuracy:.3f} ({counts}) is under {t.minimum:.3f}")
     return failures
+
+
+def significant_drops(tests: Sequence[tuple[str, Threshold, Paired]]) -> list[str]:
+    """``--ftb-compare-fail=scope:drop@alpha``: one line per (target, threshold, paired comparison of the
+    two runs) whose drop is significantly larger than allowed.
+
+    The null hypothesis is that the true drop is at most the allowance (B - A >= -drop); it is tested
+    one-sided by inverting the clustered paired interval (:meth:`.intervals.PairedCounts.p_drop`), and
+    the tests of every target and scope together are Holm-adjusted, so the chance that the gate fails a
+    run whose drops are all within bounds is at most alpha.
+    """
+    ps = [p.p_drop(t.minimum) for _, t, p in tests]
+    rejected = holm(ps, [t.alpha or 0.0 for _, t, _ in tests])
+    return [
+        f"{target}: {t.scope} dropped {-(p.difference or 0) * 100:.1f} points on the {p.n} items both runs"
+        f" answered ({p.a_only} right only then, {p.b_only} only now), more than the {t.minimum * 100:.1f}"
+        f" allowed: one-sided p {_shown(pv)} (Holm over {len(tests)} test(s)"
+        + (f"; {p.trainings} trainings a side, training variance included" if p.trainings > 1 else "")
+        + f") < {t.alpha:g}"
+        for (target, t, p), pv, no in zip(tests, ps, rejected)
+        if no
+    ]
+
+
+def _shown(p: float) -> str:
+    return f"{p:.4f}" if p >= 1e-4 else "<0.0001"
 
 
 def verdict(failures: list[str], run_errors: int) -> tuple[str, list[str]]:
@@ -119,3 +145,11 @@ def verdict(failures: list[str], run_errors: int) -> tuple[str, list[str]]:
             f"but {run_errors} run error(s) (failed jobs, API errors, invalid case files): the exit status stays failed"
         )
     return ("FAILED" if failures else "passed"), lines
+
+
+def verdict_markdown(title: str, failures: list[str] | None, run_errors: int) -> list[str]:
+    """A gate's verdict for the Markdown summary (nothing when the gate was not set)."""
+    if failures is None:
+        return []
+    word, lines = verdict(failures, run_errors)
+    return [f"**{title}: {word}**", "", *(f"- {line}" for line in lines), ""]

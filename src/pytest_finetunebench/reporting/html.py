@@ -4,7 +4,8 @@ The page needs no network: its style, its small filtering script and its plots (
 by matplotlib, when the ``plot`` extra is installed) are all inside the file, so it opens from disk
 and as a CI artifact. It shows the run header (models, providers, datasets with their hashes,
 hyperparameters, version, commit, time, gate verdicts), the leaderboard, the per-split table with
-intervals and the in-form share, the before -> after table, the model-judge table, and every item,
+intervals and the in-form share, the before -> after table, the recipes table (several
+``--ftb-recipe``), the model-judge table, and every item,
 filterable by model stage, split and verdict and searchable; with a compared run, the items that
 flipped (pass -> fail, fail -> pass) come first. The filters can also be set from the address
 (``page.html#verdict=fail&split=rephrased&q=velmora``).
@@ -33,7 +34,7 @@ import pytest
 from ..grading.outcome import Record
 from . import paired, retention
 from .report import Summary, _split_order
-from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE, elsewhere_note, precision_note, system_note
+from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE, RECIPE_TITLE, elsewhere_note, precision_note, system_note
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;max-width:1400px}
@@ -82,8 +83,8 @@ def _verdict(r: Record) -> str:
     return "error" if r.error is not None else "pass" if r.passed else "fail"
 
 
-def _key(r: Record) -> tuple[str, str, str, str, str]:
-    return (r.target, r.dataset, r.case_id, r.split, r.question)
+def _key(r: Record) -> tuple[str, str, str, str, str, int]:
+    return (r.target, r.dataset, r.case_id, r.split, r.question, -1 if r.seed is None else r.seed)
 
 
 def flipped(before: Sequence[Record], now: Sequence[Record]) -> list[tuple[Record, str]]:
@@ -189,7 +190,7 @@ def _items(summary: Summary, flips: list[tuple[Record, str]]) -> str:
         shown = verdict + (f" ({flip_of[id(r)]})" if id(r) in flip_of else "")
         reason = r.error if r.error is not None else r.reason
         cells = [
-            r.target,
+            r.target if r.seed is None else f"{r.target} (seed {r.seed})",
             r.dataset,
             r.split,
             r.case_id,
@@ -242,7 +243,8 @@ def summary_tables(summary: Summary) -> str:
     """The leaderboard and the per-split table (for pytest-html's summary)."""
     return (
         f"<h2>FineTuneBench leaderboard</h2>{_table(summary.leaderboard_table())}"
-        f"<h2>FineTuneBench accuracy per model x dataset x split</h2>{_table(summary.table(), numeric_from=3)}"
+        "<h2>FineTuneBench accuracy per model x dataset x split</h2>"
+        + _table(summary.table(each_seed=True), numeric_from=3)
     )
 
 
@@ -277,8 +279,8 @@ def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *,
             )
     if summary.records:
         body += ["<h2>Leaderboard</h2>", _table(summary.leaderboard_table())]
-        body += ["<h2>Accuracy per model x dataset x split</h2>", _table(summary.table(), numeric_from=3)]
-        notes = summary.measurability_notes()
+        body += ["<h2>Accuracy per model x dataset x split</h2>", _table(summary.table(each_seed=True), numeric_from=3)]
+        notes = summary.variance_note() + summary.measurability_notes()
         body += [f'<p class="muted">{escape(n)}</p>' for n in notes]
         before_after = summary.before_after_table()
         if before_after:
@@ -287,6 +289,9 @@ def render(run: Mapping[str, Any], compared: Mapping[str, Any] | None = None, *,
                 f'<p class="muted">{escape(BEFORE_AFTER_TITLE)}</p>',
                 _table(before_after),
             ]
+        by_recipe = summary.recipe_table()
+        if by_recipe:
+            body += ["<h2>Recipes</h2>", f'<p class="muted">{escape(RECIPE_TITLE)}</p>', _table(by_recipe)]
         judged = summary.judge_table()
         if judged:
             body += [

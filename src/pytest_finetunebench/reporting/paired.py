@@ -2,40 +2,38 @@
 
 Independent intervals side by side waste the pairing: every target answers the same questions, so
 the question is how often one is right where the other is wrong. Per pair and scope (each split,
-and the pooled memorization / generalization / retention figures) this gives the items both
-answered (graded, no run error on either), how many only A and only B got right, the exact
-McNemar p-value on those discordant items, and B's accuracy minus A's with a 95% bootstrap
-interval that resamples whole cases (seeded by the pair's names: the same everywhere).
+and the pooled memorization / generalization / retention scores of :mod:`.scores`) this gives the
+items both answered (graded, no run error on either), how many only A and only B got right, B's
+accuracy minus A's with a 95% interval clustered by linked case, and the p-value that inverts that
+interval (:mod:`.intervals`: deterministic, nothing resampled). Per-split p-values are exploratory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..cases.schema import generalizes
 from ..grading.outcome import Record
 from ..providers.base import BASE, final_stages, scoring_of, stage_label
 from ..run import recipes
-from .stats import mcnemar, paired_interval
+from . import scores, seeded
+from .intervals import PairedCounts
 
-GENERALIZATION = "generalization"
-POOLED = ("memorization", GENERALIZATION, "retention")
+GENERALIZATION = scores.GENERALIZATION
+POOLED = scores.POOLED
 NO_SHARED = "no shared items"
 TITLE = (
-    "paired comparisons on the items both targets answered: right only in A / only in B, "
-    "exact McNemar p, accuracy B - A with a 95% case-bootstrap interval"
+    "paired comparisons on the items both targets answered: right only in A / only in B, accuracy B - A "
+    "with a 95% interval clustered by linked case (Newcombe's paired score interval) and the p-value that "
+    "inverts it (exploratory: no multiple-comparison control; the gate's tests are Holm-adjusted)"
 )
 
 
 def item_key(r: Record) -> tuple[str, str, str, str]:
     """What makes two records the same item whoever answered it."""
     return r.dataset, r.case_id, r.split, r.question
-
-
-def _in_scope(split: str, scope: str) -> bool:
-    return generalizes(split) if scope == GENERALIZATION else split == scope
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,15 @@ class Paired:
     p_value: float | None  # None: no shared items
     difference: float | None  # accuracy of B minus accuracy of A on the shared items
     ci: tuple[float, float] | None
+    counts: PairedCounts | None = None  # None: no shared items
+    over_seeds: seeded.SeededDifference | None = None  # several trainings on a side: the seed-aware test
+    trainings: int = 1  # the trainings paired (--ftb-seeds)
+
+    def p_drop(self, allowed: float) -> float:
+        """One-sided p of "B is at most ``allowed`` below A" by the same test as :attr:`p_value`."""
+        if self.over_seeds is not None:
+            return self.over_seeds.p_drop(allowed)
+        return 1.0 if self.counts is None else self.counts.p_drop(allowed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +70,8 @@ class Paired:
             "p_value": None if self.p_value is None else float(f"{self.p_value:.6g}"),
             "difference": None if self.difference is None else round(self.difference, 4),
             "ci": None if self.ci is None else [round(self.ci[0], 4), round(self.ci[1], 4)],
+            "design_effect": None if self.counts is None else round(self.counts.design_effect, 4),
+            **({"trainings": self.trainings} if self.trainings > 1 else {}),
         }
 
     def row(self) -> list[str]:
@@ -94,33 +103,43 @@ class Paired:
 
 
 def compare(a: str, b: str, scope: str, a_records: Iterable[Record], b_records: Iterable[Record]) -> Paired:
-    """The paired comparison of A's and B's records on ``scope`` (records matched by :func:`item_key`)."""
-    mine = {item_key(r): r for r in a_records if r.error is None and _in_scope(r.split, scope)}
-    shared = [
-        (mine[item_key(r)], r)
-        for r in b_records
-        if r.error is None and _in_scope(r.split, scope) and item_key(r) in mine
-    ]
-    if not shared:
+    """The paired comparison of A's and B's records on ``scope``: the records that count for it
+    (:func:`.scores.counted`), matched by :func:`item_key`, graded on both sides.
+
+    With several trainings on a side (``--ftb-seeds``), seed i of A is paired with seed i of B (an
+    untuned side with each of them), and the test is :func:`.seeded.difference`'s, whose variance
+    includes the seed-to-seed noise.
+    """
+    mine, theirs = _by_seed(a_records), _by_seed(b_records)
+    k = 1 if len(mine) == 1 == len(theirs) else min(x for x in (len(mine), len(theirs)) if x > 1)
+    pairs = [(mine[min(s, len(mine) - 1)], theirs[min(s, len(theirs) - 1)]) for s in range(k)]
+    shared = [[(x[key], y) for key, y in ys.items() if key in x] for x, ys in pairs]
+    n = sum(map(len, shared))
+    if not n:
         return Paired(a, b, scope, 0, 0, 0, None, None, None)
-    a_only = sum(x.passed and not y.passed for x, y in shared)
-    b_only = sum(y.passed and not x.passed for x, y in shared)
-    clusters: dict[tuple[str, str], list[int]] = {}
-    for x, y in shared:
-        c = clusters.setdefault((x.dataset, x.case_id), [0, 0, 0])
-        c[0], c[1], c[2] = c[0] + 1, c[1] + x.passed, c[2] + y.passed
-    counts = [tuple(c) for c in clusters.values()]
-    return Paired(
-        a,
-        b,
-        scope,
-        len(shared),
-        a_only,
-        b_only,
-        mcnemar(a_only, b_only),
-        (b_only - a_only) / len(shared),
-        paired_interval(counts, f"{a}|{b}|{scope}"),
-    )  # type: ignore[arg-type]
+    a_only = sum(x.passed and not y.passed for both in shared for x, y in both)
+    b_only = sum(y.passed and not x.passed for both in shared for x, y in both)
+    clusters: dict[tuple[str, str], list[list[int]]] = {}
+    for s, both in enumerate(shared):
+        for x, y in both:
+            c = clusters.setdefault(x.cluster, [[0, 0, 0, 0] for _ in range(k)])[s]
+            c[0], c[1], c[2], c[3] = c[0] + 1, c[1] + x.passed, c[2] + y.passed, c[3] + (x.passed and y.passed)
+    pooled = [tuple(sum(c[s][i] for s in range(k)) for i in range(4)) for c in clusters.values()]
+    counts = PairedCounts.of(pooled)  # type: ignore[arg-type]
+    if k == 1:
+        return Paired(a, b, scope, n, a_only, b_only, counts.p_value(), counts.difference, counts.interval(), counts)
+    per_training = replace(counts, design_effect=counts.design_effect * k)  # the fallback: one training's worth
+    over = seeded.difference([[tuple(c[s][:3]) for s in range(k)] for c in clusters.values()], per_training.interval())  # type: ignore[misc]
+    return Paired(a, b, scope, n, a_only, b_only, over.p_value(), over.difference, over.interval(), counts, over, k)
+
+
+def _by_seed(records: Iterable[Record]) -> list[dict[tuple[str, str, str, str], Record]]:
+    """The graded records by :func:`item_key`, one mapping per training in seed order (one when untuned)."""
+    out: dict[int | None, dict[tuple[str, str, str, str], Record]] = {}
+    for r in records:
+        if r.error is None:
+            out.setdefault(r.seed, {})[item_key(r)] = r
+    return [out[s] for s in sorted(out, key=lambda s: -1 if s is None else s)] or [{}]
 
 
 def scopes(records: Iterable[Record]) -> list[str]:
@@ -144,15 +163,25 @@ def _model(records: Sequence[Record], target: str) -> str:
     return next(r.model for r in records if r.target == target)
 
 
-def in_run(records: Sequence[Record]) -> list[Paired]:
-    """Every pair of :func:`pairs_in_run` on every scope they share (one ``no shared items`` entry if none)."""
+def in_run(records: Sequence[Record], marked: Mapping[str, Mapping[str, str]]) -> list[Paired]:
+    """Every pair of :func:`pairs_in_run` on every scope they share (one ``no shared items`` entry if none).
+
+    ``marked``: the splits not measurable per model (:func:`.scores.not_measurable`), left out of
+    generalization on both sides.
+    """
+    generated = [r for r in records if scoring_of(r.stage)[1] == "generate"]
     by_target: dict[str, list[Record]] = {}
-    for r in records:
-        if scoring_of(r.stage)[1] == "generate":
-            by_target.setdefault(r.target, []).append(r)
+    for r in generated:
+        by_target.setdefault(r.target, []).append(r)
     out = []
-    for a, b in pairs_in_run([r for rs in by_target.values() for r in rs]):
-        found = [compare(a, b, s, by_target[a], by_target[b]) for s in scopes(by_target[a] + by_target[b])]
+    for a, b in pairs_in_run(generated):
+        left_out = scores.left_out_for(marked, by_target[a][0].model) | scores.left_out_for(
+            marked, by_target[b][0].model
+        )
+        found = [
+            compare(a, b, s, *(scores.counted(generated, t, s, left_out) for t in (a, b)))
+            for s in scopes(by_target[a] + by_target[b])
+        ]
         shared = [p for p in found if p.n]
         out += shared or [Paired(a, b, "*", 0, 0, 0, None, None, None)]
     return out
@@ -163,4 +192,4 @@ def table(found: Sequence[Paired], pooled_only: bool = False) -> list[list[str]]
     rows = [p.row() for p in found if not pooled_only or p.scope in POOLED or not p.n]
     if not rows:
         return None
-    return [["A", "B", "scope", "n", "only A", "only B", "McNemar p", "B - A [95% CI]"], *rows]
+    return [["A", "B", "scope", "n", "only A", "only B", "p", "B - A [95% CI]"], *rows]

@@ -7,20 +7,20 @@ counted as errors, not as wrong answers, and are left out of the accuracies.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
 from ..cases.schema import BUILTIN_SPLITS, MEMORIZATION, generalizes
 from ..grading.outcome import Record
-from ..providers.base import BASE, IN_CONTEXT, final_stages, likelihood_stage, stage_label
+from ..providers.base import BASE, IN_CONTEXT, final_stages, stage_label
 from ..run import recipes
-from . import paired, retention
+from . import paired, retention, scores, seeded
 from .stats import Cell, design_effect
 from .text import SummaryText
 
-GENERALIZATION = "generalization"
-BASE_LIKELIHOOD = likelihood_stage(BASE)
+GENERALIZATION = scores.GENERALIZATION
 
 
 def _split_order(split: str) -> tuple[int, str]:
@@ -30,14 +30,29 @@ def _split_order(split: str) -> tuple[int, str]:
 class Summary(SummaryText):
     """The records of a run and their aggregates."""
 
-    def __init__(self, records: Iterable[Record] = ()) -> None:
-        self.records: list[Record] = list(records)
+    def __init__(self, records: Iterable[Record] = (), order: Iterable[str] = ()) -> None:
+        records = list(records)
+        # targets ranked as ``order`` gives them (a run's selection), then as they first appear; the records
+        # kept sorted by it, so no table or file depends on the order items ran or xdist workers finished in
+        self._rank = {t: i for i, t in enumerate(dict.fromkeys([*order, *(r.target for r in records)]))}
+        self.records: list[Record] = sorted(records, key=self._order)
         self.skipped = 0
-        self._comparisons: list[paired.Paired] | None = None  # bootstrapped once, read by every output
+        self._comparisons: list[paired.Paired] | None = None  # computed once, read by every output
+        self._not_measurable: dict[str, dict[str, str]] | None = None
 
     def add(self, record: Record) -> None:
-        self.records.append(record)
-        self._comparisons = None
+        bisect.insort(self.records, record, key=self._order)
+        self._comparisons = self._not_measurable = None
+
+    def _order(self, r: Record) -> tuple[int, str, str, tuple[int, str], str]:
+        """Where a record goes: its target's rank, then dataset, case and split."""
+        return (
+            self._rank.setdefault(r.target, len(self._rank)),
+            r.dataset,
+            r.case_id,
+            _split_order(r.split),
+            r.question,
+        )
 
     def _cell(self, target: str, dataset: str, split: str, records: list[Record], clustered: bool = False) -> Cell:
         graded = [r for r in records if r.error is None]
@@ -45,8 +60,9 @@ class Summary(SummaryText):
         if clustered:
             by_case: dict[tuple[str, str], list[bool]] = {}
             for r in graded:
-                by_case.setdefault((r.dataset, r.case_id), []).append(r.passed)
+                by_case.setdefault(r.cluster, []).append(r.passed)
             deff = design_effect((len(v), sum(v)) for v in by_case.values())
+        several = len({r.seed for r in graded}) > 1  # K >= 2 trainings: their mean and a seed-aware interval
         return Cell(
             target,
             dataset,
@@ -56,10 +72,11 @@ class Summary(SummaryText):
             len(records) - len(graded),
             sum(r.in_form is not False for r in graded),
             round(deff, 4),
+            seeded.proportion([(r.seed or 0, "|".join(r.cluster), r.passed) for r in graded]) if several else None,
         )
 
     def targets(self) -> list[str]:
-        """Model stages in the order they first appear."""
+        """Model stages in their rank: as the run selected them (see ``order``), else as they first appear."""
         return list(dict.fromkeys(r.target for r in self.records))
 
     def cells(self) -> list[Cell]:
@@ -76,50 +93,22 @@ class Summary(SummaryText):
         return [(self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for t in self.targets()]
 
     def aggregate(self, target: str, scope: str) -> Cell:
-        """A target's cell for ``memorization``, ``generalization`` or one split, over all datasets.
+        """A target's cell for a pooled score or one split, over all datasets (:mod:`.scores` says which
+        records count). Its interval is clustered by linked case (the variants of a case, and the cases
+        linked by ``uses``, are not independent)."""
+        return self._cell(target, "*", scope, self.counted(target, scope), clustered=True)
 
-        Its interval is clustered by case (the variants of a case are not independent).
-        Generalization leaves out the splits not measurable on the target's model.
-        """
-        mine = [r for r in self.records if r.target == target]
-        if scope == GENERALIZATION:
-            left_out = self.not_measurable().get(_untuned(mine[0].model), {}) if mine else {}
-            chosen = [r for r in mine if generalizes(r.split) and r.split not in left_out]
-        else:
-            chosen = [r for r in mine if r.split == scope]
-        return self._cell(target, "*", scope, chosen, clustered=True)
+    def counted(self, target: str, scope: str) -> list[Record]:
+        """``target``'s records that count for ``scope`` (:func:`.scores.counted`)."""
+        mine = next((r.model for r in self.records if r.target == target), None)
+        left_out = scores.left_out_for(self.not_measurable(), mine) if mine else set()
+        return scores.counted(self.records, target, scope, left_out)
 
     def not_measurable(self) -> dict[str, dict[str, str]]:
-        """Per model, the splits its upper bound cannot show: split -> why.
-
-        A split is measurable on a model when the model, untuned with the facts in the prompt
-        (``--ftb-in-context``), answers it above chance: the lower end of its 95% Wilson interval
-        is above chance. Without an in-context stage, the untuned model scored by likelihood
-        (``--ftb-baseline --ftb-scoring=...likelihood``) is the reference instead; without either,
-        nothing is marked. Chance is the share of the commoner gold answer for yes/no splits (0.5
-        when balanced), and 0 for the others (a value or a decline is not guessed). Memorization
-        is never marked.
-        """
-        stages: dict[str, set[str]] = {}
-        for r in self.records:
-            stages.setdefault(r.model, set()).add(r.stage)
-        reference = {m: IN_CONTEXT if IN_CONTEXT in found else BASE_LIKELIHOOD for m, found in stages.items()}
-        out: dict[str, dict[str, str]] = {}
-        for r in self.records:
-            if r.stage != reference[r.model] or r.split == MEMORIZATION or r.split in out.get(r.model, {}):
-                continue
-            records = [x for x in self.records if x.model == r.model and x.stage == r.stage and x.split == r.split]
-            cell = self._cell(r.target, "*", r.split, records)
-            if not cell.n:
-                continue
-            chance = _chance(records)
-            lo, hi = cell.interval
-            if lo <= chance:
-                name = "in context" if r.stage == IN_CONTEXT else "untuned by likelihood"
-                out.setdefault(r.model, {})[r.split] = (
-                    f"{name} {cell.accuracy:.3f} [{lo:.3f}, {hi:.3f}] is not above chance {chance:.2f}"
-                )
-        return out
+        """Per model, the splits its upper bound cannot show (:func:`.scores.not_measurable`; computed once)."""
+        if self._not_measurable is None:
+            self._not_measurable = scores.not_measurable(self.records)
+        return self._not_measurable
 
     def stages(self) -> list[tuple[str, str | None, str | None, str | None]]:
         """Per model: its (base, tuned, in-context) targets; tuned is the final stage (or the last epoch)."""
@@ -133,31 +122,31 @@ class Summary(SummaryText):
 
         # a recipe's model (`m+paraphrase:4`) is compared with the untuned stages of its model
         return [
-            (m, label(_untuned(m), BASE), label(m, final.get(m)), label(_untuned(m), IN_CONTEXT))
+            (m, label(scores.untuned(m), BASE), label(m, final.get(m)), label(scores.untuned(m), IN_CONTEXT))
             for m in found
             if final.get(m)
         ]
 
     # --- renderings -------------------------------------------------------------------------
 
-    def table(self) -> list[list[str]]:
-        """Rows of the per-split table, header first."""
-        rows = [["model", "dataset", "split", "n", "correct", "accuracy", "95% CI", "in-form", "errors"]]
-        for c in self.cells():
+    def table(self, each_seed: bool = False) -> list[list[str]]:
+        """Rows of the per-split table, header first; with several trainings, their SD (and with
+        ``each_seed``, every training's accuracy: the HTML page)."""
+        cells = self.cells()
+        seeded_ = any(c.seeds for c in cells)
+        head = ["model", "dataset", "split", "n", "correct", "accuracy", "95% CI"]
+        head += (["seed SD"] if seeded_ else []) + (["each seed"] if seeded_ and each_seed else [])
+        rows = [head + ["in-form", "errors"]]
+        for c in cells:
             lo, hi = c.interval
             share = c.in_form_share
+            spread = [f"{c.seeds.sd:.3f}" if c.seeds else "-"] if seeded_ else []
+            if seeded_ and each_seed:
+                spread.append(", ".join(f"{s}: {x / n:.3f}" for s, n, x in c.seeds.per_seed if n) if c.seeds else "-")
             rows.append(
-                [
-                    c.target,
-                    c.dataset,
-                    c.split,
-                    str(c.n),
-                    str(c.correct),
-                    f"{c.accuracy:.3f}",
-                    f"[{lo:.3f}, {hi:.3f}]",
-                    "-" if share is None else f"{share:.2f}",
-                    str(c.errors) if c.errors else "",
-                ]
+                [c.target, c.dataset, c.split, str(c.n), str(c.correct), f"{c.accuracy:.3f}", f"[{lo:.3f}, {hi:.3f}]"]
+                + spread
+                + ["-" if share is None else f"{share:.2f}", str(c.errors) if c.errors else ""]
             )
         return rows
 
@@ -195,7 +184,7 @@ class Summary(SummaryText):
                     row.append(f"{(t.accuracy - b.accuracy) * 100:+.1f} pts" if b and t and b.n and t.n else "-")
                 row += [_acc(cells["c"])] if has_ctx else []
                 if unmeasurable:
-                    left_out = unmeasurable.get(_untuned(model), {})
+                    left_out = unmeasurable.get(scores.untuned(model), {})
                     row.append(
                         "not measurable on this model"
                         if scope in left_out
@@ -225,7 +214,7 @@ class Summary(SummaryText):
                     None
                     if qa is None or name == recipes.QA
                     else paired.compare(
-                        qa, t, GENERALIZATION, *([r for r in self.records if r.target == x] for x in (qa, t))
+                        qa, t, GENERALIZATION, self.counted(qa, GENERALIZATION), self.counted(t, GENERALIZATION)
                     )
                 )
                 rows.append(
@@ -310,7 +299,7 @@ class Summary(SummaryText):
     def comparisons(self) -> list[paired.Paired]:
         """Paired comparisons of the run's targets on the items they share (computed once per records)."""
         if self._comparisons is None:
-            self._comparisons = paired.in_run(self.records)
+            self._comparisons = paired.in_run(self.records, self.not_measurable())
         return self._comparisons
 
     def precisions(self) -> dict[str, str]:
@@ -349,37 +338,26 @@ class Summary(SummaryText):
         }
 
 
-def _chance(records: list[Record]) -> float:
-    """What guessing scores: the commoner answer's share for yes/no golds, else 0."""
-    golds = [r.expected.strip().lower().rstrip(".") for r in records]
-    if golds and all(g in ("yes", "no") for g in golds):
-        return max(golds.count("yes"), golds.count("no")) / len(golds)
-    return 0.0
-
-
 def _vs_qa(p: paired.Paired | None) -> str:
-    """A recipe against qa on the same generalization items: B - A, its interval and McNemar p."""
+    """A recipe against qa on the same generalization items: B - A, its interval and p."""
     if p is None:
         return "-"
     return f"{p.shown_difference()}, p {p.shown_p()}" if p.n else paired.NO_SHARED
-
-
-def _untuned(model: str) -> str:
-    """The model whose untuned stages a recipe's model is compared with (itself for ``qa``)."""
-    return recipes.split(model)[0]
 
 
 def _acc(cell: Cell | None) -> str:
     return f"{cell.accuracy:.3f}" if cell is not None and cell.n else "-"
 
 
-def _item_order(r: Record) -> tuple[str, str, str, tuple[int, str], str]:
-    """A stable order for items, whatever order pytest-xdist workers finished them in."""
-    return (r.target, r.dataset, r.case_id, _split_order(r.split), r.question)
+def _item_order(r: Record) -> tuple[str, str, str, tuple[int, str], str, int]:
+    """A stable order for items, whatever order pytest-xdist workers finished them in (each training's
+    answers to a question in seed order)."""
+    return (r.target, r.dataset, r.case_id, _split_order(r.split), r.question, -1 if r.seed is None else r.seed)
 
 
 def _fmt(cell: Cell) -> str:
     if not cell.n:
         return "-"
     lo, hi = cell.interval
-    return f"{cell.accuracy:.3f} [{lo:.2f}, {hi:.2f}] (n={cell.n})"
+    trainings = f", {len(cell.seeds.per_seed)} seeds, SD {cell.seeds.sd:.3f}" if cell.seeds else ""
+    return f"{cell.accuracy:.3f} [{lo:.2f}, {hi:.2f}] (n={cell.n}{trainings})"

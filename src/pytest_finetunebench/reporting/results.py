@@ -4,7 +4,7 @@ written at the end (JSON report, Markdown and job summary, saved run, plots)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +19,45 @@ from . import gate, runs
 from .report import Summary
 from .text import elsewhere_note, system_note
 
+# what --ftb-report holds of a saved run's header, before the items and the tables: not its time, so
+# that a replayed run's report is the recorded one's byte for byte
+REPORT_HEADER = (
+    "plugin_version",
+    "python",
+    "pytest",
+    "git",
+    "models",
+    "providers",
+    "datasets",
+    "hyperparameters",
+    "options",
+    "gate",
+)
+
+
+def without_header(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``--ftb-report`` JSON without its run header (what depends on when, where and by whom it ran)."""
+    return {k: v for k, v in report.items() if k not in REPORT_HEADER}
+
 
 class Results:
     """A plugin object on the controller: gathers every item's record, then gates and writes outputs."""
 
-    def __init__(self, config: pytest.Config, opts: Mapping[str, Any], ctx: RunContext, run_id: str | None) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        opts: Mapping[str, Any],
+        ctx: RunContext,
+        run_id: str | None,
+        order: Sequence[str] = (),
+    ) -> None:
         self.config, self.opts, self.ctx = config, opts, ctx
         self.run_id = run_id  # under pytest-xdist: the workers' shared answers are removed at the end
         self.targets: dict[tuple[str, str], None] = {}  # (model, stage) of every item that reported
         self.case_files: dict[str, Path] = {}  # dataset -> the case file its items came from
         self.thresholds = gate.parse_thresholds(opts["fail_under"])
         self.drop_limits = gate.parse_thresholds(opts["compare_fail"], "--ftb-compare-fail")
-        self.summary = Summary()
+        self.summary = Summary(order=order)  # the selection's targets: the tables' row order
         self.run_errors = 0
         self.invalid_case_files: list[str] = []  # one line each, as the terminal shows them
         self.html: Path | None = None  # the page written by --ftb-html
@@ -90,7 +117,8 @@ class Results:
             pytest.ExitCode.INTERRUPTED,
             pytest.ExitCode.INTERNAL_ERROR,
         )
-        gated = gate.gated_targets(self.targets)
+        gated = gate.gated_targets(sorted(self.targets))  # in one order, whatever order the items ran in
+        self.invalid_case_files.sort()
         if (self.thresholds or self.drop_limits) and stopped:
             self.notes.append("gates not applied: the run stopped early (-x / --maxfail), so it is not saved either")
         elif self.thresholds and gated:
@@ -134,18 +162,20 @@ class Results:
             self.notes += runs.append_step_summary(markdown)
         if self.opts["report"]:
             report = {**self.summary.to_json(), "invalid_case_files": self.invalid_case_files}
-            if run is not None:
-                report["paired"] = run["paired"]
+            if run is not None:  # the saved run's header first: what ran, with what, when
+                report = {**{k: run[k] for k in REPORT_HEADER}, **report, "paired": run["paired"]}
             data = json.dumps(report, indent=2, ensure_ascii=False).encode()
-            self._write("--ftb-report", lambda: atomic_write(Path(self.opts["report"]), data))
+            self._write("--ftb-report", lambda: atomic_write(Path(self.opts["report"]), data, public=True))
         if self.opts["markdown"]:
-            self._write("--ftb-markdown", lambda: atomic_write(Path(self.opts["markdown"]), markdown.encode()))
+            self._write(
+                "--ftb-markdown", lambda: atomic_write(Path(self.opts["markdown"]), markdown.encode(), public=True)
+            )
         if self.opts["html"] and run is not None:
             from . import html
 
             reference = self.reference.data if self.reference is not None else None
             page = lambda: html.render(run, reference).encode()  # noqa: E731
-            self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page()))
+            self._write("--ftb-html", lambda: atomic_write(Path(self.opts["html"]), page(), public=True))
             self.html = Path(self.opts["html"])
         if self.opts["plot"] and self.summary.records:
             from . import plot
@@ -181,10 +211,10 @@ class Results:
             parts += [f"- `` {line} ``" for line in self.invalid_case_files] + [""]
         if self.comparison is not None:
             parts += self.comparison.markdown_lines() + [""]
-        parts += runs.verdict_markdown(
+        parts += gate.verdict_markdown(
             f"Gate (--ftb-fail-under={self.opts['fail_under']})", self.gate_failures, self.run_errors
         )
-        parts += runs.verdict_markdown(
+        parts += gate.verdict_markdown(
             f"Regression gate (--ftb-compare-fail={self.opts['compare_fail']})", self.compare_failures, self.run_errors
         )
         return "\n".join(parts)

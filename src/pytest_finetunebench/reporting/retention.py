@@ -9,6 +9,7 @@ from the untuned to the tuned model: above 0, the tuned model finds ordinary pro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from ..cases.schema import RETENTION
 from ..grading.outcome import Record
 from ..providers.base import BASE, IN_CONTEXT, scoring_of, stage_label
 from ..run import recipes
+from . import seeded
+from .seeded import t_quantile
 from .stats import Cell
 
 TITLE = (
@@ -60,7 +63,9 @@ def cell(records: Sequence[Record], target: str) -> Cell:
 
 def _kept(target: str, both: Sequence[tuple[Record, Record]]) -> Cell:
     known = [t for b, t in both if b.passed]
-    return Cell(target, "*", RETENTION, len(known), sum(t.passed for t in known))
+    several = len({t.seed for t in known}) > 1  # K >= 2 trainings: their mean, a seed-aware interval
+    estimate = seeded.proportion([(t.seed or 0, t.question, t.passed) for t in known]) if several else None
+    return Cell(target, "*", RETENTION, len(known), sum(t.passed for t in known), seeds=estimate)
 
 
 def forgotten(records: Sequence[Record], target: str) -> list[tuple[Record, Record]]:
@@ -77,11 +82,23 @@ class Row:
     tuned: Cell
     retained: Cell
     nll_base: float | None
-    nll_tuned: float | None
+    nll_tuned: float | None  # over several trainings: their mean
+    nll_seeds: tuple[float, ...] = ()  # each training's NLL (--ftb-seeds above 1)
 
     @property
     def delta_nll(self) -> float | None:
         return None if self.nll_base is None or self.nll_tuned is None else self.nll_tuned - self.nll_base
+
+    @property
+    def delta_nll_ci(self) -> tuple[float, float] | None:
+        """95% interval of Δ NLL over the trainings (Student's t on K - 1 df; the text is the same for
+        every training, so this is training variance); ``None`` with one training."""
+        k, delta = len(self.nll_seeds), self.delta_nll
+        if k < 2 or delta is None:
+            return None
+        sd = math.sqrt(sum((x - self.nll_tuned) ** 2 for x in self.nll_seeds) / (k - 1))  # type: ignore[operator]
+        half = t_quantile(0.975, k - 1) * sd / math.sqrt(k)
+        return delta - half, delta + half
 
     def as_dict(self) -> dict[str, Any]:
         delta = self.delta_nll
@@ -93,7 +110,26 @@ class Row:
             "nll_base": _round(self.nll_base),
             "nll_tuned": _round(self.nll_tuned),
             "delta_nll": _round(delta),
+            **(
+                {"nll_seeds": [_round(x) for x in self.nll_seeds], "delta_nll_ci": [_round(x) for x in ci]}
+                if (ci := self.delta_nll_ci)
+                else {}
+            ),
         }
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    """The mean NLL over a target's trainings (``None`` without any)."""
+    found = list(values)
+    return sum(found) / len(found) if found else None
+
+
+def _delta(row: Row) -> str:
+    """Δ NLL as the table shows it, with its interval over the trainings when there are several."""
+    if row.delta_nll is None:
+        return "-"
+    ci = row.delta_nll_ci
+    return f"{row.delta_nll:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
 
 
 def _round(x: float | None) -> float | None:
@@ -107,6 +143,7 @@ def rows(records: Sequence[Record]) -> list[Row]:
         both = pairs(records, target)
         base, tuned = [b for b, _ in both], [t for _, t in both]
         label = base[0].target if base else "-"
+        per_seed = {t.seed: t.nll for t in sorted(tuned, key=lambda t: t.seed or 0) if t.nll is not None}
         out.append(
             Row(
                 target,
@@ -114,7 +151,8 @@ def rows(records: Sequence[Record]) -> list[Row]:
                 Cell(target, "*", RETENTION, len(tuned), sum(t.passed for t in tuned)),
                 _kept(target, both),
                 next((b.nll for b in base if b.nll is not None), None),
-                next((t.nll for t in tuned if t.nll is not None), None),
+                _mean(per_seed.values()),
+                tuple(per_seed.values()) if len(per_seed) > 1 else (),
             )
         )
     return out
@@ -150,7 +188,7 @@ def table(records: Sequence[Record]) -> list[list[str]] | None:
                 f"[{lo:.3f}, {hi:.3f}]" if row.retained.n else "-",
                 str(row.retained.n - row.retained.correct),
                 nll,
-                "-" if row.delta_nll is None else f"{row.delta_nll:+.3f}",
+                _delta(row),
             ]
         )
     return head + body

@@ -5,9 +5,9 @@ Every run with results is saved as ``<store>/runs/NNNN_<UTC timestamp>.json`` (n
 hyperparameters, options, plugin version, git commit) and what came out (every item, the cells,
 the leaderboard, the gate's verdict). ``--ftb-compare`` prints, per target x dataset x split,
 the accuracy then -> now and the change in points; ``--ftb-compare-fail`` turns drops larger
-than allowed into a failed exit status (``scope:drop@alpha``: only drops the paired McNemar test
-on the items both runs answered finds significant at ``alpha``). Both runs' items are also
-compared paired, per target, on the pooled scopes (:mod:`.paired`).
+than allowed into a failed exit status (``scope:drop@alpha``: only drops that a one-sided paired
+test on the items both runs answered finds larger than allowed, Holm-adjusted over every test).
+Both runs' items are also compared paired, per target, on the pooled scopes (:mod:`.paired`).
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from typing import Any
 import pytest
 
 from .. import __version__
-from ..cases.schema import MEMORIZATION, generalizes
+from ..cases.schema import MEMORIZATION
 from ..grading.outcome import Record
 from ..run.tune import settings_from
 from ..store.jobstore import JobStore
-from . import paired
-from .gate import Threshold, verdict
+from . import paired, scores
+from .gate import Threshold, significant_drops
 from .report import GENERALIZATION, Summary
 from .text import aligned, markdown_rows
 
@@ -219,12 +219,6 @@ def _cells(data: Mapping[str, Any]) -> dict[tuple[str, str, str], Counts]:
     return {(c["target"], c["dataset"], c["split"]): (int(c["n"]), int(c["correct"])) for c in data.get("cells", [])}
 
 
-def _in_scope(split: str, scope: str) -> bool:
-    if scope == GENERALIZATION:
-        return generalizes(split)
-    return split == scope
-
-
 @dataclass(frozen=True)
 class Delta:
     """One row of a comparison: a cell (or an aggregate, dataset ``*``) then and now."""
@@ -298,12 +292,11 @@ class Comparison:
     def aggregate(self, target: str, scope: str) -> Delta:
         """A target's memorization, generalization or split, over the datasets both runs have for it."""
         common = {d for t, d, _ in self.then if t == target} & {d for t, d, _ in self.now if t == target}
-
-        def total(cells: dict[tuple[str, str, str], Counts]) -> Counts | None:
-            chosen = [c for (t, d, s), c in cells.items() if t == target and d in common and _in_scope(s, scope)]
-            return (sum(n for n, _ in chosen), sum(c for _, c in chosen)) if chosen else None
-
-        return Delta(target, "*", scope, total(self.then), total(self.now))
+        left_out = scores.saved_left_out((self.reference.data, self.current), target)
+        then, now = (
+            scores.saved_counts(d, target, scope, common, left_out) for d in (self.reference.data, self.current)
+        )
+        return Delta(target, "*", scope, then, now)
 
     def aggregates(self) -> list[Delta]:
         targets = list(dict.fromkeys(t for t, _, _ in self.now))
@@ -320,24 +313,40 @@ class Comparison:
         now = [Record.from_item(i) for i in self.current.get("items", [])]
         out = []
         for target in dict.fromkeys(r.target for r in now):
-            before, after = [r for r in then if r.target == target], [r for r in now if r.target == target]
+            left_out = scores.saved_left_out((self.reference.data, self.current), target)
             found = (
-                [paired.compare(f"{target} ({self.reference.name})", target, s, before, after) for s in scopes]
-                if before
+                [
+                    paired.compare(
+                        f"{target} ({self.reference.name})",
+                        target,
+                        s,
+                        scores.counted(then, target, s, left_out),
+                        scores.counted(now, target, s, left_out),
+                    )
+                    for s in scopes
+                ]
+                if any(r.target == target for r in then)
                 else []
             )
             out += [p for p in found if p.n]
         return out
 
     def check(self, thresholds: list[Threshold], targets: Iterable[str]) -> list[str]:
-        """One line per allowed drop a target exceeds (empty when every drop is within bounds)."""
-        failures = []
+        """One line per allowed drop a target exceeds (empty when every drop is within bounds).
+
+        ``scope:drop@alpha`` thresholds are tested together (:func:`.gate.significant_drops`: one-sided,
+        Holm over every target and scope)."""
+        failures, tests = [], []
         for target in targets:
             if not any(k[0] == target for k in self.then):
                 continue  # new since the compared run: nothing to regress from
             for t in thresholds:
                 if t.alpha is not None:
-                    failures += self._significant_drop(target, t)
+                    found = [p for p in self.paired([t.scope]) if p.b == target]
+                    if found:
+                        tests.append((target, t, found[0]))
+                    else:
+                        failures.append(f"{target}: no `{t.scope}` items both runs answered to compare")
                     continue
                 d = self.aggregate(target, t.scope)
                 if d.change is None:
@@ -347,21 +356,7 @@ class Comparison:
                         f"{target}: {t.scope} dropped {-d.change * 100:.1f} points ({_show(d.then)} -> {_show(d.now)}),"
                         f" more than the {t.minimum * 100:.1f} allowed"
                     )
-        return failures
-
-    def _significant_drop(self, target: str, t: Threshold) -> list[str]:
-        """``scope:drop@alpha``: a failure only for a drop beyond ``drop`` that is significant at ``alpha``."""
-        found = [p for p in self.paired([t.scope]) if p.b == target]
-        if not found:
-            return [f"{target}: no `{t.scope}` items both runs answered to compare"]
-        p = found[0]
-        if p.difference is None or p.p_value is None or -p.difference <= t.minimum + 1e-9 or p.p_value >= t.alpha:
-            return []
-        return [
-            f"{target}: {t.scope} dropped {-p.difference * 100:.1f} points on the {p.n} items both runs answered"
-            f" ({p.a_only} right only then, {p.b_only} only now; McNemar p {p.shown_p()} < {t.alpha:g}),"
-            f" more than the {t.minimum * 100:.1f} allowed"
-        ]
+        return failures + significant_drops(tests)
 
     def table(self) -> list[list[str]]:
         rows = [["model", "dataset", "split", "then", "now", "delta (points)"]]
@@ -385,14 +380,6 @@ class Comparison:
             + markdown_rows(self.table())
             + (["", paired.TITLE, "", *markdown_rows(compared)] if compared else [])
         )
-
-
-def verdict_markdown(title: str, failures: list[str] | None, run_errors: int) -> list[str]:
-    """A gate's verdict for the Markdown summary (nothing when the gate was not set)."""
-    if failures is None:
-        return []
-    word, lines = verdict(failures, run_errors)
-    return [f"**{title}: {word}**", "", *(f"- {line}" for line in lines), ""]
 
 
 def append_step_summary(markdown: str) -> list[str]:

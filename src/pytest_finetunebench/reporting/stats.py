@@ -1,11 +1,10 @@
-"""The statistics reports stand on: a group's counts (:class:`Cell`), intervals for one proportion
-clustered by case, and paired tests of two targets on the same items (exact McNemar, case bootstrap)."""
+"""The statistics reports stand on: a group's counts (:class:`Cell`) and intervals for one proportion
+clustered by linked case (Wilson on the effective sample size). Paired differences: :mod:`.intervals`."""
 
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,6 +44,25 @@ def wilson(correct: float, n: float, z: float = 1.96) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
+class SeedEstimate:
+    """An accuracy over K >= 2 trainings (:mod:`.seeded`): the mean over seeds, their SD, the seed-aware
+    95% interval, and each seed's (seed, n, correct)."""
+
+    mean: float
+    sd: float
+    interval: tuple[float, float]
+    per_seed: tuple[tuple[int, int, int], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mean": round(self.mean, 4),
+            "seed_sd": round(self.sd, 4),
+            "ci95": [round(self.interval[0], 4), round(self.interval[1], 4)],
+            "seeds": [{"seed": s, "n": n, "correct": c} for s, n, c in self.per_seed],
+        }
+
+
+@dataclass(frozen=True)
 class Cell:
     """Counts for one group of items."""
 
@@ -56,14 +74,21 @@ class Cell:
     errors: int = 0
     in_form: int = 0  # graded answers in the form the question asks for (see grade.in_form)
     design_effect: float = 1.0  # pooled cells: the interval uses n / design_effect (clustered by case)
+    seeds: SeedEstimate | None = None  # with K >= 2 trainings: n and correct are totals over them
 
     @property
     def accuracy(self) -> float:
+        """The share right (over several trainings: the mean of their accuracies)."""
+        if self.seeds is not None:
+            return self.seeds.mean
         return self.correct / self.n if self.n else 0.0
 
     @property
     def interval(self) -> tuple[float, float]:
-        """95% Wilson; for a pooled cell, on the effective sample size n / design effect."""
+        """95% Wilson; for a pooled cell, on the effective sample size n / design effect; over several
+        trainings, the seed-aware interval (:mod:`.seeded`)."""
+        if self.seeds is not None:
+            return self.seeds.interval
         return wilson(self.correct / self.design_effect, self.n / self.design_effect)
 
     @property
@@ -73,43 +98,12 @@ class Cell:
     def as_dict(self) -> dict[str, Any]:
         lo, hi = self.interval
         share = self.in_form_share
+        fields = asdict(self)
+        del fields["seeds"]  # several trainings: each one's numbers, else nothing
         return {
-            **asdict(self),
+            **fields,
+            **({"seeds": self.seeds.as_dict()} if self.seeds else {}),
             "accuracy": round(self.accuracy, 4),
             "ci95": [round(lo, 4), round(hi, 4)],
             "in_form_share": None if share is None else round(share, 4),
         }
-
-
-def mcnemar(a_only: int, b_only: int) -> float:
-    """Two-sided exact McNemar p-value: the binomial test at 1/2 on the discordant pairs.
-
-    ``min(1, 2 * P(X <= min(a_only, b_only)))`` for ``X ~ Binomial(a_only + b_only, 1/2)``; 1 when
-    there is no discordant pair (callers report a pair with no shared items apart, never as p = 1).
-    """
-    n = a_only + b_only
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(a_only, b_only) + 1))
-    return min(1.0, 2 * tail / 2**n)
-
-
-def paired_interval(
-    clusters: Sequence[tuple[int, int, int]], seed: str, reps: int = 2000, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the paired difference in accuracy, B minus A, resampling cases.
-
-    ``clusters`` are (items, right in A, right in B) per case: the variants of one case share its
-    fact, so whole cases are drawn with replacement. ``seed`` names the comparison, so the same
-    data gives the same interval on every machine.
-    """
-    rng = random.Random(seed)
-    k = len(clusters)
-    diffs = []
-    for _ in range(reps):
-        drawn = [clusters[i] for i in rng.choices(range(k), k=k)]
-        n = sum(c[0] for c in drawn)
-        diffs.append((sum(c[2] for c in drawn) - sum(c[1] for c in drawn)) / n)
-    diffs.sort()
-    tail = (1 - level) / 2
-    return diffs[int(tail * reps)], diffs[min(reps - 1, int((1 - tail) * reps))]

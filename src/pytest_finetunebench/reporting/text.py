@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..providers.base import BASE, IN_CONTEXT, scoring_of
 from . import paired, retention
 
 RECIPE_TITLE = (
@@ -16,6 +17,14 @@ RECIPE_TITLE = (
 JUDGE_TITLE = (
     "model judge (--ftb-judge): accuracy by the rule grader and by the judge on the same answers, and how "
     "often they agree"
+)
+ONE_TRAINING_NOTE = (
+    "note: one training per tuned model: intervals cover the questions, not training variance"
+    " (--ftb-seeds=K trains each K times and includes it)"
+)
+SEEDS_NOTE = (
+    "note: {k} trainings per tuned model (seeds {first}..{last}): accuracy is their mean, intervals include"
+    " training variance (cases x seeds, Student's t)"
 )
 BEFORE_AFTER_TITLE = (
     "before -> after: base = untuned, tuned = after fine-tuning, in-context = untuned with the "
@@ -58,28 +67,38 @@ class SummaryText:
     records: list[Any]
     skipped: int
 
+    def variance_note(self) -> list[str]:
+        """One line under each table with intervals: whether they include training variance."""
+        seeds = sorted({r.seed for r in self.records if r.seed is not None})
+        if len(seeds) > 1:
+            return [SEEDS_NOTE.format(k=len(seeds), first=seeds[0], last=seeds[-1])]
+        trained = any(scoring_of(r.stage)[0] not in (BASE, IN_CONTEXT) for r in self.records)
+        return [ONE_TRAINING_NOTE] if trained else []
+
     def terminal_lines(self) -> list[str]:
         """The tables as aligned plain text."""
-        lines = aligned(self.table()) + [""] + aligned(self.leaderboard_table())
+        note = self.variance_note()
+        lines = aligned(self.table()) + note + [""] + aligned(self.leaderboard_table()) + note
         before_after = self.before_after_table()
         if before_after:
             lines += ["", BEFORE_AFTER_TITLE, *aligned(before_after)]
         lines += self.measurability_notes()
         by_recipe = self.recipe_table()
         if by_recipe:
-            lines += ["", RECIPE_TITLE, *aligned(by_recipe)]
+            lines += ["", RECIPE_TITLE, *aligned(by_recipe), *note]
         judged = self.judge_table()
         if judged:
             lines += ["", JUDGE_TITLE, *aligned(judged)]
         kept = retention.table(self.records)
         if kept:
-            lines += ["", retention.TITLE, *aligned(kept), *retention.notes(self.records)]
+            lines += ["", retention.TITLE, *aligned(kept), *retention.notes(self.records), *note]
         compared = paired.table(self.comparisons(), pooled_only=True)
         if compared:
             lines += [
                 "",
                 paired.TITLE + " (pooled; every split in --ftb-markdown, --ftb-html, --ftb-report)",
                 *aligned(compared),
+                *note,
             ]
         if self.skipped:
             lines.append(f"{self.skipped} item(s) skipped (no answer to grade; see -rs)")
@@ -87,14 +106,17 @@ class SummaryText:
 
     def markdown(self) -> str:
         """The tables in GitHub-flavoured Markdown."""
+        note = [f"\n> {n}" for n in self.variance_note()]
         parts = [
             "## FineTuneBench accuracy",
             "",
             *markdown_rows(self.table()),
+            *note,
             "",
             "### Leaderboard",
             "",
             *markdown_rows(self.leaderboard_table()),
+            *note,
         ]
         before_after = self.before_after_table()
         if before_after:
@@ -104,7 +126,7 @@ class SummaryText:
             parts += ["", *(f"> {n}" for n in notes)]
         by_recipe = self.recipe_table()
         if by_recipe:
-            parts += ["", "### Recipes", "", RECIPE_TITLE, "", *markdown_rows(by_recipe)]
+            parts += ["", "### Recipes", "", RECIPE_TITLE, "", *markdown_rows(by_recipe), *note]
         judged = self.judge_table()
         if judged:
             parts += ["", "### Model judge", "", JUDGE_TITLE, "", *markdown_rows(judged)]
@@ -118,10 +140,11 @@ class SummaryText:
                 "",
                 *markdown_rows(kept),
                 *(f"> {n}" for n in retention.notes(self.records)),
+                *note,
             ]
         compared = paired.table(self.comparisons())
         if compared:
-            parts += ["", "### Paired comparisons", "", paired.TITLE, "", *markdown_rows(compared)]
+            parts += ["", "### Paired comparisons", "", paired.TITLE, "", *markdown_rows(compared), *note]
         if shown := precision_note(self.precisions(), self.generated_in()):
             parts += ["", f"Precision (local models; likelihood scores are fp32): {shown}"]
         return "\n".join(parts) + "\n"

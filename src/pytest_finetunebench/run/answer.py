@@ -30,12 +30,14 @@ from ..providers.base import (
     Answer,
     Endpoint,
     Prompt,
+    ProviderError,
     Scorer,
     TuneRequest,
     TuneSettings,
     scoring_of,
 )
 from ..suites import forgetting_text
+from ..usercode import brief, defined_at
 from .tune import Tuner
 
 IN_CONTEXT_PREAMBLE = "Use these facts to answer.\n"
@@ -77,7 +79,7 @@ class Evaluation:
     def collected(self, items: Sequence[Asked]) -> None:
         """Remember every collected item, before deselection: they decide the training set."""
         for item in items:
-            self._collected[item.target.model].append(item)
+            self._collected[item.target.training].append(item)
 
     def plan(self, items: Sequence[Asked]) -> None:
         """Remember the final selection (after -k, -m, --lf and deselection): these are asked."""
@@ -86,8 +88,8 @@ class Evaluation:
 
     @property
     def models(self) -> list[str]:
-        """Models with at least one selected item."""
-        return list(dict.fromkeys(t.model for t in self._by_target))
+        """Trainings (models, each seed apart with ``--ftb-seeds``) with at least one selected item."""
+        return list(dict.fromkeys(t.training for t in self._by_target))
 
     def request(self, model: str) -> TuneRequest:
         """The tuning request of ``model``, from what was collected."""
@@ -130,7 +132,9 @@ class Evaluation:
             return self._ask(target)
         # named by what determines the answers (training, target, the items asked), so a rerun that
         # happens to share the xdist run id never reuses another run's answers
-        what = "\n".join([self.request(target.model).key(), target.label, *(i.nodeid for i in self._by_target[target])])
+        what = "\n".join(
+            [self.request(target.training).key(), target.label, *(i.nodeid for i in self._by_target[target])]
+        )
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", target.label)[:60]
         name = f"{slug}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
         store = self.ctx.store
@@ -161,28 +165,35 @@ class Evaluation:
 
     def _ask(self, target: Target) -> Batch:
         items = self._by_target[target]
-        stages = [scoring_of(t.stage)[0] for t in self._by_target if t.model == target.model]
-        endpoints = self.tuner.endpoints(target.model, stages, self._collected[target.model])
+        stages = [scoring_of(t.stage)[0] for t in self._by_target if t.training == target.training]
+        endpoints = self.tuner.endpoints(target.training, stages, self._collected[target.training])
         stage, scoring = scoring_of(target.stage)
         endpoint = endpoints[BASE if stage == IN_CONTEXT else stage]
         render = in_context_prompt if stage == IN_CONTEXT else (lambda i: i.variant.prompt)
         prompts = [Prompt(item.nodeid, render(item)) for item in items]
-        provider = self.tuner.provider(target.model)
+        provider = self.tuner.provider(target.training)
         nll = None
-        with self.tuner.recording(target.model):
+        with self.tuner.recording(target.training):
             if scoring == LIKELIHOOD:
                 answers = by_likelihood(provider, endpoint, prompts, items)  # type: ignore[arg-type]
             else:
                 answers = provider.answer(endpoint, prompts)
                 if (
                     stage != IN_CONTEXT
-                    and self.tuner.spec(target.model).nll
+                    and self.tuner.spec(target.training).nll
                     and any(i.variant.split == RETENTION for i in items)
                 ):
                     nll = provider.nll(endpoint, forgetting_text())  # type: ignore[attr-defined]
+        answers = list(answers)
         if len(answers) != len(prompts):
-            raise RuntimeError(
-                f"{target.label}: the provider returned {len(answers)} answers for {len(prompts)} prompts"
+            raise ProviderError(
+                f"{target.label}: the {provider.name} provider returned {len(answers)} answers for {len(prompts)}"
+                " prompts; fix: return one Answer per prompt, in order"
+            )
+        if wrong := [a for a in answers if not isinstance(a, Answer)]:
+            raise ProviderError(
+                f"{target.label}: the {provider.name} provider's answer() returned {brief(wrong[0])}, not an Answer"
+                f"{defined_at(type(provider).answer)}; fix: return [Answer(text), ...], one per prompt"
             )
         by_key = {p.key: a for p, a in zip(prompts, answers)}
         verdicts = {}

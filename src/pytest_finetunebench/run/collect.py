@@ -13,9 +13,11 @@ import pytest
 
 from ..cases.casefile import Case, Dataset, Variant, load_dataset
 from ..cases.schema import RETENTION, CaseFileError
-from ..grading.outcome import describe, judge
+from ..grading.outcome import UserCodeError, describe, describe_error, failed, judge
 from ..items import Target
 from ..providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage
+from ..settings import setting
+from ..usercode import in_plugin
 from . import recipes
 from .answer import EVALUATION
 from .tune import parse_epochs
@@ -64,6 +66,8 @@ class Selection:
             chosen = [recipes.parse(r) for r in dict.fromkeys(opts.get("recipe") or [recipes.QA])]
         except recipes.RecipeError as exc:
             raise pytest.UsageError(str(exc)) from None
+        k, first = int(setting(opts, "seeds")), int(setting(opts, "seed"))
+        seeds: list[int | None] = [None] if k == 1 else list(range(first, first + k))
         untuned = (
             BASE,
             IN_CONTEXT,
@@ -75,7 +79,11 @@ class Selection:
                 target
                 for m in models
                 for s in stages
-                for target in ([Target(m, s)] if s in untuned else [Target(recipes.labelled(m, r), s) for r in chosen])
+                for target in (
+                    [Target(m, s)]
+                    if s in untuned
+                    else [Target(recipes.labelled(m, r), s, seed) for r in chosen for seed in seeds]
+                )
             ),
             splits=frozenset(opts.get("split") or ()),
             datasets=frozenset(opts.get("dataset") or ()),
@@ -145,6 +153,29 @@ def is_case_file(path: Path, roots: Iterable[Path]) -> bool:
     if path.suffix not in CASE_SUFFIXES:
         return False
     return any(path == root or root in path.parents for root in roots)
+
+
+class CaseDir(pytest.Dir):
+    """A folder of case files: an entry named like a case file that is no regular file (a dangling
+    symlink, a symlink loop, a folder) is collected as a case file, so it fails in one line instead
+    of being left out without a word."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        with os.scandir(self.path) as entries:
+            odd = sorted(Path(e.path) for e in entries if e.name.endswith(CASE_SUFFIXES) and not _regular(e))
+        for node in super().collect():
+            if node.path not in odd:
+                yield node
+        for path in odd:
+            yield from self.ihook.pytest_collect_file(file_path=path, parent=self)
+
+
+def _regular(entry: os.DirEntry[str]) -> bool:
+    """Whether a folder entry is a regular file (or a symlink to one); a symlink loop is not."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 class CaseFile(pytest.File):
@@ -261,11 +292,21 @@ class VariantItem(pytest.Item):
 
     def runtest(self) -> None:
         evaluation = self.config.stash[EVALUATION]
-        answer = evaluation.answer(self)
+        try:
+            answer = evaluation.answer(self)
+        except Exception as exc:  # tuning or answering failed: this item's error, still counted
+            raise failed(self, describe_error(exc), exc) from exc
         verdict = evaluation.verdict(self)
         judge(self, answer, verdict, evaluation.grader, **evaluation.measured(self), matchers=evaluation.matchers)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        # a team's code failing is one line; -v or --tb=long shows its traceback
+        verbose = self.config.option.verbose > 0 or self.config.option.tbstyle == "long"
+        cause = excinfo.value.__cause__
+        if isinstance(excinfo.value, UserCodeError) and verbose and cause is not None:
+            raised = pytest.ExceptionInfo.from_exception(cause)  # its traceback from the team's frames on
+            raised.traceback = raised.traceback.filter(lambda e: not in_plugin(e.path)) or raised.traceback
+            return super().repr_failure(raised, style)
         return describe(excinfo) or super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..cases.generate.people import TEMPLATES
 from ..providers.base import TrainingPair
+from ..usercode import brief, defined_at, describe
 
 if TYPE_CHECKING:
     from ..cases.casefile import Case, Dataset
@@ -107,8 +108,23 @@ class Recipe:
             )
             out.append(TrainingPair(prompt, case.fact))
         if self.build is not None:
-            out += list(self.build(case, dataset))
+            out += self._built(case, dataset)
         return out
+
+    def _built(self, case: Case, dataset: Dataset) -> list[TrainingPair]:
+        """The pairs a team's ``build`` gives ``case``; a one-line :class:`RecipeError` if it raises or
+        returns anything but training pairs."""
+        where = f"{dataset.path}:{case.line}: recipe `{self.name}`"
+        try:
+            built = list(self.build(case, dataset))  # type: ignore[misc]
+        except Exception as exc:
+            raise RecipeError(f"{where}: its build raised {describe(exc)} on case `{case.id}`") from exc
+        if wrong := [p for p in built if not isinstance(p, TrainingPair)]:
+            raise RecipeError(
+                f"{where}: its build returned {brief(wrong[0])} for case `{case.id}`, not a TrainingPair"
+                f"{defined_at(self.build)}; fix: return a list of TrainingPair(prompt, answer)"
+            )
+        return built
 
     def extra(self) -> list[TrainingPair]:
         """Pairs added once to the whole training set, after the cases' pairs."""

@@ -10,8 +10,10 @@ key makes them share one tuning.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 
 from .. import providers
 from ..grading.outcome import RunError, describe_error
-from ..items import Asked
+from ..items import Asked, split_training
 from ..providers.base import (
     BASE,
     IN_CONTEXT,
@@ -33,6 +35,7 @@ from ..providers.base import (
     TuneSettings,
 )
 from ..settings import setting
+from ..usercode import brief, defined_at
 from . import elsewhere, recipes
 from .recipes import QA, Recipe
 
@@ -113,14 +116,14 @@ class Tuner:
         return elsewhere.declared(self.ctx.options) if self.answer_only else None
 
     def spec(self, model: str) -> providers.ProviderSpec:
-        """The provider spec serving ``model`` (its capabilities)."""
-        return providers.spec_for(model, self.ctx)
+        """The provider spec serving ``model`` (its capabilities; ``model`` may name one of its trainings)."""
+        return providers.spec_for(split_training(model)[0], self.ctx)
 
     def provider(self, model: str) -> Provider:
         """The provider serving ``model`` (one instance per provider kind)."""
-        spec = providers.spec_for(model, self.ctx)
+        spec = self.spec(model)
         if spec.name not in self._providers:
-            self._providers[spec.name] = providers.create(model, self.ctx)
+            self._providers[spec.name] = providers.create(split_training(model)[0], self.ctx)
         return self._providers[spec.name]
 
     def _once(
@@ -134,20 +137,31 @@ class Tuner:
         with store.lock("tuned", spec.name, key):
             handles = store.read_json("tuned", spec.name, key) or {}
             if not set(stages) <= handles.keys():
-                handles.update({s: e.handle for s, e in provider.endpoints(request, stages).items()})
+                handles.update(
+                    _handles(
+                        f"{request.model}: the {spec.name} provider",
+                        provider,
+                        provider.endpoints(request, stages),
+                        stages,
+                    )
+                )
                 store.write_json(handles, "tuned", spec.name, key)
         return {s: Endpoint(request.model, s, handles[s]) for s in stages}
 
     def request(self, model: str, trained: list[Asked]) -> TuneRequest:
-        """The request ``model`` is (or will be) tuned with: what ``trained`` relies on."""
+        """The request ``model`` is (or will be) tuned with: what ``trained`` relies on. ``model`` may name
+        one of its trainings (``m#seed3``, :attr:`.items.Target.training`): that training's seed, so its
+        own key, job and weights."""
         if model not in self._requests:
-            base, recipe = recipes.split(model)  # `gpt-4o-mini+paraphrase:4`: its own request, keyed by its own pairs
-            self._requests[model] = TuneRequest(base, training_set(trained, recipe), self.settings)
+            plain, seed = split_training(model)
+            base, recipe = recipes.split(plain)  # `gpt-4o-mini+paraphrase:4`: its own request, keyed by its own pairs
+            settings = self.settings if seed is None else replace(self.settings, seed=seed)
+            self._requests[model] = TuneRequest(base, training_set(trained, recipe), settings)
         return self._requests[model]
 
     def recording(self, model: str) -> AbstractContextManager[None]:
         """The recording context for calls into ``model``'s provider (tuning and answers)."""
-        return self.ctx.recording(providers.spec_for(model, self.ctx).name, self._requests[model])
+        return self.ctx.recording(self.spec(model).name, self._requests[model])
 
     def endpoints(self, model: str, stages: list[str], trained: list[Asked]) -> Mapping[str, Endpoint]:
         """Endpoints for ``stages`` of ``model``, trained on what ``trained`` relies on; tunes once.
@@ -186,3 +200,25 @@ class Tuner:
             self._endpoints[model] = exc
             raise
         return self._endpoints[model]
+
+
+def _handles(who: str, provider: Provider, got: object, stages: Sequence[str]) -> dict[str, Any]:
+    """The handles a plugin's provider returned from ``endpoints``, by stage; a one-line
+    :class:`ProviderError` unless it is one :class:`Endpoint` per stage with a JSON handle."""
+    at = defined_at(type(provider).endpoints)
+    fix = f"{at}; fix: return {{stage: Endpoint(request.model, stage, handle)}} for every stage asked"
+    if not isinstance(got, Mapping) or not set(stages) <= got.keys():
+        missing = ", ".join(s for s in stages if not isinstance(got, Mapping) or s not in got)
+        raise ProviderError(f"{who}'s endpoints() returned {brief(got)}, without the stage(s) {missing}{fix}")
+    if wrong := [e for s, e in got.items() if s in stages and not isinstance(e, Endpoint)]:
+        raise ProviderError(f"{who}'s endpoints() returned {brief(wrong[0])}, not an Endpoint{fix}")
+    handles = {s: e.handle for s, e in got.items() if s in stages}
+    for stage, handle in handles.items():
+        try:
+            json.dumps(handle)
+        except (TypeError, ValueError):
+            raise ProviderError(
+                f"{who}'s {stage} endpoint has the handle {brief(handle)}, not a JSON value (the job"
+                f" store keeps it){at}; fix: a str, a number or a list of them, such as str(path)"
+            ) from None
+    return handles

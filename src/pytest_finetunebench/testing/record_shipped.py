@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from .. import record
+from ..reporting.results import without_header
 from .openai_emulator import OpenAIEmulator
 from .together_emulator import TogetherEmulator
 
@@ -83,7 +84,7 @@ def _record(
     if not outcomes:
         sys.stderr.write(proc.stderr)
         return None
-    return outcomes, json.loads((project / "report.json").read_text()), summary
+    return outcomes, without_header(json.loads((project / "report.json").read_text())), summary
 
 
 def main(argv: list[str] | None = None) -> int:
