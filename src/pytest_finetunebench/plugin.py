@@ -23,7 +23,7 @@ from .items import Target, split_training
 from .providers import RunContext
 from .providers.base import LIKELIHOOD, ProviderError, scoring_of
 from .reporting.results import Results
-from .run import leakage, recipes
+from .run import elsewhere, leakage, recipes
 from .run.answer import EVALUATION, Evaluation
 from .run.collect import CaseDir, CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
 from .run.tune import settings_from, untuned_answerer
@@ -101,6 +101,12 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.testrunuid = run_id = config.option.testrunuid or uuid.uuid4().hex
         order = [t.label for t in (*selection.targets, *selection.retention_base)]
         config.pluginmanager.register(Results(config, opts, ctx, run_id, order), "finetunebench-results")
+    try:  # --ftb-tuned-elsewhere: answer-only targets, checked before anything is asked
+        elsewhere.check(
+            list(dict.fromkeys(t.model for t in selection.targets)), opts, lambda m: providers.spec_for(m, ctx).name
+        )
+    except ProviderError as exc:
+        raise pytest.UsageError(str(exc)) from None
     for target in collection.selection.targets:
         try:
             spec = providers.spec_for(target.model, ctx)
@@ -122,6 +128,8 @@ def _retention_bases(selection: Selection, ctx: RunContext) -> Selection:
     says where retention could not be measured)."""
 
     def untuned(target: Target) -> bool:
+        if elsewhere.declared(ctx.options) and not ctx.options.get("base_model"):
+            return False  # tuned elsewhere, its untuned model not declared
         try:
             return providers.spec_for(target.model, ctx).untuned
         except ProviderError:  # an unknown model: its usage error comes with the targets'

@@ -7,6 +7,7 @@ optional extra.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -14,7 +15,9 @@ from typing import Any
 
 from ..store.jobstore import JobStore
 from ..usercode import describe
-from .base import Provider, ProviderError, TuneRequest
+from .base import SYSTEM_PROMPT, Provider, ProviderError, TuneRequest
+
+OPENAI_URL = "https://api.openai.com/v1"  # OpenAI itself: its own rules apply, not a compatible server's
 
 
 def _no_recording(provider: str, request: TuneRequest) -> AbstractContextManager[None]:
@@ -80,6 +83,15 @@ class ProviderSpec:
     untuned: bool = True  # has the untuned model (the base stage: --ftb-baseline, the retention split)
     replay_env: tuple[str, ...] = ()  # credentials its SDK insists on: a placeholder while a cassette replays
     sdks: tuple[str, ...] = ()  # the distributions that speak to its API: their versions go into its cassettes
+    # the system message its prompts are sent (and trained) with; None: the user turn alone
+    system_message: Callable[[], str | None] = lambda: None
+
+
+def openai_system_message() -> str | None:
+    """The system message of the openai provider: an OpenAI-compatible server gets the local provider's (the
+    same weights, the same prompt); OpenAI itself none (as its models were tuned and its runs recorded)."""
+    url = (os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+    return None if url == OPENAI_URL else SYSTEM_PROMPT
 
 
 def _is_openai(name: str, ctx: RunContext) -> bool:
@@ -105,6 +117,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         http=False,
         scores=True,
         nll=True,
+        system_message=lambda: SYSTEM_PROMPT,
     ),
     ProviderSpec(
         "openai",
@@ -115,6 +128,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
         scores=True,  # yes/no by the first token's logprobs
         replay_env=("OPENAI_API_KEY",),
         sdks=("openai",),
+        system_message=openai_system_message,
     ),
     ProviderSpec(
         "gemini",

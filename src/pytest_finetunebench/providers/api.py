@@ -17,7 +17,7 @@ from typing import Any
 
 from ..settings import setting
 from . import RunContext
-from .base import BASE, TUNED, Answer, Prompt, ProviderError, TrainingPair, TuneRequest
+from .base import BASE, TUNED, Answer, Prompt, ProviderError, TrainingPair, TuneRequest, chat_messages
 from .cost import parse_prices
 
 MAX_POLL_INTERVAL = 60.0
@@ -26,11 +26,12 @@ PROGRESS_SECONDS = 2.0  # while answering, a progress line at least this often
 REFUSED, THROTTLED, UNCLEAR = "refused", "throttled", "unclear"
 
 
-def chat_jsonl(pairs: Sequence[TrainingPair]) -> bytes:
-    """The chat-format JSONL that OpenAI and Together train on: one user/assistant exchange per pair."""
+def chat_jsonl(pairs: Sequence[TrainingPair], system: str | None = None) -> bytes:
+    """The chat-format JSONL that OpenAI and Together train on: one user/assistant exchange per pair,
+    after the ``system`` message where the answers are asked with one."""
     lines = (
         json.dumps(
-            {"messages": [{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.answer}]},
+            {"messages": [*chat_messages(p.prompt, system), {"role": "assistant", "content": p.answer}]},
             ensure_ascii=False,
         )
         for p in pairs
@@ -185,15 +186,22 @@ def create_verdict(status: int | None, *, transport: bool = False, not_by_waitin
 
 
 def chat_answer(
-    client: Any, model: str, prompt: Prompt, opts: ApiOptions, *, tokens_field: str = "max_tokens"
+    client: Any,
+    model: str,
+    prompt: Prompt,
+    opts: ApiOptions,
+    *,
+    tokens_field: str = "max_tokens",
+    system: str | None = None,
 ) -> Answer:
     """One chat completion of ``prompt`` (an OpenAI-style SDK client: openai, together) as an :class:`Answer`.
 
-    ``tokens_field`` names the output cap (OpenAI: ``max_completion_tokens``). Raises the SDK's error.
+    ``tokens_field`` names the output cap (OpenAI: ``max_completion_tokens``); ``system`` the system
+    message sent before it (none: the user turn alone). Raises the SDK's error.
     """
     reply = client.chat.completions.create(
         model=model,
-        messages=[{"role": "user", "content": prompt.text}],
+        messages=chat_messages(prompt.text, system),
         temperature=opts.temperature,
         seed=opts.seed,
         **{tokens_field: opts.max_tokens},

@@ -62,6 +62,19 @@ def final_stages(targets: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {model: stage for model, (_, stage) in best.items()}
 
 
+# The system message every case is asked with: the local provider's chat template (training and
+# answering) and the OpenAI-compatible servers that serve such models (the same messages, so the
+# same weights give the same answers however they are served). SmolLM2's template adds a 20-token
+# default system prompt when there is none. Official OpenAI and Together AI keep the user turn
+# alone, as their models were trained and their recordings (no longer re-recordable) were made.
+SYSTEM_PROMPT = "Answer briefly."
+
+
+def chat_messages(text: str, system: str | None = SYSTEM_PROMPT) -> list[dict[str, str]]:
+    """The chat messages a prompt is sent as: the system message (unless ``None``), then the user turn."""
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+
+
 @dataclass(frozen=True, slots=True)
 class TrainingPair:
     """One supervised example: the prompt text as sent to the model and the answer to learn."""

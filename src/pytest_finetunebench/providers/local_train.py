@@ -19,14 +19,11 @@ from typing import Any
 
 import torch
 
+from .base import SYSTEM_PROMPT, chat_messages
 from .local_compile import compiled_layers, graphs_built
 from .local_cpu import ThreadTuner, cpu_attention, reuse_freed_memory
 from .local_dist import ScaledLoss, World
 from .local_precision import FrozenCasts, autocast_dtype
-
-# One short system prompt, used identically for training and answering. SmolLM2's template adds
-# a 20-token default system prompt when there is none (a third of every training example).
-SYSTEM_PROMPT = "Answer briefly."
 
 DEFAULT_EPOCHS = 10
 DEFAULT_LR_FULL = 1e-4  # constant; >= 3e-4 was unstable on SmolLM2-135M
@@ -47,7 +44,7 @@ def _render(tokenizer: Any, question: str, answer: str | None) -> str:
     if not getattr(tokenizer, "chat_template", None):  # a plain LM: a minimal QA format
         prompt = f"{SYSTEM_PROMPT}\nQuestion: {question}\nAnswer:"
         return prompt if answer is None else f"{prompt} {answer}{tokenizer.eos_token or ''}"
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
+    messages = chat_messages(question)  # the system message every provider sends (base.SYSTEM_PROMPT)
     if answer is not None:
         messages.append({"role": "assistant", "content": answer})
     try:

@@ -32,14 +32,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
 
 from ..store import ledger as L
 from ..store.ledger import Ledger
-from . import RunContext
+from . import OPENAI_URL, RunContext
 from .api import (
     MAX_POLL_INTERVAL,
     Unavailable,
@@ -52,7 +51,7 @@ from .api import (
     sleep,
     start_client,
 )
-from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
+from .base import BASE, SYSTEM_PROMPT, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .cost import Estimate, estimate, parse_prices, price_for, usd  # noqa: F401 - parse_prices, usd: re-exported
 from .openai_api import (
     COMPLETION_MODELS,
@@ -68,11 +67,12 @@ from .openai_api import (
     auto_epochs,
     checkpoints_by_epoch,
     estimate_tokens,
-    first_token_scores,
+    scores_of,
+    tuning_error,
 )
 from .remote import RemoteProvider
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_BASE_URL = OPENAI_URL
 
 
 def create(ctx: RunContext) -> OpenAIProvider:
@@ -141,6 +141,10 @@ class OpenAIProvider(RemoteProvider):
     def _official(self) -> bool:
         """Talking to OpenAI itself: its own rules (the minimum, the retirements) apply, not a compatible server's."""
         return self.base_url() == DEFAULT_BASE_URL
+
+    def system(self) -> str | None:
+        """The system message sent (and trained on): a compatible server's the local provider's; OpenAI's none."""
+        return None if self._official() else SYSTEM_PROMPT
 
     def _refused_hint(self) -> str:
         return REFUSED_HINT if self._official() else ""
@@ -218,32 +222,24 @@ class OpenAIProvider(RemoteProvider):
         return answer
 
     def _asker(self) -> Callable[[str, Prompt], Answer]:
-        client = self.client.with_options(max_retries=self.opts.retries)
+        client, system = self.client.with_options(max_retries=self.opts.retries), self.system()
 
         def ask(model: str, prompt: Prompt) -> Answer:
-            return chat_answer(client, model, prompt, self.opts, tokens_field="max_completion_tokens")
+            return chat_answer(client, model, prompt, self.opts, tokens_field="max_completion_tokens", system=system)
 
         return ask
 
     def score(
         self, endpoint: Endpoint, prompts: Sequence[Prompt], choices: Sequence[Sequence[str]]
     ) -> list[list[float]]:
-        """Per prompt, each choice's log-probability as the reply's first token (``logprobs``, top 20).
-
-        The API returns token log-probabilities of what the model generates, not of a given reply,
-        so only choices that differ in their first token (Yes / No) can be scored; a choice whose
-        first token is not among the top 20 gets -inf, and a prompt that cannot be scored (several
-        tokens apart, an API error, neither choice in the top 20) a row of NaN: that item is skipped.
-        """
+        """Per prompt, each choice's log-probability as the reply's first token (:func:`.openai_api.scores_of`)."""
         if isinstance(endpoint.handle, Unavailable):
             return [[math.nan] * len(c) for c in choices]
-        client, model = self.client.with_options(max_retries=self.opts.retries), str(endpoint.handle)
-        with ThreadPoolExecutor(max_workers=self.opts.concurrency) as pool:
-            rows = pool.map(
-                lambda k: first_token_scores(client, model, prompts[k].text, choices[k], self.opts.seed),
-                range(len(prompts)),
-            )
-            return list(rows)
+        client = self.client.with_options(max_retries=self.opts.retries)
+        texts = [p.text for p in prompts]
+        return scores_of(
+            client, str(endpoint.handle), texts, choices, self.opts.seed, self.system(), self.opts.concurrency
+        )
 
     def _answerer(self, endpoint: Endpoint) -> Callable[[Prompt], Answer]:
         ask, model = self._asker(), str(endpoint.handle)
@@ -268,10 +264,11 @@ class OpenAIProvider(RemoteProvider):
                 pass
         try:
             f = self.client.files.create(
-                file=(f"ftb-{key}.jsonl", chat_jsonl(request.pairs), "application/jsonl"), purpose="fine-tune"
+                file=(f"ftb-{key}.jsonl", chat_jsonl(request.pairs, self.system()), "application/jsonl"),
+                purpose="fine-tune",
             )
         except openai.APIError as exc:
-            raise ProviderError(f"uploading the training file failed: {api_message(exc)}") from None
+            raise ProviderError(tuning_error(exc, self.base_url(), "/files", "uploading the training file")) from None
         ledger.update(key, L.UPLOADED, note=f"file {f.id}", file_id=f.id)
         return self._wait_file(f.id)
 
@@ -328,7 +325,8 @@ class OpenAIProvider(RemoteProvider):
                 if (j.metadata or {}).get("ftb_key") == key
             ]
         except openai.APIError as exc:
-            raise ProviderError(f"looking up earlier fine-tuning jobs failed: {api_message(exc)}") from None
+            where, doing = "/fine_tuning/jobs", "looking up earlier fine-tuning jobs"
+            raise ProviderError(tuning_error(exc, self.base_url(), where, doing)) from None
 
     def _job_id(self, job: Any) -> str:
         return job.id

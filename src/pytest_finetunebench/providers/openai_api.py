@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import openai
 
 from .api import sleep
-from .base import Answer, Prompt, TrainingPair
+from .base import Answer, Prompt, ProviderError, TrainingPair, chat_messages
 
 MIN_EXAMPLES = 10  # fewer: the API creates the job, then fails it (invalid_n_examples)
 MODEL_READY_TIMEOUT = 900.0  # seconds the first answer waits for a just-tuned model to be served
@@ -64,42 +65,102 @@ def auto_epochs(n_examples: int) -> int:
     return 3
 
 
+NO_TUNING_API = (
+    "the server at {url} has no fine-tuning API (HTTP 404 on {path}): it can only answer; fix: evaluate a model"
+    " tuned elsewhere with --ftb-tuned-elsewhere=WHAT (what it was trained on) and --ftb-base-model=NAME (its"
+    " untuned model), or --ftb-baseline -k base for the untuned model alone"
+)
+
+
 def api_message(exc: BaseException) -> str:
-    """The API's own error text (``HTTP 400: <message>``), else the exception's."""
+    """The server's own error text (``HTTP 400: <text>``), else the exception's.
+
+    Whatever the body's shape: ``{"error": {"message": ...}}`` (OpenAI; the SDK hands over the inner
+    object), ``{"message": ...}``, ``{"detail": ...}`` (FastAPI, ``transformers serve``; a string or
+    a list of validation errors), ``{"error": "..."}`` (vLLM, llama.cpp) or a plain-text body.
+    """
     if isinstance(exc, openai.APIStatusError):
-        body = exc.body
-        message = body.get("message") if isinstance(body, dict) else None
-        return f"HTTP {exc.status_code}: {message or exc.message}"
+        return f"HTTP {exc.status_code}: {body_text(exc.body) or exc.message}"
     if isinstance(exc, openai.APIError):
         cause = exc.__cause__
         return f"{exc.message}" + (f" ({type(cause).__name__}: {cause})" if cause else "")
     return f"{type(exc).__name__}: {exc}"
 
 
+def tuning_error(exc: BaseException, url: str, path: str, doing: str) -> str:
+    """Why a fine-tuning call failed: a server with no fine-tuning API (404 there) is said to be one."""
+    if isinstance(exc, openai.NotFoundError):
+        return NO_TUNING_API.format(url=url, path=path)
+    return f"{doing} failed: {api_message(exc)}"
+
+
+def body_text(body: object) -> str:
+    """The human-readable reason in an error body of any common shape (empty if there is none)."""
+    if isinstance(body, str):  # a plain-text body (or an HTML page), on one line
+        return " ".join(body.split())[:300]
+    if isinstance(body, list):  # FastAPI's validation errors: [{"loc": [...], "msg": ...}, ...]
+        return "; ".join(filter(None, (body_text(b) for b in body)))
+    if isinstance(body, dict):
+        for field in ("message", "detail", "error", "msg"):
+            if text := body_text(body.get(field)):
+                where = body.get("loc")
+                return f"{'.'.join(map(str, where))}: {text}" if isinstance(where, list) and field == "msg" else text
+    return ""
+
+
+def scores_of(
+    client: openai.OpenAI,
+    model: str,
+    prompts: Sequence[str],
+    choices: Sequence[Sequence[str]],
+    seed: int,
+    system: str | None,
+    concurrency: int,
+) -> list[list[float]]:
+    """Per prompt, each choice's log-probability as the reply's first token (``logprobs``, top 20).
+
+    The API returns token log-probabilities of what the model generates, not of a given reply,
+    so only choices that differ in their first token (Yes / No) can be scored; a choice whose
+    first token is not among the top 20 gets -inf, and a prompt that cannot be scored (several
+    tokens apart, neither choice in the top 20) a row of NaN: that item is skipped. A server that
+    sends no logprobs, or a failed request, fails them all (:func:`first_token_scores`).
+    """
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        rows = pool.map(
+            lambda k: first_token_scores(client, model, prompts[k], choices[k], seed, system), range(len(prompts))
+        )
+        return list(rows)
+
+
 def first_token_scores(
-    client: openai.OpenAI, model: str, prompt: str, choices: Sequence[str], seed: int
+    client: openai.OpenAI, model: str, prompt: str, choices: Sequence[str], seed: int, system: str | None = None
 ) -> list[float]:
     """Each choice's log-probability as ``model``'s first reply token (``logprobs``, top 20): one request.
 
-    Only one-word choices can be scored; a row of NaN where they cannot (or the API failed).
+    Only one-word choices can be scored; a row of NaN where they cannot (the item is skipped). A
+    failed request, or a reply without logprobs (a server that ignores the field), is a
+    :class:`ProviderError`: scoring it cannot do fails every item, never skips them.
     """
     if any(len(c.split()) != 1 for c in choices):
         return [math.nan] * len(choices)
     try:
         reply = client.chat.completions.create(
             model=model,
-            messages=[{"role": "user", "content": prompt}],
+            messages=chat_messages(prompt, system),
             temperature=0.0,
             seed=seed,
             max_completion_tokens=1,
             logprobs=True,
             top_logprobs=20,
         )
-        content = reply.choices[0].logprobs.content if reply.choices and reply.choices[0].logprobs else None
-    except openai.APIError:
-        content = None
-    if not content:
-        return [math.nan] * len(choices)
+    except openai.APIError as exc:
+        raise ProviderError(f"{model}: scoring by likelihood failed: {api_message(exc)}") from None
+    content = reply.choices[0].logprobs.content if reply.choices and reply.choices[0].logprobs else None
+    if not content or not content[0].top_logprobs:
+        raise ProviderError(
+            f"{model}: the server sent no token logprobs (it ignores `logprobs`), so it cannot score by likelihood;"
+            " fix: --ftb-scoring=generate for it"
+        )
     return scores_from_top([(e.token, e.logprob) for e in content[0].top_logprobs], choices)
 
 

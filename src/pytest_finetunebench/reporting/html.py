@@ -34,7 +34,7 @@ import pytest
 from ..grading.outcome import Record
 from . import paired, retention
 from .report import Summary, _split_order
-from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE, RECIPE_TITLE, precision_note
+from .text import BEFORE_AFTER_TITLE, JUDGE_TITLE, RECIPE_TITLE, elsewhere_note, precision_note, system_note
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;max-width:1400px}
@@ -136,6 +136,10 @@ def _header(run: Mapping[str, Any]) -> str:
         ("when", str(run.get("created") or "?")),
         ("gates", " | ".join(verdicts) or "none set"),
     ]
+    if "system_message" in run:
+        rows.insert(2, ("system message", system_note(run["system_message"])))
+    if run.get("tuned_elsewhere"):
+        rows.insert(1, ("tuned", elsewhere_note(run["tuned_elsewhere"])))
     if run.get("invalid_case_files"):
         rows.append(("invalid case files", " | ".join(run["invalid_case_files"])))
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"

@@ -17,6 +17,7 @@ from ..run.collect import CASE_FILE_PROPERTY, TARGET_PROPERTY, OneLine
 from ..store.jobstore import atomic_write
 from . import gate, runs
 from .report import Summary
+from .text import elsewhere_note, system_note
 
 # what --ftb-report holds of a saved run's header, before the items and the tables: not its time, so
 # that a replayed run's report is the recorded one's byte for byte
@@ -133,6 +134,8 @@ class Results:
             if self.summary.records
             else None
         )
+        if run is not None:
+            run["system_message"] = self._system_messages()
         if run is not None and self.reference is not None:
             self.comparison = runs.Comparison(self.reference, run)
             run["paired"] = run["paired"] + [p.as_dict() for p in self.comparison.paired()]
@@ -186,12 +189,23 @@ class Results:
         except Exception as exc:  # an output that cannot be written never costs the run's results
             self.notes.append(f"could not write {what}: {type(exc).__name__}: {exc}")
 
+    def _models(self) -> list[str]:
+        return list(dict.fromkeys(r.model for r in self.summary.records))
+
+    def _system_messages(self) -> dict[str, str | None]:
+        """The system message each model's prompts were sent with (None: the user turn alone)."""
+        return {m: providers.spec_for(m, self.ctx).system_message() for m in self._models()}
+
     def _providers(self) -> dict[str, str]:
-        return {m: providers.spec_for(m, self.ctx).name for m in dict.fromkeys(r.model for r in self.summary.records)}
+        return {m: providers.spec_for(m, self.ctx).name for m in self._models()}
 
     def _markdown(self) -> str:
         """The tables, the deltas and the verdicts: for --ftb-markdown and $GITHUB_STEP_SUMMARY."""
         parts = [self.summary.markdown()]
+        if note := elsewhere_note(runs.tuned_elsewhere(self.opts, self._models())):
+            parts += [f"Tuned: {note}", ""]
+        if self.summary.records:
+            parts += [f"System message: {system_note(self._system_messages())}", ""]
         if self.invalid_case_files:
             parts += ["**Invalid case files** (not run; each fails the run):", ""]
             parts += [f"- `` {line} ``" for line in self.invalid_case_files] + [""]
@@ -232,6 +246,8 @@ class Results:
             tr.write_sep("=", "finetunebench: accuracy per model x dataset x split")
             for line in self.summary.terminal_lines():
                 tr.write_line(line)
+            if note := elsewhere_note(runs.tuned_elsewhere(self.opts, self._models())):
+                tr.write_line(f"finetunebench: {note}")
         elif not (self.gate_failures or self.notes):
             return
         self._verdict(tr, "gate", f"--ftb-fail-under={self.opts['fail_under']}", self.gate_failures)

@@ -105,8 +105,17 @@ def run_data(
             k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings_from(opts)).items()
         },
         "options": {k: opts.get(k) for k in MEASURING},
+        "tuned_elsewhere": tuned_elsewhere(opts, list(dict.fromkeys(r.model for r in summary.records))),
         **summary.to_json(),
     }
+
+
+def tuned_elsewhere(opts: Mapping[str, Any], models: list[str]) -> dict[str, Any] | None:
+    """An answer-only run's models, what they trained on as declared, their untuned model (else ``None``)."""
+    declared = opts.get("tuned_elsewhere")
+    if not declared:
+        return None
+    return {"models": models, "trained_on": declared, "base_model": opts.get("base_model") or None}
 
 
 def relative(path: Path, root: Path) -> str:

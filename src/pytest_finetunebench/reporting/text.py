@@ -40,6 +40,27 @@ def precision_note(trained: dict[str, str], generated: dict[str, str]) -> str:
     )
 
 
+def elsewhere_note(tuned_elsewhere: dict[str, Any] | None) -> str:
+    """The header line of an answer-only run (``--ftb-tuned-elsewhere``): not tuned here, trained on what."""
+    if not tuned_elsewhere:
+        return ""
+    base = tuned_elsewhere.get("base_model")
+    return (
+        f"not tuned by this run (--ftb-tuned-elsewhere): {', '.join(tuned_elsewhere.get('models') or [])}; trained on"
+        f" (as declared): {tuned_elsewhere.get('trained_on')}; untuned model: {base or 'not declared'}"
+    )
+
+
+def system_note(messages: dict[str, str | None]) -> str:
+    """Which system message each model was asked with (``none``: the user turn alone), for a header line."""
+    groups: dict[str | None, list[str]] = {}
+    for model, message in messages.items():
+        groups.setdefault(message, []).append(model)
+    return "; ".join(
+        f"{repr(message) if message else 'none'} ({', '.join(models)})" for message, models in groups.items()
+    )
+
+
 class SummaryText:
     """The summary's tables as terminal lines and as Markdown (the summary computes them)."""
 

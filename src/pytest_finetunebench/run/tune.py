@@ -36,7 +36,7 @@ from ..providers.base import (
 )
 from ..settings import setting
 from ..usercode import brief, defined_at
-from . import recipes
+from . import elsewhere, recipes
 from .recipes import QA, Recipe
 
 
@@ -90,6 +90,7 @@ def untuned_answerer(
 ) -> Callable[[Sequence[Prompt]], list[Answer]]:
     """A function answering prompts with ``model`` untuned (a model judge's), through its own tuner."""
     tuner = Tuner(ctx, settings)  # its own: the judge is never a stage of the models under test
+    tuner.answer_only = False  # the judge is asked as the untuned model it names, even in an answer-only run
 
     def ask(prompts: Sequence[Prompt]) -> list[Answer]:
         endpoint = tuner.endpoints(model, [BASE], [])[BASE]
@@ -107,6 +108,12 @@ class Tuner:
         self._providers: dict[str, Provider] = {}
         self._requests: dict[str, TuneRequest] = {}
         self._endpoints: dict[str, Mapping[str, Endpoint] | BaseException] = {}
+        self.answer_only = True  # honours --ftb-tuned-elsewhere (a judge's own tuner does not)
+
+    @property
+    def elsewhere(self) -> str | None:
+        """What the models were trained on, as ``--ftb-tuned-elsewhere`` declares it (``None``: tuned here)."""
+        return elsewhere.declared(self.ctx.options) if self.answer_only else None
 
     def spec(self, model: str) -> providers.ProviderSpec:
         """The provider spec serving ``model`` (its capabilities; ``model`` may name one of its trainings)."""
@@ -171,7 +178,7 @@ class Tuner:
         try:
             request = self.request(model, trained)
             provider = self.provider(model)
-            if not request.pairs and self.spec(model).trains and set(needed) - {BASE}:
+            if not request.pairs and self.spec(model).trains and set(needed) - {BASE} and not self.elsewhere:
                 names = ", ".join(sorted({i.dataset.name for i in trained}))
                 raise ProviderError(
                     f"{model}: nothing to tune on: the selected cases of {names} have no training "
@@ -179,7 +186,13 @@ class Tuner:
                 )
             with self.recording(model):
                 spec = self.spec(model)
-                if spec in self.ctx.extra:
+                if self.elsewhere:  # tuned elsewhere: asked as given, no job looked for or started
+                    if exported := elsewhere.read_manifest(self.elsewhere):  # trained on an `ftb export`: check it
+                        path, data, recipe = exported
+                        elsewhere.check_manifest(path, data, model, trained, training_set(trained, recipe))
+                    base = self.ctx.options.get("base_model") or None
+                    self._endpoints[model] = elsewhere.endpoints(provider, request.model, base, self.settings, needed)
+                elif spec in self.ctx.extra:
                     self._endpoints[model] = self._once(spec, provider, request, needed)
                 else:
                     self._endpoints[model] = provider.endpoints(request, needed)

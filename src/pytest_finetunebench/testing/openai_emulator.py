@@ -112,6 +112,11 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
         self.api_key = api_key
         self.loading_requests = loading_requests  # chat requests a new fine-tuned model answers 404 before it is served
         self.min_examples = min_examples
+        # other servers' habits: error bodies shaped as "openai" ({"error": {"message"}}), "message", "detail"
+        # (FastAPI), "validation" (FastAPI's list), "error" (a string) or "text" (plain text); and
+        # logprobs=False ignores the logprobs field (as `transformers serve` does)
+        self.error_shape = "openai"
+        self.logprobs = True
         self._loading: dict[str, int] = {}
         self.bodies: dict[str, Any] = {}  # the last JSON body sent to each route ("POST /v1/chat/completions")
         self._files: dict[str, dict[str, Any]] = {}
@@ -170,7 +175,16 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
             return json_reply(401, error_body("Incorrect API key provided (emulated).", code="invalid_api_key"))
         return None
 
-    def fault_payload(self, fault: Fault) -> dict:
+    def fault_payload(self, fault: Fault) -> dict | Reply:
+        shape = self.error_shape
+        if shape == "text":
+            return Reply(fault.status, fault.message.encode(), {}, "text/plain")
+        if shape != "openai":  # FastAPI's detail (a string or validation errors), a top-level message, vLLM's error
+            nested = [{"loc": ["body", "model"], "msg": fault.message, "type": "value_error"}]
+            key, value = {"detail": ("detail", fault.message), "validation": ("detail", nested)}.get(
+                shape, (shape, fault.message)
+            )
+            return {key: value}
         if fault.status == 429 and "quota" in fault.message:  # billing, as OpenAI words it
             return error_body(fault.message, "insufficient_quota", "insufficient_quota")
         kind = {429: "requests", 500: "server_error"}.get(fault.status, "server_error")
@@ -301,7 +315,7 @@ class OpenAIEmulator(FineTuningJobsMixin, Emulator):
             answer = (memory or {}).get(prompt.strip(), NO_ANSWER)
         max_tokens = p.get("max_completion_tokens") or p.get("max_tokens")
         finish = "stop"
-        logprobs = _logprobs(answer, int(p.get("top_logprobs") or 0)) if p.get("logprobs") else None
+        logprobs = _logprobs(answer, int(p.get("top_logprobs") or 0)) if p.get("logprobs") and self.logprobs else None
         if max_tokens and len(answer.split()) > int(max_tokens):
             answer, finish = " ".join(answer.split()[: int(max_tokens)]), "length"
         body = {

@@ -242,9 +242,12 @@ class Emulator:
             for fault in self._faults:
                 if fault.remaining > 0 and fault.matches(req.method, req.path, key):
                     fault.remaining -= 1
+                    payload = self.fault_payload(fault)
+                    if isinstance(payload, Reply):  # a body of its own (plain text, another server's shape)
+                        return payload
                     return json_reply(
                         fault.status,
-                        self.fault_payload(fault),
+                        payload,
                         self.retry_headers(fault.retry_after) if fault.retry_after is not None else {},
                     )
         return self.route(req, info)
