@@ -42,7 +42,7 @@ N ?= 5
 test-orders: $(VENV)/.installed
 	@failed=""; for i in $$(seq $(N)); do seed=$$($(PY) -c 'import random; print(random.randrange(2**31))'); \
 	  echo "== order $$i of $(N): --randomly-seed=$$seed"; \
-	  $(PY) -m pytest tests -n 2 -p randomly --randomly-seed=$$seed -q $(TEST_ARGS) || failed="$$failed $$seed"; done; \
+	  $(PY) -m pytest tests -n 2 --dist loadgroup -p randomly --randomly-seed=$$seed -q $(TEST_ARGS) || failed="$$failed $$seed"; done; \
 	[ -z "$$failed" ] || { echo "orders that failed: --randomly-seed=$$failed"; exit 1; }
 
 # The whole suite as on a CPU without AMX or AVX-512 (the AMD kind), on whatever CPU runs it: oneDNN
