@@ -645,9 +645,11 @@ def test_the_retention_split_brings_the_untuned_model_and_its_nll(pytester, tiny
     assert (row["target"], row["base"]["n"], row["tuned"]["n"]) == (model, 3, 3)
     assert row["nll_base"] > 0 and row["nll_tuned"] > 0
     assert row["delta_nll"] == pytest.approx(row["nll_tuned"] - row["nll_base"], abs=2e-4)
-    assert [(p["a"], p["b"], p["scope"], p["n"]) for p in report["paired"]] == [
-        (f"{model}@base", model, "retention", 3)
-    ]
+    # the paired retention row counts the questions the untuned model knew (the retained share); a
+    # random model rarely knows one, and then the pair shares no counted item
+    knew = sum(i["passed"] for i in report["items"] if i["target"] == f"{model}@base")
+    paired = [(p["a"], p["b"], p["scope"], p["n"]) for p in report["paired"]]
+    assert paired == ([(f"{model}@base", model, "retention", knew)] if knew else [(f"{model}@base", model, "*", 0)])
     result.stdout.fnmatch_lines(
         [RETENTION_TITLE, "model*n*base*tuned*retained*95% CI*forgotten*NLL base -> tuned*Δ NLL"]
     )
