@@ -121,3 +121,32 @@ def test_a_record_names_its_linked_group_only_when_its_case_links_to_others() ->
     assert [_group(SimpleNamespace(dataset=dataset, case=c)) for c in cases] == ["a+b+cmp", "a+b+cmp", "a+b+cmp", None]
     assert rec("tuned", "comparison", 0, True).cluster == ("people", "c0")
     assert dataclasses.replace(rec("tuned", "comparison", 0, True), group="a+b+cmp").cluster == ("people", "a+b+cmp")
+
+
+def test_an_errored_item_is_attributed_to_its_training_and_linked_group() -> None:
+    """An item whose answer or matcher failed is recorded (the errors column) with the seed of the
+    training that was asked and its case's linked group, as a graded one is: under --ftb-seeds it
+    counts against its own training, and intervals resample it with its group."""
+    from types import SimpleNamespace
+
+    from pytest_finetunebench.grading.outcome import failed
+
+    cases = [SimpleNamespace(id=i, uses=u) for i, u in (("a", ()), ("b", ()), ("cmp", ("a", "b")))]
+    variant = SimpleNamespace(split="comparison", question="Who is older?", answer="A", matcher="exact")
+    item = SimpleNamespace(
+        dataset=SimpleNamespace(name="people", cases=cases),
+        case=cases[2],
+        variant=variant,
+        target=SimpleNamespace(model="m", stage="tuned", seed=6),
+        user_properties=[],
+    )
+    err = failed(item, "matcher `exact` raised ValueError: bad", ValueError("bad"), "B")
+    assert str(err) == "matcher `exact` raised ValueError: bad"
+    record = Record.from_properties(item.user_properties)
+    assert (record.seed, record.group, record.reason, record.error, record.cluster) == (
+        6,
+        "a+b+cmp",
+        "error",
+        "matcher `exact` raised ValueError: bad",
+        ("people", "a+b+cmp"),
+    )

@@ -143,10 +143,8 @@ def judge(
     """
     if answer.skip:
         pytest.skip(answer.skip)
-    variant, target = item.variant, item.target
-    base = dict(
-        **_asked(item), precision=precision, nll=nll, generated_in=generated_in, group=_group(item), seed=target.seed
-    )
+    variant = item.variant
+    base = dict(**_asked(item), precision=precision, nll=nll, generated_in=generated_in)
     if answer.error is not None:
         record = Record(
             **base, answer=None, passed=False, matcher=variant.matcher, score=0.0, reason="error", error=answer.error
@@ -217,7 +215,8 @@ def judge(
 
 
 def _asked(item: Asked) -> dict[str, Any]:
-    """The fields that say which item a record is: who was asked what, and the gold answer."""
+    """The fields that say which item a record is: who (which training) was asked what, the gold
+    answer, and the linked group that intervals resample it with."""
     variant, target = item.variant, item.target
     return dict(
         model=target.model,
@@ -227,6 +226,8 @@ def _asked(item: Asked) -> dict[str, Any]:
         split=variant.split,
         question=variant.question,
         expected=variant.answer,
+        group=_group(item),
+        seed=target.seed,
     )
 
 
