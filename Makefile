@@ -27,8 +27,9 @@ bench: $(VENV)/.installed
 
 # The remedies measured on the embedded model: qa, paraphrase:4 and qa+document side by side
 # (the default suite shrunk to 6 cases per dataset so the three tunings fit in 12 minutes on 2 cores).
+# SEEDS=3 trains each recipe three times and judges each against qa with the seed-aware paired test.
 recipes: $(VENV)/.installed
-	$(PY) bench/bench_recipes.py --limit 6 --recipes qa,paraphrase:4,qa+document
+	$(PY) bench/bench_recipes.py --limit 6 --recipes qa,paraphrase:4,qa+document --seeds $(SEEDS)
 
 # The plugin's own tests, on 2 workers, in random order (pytest-randomly prints the seed; rerun one
 # with TEST_ARGS=--randomly-seed=N). --dist loadgroup: a module marked xdist_group (tests/test_served.py,

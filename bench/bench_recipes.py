@@ -1,12 +1,14 @@
 """Measure the remedies on the embedded model: the same SmolLM2-135M tuned with several recipes, side by side.
 
-    python bench/bench_recipes.py [--limit 6] [--recipes qa,paraphrase:4,qa+document] [--out FILE] [--quick]
+    python bench/bench_recipes.py [--limit 6] [--recipes qa,paraphrase:4,qa+document] [--seeds K] [--out FILE] [--quick]
 
 Runs the default suite shrunk to the first ``--limit`` cases of each dataset (6: 18 training
 facts, so three recipes tune within the 12-minute budget on 2 CPU cores; paraphrase:4 trains on
 five times as many pairs as qa) with a fresh job store, once per session, and prints one Markdown
-table: per recipe, memorization and each generalization split with 95% intervals, the pooled
-generalization (intervals clustered by case), its change against qa, and the wall time of the run.
+table: per recipe, memorization and each generalization split (right/asked, summed over the
+trainings), the pooled generalization with its 95% interval (clustered by linked case; with
+``--seeds`` K >= 2 the mean over K trainings, their SD and the seed-aware interval), the change
+against qa by the run's own paired test (seed-aware with K >= 2) and the wall time of the run.
 What it shows is measured, whatever it shows.
 """
 
@@ -29,12 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", default="qa,paraphrase:4,qa+document")
     parser.add_argument("--out", type=Path, help="also write the table here")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the provider's)")
+    parser.add_argument("--seeds", type=int, default=1, help="trainings per recipe, seeds 0..K-1 (default 1)")
     parser.add_argument(
-        "--quick", action="store_true", help="CI's check that it runs: 1 case per dataset, qa and qa+document, 1 epoch"
+        "--quick",
+        action="store_true",
+        help="CI's check that it runs: 1 case per dataset, qa and qa+document, 2 seeds, 1 epoch",
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.limit, args.recipes, args.epochs = 1, "qa,qa+document", 1
+        args.limit, args.recipes, args.seeds, args.epochs = 1, "qa,qa+document", 2, 1
     epochs = [f"--ftb-epochs={args.epochs}"] if args.epochs else []
     with tempfile.TemporaryDirectory(prefix="ftb-recipes-") as tmp:
         report = Path(tmp) / "report.json"
@@ -47,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--ftb-suite=default",
                 f"--ftb-limit={args.limit}",
                 f"--ftb-recipe={args.recipes}",
+                f"--ftb-seeds={args.seeds}",
                 f"--ftb-store={tmp}/store",
                 f"--ftb-report={report}",
                 "--ftb-no-save",
@@ -73,27 +79,35 @@ def main(argv: list[str] | None = None) -> int:
         n_ok[0] += cell["n"]
         n_ok[1] += cell["correct"]
     names = sorted({s for _, s in splits}, key=lambda s: (s != "memorization", s))
-    head = ["recipe", *names, "generalization (pooled)", "change vs qa"]
+    head = ["recipe", *names, "generalization (pooled)", "vs qa, paired (generalization)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in data["recipes"]:
         target = labelled(row["model"], parse(row["recipe"]))
         gen = row["generalization"]
         cells = [f"{splits[(target, s)][1]}/{splits[(target, s)][0]}" if (target, s) in splits else "-" for s in names]
-        change = "-" if row["change_vs_qa"] is None else f"{row['change_vs_qa'] * 100:+.1f} pts"
-        lines.append(
-            f"| {row['recipe']} | "
-            + " | ".join(cells)
-            + f" | {gen['accuracy']:.3f} [{gen['ci95'][0]:.2f}, {gen['ci95'][1]:.2f}] | {change} |"
-        )
+        sd = f", seed SD {gen['seeds']['seed_sd']:.3f}" if "seeds" in gen else ""
+        pooled = f"{gen['accuracy']:.3f} [{gen['ci95'][0]:.2f}, {gen['ci95'][1]:.2f}]{sd}"
+        lines.append(f"| {row['recipe']} | " + " | ".join(cells) + f" | {pooled} | {_vs_qa(row['paired_vs_qa'])} |")
+    trainings = f"{args.seeds} trainings per recipe (seeds 0..{args.seeds - 1})" if args.seeds > 1 else "one training"
     lines.append(
         f"\n{len(data['items'])} items, {args.limit} cases per dataset of the default suite, recipes {args.recipes}; "
-        f"one run, {wall:.0f} s wall time."
+        f"{trainings}, {wall:.0f} s wall time."
     )
     text = "\n".join(lines)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
     return 0
+
+
+def _vs_qa(p: dict | None) -> str:
+    """A recipe against qa as the run's JSON has it: B - A in points, its interval and p."""
+    if p is None:
+        return "-"
+    if not p["n"]:
+        return "no shared items"
+    lo, hi = p["ci"]
+    return f"{p['difference'] * 100:+.1f} pts [{lo * 100:+.1f}, {hi * 100:+.1f}], p {p['p_value']:.3g}"
 
 
 if __name__ == "__main__":
