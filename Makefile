@@ -52,7 +52,7 @@ test-orders: $(VENV)/.installed
 # instruction set, not an AMD machine: the line below says what torch saw.
 test-avx2: $(VENV)/.installed
 	@ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -c "import torch; \
-	  from pytest_finetunebench.providers.local_precision import resolve; \
+	  from pytest_finetunebench.providers.local.precision import resolve; \
 	  print('torch CPU capability:', torch.backends.cpu.get_cpu_capability(), \
 	  '| oneDNN bf16:', torch.ops.mkldnn._is_mkldnn_bf16_supported(), \
 	  '| auto precision:', resolve('auto', torch.device('cpu')))"

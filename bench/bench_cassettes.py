@@ -34,7 +34,7 @@ import yaml
 from pytest_finetunebench import record as C
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.openai import OpenAIProvider
+from pytest_finetunebench.providers.openai.provider import OpenAIProvider
 from pytest_finetunebench.record.cassette import _decode_body
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.testing import OpenAIEmulator

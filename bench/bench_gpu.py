@@ -24,9 +24,9 @@ import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
-from pytest_finetunebench.providers.local import ANSWER_BATCH
-from pytest_finetunebench.providers.local_precision import FrozenCasts
-from pytest_finetunebench.providers.local_train import answer_loss, with_lora
+from pytest_finetunebench.providers.local.precision import FrozenCasts
+from pytest_finetunebench.providers.local.provider import ANSWER_BATCH
+from pytest_finetunebench.providers.local.train import answer_loss, with_lora
 
 LLAMA_1B = dict(
     hidden_size=2048,
@@ -103,7 +103,7 @@ def model_of(shape: dict, device: torch.device) -> torch.nn.Module:
 
 def smollm2(device: torch.device) -> torch.nn.Module | None:
     try:
-        from pytest_finetunebench.providers.smollm2 import locate
+        from pytest_finetunebench.providers.local.smollm2 import locate
     except ImportError:
         return None
     try:

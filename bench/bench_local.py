@@ -33,9 +33,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.local import create
-from pytest_finetunebench.providers.local_precision import resolve
-from pytest_finetunebench.providers.local_train import answer_loss, collate, encode_pair, with_lora
+from pytest_finetunebench.providers.local.precision import resolve
+from pytest_finetunebench.providers.local.provider import create
+from pytest_finetunebench.providers.local.train import answer_loss, collate, encode_pair, with_lora
 from pytest_finetunebench.store.jobstore import JobStore
 
 SYLLABLES = [

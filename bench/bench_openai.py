@@ -25,7 +25,7 @@ from pytest_finetunebench.store.jobstore import JobStore
 
 SERVER = """
 import sys
-from pytest_finetunebench.testing.openai_emulator import OpenAIEmulator
+from pytest_finetunebench.testing.openai.emulator import OpenAIEmulator
 emu = OpenAIEmulator(latency=float(sys.argv[1])).start()
 memory = {f"question {i}?": f"answer {i}" for i in range(100000)}
 emu.add_model("ft:gpt-4o-mini-2024-07-18:ftb-emulator:bench:00000000", memory)
@@ -36,7 +36,7 @@ print(emu.max_in_flight, sum(emu.requests.values()), flush=True)
 
 
 def run(n: int, latency: float, concurrency: int) -> dict:
-    from pytest_finetunebench.providers.openai import OpenAIProvider
+    from pytest_finetunebench.providers.openai.provider import OpenAIProvider
 
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True

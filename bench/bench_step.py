@@ -29,11 +29,11 @@ from bench_local import invented_facts, matmul_peak, matmul_seconds, store_root
 from torch.profiler import ProfilerActivity, profile
 
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.local import create
-from pytest_finetunebench.providers.local_compile import compiled_layers
-from pytest_finetunebench.providers.local_cpu import cpu_attention, reuse_freed_memory
-from pytest_finetunebench.providers.local_precision import FrozenCasts, autocast_dtype, resolve
-from pytest_finetunebench.providers.local_train import answer_loss, collate, encode_pair, with_lora
+from pytest_finetunebench.providers.local.compile import compiled_layers
+from pytest_finetunebench.providers.local.cpu import cpu_attention, reuse_freed_memory
+from pytest_finetunebench.providers.local.precision import FrozenCasts, autocast_dtype, resolve
+from pytest_finetunebench.providers.local.provider import create
+from pytest_finetunebench.providers.local.train import answer_loss, collate, encode_pair, with_lora
 from pytest_finetunebench.store.jobstore import JobStore
 
 MATMULS = {"aten::mm": "mm", "aten::addmm": "addmm", "aten::bmm": "bmm", "aten::baddbmm": "baddbmm"}

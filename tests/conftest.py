@@ -111,8 +111,8 @@ def llama(tmp_path_factory) -> Path:
     transformers = pytest.importorskip("transformers")
     from tiny_llama import save_tiny_llama
 
-    from pytest_finetunebench.providers import local
     from pytest_finetunebench.providers.base import ProviderError
+    from pytest_finetunebench.providers.local import provider as local
 
     try:
         gguf = local.smollm2_gguf()

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from pytest_finetunebench.suites import suite_dir
 
-from pytest_finetunebench.cases import upstream
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.cases.schema import MEMORIZATION
+from pytest_finetunebench.cases.upstream import command as upstream
 from pytest_finetunebench.grading.grade import grade
 
 HERE = Path(__file__).parent / "calibration"

@@ -342,7 +342,7 @@ def test_together_records_without_its_key_and_replays_offline(project, monkeypat
     """Record a Together run with a key, then replay it with no key, no emulator and no network: same report, the key
     nowhere."""
     pytest.importorskip("together")
-    from pytest_finetunebench.testing.together_emulator import TogetherEmulator
+    from pytest_finetunebench.testing.together.emulator import TogetherEmulator
 
     args = (
         "towns.yaml",
@@ -378,7 +378,7 @@ def test_gemini_recording_holds_no_credential_and_replays_without_the_token_endp
     the run wrote. The replay (emulator stopped, network blocked) never needs that endpoint."""
     pytest.importorskip("google.genai")
     pytest.importorskip("google.cloud.storage")
-    from pytest_finetunebench.testing.vertex_emulator import VertexEmulator
+    from pytest_finetunebench.testing.vertex.emulator import VertexEmulator
 
     refresh, client_secret = "1//ftb-REFRESH-c4f7e2a9", "ftb-CLIENT-SECRET-9b31d0"
     creds = project.path / "adc.json"

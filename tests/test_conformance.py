@@ -19,9 +19,9 @@ from google import genai
 from google.genai import types
 from google.oauth2.credentials import Credentials
 
-from pytest_finetunebench.providers.api import chat_jsonl
+from pytest_finetunebench.providers.hosted.api import chat_jsonl
 from pytest_finetunebench.testing import OpenAIEmulator
-from pytest_finetunebench.testing.vertex_emulator import VertexEmulator
+from pytest_finetunebench.testing.vertex.emulator import VertexEmulator
 
 MODEL = "gpt-4o-mini-2024-07-18"
 

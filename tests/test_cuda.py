@@ -18,10 +18,11 @@ transformers = pytest.importorskip("transformers")
 
 from test_distributed import PAIRS
 
-from pytest_finetunebench.providers import RunContext, local
+from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import BASE, TUNED, Endpoint, Prompt, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.local_device import pick_device
-from pytest_finetunebench.providers.local_precision import native_bf16, resolve
+from pytest_finetunebench.providers.local import provider as local
+from pytest_finetunebench.providers.local.device import pick_device
+from pytest_finetunebench.providers.local.precision import native_bf16, resolve
 from pytest_finetunebench.store.jobstore import JobStore
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")]

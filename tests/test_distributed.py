@@ -22,8 +22,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
-from pytest_finetunebench.providers import RunContext, local
+from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.local import provider as local
 from pytest_finetunebench.store.jobstore import JobStore
 
 PAIRS = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))
@@ -109,7 +110,7 @@ CHILD = """
 import sys
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import TUNED, TrainingPair, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.local import create
+from pytest_finetunebench.providers.local.provider import create
 from pytest_finetunebench.store.jobstore import JobStore
 pairs = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))
 provider = create(RunContext(JobStore(sys.argv[1]), {"device": "cpu", "precision": "fp32", "threads": 1, "nproc": 2}))

@@ -13,10 +13,10 @@ from conformance import openai_checker
 from emulated import prompts, provider_factory, serve, tune_request
 
 from pytest_finetunebench.providers.base import SYSTEM_PROMPT, Endpoint, ProviderError, chat_messages
-from pytest_finetunebench.providers.openai import OpenAIProvider
-from pytest_finetunebench.providers.openai_api import NO_TUNING_API
+from pytest_finetunebench.providers.openai.provider import OpenAIProvider
+from pytest_finetunebench.providers.openai.rules import NO_TUNING_API
 from pytest_finetunebench.testing import OpenAIEmulator
-from pytest_finetunebench.testing.openai_emulator import NO_ANSWER
+from pytest_finetunebench.testing.openai.emulator import NO_ANSWER
 
 TEMPLATE = "Answer Yes or No.\n{question}"
 QUESTIONS = [(f"Is Velmora town number {i} a port?", "Yes" if i % 2 else "No") for i in range(10)]
@@ -204,7 +204,7 @@ def test_likelihood_against_a_server_without_logprobs_fails_every_item_and_the_g
 def test_a_compatible_server_is_sent_the_messages_the_local_provider_renders(emu, make):
     """What a compatible server is sent is exactly what the local provider puts through its chat template."""
     pytest.importorskip("torch")
-    from pytest_finetunebench.providers.local_train import chat_prompt
+    from pytest_finetunebench.providers.local.train import chat_prompt
 
     class Template:  # a tokenizer whose chat template shows the messages it is given
         chat_template = "shown"

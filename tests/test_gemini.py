@@ -35,12 +35,12 @@ from pytest_finetunebench.options import OPTIONS
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers import create as create_provider
 from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.gemini import GeminiProvider, training_jsonl
+from pytest_finetunebench.providers.gemini.provider import GeminiProvider, training_jsonl
 from pytest_finetunebench.store import ledger as L
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.store.ledger import Ledger
-from pytest_finetunebench.testing.vertex_emulator import VertexEmulator
-from pytest_finetunebench.testing.vertex_generate import NO_ANSWER
+from pytest_finetunebench.testing.vertex.emulator import VertexEmulator
+from pytest_finetunebench.testing.vertex.generate import NO_ANSWER
 
 MODEL = "gemini-2.5-flash"
 BUCKET = "ftb-test"

@@ -449,12 +449,12 @@ def test_contamination_check_is_optional(
 ) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "pytest_finetunebench.providers.local", None)  # import fails
+    monkeypatch.setitem(sys.modules, "pytest_finetunebench.providers.local.provider", None)  # import fails
     path = write(tmp_path, "people", 2)
     assert check_main([str(path), "--store", str(tmp_path / "store")]) == 0
     assert capsys.readouterr().err == (
         "check: contamination check skipped: local model not available (ModuleNotFoundError: import of "
-        "pytest_finetunebench.providers.local halted; None in sys.modules)\ncheck: 1 file(s), no problems\n"
+        "pytest_finetunebench.providers.local.provider halted; None in sys.modules)\ncheck: 1 file(s), no problems\n"
     )
 
 

@@ -23,12 +23,13 @@ transformers = pytest.importorskip("transformers")
 import torch.distributed as dist
 from test_distributed import PAIRS, provider
 
-from pytest_finetunebench.providers import local_dist, local_score
 from pytest_finetunebench.providers.base import TUNED, ProviderError, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.local_device import pick_device
-from pytest_finetunebench.providers.local_precision import resolve
-from pytest_finetunebench.providers.local_rule import NcclRule, covers, own_tensors
-from pytest_finetunebench.providers.local_train import cpu_copy
+from pytest_finetunebench.providers.local import dist as local_dist
+from pytest_finetunebench.providers.local import score as local_score
+from pytest_finetunebench.providers.local.device import pick_device
+from pytest_finetunebench.providers.local.precision import resolve
+from pytest_finetunebench.providers.local.rule import NcclRule, covers, own_tensors
+from pytest_finetunebench.providers.local.train import cpu_copy
 from pytest_finetunebench.train import decided_plan
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -14,8 +14,8 @@ import yaml
 from pytest_finetunebench import init
 from pytest_finetunebench.__main__ import main as ftb
 from pytest_finetunebench.cases.casefile import load_dataset
-from pytest_finetunebench.providers import smollm2
 from pytest_finetunebench.providers.base import ProviderError
+from pytest_finetunebench.providers.local import smollm2
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 WRITTEN = [

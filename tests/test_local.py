@@ -24,7 +24,7 @@ transformers = pytest.importorskip("transformers")
 from tiny_llama import save_tiny_llama
 
 from pytest_finetunebench import providers
-from pytest_finetunebench.providers import RunContext, local, local_device, local_precision, local_store
+from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import (
     BASE,
     TUNED,
@@ -35,8 +35,12 @@ from pytest_finetunebench.providers.base import (
     TuneRequest,
     TuneSettings,
 )
-from pytest_finetunebench.providers.local_cpu import ThreadTuner
-from pytest_finetunebench.providers.local_train import IGNORE, SYSTEM_PROMPT, encode_pair
+from pytest_finetunebench.providers.local import device as local_device
+from pytest_finetunebench.providers.local import precision as local_precision
+from pytest_finetunebench.providers.local import provider as local
+from pytest_finetunebench.providers.local import store as local_store
+from pytest_finetunebench.providers.local.cpu import ThreadTuner
+from pytest_finetunebench.providers.local.train import IGNORE, SYSTEM_PROMPT, encode_pair
 from pytest_finetunebench.reporting.retention import TITLE as RETENTION_TITLE
 from pytest_finetunebench.store.jobstore import JobStore
 
@@ -214,7 +218,7 @@ CHILD = """
 import json, sys
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import TUNED, TrainingPair, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.local import create
+from pytest_finetunebench.providers.local.provider import create
 from pytest_finetunebench.store.jobstore import JobStore
 pairs = tuple(TrainingPair(f"Code word number {i}?", f"Zebulon{i}") for i in range(4))
 provider = create(RunContext(JobStore(sys.argv[1]), {"threads": 1}))
@@ -362,8 +366,8 @@ def test_frozen_weights_cast_once_train_the_same_losses_and_are_put_back():
     copies for the training, and peft's input casts to fp32 are off: bit-identical losses to
     casting at every step, fp32 again for a checkpoint's save and after the block, the output layer
     tied to the embedding again, peft's casts on again."""
-    from pytest_finetunebench.providers.local_precision import FrozenCasts
-    from pytest_finetunebench.providers.local_train import with_lora
+    from pytest_finetunebench.providers.local.precision import FrozenCasts
+    from pytest_finetunebench.providers.local.train import with_lora
 
     config = transformers.LlamaConfig(
         vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -409,7 +413,7 @@ def test_frozen_weights_cast_once_train_the_same_losses_and_are_put_back():
 def test_lora_wraps_a_model_without_warnings():
     """peft 0.21 reads transformers 5's deprecated `is_gradient_checkpointing`: that FutureWarning,
     which no user can act on, is not printed in every training's output."""
-    from pytest_finetunebench.providers.local_train import with_lora
+    from pytest_finetunebench.providers.local.train import with_lora
 
     config = transformers.LlamaConfig(
         vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4

@@ -88,7 +88,7 @@ def test_openai_under_xdist_launches_one_job_and_asks_each_question_once(
 def test_local_model_under_xdist_trains_once(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from pytest_finetunebench.providers import local
+    from pytest_finetunebench.providers.local import provider as local
 
     try:
         local.smollm2_gguf()

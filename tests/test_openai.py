@@ -31,13 +31,19 @@ from pytest_finetunebench.options import OPTIONS
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers import create as create_provider
 from pytest_finetunebench.providers.base import Answer, Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
-from pytest_finetunebench.providers.cost import usd
-from pytest_finetunebench.providers.openai import OpenAIProvider, Unavailable, chat_jsonl, parse_prices, price_for
+from pytest_finetunebench.providers.hosted.cost import usd
+from pytest_finetunebench.providers.openai.provider import (
+    OpenAIProvider,
+    Unavailable,
+    chat_jsonl,
+    parse_prices,
+    price_for,
+)
 from pytest_finetunebench.store import ledger as L
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.store.ledger import strip_userinfo
 from pytest_finetunebench.testing import OpenAIEmulator
-from pytest_finetunebench.testing.openai_emulator import NO_ANSWER
+from pytest_finetunebench.testing.openai.emulator import NO_ANSWER
 
 MODEL = "gpt-4o-mini-2024-07-18"
 # what the provider says of a create with no clear answer: the connection dropped, or an HTTP 500

@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from pytest_finetunebench.providers import RunContext, api
-from pytest_finetunebench.providers.api import (
+from pytest_finetunebench.providers import RunContext
+from pytest_finetunebench.providers.base import Answer, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.hosted import api
+from pytest_finetunebench.providers.hosted.api import (
     ApiOptions,
     Unavailable,
     answer_concurrently,
@@ -17,7 +19,6 @@ from pytest_finetunebench.providers.api import (
     checkpoint_or_skip,
     requested_epochs,
 )
-from pytest_finetunebench.providers.base import Answer, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.store.jobstore import JobStore
 
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_finetunebench.providers import RunContext, remote
-from pytest_finetunebench.providers.api import REFUSED, THROTTLED, UNCLEAR, Unavailable
+from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import (
     BASE,
     TUNED,
@@ -24,8 +23,10 @@ from pytest_finetunebench.providers.base import (
     TuneRequest,
     TuneSettings,
 )
-from pytest_finetunebench.providers.cost import Estimate
-from pytest_finetunebench.providers.remote import RemoteProvider
+from pytest_finetunebench.providers.hosted import tuning as remote
+from pytest_finetunebench.providers.hosted.api import REFUSED, THROTTLED, UNCLEAR, Unavailable
+from pytest_finetunebench.providers.hosted.cost import Estimate
+from pytest_finetunebench.providers.hosted.tuning import RemoteProvider
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.store.ledger import Ledger
 

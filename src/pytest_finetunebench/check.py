@@ -186,7 +186,7 @@ def check_contamination(datasets: list[Dataset], store: Path, max_known: float, 
     try:
         from .providers import RunContext
         from .providers.base import BASE, Prompt, TuneRequest
-        from .providers.local import create
+        from .providers.local.provider import create
         from .store.jobstore import JobStore
 
         provider = create(RunContext(store=JobStore(store), progress=lambda line: print(line, file=out)))

@@ -3,7 +3,7 @@
 The local provider writes ``SPEC`` (the base model's directory, the training pairs, the resolved
 plan and where to write) and launches this module: alone, under ``torchrun --nproc-per-node=N``
 (``--ftb-nproc``), or inside the user's own launch line (``--ftb-launcher``, for several nodes).
-Every process trains its share of each global batch (:mod:`.providers.local_dist`); the main
+Every process trains its share of each global batch (:mod:`.providers.local.dist`); the main
 process writes the model, ``stats.json`` and the progress lines (``train.log``) that the pytest
 session reads while it waits. A process dies with the one that started it.
 """
@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from .providers.local_launch import die_with_parent
+from .providers.local.launch import die_with_parent
 
 
 def decided_plan(plan: Any, decide: dict[str, str] | None) -> Any:
@@ -26,8 +26,8 @@ def decided_plan(plan: Any, decide: dict[str, str] | None) -> Any:
     launch by ``--ftb-launcher``: the session's machine, a login node say, may have no GPU), else as it is."""
     if not decide:
         return plan
-    from .providers.local_device import pick_device
-    from .providers.local_precision import resolve
+    from .providers.local.device import pick_device
+    from .providers.local.precision import resolve
 
     device = pick_device(decide["device"])
     threads = plan.threads if device.type == "cpu" else ()
@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .providers.local_dist import World, backend_string, load_sharded
-    from .providers.local_rule import NcclRule, enforced
-    from .providers.local_train import plan_from_json, train
+    from .providers.local.dist import World, backend_string, load_sharded
+    from .providers.local.rule import NcclRule, enforced
+    from .providers.local.train import plan_from_json, train
     from .store.jobstore import atomic_write
 
     plan = decided_plan(plan_from_json(spec["plan"]), spec.get("decide"))

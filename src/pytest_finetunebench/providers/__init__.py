@@ -111,7 +111,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         "local",
         lambda name, ctx: name.startswith("local:"),
-        "pytest_finetunebench.providers.local:create",
+        "pytest_finetunebench.providers.local.provider:create",
         ("local:smollm2-135m", "local:<dir of a Hugging Face causal LM>"),
         "local",
         http=False,
@@ -122,7 +122,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         "openai",
         _is_openai,
-        "pytest_finetunebench.providers.openai:create",
+        "pytest_finetunebench.providers.openai.provider:create",
         ("gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-mini-2025-04-14", "ft:..."),
         "openai",
         scores=True,  # yes/no by the first token's logprobs
@@ -133,7 +133,7 @@ REGISTRY: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         "gemini",
         lambda name, ctx: name.startswith("gemini-"),
-        "pytest_finetunebench.providers.gemini:create",
+        "pytest_finetunebench.providers.gemini.provider:create",
         ("gemini-2.5-flash", "gemini-3.5-flash"),
         "gemini",
         replay_env=("GEMINI_API_KEY",),

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cases.upstream_csv import allow_long_csv_fields
+from ..cases.upstream.tables import allow_long_csv_fields
 from . import RunContext
 from .base import TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 

@@ -10,7 +10,7 @@ True)``; the same bytes uploaded again are Together's 409, answered with the exi
 ``fine_tuning.create`` with ``n_epochs``, the learning rate (an absolute rate at Together, so
 ``--ftb-learning-rate``; the multiplier flag is refused), ``--ftb-batch-size``, LoRA (``--ftb-lora=R``,
 ``0`` for a full fine-tune; default Together's), ``random_seed`` and the suffix ``ftb-<key>``.
-Exactly one job per key (:mod:`.remote` runs the ledger's state machine): before any create,
+Exactly one job per key (:mod:`.hosted.tuning` runs the ledger's state machine): before any create,
 ``fine_tuning.list`` is searched for a job with that suffix; the create goes out with the SDK's
 retries off (a resent create could start a second paid job).
 
@@ -40,7 +40,8 @@ import together
 from ..store import ledger as L
 from ..store.ledger import Ledger
 from . import RunContext
-from .api import (
+from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
+from .hosted.api import (
     MAX_POLL_INTERVAL,
     Unavailable,
     chat_answer,
@@ -51,9 +52,8 @@ from .api import (
     server_url,
     start_client,
 )
-from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
-from .cost import Estimate, estimate, price_for, usd
-from .remote import RemoteProvider
+from .hosted.cost import Estimate, estimate, price_for, usd
+from .hosted.tuning import RemoteProvider
 
 DEFAULT_BASE_URL = "https://api.together.ai"
 DEFAULT_EPOCHS = 3  # the provider's default when --ftb-epochs is not given (the SDK's is 1)

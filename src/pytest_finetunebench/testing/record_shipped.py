@@ -28,8 +28,8 @@ from pathlib import Path
 
 from .. import record
 from ..reporting.results import without_header
-from .openai_emulator import OpenAIEmulator
-from .together_emulator import TogetherEmulator
+from .openai.emulator import OpenAIEmulator
+from .together.emulator import TogetherEmulator
 
 NOTE = "recorded against the pytest-finetunebench emulators (OpenAI, Together AI) — not a real model"
 MODEL = "gpt-4o-mini-2024-07-18"

@@ -1,7 +1,7 @@
 """The plumbing the API emulators share: a stdlib HTTP server in a thread, and its test controls.
 
-:class:`Emulator` is the base of :class:`~.openai_emulator.OpenAIEmulator` and
-:class:`~.vertex_emulator.VertexEmulator`. It serves on ``127.0.0.1`` (port 0: a free one) in a
+:class:`Emulator` is the base of :class:`~.openai.emulator.OpenAIEmulator` and
+:class:`~.vertex.emulator.VertexEmulator`. It serves on ``127.0.0.1`` (port 0: a free one) in a
 daemon thread, as a context manager, and answers every request through one skeleton:
 
 1. :meth:`Emulator.classify` names the request: the key :attr:`Emulator.requests` counts

@@ -1,0 +1,1 @@
+"""Gemini tuning on Vertex AI: the provider, Vertex AI's rules, asking a Gemini model."""

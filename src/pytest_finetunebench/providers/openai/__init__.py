@@ -1,0 +1,1 @@
+"""OpenAI fine-tuning (and any OpenAI-compatible server): the provider and OpenAI's rules."""
