@@ -32,8 +32,9 @@ import vcr
 import yaml
 
 from pytest_finetunebench import record as C
+from pytest_finetunebench.items import TUNED
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.base import Prompt, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.openai.provider import OpenAIProvider
 from pytest_finetunebench.record.cassette import _decode_body
 from pytest_finetunebench.store.jobstore import JobStore

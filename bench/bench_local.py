@@ -31,8 +31,9 @@ import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
+from pytest_finetunebench.items import BASE, TUNED
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.base import Prompt, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local.precision import resolve
 from pytest_finetunebench.providers.local.provider import create
 from pytest_finetunebench.providers.local.train import answer_loss, collate, encode_pair, with_lora

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from pytest_finetunebench.cases.casefile_yaml import MAX_DEPTH, MAX_VALUES
+from pytest_finetunebench.cases.yamltree import MAX_DEPTH, MAX_VALUES
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 

@@ -18,8 +18,9 @@ transformers = pytest.importorskip("transformers")
 
 from test_distributed import PAIRS
 
+from pytest_finetunebench.items import BASE, TUNED
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import BASE, TUNED, Endpoint, Prompt, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.base import Endpoint, Prompt, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local import provider as local
 from pytest_finetunebench.providers.local.device import pick_device
 from pytest_finetunebench.providers.local.precision import native_bf16, resolve

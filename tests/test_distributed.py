@@ -22,8 +22,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
+from pytest_finetunebench.items import TUNED
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import TUNED, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.base import Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local import provider as local
 from pytest_finetunebench.store.jobstore import JobStore
 

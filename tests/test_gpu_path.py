@@ -23,7 +23,8 @@ transformers = pytest.importorskip("transformers")
 import torch.distributed as dist
 from test_distributed import PAIRS, provider
 
-from pytest_finetunebench.providers.base import TUNED, ProviderError, TuneRequest, TuneSettings
+from pytest_finetunebench.items import TUNED
+from pytest_finetunebench.providers.base import ProviderError, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local import dist as local_dist
 from pytest_finetunebench.providers.local import score as local_score
 from pytest_finetunebench.providers.local.device import pick_device

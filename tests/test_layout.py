@@ -103,7 +103,9 @@ def test_a_cycle_between_packages_is_found_though_no_module_imports_itself_back(
     assert cycles(package_graph(graph)) == [["p.grading", "p.run"]]
 
 
-MAX_LINES = 410  # "about 400": a file a reader takes in at one sitting
+# a guard against a module nobody can read at one sitting, not a length to cut at: modules are cut where
+# their concept ends (each one's first docstring line says what it is about; the test below)
+MAX_LINES = 600
 
 
 def test_no_source_file_is_longer_than_one_sitting():
@@ -137,3 +139,66 @@ def test_the_wheel_lists_every_package():
     assert set(setuptools["packages"]) == found | {"pytest_finetunebench.suites"}
     assert setuptools["package-dir"]["pytest_finetunebench.suites"] == "cases"
     assert (PACKAGE.parents[1] / "cases" / "__init__.py").is_file()
+
+
+def test_every_module_says_in_its_first_line_what_it_is_about():
+    silent = [
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if not (ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) or "").strip()
+    ]
+    assert silent == []
+
+
+def test_reporting_reads_records_without_a_provider_or_recipe_module():
+    """A record's labels (stages, targets, recipes) come from items.py, the shared vocabulary."""
+    graph = import_graph()
+    reached = {
+        module: sorted(
+            d for d in deps if d.startswith(("pytest_finetunebench.providers", "pytest_finetunebench.run.recipes"))
+        )
+        for module, deps in graph.items()
+        if module.startswith("pytest_finetunebench.reporting")
+    }
+    assert {module: deps for module, deps in reached.items() if deps} == {}
+
+
+def family_prefixes(stems: list[str]) -> list[str]:
+    """Module names that carry a family's prefix (``local_train`` beside ``local``, or ``openai_api`` beside
+    ``openai_jobs``): a family that should be a package."""
+    stems = [stem for stem in stems if not stem.startswith("_")]  # __init__, __main__, __pycache__
+    prefixes = [stem.partition("_")[0] for stem in stems if "_" in stem]
+    return sorted(
+        stem
+        for stem in stems
+        if "_" in stem and ((prefix := stem.partition("_")[0]) in stems or prefixes.count(prefix) > 1)
+    )
+
+
+def test_no_module_is_named_with_its_familys_prefix():
+    named = {
+        str(folder.relative_to(PACKAGE)): found
+        for folder in [PACKAGE, *(p.parent for p in PACKAGE.rglob("__init__.py"))]
+        if (
+            found := family_prefixes(
+                [p.stem for p in folder.glob("*.py")] + [p.name for p in folder.iterdir() if p.is_dir()]
+            )
+        )
+    }
+    assert named == {}
+
+
+def test_a_family_hidden_behind_a_prefix_is_found():
+    assert family_prefixes(
+        [
+            "__init__",
+            "__main__",
+            "local",
+            "local_train",
+            "openai_api",
+            "openai_jobs",
+            "record_shipped",
+            "api_updates",
+            "apis",
+        ]
+    ) == ["local_train", "openai_api", "openai_jobs"]

@@ -24,17 +24,9 @@ transformers = pytest.importorskip("transformers")
 from tiny_llama import save_tiny_llama
 
 from pytest_finetunebench import providers
+from pytest_finetunebench.items import BASE, TUNED
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import (
-    BASE,
-    TUNED,
-    Endpoint,
-    Prompt,
-    ProviderError,
-    TrainingPair,
-    TuneRequest,
-    TuneSettings,
-)
+from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local import device as local_device
 from pytest_finetunebench.providers.local import precision as local_precision
 from pytest_finetunebench.providers.local import provider as local

@@ -17,7 +17,8 @@ from pytest_finetunebench import providers
 from pytest_finetunebench.cases.casefile import Dataset, load_dataset
 from pytest_finetunebench.cases.schema import MEMORIZATION
 from pytest_finetunebench.cases.upstream import command as upstream
-from pytest_finetunebench.providers.base import BASE, TUNED, Prompt, ProviderError, TuneRequest, epoch_stage
+from pytest_finetunebench.items import BASE, TUNED, epoch_stage
+from pytest_finetunebench.providers.base import Prompt, ProviderError, TuneRequest
 from pytest_finetunebench.providers.published import PublishedProvider, create
 from pytest_finetunebench.store.jobstore import JobStore
 

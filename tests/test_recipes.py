@@ -11,6 +11,7 @@ import pytest
 
 from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.cases.schema import CaseFileError
+from pytest_finetunebench.items import BUILT_IN_RECIPES, split_recipe
 from pytest_finetunebench.providers.base import TrainingPair, TuneSettings
 from pytest_finetunebench.run import recipes
 from pytest_finetunebench.run.recipes import RecipeError
@@ -170,6 +171,20 @@ def test_a_recipes_model_name_round_trips(label, model, recipe):
     assert recipes.labelled(model, recipes.parse(recipe)) == label
     found_model, found = recipes.split(label)
     assert (found_model, found.name) == (model, recipe)
+    assert split_recipe(label) == (model, recipe)  # what the reports read, without the recipes module
+
+
+def test_the_shared_vocabulary_names_every_built_in_recipe_and_a_sessions_own():
+    """items.py (which the reports read) and run/recipes.py (which builds training sets) agree on the names."""
+    assert [recipes.parse(name).name for name in BUILT_IN_RECIPES] == list(BUILT_IN_RECIPES)
+    assert split_recipe("m+flashcards") == ("m+flashcards", "qa")  # not a recipe of this session
+    try:
+        recipes.use([recipes.Recipe("flashcards")])
+        assert split_recipe("m+flashcards") == ("m", "flashcards")
+        assert recipes.split("m+flashcards") == ("m", recipes.Recipe("flashcards"))
+    finally:
+        recipes.use([])
+    assert split_recipe("m+flashcards") == ("m+flashcards", "qa")
 
 
 def test_the_leakage_guard_rejects_a_planted_leak(tmp_path):

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
+from pytest_finetunebench.items import BASE, TUNED
 from pytest_finetunebench.providers import RunContext
 from pytest_finetunebench.providers.base import (
-    BASE,
-    TUNED,
     Answer,
     Endpoint,
     Prompt,

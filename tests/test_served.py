@@ -37,8 +37,9 @@ from pytest_finetunebench.suites import suite_dir
 from test_cassettes import BLOCK_NETWORK
 
 from pytest_finetunebench.cases.casefile import load_dataset
+from pytest_finetunebench.items import BASE
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import BASE, Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
+from pytest_finetunebench.providers.base import Endpoint, Prompt, ProviderError, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local import provider as local
 from pytest_finetunebench.providers.openai.provider import OpenAIProvider
 from pytest_finetunebench.providers.openai.rules import NO_TUNING_API

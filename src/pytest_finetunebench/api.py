@@ -27,21 +27,9 @@ from __future__ import annotations
 
 from .cases.casefile import Case, Dataset
 from .grading.matching import Matcher, Verdict
+from .items import BASE, IN_CONTEXT, TUNED, epoch_stage
 from .providers import ProviderSpec, RunContext
-from .providers.base import (
-    BASE,
-    IN_CONTEXT,
-    TUNED,
-    Answer,
-    Endpoint,
-    Prompt,
-    Provider,
-    ProviderError,
-    TrainingPair,
-    TuneRequest,
-    TuneSettings,
-    epoch_stage,
-)
+from .providers.base import Answer, Endpoint, Prompt, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from .run.recipes import Recipe, RecipeError
 
 __all__ = [

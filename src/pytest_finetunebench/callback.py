@@ -27,7 +27,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from .grading.outcome import Record
-from .providers.base import epoch_stage
+from .items import epoch_stage
 from .reporting import html, runs
 from .reporting.report import Summary
 from .store.jobstore import atomic_write

@@ -184,8 +184,9 @@ def check_contamination(datasets: list[Dataset], store: Path, max_known: float, 
     if not items:
         return []
     try:
+        from .items import BASE
         from .providers import RunContext
-        from .providers.base import BASE, Prompt, TuneRequest
+        from .providers.base import Prompt, TuneRequest
         from .providers.local.provider import create
         from .store.jobstore import JobStore
 

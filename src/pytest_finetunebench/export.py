@@ -30,8 +30,8 @@ import pytest
 
 from . import __version__
 from .cases.schema import MEMORIZATION
-from .items import Asked
-from .providers.base import BASE, IN_CONTEXT, SYSTEM_PROMPT, TrainingPair, chat_messages, scoring_of
+from .items import BASE, IN_CONTEXT, Asked, scoring_of
+from .providers.base import SYSTEM_PROMPT, TrainingPair, chat_messages
 from .run import elsewhere, leakage, recipes
 from .run.answer import EVALUATION
 from .run.collect import InvalidCaseFile, VariantItem

@@ -19,9 +19,9 @@ import pytest
 from . import extensions, hooks, options, providers, record, settings, suites, usercode
 from .cases.schema import BUILTIN_SPLITS, MATCHERS
 from .grading.judge import GRADERS, Judge, judge_context
-from .items import Target, split_training
+from .items import LIKELIHOOD, Target, scoring_of, split_training
 from .providers import RunContext
-from .providers.base import LIKELIHOOD, ProviderError, scoring_of
+from .providers.base import ProviderError
 from .reporting.results import Results
 from .run import elsewhere, leakage, recipes
 from .run.answer import EVALUATION, Evaluation
@@ -100,7 +100,14 @@ def pytest_configure(config: pytest.Config) -> None:
         if getattr(config.option, "numprocesses", None):  # pytest-xdist: name the run the workers share
             config.option.testrunuid = run_id = config.option.testrunuid or uuid.uuid4().hex
         order = [t.label for t in (*selection.targets, *selection.retention_base)]
-        config.pluginmanager.register(Results(config, opts, ctx, run_id, order), "finetunebench-results")
+
+        def served_by(model: str) -> tuple[str, str | None]:
+            spec = providers.spec_for(model, ctx)
+            return spec.name, spec.system_message()
+
+        config.pluginmanager.register(
+            Results(config, opts, ctx.store, served_by, run_id, order), "finetunebench-results"
+        )
     try:  # --ftb-tuned-elsewhere: answer-only targets, checked before anything is asked
         elsewhere.check(
             list(dict.fromkeys(t.model for t in selection.targets)), opts, lambda m: providers.spec_for(m, ctx).name

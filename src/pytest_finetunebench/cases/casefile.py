@@ -1,4 +1,4 @@
-"""Case files: the format and its validator (the YAML reading is :mod:`.casefile_yaml`).
+"""Case files: the format and its validator (the YAML reading is :mod:`.yamltree`).
 
 A case file is one dataset. Each case is one training pair (question, answer) and the
 variants asked after tuning; the training question itself is the ``memorization`` variant.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .casefile_yaml import Map, TreeError, clip, kind_of, read_tree, show
+from .yamltree import Map, TreeError, clip, kind_of, read_tree, show
 from .schema import (
     BUILTIN_SPLITS,
     CASE_ID,
@@ -110,7 +110,7 @@ def load_dataset(path: Path | str, matchers: Collection[str] = MATCHERS) -> Data
 
     ``matchers``: the names a case may use (the built-in ones and any added by hooks).
 
-    Whatever goes wrong (see :mod:`.casefile_yaml` for the limits on hostile files) becomes that
+    Whatever goes wrong (see :mod:`.yamltree` for the limits on hostile files) becomes that
     one error naming the file and line.
     """
     path = Path(path)

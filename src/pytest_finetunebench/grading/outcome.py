@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from ..cases.schema import linked_groups
-from ..items import Asked, JudgeVerdict
-from ..providers.base import Answer, ProviderError, stage_label
+from ..items import Asked, JudgeVerdict, stage_label
+from ..providers.base import Answer, ProviderError
 from ..usercode import describe as describe_user_error
 from .grade import grade
 from .matching import Matcher, MatcherError

@@ -4,63 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
-
-# Stages a model is evaluated at. "tuned" is the final tuned model; "base" the untuned model;
-# "epoch:N" the checkpoint after N epochs. (The in-context stage is the base endpoint asked with
-# the case's facts in the prompt: the plugin renders those prompts, providers never see it.)
-TUNED = "tuned"
-BASE = "base"
-IN_CONTEXT = "in_context"
-
-
-# A stage scored by likelihood (``--ftb-scoring=likelihood``): the same endpoint, its closed
-# questions answered by the choice with the highest log-likelihood instead of by generation.
-LIKELIHOOD = "likelihood"
-SCORINGS = ("generate", LIKELIHOOD)
-
-
-def likelihood_stage(stage: str) -> str:
-    """The likelihood-scored twin of ``stage``: ``likelihood`` for tuned, ``base+likelihood`` ..."""
-    return LIKELIHOOD if stage == TUNED else f"{stage}+{LIKELIHOOD}"
-
-
-def scoring_of(stage: str) -> tuple[str, str]:
-    """(the endpoint's stage, ``generate`` or ``likelihood``) of a stage name."""
-    if stage == LIKELIHOOD:
-        return TUNED, LIKELIHOOD
-    if stage.endswith(f"+{LIKELIHOOD}"):
-        return stage[: -len(LIKELIHOOD) - 1], LIKELIHOOD
-    return stage, "generate"
-
-
-def stage_label(model: str, stage: str) -> str:
-    """How reports and node ids name a model at a stage: ``gpt-4o-mini`` or ``gpt-4o-mini@base``."""
-    return model if stage == TUNED else f"{model}@{stage}"
-
-
-def epoch_stage(n: int) -> str:
-    """The stage name of the checkpoint taken after ``n`` epochs."""
-    return f"epoch:{n}"
-
-
-def epoch_of(stage: str) -> int | None:
-    """``N`` for the stage ``epoch:N``, ``None`` for any other stage."""
-    number = stage[len("epoch:") :] if stage.startswith("epoch:") else ""
-    return int(number) if number.isdigit() else None
-
-
-def final_stages(targets: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Per model, the stage its tuned result is read from: ``tuned``, else its last ``epoch:N``."""
-    best: dict[str, tuple[float, str]] = {}
-    for model, stage in targets:
-        rank = float("inf") if stage == TUNED else epoch_of(stage)
-        if rank is not None and rank > best.get(model, (-1.0, ""))[0]:
-            best[model] = (rank, stage)
-    return {model: stage for model, (_, stage) in best.items()}
-
 
 # The system message every case is asked with: the local provider's chat template (training and
 # answering) and the OpenAI-compatible servers that serve such models (the same messages, so the

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cases.upstream.tables import allow_long_csv_fields
+from ..items import TUNED
 from . import RunContext
-from .base import TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
+from .base import Answer, Endpoint, Prompt, ProviderError, TuneRequest
 
 PATTERN = "*_w_responses.csv"
 SUFFIX = "_response"

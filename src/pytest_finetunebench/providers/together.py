@@ -37,10 +37,11 @@ from typing import Any
 
 import together
 
+from ..items import BASE, TUNED
 from ..store import ledger as L
 from ..store.ledger import Ledger
 from . import RunContext
-from .base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
+from .base import Answer, Endpoint, Prompt, ProviderError, TrainingPair, TuneRequest
 from .hosted.api import (
     MAX_POLL_INTERVAL,
     Unavailable,

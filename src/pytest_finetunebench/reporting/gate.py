@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ..providers.base import final_stages, stage_label
+from ..items import final_stages, stage_label
 from .intervals import holm
 from .paired import Paired
 from .report import GENERALIZATION, Summary

@@ -16,8 +16,7 @@ from typing import Any
 
 from ..cases.schema import generalizes
 from ..grading.outcome import Record
-from ..providers.base import BASE, final_stages, scoring_of, stage_label
-from ..run import recipes
+from ..items import BASE, final_stages, scoring_of, split_recipe, stage_label
 from . import scores, seeded
 from .intervals import PairedCounts
 
@@ -154,7 +153,7 @@ def pairs_in_run(records: Sequence[Record]) -> list[tuple[str, str]]:
     targets in name order (so A and B never depend on the order the items ran in)."""
     finals = sorted(stage_label(m, s) for m, s in final_stages((r.model, r.stage) for r in records).items())
     targets = set(r.target for r in records)
-    out = [(base, t) for t in finals if (base := stage_label(recipes.split(_model(records, t))[0], BASE)) in targets]
+    out = [(base, t) for t in finals if (base := stage_label(split_recipe(_model(records, t))[0], BASE)) in targets]
     out += [(a, b) for i, a in enumerate(finals) for b in finals[i + 1 :]]
     return out
 

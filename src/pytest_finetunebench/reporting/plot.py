@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ..cases.schema import generalizes
-from ..providers.base import epoch_of, final_stages
+from ..items import epoch_of, final_stages
 from .report import GENERALIZATION, Summary, _split_order
 from .stats import wilson
 

@@ -14,8 +14,7 @@ from typing import Any
 
 from ..cases.schema import BUILTIN_SPLITS, MEMORIZATION, generalizes
 from ..grading.outcome import Record
-from ..providers.base import BASE, IN_CONTEXT, final_stages, stage_label
-from ..run import recipes
+from ..items import BASE, IN_CONTEXT, QA, final_stages, split_recipe, stage_label
 from . import paired, retention, scores, seeded
 from .stats import Cell, design_effect
 from .text import SummaryText
@@ -201,18 +200,18 @@ class Summary(SummaryText):
         by_model: dict[str, list[tuple[str, str]]] = {}  # model -> (its recipe, that recipe's tuned target)
         for model, _, tuned, _ in self.stages():
             if tuned:
-                base, recipe = recipes.split(model)
-                by_model.setdefault(base, []).append((recipe.name, tuned))
+                base, name = split_recipe(model)
+                by_model.setdefault(base, []).append((name, tuned))
         rows = []
         for model, targets in by_model.items():
             if len(targets) < 2:
                 continue
             cells = {name: (self.aggregate(t, MEMORIZATION), self.aggregate(t, GENERALIZATION)) for name, t in targets}
-            qa = dict(targets).get(recipes.QA)
+            qa = dict(targets).get(QA)
             for name, t in targets:
                 vs_qa = (
                     None
-                    if qa is None or name == recipes.QA
+                    if qa is None or name == QA
                     else paired.compare(
                         qa, t, GENERALIZATION, self.counted(qa, GENERALIZATION), self.counted(t, GENERALIZATION)
                     )

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-from .. import providers
 from ..grading.outcome import Record
-from ..providers import RunContext
 from ..run.collect import CASE_FILE_PROPERTY, TARGET_PROPERTY, OneLine
-from ..store.jobstore import atomic_write
+from ..store.jobstore import JobStore, atomic_write
 from . import gate, runs
 from .report import Summary
 from .text import elsewhere_note, system_note
@@ -35,6 +33,11 @@ REPORT_HEADER = (
 )
 
 
+# who served a model: its provider's name and the system message its prompts were sent with (None: the
+# user turn alone); the plugin looks it up in the provider registry, so the reports need no provider module
+ServedBy = Callable[[str], tuple[str, "str | None"]]
+
+
 def without_header(report: Mapping[str, Any]) -> dict[str, Any]:
     """A ``--ftb-report`` JSON without its run header (what depends on when, where and by whom it ran)."""
     return {k: v for k, v in report.items() if k not in REPORT_HEADER}
@@ -47,11 +50,12 @@ class Results:
         self,
         config: pytest.Config,
         opts: Mapping[str, Any],
-        ctx: RunContext,
+        store: JobStore,
+        served_by: ServedBy,
         run_id: str | None,
         order: Sequence[str] = (),
     ) -> None:
-        self.config, self.opts, self.ctx = config, opts, ctx
+        self.config, self.opts, self.store, self.served_by = config, opts, store, served_by
         self.run_id = run_id  # under pytest-xdist: the workers' shared answers are removed at the end
         self.targets: dict[tuple[str, str], None] = {}  # (model, stage) of every item that reported
         self.case_files: dict[str, Path] = {}  # dataset -> the case file its items came from
@@ -69,7 +73,7 @@ class Results:
         self.plots: list[Path] = []
         self.notes: list[str] = []
         # before anything runs: find the run to compare with, check plotting works
-        self.history = runs.History(ctx.store)
+        self.history = runs.History(store)
         spec = self.opts["compare"] or (runs.PREVIOUS if self.drop_limits else None)
         if spec:
             self.reference = self.history.resolve(spec, self.config.invocation_params.dir)
@@ -111,7 +115,7 @@ class Results:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.run_id:
-            self.ctx.store.remove("answers", self.run_id)
+            self.store.remove("answers", self.run_id)
         # -x, --maxfail, Ctrl-C or an internal error: a partial run is neither gated nor saved
         stopped = bool(session.shouldfail or session.shouldstop) or exitstatus in (
             pytest.ExitCode.INTERRUPTED,
@@ -194,10 +198,10 @@ class Results:
 
     def _system_messages(self) -> dict[str, str | None]:
         """The system message each model's prompts were sent with (None: the user turn alone)."""
-        return {m: providers.spec_for(m, self.ctx).system_message() for m in self._models()}
+        return {m: self.served_by(m)[1] for m in self._models()}
 
     def _providers(self) -> dict[str, str]:
-        return {m: providers.spec_for(m, self.ctx).name for m in self._models()}
+        return {m: self.served_by(m)[0] for m in self._models()}
 
     def _markdown(self) -> str:
         """The tables, the deltas and the verdicts: for --ftb-markdown and $GITHUB_STEP_SUMMARY."""

@@ -16,8 +16,7 @@ from typing import Any
 
 from ..cases.schema import RETENTION
 from ..grading.outcome import Record
-from ..providers.base import BASE, IN_CONTEXT, scoring_of, stage_label
-from ..run import recipes
+from ..items import BASE, IN_CONTEXT, scoring_of, split_recipe, stage_label
 from . import seeded
 from .seeded import t_quantile
 from .stats import Cell
@@ -30,7 +29,7 @@ TITLE = (
 
 def base_target(model: str) -> str:
     """The untuned target a (recipe's) model's retention is counted against."""
-    return stage_label(recipes.split(model)[0], BASE)
+    return stage_label(split_recipe(model)[0], BASE)
 
 
 def _key(r: Record) -> tuple[str, str, str]:

@@ -19,8 +19,7 @@ from typing import Any
 
 from ..cases.schema import MEMORIZATION, RETENTION, generalizes
 from ..grading.outcome import Record
-from ..providers.base import BASE, IN_CONTEXT, likelihood_stage, stage_label
-from ..run import recipes
+from ..items import BASE, IN_CONTEXT, likelihood_stage, split_recipe, stage_label
 from .stats import wilson
 
 GENERALIZATION = "generalization"
@@ -30,7 +29,7 @@ BASE_LIKELIHOOD = likelihood_stage(BASE)
 
 def untuned(model: str) -> str:
     """The model whose untuned stages a recipe's model is compared with (itself for ``qa``)."""
-    return recipes.split(model)[0]
+    return split_recipe(model)[0]
 
 
 def base_target(model: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..providers.base import BASE, IN_CONTEXT, scoring_of
+from ..items import BASE, IN_CONTEXT, scoring_of
 from . import paired, retention
 
 RECIPE_TITLE = (

@@ -21,21 +21,9 @@ from ..grading.grade import choose_matcher
 from ..grading.judge import Judge, JudgeVerdict, ToJudge
 from ..grading.matching import Matcher
 from ..grading.outcome import RunError, describe_error
-from ..items import Asked, Target
+from ..items import BASE, IN_CONTEXT, LIKELIHOOD, Asked, Target, scoring_of
 from ..providers import RunContext
-from ..providers.base import (
-    BASE,
-    IN_CONTEXT,
-    LIKELIHOOD,
-    Answer,
-    Endpoint,
-    Prompt,
-    ProviderError,
-    Scorer,
-    TuneRequest,
-    TuneSettings,
-    scoring_of,
-)
+from ..providers.base import Answer, Endpoint, Prompt, ProviderError, Scorer, TuneRequest, TuneSettings
 from ..suites import forgetting_text
 from ..usercode import brief, defined_at
 from .tune import Tuner

@@ -14,8 +14,7 @@ import pytest
 from ..cases.casefile import Case, Dataset, Variant, load_dataset
 from ..cases.schema import RETENTION, CaseFileError
 from ..grading.outcome import UserCodeError, describe, describe_error, failed, judge
-from ..items import Target
-from ..providers.base import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, epoch_stage, likelihood_stage
+from ..items import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, Target, epoch_stage, likelihood_stage
 from ..settings import setting
 from ..usercode import in_plugin
 from . import recipes

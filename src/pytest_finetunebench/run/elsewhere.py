@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..items import Asked
-from ..providers.base import BASE, TUNED, Endpoint, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
+from ..items import BASE, TUNED, Asked
+from ..providers.base import Endpoint, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from . import recipes
 
 MANIFEST = "pytest-finetunebench/training-set"  # the format of an `ftb export` manifest

@@ -33,18 +33,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..cases.generate.people import TEMPLATES
+from ..items import PARAPHRASE, QA, recipe_label, split_recipe, use_recipe_names
 from ..providers.base import TrainingPair
 from ..usercode import brief, defined_at, describe
 
 if TYPE_CHECKING:
     from ..cases.casefile import Case, Dataset
 
-QA = "qa"
-SEPARATOR = "+"
 DOCUMENT_PROMPT = "What do you know about {subject}?"
 DOCUMENT_PROMPT_NO_SUBJECT = "What do you know that answers this? {question}"
 YES_NO_TEMPLATE = TEMPLATES["secondary"]  # "Answer Yes or No.\n{question}", as the shipped suites ask
-_PARAPHRASE = re.compile(r"^paraphrase:([1-9][0-9]?)$")
 REPLAY = (
     ("Do bees make honey?", "Yes"),
     ("Is the Moon larger than the Earth?", "No"),
@@ -163,6 +161,7 @@ def use(added: Iterable[Recipe]) -> None:
         chosen[recipe.name] = recipe
     _ADDED.clear()
     _ADDED.update(chosen)
+    use_recipe_names(chosen)
 
 
 def parse(spec: str) -> Recipe:
@@ -171,7 +170,7 @@ def parse(spec: str) -> Recipe:
     spec = spec.strip()
     if spec in _FIXED:
         return _FIXED[spec]
-    if m := _PARAPHRASE.match(spec):
+    if m := PARAPHRASE.match(spec):
         return Recipe(spec, paraphrases=int(m.group(1)))
     if spec in _ADDED:
         return _ADDED[spec]
@@ -180,19 +179,11 @@ def parse(spec: str) -> Recipe:
 
 
 def labelled(model: str, recipe: Recipe) -> str:
-    """The model name the report uses for ``model`` tuned with ``recipe`` (``qa`` keeps the plain name)."""
-    return model if recipe.name == QA else f"{model}{SEPARATOR}{recipe.name}"
+    """The model name the report uses for ``model`` tuned with ``recipe`` (:func:`~..items.recipe_label`)."""
+    return recipe_label(model, recipe.name)
 
 
 def split(label: str) -> tuple[str, Recipe]:
     """``(model, recipe)`` of a model name as :func:`labelled` wrote it (a plain name is ``qa``)."""
-    for name, recipe in _FIXED.items():
-        if SEPARATOR in name and label.endswith(SEPARATOR + name):  # names that hold the separator first
-            return label[: -len(SEPARATOR + name)], recipe
-    model, sep, tail = label.rpartition(SEPARATOR)
-    if sep and model:
-        try:
-            return model, parse(tail)
-        except RecipeError:
-            pass
-    return label, Recipe(QA)
+    model, name = split_recipe(label)
+    return model, parse(name)

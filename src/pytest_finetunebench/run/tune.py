@@ -21,19 +21,8 @@ import pytest
 
 from .. import providers
 from ..grading.outcome import RunError, describe_error
-from ..items import Asked, split_training
-from ..providers.base import (
-    BASE,
-    IN_CONTEXT,
-    Answer,
-    Endpoint,
-    Prompt,
-    Provider,
-    ProviderError,
-    TrainingPair,
-    TuneRequest,
-    TuneSettings,
-)
+from ..items import BASE, IN_CONTEXT, Asked, split_training
+from ..providers.base import Answer, Endpoint, Prompt, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from ..settings import setting
 from ..usercode import brief, defined_at
 from . import elsewhere, recipes

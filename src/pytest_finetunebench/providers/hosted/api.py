@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from ...items import BASE, TUNED
 from ...settings import setting
 from .. import RunContext
-from ..base import BASE, TUNED, Answer, Prompt, ProviderError, TrainingPair, TuneRequest, chat_messages
+from ..base import Answer, Prompt, ProviderError, TrainingPair, TuneRequest, chat_messages
 from .cost import parse_prices
 
 MAX_POLL_INTERVAL = 60.0

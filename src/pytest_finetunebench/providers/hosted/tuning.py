@@ -28,10 +28,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from ...items import BASE, TUNED, epoch_of
 from ...store import ledger as L
 from ...store.ledger import Ledger, strip_userinfo
 from .. import RunContext
-from ..base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest, epoch_of
+from ..base import Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from .api import (
     MAX_POLL_INTERVAL,
     REFUSED,

@@ -50,10 +50,11 @@ if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
 
 import torch  # noqa: E402
 
+from ...items import BASE, TUNED
 from ...settings import setting
 from ...store.jobstore import JobStore, atomic_write
 from .. import RunContext
-from ..base import BASE, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
+from ..base import Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from . import launch
 from .device import cpu_share, pick_device, pick_threads, thread_candidates
 from .models import LoadedModels, generate

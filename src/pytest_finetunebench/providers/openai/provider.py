@@ -36,10 +36,11 @@ from typing import Any
 
 import openai
 
+from ...items import BASE, TUNED
 from ...store import ledger as L
 from ...store.ledger import Ledger
 from .. import OPENAI_URL, RunContext
-from ..base import BASE, SYSTEM_PROMPT, TUNED, Answer, Endpoint, Prompt, ProviderError, TuneRequest
+from ..base import SYSTEM_PROMPT, Answer, Endpoint, Prompt, ProviderError, TuneRequest
 from ..hosted.api import (
     MAX_POLL_INTERVAL,
     Unavailable,
