@@ -110,7 +110,8 @@ def test_the_progress_lines_come_from_the_job_and_the_record_names_the_launch(tm
 CHILD = """
 import sys
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import TUNED, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.items import TUNED
+from pytest_finetunebench.providers.base import TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local.provider import create
 from pytest_finetunebench.store.jobstore import JobStore
 pairs = tuple(TrainingPair(f"What is the code word number {i}?", f"Zebulon{i}") for i in range(8))

@@ -209,7 +209,8 @@ def test_examples_use_a_minimal_system_prompt_and_answer_only_labels(smol_base):
 CHILD = """
 import json, sys
 from pytest_finetunebench.providers import RunContext
-from pytest_finetunebench.providers.base import TUNED, TrainingPair, TuneRequest, TuneSettings
+from pytest_finetunebench.items import TUNED
+from pytest_finetunebench.providers.base import TrainingPair, TuneRequest, TuneSettings
 from pytest_finetunebench.providers.local.provider import create
 from pytest_finetunebench.store.jobstore import JobStore
 pairs = tuple(TrainingPair(f"Code word number {i}?", f"Zebulon{i}") for i in range(4))

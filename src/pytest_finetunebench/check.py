@@ -143,10 +143,11 @@ def check_answerable(ds: Dataset) -> list[Problem]:
 
 def check_leakage(datasets: list[Dataset]) -> list[Problem]:
     """The leakage guard over every built-in recipe's training text (one problem per conflict, named once)."""
+    from .items import QA
     from .run import leakage, recipes
 
     asked, problems, seen = leakage.asked_in(datasets), [], set()
-    for name in (recipes.QA, "paraphrase:99", "document", "qa+replay"):
+    for name in (QA, "paraphrase:99", "document", "qa+replay"):
         recipe, label = recipes.parse(name), name.replace(":99", ":K")
         pairs = [p for ds in datasets for case in ds.cases if case.trains for p in _pairs(recipe, case, ds)]
         for c in leakage.conflicts([*pairs, *recipe.extra()], recipe.extra(), asked, label):

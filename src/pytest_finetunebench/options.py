@@ -303,7 +303,7 @@ OPTIONS: tuple[Option, ...] = (
         ini=True,
         metavar="DIR",
     ),
-    # local models (providers/local.py)
+    # local models (providers/local/)
     Option(
         "lora",
         "local models: LoRA rank R of the adapters trained and merged into the saved model (default 16: memorizes as "

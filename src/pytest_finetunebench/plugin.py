@@ -19,7 +19,7 @@ import pytest
 from . import extensions, hooks, options, providers, record, settings, suites, usercode
 from .cases.schema import BUILTIN_SPLITS, MATCHERS
 from .grading.judge import GRADERS, Judge, judge_context
-from .items import LIKELIHOOD, Target, scoring_of, split_training
+from .items import LIKELIHOOD, QA, Target, scoring_of, split_training
 from .providers import RunContext
 from .providers.base import ProviderError
 from .reporting.results import Results
@@ -247,7 +247,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             try:
                 provider = evaluation.tuner.provider(model)
                 base, recipe = recipes.split(split_training(model)[0])
-                if recipe.name != recipes.QA and not evaluation.tuner.spec(model).trains:
+                if recipe.name != QA and not evaluation.tuner.spec(model).trains:
                     raise pytest.UsageError(
                         f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
                         f" ({base}), so a recipe cannot apply; fix: --ftb-recipe=qa for it"

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .yamltree import Map, TreeError, clip, kind_of, read_tree, show
 from .schema import (
     BUILTIN_SPLITS,
     CASE_ID,
@@ -29,6 +28,7 @@ from .schema import (
     VARIANT_KEYS,
     CaseFileError,
 )
+from .yamltree import Map, TreeError, clip, kind_of, read_tree, show
 
 
 @dataclass(frozen=True, slots=True)

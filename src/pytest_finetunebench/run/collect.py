@@ -14,7 +14,7 @@ import pytest
 from ..cases.casefile import Case, Dataset, Variant, load_dataset
 from ..cases.schema import RETENTION, CaseFileError
 from ..grading.outcome import UserCodeError, describe, describe_error, failed, judge
-from ..items import BASE, IN_CONTEXT, LIKELIHOOD, SCORINGS, TUNED, Target, epoch_stage, likelihood_stage
+from ..items import BASE, IN_CONTEXT, LIKELIHOOD, QA, SCORINGS, TUNED, Target, epoch_stage, likelihood_stage
 from ..settings import setting
 from ..usercode import in_plugin
 from . import recipes
@@ -62,7 +62,7 @@ class Selection:
         if limit is not None and limit < 1:
             raise pytest.UsageError(f"--ftb-limit={limit}: keep at least one case per dataset (1 or more)")
         try:
-            chosen = [recipes.parse(r) for r in dict.fromkeys(opts.get("recipe") or [recipes.QA])]
+            chosen = [recipes.parse(r) for r in dict.fromkeys(opts.get("recipe") or [QA])]
         except recipes.RecipeError as exc:
             raise pytest.UsageError(str(exc)) from None
         k, first = int(setting(opts, "seeds")), int(setting(opts, "seed"))

@@ -21,12 +21,12 @@ import pytest
 
 from .. import providers
 from ..grading.outcome import RunError, describe_error
-from ..items import BASE, IN_CONTEXT, Asked, split_training
+from ..items import BASE, IN_CONTEXT, QA, Asked, split_training
 from ..providers.base import Answer, Endpoint, Prompt, Provider, ProviderError, TrainingPair, TuneRequest, TuneSettings
 from ..settings import setting
 from ..usercode import brief, defined_at
 from . import elsewhere, recipes
-from .recipes import QA, Recipe
+from .recipes import Recipe
 
 
 def parse_epochs(value: str | int | None) -> tuple[int, ...]:
