@@ -1,50 +1,25 @@
-"""pytest hooks: wire collection, tuning, answering, grading, reporting and the gate together.
+"""pytest hooks, wired into the benchmark's session object (:mod:`.session`): nothing else.
 
-The hooks only pass things between the modules that do the work: ``collect`` makes the items,
-``answer`` (with ``tune``) gets their answers, ``outcome`` grades each, ``results`` gathers them
-on the controller and gates, ``cassettes`` records or replays HTTP.
+:class:`~.session.BenchSession` is set up at configure and checked after collection; the hooks pass
+pytest's objects to the modules that do the work: ``collect`` makes the items, ``answer`` (with
+``tune``) gets their answers, ``outcome`` grades each, ``results`` gathers them on the controller
+and gates, ``cassettes`` records or replays HTTP.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Generator, Mapping
-from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import extensions, hooks, options, providers, record, settings, suites, usercode
-from .cases.schema import BUILTIN_SPLITS, MATCHERS
-from .grading.judge import GRADERS, Judge, judge_context
-from .items import LIKELIHOOD, QA, Target, scoring_of, split_training
-from .providers import RunContext
-from .providers.base import ProviderError
-from .reporting.results import Results
-from .run import elsewhere, leakage, recipes
-from .run.answer import EVALUATION, Evaluation
-from .run.collect import CaseDir, CaseFile, Catalog, InvalidCaseFile, OneLine, Selection, VariantItem, is_case_file
-from .run.tune import settings_from, untuned_answerer
-from .store.jobstore import JobStore
+from . import hooks, options
+from .cases.schema import BUILTIN_SPLITS
+from .run.collect import CaseDir, CaseFile, InvalidCaseFile, OneLine, VariantItem, is_case_file
+from .session import NO_CASES, BenchSession
 
-DEFAULT_MODEL = "local:smollm2-135m"
-DEFAULT_CASES = "cases"
-DEFAULT_STORE = ".ftb"
-
-
-@dataclass(frozen=True)
-class Collection:
-    """Where case files are, which of their items to make, and what was found."""
-
-    selection: Selection
-    roots: tuple[Path, ...]
-    catalog: Catalog = field(default_factory=Catalog)
-    matchers: tuple[str, ...] = MATCHERS  # the names a case file may use: built-in and added by hooks
-
-
-COLLECTION = pytest.StashKey[Collection]()
+SESSION = pytest.StashKey[BenchSession]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -59,118 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "finetunebench: a FineTuneBench item (one variant for one model)")
     for split in BUILTIN_SPLITS:
         config.addinivalue_line("markers", f"{split}: FineTuneBench split {split}")
-    opts = settings.values(config)
-    extensions.check_names(config.pluginmanager)
-    flag_cases = [str(config.invocation_params.dir / p) for p in config.getoption("ftb_cases")]
-    try:
-        shipped = [str(suites.suite_dir(name)) for name in opts["suite"]]
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if (flag_cases or shipped) and config.args_source != pytest.Config.ArgsSource.ARGS:
-        config.args = (
-            flag_cases + shipped
-        )  # `pytest --ftb-cases=DIR` / `--ftb-suite=NAME` run those cases, not testpaths
-    elif shipped:
-        config.args += shipped
-    roots = [Path(p) for p in flag_cases] or [config.rootpath / p for p in (opts["cases"] or [DEFAULT_CASES])]
-    explicit = [Path(a.split("::")[0]).resolve() for a in config.args]
-    # a YAML file, or a folder below the rootdir, named on the command line holds cases too
-    named = [p for p in explicit if p.suffix in (".yaml", ".yml") or (p.is_dir() and config.rootpath in p.parents)]
-    case_roots = [r.resolve() for r in roots] + [Path(p) for p in shipped] + named
-    worker = getattr(config, "workerinput", None)
-    store = JobStore(Path(opts["store"]) if opts["store"] else config.rootpath / DEFAULT_STORE)
-    ctx = RunContext(
-        store=store, options=opts, progress=lambda line: _progress(config, line), extra=extensions.providers(config)
-    )
-    matchers = extensions.matchers(config)
-    try:
-        recipes.use(extensions.recipes(config))
-    except recipes.RecipeError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    selection = _retention_bases(Selection.from_options(opts, DEFAULT_MODEL), ctx)
-    config.stash[COLLECTION] = collection = Collection(selection, tuple(case_roots), matchers=(*MATCHERS, *matchers))
-    for root in case_roots:  # a link back to a case folder is not collected again
-        collection.catalog.reached_before(root)
-    recorder = record.Recorder.from_options(opts, config.rootpath, store, worker, (*ctx.extra, *providers.REGISTRY))
-    ctx.recording = recorder.recording
-    ctx.replay_store = recorder.replay_store
-    config.pluginmanager.register(recorder, "finetunebench-cassettes")
-    if worker is None:  # under xdist the controller reports and gates, workers answer
-        run_id = None
-        if getattr(config.option, "numprocesses", None):  # pytest-xdist: name the run the workers share
-            config.option.testrunuid = run_id = config.option.testrunuid or uuid.uuid4().hex
-        order = [t.label for t in (*selection.targets, *selection.retention_base)]
-
-        def served_by(model: str) -> tuple[str, str | None]:
-            spec = providers.spec_for(model, ctx)
-            return spec.name, spec.system_message()
-
-        config.pluginmanager.register(
-            Results(config, opts, ctx.store, served_by, run_id, order), "finetunebench-results"
-        )
-    try:  # --ftb-tuned-elsewhere: answer-only targets, checked before anything is asked
-        elsewhere.check(
-            list(dict.fromkeys(t.model for t in selection.targets)), opts, lambda m: providers.spec_for(m, ctx).name
-        )
-    except ProviderError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    for target in collection.selection.targets:
-        try:
-            spec = providers.spec_for(target.model, ctx)
-        except ProviderError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        if scoring_of(target.stage)[1] == LIKELIHOOD and not spec.scores:
-            raise pytest.UsageError(
-                f"--ftb-scoring=likelihood: the {spec.name} provider cannot score {target.model} by likelihood "
-                "(it gives this plugin no token log-probabilities); fix: --ftb-scoring=generate for it, or a local: "
-                "model"
-            )
-    config.stash[EVALUATION] = Evaluation(
-        ctx, settings_from(opts), worker["testrunuid"] if worker else None, *_judge(opts, ctx), matchers=matchers
-    )
-
-
-def _retention_bases(selection: Selection, ctx: RunContext) -> Selection:
-    """Keep the untuned stages the retention split needs where the provider has them (the report
-    says where retention could not be measured)."""
-
-    def untuned(target: Target) -> bool:
-        if elsewhere.declared(ctx.options) and not ctx.options.get("base_model"):
-            return False  # tuned elsewhere, its untuned model not declared
-        try:
-            return providers.spec_for(target.model, ctx).untuned
-        except ProviderError:  # an unknown model: its usage error comes with the targets'
-            return False
-
-    return replace(selection, retention_base=tuple(t for t in selection.retention_base if untuned(t)))
-
-
-def _judge(opts: Mapping[str, Any], ctx: RunContext) -> tuple[Judge | None, str]:
-    """The model judge and whose verdict counts, from --ftb-judge / --ftb-grader (usage errors first)."""
-    grader = opts["grader"] or "rules"
-    if grader not in GRADERS:
-        raise pytest.UsageError(f"--ftb-grader={grader}: use one of {', '.join(GRADERS)}")
-    if grader == "judge" and not opts["judge"]:
-        raise pytest.UsageError("--ftb-grader=judge needs a judge; fix: add --ftb-judge=MODEL")
-    if not opts["judge"]:
-        return None, grader
-    try:
-        providers.spec_for(opts["judge"], judge_context(ctx))
-    except ProviderError as exc:
-        raise pytest.UsageError(f"--ftb-judge: {exc}") from None
-    # published answers (--ftb-responses) are the judged model's: the judge's context has none
-    judged = judge_context(ctx)
-    return Judge(opts["judge"], judged, untuned_answerer(opts["judge"], judged, settings_from(opts))), grader
-
-
-def _progress(config: pytest.Config, line: str) -> None:
-    """A progress line on the terminal, even while output is captured."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
-        return
-    capman = config.pluginmanager.get_plugin("capturemanager")
-    with capman.global_and_fixture_disabled() if capman else nullcontext():
-        reporter.write_line(f"[finetunebench] {line}")
+    config.stash[SESSION] = BenchSession.start(config)
 
 
 _ONE_LINE = "ftb_one_line"
@@ -194,7 +58,7 @@ def pytest_report_from_serializable(config: pytest.Config, data: dict) -> pytest
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    collection = config.stash[COLLECTION]
+    collection = config.stash[SESSION].collection
     if not any(root in collection_path.parents for root in collection.roots):
         return None
     return True if collection.catalog.reached_before(collection_path) else None
@@ -202,14 +66,14 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> CaseDir | None:
-    roots = parent.config.stash[COLLECTION].roots
+    roots = parent.config.stash[SESSION].collection.roots
     if any(path == root or root in path.parents for root in roots) and not (path / "__init__.py").exists():
         return CaseDir.from_parent(parent, path=path)
     return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
-    collection = parent.config.stash[COLLECTION]
+    collection = parent.config.stash[SESSION].collection
     if is_case_file(file_path, collection.roots):
         return CaseFile.from_parent(
             parent,
@@ -224,71 +88,18 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile |
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> Generator[None]:
     # before -k/-m deselect: what was collected decides the training set, never what is asked
-    config.stash[EVALUATION].collected([i for i in items if isinstance(i, VariantItem)])
+    config.stash[SESSION].evaluation.collected([i for i in items if isinstance(i, VariantItem)])
     invalid = [i for i in items if isinstance(i, InvalidCaseFile)]
     yield
     items[:0] = [i for i in invalid if i not in items]  # a broken case file is never deselected away
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    collection = session.config.stash[COLLECTION]
-    worker = hasattr(session.config, "workerinput")  # under xdist a worker cannot stop the session cleanly
-    catalog, results = collection.catalog, session.config.pluginmanager.get_plugin("finetunebench-results")
-    problems = catalog.unknown(collection.selection)
-    if results is not None and catalog.complete:  # a gate's typo: said before any tuning
-        problems += results.unknown_scopes(catalog.splits)
-    if problems and not worker:
-        raise pytest.UsageError("; ".join(problems))
-    items = [i for i in session.items if isinstance(i, VariantItem)]
-    evaluation = session.config.stash[EVALUATION]
-    evaluation.plan(items)
-    if not worker and not session.config.option.collectonly:  # a missing extra or folder: say so before any run
-        for model in evaluation.models:
-            try:
-                provider = evaluation.tuner.provider(model)
-                base, recipe = recipes.split(split_training(model)[0])
-                if recipe.name != QA and not evaluation.tuner.spec(model).trains:
-                    raise pytest.UsageError(
-                        f"--ftb-recipe={recipe.name}: the {provider.name} provider trains nothing"
-                        f" ({base}), so a recipe cannot apply; fix: --ftb-recipe=qa for it"
-                    )
-                request = evaluation.request(model)  # a recipe the cases cannot feed: one line now, not per item
-            except (ProviderError, recipes.RecipeError) as exc:
-                raise pytest.UsageError(str(exc)) from None
-            except pytest.UsageError:
-                raise
-            except Exception as exc:  # a team's provider factory raised
-                raise pytest.UsageError(f"{model}: making its provider raised {usercode.describe(exc)}") from None
-            asked = dict.fromkeys(
-                leakage.Asked(
-                    _relative(i.dataset.path, session.config.rootpath),
-                    i.variant.line,
-                    i.variant.split,
-                    i.variant.question,
-                    i.variant.answer,
-                )
-                for i in items
-            )
-            if leaks := leakage.conflicts(request.pairs, recipe.extra(), asked, recipe.name):  # before any training
-                raise pytest.UsageError("\n".join(map(str, leaks)))
-    if items and not hasattr(session.config, "workerinput"):
-        _progress(session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once")
-
-
-def _relative(path: Path, root: Path) -> Path:
-    """``path`` under ``root`` as relative, as pytest shows it; elsewhere as it is."""
-    return path.relative_to(root) if path.is_relative_to(root) else path
-
-
-NO_CASES = (
-    "finetunebench: no case files were collected (it looks in {where}); get cases: pytest --ftb-suite=default (the "
-    "shipped suite),"
-    " `ftb init` (a starter cases/ and the pytest settings), `ftb generate` or `ftb import-upstream`"
-)
+    session.config.stash[SESSION].preflight(session)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    collection = config.stash[COLLECTION]
+    collection = config.stash[SESSION].collection
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not (
         collection.catalog.datasets or collection.catalog.invalid
     ):
