@@ -7,6 +7,9 @@ is an example, and an HTML comment right before a block marks it:
   given (it needs a key, a GPU, several machines, the network; or it is output or an illustration).
 * ``<!-- sandbox: empty "why" -->``: the shell block runs in an empty folder (a new user's
   repository) instead of a copy of the checkout.
+* ``<!-- output: "what it is" -->``: the block is what the nearest shell block before it prints: each of
+  its lines other than ``...`` (an abridgement) must be among the lines that block printed, in
+  order (trailing spaces aside); the test runs that block again and compares.
 
 ``python`` blocks run with Sybil's Python evaluator; ``bash``, ``sh``, ``shell`` and ``console``
 blocks with :class:`ShellEvaluator`; a block of any other language that is not marked fails,
@@ -66,21 +69,51 @@ class BlockParser:
         for region in self.lexer(document):
             language = region.lexemes["language"].strip()
             region.parsed = region.lexemes["source"]
-            region.evaluator = self.evaluators.get(language, Unmarked(language))
+            region.evaluator = self.evaluators.get(language, Text(language))
             yield region
 
 
 @dataclass
-class Unmarked:
-    """A block no evaluator runs: it fails unless a skip marker stops it first."""
+class Text:
+    """A block in no language that runs: after an output marker it is compared with what the shell
+    block before it printed; otherwise it fails, unless a skip marker stops it first."""
 
     language: str
 
-    def __call__(self, example: Example) -> str:
-        return (
-            f"{where(example)}: a {self.language or 'plain'} block is neither run nor marked;"
-            ' fix: put <!-- skip: next "why it cannot run" --> right before it'
-        )
+    def __call__(self, example: Example) -> str | None:
+        if not example.namespace.pop("output", False):
+            return (
+                f"{where(example)}: a {self.language or 'plain'} block is neither run nor marked;"
+                ' fix: put <!-- skip: next "why it cannot run" --> right before it'
+            )
+        printed = [line.rstrip() for line in example.namespace.get("printed", "").splitlines()]
+        at = 0
+        for line in str(example.parsed).splitlines():
+            if line.strip() == "...":
+                continue
+            try:
+                at = printed.index(line.rstrip(), at) + 1
+            except ValueError:
+                return (
+                    f"{where(example)}: the block before it no longer prints this line (or not in this order):"
+                    f" {line.rstrip()}; fix: copy its output again"
+                )
+        return None
+
+
+class OutputParser:
+    """``<!-- output: "what it is" -->``: the next block is what the shell block before it prints."""
+
+    def __init__(self) -> None:
+        self.lexer = DirectiveInHTMLCommentLexer(directive="output")
+
+    def __call__(self, document: Document) -> Iterator[Region]:
+        for lexed in self.lexer(document):
+            yield Region(lexed.start, lexed.end, lexed.lexemes["arguments"], self.evaluate)
+
+    @staticmethod
+    def evaluate(example: Example) -> None:
+        example.namespace["output"] = True
 
 
 class SandboxParser:
@@ -154,6 +187,7 @@ class ShellEvaluator:
             text=True,
             timeout=self.timeout,
         )
+        example.namespace["printed"] = done.stdout
         if done.returncode:
             tail = "\n".join(done.stdout.splitlines()[-40:])
             return f"{where(example)}: the block exited with status {done.returncode}; its output ends:\n{tail}"
@@ -204,7 +238,9 @@ def relative(path: Path) -> str:
 
 def sybil(workdir: Path) -> Sybil:
     """The Sybil that parses the documentation: skip and sandbox markers, and every fenced block."""
-    return Sybil(parsers=[SkipParser(), SandboxParser(), BlockParser(ShellEvaluator(workdir))], path=str(ROOT))
+    return Sybil(
+        parsers=[SkipParser(), SandboxParser(), OutputParser(), BlockParser(ShellEvaluator(workdir))], path=str(ROOT)
+    )
 
 
 @dataclass
@@ -217,6 +253,7 @@ class Block:
     language: str
     skip: str | None  # the skip marker's argument (a quoted reason; "" for none), None without a marker
     markers: int  # how many marker examples precede it
+    output: bool = False  # an output marker: compared with what the block before it prints
 
     @property
     def id(self) -> str:
@@ -226,25 +263,32 @@ class Block:
 def blocks(path: Path, parser: Sybil | None = None) -> list[Block]:
     """The fenced blocks of one document, each with the skip marker before it."""
     examples = list((parser or sybil(Path("unused"))).parse(path))
-    found, markers, skip = [], 0, None
+    found, markers, skip, output = [], 0, None, False
     for index, example in enumerate(examples):
         if isinstance(example.parsed, tuple):  # a skip marker: (action, reason)
             skip = (example.parsed[1] or "") if example.parsed[0] == "next" else skip
             markers += 1
-        elif example.region.evaluator is SandboxParser.evaluate:
+        elif example.region.evaluator in (SandboxParser.evaluate, OutputParser.evaluate):
+            output = output or example.region.evaluator is OutputParser.evaluate
             markers += 1
         else:
             language = example.region.lexemes["language"].strip()
-            found.append(Block(path, index, example.line, language, skip, markers))
-            markers, skip = 0, None
+            found.append(Block(path, index, example.line, language, skip, markers, output))
+            markers, skip, output = 0, None, False
     return found
 
 
 def run(block: Block, workdir: Path) -> None:
     """Evaluate ``block`` as Sybil would in document order: its markers first, then the block (a
-    skip marker raises unittest.SkipTest with its reason, which pytest reports as a skip)."""
+    skip marker raises unittest.SkipTest with its reason, which pytest reports as a skip). An
+    output block runs the block before it first, and is compared with what that printed."""
     examples = list(sybil(workdir).parse(block.path))
-    for example in examples[block.index - block.markers : block.index + 1]:
+    chosen = examples[block.index - block.markers : block.index + 1]
+    if block.output:  # the shell block before it, with its markers, first
+        shells = [other for other in blocks(block.path) if other.index < block.index and other.language in SHELL]
+        if shells:
+            chosen = examples[shells[-1].index - shells[-1].markers : shells[-1].index + 1] + chosen
+    for example in chosen:
         example.evaluate()
 
 

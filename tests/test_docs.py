@@ -157,3 +157,39 @@ def test_a_failing_shell_block_fails_with_its_output(page, tmp_path):
     examples = list(sybil(tmp_path).parse(page))
     evaluator = ShellEvaluator(tmp_path / "work")
     assert evaluator(examples[-1]) == "page.md:17: the block exited with status 3; its output ends:\nfrom the block"
+
+
+OUTPUT = """# Page
+
+```bash
+printf 'header\\nfirst  \\nsecond\\nthird\\n'
+```
+
+<!-- output: "what it prints, abridged" -->
+```
+header
+...
+third
+```
+
+<!-- output: "what it prints" -->
+```
+header
+third
+second
+```
+"""
+
+
+def test_an_output_block_is_compared_with_what_the_block_before_it_prints(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(OUTPUT, encoding="utf-8")
+    found = blocks(page)
+    assert [(block.line, block.output) for block in found] == [(3, False), (8, True), (15, True)]
+    run(found[1], tmp_path / "abridged")  # every line it shows, in order: passes
+    with pytest.raises(SybilFailure) as info:
+        run(found[2], tmp_path / "reordered")
+    assert info.value.result == (
+        "page.md:15: the block before it no longer prints this line (or not in this order): second;"
+        " fix: copy its output again"
+    )
