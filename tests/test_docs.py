@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from docs_blocks import (
     ROOT,
+    TWO_COMMANDS,
     ShellEvaluator,
     blocks,
     broken_links,
@@ -50,10 +51,9 @@ def test_every_relative_link_and_anchor_resolves():
 def test_the_readme_stays_short_and_starts_with_the_two_commands():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 200
-    # the title, then (after the marker that says why the tests do not run them) the two commands
-    assert lines[:2] == ["# pytest-finetunebench", ""] and lines[2].startswith("<!-- skip: next ")
-    assert lines[3] == "```bash" and lines[6] == "```"
-    assert lines[4].startswith("make bench ") and lines[5].startswith("make test ")
+    assert lines[:3] == ["# pytest-finetunebench", "", "```bash"] and lines[5] == "```"
+    assert lines[3].startswith("make bench ") and lines[4].startswith("make test ")
+    assert [block.skip for block in blocks(ROOT / "README.md")][0] == TWO_COMMANDS
 
 
 def test_the_summary_counts_every_block():

@@ -1,6 +1,6 @@
 """A team's own provider, registered from its conftest.py through the plugin's hook, runs end to
 end with the built-in guarantees: tuned once under pytest-xdist and across reruns, reported. The
-conftest.py files are the README's "Extending" examples, run exactly as printed there."""
+conftest.py files are docs/extending.md's examples, run exactly as printed there."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-# the README's "Extending" section: its two complete files, exactly as printed (a provider; a matcher and a recipe)
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-EXTENDING = README[README.index("## Extending") :].split("\n## ", 1)[0]
+# docs/extending.md: its two complete files, exactly as printed (a provider; a matcher and a recipe)
+EXTENDING = (Path(__file__).resolve().parents[1] / "docs" / "extending.md").read_text(encoding="utf-8")
 CONFTEST, EXTENSIONS = re.findall(r"^```python\n(.*?)^```$", EXTENDING, re.S | re.M)
 
 CASES = """dataset: towns

@@ -1,5 +1,5 @@
 """The GPU path, checked on a CPU: NCCL's rule over every collective of a training (gloo), the
-README's launcher examples run as printed, and the device, precision and memory decisions a GPU
+docs/scaling.md's launcher examples run as printed, and the device, precision and memory decisions a GPU
 run takes. What only a GPU can show is in test_cuda.py (skipped here) and bench/gpu_check.sh.
 
 Every model here is a tiny random Llama built in the test (SmolLM2's tokenizer): nothing downloads.
@@ -33,7 +33,7 @@ from pytest_finetunebench.providers.local.rule import NcclRule, covers, own_tens
 from pytest_finetunebench.providers.local.train import cpu_copy
 from pytest_finetunebench.train import decided_plan
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+SCALING = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
 
 
 def tuned_dir(store: Path, llama: Path, lora: int, lines: list[str] | None = None, **options) -> Path:
@@ -133,7 +133,7 @@ def test_a_job_started_alone_is_no_rank_of_a_group_the_session_runs_in(tmp_path,
     assert (record["world_size"], record["launcher"]) == (1, "process")
 
 
-# -- the README's launcher examples --------------------------------------------------------------
+# -- the docs/scaling.md's launcher examples --------------------------------------------------------------
 
 SHIM = """#!/bin/sh
 # {name} for one machine: drop {name}'s own options, run the command once, here
@@ -149,8 +149,8 @@ exec "$@"
 
 
 def readme_launchers() -> list[str]:
-    """Every ``--ftb-launcher='...'`` example in the README, as printed."""
-    return re.findall(r"--ftb-launcher='([^']+)'", README.read_text(encoding="utf-8"))
+    """Every ``--ftb-launcher='...'`` example in docs/scaling.md, as printed."""
+    return re.findall(r"--ftb-launcher='([^']+)'", SCALING.read_text(encoding="utf-8"))
 
 
 def test_the_readme_has_a_slurm_and_a_pdsh_launcher():

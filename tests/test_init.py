@@ -17,7 +17,7 @@ from pytest_finetunebench.cases.casefile import load_dataset
 from pytest_finetunebench.providers.base import ProviderError
 from pytest_finetunebench.providers.local import smollm2
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+WORKFLOWS_DOC = Path(__file__).resolve().parents[1] / "docs" / "cassettes-and-ci.md"
 WRITTEN = [
     "wrote cases/people.yaml",
     "wrote cases/events.yaml",
@@ -104,7 +104,7 @@ def test_broken_pyproject_is_one_line_and_nothing_is_written(tmp_path, capsys):
 
 
 def test_readme_shows_the_workflows_init_writes():
-    text = README.read_text(encoding="utf-8")
+    text = WORKFLOWS_DOC.read_text(encoding="utf-8")
     blocks = re.findall(r"^`(\.github/workflows/[\w-]+\.yml)`:\n\n```yaml\n(.*?)```$", text, flags=re.M | re.S)
     assert dict(blocks) == init.workflows("gpt-4o-mini-2024-07-18")
 
