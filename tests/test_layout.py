@@ -4,6 +4,7 @@ back."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pytest_finetunebench"
@@ -202,3 +203,13 @@ def test_a_family_hidden_behind_a_prefix_is_found():
             "apis",
         ]
     ) == ["local_train", "openai_api", "openai_jobs"]
+
+
+def test_the_layout_page_shows_every_package_and_module():
+    """docs/layout.md's tree follows the code: every package and module is named in it."""
+    text = (PACKAGE.parents[1] / "docs" / "layout.md").read_text(encoding="utf-8")
+    tree = text.split("```text\n", 1)[1].split("```", 1)[0]
+    names = {p.stem for p in PACKAGE.rglob("*.py") if not p.stem.startswith("_")} | {
+        p.parent.name for p in PACKAGE.rglob("__init__.py")
+    }
+    assert sorted(name for name in names if not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", tree)) == []
