@@ -46,6 +46,8 @@ from pytest_finetunebench.providers.openai.rules import NO_TUNING_API
 from pytest_finetunebench.store.jobstore import JobStore
 from pytest_finetunebench.testing.served import TransformersServer
 
+# one server for the module under --dist loadgroup, once pytest-xdist honours the mark again with pytest 9.2
+# (pytest-dev/pytest-xdist#1386; until then each worker that runs a test here starts its own)
 pytestmark = pytest.mark.xdist_group("transformers-serve")
 
 NAME = "smollm2-135m"
