@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_finetunebench.reporting.paired import Paired
 from pytest_finetunebench.run.recipes import labelled, parse
 
 
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = [f"{splits[(target, s)][1]}/{splits[(target, s)][0]}" if (target, s) in splits else "-" for s in names]
         sd = f", seed SD {gen['seeds']['seed_sd']:.3f}" if "seeds" in gen else ""
         pooled = f"{gen['accuracy']:.3f} [{gen['ci95'][0]:.2f}, {gen['ci95'][1]:.2f}]{sd}"
-        lines.append(f"| {row['recipe']} | " + " | ".join(cells) + f" | {pooled} | {_vs_qa(row['paired_vs_qa'])} |")
+        vs_qa = "-" if row["paired_vs_qa"] is None else Paired.from_dict(row["paired_vs_qa"]).shown()
+        lines.append(f"| {row['recipe']} | " + " | ".join(cells) + f" | {pooled} | {vs_qa} |")
     trainings = f"{args.seeds} trainings per recipe (seeds 0..{args.seeds - 1})" if args.seeds > 1 else "one training"
     lines.append(
         f"\n{len(data['items'])} items, {args.limit} cases per dataset of the default suite, recipes {args.recipes}; "
@@ -98,16 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(text + "\n")
     return 0
-
-
-def _vs_qa(p: dict | None) -> str:
-    """A recipe against qa as the run's JSON has it: B - A in points, its interval and p."""
-    if p is None:
-        return "-"
-    if not p["n"]:
-        return "no shared items"
-    lo, hi = p["ci"]
-    return f"{p['difference'] * 100:+.1f} pts [{lo * 100:+.1f}, {hi * 100:+.1f}], p {p['p_value']:.3g}"
 
 
 if __name__ == "__main__":

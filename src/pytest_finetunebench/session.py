@@ -172,7 +172,7 @@ class BenchSession:
                 )
                 if leaks := leakage.conflicts(request.pairs, recipe.extra(), asked, recipe.name):  # before any training
                     raise pytest.UsageError("\n".join(map(str, leaks)))
-        if items and not hasattr(session.config, "workerinput"):
+        if items and not worker:
             _progress(
                 session.config, f"{len(items)} items for {', '.join(evaluation.models)}; each model is tuned once"
             )

@@ -93,6 +93,16 @@ class Paired:
             return NO_SHARED
         return f"{self.p_value:.4f}" if self.p_value >= 1e-4 else "<0.0001"
 
+    def shown(self) -> str:
+        """B - A with its interval and p, as the tables print it (``no shared items`` without any)."""
+        return f"{self.shown_difference()}, p {self.shown_p()}" if self.n else NO_SHARED
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Paired:
+        """A comparison as :meth:`as_dict` wrote it (a run's JSON), enough to :meth:`show <shown>` it."""
+        fields = ("a", "b", "scope", "n", "a_only", "b_only", "p_value", "difference")
+        return cls(*(data[f] for f in fields), None if data["ci"] is None else tuple(data["ci"]))
+
     def shown_difference(self) -> str:
         """B - A in points with its interval, as reports print it."""
         if self.difference is None or self.ci is None:

@@ -339,9 +339,7 @@ class Summary(SummaryText):
 
 def _vs_qa(p: paired.Paired | None) -> str:
     """A recipe against qa on the same generalization items: B - A, its interval and p."""
-    if p is None:
-        return "-"
-    return f"{p.shown_difference()}, p {p.shown_p()}" if p.n else paired.NO_SHARED
+    return "-" if p is None else p.shown()
 
 
 def _acc(cell: Cell | None) -> str:
